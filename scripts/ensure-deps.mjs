@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// Installs what Ferry needs on a fresh clone, and nothing when it is already there.
+// - npm packages (npm ci), with onnxruntime-node's GPU download skipped (it targets a host we cannot reach);
+// - with --test: what the test suite needs from the system (added here as suites need it).
+// Plain JavaScript on purpose: it must run before any dependency is installed.
+import { spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+function run(command, args, env = {}) {
+  console.error(`[ferry setup] ${command} ${args.join(' ')}`);
+  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
+  if (result.status !== 0) {
+    console.error(`[ferry setup] '${command} ${args.join(' ')}' failed (exit ${result.status ?? result.signal}).`);
+    process.exit(result.status ?? 1);
+  }
+}
+
+function npmPackagesStale() {
+  const marker = join(root, 'node_modules', '.package-lock.json');
+  if (!existsSync(marker)) return true;
+  return statSync(join(root, 'package-lock.json')).mtimeMs > statSync(marker).mtimeMs;
+}
+
+if (npmPackagesStale()) {
+  run('npm', ['ci', '--no-audit', '--no-fund'], { ONNXRUNTIME_NODE_INSTALL: 'skip' });
+}

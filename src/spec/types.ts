@@ -1,0 +1,100 @@
+/**
+ * The completed ferry.yaml (after parse -> validate -> complete). Every default is filled in;
+ * durations are milliseconds, sizes are bytes, CPU is cores. The raw, all-optional input type is
+ * inferred from the zod schema in schema.ts and never leaves this module.
+ */
+import type { TensorSpec } from '../protocol/types.ts';
+
+export const API_VERSION = 'ferry.dev/v1alpha1';
+
+export interface BatchingSpec {
+  /** Largest batch, counted in samples (sum of the first dimension), not requests. */
+  maxBatchSize: number;
+  /** How long the oldest request may wait for a batch to fill, in ms. 0 = take what is queued. */
+  maxQueueDelayMs: number;
+  /** Batch sizes the batcher prefers to dispatch at (Triton's preferred_batch_size). Sorted ascending. */
+  preferredBatchSizes: number[];
+  /** Requests waiting beyond this are shed with 503 + Retry-After. */
+  maxQueueSize: number;
+}
+
+export interface ServingSpec {
+  /** null when batching is off. */
+  batching: BatchingSpec | null;
+  /** Number of inference workers (each with its own session). */
+  concurrency: number;
+  /** Per-request deadline in ms. */
+  timeoutMs: number;
+  /** Intra-op threads per worker; null = derived from the CPU quota divided by concurrency. */
+  threads: number | null;
+  limits: {
+    /** Largest request body accepted, in bytes. */
+    maxBodyBytes: number;
+  };
+}
+
+export interface ExampleSpec {
+  name: string;
+  /** Request body in OIP JSON form, as written in ferry.yaml or loaded from a file. */
+  request: unknown;
+  /** Expected response outputs (OIP JSON form); omitted = only check the request succeeds. */
+  response?: unknown;
+  /** Absolute tolerance for numeric comparisons. */
+  tolerance: number;
+}
+
+export interface ModelSpec {
+  apiVersion: typeof API_VERSION;
+  kind: 'Model';
+  model: {
+    name: string;
+    version: string;
+    format: 'onnx' | 'handler';
+    /** onnx: the .onnx file. handler: the module (.ts/.js/.mjs) exporting the handler. Relative to dir. */
+    file: string;
+    /** Other files that belong to the model (weights, vocabularies). Relative to dir. */
+    files: string[];
+    /** Declared tensors. Required for handlers; for onnx, read from the session when omitted. */
+    inputs: TensorSpec[] | null;
+    outputs: TensorSpec[] | null;
+  };
+  serving: ServingSpec;
+  resources: {
+    /** CPU cores (e.g. 0.5 for "500m"); null = no limit. */
+    cpu: number | null;
+    /** Memory in bytes; null = no limit. */
+    memoryBytes: number | null;
+    gpu: number;
+  };
+  build: {
+    /** Base image reference; null = Ferry's default. */
+    base: string | null;
+    /** Extra npm dependencies for handler code: name -> version range. */
+    dependencies: Record<string, string>;
+  };
+  examples: ExampleSpec[];
+  env: Record<string, string>;
+  /** Names of secrets the model needs at run time; values are never in the spec or the image. */
+  secrets: string[];
+}
+
+/** A loaded spec and where it came from. */
+export interface LoadedSpec {
+  spec: ModelSpec;
+  /** Absolute path of the ferry.yaml. */
+  file: string;
+  /** Absolute directory the spec's relative paths are resolved against. */
+  dir: string;
+  warnings: SpecProblem[];
+}
+
+export interface SpecProblem {
+  file: string;
+  /** Dotted field path, e.g. "serving.batching.maxQueueDelay". Empty for the whole document. */
+  path: string;
+  message: string;
+  /** What was found, shown to the user. */
+  found?: string;
+  /** What to do, with a valid example where it helps. */
+  hint?: string;
+}

@@ -97,4 +97,7 @@ export interface SpecProblem {
   found?: string;
   /** What to do, with a valid example where it helps. */
   hint?: string;
+  /** 1-based position in the file of the value (or key) concerned, when known. */
+  line?: number;
+  column?: number;
 }

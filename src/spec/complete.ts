@@ -1,0 +1,74 @@
+/**
+ * The last step of the pipeline: a validated raw document -> the completed ModelSpec, every default
+ * filled in from defaults.ts. Pure.
+ */
+import { DEFAULTS } from './defaults.ts';
+import type { RawSpec } from './schema.ts';
+import { API_VERSION, type BatchingSpec, type ExampleSpec, type ModelSpec } from './types.ts';
+
+export function completeSpec(raw: RawSpec): ModelSpec {
+  const serving = raw.serving ?? {};
+  const resources = raw.resources ?? {};
+  const build = raw.build ?? {};
+  return {
+    apiVersion: API_VERSION,
+    kind: 'Model',
+    model: {
+      name: raw.model.name,
+      version: raw.model.version ?? DEFAULTS.model.version,
+      format: raw.model.format,
+      file: raw.model.file,
+      files: [...(raw.model.files ?? DEFAULTS.model.files)],
+      inputs:
+        raw.model.inputs?.map((t) => ({ name: t.name, datatype: t.datatype, shape: [...t.shape] })) ?? null,
+      outputs:
+        raw.model.outputs?.map((t) => ({ name: t.name, datatype: t.datatype, shape: [...t.shape] })) ?? null,
+    },
+    serving: {
+      batching: completeBatching(serving.batching),
+      concurrency: serving.concurrency ?? DEFAULTS.serving.concurrency,
+      timeoutMs: serving.timeout ?? DEFAULTS.serving.timeoutMs,
+      threads:
+        serving.threads === undefined || serving.threads === 'auto'
+          ? DEFAULTS.serving.threads
+          : serving.threads,
+      limits: {
+        maxBodyBytes: serving.limits?.maxBodySize ?? DEFAULTS.serving.limits.maxBodyBytes,
+      },
+    },
+    resources: {
+      cpu: resources.cpu ?? DEFAULTS.resources.cpu,
+      memoryBytes: resources.memory ?? DEFAULTS.resources.memoryBytes,
+      gpu: resources.gpu ?? DEFAULTS.resources.gpu,
+    },
+    build: {
+      base: build.base ?? DEFAULTS.build.base,
+      dependencies: { ...(build.dependencies ?? DEFAULTS.build.dependencies) },
+    },
+    examples: (raw.examples ?? DEFAULTS.examples).map((example) => {
+      const out: ExampleSpec = {
+        name: example.name,
+        // A requestFile is read by loadSpec, which replaces this placeholder.
+        request: example.request ?? null,
+        tolerance: example.tolerance ?? DEFAULTS.example.tolerance,
+      };
+      if (example.response !== undefined) out.response = example.response;
+      return out;
+    }),
+    env: { ...(raw.env ?? DEFAULTS.env) },
+    secrets: [...(raw.secrets ?? DEFAULTS.secrets)],
+  };
+}
+
+function completeBatching(batching: NonNullable<RawSpec['serving']>['batching']): BatchingSpec | null {
+  if (batching === undefined || batching === null || batching === false) return DEFAULTS.serving.batching;
+  const given = batching === true ? {} : batching;
+  const on = DEFAULTS.serving.batchingWhenOn;
+  const preferred = [...new Set(given.preferredBatchSizes ?? on.preferredBatchSizes)].sort((a, b) => a - b);
+  return {
+    maxBatchSize: given.maxBatchSize ?? on.maxBatchSize,
+    maxQueueDelayMs: given.maxQueueDelay ?? on.maxQueueDelayMs,
+    preferredBatchSizes: preferred,
+    maxQueueSize: given.maxQueueSize ?? on.maxQueueSize,
+  };
+}

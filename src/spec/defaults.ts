@@ -1,0 +1,49 @@
+/**
+ * Every default of ferry.yaml, in one place, in completed units (ms, bytes, cores).
+ * The schema (JSON Schema `default`s), the completion step, `ferry init` and docs/spec.md all read these.
+ */
+export const DEFAULTS = {
+  model: {
+    version: '1',
+    files: [] as readonly string[],
+    inputs: null,
+    outputs: null,
+  },
+  serving: {
+    /** Batching is off unless `serving.batching` is given (`true`, `{}` or an object). */
+    batching: null,
+    /** The values used for fields left out when batching is on. */
+    batchingWhenOn: {
+      maxBatchSize: 32,
+      /** 0 = take what is queued, never wait for a batch to fill. */
+      maxQueueDelayMs: 0,
+      preferredBatchSizes: [] as readonly number[],
+      maxQueueSize: 1024,
+    },
+    concurrency: 1,
+    timeoutMs: 30_000,
+    /** null = auto: the CPU quota divided by concurrency. */
+    threads: null,
+    limits: {
+      maxBodyBytes: 64 * 1024 * 1024,
+    },
+  },
+  resources: {
+    cpu: null,
+    memoryBytes: null,
+    gpu: 0,
+  },
+  build: {
+    base: null,
+    dependencies: {} as Readonly<Record<string, string>>,
+  },
+  examples: [] as readonly never[],
+  example: {
+    tolerance: 1e-5,
+  },
+  env: {} as Readonly<Record<string, string>>,
+  secrets: [] as readonly string[],
+} as const;
+
+/** The file name looked for in a model directory. */
+export const SPEC_FILE_NAME = 'ferry.yaml';

@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { FerryError } from '../core/errors.ts';
+import { DATATYPES, type TensorSpec } from '../protocol/types.ts';
+import { modelNameFromFile, renderInitialSpec, sampleRequest } from './init.ts';
+import { formatSpecProblems, parseSpec } from './load.ts';
+import { MODEL_NAME_RE } from './schema.ts';
+
+const inputs: TensorSpec[] = [
+  { name: 'input', datatype: 'FP32', shape: [-1, 4] },
+  { name: 'mask: 0', datatype: 'BOOL', shape: [-1, 2, -1] },
+];
+const outputs: TensorSpec[] = [{ name: 'label', datatype: 'INT64', shape: [-1] }];
+
+function load(text: string) {
+  const result = parseSpec(text, 'ferry.yaml', '/m');
+  assert.deepEqual(result.problems, [], `${formatSpecProblems(result.problems)}\n---\n${text}`);
+  assert.deepEqual(result.warnings, []);
+  return result;
+}
+
+describe('renderInitialSpec', () => {
+  it('writes an onnx spec that loads with the defaults (tensors as comments)', () => {
+    const text = renderInitialSpec({ name: 'iris', file: 'model.onnx', inputs, outputs });
+    assert.match(text, /^# ferry\.yaml/);
+    assert.match(text, /# {3}- \{ name: "mask: 0", datatype: BOOL, shape: \[-1, 2, -1\] \}/);
+    const { spec } = load(text);
+    assert.equal(spec?.model.name, 'iris');
+    assert.equal(spec?.model.format, 'onnx');
+    assert.equal(spec?.model.inputs, null);
+    assert.equal(spec?.serving.timeoutMs, 30_000);
+    assert.equal(spec?.serving.batching, null);
+  });
+
+  it('writes a handler spec whose declared tensors load back', () => {
+    const text = renderInitialSpec({
+      name: 'echo',
+      file: 'src/handler.ts',
+      inputs,
+      outputs,
+      requestFile: 'examples/x y.json',
+    });
+    const result = load(text);
+    assert.deepEqual(result.spec?.model.inputs, inputs);
+    assert.deepEqual(result.spec?.model.outputs, outputs);
+    assert.deepEqual(result.exampleFiles, [{ example: 0, field: 'request', file: 'examples/x y.json' }]);
+  });
+
+  it('writes a handler spec without tensors that loads (empty lists to fill in)', () => {
+    const result = load(renderInitialSpec({ name: 'echo', file: 'handler.mjs' }));
+    assert.deepEqual(result.spec?.model.inputs, []);
+  });
+
+  it('loads for any tensor names and shapes', () => {
+    const tensor = fc.record({
+      name: fc.string({ minLength: 1, maxLength: 20 }),
+      datatype: fc.constantFrom(...DATATYPES),
+      shape: fc.array(fc.integer({ min: -1, max: 100 }), { maxLength: 4 }),
+    });
+    fc.assert(
+      fc.property(fc.uniqueArray(tensor, { selector: (t) => t.name, maxLength: 4 }), (generated) => {
+        const tensors = generated.map((t) => ({ ...t })); // plain objects, as the spec holds
+        const text = renderInitialSpec({ name: 'm', file: 'h.ts', inputs: tensors, outputs: tensors });
+        const result = parseSpec(text, 'ferry.yaml', '/m');
+        assert.deepEqual(result.problems, [], formatSpecProblems(result.problems));
+        assert.deepEqual(result.spec?.model.inputs, tensors);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('refuses an invalid name or an unknown file type', () => {
+    assert.throws(
+      () => renderInitialSpec({ name: 'My Model', file: 'm.onnx' }),
+      (e: unknown) => {
+        assert.ok(e instanceof FerryError);
+        assert.equal(e.code, 'FERRY_SPEC_INVALID');
+        assert.match(e.hint ?? '', /"my-model"/);
+        return true;
+      },
+    );
+    assert.throws(
+      () => renderInitialSpec({ name: 'm', file: 'model.pt' }),
+      /neither an \.onnx file nor a JS\/TS module/,
+    );
+  });
+});
+
+describe('sampleRequest', () => {
+  it('uses batch 1 and zero data of the right type and count', () => {
+    assert.deepEqual(
+      sampleRequest([
+        { name: 'x', datatype: 'FP32', shape: [-1, 4] },
+        { name: 'm', datatype: 'BOOL', shape: [2, -1] },
+        { name: 't', datatype: 'BYTES', shape: [-1] },
+        { name: 's', datatype: 'INT64', shape: [] },
+        { name: 'e', datatype: 'UINT8', shape: [0, 3] },
+      ]),
+      {
+        inputs: [
+          { name: 'x', datatype: 'FP32', shape: [1, 4], data: [0, 0, 0, 0] },
+          { name: 'm', datatype: 'BOOL', shape: [2, 1], data: [false, false] },
+          { name: 't', datatype: 'BYTES', shape: [1], data: [''] },
+          { name: 's', datatype: 'INT64', shape: [], data: [0] },
+          { name: 'e', datatype: 'UINT8', shape: [0, 3], data: [] },
+        ],
+      },
+    );
+  });
+
+  it('is accepted as an example request by the spec', () => {
+    const request = sampleRequest(inputs);
+    const text = `apiVersion: ferry.dev/v1alpha1
+kind: Model
+model: { name: m, format: onnx, file: m.onnx }
+examples: [{ name: sample, request: ${JSON.stringify(request)} }]
+`;
+    assert.deepEqual(load(text).spec?.examples[0]?.request, request);
+  });
+});
+
+describe('modelNameFromFile', () => {
+  const table: [string, string][] = [
+    ['model.onnx', 'model'],
+    ['models/ResNet50_v2.onnx', 'resnet50-v2'],
+    ['/abs/path/My Cool Model!!.onnx', 'my-cool-model'],
+    ['2024-classifier.onnx', 'model-2024-classifier'],
+    ['___.onnx', 'model'],
+    [`${'a'.repeat(70)}.onnx`, 'a'.repeat(63)],
+    [`${'a'.repeat(62)}_b.onnx`, 'a'.repeat(62)],
+  ];
+  for (const [file, name] of table)
+    it(`${file} -> ${name}`, () => assert.equal(modelNameFromFile(file), name));
+
+  it('always gives a valid name', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 100 }), (file) =>
+        assert.match(modelNameFromFile(file), MODEL_NAME_RE),
+      ),
+    );
+  });
+});

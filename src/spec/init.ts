@@ -1,0 +1,148 @@
+/**
+ * `ferry init` helpers (pure): a commented ferry.yaml for a model file, a sample request for its inputs,
+ * and a valid model name derived from a file name. The CLI reads the model's tensors and writes the files.
+ */
+import { basename, extname } from 'node:path';
+import { FerryError } from '../core/errors.ts';
+import type { Datatype, TensorSpec } from '../protocol/types.ts';
+import { DEFAULTS } from './defaults.ts';
+import { formatDuration } from './duration.ts';
+import { formatBytes } from './quantity.ts';
+import { HANDLER_EXTENSIONS, MODEL_NAME_RE } from './schema.ts';
+import { API_VERSION } from './types.ts';
+
+export interface InitialSpecOptions {
+  /** Model name; must be a valid name (see modelNameFromFile). */
+  name: string;
+  /** The model file, relative to the directory of ferry.yaml: .onnx, or a .ts/.mts/.js/.mjs handler. */
+  file: string;
+  /** The model's tensors; for onnx they are written as comments (the server reads them from the model). */
+  inputs?: TensorSpec[] | null;
+  outputs?: TensorSpec[] | null;
+  /** A sample request file (relative) to list as the first example. */
+  requestFile?: string;
+}
+
+/** A commented ferry.yaml for a new model. It loads cleanly through parseSpec. */
+export function renderInitialSpec(options: InitialSpecOptions): string {
+  const { name, file } = options;
+  if (!MODEL_NAME_RE.test(name)) {
+    throw new FerryError('FERRY_SPEC_INVALID', `${JSON.stringify(name)} is not a valid model name`, {
+      hint: `use 1 to 63 lowercase letters, digits and "-", starting with a letter, e.g. "${modelNameFromFile(name)}"`,
+    });
+  }
+  const ext = extname(file).toLowerCase();
+  const format = ext === '.onnx' ? 'onnx' : HANDLER_EXTENSIONS.includes(ext as never) ? 'handler' : undefined;
+  if (format === undefined) {
+    throw new FerryError(
+      'FERRY_SPEC_INVALID',
+      `${JSON.stringify(file)} is neither an .onnx file nor a JS/TS module`,
+      {
+        hint: `give a .onnx file or a handler module (${HANDLER_EXTENSIONS.join(', ')})`,
+      },
+    );
+  }
+  const inputs = options.inputs ?? null;
+  const outputs = options.outputs ?? null;
+  const on = DEFAULTS.serving.batchingWhenOn;
+  const lines: string[] = [
+    '# ferry.yaml: describes this model for Ferry. Reference: docs/spec.md',
+    `apiVersion: ${API_VERSION}`,
+    'kind: Model',
+    'model:',
+    c(`  name: ${scalar(name)}`, 'lowercase letters, digits and "-"'),
+    `  version: "${DEFAULTS.model.version}"`,
+    c(`  format: ${format}`, 'onnx | handler'),
+    `  file: ${scalar(file)}`,
+    c('  # files: []', 'other files the model needs (weights, vocabularies)'),
+  ];
+  const tensors = (key: 'inputs' | 'outputs', list: TensorSpec[] | null) => {
+    if (list === null) {
+      lines.push(
+        format === 'onnx'
+          ? `  # ${key}: read from the model`
+          : `  ${key}: []   # declare the ${key}, e.g. - { name: x, datatype: FP32, shape: [-1, 4] }`,
+      );
+      return;
+    }
+    const prefix = format === 'onnx' ? '  # ' : '  ';
+    if (format === 'onnx') lines.push(`  # ${key} (read from the model; declare them to pin them):`);
+    lines.push(`${prefix}${key}:${list.length === 0 ? ' []' : ''}`);
+    for (const t of list) {
+      lines.push(
+        `${prefix}  - { name: ${scalar(t.name)}, datatype: ${t.datatype}, shape: [${t.shape.join(', ')}] }`,
+      );
+    }
+  };
+  tensors('inputs', inputs);
+  tensors('outputs', outputs);
+  lines.push(
+    'serving:',
+    '  # Dynamic batching: uncomment to stack concurrent requests into one model call.',
+    '  # batching:',
+    c(`  #   maxBatchSize: ${on.maxBatchSize}`, 'samples per batch'),
+    c('  #   maxQueueDelay: 2ms', 'how long the oldest request may wait for a batch to fill'),
+    c(`  #   maxQueueSize: ${on.maxQueueSize}`, 'beyond this, requests get 503 + Retry-After'),
+    c(`  concurrency: ${DEFAULTS.serving.concurrency}`, 'inference workers'),
+    c(`  timeout: ${formatDuration(DEFAULTS.serving.timeoutMs)}`, 'per request'),
+    c('  threads: auto', 'threads per worker: a number, or auto (CPU quota / concurrency)'),
+    '  limits:',
+    `    maxBodySize: ${formatBytes(DEFAULTS.serving.limits.maxBodyBytes)}`,
+    'resources:',
+    c('  # cpu: "2"', 'cores, or millicores like "500m"; unset = no limit'),
+    c('  # memory: 1Gi', 'unset = no limit'),
+    `  gpu: ${DEFAULTS.resources.gpu}`,
+  );
+  if (options.requestFile !== undefined) {
+    lines.push('examples:', '  - name: sample', `    requestFile: ${scalar(options.requestFile)}`);
+  } else {
+    lines.push('# examples:', '#   - name: sample', '#     requestFile: examples/sample.json');
+  }
+  lines.push(
+    '# env: { LOG_LEVEL: info }',
+    c('# secrets: [HF_TOKEN]', 'names only; values go in the secret store'),
+    '',
+  );
+  return lines.join('\n');
+}
+
+/** A line with a comment aligned at column 28. */
+function c(content: string, comment: string): string {
+  return `${content.padEnd(26)} # ${comment}`;
+}
+
+/** A YAML scalar: plain when that reads back as the same string, else double-quoted (JSON). */
+function scalar(text: string): string {
+  const plain =
+    /^[A-Za-z_/][A-Za-z0-9_./-]*$/.test(text) &&
+    !/^(true|false|null|yes|no|on|off|~)$/i.test(text) &&
+    !text.startsWith('-');
+  return plain ? text : JSON.stringify(text);
+}
+
+/** An OIP JSON request for `inputs` with batch 1 (every -1 becomes 1) and zero-filled data of the right type. */
+export function sampleRequest(inputs: readonly TensorSpec[]): {
+  inputs: { name: string; datatype: Datatype; shape: number[]; data: (number | boolean | string)[] }[];
+} {
+  return {
+    inputs: inputs.map((t) => {
+      const shape = t.shape.map((d) => (d < 0 ? 1 : d));
+      const count = shape.reduce((a, b) => a * b, 1);
+      const zero = t.datatype === 'BOOL' ? false : t.datatype === 'BYTES' ? '' : 0;
+      return { name: t.name, datatype: t.datatype, shape, data: new Array(count).fill(zero) };
+    }),
+  };
+}
+
+/** A valid model name from a file name: "models/ResNet50_v2.onnx" -> "resnet50-v2". */
+export function modelNameFromFile(path: string): string {
+  const stem = basename(path, extname(path));
+  let name = stem
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+  if (name === '') return 'model';
+  if (!/^[a-z]/.test(name)) name = `model-${name}`;
+  name = name.slice(0, 63).replace(/-+$/, '');
+  return name;
+}

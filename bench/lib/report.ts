@@ -1,0 +1,140 @@
+/** Plain-text result tables, goal lines, and the JSON results file. */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { arch, cpus, loadavg, platform, release } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type Cell = string | number | null | undefined;
+
+export interface Column {
+  key: string;
+  title: string;
+  /** Decimal places for numbers (default 0 for |x| >= 100, else 2). */
+  digits?: number;
+}
+
+function fmt(v: Cell, digits?: number): string {
+  if (v === null || v === undefined) return '-';
+  if (typeof v === 'string') return v;
+  if (!Number.isFinite(v)) return String(v);
+  const d = digits ?? (Math.abs(v) >= 100 ? 0 : 2);
+  return v.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
+}
+
+/** Render rows as an aligned table: text left-aligned, numbers right-aligned. */
+export function formatTable(columns: Column[], rows: Record<string, Cell>[]): string {
+  const cells = rows.map((r) => columns.map((c) => fmt(r[c.key], c.digits)));
+  const numeric = columns.map((c) => rows.some((r) => typeof r[c.key] === 'number'));
+  const widths = columns.map((c, i) =>
+    Math.max(c.title.length, ...cells.map((row) => (row[i] ?? '').length)),
+  );
+  const line = (vals: string[]) =>
+    vals
+      .map((v, i) => (numeric[i] ? v.padStart(widths[i] ?? 0) : v.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  const out = [line(columns.map((c) => c.title)), widths.map((w) => '-'.repeat(w)).join('  ')];
+  for (const row of cells) out.push(line(row));
+  return out.join('\n');
+}
+
+export function printTable(title: string, columns: Column[], rows: Record<string, Cell>[]): void {
+  process.stdout.write(`\n${title}\n${formatTable(columns, rows)}\n`);
+}
+
+export interface Goal {
+  name: string;
+  /** The measured value; null when it could not be measured (a server missing, a run failing). */
+  value: number | null;
+  /** "value >= target", "value <= target", "value < target"; 'info' = shown for context, no goal. */
+  op: '>=' | '<=' | '<' | 'info';
+  target?: number;
+  unit?: string;
+  /** What the value is, e.g. "ferry rps / floor rps". */
+  detail?: string;
+}
+
+export interface GoalResult extends Goal {
+  pass: boolean | null;
+}
+
+export function checkGoal(g: Goal): GoalResult {
+  if (g.op === 'info' || g.target === undefined || g.value === null || !Number.isFinite(g.value)) {
+    return { ...g, pass: null };
+  }
+  const pass = g.op === '>=' ? g.value >= g.target : g.op === '<=' ? g.value <= g.target : g.value < g.target;
+  return { ...g, pass };
+}
+
+/** Print ratios/goals as aligned lines: name, value, goal, PASS/MISS/n/a. Returns the checked goals. */
+export function printGoals(goals: Goal[]): GoalResult[] {
+  const checked = goals.map(checkGoal);
+  const rows = checked.map((g) => ({
+    name: g.name,
+    value: g.value === null ? null : `${fmt(g.value, Math.abs(g.value) >= 100 ? 0 : 2)}${g.unit ?? ''}`,
+    goal: g.op === 'info' ? '-' : `${g.op} ${g.target}${g.unit ?? ''}`,
+    result: g.op === 'info' ? 'info' : g.pass === null ? 'n/a' : g.pass ? 'PASS' : 'MISS',
+    detail: g.detail ?? '',
+  }));
+  printTable(
+    'Ratios and goals',
+    [
+      { key: 'name', title: 'measure' },
+      { key: 'value', title: 'value' },
+      { key: 'goal', title: 'goal' },
+      { key: 'result', title: 'result' },
+      { key: 'detail', title: 'what' },
+    ],
+    rows,
+  );
+  return checked;
+}
+
+/** Safe ratio: null when either side is missing or the denominator is zero. */
+export function ratio(a: number | null | undefined, b: number | null | undefined): number | null {
+  if (a === null || a === undefined || b === null || b === undefined || b === 0) return null;
+  return a / b;
+}
+
+export function diff(a: number | null | undefined, b: number | null | undefined): number | null {
+  if (a === null || a === undefined || b === null || b === undefined) return null;
+  return a - b;
+}
+
+function gitRev(): string | null {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: 'pipe' }).trim();
+  } catch {
+    return null;
+  }
+}
+
+/** Facts about the machine and software that make a result file interpretable later. */
+export function environment(): Record<string, unknown> {
+  const c = cpus();
+  return {
+    node: process.version,
+    platform: `${platform()} ${release()} ${arch()}`,
+    cpuModel: c[0]?.model ?? null,
+    cpuCount: c.length,
+    loadavg: loadavg(),
+    gitRev: gitRev(),
+  };
+}
+
+export const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'results');
+
+/** Write bench/results/<scenario>-<timestamp>.json and return its path (relative to cwd). */
+export function saveResults(scenario: string, data: Record<string, unknown>): string {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const file = join(RESULTS_DIR, `${scenario}-${stamp}.json`);
+  writeFileSync(
+    file,
+    `${JSON.stringify({ scenario, date: new Date().toISOString(), environment: environment(), ...data }, null, 2)}\n`,
+  );
+  const rel = relative(process.cwd(), file);
+  process.stdout.write(`\nresults saved to ${rel.startsWith('..') ? file : rel}\n`);
+  return file;
+}

@@ -1,0 +1,1 @@
+export { errorFromResponse, type InferOptions, OipClient, type OipClientOptions } from './oip-client.ts';

@@ -14,7 +14,9 @@ function run(command, args, env = {}) {
   console.error(`[ferry setup] ${command} ${args.join(' ')}`);
   const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
   if (result.status !== 0) {
-    console.error(`[ferry setup] '${command} ${args.join(' ')}' failed (exit ${result.status ?? result.signal}).`);
+    console.error(
+      `[ferry setup] '${command} ${args.join(' ')}' failed (exit ${result.status ?? result.signal}).`,
+    );
     process.exit(result.status ?? 1);
   }
 }

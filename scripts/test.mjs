@@ -36,7 +36,9 @@ function step(label, command, commandArgs) {
 const files =
   explicit.length > 0
     ? explicit
-    : (unitOnly ? ['src'] : ['src', 'test', 'tools', 'examples', 'bench']).flatMap((d) => findTests(join(root, d)));
+    : (unitOnly ? ['src'] : ['src', 'test', 'tools', 'examples', 'bench']).flatMap((d) =>
+        findTests(join(root, d)),
+      );
 
 if (explicit.length === 0 && !unitOnly) {
   step('type-check', 'npx', ['tsc', '-p', 'tsconfig.json']);

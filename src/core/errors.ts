@@ -13,19 +13,34 @@ export interface ErrorCodeInfo {
 
 export const ERROR_CODES = {
   // Requests (model server, gateway)
-  FERRY_BAD_REQUEST: { status: 400, summary: 'The request body or URL is malformed (not JSON, wrong types).' },
+  FERRY_BAD_REQUEST: {
+    status: 400,
+    summary: 'The request body or URL is malformed (not JSON, wrong types).',
+  },
   FERRY_INVALID_INPUT: {
     status: 400,
     summary: 'An input tensor does not match the model: name, datatype, shape or element count.',
   },
-  FERRY_PAYLOAD_TOO_LARGE: { status: 413, summary: 'The body or a declared tensor size is over the configured limit.' },
-  FERRY_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The Content-Type is not JSON or the binary tensor format.' },
+  FERRY_PAYLOAD_TOO_LARGE: {
+    status: 413,
+    summary: 'The body or a declared tensor size is over the configured limit.',
+  },
+  FERRY_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    summary: 'The Content-Type is not JSON or the binary tensor format.',
+  },
   FERRY_ROUTE_NOT_FOUND: { status: 404, summary: 'No such endpoint.' },
   FERRY_MODEL_NOT_FOUND: { status: 404, summary: 'No model with that name is in the repository.' },
   FERRY_VERSION_NOT_FOUND: { status: 404, summary: 'The model exists but not that version.' },
   FERRY_MODEL_NOT_READY: { status: 503, summary: 'The model is loading, unloading or failed to load.' },
-  FERRY_QUEUE_FULL: { status: 503, summary: 'The batching queue is full; retry after the Retry-After delay.' },
-  FERRY_SHUTTING_DOWN: { status: 503, summary: 'The server is draining before exit; send the request elsewhere.' },
+  FERRY_QUEUE_FULL: {
+    status: 503,
+    summary: 'The batching queue is full; retry after the Retry-After delay.',
+  },
+  FERRY_SHUTTING_DOWN: {
+    status: 503,
+    summary: 'The server is draining before exit; send the request elsewhere.',
+  },
   FERRY_DEADLINE_EXCEEDED: {
     status: 504,
     summary: 'The request could not finish within its timeout (rejected early when it cannot).',
@@ -33,12 +48,27 @@ export const ERROR_CODES = {
   FERRY_INFERENCE_FAILED: { status: 500, summary: 'The backend raised an error while running the model.' },
   FERRY_INTERNAL: { status: 500, summary: 'A bug in Ferry; the message and logs say where.' },
   // Model repository
-  FERRY_MODEL_LOAD_FAILED: { status: 500, summary: 'A model version could not be loaded; it does not serve.' },
+  FERRY_MODEL_LOAD_FAILED: {
+    status: 500,
+    summary: 'A model version could not be loaded; it does not serve.',
+  },
   // Spec (ferry.yaml) and CLI
-  FERRY_SPEC_NOT_FOUND: { status: 400, summary: 'No ferry.yaml in the given directory, or the file is unreadable.' },
-  FERRY_SPEC_INVALID: { status: 400, summary: 'ferry.yaml does not parse or does not validate; every problem is listed.' },
-  FERRY_FILE_NOT_FOUND: { status: 400, summary: 'A file named on the command line or in ferry.yaml does not exist.' },
-  FERRY_CONNECTION_FAILED: { status: 502, summary: 'The client could not reach the server at the given URL.' },
+  FERRY_SPEC_NOT_FOUND: {
+    status: 400,
+    summary: 'No ferry.yaml in the given directory, or the file is unreadable.',
+  },
+  FERRY_SPEC_INVALID: {
+    status: 400,
+    summary: 'ferry.yaml does not parse or does not validate; every problem is listed.',
+  },
+  FERRY_FILE_NOT_FOUND: {
+    status: 400,
+    summary: 'A file named on the command line or in ferry.yaml does not exist.',
+  },
+  FERRY_CONNECTION_FAILED: {
+    status: 502,
+    summary: 'The client could not reach the server at the given URL.',
+  },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -53,7 +83,11 @@ export interface FerryErrorOptions {
   details?: unknown;
 }
 
+/** Brand shared by every copy of this module (a handler loaded through tsx gets its own copy). */
+const BRAND = Symbol.for('ferry.FerryError');
+
 export class FerryError extends Error {
+  readonly [BRAND] = true;
   readonly code: ErrorCode;
   readonly status: number;
   readonly hint: string | undefined;
@@ -71,6 +105,12 @@ export class FerryError extends Error {
   }
 }
 
+/** True for a FerryError from any copy of this module (not just `instanceof` this one). */
 export function isFerryError(value: unknown): value is FerryError {
-  return value instanceof FerryError;
+  return (
+    value instanceof Error &&
+    (value as unknown as Record<symbol, unknown>)[BRAND] === true &&
+    typeof (value as FerryError).code === 'string' &&
+    (value as FerryError).code in ERROR_CODES
+  );
 }

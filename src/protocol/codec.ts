@@ -73,8 +73,16 @@ function mediaType(contentType: string | undefined): string {
   return (semicolon < 0 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase();
 }
 
+/** curl -d sends this by default; Triton and KServe read such bodies as JSON, and so do we. */
+const CURL_DEFAULT_TYPE = 'application/x-www-form-urlencoded';
+
 function isJsonMedia(type: string): boolean {
-  return type === JSON_TYPE || (type.startsWith('application/') && type.endsWith('+json'));
+  return (
+    type === JSON_TYPE ||
+    type === CURL_DEFAULT_TYPE ||
+    type === 'text/plain' ||
+    (type.startsWith('application/') && type.endsWith('+json'))
+  );
 }
 
 function parseBody(body: Buffer, headers: BodyHeaders, what: string): ParsedBody {

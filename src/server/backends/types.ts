@@ -23,6 +23,11 @@ export interface Backend {
   readonly outputs: TensorSpec[];
   /** Runs one batch of already-validated requests; returns the outputs of each, in order. */
   infer(requests: InferRequest[]): Promise<Tensor[][]>;
+  /**
+   * Backends whose model takes a batch dimension run inputs already concatenated along it (by the
+   * main thread, so one buffer per input crosses to the worker) and return outputs batched the same way.
+   */
+  runConcatenated?(inputs: Tensor[]): Promise<Tensor[]>;
   unload(): Promise<void>;
 }
 
@@ -58,6 +63,10 @@ export interface HandlerModule<State = unknown, Pre = NamedTensors, Out = unknow
   preprocess?(inputs: NamedTensors, state: State, request: InferRequest): Promise<Pre> | Pre;
   predict(input: Pre, state: State, request: InferRequest): Promise<Out> | Out;
   /** Turns predict's result into output tensors. Without it, predict must return Tensor[] or NamedTensors. */
-  postprocess?(output: Out, state: State, request: InferRequest): Promise<Tensor[] | NamedTensors> | Tensor[] | NamedTensors;
+  postprocess?(
+    output: Out,
+    state: State,
+    request: InferRequest,
+  ): Promise<Tensor[] | NamedTensors> | Tensor[] | NamedTensors;
   unload?(state: State): Promise<void> | void;
 }

@@ -1,0 +1,19 @@
+/** The `ferry` command line: parses arguments and calls modules; no logic of its own. */
+import { Command } from 'commander';
+import { registerInit } from './init.ts';
+import { registerPredict } from './predict.ts';
+import { registerServe } from './serve.ts';
+
+const program = new Command()
+  .name('ferry')
+  .description(
+    'Ship a machine-learning model into production: describe it in ferry.yaml, serve it, deploy it.',
+  )
+  .version('0.1.0')
+  .showHelpAfterError();
+
+registerInit(program);
+registerServe(program);
+registerPredict(program);
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,76 @@
+/** `ferry serve [dir...]`: run the model server on model directories. */
+import type { Command } from 'commander';
+import { type ModelVersion, startServer } from '../server/index.ts';
+import { action, intOption } from './output.ts';
+
+interface ServeOptions {
+  host: string;
+  port: number;
+  watch?: boolean;
+  demo?: boolean;
+  shutdownTimeout: number;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('serve models over the Open Inference Protocol (v2 REST, binary tensors) and KServe v1')
+    .argument('[paths...]', 'model directories (with a ferry.yaml) or a directory of them', ['.'])
+    .option('--host <host>', 'address to bind', process.env.FERRY_HOST ?? '127.0.0.1')
+    .option(
+      '-p, --port <port>',
+      'port to listen on (0 = any free port)',
+      intOption('--port', 0, 65535),
+      Number(process.env.FERRY_PORT ?? 8080),
+    )
+    .option('-w, --watch', 'reload a model when its files change')
+    .option('--demo', 'print ready-to-run curl commands for the first model once it is ready')
+    .option(
+      '--shutdown-timeout <seconds>',
+      'how long draining may take on SIGTERM',
+      intOption('--shutdown-timeout', 0, 3600),
+      30,
+    )
+    .action(
+      action(async (paths: string[], options: ServeOptions) => {
+        const server = await startServer({
+          paths,
+          host: options.host,
+          port: options.port,
+          watch: options.watch ?? false,
+          shutdownTimeoutMs: options.shutdownTimeout * 1000,
+        });
+        let signals = 0;
+        const stop = (signal: string) => {
+          if (++signals > 1) process.exit(130);
+          server.logger.info({ signal }, 'shutting down');
+          void server.close().then(() => process.exit(0));
+        };
+        process.on('SIGTERM', () => stop('SIGTERM'));
+        process.on('SIGINT', () => stop('SIGINT'));
+        if (options.demo) printDemo(server.url, server.repository.all());
+      }),
+    );
+}
+
+function printDemo(url: string, versions: ModelVersion[]): void {
+  const ready = versions.find((v) => v.state === 'READY');
+  const lines = ['', `Ferry is serving at ${url}`];
+  if (!ready) {
+    lines.push('No model is ready; see the log above for why.');
+  } else {
+    const example = ready.spec.examples[0];
+    const body = JSON.stringify(example?.request ?? { inputs: [] });
+    lines.push(
+      `Model "${ready.name}" version ${ready.version} is ready. Try:`,
+      '',
+      `  curl -s ${url}/v2/models/${ready.name}/infer -H 'content-type: application/json' -d '${body}'`,
+      '',
+      `  curl -s ${url}/v2/models/${ready.name}          # inputs and outputs`,
+      `  curl -s ${url}/metrics | grep ferry_            # Prometheus metrics`,
+      '',
+      'Press Ctrl+C to stop (in-flight requests finish first).',
+    );
+  }
+  process.stdout.write(`${lines.join('\n')}\n\n`);
+}

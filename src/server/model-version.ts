@@ -1,0 +1,211 @@
+/**
+ * One loaded version of a model: its workers, its batcher, its metadata and its lifecycle state.
+ * Loading = start workers -> read metadata -> warm up; only then is it READY. A version that fails at
+ * any step records why (state FAILED + reason), counts in metrics, and never serves.
+ */
+
+import { resolve } from 'node:path';
+import { FerryError } from '../core/errors.ts';
+import { decodeInferRequest } from '../protocol/index.ts';
+import type {
+  InferRequest,
+  ModelMetadata,
+  RepositoryIndexEntry,
+  Tensor,
+  TensorSpec,
+} from '../protocol/types.ts';
+import { sampleRequest } from '../spec/index.ts';
+import type { LoadedSpec, ModelSpec } from '../spec/types.ts';
+import { Batcher, batchKey, samplesOf, systemClock } from './batching/index.ts';
+import { threadsPerWorker } from './cpu.ts';
+import type { ModelMetrics } from './metrics.ts';
+import { WorkerPool } from './worker/pool.ts';
+
+export type VersionState = RepositoryIndexEntry['state'];
+
+export interface VersionLogger {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+const UNBATCHED = { maxBatchSize: 1, maxQueueDelayMs: 0, preferredBatchSizes: [], maxQueueSize: 1024 };
+
+export class ModelVersion {
+  state: VersionState = 'UNAVAILABLE';
+  reason = '';
+  metadata: ModelMetadata | null = null;
+  loadedAt: number | null = null;
+  #pool: WorkerPool | null = null;
+  #batcher: Batcher<InferRequest, Tensor[]> | null = null;
+
+  constructor(
+    readonly source: LoadedSpec,
+    readonly metrics: ModelMetrics,
+    private readonly log: VersionLogger,
+  ) {}
+
+  get name(): string {
+    return this.source.spec.model.name;
+  }
+  get version(): string {
+    return this.source.spec.model.version;
+  }
+  get spec(): ModelSpec {
+    return this.source.spec;
+  }
+  get queueDepth(): number {
+    return this.#batcher?.queueDepth ?? 0;
+  }
+
+  entry(): RepositoryIndexEntry {
+    return { name: this.name, version: this.version, state: this.state, reason: this.reason };
+  }
+
+  async load(): Promise<void> {
+    const started = performance.now();
+    const { spec } = this.source;
+    const fields = { model: this.name, version: this.version };
+    this.state = 'LOADING';
+    this.reason = '';
+    try {
+      const threads = threadsPerWorker(spec.serving.concurrency, spec.serving.threads);
+      this.#pool = await WorkerPool.start(
+        {
+          format: spec.model.format,
+          options: {
+            dir: this.source.dir,
+            file: resolve(this.source.dir, spec.model.file),
+            inputs: spec.model.inputs,
+            outputs: spec.model.outputs,
+            threads,
+            env: spec.env,
+          },
+        },
+        spec.serving.concurrency,
+        {
+          onWorkerExit: ({ code }) => {
+            this.metrics.workerExited();
+            this.log.error({ ...fields, exitCode: code }, 'inference worker exited; starting a replacement');
+          },
+        },
+      );
+      const pool = this.#pool;
+      this.metadata = {
+        name: this.name,
+        versions: [this.version],
+        platform: spec.model.format === 'onnx' ? 'onnxruntime_onnx' : 'ferry_handler',
+        inputs: pool.inputs,
+        outputs: pool.outputs,
+      };
+      this.#batcher = new Batcher<InferRequest, Tensor[]>({
+        policy: this.#batchingPolicy(pool.inputs, pool.outputs),
+        clock: systemClock,
+        concurrency: spec.serving.concurrency,
+        samplesOf,
+        keyOf: batchKey,
+        execute: (batch) => pool.run(batch),
+        onBatch: ({ samples, queueMs, runMs }) => {
+          this.metrics.batch(samples, runMs / 1000);
+          for (const ms of queueMs) this.metrics.queued(ms / 1000);
+        },
+      });
+      await this.#warmUp();
+      this.state = 'READY';
+      this.loadedAt = Date.now();
+      const seconds = (performance.now() - started) / 1000;
+      this.metrics.loaded(seconds);
+      this.metrics.ready(true);
+      this.log.info(
+        { ...fields, seconds: Number(seconds.toFixed(3)), threads, workers: pool.size },
+        'model version ready',
+      );
+    } catch (error) {
+      this.state = 'FAILED';
+      this.reason = error instanceof Error ? error.message : String(error);
+      this.metrics.loadFailed();
+      this.metrics.ready(false);
+      this.log.error({ ...fields, reason: this.reason }, 'model version failed to load');
+      await this.#stop();
+    }
+  }
+
+  /**
+   * Batching needs every input and output to have a dynamic first dimension; otherwise requests
+   * run one at a time (and a configured batching section is reported as ignored).
+   */
+  #batchingPolicy(inputs: TensorSpec[], outputs: TensorSpec[]) {
+    const configured = this.spec.serving.batching;
+    if (configured === null) return UNBATCHED;
+    const fixed = [...inputs, ...outputs].filter((t) => t.shape[0] !== -1).map((t) => t.name);
+    if (fixed.length > 0) {
+      this.log.warn(
+        { model: this.name, version: this.version, tensors: fixed },
+        'serving.batching is ignored: these tensors have no dynamic first (batch) dimension',
+      );
+      return { ...UNBATCHED, maxQueueSize: configured.maxQueueSize };
+    }
+    return configured;
+  }
+
+  /** Runs the first example (or a zero-filled request) once on every worker before reporting ready. */
+  async #warmUp(): Promise<void> {
+    const example = this.spec.examples[0]?.request;
+    const body = example ?? (this.spec.model.format === 'onnx' ? sampleRequest(this.metadata!.inputs) : null);
+    if (body === null) return;
+    const workers = this.spec.serving.concurrency;
+    await Promise.all(
+      Array.from({ length: workers }, async () => {
+        const request = decodeInferRequest(
+          Buffer.from(JSON.stringify(body)),
+          {},
+          { maxBodyBytes: Number.MAX_SAFE_INTEGER },
+        );
+        try {
+          await this.#pool!.run([request]);
+        } catch (error) {
+          throw new FerryError(
+            'FERRY_MODEL_LOAD_FAILED',
+            `warm-up ${example ? `example "${this.spec.examples[0]!.name}"` : 'request'} failed: ${(error as Error).message}`,
+          );
+        }
+      }),
+    );
+  }
+
+  submit(request: InferRequest, deadline: number): Promise<Tensor[]> {
+    if (this.state !== 'READY' || this.#batcher === null) {
+      return Promise.reject(
+        new FerryError(
+          'FERRY_MODEL_NOT_READY',
+          `model "${this.name}" version "${this.version}" is ${this.state.toLowerCase()}`,
+        ),
+      );
+    }
+    const result = this.#batcher.submit(request, deadline);
+    this.metrics.queueDepth(this.#batcher.queueDepth);
+    return result;
+  }
+
+  /** Stops taking requests, lets queued and running ones finish, then stops the workers. */
+  async unload(): Promise<void> {
+    if (this.state === 'UNAVAILABLE') return;
+    this.state = 'UNLOADING';
+    this.metrics.ready(false);
+    await this.#stop();
+    this.state = 'UNAVAILABLE';
+    this.log.info({ model: this.name, version: this.version }, 'model version unloaded');
+  }
+
+  async #stop(): Promise<void> {
+    if (this.#batcher) {
+      this.#batcher.close();
+      await this.#batcher.drain();
+      this.#batcher = null;
+    }
+    if (this.#pool) {
+      await this.#pool.close();
+      this.#pool = null;
+    }
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * The model repository: every model version the server knows, found from the paths it was started
+ * with. A path is a model directory (it holds a ferry.yaml) or a repository directory whose
+ * subdirectories are model directories. Several directories may hold versions of one model.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { FerryError } from '../core/errors.ts';
+import type { RepositoryIndexEntry } from '../protocol/types.ts';
+import { loadSpec } from '../spec/index.ts';
+import type { ServerMetrics } from './metrics.ts';
+import { ModelVersion, type VersionLogger } from './model-version.ts';
+
+const SPEC_FILE = 'ferry.yaml';
+
+/** Model directories under the given paths (pure apart from listing directories). */
+export function findModelDirs(paths: string[]): string[] {
+  const dirs: string[] = [];
+  for (const path of paths.map((p) => resolve(p))) {
+    if (!existsSync(path)) {
+      throw new FerryError('FERRY_FILE_NOT_FOUND', `model path ${path} does not exist`);
+    }
+    if (statSync(path).isFile()) {
+      dirs.push(resolve(path, '..'));
+    } else if (existsSync(join(path, SPEC_FILE))) {
+      dirs.push(path);
+    } else {
+      const children = readdirSync(path, { withFileTypes: true })
+        .filter((e) => e.isDirectory() && existsSync(join(path, e.name, SPEC_FILE)))
+        .map((e) => join(path, e.name))
+        .sort();
+      if (children.length === 0) {
+        throw new FerryError('FERRY_SPEC_NOT_FOUND', `no ${SPEC_FILE} in ${path} or its subdirectories`, {
+          hint: 'Point `ferry serve` at a model directory (with a ferry.yaml) or run `ferry init` to create one.',
+        });
+      }
+      dirs.push(...children);
+    }
+  }
+  return [...new Set(dirs)];
+}
+
+/** Orders versions so that numeric ones compare as numbers ("10" after "9"). */
+export function compareVersions(a: string, b: string): number {
+  const na = Number(a);
+  const nb = Number(b);
+  if (Number.isFinite(na) && Number.isFinite(nb)) return na - nb;
+  return a.localeCompare(b);
+}
+
+interface Unloadable {
+  dir: string;
+  name: string;
+  reason: string;
+}
+
+export class ModelRepository {
+  /** name -> version -> loaded version */
+  readonly #models = new Map<string, Map<string, ModelVersion>>();
+  /** Directories whose spec could not be read, by directory. */
+  readonly #broken = new Map<string, Unloadable>();
+  #dirs: string[] = [];
+
+  constructor(
+    private readonly paths: string[],
+    private readonly metrics: ServerMetrics,
+    private readonly log: VersionLogger,
+  ) {}
+
+  /** Finds the model directories (again) and loads every version found. */
+  async loadAll(): Promise<void> {
+    this.#dirs = findModelDirs(this.paths);
+    await Promise.all(this.#dirs.map((dir) => this.#loadDir(dir)));
+  }
+
+  async #loadDir(dir: string): Promise<ModelVersion | null> {
+    let source: Awaited<ReturnType<typeof loadSpec>>;
+    try {
+      source = await loadSpec(dir);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      this.#broken.set(dir, { dir, name: basename(dir), reason });
+      this.log.error({ dir, reason }, 'cannot read model spec');
+      return null;
+    }
+    this.#broken.delete(dir);
+    const { name, version } = source.spec.model;
+    const next = new ModelVersion(source, this.metrics.forModel(name, version), this.log);
+    await next.load();
+    let versions = this.#models.get(name);
+    if (versions === undefined) {
+      versions = new Map();
+      this.#models.set(name, versions);
+    }
+    // What this directory served before, whatever its version was (a reload may change the version).
+    const previous = this.all().find((v) => v.source.dir === dir);
+    const replaced = versions.get(version);
+    // The new load takes traffic only once READY; a failed reload keeps the previous load serving.
+    if (next.state !== 'READY' && previous?.state === 'READY') {
+      this.log.warn(
+        { model: name, version, reason: next.reason },
+        'reload failed; the previous load keeps serving',
+      );
+      return next;
+    }
+    versions.set(version, next);
+    for (const old of new Set([previous, replaced])) {
+      if (old === undefined || old === next) continue;
+      const oldVersions = this.#models.get(old.name);
+      if (oldVersions?.get(old.version) === old) oldVersions.delete(old.version);
+      if (oldVersions?.size === 0) this.#models.delete(old.name);
+      await old.unload();
+    }
+    return next;
+  }
+
+  /** Reloads the model in one directory (used by --watch). */
+  async reloadDir(dir: string): Promise<ModelVersion | null> {
+    return this.#loadDir(resolve(dir));
+  }
+
+  /** (Re)loads every version of a model by name, re-reading its spec from disk. */
+  async load(name: string): Promise<void> {
+    this.#dirs = findModelDirs(this.paths);
+    const dirs: string[] = [];
+    for (const dir of this.#dirs) {
+      const known = [...(this.#models.get(name)?.values() ?? [])].some((v) => v.source.dir === dir);
+      if (known || this.#broken.get(dir)?.name === name || (await specName(dir)) === name) dirs.push(dir);
+    }
+    if (dirs.length === 0) {
+      throw new FerryError(
+        'FERRY_MODEL_NOT_FOUND',
+        `no model named "${name}" in the repository (${this.paths.join(', ')})`,
+      );
+    }
+    const loaded = await Promise.all(dirs.map((dir) => this.#loadDir(dir)));
+    const failed = loaded.filter((v) => v === null || v.state === 'FAILED');
+    if (failed.length > 0) {
+      const reasons = failed
+        .map((v) => v?.reason ?? this.#broken.get(dirs[loaded.indexOf(v)]!)?.reason)
+        .join('; ');
+      throw new FerryError('FERRY_MODEL_LOAD_FAILED', `model "${name}" failed to load: ${reasons}`);
+    }
+  }
+
+  async unload(name: string): Promise<void> {
+    const versions = this.#models.get(name);
+    if (versions === undefined) {
+      throw new FerryError('FERRY_MODEL_NOT_FOUND', `no model named "${name}" is loaded`);
+    }
+    await Promise.all([...versions.values()].map((v) => v.unload()));
+  }
+
+  async unloadAll(): Promise<void> {
+    await Promise.all(
+      [...this.#models.values()].flatMap((versions) => [...versions.values()].map((v) => v.unload())),
+    );
+  }
+
+  /** The version to serve: the one asked for, else the highest READY version. */
+  resolve(name: string, version: string | undefined): ModelVersion {
+    const versions = this.#models.get(name);
+    if (versions === undefined) {
+      throw new FerryError('FERRY_MODEL_NOT_FOUND', `unknown model "${name}"`, {
+        hint: `Models here: ${[...this.#models.keys()].join(', ') || 'none'}.`,
+      });
+    }
+    if (version !== undefined) {
+      const found = versions.get(version);
+      if (found === undefined) {
+        throw new FerryError('FERRY_VERSION_NOT_FOUND', `model "${name}" has no version "${version}"`, {
+          hint: `Versions: ${[...versions.keys()].sort(compareVersions).join(', ')}.`,
+        });
+      }
+      return found;
+    }
+    const all = [...versions.values()].sort((a, b) => compareVersions(b.version, a.version));
+    return all.find((v) => v.state === 'READY') ?? all[0]!;
+  }
+
+  versionsOf(name: string): string[] {
+    return [...(this.#models.get(name)?.keys() ?? [])].sort(compareVersions);
+  }
+
+  all(): ModelVersion[] {
+    return [...this.#models.values()].flatMap((versions) => [...versions.values()]);
+  }
+
+  index(): RepositoryIndexEntry[] {
+    const broken = [...this.#broken.values()].map(
+      (b): RepositoryIndexEntry => ({ name: b.name, version: '', state: 'FAILED', reason: b.reason }),
+    );
+    return [...this.all().map((v) => v.entry()), ...broken].sort(
+      (a, b) => a.name.localeCompare(b.name) || compareVersions(a.version, b.version),
+    );
+  }
+
+  get modelDirs(): string[] {
+    return this.#dirs;
+  }
+
+  get brokenCount(): number {
+    return this.#broken.size;
+  }
+}
+
+async function specName(dir: string): Promise<string | null> {
+  try {
+    return (await loadSpec(dir)).spec.model.name;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Starts a model server: load the repository, listen, and on SIGTERM/SIGINT drain (readiness goes
+ * false, in-flight requests finish, workers stop) and close within a deadline.
+ */
+import { watch } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import pino, { type Logger } from 'pino';
+import { FerryError } from '../core/errors.ts';
+import { DataPlane } from './data-plane.ts';
+import { createHttpApp } from './http-app.ts';
+import { ServerMetrics } from './metrics.ts';
+import { ModelRepository } from './repository.ts';
+
+export interface ServerOptions {
+  /** Model directories or repository directories. */
+  paths: string[];
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Reload a model when files in its directory change. */
+  watch?: boolean;
+  /** How long draining may take on shutdown, in ms. */
+  shutdownTimeoutMs?: number;
+  /** Largest body any route accepts, in bytes. */
+  maxBodyBytes?: number;
+  logger?: Logger;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  dataPlane: DataPlane;
+  repository: ModelRepository;
+  logger: Logger;
+  /** Drains and stops. Safe to call more than once. */
+  close(): Promise<void>;
+}
+
+export function createLogger(level = process.env.FERRY_LOG_LEVEL ?? 'info'): Logger {
+  return pino({ level, base: { service: 'ferry-server' }, timestamp: pino.stdTimeFunctions.isoTime });
+}
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const logger = options.logger ?? createLogger();
+  const metrics = new ServerMetrics();
+  const repository = new ModelRepository(options.paths, metrics, logger);
+  const dataPlane = new DataPlane(repository);
+
+  // Listen first so liveness answers while models load; readiness stays false until they are loaded.
+  const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024 * 1024;
+  const app = createHttpApp({ dataPlane, metrics, logger, maxBodyBytes });
+  try {
+    await app.listen({ host: options.host, port: options.port });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') {
+      throw new FerryError('FERRY_BAD_REQUEST', `port ${options.port} on ${options.host} is already in use`, {
+        hint: 'Pass another --port, or stop the process that holds it.',
+      });
+    }
+    throw error;
+  }
+  const port = (app.server.address() as AddressInfo).port;
+  const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
+
+  try {
+    await repository.loadAll();
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
+  const maxLimit = Math.max(0, ...repository.all().map((v) => v.spec.serving.limits.maxBodyBytes));
+  if (maxLimit > maxBodyBytes) {
+    logger.warn(
+      { maxBodyBytes, modelLimit: maxLimit },
+      'a model allows larger bodies than the server limit; the server limit applies',
+    );
+  }
+  dataPlane.markStartupDone();
+  logger.info(
+    { url, models: repository.index() },
+    dataPlane.ready() ? 'server ready' : 'server started, but no model is ready',
+  );
+
+  const watchers = options.watch ? watchModelDirs(repository, logger) : [];
+
+  let closing: Promise<void> | null = null;
+  const close = () => {
+    closing ??= (async () => {
+      const timeoutMs = options.shutdownTimeoutMs ?? 30_000;
+      logger.info({ timeoutMs }, 'draining: readiness is now false; finishing in-flight requests');
+      dataPlane.startDraining();
+      for (const w of watchers) w.close();
+      // Close the listener first (in-flight requests finish, new ones get 503), then stop the workers.
+      const drained = app
+        .close()
+        .then(() => repository.unloadAll())
+        .then(() => true);
+      const timedOut = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref());
+      const clean = await Promise.race([drained, timedOut]);
+      logger.info(
+        { clean },
+        clean ? 'stopped' : 'shutdown deadline passed; stopping with requests unfinished',
+      );
+    })();
+    return closing;
+  };
+
+  return { url, port, dataPlane, repository, logger, close };
+}
+
+/** Watches each model directory and reloads that model (load new, then swap, then unload old) on change. */
+function watchModelDirs(repository: ModelRepository, logger: Logger) {
+  return repository.modelDirs.map((dir) => {
+    let timer: NodeJS.Timeout | undefined;
+    let running = Promise.resolve();
+    return watch(dir, { recursive: true }, (_event, file) => {
+      if (file && /(^|\/)(node_modules|\.git)(\/|$)/.test(file)) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        running = running.then(async () => {
+          logger.info({ dir, file }, 'model files changed; reloading');
+          const loaded = await repository.reloadDir(dir);
+          if (loaded)
+            logger.info(
+              { model: loaded.name, version: loaded.version, state: loaded.state },
+              'reload finished',
+            );
+        });
+      }, 200);
+    });
+  });
+}

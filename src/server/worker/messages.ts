@@ -1,0 +1,70 @@
+/** Messages between the main thread and an inference worker, and how tensors cross without copies. */
+import { ERROR_CODES, type ErrorCode, FerryError, isFerryError } from '../../core/errors.ts';
+import type { InferRequest, Tensor, TensorSpec } from '../../protocol/types.ts';
+import type { BackendLoadOptions } from '../backends/types.ts';
+
+export interface WorkerInit {
+  format: 'onnx' | 'handler';
+  options: BackendLoadOptions;
+}
+
+export interface SerializedError {
+  code: ErrorCode;
+  message: string;
+  hint?: string;
+}
+
+export type ToWorker =
+  | { type: 'infer'; id: number; requests: InferRequest[] }
+  | { type: 'run'; id: number; inputs: Tensor[] }
+  | { type: 'unload' };
+
+export type FromWorker =
+  | { type: 'loaded'; inputs: TensorSpec[]; outputs: TensorSpec[] }
+  | { type: 'load-failed'; error: SerializedError }
+  | { type: 'result'; id: number; outputs: Tensor[][] }
+  | { type: 'ran'; id: number; outputs: Tensor[] }
+  | { type: 'failed'; id: number; error: SerializedError }
+  | { type: 'unloaded' };
+
+export function serializeError(error: unknown, fallback: ErrorCode): SerializedError {
+  if (isFerryError(error)) {
+    return { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
+  }
+  return { code: fallback, message: error instanceof Error ? error.message : String(error) };
+}
+
+export function deserializeError(error: SerializedError): FerryError {
+  const code = error.code in ERROR_CODES ? error.code : 'FERRY_INTERNAL';
+  return new FerryError(code, error.message, error.hint ? { hint: error.hint } : {});
+}
+
+/**
+ * Buffers to transfer with a message. A typed array that views only part of its buffer (a slice of
+ * a pooled request body, say) is first copied, so transferring never detaches memory still in use.
+ */
+export function transferables(tensors: Iterable<Tensor>): ArrayBuffer[] {
+  const seen = new Set<ArrayBuffer>();
+  for (const tensor of tensors) {
+    if (tensor.datatype === 'BYTES') continue;
+    const view = tensor.data as Exclude<Tensor['data'], Uint8Array[]>;
+    if (!(view.buffer instanceof ArrayBuffer) || view.buffer.byteLength === 0) continue;
+    seen.add(view.buffer);
+  }
+  return [...seen];
+}
+
+/** Copies typed arrays that do not own their whole buffer, so their buffers may be transferred. */
+export function ownBuffers(tensors: Tensor[]): void {
+  for (const tensor of tensors) {
+    if (tensor.datatype === 'BYTES') continue;
+    const view = tensor.data as Exclude<Tensor['data'], Uint8Array[]>;
+    if (
+      view.byteOffset !== 0 ||
+      view.byteLength !== view.buffer.byteLength ||
+      !(view.buffer instanceof ArrayBuffer)
+    ) {
+      tensor.data = view.slice() as typeof view;
+    }
+  }
+}

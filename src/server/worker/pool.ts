@@ -1,0 +1,202 @@
+/**
+ * A fixed set of inference workers for one model version. The batcher never hands out more batches
+ * than there are workers, so `run` always finds an idle one. A worker that dies is replaced; the
+ * batch it was running fails with FERRY_INFERENCE_FAILED.
+ */
+import { Worker } from 'node:worker_threads';
+import { FerryError } from '../../core/errors.ts';
+import type { InferRequest, Tensor, TensorSpec } from '../../protocol/types.ts';
+import { concatBatch, splitBatch } from '../batching/concat.ts';
+import {
+  deserializeError,
+  type FromWorker,
+  ownBuffers,
+  type ToWorker,
+  transferables,
+  type WorkerInit,
+} from './messages.ts';
+
+const BOOTSTRAP = new URL('./bootstrap.mjs', import.meta.url);
+
+interface Pending {
+  resolve: (outputs: Tensor[][]) => void;
+  reject: (error: Error) => void;
+  /** Samples per request when the inputs were concatenated; the batched outputs are split by these. */
+  sizes: number[] | null;
+}
+
+interface Slot {
+  worker: Worker;
+  pending: Map<number, Pending>;
+  busy: number;
+}
+
+export interface PoolEvents {
+  onWorkerExit?: (info: { code: number; replaced: boolean }) => void;
+}
+
+export class WorkerPool {
+  #slots: Slot[] = [];
+  #nextId = 1;
+  #closing = false;
+  inputs: TensorSpec[] = [];
+  outputs: TensorSpec[] = [];
+
+  private constructor(
+    private readonly init: WorkerInit,
+    private readonly events: PoolEvents,
+  ) {}
+
+  /** Starts `size` workers and resolves when all have loaded the model (or rejects with the first failure). */
+  static async start(init: WorkerInit, size: number, events: PoolEvents = {}): Promise<WorkerPool> {
+    const pool = new WorkerPool(init, events);
+    const started = await Promise.allSettled(Array.from({ length: size }, () => pool.#spawn()));
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) {
+      await pool.close();
+      throw failed.reason;
+    }
+    return pool;
+  }
+
+  #spawn(): Promise<Slot> {
+    return new Promise((resolve, reject) => {
+      const worker = new Worker(BOOTSTRAP, { workerData: this.init, stdout: false, stderr: false });
+      const slot: Slot = { worker, pending: new Map(), busy: 0 };
+      let loaded = false;
+      worker.on('message', (message: FromWorker) => {
+        switch (message.type) {
+          case 'loaded':
+            loaded = true;
+            this.inputs = message.inputs;
+            this.outputs = message.outputs;
+            this.#slots.push(slot);
+            resolve(slot);
+            break;
+          case 'load-failed':
+            reject(deserializeError(message.error));
+            break;
+          case 'result':
+          case 'ran':
+          case 'failed': {
+            const pending = slot.pending.get(message.id);
+            if (!pending) break;
+            slot.pending.delete(message.id);
+            slot.busy--;
+            if (message.type === 'failed') pending.reject(deserializeError(message.error));
+            else if (message.type === 'result') pending.resolve(message.outputs);
+            else settleBatch(pending, message.outputs);
+            break;
+          }
+          case 'unloaded':
+            break;
+        }
+      });
+      worker.on('error', (error) => {
+        if (!loaded)
+          reject(
+            new FerryError('FERRY_MODEL_LOAD_FAILED', `inference worker failed to start: ${error.message}`),
+          );
+      });
+      worker.on('exit', (code) => {
+        this.#slots = this.#slots.filter((s) => s !== slot);
+        for (const pending of slot.pending.values()) {
+          pending.reject(
+            new FerryError(
+              'FERRY_INFERENCE_FAILED',
+              `the inference worker exited (code ${code}) while running this request`,
+            ),
+          );
+        }
+        slot.pending.clear();
+        if (!loaded) {
+          reject(
+            new FerryError(
+              'FERRY_MODEL_LOAD_FAILED',
+              `inference worker exited (code ${code}) before the model loaded`,
+            ),
+          );
+          return;
+        }
+        const replace = !this.#closing;
+        this.events.onWorkerExit?.({ code, replaced: replace });
+        if (replace) this.#spawn().catch(() => undefined);
+      });
+    });
+  }
+
+  get size(): number {
+    return this.#slots.length;
+  }
+
+  /**
+   * Runs one batch on the least busy worker. For ONNX models the requests are concatenated here, so one
+   * buffer per input crosses to the worker (transferred, not copied) and one per output comes back.
+   */
+  run(requests: InferRequest[]): Promise<Tensor[][]> {
+    const slot = this.#slots.reduce<Slot | undefined>(
+      (best, s) => (best === undefined || s.busy < best.busy ? s : best),
+      undefined,
+    );
+    if (slot === undefined) {
+      return Promise.reject(
+        new FerryError('FERRY_MODEL_NOT_READY', 'no inference worker is running for this model'),
+      );
+    }
+    const id = this.#nextId++;
+    let message: ToWorker;
+    let sizes: number[] | null = null;
+    if (this.init.format === 'onnx') {
+      let inputs = requests[0]!.inputs;
+      if (requests.length > 1) {
+        const batch = concatBatch(
+          requests,
+          this.inputs.map((t) => t.name),
+        );
+        inputs = batch.inputs;
+        sizes = batch.sizes;
+      }
+      ownBuffers(inputs);
+      message = { type: 'run', id, inputs };
+    } else {
+      for (const request of requests) ownBuffers(request.inputs);
+      message = { type: 'infer', id, requests };
+    }
+    return new Promise((resolve, reject) => {
+      slot.pending.set(id, { resolve, reject, sizes });
+      slot.busy++;
+      const tensors = message.type === 'run' ? message.inputs : requests.flatMap((r) => r.inputs);
+      slot.worker.postMessage(message, transferables(tensors));
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    await Promise.all(
+      this.#slots.map(
+        (slot) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(() => void slot.worker.terminate().then(() => resolve()), 5000);
+            slot.worker.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            slot.worker.postMessage({ type: 'unload' } satisfies ToWorker);
+          }),
+      ),
+    );
+    this.#slots = [];
+  }
+}
+
+function settleBatch(pending: Pending, outputs: Tensor[]): void {
+  if (pending.sizes === null) {
+    pending.resolve([outputs]);
+    return;
+  }
+  try {
+    pending.resolve(splitBatch(outputs, pending.sizes));
+  } catch (error) {
+    pending.reject(error as Error);
+  }
+}

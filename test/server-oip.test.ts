@@ -1,0 +1,302 @@
+/**
+ * The Open Inference Protocol surface of `ferry serve`, over real HTTP against real onnxruntime:
+ * every endpoint, JSON and binary tensors, KServe v1, and each error with its status and code.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { decodeInferResponse, encodeInferRequest } from '../src/protocol/index.ts';
+import type { InferRequest } from '../src/protocol/types.ts';
+import { post, ROOT, serve, type TestServer } from './helpers.ts';
+
+const IRIS = join(ROOT, 'examples', 'iris');
+const readJson = (path: string) => JSON.parse(readFileSync(join(IRIS, path), 'utf8'));
+const setosa = readJson('requests/setosa.json');
+/** A binary-extension header promising 16 bytes of tensor data; the tests send only 4. */
+const BINARY_HEADER_ONLY =
+  '{"inputs":[{"name":"input","datatype":"FP32","shape":[1,4],"parameters":{"binary_data_size":16}}]}';
+
+function assertClose(actual: unknown, expected: unknown, tolerance: number, path = 'value'): void {
+  if (typeof expected === 'number') {
+    assert.ok(
+      Math.abs(Number(actual) - expected) <= tolerance,
+      `${path}: ${actual} is not within ${tolerance} of ${expected}`,
+    );
+  } else if (Array.isArray(expected)) {
+    assert.ok(Array.isArray(actual), `${path} is not an array`);
+    assert.equal(actual.length, expected.length, `${path} length`);
+    for (const [i, e] of expected.entries())
+      assertClose((actual as unknown[])[i], e, tolerance, `${path}[${i}]`);
+  } else if (expected !== null && typeof expected === 'object') {
+    for (const [k, v] of Object.entries(expected))
+      assertClose((actual as Record<string, unknown>)[k], v, tolerance, `${path}.${k}`);
+  } else {
+    assert.deepEqual(actual, expected, path);
+  }
+}
+
+describe('ferry serve examples/iris', () => {
+  let server: TestServer;
+  let base: string;
+  before(async () => {
+    server = await serve([IRIS]);
+    base = server.url;
+  });
+  after(() => server.close());
+
+  test('server metadata, liveness and readiness', async () => {
+    const meta = (await (await fetch(`${base}/v2`)).json()) as { name: string; extensions: string[] };
+    assert.equal(meta.name, 'ferry');
+    assert.ok(meta.extensions.includes('binary_tensor_data'));
+    assert.equal((await fetch(`${base}/v2/health/live`)).status, 200);
+    assert.equal((await fetch(`${base}/v2/health/ready`)).status, 200);
+  });
+
+  test('model metadata comes from the ONNX session', async () => {
+    for (const path of ['/v2/models/iris', '/v2/models/iris/versions/1']) {
+      const meta = (await (await fetch(base + path)).json()) as Record<string, unknown>;
+      assert.equal(meta.name, 'iris');
+      assert.deepEqual(meta.versions, ['1']);
+      assert.equal(meta.platform, 'onnxruntime_onnx');
+      assert.equal(meta.state, 'READY');
+      assert.deepEqual(meta.inputs, [{ name: 'input', datatype: 'FP32', shape: [-1, 4] }]);
+      assert.deepEqual(meta.outputs, [
+        { name: 'label', datatype: 'INT64', shape: [-1] },
+        { name: 'probabilities', datatype: 'FP32', shape: [-1, 3] },
+      ]);
+    }
+    assert.equal((await fetch(`${base}/v2/models/iris/ready`)).status, 200);
+    assert.equal((await fetch(`${base}/v2/models/iris/versions/1/ready`)).status, 200);
+  });
+
+  test('every example in ferry.yaml gives its expected response (JSON)', async () => {
+    for (const name of ['setosa', 'versicolor', 'virginica', 'batch']) {
+      const response = await post(
+        `${base}/v2/models/iris/infer`,
+        JSON.stringify(readJson(`requests/${name}.json`)),
+      );
+      assert.equal(response.status, 200, response.text);
+      assert.equal(response.json.model_name, 'iris');
+      assert.equal(response.json.model_version, '1');
+      assertClose(response.json, readJson(`responses/${name}.json`), 1e-4, name);
+    }
+  });
+
+  test('the request id is echoed, and requested outputs limit the response', async () => {
+    const body = { ...setosa, id: 'req-42', outputs: [{ name: 'label' }] };
+    const response = await post(`${base}/v2/models/iris/versions/1/infer`, JSON.stringify(body), {
+      'x-request-id': 'trace-1',
+    });
+    assert.equal(response.status, 200, response.text);
+    assert.equal(response.json.id, 'req-42');
+    assert.equal(response.headers.get('x-request-id'), 'trace-1');
+    assert.deepEqual(response.json.outputs, [{ name: 'label', datatype: 'INT64', shape: [1], data: [0] }]);
+  });
+
+  test('binary tensor extension: binary request and binary outputs give the JSON answer', async () => {
+    const request: InferRequest = {
+      inputs: [
+        {
+          name: 'input',
+          datatype: 'FP32',
+          shape: [2, 4],
+          data: new Float32Array([5.1, 3.5, 1.4, 0.2, 6.7, 3.0, 5.2, 2.3]),
+        },
+      ],
+      outputs: [
+        { name: 'label', parameters: { binary_data: true } },
+        { name: 'probabilities', parameters: { binary_data: true } },
+      ],
+    };
+    const encoded = encodeInferRequest(request, { binary: true, binaryOutputs: true });
+    assert.ok(encoded.headers['inference-header-content-length']);
+    const http = await fetch(`${base}/v2/models/iris/infer`, {
+      method: 'POST',
+      body: encoded.body,
+      headers: encoded.headers,
+    });
+    assert.equal(http.status, 200);
+    assert.equal(http.headers.get('content-type'), 'application/octet-stream');
+    const headerLength = http.headers.get('inference-header-content-length');
+    assert.ok(headerLength !== null);
+    const body = Buffer.from(await http.arrayBuffer());
+    const header = JSON.parse(body.subarray(0, Number(headerLength)).toString('utf8'));
+    assert.equal(header.outputs[0].parameters.binary_data_size, 16, 'two INT64 labels = 16 bytes');
+    const response = decodeInferResponse(body, {
+      contentType: 'application/octet-stream',
+      inferenceHeaderLength: headerLength,
+    });
+    const label = response.outputs.find((o) => o.name === 'label')!;
+    assert.deepEqual([...(label.data as BigInt64Array)], [0n, 2n]);
+
+    // The typed client does the same.
+    const viaClient = await server.client.infer('iris', request, { binary: true, binaryOutputs: true });
+    assert.deepEqual(
+      [...(viaClient.outputs.find((o) => o.name === 'label')!.data as BigInt64Array)],
+      [0n, 2n],
+    );
+  });
+
+  test('KServe v1 predict: instances in, predictions out', async () => {
+    const response = await post(
+      `${base}/v1/models/iris:predict`,
+      JSON.stringify({
+        instances: [
+          [5.1, 3.5, 1.4, 0.2],
+          [6.7, 3.0, 5.2, 2.3],
+        ],
+      }),
+    );
+    assert.equal(response.status, 200, response.text);
+    const predictions = response.json.predictions as unknown[];
+    assert.equal(predictions.length, 2);
+    assert.equal((await fetch(`${base}/v1/models/iris`)).status, 200);
+  });
+
+  const errorCases: Array<{
+    name: string;
+    path?: string;
+    body: string;
+    headers?: Record<string, string>;
+    status: number;
+    code: string;
+    mentions: RegExp;
+  }> = [
+    {
+      name: 'malformed JSON',
+      body: '{"inputs": [',
+      status: 400,
+      code: 'FERRY_BAD_REQUEST',
+      mentions: /JSON/i,
+    },
+    { name: 'no inputs', body: '{}', status: 400, code: 'FERRY_BAD_REQUEST', mentions: /inputs/ },
+    {
+      name: 'wrong datatype',
+      body: JSON.stringify({
+        inputs: [{ name: 'input', datatype: 'FP64', shape: [1, 4], data: [1, 2, 3, 4] }],
+      }),
+      status: 400,
+      code: 'FERRY_INVALID_INPUT',
+      mentions: /"input".*FP64.*FP32|FP32.*FP64/,
+    },
+    {
+      name: 'wrong shape',
+      body: JSON.stringify({
+        inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 5], data: [1, 2, 3, 4, 5] }],
+      }),
+      status: 400,
+      code: 'FERRY_INVALID_INPUT',
+      mentions: /"input"/,
+    },
+    {
+      name: 'element count not matching the shape',
+      body: JSON.stringify({
+        inputs: [{ name: 'input', datatype: 'FP32', shape: [2, 4], data: [1, 2, 3, 4] }],
+      }),
+      status: 400,
+      code: 'FERRY_INVALID_INPUT',
+      mentions: /"input".*8/,
+    },
+    {
+      name: 'unknown input',
+      body: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4] }] }),
+      status: 400,
+      code: 'FERRY_INVALID_INPUT',
+      mentions: /"x"/,
+    },
+    {
+      name: 'unknown requested output',
+      body: JSON.stringify({ ...setosa, outputs: [{ name: 'nope' }] }),
+      status: 400,
+      code: 'FERRY_INVALID_INPUT',
+      mentions: /nope/,
+    },
+    {
+      name: 'binary size past the end of the body',
+      body: `${BINARY_HEADER_ONLY}\u0000\u0000\u0000\u0000`,
+      headers: {
+        'content-type': 'application/octet-stream',
+        'inference-header-content-length': String(BINARY_HEADER_ONLY.length),
+      },
+      status: 400,
+      code: 'FERRY_BAD_REQUEST',
+      mentions: /input/,
+    },
+    {
+      name: 'unknown model',
+      path: '/v2/models/nope/infer',
+      body: JSON.stringify(setosa),
+      status: 404,
+      code: 'FERRY_MODEL_NOT_FOUND',
+      mentions: /nope/,
+    },
+    {
+      name: 'unknown version',
+      path: '/v2/models/iris/versions/7/infer',
+      body: JSON.stringify(setosa),
+      status: 404,
+      code: 'FERRY_VERSION_NOT_FOUND',
+      mentions: /"7"/,
+    },
+    {
+      name: 'unknown route',
+      path: '/v3/whatever',
+      body: '{}',
+      status: 404,
+      code: 'FERRY_ROUTE_NOT_FOUND',
+      mentions: /v3/,
+    },
+  ];
+  for (const c of errorCases) {
+    test(`error: ${c.name} -> ${c.status} ${c.code}`, async () => {
+      const response = await post(base + (c.path ?? '/v2/models/iris/infer'), c.body, c.headers);
+      assert.equal(response.status, c.status, response.text);
+      assert.equal(response.json.code, c.code, response.text);
+      assert.match(String(response.json.error), c.mentions);
+    });
+  }
+
+  test('metadata of an unknown model or version is a 404 with a code', async () => {
+    const model = await fetch(`${base}/v2/models/nope`);
+    assert.equal(model.status, 404);
+    assert.equal(((await model.json()) as { code: string }).code, 'FERRY_MODEL_NOT_FOUND');
+    const version = await fetch(`${base}/v2/models/iris/versions/9/ready`);
+    assert.equal(version.status, 404);
+  });
+
+  test('/metrics counts requests by model, version and status', async () => {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    assert.match(text, /ferry_requests_total\{model="iris",version="1",status="200"\} \d+/);
+    assert.match(text, /ferry_requests_total\{model="iris",version="1",status="400"\} \d+/);
+    assert.match(text, /ferry_model_ready\{model="iris",version="1"\} 1/);
+    assert.match(text, /ferry_model_load_duration_seconds\{model="iris",version="1"\} [\d.e-]+/);
+    assert.match(text, /ferry_request_duration_seconds_bucket/);
+  });
+});
+
+describe('body limits', () => {
+  test('a body over the server limit is 413 FERRY_PAYLOAD_TOO_LARGE, before the model sees it', async () => {
+    const server = await serve([IRIS], { maxBodyBytes: 64 * 1024 });
+    try {
+      const data = new Array(20_000).fill(1.5);
+      const body = JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [5000, 4], data }] });
+      const response = await post(`${server.url}/v2/models/iris/infer`, body);
+      assert.equal(response.status, 413, response.text);
+      assert.equal(response.json.code, 'FERRY_PAYLOAD_TOO_LARGE');
+      // A declared shape far beyond the limit is refused from the header alone, without allocating it.
+      const huge = JSON.stringify({
+        inputs: [
+          { name: 'input', datatype: 'FP32', shape: [1e9, 4], parameters: { binary_data_size: 16e9 } },
+        ],
+      });
+      const binary = await post(`${server.url}/v2/models/iris/infer`, huge, {
+        'content-type': 'application/octet-stream',
+        'inference-header-content-length': String(Buffer.byteLength(huge)),
+      });
+      assert.ok([400, 413].includes(binary.status), binary.text);
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -39,6 +39,13 @@ const HEADERS = { 'content-type': 'application/json' };
 const EXPECTED = [2, 4, 6, 8];
 
 const modelDir = await writeModelDir({ name: model.name, bytes: model.bytes, threads: common.threads });
+// The configuration a user would run for throughput: dynamic batching, no added delay.
+const batchedDir = await writeModelDir({
+  name: model.name,
+  bytes: model.bytes,
+  threads: common.threads,
+  batching: { maxBatchSize: 64, maxQueueDelayMs: 0 },
+});
 const failures: Record<string, string> = {};
 
 const fastapiProblem = skip.has('fastapi') ? null : ensureFastApi();
@@ -48,6 +55,7 @@ const candidates: { name: string; start: () => Promise<Server> }[] = [
   { name: 'floor', start: () => startFloor(common) },
   { name: 'fastapi', start: () => startFastApi(common) },
   { name: 'ferry', start: () => startFerry(common, modelDir.dir) },
+  { name: 'ferry-batching', start: () => startFerry(common, batchedDir.dir) },
 ];
 
 const results: Record<string, Awaited<ReturnType<typeof measure>>> = {};
@@ -74,6 +82,7 @@ try {
   }
 } finally {
   await modelDir.cleanup();
+  await batchedDir.cleanup();
 }
 
 const floorCpu = cpuUsPerRequest(results.floor);
@@ -110,6 +119,18 @@ printTable(
 const goals = printGoals([
   { name: 'ferry/floor rps', value: ratio(results.ferry?.rps, results.floor?.rps), op: '>=', target: 0.8 },
   { name: 'ferry/fastapi rps', value: ratio(results.ferry?.rps, results.fastapi?.rps), op: '>=', target: 3 },
+  {
+    name: 'ferry-batching/floor rps',
+    value: ratio(results['ferry-batching']?.rps, results.floor?.rps),
+    op: '>=',
+    target: 0.8,
+  },
+  {
+    name: 'ferry-batching/fastapi rps',
+    value: ratio(results['ferry-batching']?.rps, results.fastapi?.rps),
+    op: '>=',
+    target: 3,
+  },
   {
     name: 'ferry cpu above floor',
     value: diff(cpuUsPerRequest(results.ferry), floorCpu),

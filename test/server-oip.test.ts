@@ -3,7 +3,7 @@
  * every endpoint, JSON and binary tensors, KServe v1, and each error with its status and code.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { decodeInferResponse, encodeInferRequest } from '../src/protocol/index.ts';
@@ -263,6 +263,16 @@ describe('ferry serve examples/iris', () => {
     assert.equal(((await model.json()) as { code: string }).code, 'FERRY_MODEL_NOT_FOUND');
     const version = await fetch(`${base}/v2/models/iris/versions/9/ready`);
     assert.equal(version.status, 404);
+  });
+
+  test('inference threads run at a lower CPU priority than the event loop (Linux)', {
+    skip: process.platform !== 'linux',
+  }, () => {
+    const niceOf = (tid: string) =>
+      Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+    const nices = readdirSync('/proc/self/task').map(niceOf);
+    assert.equal(niceOf(String(process.pid)), 0, 'the event loop keeps normal priority');
+    assert.ok(nices.includes(10), `some thread runs at nice 10 (got ${[...new Set(nices)].join(', ')})`);
   });
 
   test('/metrics counts requests by model, version and status', async () => {

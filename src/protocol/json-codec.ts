@@ -381,6 +381,8 @@ function floatText(v: number): string {
 /** Shortest decimal that reads back as the same float32. */
 function float32Text(v: number): string {
   if (v - v !== 0 || v === 0) return floatText(v);
+  // Integers below 2^24 are exact in float32 and print as they are.
+  if (Number.isInteger(v) && v < 16777216 && v > -16777216) return `${v}`;
   for (let p = 6; p < 9; p++) {
     const t = +v.toPrecision(p);
     if (Math.fround(t) === v) return `${t}`;

@@ -46,11 +46,14 @@ export function createHttpApp({ dataPlane, metrics, logger, maxBodyBytes }: Http
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
-  app.addHook('onSend', async (request, reply) => {
+  // Callback-style hooks: they run on every request, and avoid a promise each.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     metrics.http(request.routeOptions.url ?? 'unmatched', reply.statusCode);
+    done();
   });
 
   app.setErrorHandler((error: FastifyError | FerryError, request, reply) => {

@@ -96,8 +96,16 @@ export class ServerMetrics {
     collectDefaultMetrics({ register: this.registry });
   }
 
+  readonly #httpChildren = new Map<string, { inc(): void }>();
+
   http(route: string, status: number): void {
-    this.#httpRequests.labels(route, String(status)).inc();
+    const key = `${status} ${route}`;
+    let child = this.#httpChildren.get(key);
+    if (child === undefined) {
+      child = this.#httpRequests.labels(route, String(status));
+      this.#httpChildren.set(key, child);
+    }
+    child.inc();
   }
 
   forModel(model: string, version: string): ModelMetrics {

@@ -29,6 +29,9 @@ export interface VersionLogger {
   error(fields: object, message: string): void;
 }
 
+/** Inference threads yield the CPU to the event loop when both want it (see inference-worker.ts). */
+const WORKER_NICE = 10;
+
 const UNBATCHED = { maxBatchSize: 1, maxQueueDelayMs: 0, preferredBatchSizes: [], maxQueueSize: 1024 };
 
 export class ModelVersion {
@@ -81,6 +84,7 @@ export class ModelVersion {
             threads,
             env: spec.env,
           },
+          nice: WORKER_NICE,
         },
         spec.serving.concurrency,
         {

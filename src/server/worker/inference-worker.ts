@@ -2,6 +2,8 @@
  * Runs inside a worker thread: loads one backend and answers infer messages. onnxruntime-node's
  * run() blocks the thread that calls it, so it must never run on the server's event loop.
  */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Backend } from '../backends/types.ts';
 import {
@@ -32,6 +34,22 @@ async function loadBackend(): Promise<Backend> {
   const { loadHandlerBackend } = await import('../backends/handler.ts');
   return loadHandlerBackend(init.options);
 }
+
+/**
+ * Inference threads run at a lower CPU priority than the server's event loop (Linux nice values apply
+ * per thread), so when cores are contended, health checks and request I/O go first. ONNX Runtime's
+ * own pool threads, created when the session loads, inherit it. Best effort: other systems skip it.
+ */
+function lowerThreadPriority(nice: number): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, nice);
+  } catch {
+    // not Linux, or not permitted: inference simply runs at normal priority
+  }
+}
+
+lowerThreadPriority(init.nice);
 
 let backend: Backend;
 try {

@@ -6,6 +6,8 @@ import type { BackendLoadOptions } from '../backends/types.ts';
 export interface WorkerInit {
   format: 'onnx' | 'handler';
   options: BackendLoadOptions;
+  /** Nice value for the inference thread (0 = same priority as the event loop). */
+  nice: number;
 }
 
 export interface SerializedError {

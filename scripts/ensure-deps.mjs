@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Installs what Ferry needs on a fresh clone, and nothing when it is already there.
-// - npm packages (npm ci), with onnxruntime-node's GPU download skipped (it targets a host we cannot reach);
+// - npm packages (the locked versions), with onnxruntime-node's GPU download skipped (it targets a host we cannot reach);
 // - with --test: what the test suite needs from the system (added here as suites need it).
 // Plain JavaScript on purpose: it must run before any dependency is installed.
 import { spawnSync } from 'node:child_process';
@@ -28,5 +28,7 @@ function npmPackagesStale() {
 }
 
 if (npmPackagesStale()) {
-  run('npm', ['ci', '--no-audit', '--no-fund'], { ONNXRUNTIME_NODE_INSTALL: 'skip' });
+  // `npm install` rather than `npm ci`: it installs the locked versions all the same, and npm 11 `ci`
+  // rejects lockfiles that lack other platforms' optional packages (npm/cli#8805, #9846).
+  run('npm', ['install', '--no-audit', '--no-fund'], { ONNXRUNTIME_NODE_INSTALL: 'skip' });
 }

@@ -118,9 +118,9 @@ export class WorkerPool {
           );
           return;
         }
-        const replace = !this.#closing;
-        this.events.onWorkerExit?.({ code, replaced: replace });
-        if (replace) this.#spawn().catch(() => undefined);
+        if (this.#closing) return;
+        this.events.onWorkerExit?.({ code, replaced: true });
+        this.#spawn().catch(() => undefined);
       });
     });
   }

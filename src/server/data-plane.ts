@@ -74,7 +74,7 @@ export class DataPlane {
   }
 
   modelReady(name: string, version?: string): boolean {
-    return this.repository.resolve(name, version).state === 'READY';
+    return this.repository.resolve(name, version).serving;
   }
 
   /** The version that will serve a request, checked ready; used by routes that decode per model limits. */

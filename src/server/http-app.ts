@@ -39,7 +39,16 @@ export function createHttpApp({ dataPlane, metrics, logger, maxBodyBytes }: Http
     bodyLimit: maxBodyBytes,
     requestIdHeader: 'x-request-id',
     keepAliveTimeout: 65_000,
-    return503OnClosing: true,
+    // Requests that arrive while draining get our own 503 (below), with a code and Connection: close.
+    return503OnClosing: false,
+    // Model versions may be up to 128 characters (docs/spec.md); leave room for names too.
+    routerOptions: { maxParamLength: 256 },
+    // Errors Fastify raises before routing (bad percent-escapes, over-long segments) use our body too.
+    frameworkErrors: (error, request, reply) => {
+      const ferry = toFerryError(error, request.headers['content-type']);
+      request.log.warn({ code: ferry.code, url: request.url }, ferry.message);
+      sendError(reply, ferry);
+    },
   });
 
   // Bodies reach the codecs as raw bytes: JSON and binary tensor bodies are decoded by src/protocol.
@@ -49,6 +58,18 @@ export function createHttpApp({ dataPlane, metrics, logger, maxBodyBytes }: Http
   // Callback-style hooks: they run on every request, and avoid a promise each.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    if (dataPlane.draining && !request.url.startsWith('/v2/health/') && request.url !== '/metrics') {
+      reply.header('connection', 'close');
+      sendError(
+        reply,
+        new FerryError(
+          'FERRY_SHUTTING_DOWN',
+          'the server is shutting down; send the request to another replica',
+          { retryAfterSeconds: 1 },
+        ),
+      );
+      return;
+    }
     done();
   });
   app.addHook('onResponse', (request, reply, done) => {
@@ -57,7 +78,7 @@ export function createHttpApp({ dataPlane, metrics, logger, maxBodyBytes }: Http
   });
 
   app.setErrorHandler((error: FastifyError | FerryError, request, reply) => {
-    const ferry = toFerryError(error);
+    const ferry = toFerryError(error, request.headers['content-type']);
     const level = ferry.status >= 500 ? 'error' : 'warn';
     request.log[level](
       {
@@ -176,7 +197,7 @@ function headersOf(request: FastifyRequest): { contentType?: string; inferenceHe
 }
 
 /** Maps Fastify's own errors (body too large, bad content length, ...) into the catalogue. */
-export function toFerryError(error: unknown): FerryError {
+export function toFerryError(error: unknown, contentType?: string): FerryError {
   if (isFerryError(error)) return error;
   const fastify = error as Partial<FastifyError>;
   switch (fastify.code) {
@@ -189,6 +210,11 @@ export function toFerryError(error: unknown): FerryError {
         },
       );
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new FerryError(
+        'FERRY_UNSUPPORTED_MEDIA_TYPE',
+        `Content-Type ${JSON.stringify(contentType ?? '')} is not supported; use application/json, or application/octet-stream with Inference-Header-Content-Length for binary tensors`,
+        { hint: "With curl, add -H 'Content-Type: application/json'." },
+      );
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new FerryError('FERRY_BAD_REQUEST', fastify.message ?? 'bad request');

@@ -57,6 +57,11 @@ export class ModelVersion {
   get spec(): ModelSpec {
     return this.source.spec;
   }
+  /** READY and at least one worker running (a crashed worker's replacement may still be loading). */
+  get serving(): boolean {
+    return this.state === 'READY' && (this.#pool?.size ?? 0) > 0;
+  }
+
   get queueDepth(): number {
     return this.#batcher?.queueDepth ?? 0;
   }
@@ -91,6 +96,16 @@ export class ModelVersion {
           onWorkerExit: ({ code }) => {
             this.metrics.workerExited();
             this.log.error({ ...fields, exitCode: code }, 'inference worker exited; starting a replacement');
+          },
+          onReplacementFailed: (error, remaining) => {
+            this.log.error(
+              { ...fields, reason: error.message, remaining },
+              'replacement inference worker failed to load',
+            );
+            if (remaining > 0 || this.state !== 'READY') return;
+            this.state = 'FAILED';
+            this.reason = `every inference worker exited and a replacement failed to load: ${error.message}`;
+            this.metrics.ready(false);
           },
         },
       );

@@ -33,6 +33,8 @@ interface Slot {
 
 export interface PoolEvents {
   onWorkerExit?: (info: { code: number; replaced: boolean }) => void;
+  /** A replacement worker could not load the model; `remaining` workers are still running. */
+  onReplacementFailed?: (error: Error, remaining: number) => void;
 }
 
 export class WorkerPool {
@@ -120,7 +122,7 @@ export class WorkerPool {
         }
         if (this.#closing) return;
         this.events.onWorkerExit?.({ code, replaced: true });
-        this.#spawn().catch(() => undefined);
+        this.#spawn().catch((error: Error) => this.events.onReplacementFailed?.(error, this.#slots.length));
       });
     });
   }

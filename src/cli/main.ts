@@ -10,7 +10,9 @@ const program = new Command()
     'Ship a machine-learning model into production: describe it in ferry.yaml, serve it, deploy it.',
   )
   .version('0.1.0')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Usage errors (unknown command or option, missing argument) exit 2, as docs/cli.md says.
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2));
 
 registerInit(program);
 registerServe(program);

@@ -44,7 +44,8 @@ export function registerServe(program: Command): void {
         const stop = (signal: string) => {
           if (++signals > 1) process.exit(130);
           server.logger.info({ signal }, 'shutting down');
-          void server.close().then(() => process.exit(0));
+          // Exit 1 when the deadline cut requests off, so supervisors and CI can tell.
+          void server.close().then((clean) => process.exit(clean ? 0 : 1));
         };
         process.on('SIGTERM', () => stop('SIGTERM'));
         process.on('SIGINT', () => stop('SIGINT'));
@@ -64,7 +65,7 @@ function printDemo(url: string, versions: ModelVersion[]): void {
     lines.push(
       `Model "${ready.name}" version ${ready.version} is ready. Try:`,
       '',
-      `  curl -s ${url}/v2/models/${ready.name}/infer -H 'content-type: application/json' -d '${body}'`,
+      `  curl -s ${url}/v2/models/${ready.name}/infer -H 'content-type: application/json' -d ${shellQuote(body)}`,
       '',
       `  curl -s ${url}/v2/models/${ready.name}          # inputs and outputs`,
       `  curl -s ${url}/metrics | grep ferry_            # Prometheus metrics`,
@@ -73,4 +74,9 @@ function printDemo(url: string, versions: ModelVersion[]): void {
     );
   }
   process.stdout.write(`${lines.join('\n')}\n\n`);
+}
+
+/** Single-quotes a string for POSIX shells ('it'\''s'). */
+function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", "'\\''")}'`;
 }

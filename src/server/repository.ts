@@ -5,9 +5,10 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { FerryError } from '../core/errors.ts';
+import { FerryError, isFerryError } from '../core/errors.ts';
 import type { RepositoryIndexEntry } from '../protocol/types.ts';
 import { loadSpec } from '../spec/index.ts';
+import type { LoadedSpec } from '../spec/types.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { ModelVersion, type VersionLogger } from './model-version.ts';
 
@@ -68,13 +69,31 @@ export class ModelRepository {
   ) {}
 
   /** Finds the model directories (again) and loads every version found. */
-  async loadAll(): Promise<void> {
+  /**
+   * Finds the model directories and reads every ferry.yaml. Strict, for startup: a missing path or any
+   * invalid spec throws (all problems of all specs in one error), before anything is loaded.
+   */
+  async readAll(): Promise<LoadedSpec[]> {
     this.#dirs = findModelDirs(this.paths);
-    await Promise.all(this.#dirs.map((dir) => this.#loadDir(dir)));
+    const results = await Promise.allSettled(this.#dirs.map((dir) => loadSpec(dir)));
+    const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+    if (failures.length === 1) throw failures[0];
+    if (failures.length > 1) {
+      throw new FerryError('FERRY_SPEC_INVALID', failures.map((e) => e.message).join('\n\n'), {
+        details: failures.flatMap((e) => (isFerryError(e) && Array.isArray(e.details) ? e.details : [])),
+      });
+    }
+    return results.map((r) => (r as PromiseFulfilledResult<LoadedSpec>).value);
   }
 
+  /** Loads the versions read by readAll(). A version that fails to load is recorded as FAILED. */
+  async loadAll(sources: LoadedSpec[]): Promise<void> {
+    await Promise.all(sources.map((source) => this.#loadSource(source)));
+  }
+
+  /** Reads and loads one directory; an invalid spec is recorded (index: FAILED) rather than thrown. */
   async #loadDir(dir: string): Promise<ModelVersion | null> {
-    let source: Awaited<ReturnType<typeof loadSpec>>;
+    let source: LoadedSpec;
     try {
       source = await loadSpec(dir);
     } catch (error) {
@@ -83,6 +102,11 @@ export class ModelRepository {
       this.log.error({ dir, reason }, 'cannot read model spec');
       return null;
     }
+    return this.#loadSource(source);
+  }
+
+  async #loadSource(source: LoadedSpec): Promise<ModelVersion> {
+    const dir = source.dir;
     this.#broken.delete(dir);
     const { name, version } = source.spec.model;
     const next = new ModelVersion(source, this.metrics.forModel(name, version), this.log);

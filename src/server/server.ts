@@ -32,8 +32,8 @@ export interface RunningServer {
   dataPlane: DataPlane;
   repository: ModelRepository;
   logger: Logger;
-  /** Drains and stops. Safe to call more than once. */
-  close(): Promise<void>;
+  /** Drains and stops; true when everything finished within the deadline. Safe to call more than once. */
+  close(): Promise<boolean>;
 }
 
 export function createLogger(level = process.env.FERRY_LOG_LEVEL ?? 'info'): Logger {
@@ -47,6 +47,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const dataPlane = new DataPlane(repository);
 
   // Listen first so liveness answers while models load; readiness stays false until they are loaded.
+  // Paths and specs are checked before listening: a typo fails fast, with every problem listed.
+  const sources = await repository.readAll();
   const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024 * 1024;
   const app = createHttpApp({ dataPlane, metrics, logger, maxBodyBytes });
   try {
@@ -64,7 +66,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
 
   try {
-    await repository.loadAll();
+    await repository.loadAll(sources);
   } catch (error) {
     await app.close();
     throw error;
@@ -84,7 +86,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   const watchers = options.watch ? watchModelDirs(repository, logger) : [];
 
-  let closing: Promise<void> | null = null;
+  let closing: Promise<boolean> | null = null;
   const close = () => {
     closing ??= (async () => {
       const timeoutMs = options.shutdownTimeoutMs ?? 30_000;
@@ -98,10 +100,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         .then(() => true);
       const timedOut = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref());
       const clean = await Promise.race([drained, timedOut]);
-      logger.info(
+      logger[clean ? 'info' : 'warn'](
         { clean },
         clean ? 'stopped' : 'shutdown deadline passed; stopping with requests unfinished',
       );
+      return clean;
     })();
     return closing;
   };

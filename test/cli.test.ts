@@ -1,0 +1,337 @@
+/**
+ * The `ferry` command line end to end, as child processes: init -> serve -> predict on a real ONNX model,
+ * the errors a user meets on the way (exit codes, messages that name the file, field or URL, never a stack
+ * trace), the `--demo` block the README tells people to copy, and help.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { loadSpec } from '../src/spec/index.ts';
+import { FERRY_BIN, freePort, ROOT, runCli, spawnServer, tempDir, writeModelDir } from './helpers.ts';
+
+const IRIS_ONNX = join(ROOT, 'examples', 'iris', 'model.onnx');
+const STACK_LINE = /^\s+at .+[:(]/m;
+
+type Child = Awaited<ReturnType<typeof spawnServer>>['child'];
+
+/** Runs the CLI like runCli, but kills it (by PID) if it has not exited within timeoutMs. */
+function runBounded(args: string[], timeoutMs = 15_000) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }>(
+    (resolve) => {
+      const child = spawn(process.execPath, [FERRY_BIN, ...args], {
+        cwd: ROOT,
+        env: { ...process.env, FERRY_LOG_LEVEL: 'warn' },
+      });
+      let stdout = '';
+      let stderr = '';
+      let timedOut = false;
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      const timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      }, timeoutMs);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr, timedOut });
+      });
+    },
+  );
+}
+
+function stopChild(child: Child | undefined): Promise<void> {
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+}
+
+interface OutputTensor {
+  name: string;
+  datatype: string;
+  shape: number[];
+  data: number[];
+}
+
+describe('ferry init --from an ONNX file', () => {
+  const tmp = tempDir('ferry-cli-init-');
+  const dir = join(tmp.path, 'my-model');
+  after(() => tmp.remove());
+
+  test('writes a valid ferry.yaml and a sample request, prints the tensors and next steps', async () => {
+    const result = await runCli(['init', dir, '--from', IRIS_ONNX]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stderr, '');
+
+    const loaded = await loadSpec(dir);
+    assert.deepEqual(loaded.warnings, []);
+    // The name comes from the file name (model.onnx -> "model"); --name overrides it (below).
+    assert.equal(loaded.spec.model.name, 'model');
+    assert.equal(loaded.spec.model.format, 'onnx');
+    assert.equal(loaded.spec.model.file, 'model.onnx');
+    assert.ok(existsSync(join(dir, 'model.onnx')), 'a model outside the directory is copied in');
+    assert.deepEqual(
+      loaded.spec.examples.map((e) => e.name),
+      ['sample'],
+    );
+
+    const sample = JSON.parse(readFileSync(join(dir, 'requests', 'sample.json'), 'utf8'));
+    assert.deepEqual(sample, {
+      inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], data: [0, 0, 0, 0] }],
+    });
+
+    assert.match(result.stdout, /ferry\.yaml for model "model"/);
+    assert.match(result.stdout, /input\s+input FP32 \[-1, 4\]/);
+    assert.match(result.stdout, /output\s+label INT64 \[-1\]/);
+    assert.match(result.stdout, /output\s+probabilities FP32 \[-1, 3\]/);
+    assert.match(result.stdout, /ferry serve \S*my-model/);
+    assert.match(result.stdout, /ferry predict model --input \S*my-model\/requests\/sample\.json/);
+  });
+
+  test('refuses to overwrite an existing ferry.yaml without --force', async () => {
+    const specPath = join(dir, 'ferry.yaml');
+    writeFileSync(specPath, `# edited by hand\n${readFileSync(specPath, 'utf8')}`);
+    const result = await runCli(['init', dir, '--from', IRIS_ONNX]);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /ferry\.yaml already exists/);
+    assert.match(result.stderr, /--force/);
+    assert.doesNotMatch(result.stderr, STACK_LINE);
+    assert.match(readFileSync(specPath, 'utf8'), /^# edited by hand/, 'the file is left alone');
+  });
+
+  test('--force overwrites it (and --name sets the model name)', async () => {
+    const result = await runCli(['init', dir, '--from', IRIS_ONNX, '--force', '--name', 'iris']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.doesNotMatch(readFileSync(join(dir, 'ferry.yaml'), 'utf8'), /edited by hand/);
+    assert.equal((await loadSpec(dir)).spec.model.name, 'iris');
+  });
+
+  test('--from a file that does not exist fails naming it', async () => {
+    const target = join(tmp.path, 'other');
+    const result = await runCli(['init', target, '--from', 'missing.onnx']);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^error FERRY_FILE_NOT_FOUND: .*missing\.onnx/m);
+    assert.doesNotMatch(result.stderr, STACK_LINE);
+    assert.equal(existsSync(join(target, 'ferry.yaml')), false);
+  });
+
+  test('--from a file that is not ONNX fails with FERRY_MODEL_LOAD_FAILED, no stack trace', async () => {
+    const notOnnx = join(tmp.path, 'notes.onnx');
+    writeFileSync(notOnnx, 'these are not the weights you are looking for\n');
+    const target = join(tmp.path, 'other');
+    const result = await runCli(['init', target, '--from', notOnnx]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^error FERRY_MODEL_LOAD_FAILED: .*notes\.onnx/m);
+    assert.match(result.stderr, /^hint: /m);
+    assert.doesNotMatch(result.stderr, STACK_LINE);
+    assert.equal(existsSync(join(target, 'ferry.yaml')), false);
+  });
+});
+
+describe('ferry serve + ferry predict on an initialised directory', () => {
+  const tmp = tempDir('ferry-cli-predict-');
+  const dir = join(tmp.path, 'iris');
+  let child: Child | undefined;
+  let url: string;
+
+  before(async () => {
+    const init = await runCli(['init', dir, '--from', IRIS_ONNX, '--name', 'iris']);
+    assert.equal(init.code, 0, init.stderr);
+    ({ child, url } = await spawnServer([dir]));
+  });
+  after(async () => {
+    await stopChild(child);
+    tmp.remove();
+  });
+
+  const predict = (...args: string[]) => runCli(['predict', 'iris', '--url', url, ...args]);
+
+  test('predict --input requests/sample.json prints the JSON response', async () => {
+    const result = await predict('--input', join(dir, 'requests', 'sample.json'));
+    assert.equal(result.code, 0, result.stderr);
+    const response = JSON.parse(result.stdout) as { model_name: string; outputs: OutputTensor[] };
+    assert.equal(response.model_name, 'iris');
+    assert.deepEqual(
+      response.outputs.map((o) => [o.name, o.datatype, o.shape]),
+      [
+        ['label', 'INT64', [1]],
+        ['probabilities', 'FP32', [1, 3]],
+      ],
+    );
+    const sum = response.outputs[1]!.data.reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(sum - 1) < 1e-5, `probabilities sum to ${sum}`);
+  });
+
+  test('predict --binary gives the same outputs as JSON', async () => {
+    const input = join(dir, 'requests', 'sample.json');
+    const [json, binary] = await Promise.all([
+      predict('--input', input),
+      predict('--input', input, '--binary'),
+    ]);
+    assert.equal(binary.code, 0, binary.stderr);
+    assert.deepEqual(JSON.parse(binary.stdout).outputs, JSON.parse(json.stdout).outputs);
+  });
+
+  test('predict --v1 sends {"instances": [...]} to the KServe v1 endpoint', async () => {
+    const input = join(tmp.path, 'v1.json');
+    writeFileSync(
+      input,
+      JSON.stringify({
+        instances: [
+          [5.1, 3.5, 1.4, 0.2],
+          [6.7, 3.0, 5.2, 2.3],
+        ],
+      }),
+    );
+    const result = await predict('--input', input, '--v1');
+    assert.equal(result.code, 0, result.stderr);
+    const { predictions } = JSON.parse(result.stdout) as {
+      predictions: { label: number; probabilities: number[] }[];
+    };
+    assert.deepEqual(
+      predictions.map((p) => p.label),
+      [0, 2],
+    );
+    assert.equal(predictions[0]!.probabilities.length, 3);
+  });
+
+  test('predict to a port where nothing listens fails with FERRY_CONNECTION_FAILED naming the URL', async () => {
+    const nobody = `http://127.0.0.1:${await freePort()}`;
+    const result = await runCli([
+      'predict',
+      'iris',
+      '--input',
+      join(dir, 'requests', 'sample.json'),
+      '--url',
+      nobody,
+    ]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^error FERRY_CONNECTION_FAILED: /m);
+    assert.ok(result.stderr.includes(nobody), result.stderr);
+    assert.doesNotMatch(result.stderr, STACK_LINE);
+  });
+});
+
+describe('ferry serve refuses to start, clearly', () => {
+  const tmp = tempDir('ferry-cli-serve-');
+  after(() => tmp.remove());
+
+  test('a ferry.yaml with several mistakes: exit 2, every problem with file:line and field path', async () => {
+    const dir = writeModelDir(
+      join(tmp.path, 'broken'),
+      [
+        'apiVersion: ferry.dev/v1alpha1',
+        'kind: Model',
+        'model:',
+        '  name: Iris_Model',
+        '  version: "1"',
+        '  format: onnnx',
+        '  file: model.onnx',
+        'serving:',
+        '  timeout: forever',
+        '  concurrency: 0',
+        '',
+      ].join('\n'),
+      { 'model.onnx': readFileSync(IRIS_ONNX) },
+    );
+    const result = await runBounded(['serve', dir, '--port', '0'], 6_000);
+    assert.equal(
+      result.timedOut,
+      false,
+      `ferry serve kept running on an invalid ferry.yaml instead of exiting:\n${result.stdout}${result.stderr}`,
+    );
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /FERRY_SPEC_INVALID/);
+    assert.match(result.stderr, /ferry\.yaml:4:\d+ model\.name: /);
+    assert.match(result.stderr, /ferry\.yaml:6:\d+ model\.format: /);
+    assert.match(result.stderr, /ferry\.yaml:9:\d+ serving\.timeout: /);
+    assert.match(result.stderr, /ferry\.yaml:10:\d+ serving\.concurrency: /);
+    assert.doesNotMatch(result.stderr, STACK_LINE);
+  });
+
+  test('a path that does not exist: non-zero exit naming it', async () => {
+    const missing = join(tmp.path, 'no-such-model');
+    const result = await runBounded(['serve', missing, '--port', '0']);
+    assert.equal(result.timedOut, false);
+    assert.notEqual(result.code, 0);
+    assert.ok(result.stderr.includes(missing), result.stderr);
+    assert.doesNotMatch(result.stderr, STACK_LINE);
+  });
+
+  test('a port already in use: non-zero exit saying so', async () => {
+    const holder: Server = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const { port } = holder.address() as { port: number };
+    try {
+      const result = await runBounded(['serve', 'examples/iris', '--port', String(port)]);
+      assert.equal(result.timedOut, false);
+      assert.notEqual(result.code, 0);
+      assert.match(result.stderr, new RegExp(`port ${port}\\b.*already in use`));
+      assert.match(result.stderr, /^hint: .*--port/m);
+      assert.doesNotMatch(result.stderr, STACK_LINE);
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
+  });
+});
+
+describe('ferry serve examples/iris --demo (the README main job)', () => {
+  let child: Child | undefined;
+  after(() => stopChild(child));
+
+  test('prints a curl command that works exactly as printed', async () => {
+    const server = await spawnServer(['examples/iris', '--demo']);
+    child = server.child;
+    const curl = /curl -s (\S+) -H '([^':]+): ([^']+)' -d '([^']*)'/;
+    const deadline = Date.now() + 10_000;
+    while (!curl.test(server.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const output = server.output();
+    assert.ok(output.includes(`Ferry is serving at ${server.url}`), output);
+    const match = curl.exec(output);
+    assert.ok(match, `no curl command with -H and -d in:\n${output}`);
+    const [, target, headerName, headerValue, body] = match;
+    assert.equal(target, `${server.url}/v2/models/iris/infer`);
+
+    const response = await fetch(target!, {
+      method: 'POST',
+      headers: { [headerName!]: headerValue! },
+      body,
+    });
+    assert.equal(response.status, 200);
+    const json = (await response.json()) as { model_name: string; outputs: OutputTensor[] };
+    assert.equal(json.model_name, 'iris');
+    assert.deepEqual(
+      json.outputs.map((o) => o.name),
+      ['label', 'probabilities'],
+    );
+  });
+});
+
+describe('help', () => {
+  test('ferry --help lists the commands', async () => {
+    const result = await runCli(['--help']);
+    assert.equal(result.code, 0);
+    assert.match(result.stdout, /^Usage: ferry/m);
+    for (const command of ['init', 'serve', 'predict'])
+      assert.match(result.stdout, new RegExp(`^\\s+${command}\\b`, 'm'));
+  });
+
+  test('ferry serve --help lists its options', async () => {
+    const result = await runCli(['serve', '--help']);
+    assert.equal(result.code, 0);
+    assert.match(result.stdout, /^Usage: ferry serve/m);
+    for (const option of ['--port', '--host', '--watch', '--demo', '--shutdown-timeout'])
+      assert.ok(result.stdout.includes(option), option);
+  });
+
+  test('an unknown command exits non-zero and shows the help', async () => {
+    const result = await runCli(['frobnicate']);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /unknown command 'frobnicate'/);
+    assert.match(result.stderr, /^Usage: ferry/m);
+  });
+});

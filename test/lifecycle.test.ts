@@ -1,0 +1,333 @@
+/**
+ * The life of a `ferry serve` process, as a child process: readiness only after loading, graceful
+ * shutdown on SIGTERM (in-flight requests finish, readiness drops, exit 0) and its deadline, hot reload
+ * with --watch (no failed request, a broken spec keeps the old version serving), and JSON logs with
+ * request ids. Every wait is a bounded poll; every child is stopped by PID.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { FERRY_BIN, freePort, post, ROOT, spawnServer, tempDir } from './helpers.ts';
+
+const SLOW = join(ROOT, 'test', 'fixtures', 'lifecycle', 'slow');
+const IRIS = join(ROOT, 'examples', 'iris');
+const SETOSA = readFileSync(join(IRIS, 'requests', 'setosa.json'), 'utf8');
+
+/** A request to the slow fixture whose predict() takes `ms` milliseconds. */
+const slowBody = (ms: number) =>
+  JSON.stringify({ inputs: [{ name: 'ms', datatype: 'INT32', shape: [1], data: [ms] }] });
+
+interface LogLine {
+  level?: number;
+  msg?: string;
+  [key: string]: unknown;
+}
+
+/** Every line of a child's output that is a JSON object (pino logs, fixture markers). */
+function jsonLines(output: string): LogLine[] {
+  const lines: LogLine[] = [];
+  for (const line of output.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      lines.push(JSON.parse(line) as LogLine);
+    } catch {
+      // a line still being written
+    }
+  }
+  return lines;
+}
+
+/** Polls `check` every 25 ms until it returns a value other than undefined, or fails after timeoutMs. */
+async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 10_000,
+) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  at: number;
+}
+
+/** Starts `ferry serve` without waiting for readiness; `exited` resolves when the process ends. */
+async function startServe(args: string[]) {
+  const port = await freePort();
+  const child = spawn(process.execPath, [FERRY_BIN, 'serve', ...args, '--port', String(port)], {
+    cwd: ROOT,
+    env: { ...process.env, FERRY_LOG_LEVEL: 'info' },
+  });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const exited = new Promise<Exit>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
+  );
+  return { child, url: `http://127.0.0.1:${port}`, output: () => output, exited };
+}
+
+/** Follows a spawnServer child's exit; attach before signalling it. */
+function exitOf(child: ChildProcess): Promise<Exit> {
+  return new Promise((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
+  );
+}
+
+const children = new Set<ChildProcess>();
+function track<T extends { child: ChildProcess }>(started: T): T {
+  children.add(started.child);
+  return started;
+}
+after(async () => {
+  await Promise.all(
+    [...children].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.kill('SIGKILL');
+        }),
+    ),
+  );
+});
+
+/** Status of a GET, or 'refused' when no connection could be made. */
+async function statusOf(url: string): Promise<number | 'refused'> {
+  try {
+    const response = await fetch(url);
+    await response.arrayBuffer();
+    return response.status;
+  } catch {
+    return 'refused';
+  }
+}
+
+/** Resolves once the slow fixture's predict() has started (it prints a marker line). */
+function predictStarted(output: () => string, ms: number): Promise<true> {
+  return waitFor(`predict(${ms} ms) to start`, () =>
+    jsonLines(output()).some((l) => l.fixture === 'predict-start' && l.ms === ms) ? true : undefined,
+  );
+}
+
+describe('graceful shutdown', () => {
+  test('SIGTERM: the in-flight request finishes, readiness drops, exit 0 with draining/stopped logs', async () => {
+    const server = track(await spawnServer([SLOW]));
+    const exited = exitOf(server.child);
+    const inFlight = post(`${server.url}/v2/models/slow/infer`, slowBody(1500));
+    await predictStarted(server.output, 1500);
+
+    const signalledAt = Date.now();
+    process.kill(server.child.pid!, 'SIGTERM');
+
+    // The child logs 'draining' in the same tick in which readiness turns false; from then on readiness
+    // is never 200: 503 on a kept-alive connection, or no connection at all.
+    await waitFor('the draining log line', () =>
+      jsonLines(server.output()).some((l) => /^draining/.test(l.msg ?? '')) ? true : undefined,
+    );
+    const seen = new Set<number | 'refused'>();
+    let done = false;
+    void exited.then(() => (done = true));
+    while (!done && Date.now() - signalledAt < 10_000) {
+      seen.add(await statusOf(`${server.url}/v2/health/ready`));
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.ok(seen.size > 0, 'readiness was polled while draining');
+    assert.ok(!seen.has(200), `readiness answered 200 while draining (saw ${[...seen].join(', ')})`);
+
+    const response = await inFlight;
+    assert.equal(response.status, 200, response.text);
+    assert.deepEqual((response.json.outputs as { data: number[] }[])[0]!.data, [1500]);
+
+    const exit = await exited;
+    assert.deepEqual([exit.code, exit.signal], [0, null]);
+    assert.ok(exit.at - signalledAt < 10_000, `exited ${exit.at - signalledAt} ms after SIGTERM`);
+
+    const logs = jsonLines(server.output()).filter((l) => typeof l.level === 'number');
+    const draining = logs.findIndex((l) => /^draining/.test(l.msg ?? ''));
+    const stopped = logs.findIndex((l) => l.msg === 'stopped');
+    assert.ok(draining >= 0, `no 'draining' log line in:\n${server.output()}`);
+    assert.ok(stopped > draining, `no 'stopped' log line after 'draining' in:\n${server.output()}`);
+    assert.equal(logs[stopped]!.clean, true);
+    const errors = logs.filter((l) => l.level! >= 50);
+    assert.deepEqual(errors, [], 'a clean shutdown logs no errors');
+  });
+
+  test('--shutdown-timeout 1: a request that needs 8 s does not hold the exit', async () => {
+    const server = track(await spawnServer([SLOW, '--shutdown-timeout', '1']));
+    const exited = exitOf(server.child);
+    const inFlight = post(`${server.url}/v2/models/slow/infer`, slowBody(8000)).catch(
+      (error: Error) => error,
+    );
+    await predictStarted(server.output, 8000);
+
+    const signalledAt = Date.now();
+    process.kill(server.child.pid!, 'SIGTERM');
+    const exit = await Promise.race([
+      exited,
+      new Promise<null>((r) => setTimeout(() => r(null), 6_000).unref()),
+    ]);
+    assert.ok(exit !== null, 'the process did not exit within 6 s of SIGTERM with --shutdown-timeout 1');
+    const took = exit.at - signalledAt;
+    assert.ok(took >= 900 && took < 4_000, `exited ${took} ms after SIGTERM; expected about 1 s`);
+    assert.equal(exit.code, 1, 'a shutdown that cut requests off exits 1');
+    const result = await inFlight;
+    assert.ok(result instanceof Error || result.status !== 200, 'the 8 s request cannot have finished');
+    assert.ok(
+      jsonLines(server.output()).some((l) => l.clean === false && /deadline/.test(l.msg ?? '')),
+      `no 'shutdown deadline passed' log line in:\n${server.output()}`,
+    );
+  });
+});
+
+describe('readiness', () => {
+  const tmp = tempDir('ferry-lifecycle-ready-');
+  after(() => tmp.remove());
+
+  test('liveness answers while load() runs; readiness turns 200 only after it', async () => {
+    const dir = join(tmp.path, 'slow');
+    cpSync(SLOW, dir, { recursive: true });
+    writeFileSync(
+      join(dir, 'ferry.yaml'),
+      `${readFileSync(join(SLOW, 'ferry.yaml'), 'utf8')}env:\n  LOAD_MS: "1000"\n`,
+    );
+    const server = track(await startServe([dir]));
+    let liveBeforeReady = false;
+    await waitFor(
+      'readiness',
+      async () => {
+        if (server.child.exitCode !== null) throw new Error(`ferry serve exited:\n${server.output()}`);
+        const [live, ready] = await Promise.all([
+          statusOf(`${server.url}/v2/health/live`),
+          statusOf(`${server.url}/v2/health/ready`),
+        ]);
+        if (ready === 200) {
+          assert.equal(live, 200, 'ready but not live');
+          return true;
+        }
+        assert.ok(ready === 'refused' || ready === 503, `readiness answered ${ready}`);
+        if (live === 200) liveBeforeReady = true;
+        return undefined;
+      },
+      20_000,
+    );
+    assert.ok(liveBeforeReady, 'liveness was never 200 while the model was still loading');
+    const logs = jsonLines(server.output());
+    const loaded = logs.find((l) => l.msg === 'model version ready');
+    assert.ok(loaded && Number(loaded.seconds) >= 1, `load took ${loaded?.seconds} s; the handler waits 1 s`);
+    // And the model then serves.
+    const response = await post(`${server.url}/v2/models/slow/infer`, slowBody(0));
+    assert.equal(response.status, 200, response.text);
+  });
+});
+
+describe('--watch', () => {
+  const tmp = tempDir('ferry-lifecycle-watch-');
+  after(() => tmp.remove());
+
+  test('a new version in ferry.yaml swaps in without a failed request; a broken spec keeps it serving', async () => {
+    const dir = join(tmp.path, 'iris');
+    cpSync(IRIS, dir, { recursive: true });
+    const server = track(await spawnServer([dir, '--watch']));
+    const infer = `${server.url}/v2/models/iris/infer`;
+
+    // Requests in a loop for the whole test: not one may fail.
+    const failures: string[] = [];
+    const versionsServed = new Set<unknown>();
+    let sent = 0;
+    let running = true;
+    const loop = (async () => {
+      while (running) {
+        sent++;
+        try {
+          const response = await post(infer, SETOSA);
+          if (response.status === 200) versionsServed.add(response.json.model_version);
+          else failures.push(`${response.status} ${response.text}`);
+        } catch (error) {
+          failures.push(String(error));
+        }
+      }
+    })();
+    try {
+      const specPath = join(dir, 'ferry.yaml');
+      const original = readFileSync(specPath, 'utf8');
+      assert.match(original, /version: "1"/);
+      writeFileSync(specPath, original.replace('version: "1"', 'version: "2"'));
+      await waitFor(
+        'version 2 to replace version 1',
+        async () => {
+          const meta = (await (await fetch(`${server.url}/v2/models/iris`)).json()) as { versions: string[] };
+          return meta.versions.length === 1 && meta.versions[0] === '2' ? true : undefined;
+        },
+        15_000,
+      );
+      const afterSwap = sent;
+      await waitFor('requests after the swap', () => (sent > afterSwap + 20 ? true : undefined));
+      assert.deepEqual(failures, [], 'requests failed during the reload');
+      assert.ok(versionsServed.has('2'), 'version 2 answered');
+      const errors = jsonLines(server.output()).filter((l) => l.level! >= 50);
+      assert.deepEqual(errors, [], 'a successful reload logs no errors');
+
+      // Break the spec: the reload fails and version 2 keeps serving.
+      writeFileSync(
+        specPath,
+        original.replace('version: "1"', 'version: "3"').replace('format: onnx', 'format: onnnx'),
+      );
+      const failed = await waitFor(
+        'a log line saying the reload failed',
+        () =>
+          jsonLines(server.output()).find(
+            (l) =>
+              l.level! >= 40 && l.dir === dir && /cannot read model spec|reload failed/.test(l.msg ?? ''),
+          ),
+        15_000,
+      );
+      assert.match(String(failed.reason), /model\.format/);
+      const afterBreak = sent;
+      await waitFor('requests after the broken spec', () => (sent > afterBreak + 20 ? true : undefined));
+      assert.deepEqual(failures, [], 'requests failed after the broken spec');
+      const meta = (await (await fetch(`${server.url}/v2/models/iris`)).json()) as {
+        versions: string[];
+        state: string;
+      };
+      assert.deepEqual([meta.versions, meta.state], [['2'], 'READY']);
+      assert.equal((await fetch(`${server.url}/v2/health/ready`)).status, 200);
+    } finally {
+      running = false;
+      await loop;
+    }
+    assert.deepEqual(failures, []);
+  });
+});
+
+describe('JSON logs', () => {
+  test('a bad request logs a warn line with its x-request-id and error code; the id is echoed', async () => {
+    const server = track(await spawnServer([IRIS]));
+    const response = await post(
+      `${server.url}/v2/models/iris/infer`,
+      '{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 3], "data": [1, 2, 3]}]}',
+      { 'x-request-id': 'abc-123' },
+    );
+    assert.equal(response.status, 400);
+    assert.equal(response.headers.get('x-request-id'), 'abc-123');
+    const code = response.json.code;
+    assert.equal(code, 'FERRY_INVALID_INPUT');
+    const line = await waitFor('the request log line', () =>
+      jsonLines(server.output()).find((l) => l.reqId === 'abc-123'),
+    );
+    assert.equal(line.level, 40);
+    assert.equal(line.code, code);
+    assert.equal(line.status, 400);
+    assert.equal(line.service, 'ferry-server');
+    assert.ok(typeof line.msg === 'string' && line.msg.length > 0);
+  });
+});

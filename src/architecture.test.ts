@@ -16,7 +16,8 @@ const ALLOWED: Record<string, string[]> = {
   protocol: ['core'],
   client: ['core', 'protocol'],
   server: ['core', 'spec', 'protocol'],
-  cli: ['core', 'spec', 'protocol', 'client', 'server'],
+  image: ['core', 'spec', 'protocol'],
+  cli: ['core', 'spec', 'protocol', 'client', 'server', 'image'],
 };
 
 function sourceFiles(dir: string): string[] {

@@ -78,7 +78,8 @@ export function renderInitialSpec(options: InitialSpecOptions): string {
   tensors('outputs', outputs);
   lines.push(
     'serving:',
-    '  # Dynamic batching: uncomment to stack concurrent requests into one model call.',
+    '  # Dynamic batching stacks concurrent requests into one model call. Uncomment it when the first',
+    '  # dimension of every input and output is the batch (Ferry concatenates and splits along it).',
     '  # batching:',
     c(`  #   maxBatchSize: ${on.maxBatchSize}`, 'samples per batch'),
     c('  #   maxQueueDelay: 2ms', 'how long the oldest request may wait for a batch to fill'),

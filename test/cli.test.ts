@@ -335,3 +335,44 @@ describe('help', () => {
     assert.match(result.stderr, /^Usage: ferry/m);
   });
 });
+
+describe('ferry test --url: replays the examples of a ferry.yaml', () => {
+  let child: Child | undefined;
+  let url = '';
+  const dir = tempDir();
+  before(async () => {
+    ({ child, url } = await spawnServer(['examples/iris']));
+  });
+  after(async () => {
+    await stopChild(child);
+    dir.remove();
+  });
+
+  test('every iris example passes: exit 0 and a summary line', async () => {
+    const result = await runCli(['test', '--dir', 'examples/iris', '--url', url]);
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    assert.match(result.stdout, /setosa\s+pass/);
+    assert.match(result.stdout, /4 passed, 0 failed/);
+  });
+
+  test('a wrong expectation fails with the path of the difference: exit 1', async () => {
+    const spec = readFileSync(join(ROOT, 'examples', 'iris', 'ferry.yaml'), 'utf8');
+    const wrong = { outputs: [{ name: 'label', datatype: 'INT64', shape: [1], data: [2] }] };
+    writeModelDir(dir.path, spec, {
+      'model.onnx': readFileSync(IRIS_ONNX),
+      'requests/setosa.json': readFileSync(join(ROOT, 'examples/iris/requests/setosa.json')),
+      'responses/setosa.json': JSON.stringify(wrong),
+      'requests/versicolor.json': readFileSync(join(ROOT, 'examples/iris/requests/versicolor.json')),
+      'responses/versicolor.json': readFileSync(join(ROOT, 'examples/iris/responses/versicolor.json')),
+      'requests/virginica.json': readFileSync(join(ROOT, 'examples/iris/requests/virginica.json')),
+      'responses/virginica.json': readFileSync(join(ROOT, 'examples/iris/responses/virginica.json')),
+      'requests/batch.json': readFileSync(join(ROOT, 'examples/iris/requests/batch.json')),
+      'responses/batch.json': readFileSync(join(ROOT, 'examples/iris/responses/batch.json')),
+    });
+    const result = await runCli(['test', '--dir', dir.path, '--url', url]);
+    assert.equal(result.code, 1, result.stdout);
+    assert.match(result.stdout, /setosa\s+FAIL/);
+    assert.match(result.stdout, /outputs\["label"\]\.data\[0\]: expected 2, got 0/);
+    assert.match(result.stdout, /3 passed, 1 failed/);
+  });
+});

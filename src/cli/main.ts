@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { registerInit } from './init.ts';
 import { registerPredict } from './predict.ts';
 import { registerServe } from './serve.ts';
+import { registerTest } from './test.ts';
 
 const program = new Command()
   .name('ferry')
@@ -17,5 +18,6 @@ const program = new Command()
 registerInit(program);
 registerServe(program);
 registerPredict(program);
+registerTest(program);
 
 await program.parseAsync(process.argv);

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Installs what Ferry needs on a fresh clone, and nothing when it is already there.
 // - npm packages (the locked versions), with onnxruntime-node's GPU download skipped (it targets a host we cannot reach);
-// - with --test: what the test suite needs from the system (added here as suites need it).
+// - with --test: what the test suite needs from the system: a Docker engine (Debian's docker.io, started
+//   here when not running) and Debian's docker-registry (the tests start their own on 127.0.0.1).
 // Plain JavaScript on purpose: it must run before any dependency is installed.
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -31,4 +32,8 @@ if (npmPackagesStale()) {
   // `npm install` rather than `npm ci`: it installs the locked versions all the same, and npm 11 `ci`
   // rejects lockfiles that lack other platforms' optional packages (npm/cli#8805, #9846).
   run('npm', ['install', '--no-audit', '--no-fund'], { ONNXRUNTIME_NODE_INSTALL: 'skip' });
+}
+
+if (process.argv.includes('--test')) {
+  run(process.execPath, [join(root, 'scripts', 'ensure-docker.mjs')]);
 }

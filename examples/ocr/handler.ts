@@ -5,7 +5,6 @@
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { FerryError } from '../../src/core/errors.ts';
 import type { Tensor } from '../../src/protocol/types.ts';
 import type {
   HandlerContext,
@@ -13,6 +12,7 @@ import type {
   HandlerOnnxSession,
   NamedTensors,
 } from '../../src/server/backends/types.ts';
+import { HandlerError } from './errors.ts';
 import {
   type Detection,
   detectBoxes,
@@ -51,7 +51,10 @@ export async function load(ctx: HandlerContext): Promise<OcrState> {
   const inputName = session.inputNames[0];
   const outputName = session.outputNames[0];
   if (inputName === undefined || outputName === undefined) {
-    throw new FerryError('FERRY_MODEL_LOAD_FAILED', `${path}: the detection model has no input or no output`);
+    throw new HandlerError(
+      'FERRY_MODEL_LOAD_FAILED',
+      `${path}: the detection model has no input or no output`,
+    );
   }
   ctx.log('ocr detector loaded', { path, inputName, outputName, maxSide });
   return { session, inputName, outputName, maxSide };
@@ -60,12 +63,12 @@ export async function load(ctx: HandlerContext): Promise<OcrState> {
 export function preprocess(inputs: NamedTensors, state: OcrState): Preprocessed {
   const image = inputs[INPUT_NAME];
   if (image === undefined) {
-    throw new FerryError('FERRY_INVALID_INPUT', `input "${INPUT_NAME}" is missing`, {
+    throw new HandlerError('FERRY_INVALID_INPUT', `input "${INPUT_NAME}" is missing`, {
       hint: `Send one BYTES tensor named "${INPUT_NAME}" with shape [1].`,
     });
   }
   if (image.datatype !== 'BYTES' || !Array.isArray(image.data) || image.data.length !== 1) {
-    throw new FerryError(
+    throw new HandlerError(
       'FERRY_INVALID_INPUT',
       `input "${INPUT_NAME}": expected one BYTES element, got ${image.datatype} with shape [${image.shape.join(', ')}]`,
       { hint: 'Send the PNG or JPEG file (raw bytes or base64 text) as the only element.' },
@@ -85,7 +88,7 @@ export async function predict(pre: Preprocessed, state: OcrState): Promise<OcrOu
   const results = await state.session.run({ [state.inputName]: feed });
   const prob = results[state.outputName];
   if (prob === undefined || !(prob.data instanceof Float32Array) || prob.data.length !== width * height) {
-    throw new FerryError(
+    throw new HandlerError(
       'FERRY_INFERENCE_FAILED',
       `the detector returned no ${width}x${height} FP32 probability map "${state.outputName}"`,
     );

@@ -5,7 +5,10 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { PNG } from 'pngjs';
-import { isFerryError } from '../../src/core/errors.ts';
+import { HandlerError } from './errors.ts';
+
+const isHandlerError = (e: unknown): e is HandlerError => e instanceof HandlerError;
+
 import type { InferRequest, Tensor } from '../../src/protocol/types.ts';
 import handler, { type OcrState } from './handler.ts';
 import { type LocalContext, localContext } from './local-context.ts';
@@ -35,7 +38,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 function rejectsAsInvalidInput(fn: () => unknown, pattern: RegExp): void {
   assert.throws(fn, (error: unknown) => {
-    assert.ok(isFerryError(error), `expected a FerryError, got ${String(error)}`);
+    assert.ok(isHandlerError(error), `expected a HandlerError, got ${String(error)}`);
     assert.equal(error.code, 'FERRY_INVALID_INPUT');
     assert.match(error.message, /^input "image": /);
     assert.match(error.message, pattern);
@@ -88,7 +91,7 @@ test('parseMaxSide: default 960, integers 32..4096, anything else is a load erro
     assert.throws(
       () => parseMaxSide(bad),
       (e: unknown) =>
-        isFerryError(e) && e.code === 'FERRY_MODEL_LOAD_FAILED' && e.message.includes('OCR_MAX_SIDE'),
+        isHandlerError(e) && e.code === 'FERRY_MODEL_LOAD_FAILED' && e.message.includes('OCR_MAX_SIDE'),
     );
   }
 });
@@ -419,7 +422,7 @@ describe('handler with the PP-OCRv4 detector', () => {
     for (const b of boxList(boxes)) assert.ok(b.x2 <= 620 && b.y2 <= 300);
     await assert.rejects(
       Promise.resolve().then(() => handler.load(localContext(here, { OCR_MAX_SIDE: 'big' }))),
-      (e: unknown) => isFerryError(e) && e.code === 'FERRY_MODEL_LOAD_FAILED',
+      (e: unknown) => isHandlerError(e) && e.code === 'FERRY_MODEL_LOAD_FAILED',
     );
   });
 
@@ -449,7 +452,7 @@ describe('handler with the PP-OCRv4 detector', () => {
     assert.throws(
       () => handler.preprocess({}, state),
       (e: unknown) =>
-        isFerryError(e) && e.code === 'FERRY_INVALID_INPUT' && /"image" is missing/.test(e.message),
+        isHandlerError(e) && e.code === 'FERRY_INVALID_INPUT' && /"image" is missing/.test(e.message),
     );
   });
 });

@@ -6,7 +6,7 @@
  */
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
-import { FerryError } from '../../src/core/errors.ts';
+import { HandlerError } from './errors.ts';
 
 /** Name of the handler's only input, used in every error message. */
 export const INPUT_NAME = 'image';
@@ -65,8 +65,8 @@ export const DEFAULT_DB_OPTIONS: Readonly<DbOptions> = Object.freeze({
   minSize: 3,
 });
 
-function invalid(problem: string, hint?: string): FerryError {
-  return new FerryError('FERRY_INVALID_INPUT', `input "${INPUT_NAME}": ${problem}`, {
+function invalid(problem: string, hint?: string): HandlerError {
+  return new HandlerError('FERRY_INVALID_INPUT', `input "${INPUT_NAME}": ${problem}`, {
     hint: hint ?? 'Send one BYTES element holding the PNG or JPEG file bytes, or their base64 text.',
   });
 }
@@ -211,7 +211,7 @@ export function parseMaxSide(value: string | undefined): number {
   if (value === undefined || value.trim() === '') return DEFAULT_MAX_SIDE;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 32 || n > MAX_IMAGE_SIDE) {
-    throw new FerryError(
+    throw new HandlerError(
       'FERRY_MODEL_LOAD_FAILED',
       `env OCR_MAX_SIDE: "${value}" is not an integer from 32 to ${MAX_IMAGE_SIDE}`,
       {

@@ -1,5 +1,6 @@
 /** The `ferry` command line: parses arguments and calls modules; no logic of its own. */
 import { Command } from 'commander';
+import { registerImage } from './image.ts';
 import { registerInit } from './init.ts';
 import { registerPredict } from './predict.ts';
 import { registerServe } from './serve.ts';
@@ -19,5 +20,6 @@ registerInit(program);
 registerServe(program);
 registerPredict(program);
 registerTest(program);
+registerImage(program);
 
 await program.parseAsync(process.argv);

@@ -4,7 +4,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { FerryError, isFerryError } from '../../core/errors.ts';
+import { ERROR_CODES, type ErrorCode, FerryError, isFerryError } from '../../core/errors.ts';
 import type { InferRequest, Tensor } from '../../protocol/types.ts';
 import { fromOrtTensor, openSession, toOrtTensor } from './onnx-tensors.ts';
 import type {
@@ -105,14 +105,7 @@ export async function loadHandlerBackend(options: BackendLoadOptions): Promise<B
         outputs.map((o) => o.name),
       );
     } catch (error) {
-      if (isFerryError(error)) throw error;
-      throw new FerryError(
-        'FERRY_INFERENCE_FAILED',
-        `handler failed: ${(error as Error)?.message ?? String(error)}`,
-        {
-          cause: error,
-        },
-      );
+      throw fromHandlerError(error);
     }
   }
 
@@ -146,4 +139,19 @@ function toTensorList(value: unknown, declared: string[]): Tensor[] {
     );
   }
   return list;
+}
+
+/**
+ * A handler signals what went wrong with an error whose `code` is one of Ferry's (docs/errors.md), e.g.
+ * FERRY_INVALID_INPUT for bad input (400); it needs no import from Ferry. Anything else is a 500.
+ */
+export function fromHandlerError(error: unknown): FerryError {
+  if (isFerryError(error)) return error;
+  const { code, message, hint } = (error ?? {}) as { code?: unknown; message?: unknown; hint?: unknown };
+  if (typeof code === 'string' && code in ERROR_CODES) {
+    const options = typeof hint === 'string' ? { hint, cause: error } : { cause: error };
+    return new FerryError(code as ErrorCode, String(message), options);
+  }
+  const text = typeof message === 'string' ? message : String(error);
+  return new FerryError('FERRY_INFERENCE_FAILED', `handler failed: ${text}`, { cause: error });
 }

@@ -16,7 +16,15 @@ import {
   type WorkerInit,
 } from './messages.ts';
 
-const BOOTSTRAP = new URL('./bootstrap.mjs', import.meta.url);
+/**
+ * Set by the image bundler (esbuild `define`, src/image/bundle.ts) to the bundled worker ("./worker.mjs"
+ * beside server.mjs). Unset when running from source: the worker then starts through bootstrap.mjs (tsx).
+ */
+declare const FERRY_BUNDLED_WORKER: string | undefined;
+const BOOTSTRAP = new URL(
+  typeof FERRY_BUNDLED_WORKER === 'string' ? FERRY_BUNDLED_WORKER : './bootstrap.mjs',
+  import.meta.url,
+);
 
 interface Pending {
   resolve: (outputs: Tensor[][]) => void;

@@ -1,0 +1,178 @@
+/**
+ * `ferry build`: ferry.yaml -> OCI image, assembled without a daemon. The steps: read the spec, get the
+ * base image's layers, bundle the server, compile the handler, install the model's npm dependencies,
+ * plan the layers (pure), build each layer (reproducible tar+gzip), assemble config and manifest.
+ * Outputs (engine, OCI layout, archive, registry) are separate functions, so one build can go anywhere.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { FerryError, isFerryError } from '../core/errors.ts';
+import { loadSpec } from '../spec/index.ts';
+import type { LoadedSpec } from '../spec/types.ts';
+import { bundleServer, compileHandler, onnxRuntimeFiles, sha256File } from './bundle.ts';
+import { installModelDependencies } from './npm-deps.ts';
+import { assembleImage, buildLayer, epochToCreated, readOciLayout, sourceDateEpoch } from './oci/index.ts';
+import type { Image, ImageConfig, Layer } from './oci/types.ts';
+import { compiledHandlerPath, type ImagePlan, planImage, weightFiles } from './plan.ts';
+import { parseImageRef, RegistryClient, resolveCredentials } from './registry/index.ts';
+
+export const FERRY_VERSION = '0.1.0';
+/** The public default; offline sites build their own with `ferry base`. */
+export const DEFAULT_BASE = 'node:20-bookworm-slim';
+
+export interface BuildImageOptions {
+  /** Model directory (with ferry.yaml). */
+  dir: string;
+  /** Base image: `oci:<dir>`, a name `ferry base` made (found in the local base cache), or a registry ref. */
+  base?: string;
+  onProgress?: (line: string) => void;
+}
+
+export interface BuildImageResult {
+  image: Image;
+  plan: ImagePlan;
+  source: LoadedSpec;
+  /** Default reference: <model name>:<version>. */
+  tag: string;
+  baseRef: string;
+  baseLayers: number;
+  /** Compressed bytes of Ferry's own layers (on top of the base). */
+  addedBytes: number;
+  /** Uncompressed-ish content bytes of Ferry's layers (sum of file sizes). */
+  layerSizes: Array<{ name: string; compressed: number }>;
+}
+
+/** Where `ferry base` keeps base images as OCI layouts: $FERRY_HOME/bases/<name>, default ~/.ferry. */
+export function baseCacheDir(tag: string, env: NodeJS.ProcessEnv = process.env): string {
+  const home = env.FERRY_HOME ?? join(homedir(), '.ferry');
+  return join(home, 'bases', tag.replace(/[^a-zA-Z0-9._-]/g, '_'));
+}
+
+export async function buildImage(options: BuildImageOptions): Promise<BuildImageResult> {
+  const log = options.onProgress ?? (() => undefined);
+  const source = await loadSpec(options.dir);
+  const { spec } = source;
+  const baseRef = options.base ?? spec.build.base ?? DEFAULT_BASE;
+  const staging = await mkdtemp(join(tmpdir(), 'ferry-build-'));
+  try {
+    log(`base ${baseRef}`);
+    const base = await resolveBase(baseRef);
+
+    log('bundling the server');
+    const server = await bundleServer({ outDir: join(staging, 'server') });
+    let handlerCompiled: { path: string; file: string } | undefined;
+    if (spec.model.format === 'handler') {
+      log(`compiling the handler ${spec.model.file}`);
+      handlerCompiled = await compileHandler({
+        modelDir: source.dir,
+        file: spec.model.file,
+        outDir: join(staging, 'handler'),
+        outPath: compiledHandlerPath(spec),
+      });
+    }
+    const deps = await installModelDependencies(spec, source.dir, join(staging, 'deps'), log);
+    const modelFiles = await Promise.all(
+      weightFiles(spec).map(async (path) => {
+        const file = join(source.dir, path);
+        return { path, size: (await stat(file)).size, sha256: await sha256File(file) };
+      }),
+    );
+    const plan = planImage({
+      spec,
+      specText: await readFile(source.file, 'utf8'),
+      modelDir: source.dir,
+      modelFiles,
+      ...(handlerCompiled ? { handlerCompiled } : {}),
+      serverFiles: server.files,
+      onnxFiles: onnxRuntimeFiles(),
+      npmDependencies: deps?.files ?? null,
+      ferryVersion: FERRY_VERSION,
+      ...gitFacts(source.dir),
+      created: epochToCreated(sourceDateEpoch()),
+      baseRef,
+    });
+
+    const layers: Layer[] = [];
+    for (const [i, step] of plan.layers.entries()) {
+      const layer = await buildLayer(step.entries, step.name);
+      layers.push(layer);
+      log(
+        `layer ${i + 1}/${plan.layers.length} ${step.name}: ${formatBytes(layer.size)} compressed (${layer.digest.slice(7, 19)})`,
+      );
+    }
+    const image = assembleImage({
+      base,
+      layers,
+      config: {
+        architecture: 'amd64',
+        os: 'linux',
+        created: epochToCreated(sourceDateEpoch()),
+        config: { ...plan.config, Env: mergeEnv(base?.config.config.Env ?? [], plan.config.Env) },
+      },
+    });
+    return {
+      image,
+      plan,
+      source,
+      tag: `${spec.model.name}:${spec.model.version}`,
+      baseRef,
+      baseLayers: base?.layers.length ?? 0,
+      addedBytes: layers.reduce((n, l) => n + l.size, 0),
+      layerSizes: layers.map((l, i) => ({ name: plan.layers[i]!.name, compressed: l.size })),
+    };
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+/** The base's Env first, then Ferry's (a later NAME= replaces an earlier one). */
+export function mergeEnv(base: string[], ours: string[]): string[] {
+  const byName = new Map<string, string>();
+  for (const entry of [...base, ...ours]) byName.set(entry.split('=')[0]!, entry);
+  return [...byName.values()];
+}
+
+async function resolveBase(ref: string): Promise<{ layers: Layer[]; config: ImageConfig }> {
+  if (ref.startsWith('oci:')) return readOciLayout(resolve(ref.slice(4)));
+  const cached = baseCacheDir(ref);
+  if (existsSync(join(cached, 'index.json'))) return readOciLayout(cached, ref);
+  const parsed = parseImageRef(ref);
+  try {
+    const { credentials } = resolveCredentials(parsed.registry);
+    const client = new RegistryClient(parsed.registry, credentials ? { credentials } : {});
+    return await client.pullImage(parsed.repository, parsed.reference);
+  } catch (error) {
+    throw new FerryError(
+      'FERRY_CONNECTION_FAILED',
+      `cannot get the base image ${ref}: ${isFerryError(error) ? error.message : String(error)}`,
+      {
+        hint: 'Offline or air-gapped? Build a base image locally with `ferry base`, then build with --base <the name it prints> (or set build.base in ferry.yaml).',
+      },
+    );
+  }
+}
+
+function gitFacts(dir: string): { source?: string; revision?: string } {
+  const git = (args: string[]) => {
+    try {
+      return execFileSync('git', ['-C', dir, ...args], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim();
+    } catch {
+      return '';
+    }
+  };
+  const revision = git(['rev-parse', 'HEAD']);
+  const source = git(['remote', 'get-url', 'origin']);
+  return { ...(revision ? { revision } : {}), ...(source ? { source } : {}) };
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
+  if (bytes >= 1e3) return `${(bytes / 1e3).toFixed(1)} kB`;
+  return `${bytes} B`;
+}

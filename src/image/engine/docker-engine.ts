@@ -1,0 +1,482 @@
+/**
+ * Engine over the Docker Engine API (dockerode). DOCKER_HOST (unix:// or tcp://) and DOCKER_CERT_PATH /
+ * DOCKER_TLS_VERIFY are honoured by dockerode's default constructor; otherwise /var/run/docker.sock.
+ */
+import { PassThrough, Readable } from 'node:stream';
+import Docker from 'dockerode';
+import { type ErrorCode, FerryError, isFerryError } from '../../core/errors.ts';
+import type {
+  BuildEvent,
+  BuildOptions,
+  ContainerState,
+  ContainerSummary,
+  Engine,
+  EngineInfo,
+  ImageInfo,
+  RunOptions,
+  WaitReadyOptions,
+} from './types.ts';
+
+/** Socket and TCP errors that mean "no engine there", not "the engine said no". */
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ENOENT',
+  'EACCES',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+]);
+
+/**
+ * Code for failures the engine reports (a load, run or build it refused). The catalogue has no
+ * engine-specific code yet; FERRY_INTERNAL is the closest (see the report: FERRY_ENGINE_FAILED wished).
+ */
+const ENGINE_FAILED: ErrorCode = 'FERRY_INTERNAL';
+
+const DEFAULT_TMPFS = { '/tmp': 'rw,nosuid,nodev,size=64m' };
+const READY_PATH = '/v2/health/ready';
+
+interface DockerodeError extends Error {
+  code?: string;
+  statusCode?: number;
+  reason?: string;
+  json?: { message?: string } | string | null;
+}
+
+function engineMessage(err: DockerodeError): string {
+  const json = err.json;
+  if (json && typeof json === 'object' && typeof json.message === 'string') return json.message;
+  if (typeof json === 'string' && json.trim() !== '') return json.trim();
+  return err.message;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Splits Docker's JSON-lines progress streams into objects. */
+async function* jsonLines(stream: NodeJS.ReadableStream): AsyncGenerator<Record<string, unknown>> {
+  let pending = '';
+  for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+    pending += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+    let nl = pending.indexOf('\n');
+    while (nl >= 0) {
+      const line = pending.slice(0, nl).trim();
+      pending = pending.slice(nl + 1);
+      if (line !== '') yield parseLine(line);
+      nl = pending.indexOf('\n');
+    }
+  }
+  const rest = pending.trim();
+  if (rest !== '') yield parseLine(rest);
+}
+
+function parseLine(line: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(line);
+    return value !== null && typeof value === 'object'
+      ? (value as Record<string, unknown>)
+      : { stream: line };
+  } catch {
+    return { stream: line };
+  }
+}
+
+function streamError(message: Record<string, unknown>): string | undefined {
+  const detail = message.errorDetail as { message?: string } | undefined;
+  if (typeof detail?.message === 'string') return detail.message;
+  return typeof message.error === 'string' ? message.error : undefined;
+}
+
+/** Docker multiplexes stdout/stderr of a non-TTY container in frames: [stream, 0, 0, 0, size BE32]. */
+function demuxBuffer(buf: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let offset = 0;
+  while (offset + 8 <= buf.length) {
+    const size = buf.readUInt32BE(offset + 4);
+    parts.push(buf.subarray(offset + 8, offset + 8 + size));
+    offset += 8 + size;
+  }
+  return parts.length === 0 ? buf : Buffer.concat(parts);
+}
+
+function toBody(input: Readable | Uint8Array): Readable | Buffer {
+  if (input instanceof Readable) return input;
+  return Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+}
+
+function isRootUser(user: string | undefined): boolean {
+  if (user === undefined || user.trim() === '') return true;
+  const name = user.split(':')[0]!.trim();
+  return name === '0' || name === 'root';
+}
+
+export class DockerEngine implements Engine {
+  readonly docker: Docker;
+
+  constructor(docker: Docker = new Docker()) {
+    this.docker = docker;
+  }
+
+  /** Where the engine is, for messages ("unix:///var/run/docker.sock", "tcp://host:2375"). */
+  get address(): string {
+    const modem = this.docker.modem as { socketPath?: string; host?: string; port?: number | string };
+    if (modem.socketPath) return `unix://${modem.socketPath}`;
+    return `tcp://${modem.host ?? 'localhost'}:${modem.port ?? 2375}`;
+  }
+
+  /** Turns a dockerode failure into a FerryError naming the operation and its subject. */
+  private fail(err: unknown, operation: string): FerryError {
+    if (isFerryError(err)) return err;
+    const e = (err instanceof Error ? err : new Error(String(err))) as DockerodeError;
+    if (e.code !== undefined && UNREACHABLE.has(e.code)) {
+      return new FerryError(
+        'FERRY_CONNECTION_FAILED',
+        `Cannot reach the Docker engine at ${this.address} to ${operation} (${e.code}).`,
+        {
+          hint: 'Start the engine (as root: `node scripts/ensure-docker.mjs`, or `dockerd &`), or set DOCKER_HOST to one that runs.',
+          cause: err,
+        },
+      );
+    }
+    const message = engineMessage(e);
+    if (e.statusCode === 404) {
+      return new FerryError('FERRY_FILE_NOT_FOUND', `Cannot ${operation}: ${message}.`, {
+        cause: err,
+        details: { engine: this.address, status: 404 },
+      });
+    }
+    return new FerryError(ENGINE_FAILED, `Docker engine failed to ${operation}: ${message}`, {
+      cause: err,
+      details: { engine: this.address, status: e.statusCode },
+    });
+  }
+
+  async ping(): Promise<EngineInfo> {
+    try {
+      const v = await this.docker.version();
+      return { version: v.Version, apiVersion: v.ApiVersion, os: v.Os, arch: v.Arch };
+    } catch (err) {
+      throw this.fail(err, 'ask its version');
+    }
+  }
+
+  async loadImage(tar: Readable | Uint8Array): Promise<string[]> {
+    const loaded: string[] = [];
+    try {
+      const stream = await this.docker.loadImage(toBody(tar) as NodeJS.ReadableStream, { quiet: true });
+      for await (const message of jsonLines(stream)) {
+        const error = streamError(message);
+        if (error !== undefined)
+          throw new FerryError(ENGINE_FAILED, `Docker engine could not load the image: ${error}`);
+        const text = typeof message.stream === 'string' ? message.stream.trim() : '';
+        const m = /^Loaded image(?: ID)?: (.+)$/.exec(text);
+        if (m) loaded.push(m[1]!);
+      }
+    } catch (err) {
+      throw this.fail(err, 'load an image tarball');
+    }
+    return loaded;
+  }
+
+  async inspectImage(ref: string): Promise<ImageInfo | null> {
+    try {
+      const info = await this.docker.getImage(ref).inspect();
+      return {
+        id: info.Id,
+        size: info.Size,
+        repoTags: info.RepoTags ?? [],
+        config: info.Config as ImageInfo['config'],
+      };
+    } catch (err) {
+      if ((err as DockerodeError).statusCode === 404) return null;
+      throw this.fail(err, `inspect image '${ref}'`);
+    }
+  }
+
+  async removeImage(ref: string, force = false): Promise<boolean> {
+    try {
+      await this.docker.getImage(ref).remove({ force });
+      return true;
+    } catch (err) {
+      if ((err as DockerodeError).statusCode === 404) return false;
+      throw this.fail(err, `remove image '${ref}'`);
+    }
+  }
+
+  async runContainer(opts: RunOptions): Promise<{ id: string }> {
+    const what = opts.name ? `container '${opts.name}' from image '${opts.image}'` : `image '${opts.image}'`;
+    const image = await this.inspectImage(opts.image);
+    if (image === null) {
+      throw new FerryError(
+        'FERRY_FILE_NOT_FOUND',
+        `Cannot run ${what}: the engine has no image '${opts.image}'.`,
+        {
+          hint: 'Build it first (`ferry build`) or load it (`docker load`).',
+        },
+      );
+    }
+    const user = opts.user ?? image.config.User;
+    if (opts.user === undefined && isRootUser(user)) {
+      throw new FerryError(
+        'FERRY_BAD_REQUEST',
+        `Refusing to run ${what} as root: the image sets no non-root USER (it has '${user ?? ''}').`,
+        {
+          hint: 'Build the image with a non-root user (ferry images run as 65532), or pass a user explicitly.',
+        },
+      );
+    }
+    const env = { ...opts.env };
+    if (opts.hostPort !== undefined) {
+      env.FERRY_HOST = '127.0.0.1';
+      env.FERRY_PORT = String(opts.hostPort);
+    }
+    const memory = opts.memoryBytes;
+    let container: Docker.Container;
+    try {
+      container = await this.docker.createContainer({
+        name: opts.name,
+        Image: opts.image,
+        User: user,
+        Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+        Labels: opts.labels ?? {},
+        Cmd: opts.cmd,
+        Entrypoint: opts.entrypoint,
+        HostConfig: {
+          NetworkMode: opts.network,
+          CapDrop: ['ALL'],
+          SecurityOpt: ['no-new-privileges'],
+          ReadonlyRootfs: true,
+          Tmpfs: opts.tmpfs ?? DEFAULT_TMPFS,
+          PidsLimit: opts.pidsLimit,
+          NanoCpus: opts.cpus === undefined ? undefined : Math.round(opts.cpus * 1e9),
+          Memory: memory,
+          // No swap beyond the memory limit.
+          MemorySwap: memory,
+          Binds: opts.binds?.map((b) => `${b.source}:${b.target}:ro`),
+          RestartPolicy: { Name: 'no' },
+        },
+      });
+    } catch (err) {
+      throw this.fail(err, `create ${what}`);
+    }
+    try {
+      await container.start();
+    } catch (err) {
+      // Do not leave a created-but-dead container behind.
+      await container.remove({ force: true }).catch(() => {});
+      throw this.fail(err, `start ${what}`);
+    }
+    return { id: container.id };
+  }
+
+  async waitReady(baseUrl: string, timeoutMs: number, opts: WaitReadyOptions = {}): Promise<void> {
+    const url = new URL(opts.path ?? READY_PATH, baseUrl).toString();
+    const deadline = Date.now() + timeoutMs;
+    let last = 'no answer yet';
+    while (true) {
+      if (opts.signal?.aborted) {
+        throw new FerryError('FERRY_MODEL_NOT_READY', `Stopped waiting for ${url} to be ready (${last}).`);
+      }
+      try {
+        const signal = opts.signal
+          ? AbortSignal.any([opts.signal, AbortSignal.timeout(2000)])
+          : AbortSignal.timeout(2000);
+        const res = await fetch(url, { signal });
+        await res.body?.cancel();
+        if (res.status === 200) return;
+        last = `HTTP ${res.status}`;
+      } catch (err) {
+        last = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      }
+      if (opts.containerId !== undefined) {
+        const state = await this.inspectContainer(opts.containerId);
+        if (state === null || !state.running) {
+          const tail = state === null ? '' : await this.logTail(opts.containerId, 30);
+          const how =
+            state === null
+              ? 'is gone'
+              : `exited with code ${state.exitCode}${state.oomKilled ? ' (killed: out of memory)' : ''}`;
+          throw new FerryError(
+            'FERRY_MODEL_LOAD_FAILED',
+            `Container ${opts.containerId.slice(0, 12)} ${how} before ${url} was ready.${tail ? `\nLast log lines:\n${tail}` : ''}`,
+            { details: { containerId: opts.containerId, exitCode: state?.exitCode, log: tail } },
+          );
+        }
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new FerryError(
+          'FERRY_MODEL_NOT_READY',
+          `${url} was not ready within ${Math.round(timeoutMs / 1000)} s (last: ${last}).`,
+          { hint: 'Look at the container logs; raise the timeout if the model is slow to load.' },
+        );
+      }
+      await sleep(Math.min(250, left), opts.signal);
+    }
+  }
+
+  /** The last lines of a container's output, as text ('' when there is none). */
+  async logTail(id: string, lines: number): Promise<string> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of this.logs(id, { tail: lines })) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8').trimEnd();
+  }
+
+  logs(id: string, opts: { follow?: boolean; tail?: number } = {}): Readable {
+    const out = new PassThrough();
+    const container = this.docker.getContainer(id);
+    const common = {
+      stdout: true,
+      stderr: true,
+      timestamps: false,
+      tail: opts.tail ?? ('all' as unknown as number),
+    };
+    const onError = (err: unknown) =>
+      out.destroy(this.fail(err, `read the logs of container ${id.slice(0, 12)}`));
+    if (opts.follow) {
+      container
+        .logs({ ...common, follow: true })
+        .then((stream) => {
+          this.docker.modem.demuxStream(stream, out, out);
+          stream.on('end', () => out.end());
+          stream.on('error', onError);
+          out.on('close', () => (stream as unknown as Readable).destroy?.());
+        })
+        .catch(onError);
+    } else {
+      container
+        .logs({ ...common, follow: false })
+        .then((buf) => out.end(demuxBuffer(buf)))
+        .catch(onError);
+    }
+    return out;
+  }
+
+  async inspectContainer(id: string): Promise<ContainerState | null> {
+    try {
+      const info = await this.docker.getContainer(id).inspect();
+      return {
+        running: info.State.Running,
+        exitCode: info.State.ExitCode,
+        status: info.State.Status,
+        oomKilled: info.State.OOMKilled,
+      };
+    } catch (err) {
+      if ((err as DockerodeError).statusCode === 404) return null;
+      throw this.fail(err, `inspect container ${id.slice(0, 12)}`);
+    }
+  }
+
+  async stop(id: string, timeoutS: number): Promise<void> {
+    try {
+      await this.docker.getContainer(id).stop({ t: timeoutS });
+    } catch (err) {
+      const status = (err as DockerodeError).statusCode;
+      if (status === 304 || status === 404) return; // already stopped, or gone
+      throw this.fail(err, `stop container ${id.slice(0, 12)}`);
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).remove({ force: true, v: true });
+    } catch (err) {
+      const status = (err as DockerodeError).statusCode;
+      // 404: gone; 409: removal already in progress.
+      if (status === 404 || status === 409) return;
+      throw this.fail(err, `remove container ${id.slice(0, 12)}`);
+    }
+  }
+
+  async listByLabel(labels: Record<string, string>): Promise<ContainerSummary[]> {
+    try {
+      const list = await this.docker.listContainers({
+        all: true,
+        filters: { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) },
+      });
+      return list.map((c) => ({
+        id: c.Id,
+        name: (c.Names[0] ?? '').replace(/^\//, ''),
+        image: c.Image,
+        state: c.State,
+        labels: c.Labels ?? {},
+      }));
+    } catch (err) {
+      throw this.fail(err, `list containers labelled ${JSON.stringify(labels)}`);
+    }
+  }
+
+  async buildDockerfile(
+    contextTar: Readable | Uint8Array,
+    tag: string,
+    opts: BuildOptions,
+  ): Promise<{ id: string }> {
+    const emit = (event: BuildEvent) => opts.onProgress?.(event);
+    let step: { index: number; total: number; instruction: string } | undefined;
+    let stepLog: string[] = [];
+    let id: string | undefined;
+    try {
+      const stream = await this.docker.buildImage(toBody(contextTar) as NodeJS.ReadableStream, {
+        t: tag,
+        dockerfile: opts.dockerfile ?? 'Dockerfile',
+        networkmode: opts.network,
+        rm: true,
+        forcerm: true,
+      });
+      for await (const message of jsonLines(stream)) {
+        const error = streamError(message);
+        if (error !== undefined) {
+          const where = step ? `step ${step.index}/${step.total} (${step.instruction})` : 'the build';
+          throw new FerryError(ENGINE_FAILED, `Dockerfile build of '${tag}' failed at ${where}: ${error}`, {
+            details: { tag, step, log: stepLog },
+            hint: stepLog.length > 0 ? `Output of that step:\n${stepLog.join('\n')}` : undefined,
+          });
+        }
+        const aux = message.aux as { ID?: string } | undefined;
+        if (typeof aux?.ID === 'string') id = aux.ID;
+        if (typeof message.stream !== 'string') continue;
+        for (const raw of message.stream.split('\n')) {
+          const line = raw.trimEnd();
+          if (line === '') continue;
+          const m = /^Step (\d+)\/(\d+) : (.*)$/.exec(line);
+          if (m) {
+            step = { index: Number(m[1]), total: Number(m[2]), instruction: m[3]! };
+            stepLog = [];
+            emit({ type: 'step', ...step });
+          } else {
+            stepLog.push(line);
+            emit({ type: 'log', line });
+          }
+          const built = /^Successfully built ([0-9a-f]+)$/.exec(line);
+          if (built && id === undefined) id = built[1];
+        }
+      }
+    } catch (err) {
+      throw this.fail(err, `build '${tag}' from a Dockerfile`);
+    }
+    if (id === undefined) {
+      const info = await this.inspectImage(tag);
+      if (info === null)
+        throw new FerryError(ENGINE_FAILED, `Dockerfile build of '${tag}' ended without an image.`);
+      id = info.id;
+    }
+    return { id: id.startsWith('sha256:') ? id : `sha256:${id}` };
+  }
+}
+
+/** The engine DOCKER_HOST (or the default socket) points at. */
+export function createEngine(options?: Docker.DockerOptions): DockerEngine {
+  return new DockerEngine(new Docker(options));
+}

@@ -1,0 +1,16 @@
+/** Container images: build (daemonless OCI assembly), base images, registry push, engine load and run. */
+
+export { defaultBaseTag, ferryBase } from './base.ts';
+export {
+  type BuildImageResult,
+  baseCacheDir,
+  buildImage,
+  DEFAULT_BASE,
+  FERRY_VERSION,
+  formatBytes,
+} from './build.ts';
+export { renderDockerfile } from './dockerfile.ts';
+export { createEngine, type Engine, loadIntoEngine } from './engine/index.ts';
+export { writeOciArchive, writeOciLayout } from './oci/index.ts';
+export { parseImageRef, RegistryClient, resolveCredentials } from './registry/index.ts';
+export { RUN_DEFAULTS, type StartedImage, startImage } from './run.ts';

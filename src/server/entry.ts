@@ -1,0 +1,108 @@
+/**
+ * The process entry inside a Ferry image (bundled to /app/server.mjs by src/image/bundle.ts): no commander,
+ * no tsx. Configuration comes from the environment:
+ *
+ *   FERRY_MODEL_DIR         model directory (with its ferry.yaml)         default /app/model
+ *   FERRY_HOST              address to bind                               default 0.0.0.0
+ *   FERRY_PORT              port, 0-65535                                 default 8080
+ *   FERRY_SHUTDOWN_TIMEOUT  seconds draining may take on SIGTERM, 0-3600  default 30
+ *   FERRY_LOG_LEVEL         pino level                                    default info
+ *
+ * An empty variable counts as unset. Invalid configuration: one line on stderr, exit 2. A model directory
+ * that is missing or holds an invalid ferry.yaml: exit 2 as well (the error as printed by the spec loader);
+ * other startup failures exit 1.
+ *
+ * As PID 1 in a container the process gets no default signal handlers, so SIGTERM/SIGINT are handled here:
+ * drain (readiness false, in-flight requests finish, workers stop), then exit 0, or 1 when the deadline cut
+ * requests off. A second signal exits at once (130).
+ */
+import { isFerryError } from '../core/errors.ts';
+import { createLogger, startServer } from './server.ts';
+
+const EXIT_USAGE = 2;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+interface EntryConfig {
+  modelDir: string;
+  host: string;
+  port: number;
+  shutdownTimeoutMs: number;
+  logLevel: string;
+}
+
+/** Reads and checks the configuration; returns the first problem as a sentence instead of throwing. */
+function readConfig(env: NodeJS.ProcessEnv): EntryConfig | { problem: string } {
+  const get = (name: string): string | undefined => {
+    const value = env[name];
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const int = (name: string, fallback: number, min: number, max: number): number | { problem: string } => {
+    const text = get(name);
+    if (text === undefined) return fallback;
+    const n = /^\s*\d+\s*$/.test(text) ? Number(text) : Number.NaN;
+    if (!Number.isInteger(n) || n < min || n > max)
+      return { problem: `${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}` };
+    return n;
+  };
+  const port = int('FERRY_PORT', 8080, 0, 65535);
+  if (typeof port !== 'number') return port;
+  const timeout = int('FERRY_SHUTDOWN_TIMEOUT', 30, 0, 3600);
+  if (typeof timeout !== 'number') return timeout;
+  const logLevel = get('FERRY_LOG_LEVEL') ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel))
+    return {
+      problem: `FERRY_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`,
+    };
+  const host = (get('FERRY_HOST') ?? '0.0.0.0').trim();
+  if (/\s|\/|^\[|\]$/.test(host) || host === '')
+    return {
+      problem: `FERRY_HOST must be an address to bind such as 0.0.0.0, 127.0.0.1 or ::, got ${JSON.stringify(host)}`,
+    };
+  return {
+    modelDir: get('FERRY_MODEL_DIR') ?? '/app/model',
+    host,
+    port,
+    shutdownTimeoutMs: timeout * 1000,
+    logLevel,
+  };
+}
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`ferry: ${message}\n`);
+  process.exit(code);
+}
+
+const config = readConfig(process.env);
+if ('problem' in config) fail(`invalid configuration: ${config.problem}`, EXIT_USAGE);
+
+const logger = createLogger(config.logLevel);
+let server: Awaited<ReturnType<typeof startServer>> | undefined;
+let signals = 0;
+const stop = (signal: string) => {
+  if (++signals > 1) process.exit(130);
+  // A signal during startup: nothing to drain yet.
+  if (server === undefined) process.exit(0);
+  server.logger.info({ signal }, 'shutting down');
+  void server.close().then((clean) => process.exit(clean ? 0 : 1));
+};
+// Installed before startup: as PID 1, a SIGTERM without a handler would be ignored.
+process.on('SIGTERM', () => stop('SIGTERM'));
+process.on('SIGINT', () => stop('SIGINT'));
+
+try {
+  server = await startServer({
+    paths: [config.modelDir],
+    host: config.host,
+    port: config.port,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    logger,
+  });
+} catch (error) {
+  if (isFerryError(error)) {
+    // A wrong FERRY_MODEL_DIR or ferry.yaml is configuration, like a bad variable: exit 2.
+    const usage = ['FERRY_SPEC_INVALID', 'FERRY_SPEC_NOT_FOUND', 'FERRY_FILE_NOT_FOUND'].includes(error.code);
+    const hint = error.hint ? ` (hint: ${error.hint})` : '';
+    fail(`error ${error.code}: ${error.message}${hint}`, usage ? EXIT_USAGE : 1);
+  }
+  fail(`startup failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`, 1);
+}

@@ -1,0 +1,226 @@
+/**
+ * Container images end to end, on a real Docker engine and a real registry (Debian's docker.io and
+ * docker-registry, set up by scripts/ensure-deps.mjs --test): `ferry base`, `build`, `push`, `test`,
+ * hardening, reproducibility, secrets, and what a code-only change pushes. Nothing is pulled from a
+ * public registry.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import { isFerryError } from '../src/core/errors.ts';
+import {
+  baseCacheDir,
+  buildImage,
+  defaultBaseTag,
+  ferryBase,
+  loadIntoEngine,
+  startImage,
+} from '../src/image/index.ts';
+import { startTestRegistry, type TestRegistry } from '../src/image/registry/test-registry.ts';
+import { requireDocker } from './docker-env.ts';
+import { freePort, ROOT, runCli, tempDir } from './helpers.ts';
+
+const BASE = defaultBaseTag(process.version);
+const IRIS = join(ROOT, 'examples', 'iris');
+const OCR = join(ROOT, 'examples', 'ocr');
+
+describe('ferry images on a real engine and registry', { timeout: 600_000 }, () => {
+  const engine = requireDocker();
+  let registry: TestRegistry;
+  const work = tempDir('ferry-image-test-');
+
+  before(async () => {
+    await ferryBase({ ociDir: baseCacheDir(BASE), tag: BASE });
+    await ferryBase({ engine, tag: BASE });
+    registry = await startTestRegistry();
+  });
+  after(async () => {
+    await registry?.stop();
+    work.remove();
+  });
+
+  test('ferry base: the base image runs node as the non-root user ferry', () => {
+    const out = execFileSync(
+      'docker',
+      [
+        'run',
+        '--rm',
+        '--network',
+        'host',
+        BASE,
+        'node',
+        '-e',
+        'console.log(process.version, process.getuid())',
+      ],
+      {
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(out.trim(), `${process.version} 65532`);
+  });
+
+  for (const [name, dir, examples] of [
+    ['iris', IRIS, 4],
+    ['ocr', OCR, 1],
+  ] as const) {
+    test(`${name}: ferry build loads the image and ferry test passes every example in the hardened container`, async () => {
+      const build = await runCli(['build', dir, '--base', BASE]);
+      assert.equal(build.code, 0, build.stderr);
+      assert.match(build.stdout, new RegExp(`image\\s+${name}:1`));
+      assert.match(build.stdout, /size\s+[\d.]+ MB compressed on top of the base/);
+      const port = await freePort();
+      const result = await runCli(['test', `${name}:1`, '--dir', dir, '--port', String(port)]);
+      assert.equal(result.code, 0, result.stdout + result.stderr);
+      assert.match(result.stdout, new RegExp(`${examples} passed, 0 failed`));
+    });
+  }
+
+  test('the container runs non-root, read-only, without capabilities, with limits, on 127.0.0.1', async () => {
+    const port = await freePort();
+    const running = await startImage(engine, { image: 'iris:1', port });
+    try {
+      const info = await engine.docker.getContainer(running.id).inspect();
+      assert.equal(info.Config.User, '65532:65532');
+      assert.equal(info.HostConfig.ReadonlyRootfs, true);
+      assert.deepEqual(info.HostConfig.CapDrop, ['ALL']);
+      assert.ok(info.HostConfig.SecurityOpt?.includes('no-new-privileges'));
+      assert.ok((info.HostConfig.PidsLimit ?? 0) > 0);
+      assert.ok((info.HostConfig.Memory ?? 0) > 0 && (info.HostConfig.NanoCpus ?? 0) > 0);
+      assert.equal(info.HostConfig.NetworkMode, 'host');
+      const status = readFileSync(`/proc/${info.State.Pid}/status`, 'utf8');
+      assert.match(status, /^Uid:\s+65532\s/m, 'the server process runs as uid 65532');
+      // Only 127.0.0.1 listens: the same port on another local address is refused.
+      const health = await fetch(`${running.url}/v2/health/ready`);
+      assert.equal(health.status, 200);
+    } finally {
+      await running.stop();
+    }
+  });
+
+  test('SIGTERM to PID 1 drains and exits 0', async () => {
+    const port = await freePort();
+    const running = await startImage(engine, { image: 'iris:1', port });
+    await engine.stop(running.id, 20);
+    const state = await engine.inspectContainer(running.id);
+    const logs = await new Promise<string>((resolve) => {
+      let text = '';
+      const stream = engine.logs(running.id, {});
+      stream.on('data', (d: Buffer) => (text += d.toString('utf8')));
+      stream.on('end', () => resolve(text));
+    });
+    await engine.remove(running.id);
+    assert.equal(state?.exitCode, 0, logs);
+    assert.match(logs, /"msg":"stopped"/);
+  });
+
+  test('reproducible: the same inputs give the same image ID and digest, also after deleting the image', async () => {
+    const first = await buildImage({ dir: IRIS, base: BASE });
+    const second = await buildImage({ dir: IRIS, base: BASE });
+    assert.equal(second.image.configDigest, first.image.configDigest);
+    assert.equal(second.image.manifestDigest, first.image.manifestDigest);
+    await engine.removeImage('iris:1', true);
+    const reloaded = await loadIntoEngine(
+      engine,
+      (await buildImage({ dir: IRIS, base: BASE })).image,
+      'iris:1',
+    );
+    assert.equal(reloaded.id, first.image.configDigest, 'the engine reports the same image ID');
+  });
+
+  test('reproducible in a fresh clone of the repository', async (t) => {
+    if (
+      execFileSync('git', ['-C', ROOT, 'status', '--porcelain', 'src', 'examples'], {
+        encoding: 'utf8',
+      }).trim() !== ''
+    ) {
+      t.skip('uncommitted changes under src/ or examples/: a clone would differ by design');
+      return;
+    }
+    const clone = join(work.path, 'clone');
+    execFileSync('git', ['clone', '--quiet', ROOT, clone]);
+    // The clone's origin is this checkout's path, which would land in the source label; CI clones have none here.
+    execFileSync('git', ['-C', clone, 'remote', 'remove', 'origin']);
+    execFileSync('ln', ['-s', join(ROOT, 'node_modules'), join(clone, 'node_modules')]);
+    const out = join(work.path, 'clone-iris.tar');
+    execFileSync(
+      process.execPath,
+      [
+        join(clone, 'bin', 'ferry.js'),
+        'build',
+        join(clone, 'examples', 'iris'),
+        '--base',
+        BASE,
+        '--output',
+        out,
+      ],
+      {
+        stdio: 'ignore',
+      },
+    );
+    const index = JSON.parse(execFileSync('tar', ['-xOf', out, 'index.json'], { encoding: 'utf8' })) as {
+      manifests: Array<{ digest: string }>;
+    };
+    const here = await buildImage({ dir: IRIS, base: BASE });
+    assert.equal(index.manifests[0]!.digest, here.image.manifestDigest);
+  });
+
+  test('no secret value lands in any layer, the config or the history', async () => {
+    const dir = join(work.path, 'iris-secret');
+    cpSync(IRIS, dir, { recursive: true });
+    const spec = readFileSync(join(dir, 'ferry.yaml'), 'utf8');
+    writeFileSync(join(dir, 'ferry.yaml'), `${spec}\nsecrets: [IRIS_API_KEY]\nenv: { LOG_FORMAT: json }\n`);
+    const value = 'sup3r-s3cret-value-8c1f';
+    process.env.IRIS_API_KEY = value;
+    try {
+      const { image } = await buildImage({ dir, base: BASE });
+      const haystacks = [
+        image.configBlob,
+        image.manifestBlob,
+        ...image.layers.map((l) => gunzipSync(l.blob)),
+      ];
+      for (const bytes of haystacks)
+        assert.equal(Buffer.from(bytes).indexOf(value), -1, 'the secret value is in the image');
+      assert.ok(!JSON.stringify(image.config).includes(value));
+    } finally {
+      delete process.env.IRIS_API_KEY;
+    }
+  });
+
+  test('push to a registry; again pushes nothing; a code-only change pushes only the small top layers', async () => {
+    const dir = join(work.path, 'ocr-push');
+    cpSync(OCR, dir, { recursive: true });
+    const push = () => runCli(['push', dir, '--base', BASE, '--registry', registry.host]);
+    const uploaded = (stdout: string) => {
+      const m = /: ([\d.]+ [kM]?B) uploaded, ([\d.]+ [kM]?B) already there/.exec(stdout);
+      assert.ok(m, stdout);
+      return { uploaded: m[1]!, skipped: m[2]! };
+    };
+    const first = await push();
+    assert.equal(first.code, 0, first.stderr);
+    const again = await push();
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(uploaded(again.stderr).uploaded, '0 B');
+    writeFileSync(
+      join(dir, 'handler.ts'),
+      `${readFileSync(join(dir, 'handler.ts'), 'utf8')}\nexport const buildNote = 'code-only change';\n`,
+    );
+    const changed = await push();
+    assert.equal(changed.code, 0, changed.stderr);
+    const { uploaded: bytes, skipped } = uploaded(changed.stderr);
+    assert.match(bytes, /^[\d.]+ (B|kB)$/, `a code-only change uploaded ${bytes}`);
+    assert.match(skipped, /MB$/);
+    process.stderr.write(`# code-only change: ${bytes} uploaded, ${skipped} already in the registry\n`);
+  });
+
+  test('offline: the public default base cannot be pulled, and the error points to ferry base', async () => {
+    await assert.rejects(buildImage({ dir: IRIS, base: 'node:20-bookworm-slim' }), (error: unknown) => {
+      assert.ok(isFerryError(error));
+      assert.equal(error.code, 'FERRY_CONNECTION_FAILED');
+      assert.match(String(error.hint), /ferry base/);
+      return true;
+    });
+  });
+});

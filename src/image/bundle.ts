@@ -49,6 +49,9 @@ const COMMON: BuildOptions = {
   charset: 'utf8',
   logLevel: 'silent',
   banner: { js: ESM_REQUIRE_BANNER },
+  // Paths in the bundle's comments are as seen from the project (node_modules/...), not where a symlinked
+  // node_modules really lives, so the bytes do not depend on how dependencies were installed.
+  preserveSymlinks: true,
 };
 
 async function esbuild(): Promise<typeof import('esbuild')> {

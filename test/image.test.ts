@@ -167,6 +167,30 @@ describe('ferry images on a real engine and registry', { timeout: 600_000 }, () 
     assert.equal(index.manifests[0]!.digest, here.image.manifestDigest);
   });
 
+  test('the image carries OCI labels, a health check on readiness, a non-root user and SIGTERM', async () => {
+    const { image } = await buildImage({ dir: IRIS, base: BASE });
+    const config = image.config.config;
+    assert.equal(config.User, '65532:65532');
+    assert.equal(config.StopSignal, 'SIGTERM');
+    assert.match(JSON.stringify(config.Healthcheck?.Test), /\/v2\/health\/ready/);
+    const labels = config.Labels ?? {};
+    for (const key of [
+      'org.opencontainers.image.created',
+      'org.opencontainers.image.version',
+      'dev.ferry.model.name',
+      'dev.ferry.version',
+      'dev.ferry.weights.sha256',
+    ]) {
+      assert.ok(labels[key], `label ${key}`);
+    }
+    assert.equal(labels['dev.ferry.model.name'], 'iris');
+    const weights = execFileSync('sh', ['-c', `sha256sum model.onnx | sha256sum`], {
+      cwd: IRIS,
+      encoding: 'utf8',
+    }).split(' ')[0];
+    assert.equal(labels['dev.ferry.weights.sha256'], weights);
+  });
+
   test('no secret value lands in any layer, the config or the history', async () => {
     const dir = join(work.path, 'iris-secret');
     cpSync(IRIS, dir, { recursive: true });
@@ -213,6 +237,23 @@ describe('ferry images on a real engine and registry', { timeout: 600_000 }, () 
     assert.match(bytes, /^[\d.]+ (B|kB)$/, `a code-only change uploaded ${bytes}`);
     assert.match(skipped, /MB$/);
     process.stderr.write(`# code-only change: ${bytes} uploaded, ${skipped} already in the registry\n`);
+  });
+
+  test('--eject writes a Dockerfile and context; --dockerfile builds it on the engine and it passes ferry test', async () => {
+    const out = join(work.path, 'ejected');
+    const ejected = await runCli(['build', IRIS, '--base', BASE, '--eject', out]);
+    assert.equal(ejected.code, 0, ejected.stderr);
+    const dockerfile = readFileSync(join(out, 'Dockerfile'), 'utf8');
+    assert.match(dockerfile, new RegExp(`^FROM ${BASE}$`, 'm'));
+    assert.match(dockerfile, /^USER 65532:65532$/m);
+    assert.match(dockerfile, /^HEALTHCHECK /m);
+    const built = await runCli(['build', IRIS, '--base', BASE, '--dockerfile', '--tag', 'iris-dockerfile:1']);
+    assert.equal(built.code, 0, built.stderr);
+    const port = await freePort();
+    const result = await runCli(['test', 'iris-dockerfile:1', '--dir', IRIS, '--port', String(port)]);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, /4 passed, 0 failed/);
+    await engine.removeImage('iris-dockerfile:1', true);
   });
 
   test('offline: the public default base cannot be pulled, and the error points to ferry base', async () => {

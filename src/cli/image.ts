@@ -1,5 +1,6 @@
 /** `ferry base`, `ferry build`, `ferry push`, `ferry run`: container images (src/image). */
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { FerryError } from '../core/errors.ts';
@@ -7,6 +8,7 @@ import {
   type BuildImageResult,
   baseCacheDir,
   buildImage,
+  buildLayer,
   createEngine,
   defaultBaseTag,
   ferryBase,
@@ -31,6 +33,7 @@ interface BuildOptions {
   push?: boolean;
   registry?: string;
   eject?: string;
+  dockerfile?: boolean;
 }
 
 export function registerImage(program: Command): void {
@@ -80,23 +83,34 @@ export function registerImage(program: Command): void {
     .option('--push', 'push to a registry instead (--registry or FERRY_REGISTRY)')
     .option('--registry <host[:port]>', 'registry for --push', process.env.FERRY_REGISTRY)
     .option('--eject <dir>', 'write an equivalent Dockerfile and build context to <dir> instead')
+    .option('--dockerfile', 'build the equivalent Dockerfile on the Docker engine instead (not reproducible)')
     .action(
       action(async (dir: string, options: BuildOptions) => {
         const started = performance.now();
-        const built = await buildImage({
-          dir,
-          ...(options.base ? { base: options.base } : {}),
-          onProgress: say,
-        });
-        const tag = options.tag ?? built.tag;
-        if (options.eject) {
-          await eject(built, options.eject);
-        } else if (options.push) {
-          await push(built, tag, options.registry);
-        } else {
-          await output(built, tag, options.output ?? 'engine');
+        // --eject and --dockerfile read the staged files after the build: keep them until then.
+        const stagingDir = await mkdtemp(join(tmpdir(), 'ferry-build-'));
+        try {
+          const built = await buildImage({
+            dir,
+            ...(options.base ? { base: options.base } : {}),
+            onProgress: say,
+            stagingDir,
+          });
+          const tag = options.tag ?? built.tag;
+          if (options.eject) {
+            await eject(built, options.eject);
+          } else if (options.dockerfile) {
+            await buildWithDockerfile(built, tag);
+          } else if (options.push) {
+            await push(built, tag, options.registry);
+          } else {
+            await output(built, tag, options.output ?? 'engine');
+          }
+          // The Dockerfile path makes its own (not reproducible) image; the summary describes Ferry's.
+          if (!options.dockerfile) printSummary(built, tag, (performance.now() - started) / 1000);
+        } finally {
+          await rm(stagingDir, { recursive: true, force: true });
         }
-        printSummary(built, tag, (performance.now() - started) / 1000);
       }),
     );
 
@@ -208,7 +222,6 @@ async function eject(built: BuildImageResult, outDir: string): Promise<void> {
       continue;
     }
     await mkdir(dirname(path), { recursive: true });
-    const { readFile } = await import('node:fs/promises');
     await writeFile(path, 'file' in entry.source ? await readFile(entry.source.file) : entry.source);
     await chmod(path, entry.mode);
   }
@@ -217,6 +230,23 @@ async function eject(built: BuildImageResult, outDir: string): Promise<void> {
   say(
     `wrote ${join(outDir, 'Dockerfile')} and its context; build it with: docker build --network host -t ${built.tag} ${outDir}`,
   );
+}
+
+/** Builds the ejected Dockerfile and context on the engine (the context goes as a gzip tar, made in memory). */
+async function buildWithDockerfile(built: BuildImageResult, tag: string): Promise<void> {
+  const { dockerfile, context } = renderDockerfile(built.plan, { base: built.baseRef });
+  const tar = await buildLayer(
+    [...context, { type: 'file', path: 'Dockerfile', mode: 0o644, source: Buffer.from(dockerfile) }],
+    'docker build context',
+  );
+  const engine = createEngine();
+  const { id } = await engine.buildDockerfile(tar.blob, tag, {
+    network: 'host',
+    onProgress: (event) => {
+      if (event.type === 'step') say(`step ${event.index}/${event.total}: ${event.instruction}`);
+    },
+  });
+  process.stdout.write(`image   ${tag}\nid      ${id}\nbuilt from the equivalent Dockerfile on the engine\n`);
 }
 
 function printSummary(built: BuildImageResult, tag: string, seconds: number): void {

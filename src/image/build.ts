@@ -29,6 +29,12 @@ export interface BuildImageOptions {
   /** Base image: `oci:<dir>`, a name `ferry base` made (found in the local base cache), or a registry ref. */
   base?: string;
   onProgress?: (line: string) => void;
+  /**
+   * Where staged files (bundle, compiled handler, npm dependencies) go. Given: the caller owns it and removes
+   * it (needed when the plan's files are used after the build, as --eject and --dockerfile do). Default: a
+   * temporary directory removed when the build ends.
+   */
+  stagingDir?: string;
 }
 
 export interface BuildImageResult {
@@ -56,7 +62,7 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
   const source = await loadSpec(options.dir);
   const { spec } = source;
   const baseRef = options.base ?? spec.build.base ?? DEFAULT_BASE;
-  const staging = await mkdtemp(join(tmpdir(), 'ferry-build-'));
+  const staging = options.stagingDir ?? (await mkdtemp(join(tmpdir(), 'ferry-build-')));
   try {
     log(`base ${baseRef}`);
     const base = await resolveBase(baseRef);
@@ -124,7 +130,7 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
       layerSizes: layers.map((l, i) => ({ name: plan.layers[i]!.name, compressed: l.size })),
     };
   } finally {
-    await rm(staging, { recursive: true, force: true });
+    if (options.stagingDir === undefined) await rm(staging, { recursive: true, force: true });
   }
 }
 

@@ -11,6 +11,6 @@ export {
 } from './build.ts';
 export { renderDockerfile } from './dockerfile.ts';
 export { createEngine, type Engine, loadIntoEngine } from './engine/index.ts';
-export { writeOciArchive, writeOciLayout } from './oci/index.ts';
+export { buildLayer, writeOciArchive, writeOciLayout } from './oci/index.ts';
 export { parseImageRef, RegistryClient, resolveCredentials } from './registry/index.ts';
 export { RUN_DEFAULTS, type StartedImage, startImage } from './run.ts';

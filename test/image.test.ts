@@ -141,8 +141,8 @@ describe('ferry images on a real engine and registry', { timeout: 600_000 }, () 
     }
     const clone = join(work.path, 'clone');
     execFileSync('git', ['clone', '--quiet', ROOT, clone]);
-    // The clone's origin is this checkout's path, which would land in the source label; CI clones have none here.
-    execFileSync('git', ['-C', clone, 'remote', 'remove', 'origin']);
+    // The source label comes from the origin remote, which differs between two clones: pin it for both builds.
+    const source = 'https://example.invalid/ferry.git';
     execFileSync('ln', ['-s', join(ROOT, 'node_modules'), join(clone, 'node_modules')]);
     const out = join(work.path, 'clone-iris.tar');
     execFileSync(
@@ -158,12 +158,14 @@ describe('ferry images on a real engine and registry', { timeout: 600_000 }, () 
       ],
       {
         stdio: 'ignore',
+        env: { ...process.env, FERRY_SOURCE: source },
       },
     );
     const index = JSON.parse(execFileSync('tar', ['-xOf', out, 'index.json'], { encoding: 'utf8' })) as {
       manifests: Array<{ digest: string }>;
     };
-    const here = await buildImage({ dir: IRIS, base: BASE });
+    process.env.FERRY_SOURCE = source;
+    const here = await buildImage({ dir: IRIS, base: BASE }).finally(() => delete process.env.FERRY_SOURCE);
     assert.equal(index.manifests[0]!.digest, here.image.manifestDigest);
   });
 

@@ -161,6 +161,7 @@ async function resolveBase(ref: string): Promise<{ layers: Layer[]; config: Imag
   }
 }
 
+/** Labels from git: the commit, and where the source lives (FERRY_SOURCE, else the origin remote). */
 function gitFacts(dir: string): { source?: string; revision?: string } {
   const git = (args: string[]) => {
     try {
@@ -173,7 +174,8 @@ function gitFacts(dir: string): { source?: string; revision?: string } {
     }
   };
   const revision = git(['rev-parse', 'HEAD']);
-  const source = git(['remote', 'get-url', 'origin']);
+  // CI systems know the canonical URL better than a clone's remote (which may be a local path).
+  const source = process.env.FERRY_SOURCE ?? git(['remote', 'get-url', 'origin']);
   return { ...(revision ? { revision } : {}), ...(source ? { source } : {}) };
 }
 

@@ -117,16 +117,14 @@ describe('ferry images on a real engine and registry', { timeout: 600_000 }, () 
   });
 
   test('reproducible: the same inputs give the same image ID and digest, also after deleting the image', async () => {
-    const first = await buildImage({ dir: IRIS, base: BASE });
-    const second = await buildImage({ dir: IRIS, base: BASE });
+    // Without the layer cache: every layer is really rebuilt, so equal digests prove determinism.
+    const first = await buildImage({ dir: IRIS, base: BASE, cache: false });
+    const second = await buildImage({ dir: IRIS, base: BASE, cache: false });
     assert.equal(second.image.configDigest, first.image.configDigest);
     assert.equal(second.image.manifestDigest, first.image.manifestDigest);
     await engine.removeImage('iris:1', true);
-    const reloaded = await loadIntoEngine(
-      engine,
-      (await buildImage({ dir: IRIS, base: BASE })).image,
-      'iris:1',
-    );
+    const rebuilt = await buildImage({ dir: IRIS, base: BASE, cache: false });
+    const reloaded = await loadIntoEngine(engine, rebuilt.image, 'iris:1');
     assert.equal(reloaded.id, first.image.configDigest, 'the engine reports the same image ID');
   });
 
@@ -155,6 +153,7 @@ describe('ferry images on a real engine and registry', { timeout: 600_000 }, () 
         BASE,
         '--output',
         out,
+        '--no-cache',
       ],
       {
         stdio: 'ignore',
@@ -165,7 +164,9 @@ describe('ferry images on a real engine and registry', { timeout: 600_000 }, () 
       manifests: Array<{ digest: string }>;
     };
     process.env.FERRY_SOURCE = source;
-    const here = await buildImage({ dir: IRIS, base: BASE }).finally(() => delete process.env.FERRY_SOURCE);
+    const here = await buildImage({ dir: IRIS, base: BASE, cache: false }).finally(
+      () => delete process.env.FERRY_SOURCE,
+    );
     assert.equal(index.manifests[0]!.digest, here.image.manifestDigest);
   });
 

@@ -34,6 +34,7 @@ interface BuildOptions {
   registry?: string;
   eject?: string;
   dockerfile?: boolean;
+  cache: boolean;
 }
 
 export function registerImage(program: Command): void {
@@ -95,6 +96,7 @@ export function registerImage(program: Command): void {
             ...(options.base ? { base: options.base } : {}),
             onProgress: say,
             stagingDir,
+            cache: options.cache,
           });
           const tag = options.tag ?? built.tag;
           if (options.eject) {

@@ -13,6 +13,7 @@ import { FerryError, isFerryError } from '../core/errors.ts';
 import { loadSpec } from '../spec/index.ts';
 import type { LoadedSpec } from '../spec/types.ts';
 import { bundleServer, compileHandler, onnxRuntimeFiles, sha256File } from './bundle.ts';
+import { cachedLayer } from './layer-cache.ts';
 import { installModelDependencies } from './npm-deps.ts';
 import { assembleImage, buildLayer, epochToCreated, readOciLayout, sourceDateEpoch } from './oci/index.ts';
 import type { Image, ImageConfig, Layer } from './oci/types.ts';
@@ -35,6 +36,8 @@ export interface BuildImageOptions {
    * temporary directory removed when the build ends.
    */
   stagingDir?: string;
+  /** Reuse layers and npm installs from earlier builds ($FERRY_HOME/cache). Default true. */
+  cache?: boolean;
 }
 
 export interface BuildImageResult {
@@ -79,7 +82,13 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
         outPath: compiledHandlerPath(spec),
       });
     }
-    const deps = await installModelDependencies(spec, source.dir, join(staging, 'deps'), log);
+    const deps = await installModelDependencies(
+      spec,
+      source.dir,
+      join(staging, 'deps'),
+      log,
+      options.cache !== false,
+    );
     const modelFiles = await Promise.all(
       weightFiles(spec).map(async (path) => {
         const file = join(source.dir, path);
@@ -102,11 +111,15 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
     });
 
     const layers: Layer[] = [];
+    const mtime = sourceDateEpoch();
     for (const [i, step] of plan.layers.entries()) {
-      const layer = await buildLayer(step.entries, step.name);
+      const { layer, cached } =
+        options.cache === false
+          ? { layer: await buildLayer(step.entries, step.name, { mtime }), cached: false }
+          : await cachedLayer(step.entries, step.name, mtime);
       layers.push(layer);
       log(
-        `layer ${i + 1}/${plan.layers.length} ${step.name}: ${formatBytes(layer.size)} compressed (${layer.digest.slice(7, 19)})`,
+        `layer ${i + 1}/${plan.layers.length} ${step.name}: ${formatBytes(layer.size)} compressed (${layer.digest.slice(7, 19)})${cached ? ', cached' : ''}`,
       );
     }
     const image = assembleImage({

@@ -5,12 +5,17 @@
  * and the result is not pinned (a warning says so).
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { FerryError } from '../core/errors.ts';
 import type { ModelSpec } from '../spec/types.ts';
+import { cacheRoot } from './layer-cache.ts';
 import type { PlanFile } from './plan.ts';
+
+/** Marks a cached install as finished (an interrupted one is redone). */
+const COMPLETE = '.ferry-complete';
 
 export interface NpmDepsResult {
   files: PlanFile[];
@@ -21,13 +26,28 @@ export interface NpmDepsResult {
 export async function installModelDependencies(
   spec: ModelSpec,
   modelDir: string,
-  stagingDir: string,
+  staging: string,
   log: (line: string) => void,
+  useCache = true,
 ): Promise<NpmDepsResult | null> {
+  let stagingDir = staging;
   const hasPackageJson = existsSync(join(modelDir, 'package.json'));
   if (!hasPackageJson && Object.keys(spec.build.dependencies).length === 0) return null;
-  await mkdir(stagingDir, { recursive: true });
   const pinned = hasPackageJson && existsSync(join(modelDir, 'package-lock.json'));
+  const cached = pinned && useCache;
+  if (cached) {
+    // Pinned dependencies are installed once per lockfile and reused: $FERRY_HOME/cache/npm/<sha256>.
+    const manifest = await readFile(join(modelDir, 'package.json'));
+    const lock = await readFile(join(modelDir, 'package-lock.json'));
+    const key = createHash('sha256').update(manifest).update('\0').update(lock).digest('hex');
+    stagingDir = join(cacheRoot(), 'npm', key);
+    if (existsSync(join(stagingDir, COMPLETE))) {
+      log(`npm dependencies from the cache (lockfile ${key.slice(0, 12)})`);
+      return { files: await listFiles(join(stagingDir, 'node_modules'), stagingDir), pinned };
+    }
+    await rm(stagingDir, { recursive: true, force: true });
+  }
+  await mkdir(stagingDir, { recursive: true });
   if (hasPackageJson) {
     await copyFile(join(modelDir, 'package.json'), join(stagingDir, 'package.json'));
     if (pinned) await copyFile(join(modelDir, 'package-lock.json'), join(stagingDir, 'package-lock.json'));
@@ -48,6 +68,7 @@ export async function installModelDependencies(
   const args = pinned ? ['ci', ...common] : ['install', ...common, '--no-package-lock'];
   log(`npm ${args.join(' ')} (model dependencies)`);
   await runNpm(args, stagingDir);
+  if (cached) await writeFile(join(stagingDir, COMPLETE), '');
   const files = await listFiles(join(stagingDir, 'node_modules'), stagingDir);
   return { files, pinned };
 }

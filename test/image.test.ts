@@ -66,7 +66,7 @@ describe('ferry images on a real engine and registry', { timeout: 600_000 }, () 
     ['iris', IRIS, 4],
     ['ocr', OCR, 1],
   ] as const) {
-    test(`${name}: ferry build loads the image and ferry test passes every example in the hardened container`, async () => {
+    test(`${name}: ferry build loads the image, ferry test passes every example in the hardened container, ferry push`, async () => {
       const build = await runCli(['build', dir, '--base', BASE]);
       assert.equal(build.code, 0, build.stderr);
       assert.match(build.stdout, new RegExp(`image\\s+${name}:1`));
@@ -75,6 +75,9 @@ describe('ferry images on a real engine and registry', { timeout: 600_000 }, () 
       const result = await runCli(['test', `${name}:1`, '--dir', dir, '--port', String(port)]);
       assert.equal(result.code, 0, result.stdout + result.stderr);
       assert.match(result.stdout, new RegExp(`${examples} passed, 0 failed`));
+      const pushed = await runCli(['push', dir, '--base', BASE, '--registry', registry.host]);
+      assert.equal(pushed.code, 0, pushed.stderr);
+      assert.match(pushed.stderr, new RegExp(`pushed ${registry.host}/${name}:1@sha256:`));
     });
   }
 

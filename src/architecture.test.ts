@@ -17,6 +17,8 @@ const ALLOWED: Record<string, string[]> = {
   client: ['core', 'protocol'],
   server: ['core', 'spec', 'protocol'],
   image: ['core', 'spec', 'protocol'],
+  control: ['core', 'spec', 'protocol'],
+  gateway: ['core', 'protocol'],
   cli: ['core', 'spec', 'protocol', 'client', 'server', 'image'],
 };
 

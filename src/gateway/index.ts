@@ -1,0 +1,54 @@
+/**
+ * The gateway's decisions, as pure functions: state, `now` and a random source go in, a decision
+ * comes out. No HTTP, no timers, no I/O here; the HTTP proxy (one port in front of every
+ * deployment's replicas) wires them together per request:
+ *
+ * - traffic.ts: which revision serves a request (weighted split, or the `x-ferry-revision` pin)
+ *   and which revisions get a mirrored copy (shadow). `validateTraffic` lists a table's problems.
+ * - balancer.ts: which replica of that revision: least outstanding requests, or power of two
+ *   choices; skips replicas that are not ready, ejected, or already failed this request.
+ * - ejection.ts: passive outlier ejection: consecutive failures take a replica out for a while,
+ *   with exponential backoff, a single probe after each ejection and a cap on how many go at once.
+ * - retry-budget.ts: whether a failed attempt may be retried (only connection failures before any
+ *   response byte) and whether the sliding-window retry budget still allows it.
+ * - random.ts: the `Random` type and a seeded generator for tests and simulations.
+ *
+ * Per request, roughly: pickRevision -> (shadowTargets) -> balancer pick with `exclude` of failed
+ * replicas -> send -> onResult -> on failure, shouldRetry && canRetry -> recordRetry -> pick again.
+ */
+export {
+  isEligible,
+  leastOutstanding,
+  powerOfTwoChoices,
+  type Replica,
+} from './balancer.ts';
+export {
+  type EjectionPolicy,
+  type EjectionState,
+  ejectionState,
+  isEjected,
+  onResult,
+  type ReplicaHealth,
+  syncReplicas,
+} from './ejection.ts';
+export { type Random, seededRandom } from './random.ts';
+export {
+  canRetry,
+  DEFAULT_RETRY_BUDGET,
+  type RetryBudgetPolicy,
+  type RetryBudgetState,
+  type RetryQuestion,
+  recordRequest,
+  recordRetry,
+  retryBudget,
+  shouldRetry,
+  windowTotals,
+} from './retry-budget.ts';
+export {
+  type PickOptions,
+  type PickResult,
+  pickRevision,
+  shadowTargets,
+  type TrafficTarget,
+  validateTraffic,
+} from './traffic.ts';

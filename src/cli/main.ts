@@ -1,5 +1,6 @@
 /** The `ferry` command line: parses arguments and calls modules; no logic of its own. */
 import { Command } from 'commander';
+import { FERRY_VERSION } from '../core/version.ts';
 import { registerImage } from './image.ts';
 import { registerInit } from './init.ts';
 import { registerPredict } from './predict.ts';
@@ -11,7 +12,7 @@ const program = new Command()
   .description(
     'Ship a machine-learning model into production: describe it in ferry.yaml, serve it, deploy it.',
   )
-  .version('0.1.0')
+  .version(FERRY_VERSION)
   .showHelpAfterError()
   // Usage errors (unknown command or option, missing argument) exit 2, as docs/cli.md says.
   .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2));

@@ -1,1 +1,2 @@
 export * from './errors.ts';
+export { FERRY_VERSION } from './version.ts';

@@ -10,6 +10,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { FerryError, isFerryError } from '../core/errors.ts';
+import { FERRY_VERSION } from '../core/version.ts';
 import { loadSpec } from '../spec/index.ts';
 import type { LoadedSpec } from '../spec/types.ts';
 import { bundleServer, compileHandler, onnxRuntimeFiles, sha256File } from './bundle.ts';
@@ -20,7 +21,7 @@ import type { Image, ImageConfig, Layer } from './oci/types.ts';
 import { compiledHandlerPath, type ImagePlan, planImage, weightFiles } from './plan.ts';
 import { parseImageRef, RegistryClient, resolveCredentials } from './registry/index.ts';
 
-export const FERRY_VERSION = '0.1.0';
+export { FERRY_VERSION };
 /** The public default; offline sites build their own with `ferry base`. */
 export const DEFAULT_BASE = 'node:20-bookworm-slim';
 

@@ -3,6 +3,7 @@
  * HTTP routes (http-app.ts) only translate between these and the wire.
  */
 import { FerryError } from '../core/errors.ts';
+import { FERRY_VERSION } from '../core/version.ts';
 import { validateInferRequest } from '../protocol/index.ts';
 import type {
   InferRequest,
@@ -15,7 +16,7 @@ import type { ModelVersion } from './model-version.ts';
 import type { ModelRepository } from './repository.ts';
 
 export const SERVER_NAME = 'ferry';
-export const SERVER_VERSION = '0.1.0';
+export const SERVER_VERSION = FERRY_VERSION;
 export const EXTENSIONS = ['binary_tensor_data', 'model_repository', 'kserve_v1'];
 
 export interface ModelMetadataWithState extends ModelMetadata {

@@ -19,6 +19,7 @@ const ALLOWED: Record<string, string[]> = {
   image: ['core', 'spec', 'protocol'],
   control: ['core', 'spec', 'protocol'],
   gateway: ['core', 'protocol'],
+  runtime: ['core', 'spec', 'image'],
   cli: ['core', 'spec', 'protocol', 'client', 'server', 'image'],
 };
 

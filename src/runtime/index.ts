@@ -1,0 +1,6 @@
+/** Runtimes: start, find, read and stop model-server replicas (process, docker). */
+
+export { DockerRuntime, type DockerRuntimeOptions, RUNTIME_LABELS } from './docker-runtime.ts';
+export { ProcessRuntime, type ProcessRuntimeOptions } from './process-runtime.ts';
+export { readiness, withReadiness } from './readiness.ts';
+export type { ReplicaSpec, ReplicaState, ReplicaStatus, Runtime } from './types.ts';

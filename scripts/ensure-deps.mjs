@@ -34,6 +34,11 @@ if (npmPackagesStale()) {
   run('npm', ['install', '--no-audit', '--no-fund'], { ONNXRUNTIME_NODE_INSTALL: 'skip' });
 }
 
+// better-sqlite3 is a native addon: npm builds it from source here (no prebuilt download can be reached).
+// Should an npm version skip its install script, build it explicitly.
+const sqliteCheck = spawnSync(process.execPath, ['-e', "require('better-sqlite3')(':memory:').close()"], { cwd: root });
+if (sqliteCheck.status !== 0) run('npm', ['rebuild', 'better-sqlite3'], { ONNXRUNTIME_NODE_INSTALL: 'skip' });
+
 if (process.argv.includes('--test')) {
   run(process.execPath, [join(root, 'scripts', 'ensure-docker.mjs')]);
 }

@@ -45,3 +45,4 @@ export type {
   ReplicaState,
   Revision,
 } from './types.ts';
+export * from './store/index.ts';

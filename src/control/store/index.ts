@@ -1,0 +1,27 @@
+/** The control plane's desired state in SQLite: models, deployments and revisions, traffic, events, tokens. */
+export { MIGRATIONS } from './migrations.ts';
+export {
+  type AddVersionInput,
+  type AliasMoveResult,
+  type CreatedToken,
+  canonicalJson,
+  type Deployment,
+  type DeploymentInput,
+  type DeploymentPatch,
+  type DeploymentResources,
+  type EventInput,
+  type EventRecord,
+  type EventType,
+  type JsonValue,
+  type ModelRecord,
+  type ModelVersion,
+  openStore,
+  type RevisionSpec,
+  type Store,
+  type StoredRevision,
+  type StoreOptions,
+  specHash,
+  type TokenRecord,
+  type TrafficEntry,
+  type UpdateResult,
+} from './store.ts';

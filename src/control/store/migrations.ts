@@ -1,0 +1,89 @@
+/**
+ * The control plane's schema, as numbered migrations. Each runs once, in a transaction, at open; the ones
+ * applied are recorded in `schema_migrations`. Never edit a migration that has shipped: add a new one.
+ * Migration n is MIGRATIONS[n - 1].
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: models, versions, aliases, deployments with immutable revisions, traffic, events, tokens.
+  `
+  CREATE TABLE models (
+    name        TEXT PRIMARY KEY,
+    created_at  INTEGER NOT NULL
+  ) STRICT;
+
+  CREATE TABLE model_versions (
+    model         TEXT NOT NULL REFERENCES models(name) ON DELETE CASCADE,
+    version       TEXT NOT NULL,
+    image         TEXT,
+    artifact_dir  TEXT,
+    metadata      TEXT NOT NULL DEFAULT '{}',
+    created_at    INTEGER NOT NULL,
+    PRIMARY KEY (model, version),
+    CHECK (image IS NOT NULL OR artifact_dir IS NOT NULL)
+  ) STRICT;
+
+  CREATE TABLE model_aliases (
+    model       TEXT NOT NULL,
+    alias       TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (model, alias),
+    FOREIGN KEY (model, version) REFERENCES model_versions(model, version) ON DELETE CASCADE
+  ) STRICT;
+
+  CREATE TABLE deployments (
+    name              TEXT PRIMARY KEY,
+    model             TEXT NOT NULL REFERENCES models(name),
+    version_ref       TEXT NOT NULL,
+    replicas          INTEGER NOT NULL,
+    spec              TEXT NOT NULL,
+    current_revision  INTEGER NOT NULL,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL
+  ) STRICT;
+
+  CREATE TABLE revisions (
+    deployment  TEXT NOT NULL REFERENCES deployments(name) ON DELETE CASCADE,
+    number      INTEGER NOT NULL,
+    spec_hash   TEXT NOT NULL,
+    spec        TEXT NOT NULL,
+    image       TEXT NOT NULL,
+    replicas    INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (deployment, number)
+  ) STRICT;
+
+  -- Revisions are immutable: the store only inserts them (they go with their deployment).
+  CREATE TRIGGER revisions_immutable BEFORE UPDATE ON revisions
+  BEGIN
+    SELECT RAISE(ABORT, 'revisions are immutable');
+  END;
+
+  CREATE TABLE traffic (
+    deployment  TEXT NOT NULL,
+    revision    INTEGER NOT NULL,
+    percent     INTEGER NOT NULL CHECK (percent BETWEEN 0 AND 100),
+    shadow      INTEGER NOT NULL DEFAULT 0 CHECK (shadow BETWEEN 0 AND 100),
+    PRIMARY KEY (deployment, revision),
+    FOREIGN KEY (deployment, revision) REFERENCES revisions(deployment, number) ON DELETE CASCADE
+  ) STRICT;
+
+  CREATE TABLE events (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    deployment  TEXT,
+    type        TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    message     TEXT NOT NULL,
+    at          INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX events_by_deployment ON events (deployment, id);
+
+  CREATE TABLE api_tokens (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    role        TEXT NOT NULL,
+    hash        BLOB NOT NULL,
+    created_at  INTEGER NOT NULL
+  ) STRICT;
+  `,
+];

@@ -1,0 +1,1015 @@
+/**
+ * The control plane's desired state in SQLite (WAL): models and their versions and aliases, deployments
+ * with immutable numbered revisions, traffic weights, events, API tokens. Synchronous (better-sqlite3):
+ * every call is a short local transaction, so there is no interleaving to reason about within a process;
+ * other processes opening the same file are serialised by SQLite (WAL + busy timeout).
+ *
+ * A revision is a snapshot of everything that shapes a replica: the resolved model version and its image
+ * or artifact directory, resources, env, secret names, serving options. Its spec hash is the sha256 of that
+ * snapshot as canonical JSON. The replica count is NOT part of it: scaling keeps the revision (and the
+ * replicas already running, whose spec-hash label stays valid); the revision records the count it was
+ * created with.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { FerryError } from '../../core/errors.ts';
+import type { Revision } from '../types.ts';
+import { MIGRATIONS } from './migrations.ts';
+
+// ---------------------------------------------------------------------------------------------- types
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+export interface ModelVersion {
+  model: string;
+  version: string;
+  /** Image reference, ideally pinned by digest (`registry/name@sha256:...`). */
+  image: string | null;
+  /** A local artifact directory (process runtime, no image). */
+  artifactDir: string | null;
+  metadata: Record<string, JsonValue>;
+  createdAt: number;
+}
+
+export interface AddVersionInput {
+  version: string;
+  image?: string;
+  artifactDir?: string;
+  metadata?: Record<string, JsonValue>;
+}
+
+export interface ModelRecord {
+  name: string;
+  createdAt: number;
+  versions: ModelVersion[];
+  /** alias -> version */
+  aliases: Record<string, string>;
+}
+
+export interface DeploymentResources {
+  /** CPU cores; null = no limit. */
+  cpu: number | null;
+  /** Memory in bytes; null = no limit. */
+  memoryBytes: number | null;
+  gpu: number;
+}
+
+/** What a user asks for. `versionRef` is a version or an alias the deployment follows. */
+export interface DeploymentInput {
+  name: string;
+  model: string;
+  versionRef: string;
+  replicas: number;
+  resources?: Partial<DeploymentResources>;
+  env?: Record<string, string>;
+  /** Names of secrets the replicas get; values live elsewhere. Order and duplicates do not matter. */
+  secretRefs?: string[];
+  /** Serving overrides (batching, concurrency, timeouts), stored as given. */
+  serving?: Record<string, JsonValue>;
+}
+
+export type DeploymentPatch = Partial<Omit<DeploymentInput, 'name'>>;
+
+/** Everything that shapes a replica; its canonical JSON's sha256 is the revision's spec hash. */
+export interface RevisionSpec {
+  model: string;
+  /** The concrete version the ref resolved to when the revision was made. */
+  version: string;
+  image: string | null;
+  artifactDir: string | null;
+  resources: DeploymentResources;
+  env: Record<string, string>;
+  secretRefs: string[];
+  serving: Record<string, JsonValue>;
+}
+
+/** A stored revision: the reconciler's `Revision` plus what it was made from. */
+export interface StoredRevision extends Revision {
+  /** The version or alias the deployment asked for when this revision was made. */
+  versionRef: string;
+  spec: RevisionSpec;
+}
+
+export interface Deployment {
+  name: string;
+  model: string;
+  versionRef: string;
+  /** Current desired replica count (may differ from the count its revision was created with). */
+  replicas: number;
+  resources: DeploymentResources;
+  env: Record<string, string>;
+  secretRefs: string[];
+  serving: Record<string, JsonValue>;
+  /** The newest revision number. */
+  revision: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface UpdateResult {
+  deployment: Deployment;
+  revision: StoredRevision;
+  /** True when the effective spec changed and `revision` is new. */
+  created: boolean;
+}
+
+export interface AliasMoveResult {
+  /** Deployments following the alias that got a new revision. */
+  updated: Array<{ deployment: string; revision: number }>;
+}
+
+export interface TrafficEntry {
+  revision: number;
+  /** Share of live traffic, integer 0..100; all entries sum to 100. */
+  percent: number;
+  /** Percent (0..100) of requests mirrored to this revision, answers discarded. */
+  shadow?: number;
+}
+
+export type EventType = 'Normal' | 'Warning';
+
+export interface EventInput {
+  deployment?: string;
+  type: EventType;
+  /** CamelCase, machine-readable (e.g. `RevisionCreated`). */
+  reason: string;
+  message: string;
+  /** ms since epoch */
+  at: number;
+}
+
+export interface EventRecord extends EventInput {
+  id: number;
+}
+
+export interface TokenRecord {
+  id: string;
+  name: string;
+  role: string;
+  createdAt: number;
+}
+
+export interface CreatedToken extends TokenRecord {
+  /** The plain token. Shown once; only its hash is stored. */
+  token: string;
+}
+
+export interface StoreOptions {
+  /** Events kept per deployment (and for events without one); older ones are dropped. Default 1000. */
+  eventsPerDeployment?: number;
+  /** Clock for created/updated timestamps (ms). Default Date.now. */
+  now?: () => number;
+  /** How long a write waits for another process's lock, ms. Default 5000. */
+  busyTimeoutMs?: number;
+}
+
+export interface Store {
+  readonly path: string;
+  // models
+  createModel(name: string): ModelRecord;
+  getModel(name: string): ModelRecord | undefined;
+  listModels(): ModelRecord[];
+  addVersion(model: string, input: AddVersionInput): ModelVersion;
+  /** Points `alias` at `version`; deployments following the alias get a new revision. */
+  setAlias(model: string, alias: string, version: string): AliasMoveResult;
+  resolveVersion(model: string, versionOrAlias: string): ModelVersion;
+  // deployments
+  createDeployment(input: DeploymentInput): UpdateResult;
+  updateDeployment(name: string, patch: DeploymentPatch): UpdateResult;
+  getDeployment(name: string): Deployment | undefined;
+  listDeployments(): Deployment[];
+  /** Oldest first. */
+  listRevisions(name: string): StoredRevision[];
+  getRevision(name: string, number: number): StoredRevision | undefined;
+  deleteDeployment(name: string): void;
+  // traffic
+  setTraffic(deployment: string, entries: TrafficEntry[]): TrafficEntry[];
+  getTraffic(deployment: string): TrafficEntry[];
+  // events
+  addEvent(event: EventInput): EventRecord;
+  /** Newest first. */
+  listEvents(query?: { deployment?: string; limit?: number }): EventRecord[];
+  // tokens
+  createToken(name: string, role: string): CreatedToken;
+  verifyToken(plain: string): { name: string; role: string } | null;
+  listTokens(): TokenRecord[];
+  deleteToken(name: string): boolean;
+  // lifecycle
+  /** Migration numbers applied by this open (empty when the file was up to date). */
+  readonly appliedMigrations: readonly number[];
+  close(): void;
+}
+
+// ---------------------------------------------------------------------------------------------- errors
+
+/**
+ * Codes for mistakes that have no exact code yet. Wished for: FERRY_DEPLOYMENT_NOT_FOUND (404),
+ * FERRY_CONFLICT (409). Change here once they exist.
+ */
+const NOT_FOUND = 'FERRY_ROUTE_NOT_FOUND' as const;
+const CONFLICT = 'FERRY_BAD_REQUEST' as const;
+
+function badRequest(message: string, hint?: string): FerryError {
+  return new FerryError('FERRY_BAD_REQUEST', message, hint === undefined ? {} : { hint });
+}
+
+// ---------------------------------------------------------------------------------------------- validation
+
+const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const ENV_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const SECRET_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
+const MAX_REPLICAS = 1000;
+
+function checkName(what: string, value: unknown): string {
+  if (typeof value !== 'string' || !NAME_RE.test(value)) {
+    throw badRequest(
+      `${what} ${JSON.stringify(value)} is not a valid name`,
+      'Use 1-63 lowercase letters, digits and "-", starting and ending with a letter or digit.',
+    );
+  }
+  return value;
+}
+
+function checkVersion(what: string, value: unknown): string {
+  if (typeof value !== 'string' || !VERSION_RE.test(value)) {
+    throw badRequest(
+      `${what} ${JSON.stringify(value)} is not valid`,
+      'Use 1-128 letters, digits, ".", "_" and "-", starting with a letter or digit.',
+    );
+  }
+  return value;
+}
+
+function checkReplicas(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_REPLICAS) {
+    throw badRequest(
+      `replicas ${JSON.stringify(value)} is not allowed`,
+      `Use an integer from 0 to ${MAX_REPLICAS}.`,
+    );
+  }
+  return value;
+}
+
+function checkResources(value: Partial<DeploymentResources> | undefined): DeploymentResources {
+  const r = value ?? {};
+  if (typeof r !== 'object' || r === null) throw badRequest('resources must be an object');
+  const cpu = r.cpu ?? null;
+  const memoryBytes = r.memoryBytes ?? null;
+  const gpu = r.gpu ?? 0;
+  if (cpu !== null && (typeof cpu !== 'number' || !Number.isFinite(cpu) || cpu <= 0)) {
+    throw badRequest(
+      `resources.cpu ${JSON.stringify(cpu)} is not allowed`,
+      'Use a positive number of cores or null.',
+    );
+  }
+  if (
+    memoryBytes !== null &&
+    (typeof memoryBytes !== 'number' || !Number.isSafeInteger(memoryBytes) || memoryBytes <= 0)
+  ) {
+    throw badRequest(
+      `resources.memoryBytes ${JSON.stringify(memoryBytes)} is not allowed`,
+      'Use a positive integer number of bytes or null.',
+    );
+  }
+  if (typeof gpu !== 'number' || !Number.isInteger(gpu) || gpu < 0) {
+    throw badRequest(`resources.gpu ${JSON.stringify(gpu)} is not allowed`, 'Use an integer >= 0.');
+  }
+  return { cpu, memoryBytes, gpu };
+}
+
+function checkEnv(value: Record<string, string> | undefined): Record<string, string> {
+  const env = value ?? {};
+  if (typeof env !== 'object' || env === null || Array.isArray(env))
+    throw badRequest('env must be an object');
+  for (const [key, v] of Object.entries(env)) {
+    if (!ENV_RE.test(key)) {
+      throw badRequest(
+        `env key ${JSON.stringify(key)} is not a valid variable name`,
+        'Use [A-Za-z_][A-Za-z0-9_]*.',
+      );
+    }
+    if (typeof v !== 'string') throw badRequest(`env.${key} must be a string, got ${typeof v}`);
+  }
+  return env;
+}
+
+function checkSecretRefs(value: string[] | undefined): string[] {
+  const refs = value ?? [];
+  if (!Array.isArray(refs)) throw badRequest('secretRefs must be an array of secret names');
+  refs.forEach((ref, i) => {
+    if (typeof ref !== 'string' || !SECRET_RE.test(ref)) {
+      throw badRequest(
+        `secretRefs[${i}] ${JSON.stringify(ref)} is not a valid secret name`,
+        'Use letters, digits, ".", "_" and "-".',
+      );
+    }
+  });
+  return [...new Set(refs)].sort();
+}
+
+function checkServing(value: Record<string, JsonValue> | undefined): Record<string, JsonValue> {
+  const serving = value ?? {};
+  if (typeof serving !== 'object' || serving === null || Array.isArray(serving)) {
+    throw badRequest('serving must be an object');
+  }
+  return serving;
+}
+
+function checkMetadata(value: Record<string, JsonValue> | undefined): Record<string, JsonValue> {
+  const metadata = value ?? {};
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
+    throw badRequest('metadata must be an object');
+  }
+  return metadata;
+}
+
+// ---------------------------------------------------------------------------------------------- hashing
+
+/** JSON with object keys sorted at every level and `undefined` members dropped: equal specs, equal text. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) {
+      const v = (value as Record<string, unknown>)[key];
+      if (v !== undefined) out[key] = sortKeys(v);
+    }
+    return out;
+  }
+  return value;
+}
+
+export function specHash(spec: RevisionSpec): string {
+  return createHash('sha256').update(canonicalJson(spec)).digest('hex');
+}
+
+const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
+
+// ---------------------------------------------------------------------------------------------- rows
+
+interface VersionRow {
+  model: string;
+  version: string;
+  image: string | null;
+  artifact_dir: string | null;
+  metadata: string;
+  created_at: number;
+}
+
+interface DeploymentRow {
+  name: string;
+  model: string;
+  version_ref: string;
+  replicas: number;
+  spec: string;
+  current_revision: number;
+  created_at: number;
+  updated_at: number;
+}
+
+interface RevisionRow {
+  deployment: string;
+  number: number;
+  spec_hash: string;
+  spec: string;
+  image: string;
+  replicas: number;
+  created_at: number;
+}
+
+interface EventRow {
+  id: number;
+  deployment: string | null;
+  type: EventType;
+  reason: string;
+  message: string;
+  at: number;
+}
+
+/** What the deployments table keeps in `spec`: the user's request minus name/model/ref/replicas. */
+interface DeploymentSpecColumn {
+  resources: DeploymentResources;
+  env: Record<string, string>;
+  secretRefs: string[];
+  serving: Record<string, JsonValue>;
+}
+
+const toVersion = (r: VersionRow): ModelVersion => ({
+  model: r.model,
+  version: r.version,
+  image: r.image,
+  artifactDir: r.artifact_dir,
+  metadata: JSON.parse(r.metadata) as Record<string, JsonValue>,
+  createdAt: r.created_at,
+});
+
+function toDeployment(r: DeploymentRow): Deployment {
+  const spec = JSON.parse(r.spec) as DeploymentSpecColumn;
+  return {
+    name: r.name,
+    model: r.model,
+    versionRef: r.version_ref,
+    replicas: r.replicas,
+    resources: spec.resources,
+    env: spec.env,
+    secretRefs: spec.secretRefs,
+    serving: spec.serving,
+    revision: r.current_revision,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+function toRevision(r: RevisionRow): StoredRevision {
+  const stored = JSON.parse(r.spec) as { versionRef: string; spec: RevisionSpec };
+  return {
+    deployment: r.deployment,
+    number: r.number,
+    specHash: r.spec_hash,
+    image: r.image,
+    replicas: r.replicas,
+    createdAt: r.created_at,
+    versionRef: stored.versionRef,
+    spec: stored.spec,
+  };
+}
+
+const toEvent = (r: EventRow): EventRecord => ({
+  id: r.id,
+  ...(r.deployment === null ? {} : { deployment: r.deployment }),
+  type: r.type,
+  reason: r.reason,
+  message: r.message,
+  at: r.at,
+});
+
+// ---------------------------------------------------------------------------------------------- open
+
+/** Applies the migrations not yet recorded, each in its own IMMEDIATE transaction; returns their numbers. */
+function migrate(db: Database.Database, now: number): number[] {
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT',
+  );
+  const applied: number[] = [];
+  const isApplied = db.prepare<[number], { version: number }>(
+    'SELECT version FROM schema_migrations WHERE version = ?',
+  );
+  const record = db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)');
+  const latest =
+    db.prepare<[], { v: number | null }>('SELECT MAX(version) AS v FROM schema_migrations').get()?.v ?? 0;
+  if (latest > MIGRATIONS.length) {
+    throw new FerryError(
+      'FERRY_INTERNAL',
+      `The store was written by a newer Ferry (schema ${latest}, this one knows ${MIGRATIONS.length})`,
+      { hint: 'Upgrade Ferry, or point it at another state directory.' },
+    );
+  }
+  MIGRATIONS.forEach((sql, i) => {
+    const version = i + 1;
+    // Checked again inside the write lock: another process may have applied it meanwhile.
+    const apply = db.transaction(() => {
+      if (isApplied.get(version)) return;
+      db.exec(sql);
+      record.run(version, now);
+      applied.push(version);
+    });
+    apply.immediate();
+  });
+  return applied;
+}
+
+export function openStore(path: string, options: StoreOptions = {}): Store {
+  const now = options.now ?? Date.now;
+  const keepEvents = options.eventsPerDeployment ?? 1000;
+  if (!Number.isInteger(keepEvents) || keepEvents < 1) {
+    throw badRequest(`eventsPerDeployment ${keepEvents} is not allowed`, 'Use an integer >= 1.');
+  }
+  let db: Database.Database;
+  try {
+    db = new Database(path);
+  } catch (err) {
+    throw new FerryError(
+      'FERRY_FILE_NOT_FOUND',
+      `Cannot open the state database ${path}: ${(err as Error).message}`,
+      {
+        cause: err,
+        hint: 'Check that the directory exists and is writable.',
+      },
+    );
+  }
+  try {
+    db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+    if (path !== ':memory:') db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    const appliedMigrations = migrate(db, now());
+    return createStore(db, path, appliedMigrations, now, keepEvents);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- store
+
+function createStore(
+  db: Database.Database,
+  path: string,
+  appliedMigrations: number[],
+  now: () => number,
+  keepEvents: number,
+): Store {
+  const q = {
+    model: db.prepare<[string], { name: string; created_at: number }>('SELECT * FROM models WHERE name = ?'),
+    models: db.prepare<[], { name: string; created_at: number }>('SELECT * FROM models ORDER BY name'),
+    insertModel: db.prepare('INSERT INTO models (name, created_at) VALUES (?, ?)'),
+    versions: db.prepare<[string], VersionRow>(
+      'SELECT * FROM model_versions WHERE model = ? ORDER BY created_at, rowid',
+    ),
+    version: db.prepare<[string, string], VersionRow>(
+      'SELECT * FROM model_versions WHERE model = ? AND version = ?',
+    ),
+    insertVersion: db.prepare(
+      'INSERT INTO model_versions (model, version, image, artifact_dir, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+    ),
+    aliases: db.prepare<[string], { alias: string; version: string }>(
+      'SELECT alias, version FROM model_aliases WHERE model = ? ORDER BY alias',
+    ),
+    alias: db.prepare<[string, string], { version: string }>(
+      'SELECT version FROM model_aliases WHERE model = ? AND alias = ?',
+    ),
+    upsertAlias: db.prepare(
+      `INSERT INTO model_aliases (model, alias, version, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (model, alias) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at`,
+    ),
+    deployment: db.prepare<[string], DeploymentRow>('SELECT * FROM deployments WHERE name = ?'),
+    deployments: db.prepare<[], DeploymentRow>('SELECT * FROM deployments ORDER BY name'),
+    following: db.prepare<[string, string], { name: string }>(
+      'SELECT name FROM deployments WHERE model = ? AND version_ref = ? ORDER BY name',
+    ),
+    insertDeployment: db.prepare(
+      `INSERT INTO deployments (name, model, version_ref, replicas, spec, current_revision, created_at, updated_at)
+       VALUES (@name, @model, @version_ref, @replicas, @spec, @current_revision, @created_at, @updated_at)`,
+    ),
+    updateDeployment: db.prepare(
+      `UPDATE deployments SET model = @model, version_ref = @version_ref, replicas = @replicas, spec = @spec,
+       current_revision = @current_revision, updated_at = @updated_at WHERE name = @name`,
+    ),
+    deleteDeployment: db.prepare('DELETE FROM deployments WHERE name = ?'),
+    revisions: db.prepare<[string], RevisionRow>(
+      'SELECT * FROM revisions WHERE deployment = ? ORDER BY number',
+    ),
+    revision: db.prepare<[string, number], RevisionRow>(
+      'SELECT * FROM revisions WHERE deployment = ? AND number = ?',
+    ),
+    insertRevision: db.prepare(
+      `INSERT INTO revisions (deployment, number, spec_hash, spec, image, replicas, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    traffic: db.prepare<[string], { revision: number; percent: number; shadow: number }>(
+      'SELECT revision, percent, shadow FROM traffic WHERE deployment = ? ORDER BY revision',
+    ),
+    clearTraffic: db.prepare('DELETE FROM traffic WHERE deployment = ?'),
+    insertTraffic: db.prepare(
+      'INSERT INTO traffic (deployment, revision, percent, shadow) VALUES (?, ?, ?, ?)',
+    ),
+    insertEvent: db.prepare(
+      'INSERT INTO events (deployment, type, reason, message, at) VALUES (?, ?, ?, ?, ?)',
+    ),
+    event: db.prepare<[number | bigint], EventRow>('SELECT * FROM events WHERE id = ?'),
+    pruneEvents: db.prepare(
+      `DELETE FROM events WHERE deployment IS @d AND id <= (
+         SELECT id FROM events WHERE deployment IS @d ORDER BY id DESC LIMIT 1 OFFSET @keep)`,
+    ),
+    eventsFor: db.prepare<[string, number], EventRow>(
+      'SELECT * FROM events WHERE deployment = ? ORDER BY id DESC LIMIT ?',
+    ),
+    eventsAll: db.prepare<[number], EventRow>('SELECT * FROM events ORDER BY id DESC LIMIT ?'),
+    insertToken: db.prepare(
+      'INSERT INTO api_tokens (id, name, role, hash, created_at) VALUES (?, ?, ?, ?, ?)',
+    ),
+    tokenById: db.prepare<[string], { name: string; role: string; hash: Buffer }>(
+      'SELECT name, role, hash FROM api_tokens WHERE id = ?',
+    ),
+    tokenByName: db.prepare<[string], { id: string }>('SELECT id FROM api_tokens WHERE name = ?'),
+    tokens: db.prepare<[], { id: string; name: string; role: string; created_at: number }>(
+      'SELECT id, name, role, created_at FROM api_tokens ORDER BY name',
+    ),
+    deleteToken: db.prepare('DELETE FROM api_tokens WHERE name = ?'),
+  };
+
+  // ---- models
+
+  function getModel(name: string): ModelRecord | undefined {
+    const row = q.model.get(name);
+    if (!row) return undefined;
+    const aliases: Record<string, string> = {};
+    for (const a of q.aliases.all(name)) aliases[a.alias] = a.version;
+    return {
+      name: row.name,
+      createdAt: row.created_at,
+      versions: q.versions.all(name).map(toVersion),
+      aliases,
+    };
+  }
+
+  function requireModel(name: string): void {
+    if (!q.model.get(name)) {
+      throw new FerryError('FERRY_MODEL_NOT_FOUND', `No model named ${JSON.stringify(name)}`, {
+        hint: 'Create it first (createModel) or check the name.',
+      });
+    }
+  }
+
+  function resolveVersion(model: string, ref: string): ModelVersion {
+    requireModel(model);
+    const direct = q.version.get(model, ref);
+    if (direct) return toVersion(direct);
+    const alias = q.alias.get(model, ref);
+    const row = alias ? q.version.get(model, alias.version) : undefined;
+    if (row) return toVersion(row);
+    const known = q.versions.all(model).map((v) => v.version);
+    const aliases = q.aliases.all(model).map((a) => a.alias);
+    throw new FerryError(
+      'FERRY_VERSION_NOT_FOUND',
+      `Model ${JSON.stringify(model)} has no version or alias ${JSON.stringify(ref)}`,
+      { hint: `Versions: ${known.join(', ') || '(none)'}; aliases: ${aliases.join(', ') || '(none)'}.` },
+    );
+  }
+
+  // ---- deployments
+
+  function requireDeploymentRow(name: string): DeploymentRow {
+    const row = q.deployment.get(name);
+    if (!row) {
+      throw new FerryError(NOT_FOUND, `No deployment named ${JSON.stringify(name)}`, {
+        hint: 'List deployments to see the names.',
+      });
+    }
+    return row;
+  }
+
+  function revisionSpec(model: string, versionRef: string, s: DeploymentSpecColumn): RevisionSpec {
+    const v = resolveVersion(model, versionRef);
+    return {
+      model,
+      version: v.version,
+      image: v.image,
+      artifactDir: v.artifactDir,
+      resources: s.resources,
+      env: s.env,
+      secretRefs: s.secretRefs,
+      serving: s.serving,
+    };
+  }
+
+  function insertRevision(
+    deployment: string,
+    number: number,
+    versionRef: string,
+    spec: RevisionSpec,
+    replicas: number,
+    at: number,
+  ): StoredRevision {
+    const hash = specHash(spec);
+    // Revision.image is a string: the image reference, or the artifact directory when there is no image.
+    const image = spec.image ?? spec.artifactDir ?? '';
+    q.insertRevision.run(deployment, number, hash, JSON.stringify({ versionRef, spec }), image, replicas, at);
+    return { deployment, number, specHash: hash, image, replicas, createdAt: at, versionRef, spec };
+  }
+
+  const createDeployment = db.transaction((input: DeploymentInput): UpdateResult => {
+    if (typeof input !== 'object' || input === null) throw badRequest('The deployment must be an object');
+    const name = checkName('Deployment name', input.name);
+    checkName('Model name', input.model);
+    checkVersion('versionRef', input.versionRef);
+    const replicas = checkReplicas(input.replicas);
+    const column: DeploymentSpecColumn = {
+      resources: checkResources(input.resources),
+      env: checkEnv(input.env),
+      secretRefs: checkSecretRefs(input.secretRefs),
+      serving: checkServing(input.serving),
+    };
+    if (q.deployment.get(name)) {
+      throw new FerryError(CONFLICT, `A deployment named ${JSON.stringify(name)} already exists`, {
+        hint: 'Update it instead, or pick another name.',
+      });
+    }
+    const spec = revisionSpec(input.model, input.versionRef, column);
+    const at = now();
+    q.insertDeployment.run({
+      name,
+      model: input.model,
+      version_ref: input.versionRef,
+      replicas,
+      spec: JSON.stringify(column),
+      current_revision: 1,
+      created_at: at,
+      updated_at: at,
+    });
+    const revision = insertRevision(name, 1, input.versionRef, spec, replicas, at);
+    q.insertTraffic.run(name, 1, 100, 0);
+    return { deployment: toDeployment(requireDeploymentRow(name)), revision, created: true };
+  });
+
+  /** Writes the deployment row, and a new revision when the effective spec's hash differs from the newest. */
+  function apply(
+    row: DeploymentRow,
+    next: Omit<DeploymentRow, 'current_revision' | 'created_at' | 'updated_at'>,
+  ) {
+    const column = JSON.parse(next.spec) as DeploymentSpecColumn;
+    const spec = revisionSpec(next.model, next.version_ref, column);
+    const hash = specHash(spec);
+    const latestRow = q.revision.get(row.name, row.current_revision);
+    if (!latestRow)
+      throw new FerryError('FERRY_INTERNAL', `Deployment ${row.name} lost revision ${row.current_revision}`);
+    const at = now();
+    let revision = toRevision(latestRow);
+    let created = false;
+    if (hash !== latestRow.spec_hash) {
+      revision = insertRevision(
+        row.name,
+        row.current_revision + 1,
+        next.version_ref,
+        spec,
+        next.replicas,
+        at,
+      );
+      created = true;
+    }
+    const changed =
+      created ||
+      next.model !== row.model ||
+      next.version_ref !== row.version_ref ||
+      next.replicas !== row.replicas ||
+      next.spec !== row.spec;
+    if (changed) {
+      q.updateDeployment.run({
+        ...next,
+        current_revision: revision.number,
+        updated_at: at,
+      });
+    }
+    return { deployment: toDeployment(requireDeploymentRow(row.name)), revision, created };
+  }
+
+  const updateDeployment = db.transaction((name: string, patch: DeploymentPatch): UpdateResult => {
+    const row = requireDeploymentRow(name);
+    if (typeof patch !== 'object' || patch === null) throw badRequest('The update must be an object');
+    if ('name' in patch)
+      throw badRequest('A deployment cannot be renamed', 'Create a new deployment instead.');
+    const old = JSON.parse(row.spec) as DeploymentSpecColumn;
+    const model = patch.model === undefined ? row.model : checkName('Model name', patch.model);
+    const versionRef =
+      patch.versionRef === undefined ? row.version_ref : checkVersion('versionRef', patch.versionRef);
+    const replicas = patch.replicas === undefined ? row.replicas : checkReplicas(patch.replicas);
+    const column: DeploymentSpecColumn = {
+      resources: patch.resources === undefined ? old.resources : checkResources(patch.resources),
+      env: patch.env === undefined ? old.env : checkEnv(patch.env),
+      secretRefs: patch.secretRefs === undefined ? old.secretRefs : checkSecretRefs(patch.secretRefs),
+      serving: patch.serving === undefined ? old.serving : checkServing(patch.serving),
+    };
+    return apply(row, { name, model, version_ref: versionRef, replicas, spec: JSON.stringify(column) });
+  });
+
+  // ---- models (writes)
+
+  const createModel = db.transaction((name: string): ModelRecord => {
+    checkName('Model name', name);
+    if (q.model.get(name)) {
+      throw new FerryError(CONFLICT, `A model named ${JSON.stringify(name)} already exists`, {
+        hint: 'Add a version to it instead.',
+      });
+    }
+    q.insertModel.run(name, now());
+    return getModel(name) as ModelRecord;
+  });
+
+  const addVersion = db.transaction((model: string, input: AddVersionInput): ModelVersion => {
+    requireModel(model);
+    if (typeof input !== 'object' || input === null) throw badRequest('The version must be an object');
+    const version = checkVersion('Version', input.version);
+    const image = input.image ?? null;
+    const artifactDir = input.artifactDir ?? null;
+    if (image === null && artifactDir === null) {
+      throw badRequest(
+        `Version ${version} of ${model} needs an image or an artifactDir`,
+        'Give one of them.',
+      );
+    }
+    if (
+      (image !== null && (typeof image !== 'string' || image === '')) ||
+      (artifactDir !== null && (typeof artifactDir !== 'string' || artifactDir === ''))
+    ) {
+      throw badRequest(`image and artifactDir of ${model}:${version} must be non-empty strings`);
+    }
+    const metadata = checkMetadata(input.metadata);
+    if (q.version.get(model, version)) {
+      throw new FerryError(
+        CONFLICT,
+        `Model ${model} already has version ${version}; versions are immutable`,
+        {
+          hint: 'Add a new version instead.',
+        },
+      );
+    }
+    if (q.alias.get(model, version)) {
+      throw badRequest(`${version} is an alias of model ${model}; a version cannot share its name`);
+    }
+    q.insertVersion.run(model, version, image, artifactDir, JSON.stringify(metadata), now());
+    return toVersion(q.version.get(model, version) as VersionRow);
+  });
+
+  const setAlias = db.transaction((model: string, alias: string, version: string): AliasMoveResult => {
+    requireModel(model);
+    checkVersion('Alias', alias);
+    if (q.version.get(model, alias)) {
+      throw badRequest(`${alias} is a version of model ${model}; an alias cannot share its name`);
+    }
+    if (!q.version.get(model, version)) {
+      throw new FerryError(
+        'FERRY_VERSION_NOT_FOUND',
+        `Model ${model} has no version ${JSON.stringify(version)}`,
+        {
+          hint: 'An alias points at a concrete version, not at another alias.',
+        },
+      );
+    }
+    q.upsertAlias.run(model, alias, version, now());
+    const updated: AliasMoveResult['updated'] = [];
+    for (const { name } of q.following.all(model, alias)) {
+      const row = requireDeploymentRow(name);
+      const result = apply(row, row);
+      if (result.created) updated.push({ deployment: name, revision: result.revision.number });
+    }
+    return { updated };
+  });
+
+  // ---- traffic
+
+  const setTraffic = db.transaction((deployment: string, entries: TrafficEntry[]): TrafficEntry[] => {
+    requireDeploymentRow(deployment);
+    if (!Array.isArray(entries) || entries.length === 0) {
+      throw badRequest(
+        `Traffic for ${deployment} needs at least one entry`,
+        'Give [{ revision, percent }], percents summing to 100.',
+      );
+    }
+    const seen = new Set<number>();
+    let sum = 0;
+    entries.forEach((e, i) => {
+      const where = `traffic[${i}]`;
+      if (typeof e !== 'object' || e === null) throw badRequest(`${where} must be an object`);
+      if (!Number.isInteger(e.revision) || !q.revision.get(deployment, e.revision)) {
+        const known = q.revisions.all(deployment).map((r) => r.number);
+        throw badRequest(
+          `${where}.revision ${JSON.stringify(e.revision)}: ${deployment} has no such revision`,
+          `Revisions: ${known.join(', ')}.`,
+        );
+      }
+      if (seen.has(e.revision)) throw badRequest(`${where}.revision ${e.revision} is listed twice`);
+      seen.add(e.revision);
+      if (!Number.isInteger(e.percent) || e.percent < 0 || e.percent > 100) {
+        throw badRequest(
+          `${where}.percent ${JSON.stringify(e.percent)} is not allowed`,
+          'Use an integer from 0 to 100.',
+        );
+      }
+      const shadow = e.shadow ?? 0;
+      if (!Number.isInteger(shadow) || shadow < 0 || shadow > 100) {
+        throw badRequest(
+          `${where}.shadow ${JSON.stringify(shadow)} is not allowed`,
+          'Use an integer from 0 to 100.',
+        );
+      }
+      sum += e.percent;
+    });
+    if (sum !== 100) {
+      throw badRequest(`Traffic percents for ${deployment} sum to ${sum}`, 'They must sum to exactly 100.');
+    }
+    q.clearTraffic.run(deployment);
+    for (const e of entries) q.insertTraffic.run(deployment, e.revision, e.percent, e.shadow ?? 0);
+    return getTraffic(deployment);
+  });
+
+  function getTraffic(deployment: string): TrafficEntry[] {
+    requireDeploymentRow(deployment);
+    return q.traffic.all(deployment).map((r) => ({
+      revision: r.revision,
+      percent: r.percent,
+      ...(r.shadow > 0 ? { shadow: r.shadow } : {}),
+    }));
+  }
+
+  // ---- events
+
+  const addEvent = db.transaction((event: EventInput): EventRecord => {
+    if (typeof event !== 'object' || event === null) throw badRequest('The event must be an object');
+    if (event.type !== 'Normal' && event.type !== 'Warning') {
+      throw badRequest(
+        `event.type ${JSON.stringify(event.type)} is not allowed`,
+        'Use "Normal" or "Warning".',
+      );
+    }
+    if (typeof event.reason !== 'string' || !/^[A-Z][A-Za-z0-9]*$/.test(event.reason)) {
+      throw badRequest(`event.reason ${JSON.stringify(event.reason)} is not CamelCase`);
+    }
+    if (typeof event.message !== 'string') throw badRequest('event.message must be a string');
+    if (!Number.isFinite(event.at))
+      throw badRequest(`event.at ${JSON.stringify(event.at)} is not a time in ms`);
+    const deployment = event.deployment ?? null;
+    const info = q.insertEvent.run(deployment, event.type, event.reason, event.message, event.at);
+    q.pruneEvents.run({ d: deployment, keep: keepEvents });
+    return toEvent(q.event.get(info.lastInsertRowid) as EventRow);
+  });
+
+  function listEvents(query: { deployment?: string; limit?: number } = {}): EventRecord[] {
+    const limit = query.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw badRequest(`limit ${JSON.stringify(limit)} is not allowed`, 'Use an integer >= 1.');
+    }
+    const rows =
+      query.deployment === undefined ? q.eventsAll.all(limit) : q.eventsFor.all(query.deployment, limit);
+    return rows.map(toEvent);
+  }
+
+  // ---- tokens
+
+  const TOKEN_RE = /^ferry_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+  // Compared against when a token is malformed or unknown, so that path costs the same as a real compare.
+  const DUMMY_HASH = sha256('ferry-no-such-token');
+
+  function createToken(name: string, role: string): CreatedToken {
+    checkName('Token name', name);
+    if (typeof role !== 'string' || !/^[a-z][a-z0-9-]{0,31}$/.test(role)) {
+      throw badRequest(
+        `Token role ${JSON.stringify(role)} is not valid`,
+        'Use a lowercase word such as admin or viewer.',
+      );
+    }
+    if (q.tokenByName.get(name)) {
+      throw new FerryError(CONFLICT, `A token named ${JSON.stringify(name)} already exists`, {
+        hint: 'Delete it first or pick another name.',
+      });
+    }
+    const id = randomBytes(8).toString('hex');
+    const token = `ferry_${id}_${randomBytes(32).toString('base64url')}`;
+    const createdAt = now();
+    q.insertToken.run(id, name, role, sha256(token), createdAt);
+    return { id, name, role, createdAt, token };
+  }
+
+  function verifyToken(plain: string): { name: string; role: string } | null {
+    const match = typeof plain === 'string' ? TOKEN_RE.exec(plain) : null;
+    const row = match ? q.tokenById.get(match[1] as string) : undefined;
+    const given = sha256(typeof plain === 'string' ? plain : '');
+    const expected = row && row.hash.length === given.length ? row.hash : DUMMY_HASH;
+    const equal = timingSafeEqual(given, expected);
+    return row && equal ? { name: row.name, role: row.role } : null;
+  }
+
+  return {
+    path,
+    appliedMigrations,
+    createModel,
+    getModel,
+    listModels: () => q.models.all().map((m) => getModel(m.name) as ModelRecord),
+    addVersion,
+    setAlias,
+    resolveVersion,
+    createDeployment,
+    updateDeployment,
+    getDeployment: (name) => {
+      const row = q.deployment.get(name);
+      return row ? toDeployment(row) : undefined;
+    },
+    listDeployments: () => q.deployments.all().map(toDeployment),
+    listRevisions: (name) => {
+      requireDeploymentRow(name);
+      return q.revisions.all(name).map(toRevision);
+    },
+    getRevision: (name, number) => {
+      const row = q.revision.get(name, number);
+      return row ? toRevision(row) : undefined;
+    },
+    deleteDeployment: (name) => {
+      requireDeploymentRow(name);
+      q.deleteDeployment.run(name);
+    },
+    setTraffic,
+    getTraffic,
+    addEvent,
+    listEvents,
+    createToken,
+    verifyToken,
+    listTokens: () =>
+      q.tokens.all().map((t) => ({ id: t.id, name: t.name, role: t.role, createdAt: t.created_at })),
+    deleteToken: (name) => q.deleteToken.run(name).changes > 0,
+    close: () => db.close(),
+  };
+}

@@ -36,6 +36,7 @@ export {
   stepRollout,
   undo,
 } from './rollout.ts';
+export * from './store/index.ts';
 export type {
   Action,
   ActualReplica,
@@ -45,4 +46,3 @@ export type {
   ReplicaState,
   Revision,
 } from './types.ts';
-export * from './store/index.ts';

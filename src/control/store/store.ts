@@ -683,7 +683,7 @@ function createStore(
     return { deployment, number, specHash: hash, image, replicas, createdAt: at, versionRef, spec };
   }
 
-  const createDeployment = db.transaction((input: DeploymentInput): UpdateResult => {
+  const createDeployment = writeTransaction(db, (input: DeploymentInput): UpdateResult => {
     if (typeof input !== 'object' || input === null) throw badRequest('The deployment must be an object');
     const name = checkName('Deployment name', input.name);
     checkName('Model name', input.model);
@@ -758,7 +758,7 @@ function createStore(
     return { deployment: toDeployment(requireDeploymentRow(row.name)), revision, created };
   }
 
-  const updateDeployment = db.transaction((name: string, patch: DeploymentPatch): UpdateResult => {
+  const updateDeployment = writeTransaction(db, (name: string, patch: DeploymentPatch): UpdateResult => {
     const row = requireDeploymentRow(name);
     if (typeof patch !== 'object' || patch === null) throw badRequest('The update must be an object');
     if ('name' in patch)
@@ -779,7 +779,7 @@ function createStore(
 
   // ---- models (writes)
 
-  const createModel = db.transaction((name: string): ModelRecord => {
+  const createModel = writeTransaction(db, (name: string): ModelRecord => {
     checkName('Model name', name);
     if (q.model.get(name)) {
       throw new FerryError(CONFLICT, `A model named ${JSON.stringify(name)} already exists`, {
@@ -790,7 +790,7 @@ function createStore(
     return getModel(name) as ModelRecord;
   });
 
-  const addVersion = db.transaction((model: string, input: AddVersionInput): ModelVersion => {
+  const addVersion = writeTransaction(db, (model: string, input: AddVersionInput): ModelVersion => {
     requireModel(model);
     if (typeof input !== 'object' || input === null) throw badRequest('The version must be an object');
     const version = checkVersion('Version', input.version);
@@ -825,7 +825,7 @@ function createStore(
     return toVersion(q.version.get(model, version) as VersionRow);
   });
 
-  const setAlias = db.transaction((model: string, alias: string, version: string): AliasMoveResult => {
+  const setAlias = writeTransaction(db, (model: string, alias: string, version: string): AliasMoveResult => {
     requireModel(model);
     checkVersion('Alias', alias);
     if (q.version.get(model, alias)) {
@@ -852,7 +852,7 @@ function createStore(
 
   // ---- traffic
 
-  const setTraffic = db.transaction((deployment: string, entries: TrafficEntry[]): TrafficEntry[] => {
+  const setTraffic = writeTransaction(db, (deployment: string, entries: TrafficEntry[]): TrafficEntry[] => {
     requireDeploymentRow(deployment);
     if (!Array.isArray(entries) || entries.length === 0) {
       throw badRequest(
@@ -908,7 +908,7 @@ function createStore(
 
   // ---- events
 
-  const addEvent = db.transaction((event: EventInput): EventRecord => {
+  const addEvent = writeTransaction(db, (event: EventInput): EventRecord => {
     if (typeof event !== 'object' || event === null) throw badRequest('The event must be an object');
     if (event.type !== 'Normal' && event.type !== 'Warning') {
       throw badRequest(
@@ -1012,4 +1012,17 @@ function createStore(
     deleteToken: (name) => q.deleteToken.run(name).changes > 0,
     close: () => db.close(),
   };
+}
+
+/**
+ * A write transaction that takes the write lock when it starts (BEGIN IMMEDIATE). A deferred one reads first
+ * and fails with SQLITE_BUSY_SNAPSHOT when another process wrote in between; an immediate one waits its turn
+ * (busy timeout) instead.
+ */
+function writeTransaction<A extends unknown[], R>(
+  db: Database.Database,
+  fn: (...args: A) => R,
+): (...args: A) => R {
+  const transaction = db.transaction(fn);
+  return (...args: A) => transaction.immediate(...args);
 }

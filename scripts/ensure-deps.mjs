@@ -36,7 +36,9 @@ if (npmPackagesStale()) {
 
 // better-sqlite3 is a native addon: npm builds it from source here (no prebuilt download can be reached).
 // Should an npm version skip its install script, build it explicitly.
-const sqliteCheck = spawnSync(process.execPath, ['-e', "require('better-sqlite3')(':memory:').close()"], { cwd: root });
+const sqliteCheck = spawnSync(process.execPath, ['-e', "require('better-sqlite3')(':memory:').close()"], {
+  cwd: root,
+});
 if (sqliteCheck.status !== 0) run('npm', ['rebuild', 'better-sqlite3'], { ONNXRUNTIME_NODE_INSTALL: 'skip' });
 
 if (process.argv.includes('--test')) {

@@ -85,6 +85,7 @@ export function registerImage(program: Command): void {
     .option('--registry <host[:port]>', 'registry for --push', process.env.FERRY_REGISTRY)
     .option('--eject <dir>', 'write an equivalent Dockerfile and build context to <dir> instead')
     .option('--dockerfile', 'build the equivalent Dockerfile on the Docker engine instead (not reproducible)')
+    .option('--no-cache', 'rebuild every layer and reinstall npm dependencies (ignore $FERRY_HOME/cache)')
     .action(
       action(async (dir: string, options: BuildOptions) => {
         const started = performance.now();

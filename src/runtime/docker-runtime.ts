@@ -7,6 +7,7 @@
 import { FerryError } from '../core/errors.ts';
 import type { ContainerSummary, Engine } from '../image/engine/index.ts';
 import type { ReplicaSpec, ReplicaStatus, Runtime } from './types.ts';
+import { validateReplicaSpec } from './validate.ts';
 
 /** Labels the docker runtime adds to every replica container (beside the caller's). */
 export const RUNTIME_LABELS = {
@@ -23,8 +24,6 @@ export interface DockerRuntimeOptions {
   memoryBytes?: number;
   pidsLimit?: number;
 }
-
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
 export class DockerRuntime implements Runtime {
   readonly kind = 'docker' as const;
@@ -44,18 +43,7 @@ export class DockerRuntime implements Runtime {
   }
 
   private async ensureOnce(spec: ReplicaSpec): Promise<ReplicaStatus> {
-    if (!NAME_RE.test(spec.name)) {
-      throw new FerryError(
-        'FERRY_BAD_REQUEST',
-        `Replica name '${spec.name}' is not allowed: use letters, digits, '.', '_' and '-' (at most 128, starting with a letter or digit).`,
-      );
-    }
-    if (!Number.isInteger(spec.port) || spec.port < 1 || spec.port > 65535) {
-      throw new FerryError(
-        'FERRY_BAD_REQUEST',
-        `Replica '${spec.name}': port ${spec.port} is not a TCP port (1-65535).`,
-      );
-    }
+    validateReplicaSpec(spec);
     if (spec.image === undefined || spec.image === '') {
       throw new FerryError('FERRY_BAD_REQUEST', `Replica '${spec.name}': the docker runtime needs an image.`);
     }

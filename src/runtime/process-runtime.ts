@@ -23,6 +23,7 @@ import {
   type Runtime,
   SIGNAL_EXIT_BASE,
 } from './types.ts';
+import { REPLICA_NAME_RE, validateReplicaSpec } from './validate.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -50,8 +51,6 @@ interface ReplicaRecord {
   /** Written by the instance that started the process when it sees it exit. */
   exitCode?: number;
 }
-
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
 export class ProcessRuntime implements Runtime {
   readonly kind = 'process' as const;
@@ -346,18 +345,7 @@ function writeRecordSync(path: string, r: ReplicaRecord): void {
 }
 
 function validateSpec(spec: ReplicaSpec): void {
-  if (!NAME_RE.test(spec.name)) {
-    throw new FerryError(
-      'FERRY_BAD_REQUEST',
-      `Replica name '${spec.name}' is not allowed: use letters, digits, '.', '_' and '-' (at most 128, starting with a letter or digit).`,
-    );
-  }
-  if (!Number.isInteger(spec.port) || spec.port < 1 || spec.port > 65535) {
-    throw new FerryError(
-      'FERRY_BAD_REQUEST',
-      `Replica '${spec.name}': port ${spec.port} is not a TCP port (1-65535).`,
-    );
-  }
+  validateReplicaSpec(spec);
 }
 
 /** The child's environment: no control-plane secrets, only what node needs plus the replica's env. */
@@ -372,7 +360,7 @@ function childEnv(spec: ReplicaSpec): NodeJS.ProcessEnv {
 function nameOf(id: string): string | undefined {
   const at = id.lastIndexOf('@');
   const name = at > 0 ? id.slice(0, at) : '';
-  return NAME_RE.test(name) ? name : undefined;
+  return REPLICA_NAME_RE.test(name) ? name : undefined;
 }
 
 function parseRecord(text: string): ReplicaRecord | undefined {

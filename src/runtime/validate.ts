@@ -1,0 +1,21 @@
+/** Checks every runtime makes on a ReplicaSpec before it starts anything. */
+import { FerryError } from '../core/errors.ts';
+import type { ReplicaSpec } from './types.ts';
+
+/** Replica names: usable as a container name and a file name. */
+export const REPLICA_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+
+export function validateReplicaSpec(spec: ReplicaSpec): void {
+  if (!REPLICA_NAME_RE.test(spec.name)) {
+    throw new FerryError(
+      'FERRY_BAD_REQUEST',
+      `Replica name '${spec.name}' is not allowed: use letters, digits, '.', '_' and '-' (at most 128, starting with a letter or digit).`,
+    );
+  }
+  if (!Number.isInteger(spec.port) || spec.port < 1 || spec.port > 65535) {
+    throw new FerryError(
+      'FERRY_BAD_REQUEST',
+      `Replica '${spec.name}': port ${spec.port} is not a TCP port (1-65535).`,
+    );
+  }
+}

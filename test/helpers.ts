@@ -6,7 +6,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { OipClient } from '../src/client/index.ts';
+import { freePort } from '../src/core/free-port.ts';
 import { type RunningServer, startServer } from '../src/server/index.ts';
+
+export { freePort };
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const FERRY_BIN = join(ROOT, 'bin', 'ferry.js');
@@ -113,16 +116,4 @@ export async function spawnServer(
   }
   child.kill('SIGKILL');
   throw new Error(`ferry serve did not become ready within ${timeoutMs} ms:\n${output}`);
-}
-
-export async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }

@@ -4,26 +4,11 @@
  * so an interrupted benchmark leaves nothing running.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from '../../src/core/free-port.ts';
+
+export { freePort };
 
 /** Pick a free TCP port on 127.0.0.1 (listen on port 0, read the port, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      if (addr === null || typeof addr === 'string') {
-        srv.close();
-        reject(new Error('bench: could not read the address of a port-0 listener'));
-        return;
-      }
-      const { port } = addr;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export interface StartOptions {
   /** Short name for messages and tables, e.g. "ferry" or "fastapi". */

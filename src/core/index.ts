@@ -1,2 +1,3 @@
 export * from './errors.ts';
+export { freePort } from './free-port.ts';
 export { FERRY_VERSION } from './version.ts';

@@ -6,13 +6,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { isFerryError } from '../core/errors.ts';
+import { freePort } from '../core/free-port.ts';
 import { readiness, withReadiness } from './readiness.ts';
 import type { ReplicaSpec, ReplicaStatus, Runtime } from './types.ts';
+
+export { freePort };
 
 const IRIS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'iris');
 
@@ -34,17 +36,6 @@ export interface RuntimeContractContext {
 }
 
 export const CONTRACT_RUN_LABEL = 'dev.ferry.test';
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + ms;

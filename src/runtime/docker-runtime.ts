@@ -6,6 +6,7 @@
  */
 import { FerryError } from '../core/errors.ts';
 import type { ContainerSummary, Engine } from '../image/engine/index.ts';
+import { singleFlight } from './single-flight.ts';
 import type { ReplicaSpec, ReplicaStatus, Runtime } from './types.ts';
 import { validateReplicaSpec } from './validate.ts';
 
@@ -27,20 +28,17 @@ export interface DockerRuntimeOptions {
 
 export class DockerRuntime implements Runtime {
   readonly kind = 'docker' as const;
-  private readonly pending = new Map<string, Promise<ReplicaStatus>>();
 
   constructor(
     readonly engine: Engine,
     private readonly opts: DockerRuntimeOptions = {},
   ) {}
 
-  ensure(spec: ReplicaSpec): Promise<ReplicaStatus> {
-    const inFlight = this.pending.get(spec.name);
-    if (inFlight) return inFlight;
-    const p = this.ensureOnce(spec).finally(() => this.pending.delete(spec.name));
-    this.pending.set(spec.name, p);
-    return p;
-  }
+  /** Idempotent; two concurrent calls for one name start one replica. */
+  readonly ensure = singleFlight(
+    (spec: ReplicaSpec) => spec.name,
+    (spec: ReplicaSpec) => this.ensureOnce(spec),
+  );
 
   private async ensureOnce(spec: ReplicaSpec): Promise<ReplicaStatus> {
     validateReplicaSpec(spec);

@@ -16,6 +16,7 @@ import { constants as osConstants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FerryError } from '../core/errors.ts';
+import { singleFlight } from './single-flight.ts';
 import {
   type ReplicaSpec,
   type ReplicaState,
@@ -60,7 +61,6 @@ export class ProcessRuntime implements Runtime {
   private readonly maxLogBytes: number;
   /** Children this instance started, by replica id: their exit status comes from the handle. */
   private readonly children = new Map<string, { child: ChildProcess; exit?: number }>();
-  private readonly pending = new Map<string, Promise<ReplicaStatus>>();
 
   constructor(opts: ProcessRuntimeOptions) {
     this.stateDir = resolve(opts.stateDir);
@@ -77,17 +77,14 @@ export class ProcessRuntime implements Runtime {
     return join(this.stateDir, 'logs', `${name}.log`);
   }
 
-  ensure(spec: ReplicaSpec): Promise<ReplicaStatus> {
-    // Two concurrent ensure() of one name start one process.
-    const inFlight = this.pending.get(spec.name);
-    if (inFlight) return inFlight;
-    const p = this.ensureOnce(spec).finally(() => this.pending.delete(spec.name));
-    this.pending.set(spec.name, p);
-    return p;
-  }
+  /** Idempotent; two concurrent calls for one name start one replica. */
+  readonly ensure = singleFlight(
+    (spec: ReplicaSpec) => spec.name,
+    (spec: ReplicaSpec) => this.ensureOnce(spec),
+  );
 
   private async ensureOnce(spec: ReplicaSpec): Promise<ReplicaStatus> {
-    validateSpec(spec);
+    validateReplicaSpec(spec);
     const modelDir = spec.modelDir;
     if (modelDir === undefined) {
       throw new FerryError(
@@ -342,10 +339,6 @@ function writeRecordSync(path: string, r: ReplicaRecord): void {
   const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(r, null, 2)}\n`);
   renameSync(tmp, path);
-}
-
-function validateSpec(spec: ReplicaSpec): void {
-  validateReplicaSpec(spec);
 }
 
 /** The child's environment: no control-plane secrets, only what node needs plus the replica's env. */

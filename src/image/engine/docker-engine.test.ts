@@ -2,13 +2,13 @@
 // The image: `ferry base` (the host's node and the libraries it needs), assembled by the OCI helpers.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { cleanupContainers, requireDocker, TEST_LABEL, uniqueName } from '../../../test/docker-env.ts';
 import { isFerryError } from '../../core/errors.ts';
+import { freePort } from '../../core/free-port.ts';
 import { buildBaseImage } from '../base.ts';
 import { assembleImage } from '../oci/image.ts';
 import { buildLayer } from '../oci/layer.ts';
@@ -23,17 +23,6 @@ const labels = { [TEST_LABEL]: run };
 const tag = `ferry-engine-test:${run}`;
 const rootTag = `ferry-engine-test-root:${run}`;
 const work = mkdtempSync(join(tmpdir(), 'ferry-engine-test-'));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 async function waitExit(id: string): Promise<number> {
   const result = await engine.docker.getContainer(id).wait();

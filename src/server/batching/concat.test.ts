@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Datatype, InferRequest, Tensor, TensorData } from '../../protocol/types.ts';
+import {
+  DATATYPES,
+  type Datatype,
+  type InferRequest,
+  type Tensor,
+  type TensorData,
+} from '../../protocol/types.ts';
 import { batchKey, concatBatch, samplesOf, splitBatch } from './concat.ts';
 
 /** Element values 0..count-1 (plus an offset) in the array type of each datatype. */
@@ -52,21 +58,7 @@ function request(...inputs: Tensor[]): InferRequest {
   return { inputs };
 }
 
-const ALL: Datatype[] = [
-  'BOOL',
-  'UINT8',
-  'UINT16',
-  'UINT32',
-  'UINT64',
-  'INT8',
-  'INT16',
-  'INT32',
-  'INT64',
-  'FP16',
-  'FP32',
-  'FP64',
-  'BYTES',
-];
+const ALL: readonly Datatype[] = DATATYPES;
 
 describe('concatBatch / splitBatch', () => {
   for (const datatype of ALL) {

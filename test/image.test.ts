@@ -95,9 +95,16 @@ describe('ferry images on a real engine and registry', { timeout: 600_000 }, () 
       assert.equal(info.HostConfig.NetworkMode, 'host');
       const status = readFileSync(`/proc/${info.State.Pid}/status`, 'utf8');
       assert.match(status, /^Uid:\s+65532\s/m, 'the server process runs as uid 65532');
-      // Only 127.0.0.1 listens: the same port on another local address is refused.
       const health = await fetch(`${running.url}/v2/health/ready`);
       assert.equal(health.status, 200);
+      // The server's listening socket is bound to 127.0.0.1 only (read from the kernel, no traffic elsewhere).
+      const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+      const listening = readFileSync(`/proc/${info.State.Pid}/net/tcp`, 'utf8')
+        .split('\n')
+        .map((line) => line.trim().split(/\s+/))
+        .filter((f) => f[3] === '0A' && f[1]?.endsWith(`:${hexPort}`))
+        .map((f) => f[1]);
+      assert.deepEqual(listening, [`0100007F:${hexPort}`]);
     } finally {
       await running.stop();
     }

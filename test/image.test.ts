@@ -33,8 +33,7 @@ describe('ferry images on a real engine and registry', { timeout: 600_000 }, () 
   const work = tempDir('ferry-image-test-');
 
   before(async () => {
-    await ferryBase({ ociDir: baseCacheDir(BASE), tag: BASE });
-    await ferryBase({ engine, tag: BASE });
+    await ferryBase({ ociDir: baseCacheDir(BASE), engine, tag: BASE });
     registry = await startTestRegistry();
   });
   after(async () => {

@@ -47,12 +47,12 @@ export function registerImage(program: Command): void {
       action(async (options: { tag?: string; engine: boolean }) => {
         const started = performance.now();
         const tag = options.tag ?? defaultBaseTag(process.version);
-        let result = await ferryBase({ ociDir: baseCacheDir(tag), tag, onProgress: say });
-        if (options.engine) {
-          const engine = createEngine();
-          await engine.ping();
-          result = await ferryBase({ engine, tag: result.tag, onProgress: say });
-        }
+        const result = await ferryBase({
+          ociDir: baseCacheDir(tag),
+          tag,
+          onProgress: say,
+          ...(options.engine ? { engine: await pingedEngine() } : {}),
+        });
         process.stdout.write(
           [
             `base image ${result.tag}`,
@@ -265,4 +265,10 @@ function printSummary(built: BuildImageResult, tag: string, seconds: number): vo
       '',
     ].join('\n'),
   );
+}
+
+async function pingedEngine() {
+  const engine = createEngine();
+  await engine.ping();
+  return engine;
 }

@@ -407,7 +407,7 @@ export interface FerryBaseOptions extends BuildBaseOptions {
   engine?: Engine;
   /** Reference to load as (default ferry-base:node<version>). */
   tag?: string;
-  /** Write an OCI image layout to this directory instead (for `ferry build --base oci:<dir>`). */
+  /** Write an OCI image layout to this directory (for `ferry build --base oci:<dir>`); with `engine`, both. */
   ociDir?: string;
 }
 
@@ -422,11 +422,11 @@ export interface FerryBaseResult {
   /** Size the engine reports, when loaded into one. */
   engineSize?: number;
   nodeVersion: string;
-  /** Where it went: "engine" or the OCI layout directory. */
+  /** Where it went: the OCI layout directory and/or "engine". */
   output: string;
 }
 
-/** `ferry base`: builds the base image and loads it into the engine or writes an OCI layout. */
+/** `ferry base`: builds the base image once and loads it into the engine and/or writes an OCI layout. */
 export async function ferryBase(opts: FerryBaseOptions): Promise<FerryBaseResult> {
   const base = await buildBaseImage(opts);
   const tag = opts.tag ?? base.tag;
@@ -437,19 +437,20 @@ export async function ferryBase(opts: FerryBaseOptions): Promise<FerryBaseResult
     compressedSize: base.compressedSize,
     contentSize: base.contentSize,
     nodeVersion: base.host.nodeVersion,
-    output: opts.ociDir ?? 'engine',
+    output: [opts.ociDir, opts.engine ? 'engine' : undefined].filter(Boolean).join(' and '),
   };
-  if (opts.ociDir !== undefined) {
-    await writeOciLayout(opts.ociDir, base.image, tag);
-    opts.onProgress?.(`wrote OCI layout ${opts.ociDir} (${tag})`);
-    return result;
-  }
-  if (opts.engine === undefined) {
+  if (opts.ociDir === undefined && opts.engine === undefined) {
     throw new FerryError(
       'FERRY_BAD_REQUEST',
       "'ferry base' needs an engine to load into or an OCI layout directory.",
     );
   }
+  // Built once, written to every output asked for.
+  if (opts.ociDir !== undefined) {
+    await writeOciLayout(opts.ociDir, base.image, tag);
+    opts.onProgress?.(`wrote OCI layout ${opts.ociDir} (${tag})`);
+  }
+  if (opts.engine === undefined) return result;
   const info = await loadIntoEngine(opts.engine, base.image, tag);
   result.engineSize = info.size;
   opts.onProgress?.(`loaded ${tag} (${info.id.slice(7, 19)}) into the engine: ${mb(info.size)}`);

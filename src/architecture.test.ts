@@ -17,10 +17,11 @@ const ALLOWED: Record<string, string[]> = {
   client: ['core', 'protocol'],
   server: ['core', 'spec', 'protocol'],
   image: ['core', 'spec', 'protocol'],
-  control: ['core', 'spec', 'protocol'],
+  control: ['core', 'spec', 'protocol', 'image', 'runtime'],
   gateway: ['core', 'protocol'],
   runtime: ['core', 'spec', 'image'],
-  cli: ['core', 'spec', 'protocol', 'client', 'server', 'image'],
+  platform: ['core', 'spec', 'protocol', 'image', 'runtime', 'control', 'gateway'],
+  cli: ['core', 'spec', 'protocol', 'client', 'server', 'image', 'runtime', 'control', 'gateway', 'platform'],
 };
 
 function sourceFiles(dir: string): string[] {

@@ -69,6 +69,36 @@ export const ERROR_CODES = {
     status: 502,
     summary: 'The client could not reach the server at the given URL.',
   },
+  // Platform (control-plane API, gateway, images, runtimes)
+  FERRY_UNAUTHORIZED: {
+    status: 401,
+    summary: 'No bearer token, or the token is unknown or revoked.',
+  },
+  FERRY_FORBIDDEN: { status: 403, summary: "The token's role may not do this (e.g. a viewer writing)." },
+  FERRY_NOT_FOUND: {
+    status: 404,
+    summary: 'No deployment, model, version, revision or token with that name.',
+  },
+  FERRY_CONFLICT: {
+    status: 409,
+    summary: 'The request clashes with the current state (name taken, rollout in progress, ...).',
+  },
+  FERRY_NO_READY_REPLICA: {
+    status: 503,
+    summary: 'The gateway has no ready replica for the deployment or revision; retry later.',
+  },
+  FERRY_UPSTREAM_FAILED: {
+    status: 502,
+    summary: 'A replica failed or closed the connection and the request could not be retried.',
+  },
+  FERRY_REGISTRY_ERROR: {
+    status: 502,
+    summary: 'A container registry refused or failed a request (auth, missing image, network).',
+  },
+  FERRY_ENGINE_FAILED: {
+    status: 500,
+    summary: 'The container engine or the process runtime failed to start, list or stop a replica.',
+  },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -201,14 +201,14 @@ describe('models', () => {
   test('bad input is refused with the field named', () => {
     const store = seeded();
     assert.throws(() => store.createModel('Iris!'), ferryError('FERRY_BAD_REQUEST', /Model name "Iris!"/));
-    assert.throws(() => store.createModel('iris'), ferryError('FERRY_BAD_REQUEST', /already exists/));
+    assert.throws(() => store.createModel('iris'), ferryError('FERRY_CONFLICT', /already exists/));
     assert.throws(
       () => store.addVersion('iris', { version: '3' }),
       ferryError('FERRY_BAD_REQUEST', /image or an artifactDir/),
     );
     assert.throws(
       () => store.addVersion('iris', { version: '1', image: 'other' }),
-      ferryError('FERRY_BAD_REQUEST', /immutable/),
+      ferryError('FERRY_CONFLICT', /immutable/),
     );
     assert.throws(
       () => store.addVersion('iris', { version: 'production', image: 'x' }),
@@ -240,7 +240,7 @@ describe('deployments and revisions', () => {
     assert.deepEqual(r.deployment.secretRefs, ['db', 'hf']);
     assert.deepEqual(r.deployment.resources, { cpu: null, memoryBytes: null, gpu: 0 });
     assert.deepEqual(store.getTraffic('iris-prod'), [{ revision: 1, percent: 100 }]);
-    assert.throws(() => store.createDeployment(base), ferryError('FERRY_BAD_REQUEST', /already exists/));
+    assert.throws(() => store.createDeployment(base), ferryError('FERRY_CONFLICT', /already exists/));
   });
 
   test('every spec change makes a new numbered revision; old ones stay as they were', () => {
@@ -348,7 +348,7 @@ describe('deployments and revisions', () => {
       () => store.updateDeployment('iris-prod', { replicas: -2 }),
       ferryError('FERRY_BAD_REQUEST', /replicas/),
     );
-    assert.throws(() => store.updateDeployment('ghost', {}), ferryError('FERRY_ROUTE_NOT_FOUND', /"ghost"/));
+    assert.throws(() => store.updateDeployment('ghost', {}), ferryError('FERRY_NOT_FOUND', /"ghost"/));
     assert.throws(
       () => store.updateDeployment('iris-prod', { name: 'x' } as never),
       ferryError('FERRY_BAD_REQUEST', /renamed/),
@@ -367,8 +367,8 @@ describe('deployments and revisions', () => {
       store.listDeployments().map((d) => d.name),
       ['other'],
     );
-    assert.throws(() => store.listRevisions('iris-prod'), ferryError('FERRY_ROUTE_NOT_FOUND'));
-    assert.throws(() => store.deleteDeployment('iris-prod'), ferryError('FERRY_ROUTE_NOT_FOUND'));
+    assert.throws(() => store.listRevisions('iris-prod'), ferryError('FERRY_NOT_FOUND'));
+    assert.throws(() => store.deleteDeployment('iris-prod'), ferryError('FERRY_NOT_FOUND'));
     assert.equal(store.listEvents({ deployment: 'iris-prod' }).length, 1);
     // The name can be used again and starts at revision 1.
     assert.equal(store.createDeployment(base).revision.number, 1);
@@ -448,7 +448,7 @@ describe('traffic', () => {
     assert.deepEqual(store.getTraffic('iris-prod'), [{ revision: 1, percent: 100 }]);
     assert.throws(
       () => store.setTraffic('ghost', [{ revision: 1, percent: 100 }]),
-      ferryError('FERRY_ROUTE_NOT_FOUND'),
+      ferryError('FERRY_NOT_FOUND'),
     );
   });
 });
@@ -525,7 +525,7 @@ describe('tokens', () => {
       store.listTokens().map((t) => [t.name, t.role, 'token' in t]),
       [['ci', 'deployer', false]],
     );
-    assert.throws(() => store.createToken('ci', 'admin'), ferryError('FERRY_BAD_REQUEST', /already exists/));
+    assert.throws(() => store.createToken('ci', 'admin'), ferryError('FERRY_CONFLICT', /already exists/));
     assert.throws(() => store.createToken('x', 'Admin!'), ferryError('FERRY_BAD_REQUEST', /role/));
     assert.equal(store.deleteToken('ci'), true);
     assert.equal(store.verifyToken(created.token), null);

@@ -202,12 +202,8 @@ export interface Store {
 
 // ---------------------------------------------------------------------------------------------- errors
 
-/**
- * Codes for mistakes that have no exact code yet. Wished for: FERRY_DEPLOYMENT_NOT_FOUND (404),
- * FERRY_CONFLICT (409). Change here once they exist.
- */
-const NOT_FOUND = 'FERRY_ROUTE_NOT_FOUND' as const;
-const CONFLICT = 'FERRY_BAD_REQUEST' as const;
+const NOT_FOUND = 'FERRY_NOT_FOUND' as const;
+const CONFLICT = 'FERRY_CONFLICT' as const;
 
 function badRequest(message: string, hint?: string): FerryError {
   return new FerryError('FERRY_BAD_REQUEST', message, hint === undefined ? {} : { hint });

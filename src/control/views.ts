@@ -1,0 +1,107 @@
+/**
+ * What the control-plane API shows and what it asks the controller to do. The API (api/) reads models,
+ * versions, revisions, traffic and events from the store directly; every change of desired state and every
+ * question about live replicas goes through `ControlPlane`, implemented by the controller (controller.ts).
+ * These shapes are the API's JSON bodies: plain data, no class instances, timestamps in ms since the epoch.
+ */
+import type { RolloutPhase } from './rollout.ts';
+import type {
+  Deployment,
+  DeploymentInput,
+  DeploymentPatch,
+  EventRecord,
+  StoredRevision,
+  TrafficEntry,
+} from './store/store.ts';
+import type { Condition } from './types.ts';
+
+/** How a new revision replaces the serving one. Stored per deployment; default rolling with maxSurge 1. */
+export type StrategyInput =
+  | { kind: 'rolling'; maxSurge?: number }
+  | { kind: 'canary'; steps: Array<{ percent: number; pauseMs?: number }> };
+
+export interface RolloutView {
+  deployment: string;
+  /** Revision traffic moves away from. */
+  from: number;
+  /** Revision traffic moves to. */
+  to: number;
+  phase: RolloutPhase;
+  /** Share of traffic on `to` right now. */
+  percent: number;
+  strategy: StrategyInput;
+  /** Canary: the step being worked on (0-based) of `strategy.steps`. */
+  step: number;
+  startedAt: number;
+  updatedAt: number;
+  /** One line for humans: what it waits for. */
+  message: string;
+}
+
+export interface ReplicaView {
+  id: string;
+  name: string;
+  revision: number;
+  index: number;
+  state: 'starting' | 'ready' | 'failed' | 'exited';
+  url: string;
+  startedAt: number;
+  exitCode?: number;
+  restarts: number;
+}
+
+export interface DeploymentView extends Deployment {
+  strategy: StrategyInput;
+  traffic: TrafficEntry[];
+  rollout: RolloutView | null;
+  replicaStatus: ReplicaView[];
+  conditions: Condition[];
+  /** Gateway URL that serves it: `${gateway}/v2/models/${name}/infer`. */
+  endpoint: string;
+}
+
+export interface DescribeView extends DeploymentView {
+  revisions: StoredRevision[];
+  events: EventRecord[];
+}
+
+export interface LogLine {
+  /** ms since epoch when collected (or as the replica wrote it, when known). */
+  at: number;
+  replica: string;
+  revision: number;
+  stream: 'stdout' | 'stderr';
+  line: string;
+}
+
+export interface LogQuery {
+  revision?: number;
+  /** Last N lines per replica (default 200). */
+  tail?: number;
+}
+
+/** The controller as the API sees it. Methods throw FerryError (FERRY_NOT_FOUND, FERRY_CONFLICT, ...). */
+export interface ControlPlane {
+  /** Creates the deployment (revision 1, 100% traffic) and starts its replicas. */
+  deploy(input: DeploymentInput & { strategy?: StrategyInput }): DeploymentView;
+  /** Changes the spec; a new revision rolls out with the deployment's strategy. */
+  update(name: string, patch: DeploymentPatch & { strategy?: StrategyInput }): DeploymentView;
+  /** Desired replicas; same revision, no rollout. */
+  scale(name: string, replicas: number): DeploymentView;
+  /** Sets the split by hand (A/B, shadow). Refused with FERRY_CONFLICT while a rollout is in progress. */
+  setTraffic(name: string, entries: TrafficEntry[]): DeploymentView;
+  /** Deletes the deployment; its replicas are drained and removed. */
+  remove(name: string): void;
+  /** Moves a model alias; deployments following it roll out. Returns the deployments that changed. */
+  setAlias(model: string, alias: string, version: string): Array<{ deployment: string; revision: number }>;
+  view(name: string): DeploymentView;
+  list(): DeploymentView[];
+  rollout(name: string): RolloutView | null;
+  promote(name: string): RolloutView;
+  abort(name: string): RolloutView;
+  /** Rolls out an earlier revision (default: the one before the serving one). */
+  undo(name: string, toRevision?: number): RolloutView;
+  logs(name: string, query: LogQuery): Promise<LogLine[]>;
+  /** Lines as they come (after the last `tail`), until `signal` aborts. */
+  followLogs(name: string, query: LogQuery, signal: AbortSignal): AsyncIterable<LogLine>;
+}

@@ -19,6 +19,7 @@ export {
   type RevisionSpec,
   type Store,
   type StoredRevision,
+  type StoredRollout,
   type StoreOptions,
   specHash,
   type TokenRecord,

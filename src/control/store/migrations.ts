@@ -86,4 +86,16 @@ export const MIGRATIONS: readonly string[] = [
     created_at  INTEGER NOT NULL
   ) STRICT;
   `,
+  // 2: each deployment's rollout strategy, and its rollout (the state stepRollout works on), kept across restarts.
+  `
+  ALTER TABLE deployments ADD COLUMN strategy TEXT NOT NULL DEFAULT '{"kind":"rolling"}';
+
+  CREATE TABLE rollouts (
+    deployment  TEXT PRIMARY KEY REFERENCES deployments(name) ON DELETE CASCADE,
+    state       TEXT NOT NULL,
+    strategy    TEXT NOT NULL,
+    started_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+  ) STRICT;
+  `,
 ];

@@ -557,3 +557,45 @@ describe('tokens', () => {
     assert.ok(readFileSync(path).includes(hash));
   });
 });
+
+describe('rollouts and strategies', () => {
+  test('a deployment rolls out with the rolling strategy unless told otherwise', () => {
+    const store = seeded();
+    store.createDeployment(base);
+    assert.deepEqual(store.getStrategy('iris-prod'), { kind: 'rolling' });
+    const canary = { kind: 'canary', steps: [{ percent: 10 }, { percent: 100 }] };
+    store.setStrategy('iris-prod', canary);
+    assert.deepEqual(store.getStrategy('iris-prod'), canary);
+    assert.throws(() => store.setStrategy('ghost', canary), ferryError('FERRY_NOT_FOUND', /"ghost"/));
+    store.close();
+  });
+
+  test('a saved rollout survives a reopen, is replaced by the next and goes with its deployment', () => {
+    const path = tempFile();
+    const store = seeded(path, { now: clock(50) });
+    store.createDeployment(base);
+    assert.equal(store.getRollout('iris-prod'), undefined);
+    store.saveRollout('iris-prod', {
+      state: { phase: 'progressing', percent: 0 },
+      strategy: {},
+      startedAt: 7,
+    });
+    store.close();
+
+    const reopened = openStore(path, { now: clock(90) });
+    assert.deepEqual(reopened.appliedMigrations, []);
+    const saved = reopened.getRollout('iris-prod');
+    assert.deepEqual(saved?.state, { phase: 'progressing', percent: 0 });
+    assert.equal(saved?.startedAt, 7);
+    reopened.saveRollout('iris-prod', {
+      state: { phase: 'succeeded' },
+      strategy: { kind: 'rolling' },
+      startedAt: 7,
+    });
+    assert.deepEqual(reopened.getRollout('iris-prod')?.state, { phase: 'succeeded' });
+    assert.ok((reopened.getRollout('iris-prod')?.updatedAt ?? 0) >= 90, 'updatedAt comes from the clock');
+    reopened.deleteDeployment('iris-prod');
+    assert.equal(reopened.getRollout('iris-prod'), undefined);
+    reopened.close();
+  });
+});

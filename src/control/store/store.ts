@@ -154,6 +154,16 @@ export interface CreatedToken extends TokenRecord {
   token: string;
 }
 
+/** A deployment's rollout as stored: the pure state machine's state and the strategy it runs with. */
+export interface StoredRollout {
+  deployment: string;
+  /** RolloutState of rollout.ts, stored as given. */
+  state: JsonValue;
+  strategy: JsonValue;
+  startedAt: number;
+  updatedAt: number;
+}
+
 export interface StoreOptions {
   /** Events kept per deployment (and for events without one); older ones are dropped. Default 1000. */
   eventsPerDeployment?: number;
@@ -185,6 +195,16 @@ export interface Store {
   // traffic
   setTraffic(deployment: string, entries: TrafficEntry[]): TrafficEntry[];
   getTraffic(deployment: string): TrafficEntry[];
+  // rollouts
+  /** The strategy new revisions of this deployment roll out with (default `{"kind":"rolling"}`). */
+  getStrategy(deployment: string): JsonValue;
+  setStrategy(deployment: string, strategy: JsonValue): void;
+  getRollout(deployment: string): StoredRollout | undefined;
+  /** Starts (replaces) or advances the deployment's rollout; `startedAt` is kept when `state` continues one. */
+  saveRollout(
+    deployment: string,
+    rollout: { state: JsonValue; strategy: JsonValue; startedAt: number },
+  ): StoredRollout;
   // events
   addEvent(event: EventInput): EventRecord;
   /** Newest first. */
@@ -573,6 +593,17 @@ function createStore(
     clearTraffic: db.prepare('DELETE FROM traffic WHERE deployment = ?'),
     insertTraffic: db.prepare(
       'INSERT INTO traffic (deployment, revision, percent, shadow) VALUES (?, ?, ?, ?)',
+    ),
+    strategy: db.prepare<[string], { strategy: string }>('SELECT strategy FROM deployments WHERE name = ?'),
+    setStrategy: db.prepare('UPDATE deployments SET strategy = ? WHERE name = ?'),
+    rollout: db.prepare<
+      [string],
+      { deployment: string; state: string; strategy: string; started_at: number; updated_at: number }
+    >('SELECT * FROM rollouts WHERE deployment = ?'),
+    upsertRollout: db.prepare(
+      `INSERT INTO rollouts (deployment, state, strategy, started_at, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (deployment) DO UPDATE SET state = excluded.state, strategy = excluded.strategy,
+         started_at = excluded.started_at, updated_at = excluded.updated_at`,
     ),
     insertEvent: db.prepare(
       'INSERT INTO events (deployment, type, reason, message, at) VALUES (?, ?, ?, ?, ?)',
@@ -999,6 +1030,41 @@ function createStore(
     },
     setTraffic,
     getTraffic,
+    getStrategy: (name) => {
+      requireDeploymentRow(name);
+      return JSON.parse((q.strategy.get(name) as { strategy: string }).strategy) as JsonValue;
+    },
+    setStrategy: writeTransaction(db, (name: string, strategy: JsonValue) => {
+      requireDeploymentRow(name);
+      q.setStrategy.run(JSON.stringify(strategy), name);
+    }),
+    getRollout: (name) => {
+      const row = q.rollout.get(name);
+      return row === undefined
+        ? undefined
+        : {
+            deployment: row.deployment,
+            state: JSON.parse(row.state) as JsonValue,
+            strategy: JSON.parse(row.strategy) as JsonValue,
+            startedAt: row.started_at,
+            updatedAt: row.updated_at,
+          };
+    },
+    saveRollout: writeTransaction(
+      db,
+      (name: string, r: { state: JsonValue; strategy: JsonValue; startedAt: number }): StoredRollout => {
+        requireDeploymentRow(name);
+        const at = now();
+        q.upsertRollout.run(name, JSON.stringify(r.state), JSON.stringify(r.strategy), r.startedAt, at);
+        return {
+          deployment: name,
+          state: r.state,
+          strategy: r.strategy,
+          startedAt: r.startedAt,
+          updatedAt: at,
+        };
+      },
+    ),
     addEvent,
     listEvents,
     createToken,

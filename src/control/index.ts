@@ -3,6 +3,8 @@
  * mark what Ferry runs. The loops that store revisions, call a runtime and the gateway come later and feed
  * these functions their state and `now`.
  */
+
+export { Controller, type ControllerLogger, type ControllerOptions } from './controller.ts';
 export {
   isManaged,
   LABELS,
@@ -11,6 +13,7 @@ export {
   type ReplicaClaim,
   readReplicaClaim,
 } from './labels.ts';
+export { LogArchive, type LogArchiveOptions } from './log-archive.ts';
 export {
   type CrashHistory,
   type CrashRecord,
@@ -36,6 +39,13 @@ export {
   stepRollout,
   undo,
 } from './rollout.ts';
+export {
+  buildRoutes,
+  type RoutePublisher,
+  type RouteTable,
+  servingRevision,
+  steadyReplicas,
+} from './routing.ts';
 export * from './store/index.ts';
 export type {
   Action,
@@ -46,3 +56,4 @@ export type {
   ReplicaState,
   Revision,
 } from './types.ts';
+export type * from './views.ts';

@@ -11,6 +11,11 @@ export const LABELS = {
   specHash: 'ferry.dev/spec-hash',
   /** Slot 0..n-1 within the revision: two replicas in one slot are duplicates. */
   index: 'ferry.dev/replica-index',
+  /**
+   * Which Ferry installation (state directory) runs it: two platforms on one Docker engine (a laptop and a
+   * test run) never take each other's replicas for orphans.
+   */
+  platform: 'ferry.dev/platform',
 } as const;
 
 export const MANAGED_BY = 'ferry';

@@ -1,0 +1,962 @@
+/**
+ * The controller: the loop that makes what runs match what the store asks for, and the `ControlPlane` the
+ * API calls. Each pass (a "tick") observes, decides with the pure functions, then acts:
+ *
+ *   observe   runtime.list(managed-by=ferry) + readiness probes of starting replicas
+ *   decide    per deployment: stepRollout (when a rollout runs) or steadyReplicas (traffic) -> desired state;
+ *             reconcile(desired, actual) -> create / drain / remove; buildRoutes -> the gateway's table
+ *   act       store the rollout step and traffic, publish routes, start replicas, and in the background
+ *             drain (out of the routes, wait until the gateway has nothing in flight) then remove them,
+ *             archiving their logs first
+ *
+ * Ticks never overlap; a change (API call, runtime event) during a tick asks for another one right after.
+ * Between changes the loop wakes when a decision asked to (crash backoff, canary pause), every 250 ms while
+ * replicas start, and every `resyncMs` regardless.
+ *
+ * After a restart the first tick adopts what runs (reconcile on the listed replicas, by their labels).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FerryError } from '../core/errors.ts';
+import { freePort } from '../core/free-port.ts';
+import type { ReplicaSpec, ReplicaStatus, Runtime } from '../runtime/index.ts';
+import { readiness } from '../runtime/index.ts';
+import { LABELS, makeReplicaLabels, readReplicaClaim } from './labels.ts';
+import { type LogArchive, lineTime } from './log-archive.ts';
+import { type CrashHistory, type DesiredState, type ReconcilePolicy, reconcile } from './reconcile.ts';
+import {
+  abort as abortRollout,
+  promote as promoteRollout,
+  type RolloutState,
+  type RolloutStrategy,
+  startRollout,
+  stepRollout,
+} from './rollout.ts';
+import { buildRoutes, type RoutePublisher, servingRevision, steadyReplicas } from './routing.ts';
+import type {
+  Deployment,
+  DeploymentInput,
+  DeploymentPatch,
+  JsonValue,
+  Store,
+  StoredRevision,
+  TrafficEntry,
+} from './store/store.ts';
+import type { Action, ActualReplica, Condition } from './types.ts';
+import type {
+  ControlPlane,
+  DeploymentView,
+  LogLine,
+  LogQuery,
+  ReplicaView,
+  RolloutView,
+  StrategyInput,
+} from './views.ts';
+
+export interface ControllerLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface ControllerOptions {
+  store: Store;
+  runtime: Runtime;
+  routes: RoutePublisher;
+  logs: LogArchive;
+  /** Base URL of the gateway, for the endpoint shown in views. */
+  gatewayUrl: string;
+  logger?: ControllerLogger;
+  now?: () => number;
+  policy?: ReconcilePolicy;
+  /** How long a drained replica may keep requests in flight before it is stopped anyway. Default 30 s. */
+  drainTimeoutMs?: number;
+  /** SIGTERM grace for a replica's server. Default 10 s. */
+  stopGraceMs?: number;
+  /** Full pass at least this often. Default 2 s. */
+  resyncMs?: number;
+  /** Extra environment for every replica (e.g. FERRY_LOG_LEVEL). */
+  replicaEnv?: Record<string, string>;
+  /** Value of the `ferry.dev/platform` label: this controller sees and makes only replicas carrying it. */
+  platformId: string;
+}
+
+const DEFAULT_POLICY: ReconcilePolicy = { backoff: { baseMs: 1000, maxMs: 60_000 } };
+const STARTING_POLL_MS = 250;
+const DEFAULT_TAIL = 200;
+
+interface Observed {
+  status: ReplicaStatus;
+  actual: ActualReplica;
+  deployment: string | undefined;
+  revision: number | undefined;
+  index: number | undefined;
+}
+
+export class Controller implements ControlPlane {
+  private readonly store: Store;
+  private readonly runtime: Runtime;
+  private readonly routes: RoutePublisher;
+  private readonly archive: LogArchive;
+  private readonly gatewayUrl: string;
+  private readonly log: ControllerLogger | undefined;
+  private readonly now: () => number;
+  private readonly policy: ReconcilePolicy;
+  private readonly drainTimeoutMs: number;
+  private readonly stopGraceMs: number;
+  private readonly resyncMs: number;
+  private readonly replicaEnv: Record<string, string>;
+  /** The labels every replica of this platform carries; lists are filtered by them. */
+  private readonly mine: Record<string, string>;
+
+  private history: CrashHistory = {};
+  private conditions: Record<string, Condition[]> = {};
+  private observed: Observed[] = [];
+  /** Replica ids that answered ready once; forgotten when the replica goes. */
+  private readonly ready = new Set<string>();
+  /** Replica ids being drained or removed in the background. */
+  private readonly leaving = new Set<string>();
+  private readonly background = new Set<Promise<void>>();
+  private readonly servedNames = new Map<string, string>();
+  private readonly reportedCrashes = new Set<string>();
+
+  private running: Promise<void> | null = null;
+  private again = false;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = true;
+  private watcher: { close(): void } | null = null;
+  private firstPass = true;
+
+  constructor(opts: ControllerOptions) {
+    this.store = opts.store;
+    this.runtime = opts.runtime;
+    this.routes = opts.routes;
+    this.archive = opts.logs;
+    this.gatewayUrl = opts.gatewayUrl.replace(/\/+$/, '');
+    this.log = opts.logger;
+    this.now = opts.now ?? Date.now;
+    this.policy = opts.policy ?? DEFAULT_POLICY;
+    this.drainTimeoutMs = opts.drainTimeoutMs ?? 30_000;
+    this.stopGraceMs = opts.stopGraceMs ?? 10_000;
+    this.resyncMs = opts.resyncMs ?? 2000;
+    this.replicaEnv = opts.replicaEnv ?? {};
+    this.mine = { [LABELS.managedBy]: 'ferry', [LABELS.platform]: opts.platformId };
+  }
+
+  // ------------------------------------------------------------------------------------------- lifecycle
+
+  /** Adopts what runs (first tick) and starts the loop. */
+  async start(): Promise<void> {
+    this.stopped = false;
+    const watchable = this.runtime as Runtime & {
+      watch?: (labels: Record<string, string>, listener: () => void) => { close(): void };
+    };
+    if (typeof watchable.watch === 'function') {
+      this.watcher = watchable.watch(this.mine, () => this.nudge());
+    }
+    await this.tick();
+  }
+
+  /**
+   * Stops the loop. With `removeReplicas`, every replica Ferry runs is drained from the gateway and removed
+   * (`ferry down`); without, they keep running for the next control plane to adopt.
+   */
+  async stop(opts: { removeReplicas: boolean }): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.watcher?.close();
+    this.watcher = null;
+    await this.running;
+    if (opts.removeReplicas) {
+      this.routes.setRoutes({ deployments: [] });
+      const all = await this.runtime.list(this.mine);
+      await this.routes.waitIdle(
+        all.map((r) => r.id),
+        this.drainTimeoutMs,
+      );
+      await Promise.all(all.map((r) => this.removeReplica(r, 'shutdown')));
+    }
+    await Promise.all(this.background);
+  }
+
+  /** Asks for a pass soon; passes never overlap. */
+  nudge(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    void this.tick();
+  }
+
+  /** One pass; resolves when it (and any pass asked for meanwhile) is done. Exposed for tests. */
+  async tick(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        let wakeAt: number | null = null;
+        try {
+          wakeAt = await this.pass();
+        } catch (error) {
+          this.log?.error({ err: error }, 'controller pass failed');
+          wakeAt = this.now() + 1000;
+        }
+        this.schedule(wakeAt);
+      } while (this.again && !this.stopped);
+    })();
+    try {
+      await this.running;
+    } finally {
+      this.running = null;
+    }
+  }
+
+  private schedule(wakeAt: number | null): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    const now = this.now();
+    const starting = this.observed.some(
+      (o) => o.actual.state === 'starting' && !this.leaving.has(o.status.id),
+    );
+    let at = now + this.resyncMs;
+    if (starting) at = Math.min(at, now + STARTING_POLL_MS);
+    if (wakeAt !== null) at = Math.min(at, Math.max(now, wakeAt));
+    this.timer = setTimeout(() => this.nudge(), Math.max(0, at - now));
+    this.timer.unref();
+  }
+
+  // ------------------------------------------------------------------------------------------- one pass
+
+  private async pass(): Promise<number | null> {
+    const statuses = await this.runtime.list(this.mine);
+    await this.probe(statuses);
+    this.observed = statuses.map((s) => this.observe(s));
+    if (this.firstPass) {
+      this.firstPass = false;
+      const adopted = this.observed.filter((o) => o.deployment !== undefined);
+      if (adopted.length > 0) {
+        this.event(
+          undefined,
+          'Normal',
+          'ReplicasAdopted',
+          `Found ${adopted.length} running replica(s): ${adopted.map((o) => o.status.name).join(', ')}`,
+        );
+      }
+    }
+    this.reportCrashes();
+
+    const now = this.now();
+    let wakeAt: number | null = null;
+    const desired: DesiredState = { deployments: [] };
+    const routing: Parameters<typeof buildRoutes>[0] = { deployments: [], replicas: [] };
+    for (const dep of this.store.listDeployments()) {
+      const { replicas, wake } = this.stepDeployment(dep, now);
+      if (wake !== null) wakeAt = wakeAt === null ? wake : Math.min(wakeAt, wake);
+      const revisions: DesiredState['deployments'][number]['revisions'] = [];
+      const servedNames: Record<string, string> = {};
+      for (const [rev, count] of Object.entries(replicas)) {
+        const stored = this.store.getRevision(dep.name, Number(rev));
+        if (!stored) continue;
+        revisions.push({ revision: stored, replicas: count });
+        servedNames[rev] = this.servedName(stored);
+      }
+      for (const t of this.store.getTraffic(dep.name)) {
+        const stored = this.store.getRevision(dep.name, t.revision);
+        if (stored) servedNames[t.revision] = this.servedName(stored);
+      }
+      desired.deployments.push({ name: dep.name, revisions });
+      routing.deployments.push({ name: dep.name, traffic: this.store.getTraffic(dep.name), servedNames });
+    }
+
+    const actual = this.observed.filter((o) => !this.leaving.has(o.status.id)).map((o) => o.actual);
+    const result = reconcile(desired, actual, now, this.policy, this.history, this.conditions);
+    this.history = result.history;
+    this.noteConditions(result.conditions);
+    if (result.nextWakeAt !== null)
+      wakeAt = wakeAt === null ? result.nextWakeAt : Math.min(wakeAt, result.nextWakeAt);
+
+    const removing = new Set(result.actions.flatMap((a) => (a.kind === 'remove' ? [a.id] : [])));
+    routing.replicas = this.observed
+      .filter(
+        (o) => o.actual.state === 'ready' && !this.leaving.has(o.status.id) && !removing.has(o.status.id),
+      )
+      .flatMap((o) =>
+        o.deployment === undefined || o.revision === undefined
+          ? []
+          : [{ id: o.status.id, url: o.status.url, deployment: o.deployment, revision: o.revision }],
+      );
+    this.routes.setRoutes(buildRoutes(routing));
+    await this.act(result.actions);
+    return wakeAt;
+  }
+
+  private observe(status: ReplicaStatus): Observed {
+    const claim = readReplicaClaim(status.labels);
+    const state = status.state === 'starting' && this.ready.has(status.id) ? 'ready' : status.state;
+    return {
+      status,
+      deployment: claim.deployment,
+      revision: claim.revision,
+      index: claim.index,
+      actual: {
+        id: status.id,
+        labels: status.labels,
+        state,
+        ...(status.exitCode === undefined ? {} : { exitCode: status.exitCode }),
+        startedAt: status.startedAt,
+        restarts: (status as { restarts?: number }).restarts ?? 0,
+      },
+    };
+  }
+
+  /** Probes starting replicas that have not answered ready yet; forgets replicas that are gone or stopped. */
+  private async probe(statuses: ReplicaStatus[]): Promise<void> {
+    const live = new Set(
+      statuses.filter((s) => s.state === 'starting' || s.state === 'ready').map((s) => s.id),
+    );
+    for (const id of this.ready) if (!live.has(id)) this.ready.delete(id);
+    await Promise.all(
+      statuses
+        .filter((s) => s.state === 'starting' && !this.ready.has(s.id) && !this.leaving.has(s.id))
+        .map(async (s) => {
+          if (await readiness(s.url, 1000)) {
+            this.ready.add(s.id);
+            const claim = readReplicaClaim(s.labels);
+            this.event(
+              claim.deployment,
+              'Normal',
+              'ReplicaReady',
+              `${s.name} (revision ${claim.revision}) is ready at ${s.url}`,
+            );
+          }
+        }),
+    );
+  }
+
+  private reportCrashes(): void {
+    for (const o of this.observed) {
+      const s = o.status;
+      if (
+        (s.state === 'failed' || s.state === 'exited') &&
+        !this.reportedCrashes.has(s.id) &&
+        !this.leaving.has(s.id)
+      ) {
+        this.reportedCrashes.add(s.id);
+        this.event(
+          o.deployment,
+          'Warning',
+          'ReplicaCrashed',
+          `${s.name} (revision ${o.revision}) exited with code ${s.exitCode ?? 'unknown'}`,
+        );
+      }
+    }
+  }
+
+  /** The rollout step (if one runs) and the replicas each revision of this deployment needs now. */
+  private stepDeployment(
+    dep: Deployment,
+    now: number,
+  ): { replicas: Record<string, number>; wake: number | null } {
+    const stored = this.store.getRollout(dep.name);
+    const state = stored?.state as unknown as RolloutState | undefined;
+    if (!stored || !state || isDone(state)) {
+      return { replicas: steadyReplicas(dep.replicas, this.store.getTraffic(dep.name)), wake: null };
+    }
+    const strategy = toStrategy(stored.strategy as unknown as StrategyInput);
+    const readyByRevision: Record<string, number> = {};
+    for (const o of this.observed) {
+      if (
+        o.deployment === dep.name &&
+        o.revision !== undefined &&
+        o.actual.state === 'ready' &&
+        !this.leaving.has(o.status.id)
+      )
+        readyByRevision[o.revision] = (readyByRevision[o.revision] ?? 0) + 1;
+    }
+    const decision = stepRollout(state, { readyByRevision }, now, strategy);
+    const before = this.store.getTraffic(dep.name);
+    const traffic: TrafficEntry[] = decision.traffic.map((t) => ({
+      revision: t.revision,
+      percent: t.percent,
+    }));
+    if (!sameSplit(before, traffic)) {
+      this.store.setTraffic(dep.name, traffic);
+      this.event(
+        dep.name,
+        'Normal',
+        'TrafficShifted',
+        `Revision ${state.target} now takes ${decision.state.percent}% of traffic (revision ${state.stable}: ${100 - decision.state.percent}%)`,
+      );
+    }
+    if (JSON.stringify(decision.state) !== JSON.stringify(state)) {
+      this.store.saveRollout(dep.name, {
+        state: decision.state as unknown as JsonValue,
+        strategy: stored.strategy,
+        startedAt: stored.startedAt,
+      });
+      if (decision.state.phase !== state.phase) {
+        const reason = {
+          succeeded: 'RolloutSucceeded',
+          aborted: 'RolloutAborted',
+          paused: 'RolloutPaused',
+          progressing: 'RolloutProgressing',
+          aborting: 'RolloutAborting',
+        }[decision.state.phase];
+        this.event(
+          dep.name,
+          decision.state.phase === 'aborted' ? 'Warning' : 'Normal',
+          reason,
+          rolloutMessage(decision.state),
+        );
+      }
+    }
+    const replicas: Record<string, number> = {};
+    for (const [rev, count] of Object.entries(decision.desiredReplicas)) if (count > 0) replicas[rev] = count;
+    return { replicas, wake: decision.nextWakeAt };
+  }
+
+  private async act(actions: Action[]): Promise<void> {
+    const drained = new Set(actions.flatMap((a) => (a.kind === 'drain' ? [a.id] : [])));
+    const creates: Array<Promise<void>> = [];
+    for (const a of actions) {
+      if (a.kind === 'create') creates.push(this.create(a.revision as StoredRevision, a.index));
+      if (a.kind === 'remove') {
+        const o = this.observed.find((x) => x.status.id === a.id);
+        if (!o) continue;
+        this.leaving.add(a.id);
+        const work = (async () => {
+          try {
+            if (drained.has(a.id)) await this.routes.waitIdle([a.id], this.drainTimeoutMs);
+            await this.removeReplica(o.status, a.reason);
+          } finally {
+            this.leaving.delete(a.id);
+            this.nudge();
+          }
+        })();
+        this.background.add(work);
+        void work.finally(() => this.background.delete(work));
+      }
+    }
+    await Promise.all(creates);
+  }
+
+  private async create(revision: StoredRevision, index: number): Promise<void> {
+    const dep = revision.deployment;
+    const spec: ReplicaSpec = {
+      name: `ferry-${dep}-r${revision.number}-${index}-${Math.random().toString(36).slice(2, 7)}`,
+      labels: { ...makeReplicaLabels(revision, index), ...this.mine },
+      port: await freePort(),
+      env: { ...this.replicaEnv, ...revision.spec.env },
+      ...(revision.spec.resources.cpu === null ? {} : { cpus: revision.spec.resources.cpu }),
+      ...(revision.spec.resources.memoryBytes === null
+        ? {}
+        : { memoryBytes: revision.spec.resources.memoryBytes }),
+    };
+    if (this.runtime.kind === 'process') {
+      if (revision.spec.artifactDir === null) {
+        this.event(
+          dep,
+          'Warning',
+          'ReplicaCreateFailed',
+          `Revision ${revision.number} (${revision.spec.model}:${revision.spec.version}) has no artifact directory; the process runtime serves model directories. Add a version with artifactDir, or run ferry up --runtime docker.`,
+        );
+        return;
+      }
+      spec.modelDir = revision.spec.artifactDir;
+    } else {
+      if (revision.spec.image === null) {
+        this.event(
+          dep,
+          'Warning',
+          'ReplicaCreateFailed',
+          `Revision ${revision.number} (${revision.spec.model}:${revision.spec.version}) has no image; the docker runtime runs images. Build one (ferry build) and add it as a version.`,
+        );
+        return;
+      }
+      spec.image = revision.spec.image;
+    }
+    try {
+      const status = await this.runtime.ensure(spec);
+      this.event(
+        dep,
+        'Normal',
+        'ReplicaCreated',
+        `${status.name} (revision ${revision.number}, slot ${index}) started at ${status.url}`,
+      );
+    } catch (error) {
+      this.event(
+        dep,
+        'Warning',
+        'ReplicaCreateFailed',
+        `Could not start a replica of revision ${revision.number}: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
+
+  private async removeReplica(status: ReplicaStatus, reason: string): Promise<void> {
+    const claim = readReplicaClaim(status.labels);
+    try {
+      if (claim.deployment !== undefined && claim.revision !== undefined) {
+        const lines = await this.runtime.logs(status.id).catch(() => []);
+        const at = this.now();
+        await this.archive.archive(
+          { name: status.name, deployment: claim.deployment, revision: claim.revision },
+          lines.map((line) => toStored(line, at)),
+        );
+      }
+      await this.runtime.remove(status.id, this.stopGraceMs);
+      this.ready.delete(status.id);
+      this.reportedCrashes.delete(status.id);
+      if (reason !== 'shutdown')
+        this.event(
+          claim.deployment,
+          'Normal',
+          'ReplicaRemoved',
+          `${status.name} (revision ${claim.revision}) removed: ${reason}`,
+        );
+    } catch (error) {
+      this.event(
+        claim.deployment,
+        'Warning',
+        'ReplicaRemoveFailed',
+        `Could not remove ${status.name}: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
+
+  private noteConditions(next: Record<string, Condition[]>): void {
+    for (const [dep, conds] of Object.entries(next)) {
+      for (const c of conds) {
+        const prev = this.conditions[dep]?.find((p) => p.type === c.type);
+        if (prev && prev.reason === c.reason && prev.status === c.status) continue;
+        if (c.reason === 'CrashLoopBackOff') this.event(dep, 'Warning', 'CrashLoopBackOff', c.message);
+      }
+    }
+    this.conditions = next;
+  }
+
+  /** The model name the revision's replicas serve: version metadata `servedName`, its ferry.yaml, or the model. */
+  private servedName(rev: StoredRevision): string {
+    const key = `${rev.spec.model}:${rev.spec.version}`;
+    const known = this.servedNames.get(key);
+    if (known) return known;
+    let name = rev.spec.model;
+    const meta = this.store
+      .getModel(rev.spec.model)
+      ?.versions.find((v) => v.version === rev.spec.version)?.metadata;
+    if (typeof meta?.servedName === 'string') name = meta.servedName;
+    else if (rev.spec.artifactDir && existsSync(join(rev.spec.artifactDir, 'ferry.yaml'))) {
+      const m = /^name:\s*["']?([A-Za-z0-9._-]+)/m.exec(
+        readFileSync(join(rev.spec.artifactDir, 'ferry.yaml'), 'utf8'),
+      );
+      if (m) name = m[1]!;
+    }
+    this.servedNames.set(key, name);
+    return name;
+  }
+
+  private event(
+    deployment: string | undefined,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): void {
+    try {
+      this.store.addEvent({
+        ...(deployment === undefined ? {} : { deployment }),
+        type,
+        reason,
+        message,
+        at: this.now(),
+      });
+    } catch (error) {
+      this.log?.warn({ err: error }, 'could not record an event');
+    }
+    (type === 'Warning' ? this.log?.warn : this.log?.info)?.call(this.log, { deployment, reason }, message);
+  }
+
+  // ------------------------------------------------------------------------------------------- ControlPlane
+
+  deploy(input: DeploymentInput & { strategy?: StrategyInput }): DeploymentView {
+    const { strategy, ...rest } = input;
+    if (strategy) toStrategy(strategy);
+    const result = this.store.createDeployment(rest);
+    if (strategy) this.store.setStrategy(rest.name, strategy as unknown as JsonValue);
+    this.event(
+      rest.name,
+      'Normal',
+      'DeploymentCreated',
+      `Deployment ${rest.name} created: ${rest.model}:${result.revision.spec.version} as revision 1 with ${rest.replicas} replica(s)`,
+    );
+    this.nudge();
+    return this.view(rest.name);
+  }
+
+  update(name: string, patch: DeploymentPatch & { strategy?: StrategyInput }): DeploymentView {
+    const { strategy, ...rest } = patch;
+    if (strategy) toStrategy(strategy);
+    this.requireNoActiveRollout(name, 'change it');
+    if (strategy) this.store.setStrategy(name, strategy as unknown as JsonValue);
+    const result = this.store.updateDeployment(name, rest);
+    if (result.created) this.beginRollout(name, result.revision.number, 'RevisionCreated');
+    this.nudge();
+    return this.view(name);
+  }
+
+  scale(name: string, replicas: number): DeploymentView {
+    this.store.updateDeployment(name, { replicas });
+    const stored = this.store.getRollout(name);
+    const state = stored?.state as unknown as RolloutState | undefined;
+    if (stored && state && !isDone(state) && replicas >= 1) {
+      this.store.saveRollout(name, {
+        state: { ...state, replicas, moved: Math.min(state.moved, replicas) } as unknown as JsonValue,
+        strategy: stored.strategy,
+        startedAt: stored.startedAt,
+      });
+    }
+    this.event(name, 'Normal', 'Scaled', `Desired replicas set to ${replicas}`);
+    this.nudge();
+    return this.view(name);
+  }
+
+  setTraffic(name: string, entries: TrafficEntry[]): DeploymentView {
+    this.requireNoActiveRollout(name, 'set its traffic by hand');
+    for (const e of entries) {
+      if (!this.store.getRevision(name, e.revision))
+        throw new FerryError('FERRY_NOT_FOUND', `Deployment ${name} has no revision ${e.revision}`, {
+          hint: `Revisions: ${this.store
+            .listRevisions(name)
+            .map((r) => r.number)
+            .join(', ')}.`,
+        });
+    }
+    const traffic = this.store.setTraffic(name, entries);
+    this.event(
+      name,
+      'Normal',
+      'TrafficSet',
+      `Traffic set by hand: ${traffic.map((t) => `r${t.revision} ${t.percent}%${t.shadow ? ` (shadow ${t.shadow}%)` : ''}`).join(', ')}`,
+    );
+    this.nudge();
+    return this.view(name);
+  }
+
+  remove(name: string): void {
+    this.store.deleteDeployment(name);
+    this.event(
+      undefined,
+      'Normal',
+      'DeploymentDeleted',
+      `Deployment ${name} deleted; its replicas are drained and removed`,
+    );
+    this.nudge();
+  }
+
+  setAlias(model: string, alias: string, version: string): Array<{ deployment: string; revision: number }> {
+    for (const d of this.store.listDeployments())
+      if (d.model === model && d.versionRef === alias)
+        this.requireNoActiveRollout(d.name, `move alias ${alias} it follows`);
+    const moved = this.store.setAlias(model, alias, version);
+    for (const u of moved.updated) this.beginRollout(u.deployment, u.revision, 'AliasMoved');
+    this.nudge();
+    return moved.updated;
+  }
+
+  view(name: string): DeploymentView {
+    const dep = this.store.getDeployment(name);
+    if (!dep)
+      throw new FerryError('FERRY_NOT_FOUND', `No deployment named ${JSON.stringify(name)}`, {
+        hint: 'ferry get deployments lists them.',
+      });
+    return {
+      ...dep,
+      strategy: this.store.getStrategy(name) as unknown as StrategyInput,
+      traffic: this.store.getTraffic(name),
+      rollout: this.rollout(name),
+      replicaStatus: this.replicaViews(name),
+      conditions: this.conditions[name] ?? [],
+      endpoint: `${this.gatewayUrl}/v2/models/${name}/infer`,
+    };
+  }
+
+  list(): DeploymentView[] {
+    return this.store.listDeployments().map((d) => this.view(d.name));
+  }
+
+  rollout(name: string): RolloutView | null {
+    const stored = this.store.getRollout(name);
+    if (!stored) return null;
+    const state = stored.state as unknown as RolloutState;
+    return {
+      deployment: name,
+      from: state.stable,
+      to: state.target,
+      phase: state.phase,
+      percent: state.percent,
+      strategy: stored.strategy as unknown as StrategyInput,
+      step: state.step,
+      startedAt: stored.startedAt,
+      updatedAt: stored.updatedAt,
+      message: rolloutMessage(state),
+    };
+  }
+
+  promote(name: string): RolloutView {
+    const { stored, state } = this.activeRollout(name, 'promote');
+    this.store.saveRollout(name, {
+      state: promoteRollout(state) as unknown as JsonValue,
+      strategy: stored.strategy,
+      startedAt: stored.startedAt,
+    });
+    this.event(
+      name,
+      'Normal',
+      'RolloutPromoted',
+      `Rollout to revision ${state.target} promoted past ${state.percent}%`,
+    );
+    this.nudge();
+    return this.rollout(name) as RolloutView;
+  }
+
+  abort(name: string): RolloutView {
+    const { stored, state } = this.activeRollout(name, 'abort');
+    this.store.saveRollout(name, {
+      state: abortRollout(state) as unknown as JsonValue,
+      strategy: stored.strategy,
+      startedAt: stored.startedAt,
+    });
+    this.event(
+      name,
+      'Warning',
+      'RolloutAborting',
+      `Rollout to revision ${state.target} aborted; traffic goes back to revision ${state.stable}`,
+    );
+    this.nudge();
+    return this.rollout(name) as RolloutView;
+  }
+
+  undo(name: string, toRevision?: number): RolloutView {
+    this.requireNoActiveRollout(name, 'undo', 'Abort the running rollout instead (ferry rollout abort).');
+    const serving = servingRevision(this.store.getTraffic(name));
+    const revisions = this.store.listRevisions(name);
+    const target =
+      toRevision ?? revisions.filter((r) => serving === undefined || r.number < serving).at(-1)?.number;
+    const rev = target === undefined ? undefined : this.store.getRevision(name, target);
+    if (!rev || target === undefined)
+      throw new FerryError(
+        'FERRY_NOT_FOUND',
+        toRevision === undefined
+          ? `Deployment ${name} has no revision before ${serving} to go back to`
+          : `Deployment ${name} has no revision ${toRevision}`,
+        { hint: `Revisions: ${revisions.map((r) => r.number).join(', ')}.` },
+      );
+    if (target === serving)
+      throw new FerryError('FERRY_CONFLICT', `Deployment ${name} already serves revision ${target}`);
+    // Like `kubectl rollout undo`: the old revision's spec comes back as the deployment's spec; a new revision
+    // is made from it unless it is the newest one already.
+    const versionRef =
+      this.store.resolveVersion(rev.spec.model, rev.versionRef).version === rev.spec.version
+        ? rev.versionRef
+        : rev.spec.version;
+    const result = this.store.updateDeployment(name, {
+      model: rev.spec.model,
+      versionRef,
+      resources: rev.spec.resources,
+      env: rev.spec.env,
+      secretRefs: rev.spec.secretRefs,
+      serving: rev.spec.serving,
+    });
+    this.beginRollout(name, result.revision.number, 'RolledBack', `back to the spec of revision ${target}`);
+    this.nudge();
+    return this.rollout(name) as RolloutView;
+  }
+
+  async logs(name: string, query: LogQuery): Promise<LogLine[]> {
+    this.view(name);
+    const tail = query.tail ?? DEFAULT_TAIL;
+    const live = (await this.runtime.list({ ...this.mine, [LABELS.deployment]: name })).filter(
+      (s) => query.revision === undefined || readReplicaClaim(s.labels).revision === query.revision,
+    );
+    const liveNames = new Set(live.map((s) => s.name));
+    const archived = (await this.archive.read(name, { ...query, tail })).filter(
+      (l) => !liveNames.has(l.replica),
+    );
+    const now = this.now();
+    const fromLive = await Promise.all(
+      live.map(async (s) => {
+        const revision = readReplicaClaim(s.labels).revision ?? 0;
+        const lines = await this.runtime.logs(s.id, { tail }).catch(() => []);
+        return lines.map((l) => ({ ...toStored(l, now), replica: s.name, revision }));
+      }),
+    );
+    return [...archived, ...fromLive.flat()].sort((a, b) => a.at - b.at);
+  }
+
+  async *followLogs(name: string, query: LogQuery, signal: AbortSignal): AsyncIterable<LogLine> {
+    this.view(name);
+    const queue: LogLine[] = [];
+    let wake: (() => void) | null = null;
+    const push = (l: LogLine) => {
+      queue.push(l);
+      wake?.();
+    };
+    const following = new Set<string>();
+    const follower = this.runtime as Runtime & {
+      followLogs?: (id: string, signal: AbortSignal) => AsyncIterable<unknown>;
+    };
+    const attach = async () => {
+      const live = await this.runtime.list({ ...this.mine, [LABELS.deployment]: name }).catch(() => []);
+      for (const s of live) {
+        const revision = readReplicaClaim(s.labels).revision ?? 0;
+        if (following.has(s.id) || (query.revision !== undefined && revision !== query.revision)) continue;
+        if (s.state !== 'starting' && s.state !== 'ready') continue;
+        following.add(s.id);
+        if (typeof follower.followLogs !== 'function') continue;
+        void (async () => {
+          try {
+            for await (const l of follower.followLogs!(s.id, signal))
+              push({ ...toStored(l, this.now()), replica: s.name, revision });
+          } catch {
+            // the replica went away; its lines are in the archive
+          }
+        })();
+      }
+    };
+    await attach();
+    const poll = setInterval(() => void attach(), 1000);
+    const onAbort = () => wake?.();
+    signal.addEventListener('abort', onAbort);
+    try {
+      while (!signal.aborted) {
+        if (queue.length === 0) await new Promise<void>((r) => (wake = r));
+        wake = null;
+        while (queue.length > 0 && !signal.aborted) yield queue.shift()!;
+      }
+    } finally {
+      clearInterval(poll);
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------- helpers
+
+  private replicaViews(name: string): ReplicaView[] {
+    return this.observed
+      .filter((o) => o.deployment === name)
+      .map((o) => ({
+        id: o.status.id,
+        name: o.status.name,
+        revision: o.revision ?? 0,
+        index: o.index ?? 0,
+        state: o.actual.state,
+        url: o.status.url,
+        startedAt: o.status.startedAt,
+        ...(o.status.exitCode === undefined ? {} : { exitCode: o.status.exitCode }),
+        restarts: o.actual.restarts,
+      }));
+  }
+
+  private activeRollout(
+    name: string,
+    verb: string,
+  ): { stored: NonNullable<ReturnType<Store['getRollout']>>; state: RolloutState } {
+    this.view(name);
+    const stored = this.store.getRollout(name);
+    const state = stored?.state as unknown as RolloutState | undefined;
+    if (!stored || !state || isDone(state))
+      throw new FerryError('FERRY_CONFLICT', `Deployment ${name} has no rollout in progress to ${verb}`, {
+        hint: 'ferry rollout status shows the last one.',
+      });
+    return { stored, state };
+  }
+
+  private requireNoActiveRollout(name: string, what: string, hint?: string): void {
+    const state = this.store.getRollout(name)?.state as unknown as RolloutState | undefined;
+    if (state && !isDone(state))
+      throw new FerryError(
+        'FERRY_CONFLICT',
+        `Deployment ${name} is rolling out revision ${state.target} (${state.phase}, ${state.percent}%); cannot ${what} now`,
+        { hint: hint ?? 'Wait for it, promote it, or abort it (ferry rollout status|promote|abort).' },
+      );
+  }
+
+  /** Starts a rollout from the serving revision to `target` (or switches at once when nothing serves yet). */
+  private beginRollout(name: string, target: number, reason: string, why?: string): void {
+    const dep = this.store.getDeployment(name);
+    if (!dep) return;
+    const stable = servingRevision(this.store.getTraffic(name));
+    const strategy = this.store.getStrategy(name);
+    if (stable === undefined || stable === target || dep.replicas < 1) {
+      this.store.setTraffic(name, [{ revision: target, percent: 100 }]);
+      this.event(name, 'Normal', reason, `Revision ${target} takes all traffic${why ? ` (${why})` : ''}`);
+      return;
+    }
+    const state = startRollout({ deployment: name, stable, target, replicas: dep.replicas });
+    this.store.saveRollout(name, { state: state as unknown as JsonValue, strategy, startedAt: this.now() });
+    this.event(
+      name,
+      'Normal',
+      reason,
+      `Rolling out revision ${target} (from revision ${stable}${why ? `, ${why}` : ''}) with the ${(strategy as { kind?: string }).kind ?? 'rolling'} strategy`,
+    );
+  }
+}
+
+function isDone(state: RolloutState): boolean {
+  return state.phase === 'succeeded' || state.phase === 'aborted';
+}
+
+function toStrategy(input: StrategyInput): RolloutStrategy {
+  if (input.kind === 'canary') {
+    if (!Array.isArray(input.steps) || input.steps.length === 0)
+      throw new FerryError('FERRY_BAD_REQUEST', 'strategy.steps must list at least one canary step', {
+        hint: 'e.g. {"kind":"canary","steps":[{"percent":10,"pauseMs":30000},{"percent":100}]}',
+      });
+    return {
+      kind: 'canary',
+      steps: input.steps.map((s) => ({
+        percent: s.percent,
+        ...(s.pauseMs === undefined ? {} : { pauseMs: s.pauseMs }),
+      })),
+    };
+  }
+  return { kind: 'rolling', ...(input.maxSurge === undefined ? {} : { maxSurge: input.maxSurge }) };
+}
+
+function sameSplit(a: TrafficEntry[], b: TrafficEntry[]): boolean {
+  const live = (t: TrafficEntry[]) =>
+    t
+      .filter((e) => e.percent > 0)
+      .map((e) => `${e.revision}:${e.percent}`)
+      .sort()
+      .join(',');
+  return live(a) === live(b);
+}
+
+function rolloutMessage(s: RolloutState): string {
+  switch (s.phase) {
+    case 'progressing':
+      return `Revision ${s.target} has ${s.percent}% of traffic; waiting for its replicas to be ready`;
+    case 'paused':
+      return `Paused at ${s.percent}% on revision ${s.target}; ferry rollout promote ${s.deployment} continues`;
+    case 'aborting':
+      return `Aborting: traffic goes back to revision ${s.stable}`;
+    case 'aborted':
+      return `Aborted: revision ${s.stable} serves all traffic`;
+    case 'succeeded':
+      return `Revision ${s.target} serves all traffic`;
+  }
+}
+
+/** A runtime log line (a string, or `{stream, line}`) as stored, with its time. */
+function toStored(line: unknown, now: number): { at: number; stream: 'stdout' | 'stderr'; line: string } {
+  if (typeof line === 'string') return { at: lineTime(line, now), stream: 'stdout', line };
+  const l = line as { stream?: string; line?: string };
+  const text = String(l.line ?? '');
+  return { at: lineTime(text, now), stream: l.stream === 'stderr' ? 'stderr' : 'stdout', line: text };
+}

@@ -1,0 +1,89 @@
+/**
+ * Pure pieces of the controller's loop: which revisions need how many replicas when no rollout is running,
+ * which revision "serves" a deployment, and the routing table the gateway gets. The table has the shape of
+ * src/gateway/routes.ts `RouteTable` (control does not import gateway; the platform hands one to the other).
+ */
+import type { TrafficEntry } from './store/store.ts';
+
+export interface RouteReplica {
+  id: string;
+  url: string;
+  ready: boolean;
+}
+
+export interface RouteRevision {
+  revision: number;
+  percent: number;
+  shadow: number;
+  servedName: string;
+  replicas: RouteReplica[];
+}
+
+export interface RouteTable {
+  deployments: Array<{ name: string; revisions: RouteRevision[] }>;
+}
+
+/** What the controller needs from the gateway: a new table, and a wait until replicas have nothing in flight. */
+export interface RoutePublisher {
+  setRoutes(table: RouteTable): void;
+  waitIdle(replicaIds: string[], timeoutMs: number): Promise<boolean>;
+}
+
+/** The revision with the largest share of live traffic (the newest among equals); undefined when none has any. */
+export function servingRevision(traffic: TrafficEntry[]): number | undefined {
+  let best: TrafficEntry | undefined;
+  for (const t of traffic) {
+    if (
+      t.percent > 0 &&
+      (best === undefined ||
+        t.percent > best.percent ||
+        (t.percent === best.percent && t.revision > best.revision))
+    )
+      best = t;
+  }
+  return best?.revision;
+}
+
+/**
+ * Replicas per revision outside a rollout: every revision with live traffic runs the deployment's count; a
+ * shadow-only revision runs enough for its mirrored share (at least one).
+ */
+export function steadyReplicas(replicas: number, traffic: TrafficEntry[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const t of traffic) {
+    const shadow = t.shadow ?? 0;
+    if (t.percent > 0) out[t.revision] = replicas;
+    else if (shadow > 0 && replicas > 0) out[t.revision] = Math.max(1, Math.ceil((replicas * shadow) / 100));
+  }
+  return out;
+}
+
+export interface RoutingInput {
+  deployments: Array<{
+    name: string;
+    traffic: TrafficEntry[];
+    /** servedName by revision number */
+    servedNames: Record<string, string>;
+  }>;
+  /** Replicas that may take requests: listed, ready, not being drained. */
+  replicas: Array<{ id: string; url: string; deployment: string; revision: number }>;
+}
+
+export function buildRoutes(input: RoutingInput): RouteTable {
+  return {
+    deployments: input.deployments.map((d) => ({
+      name: d.name,
+      revisions: d.traffic
+        .filter((t) => t.percent > 0 || (t.shadow ?? 0) > 0)
+        .map((t) => ({
+          revision: t.revision,
+          percent: t.percent,
+          shadow: t.shadow ?? 0,
+          servedName: d.servedNames[t.revision] ?? d.name,
+          replicas: input.replicas
+            .filter((r) => r.deployment === d.name && r.revision === t.revision)
+            .map((r) => ({ id: r.id, url: r.url, ready: true })),
+        })),
+    })),
+  };
+}

@@ -1,0 +1,192 @@
+/**
+ * The controller against real replicas (the process runtime serving examples/iris) and a real SQLite store.
+ * The gateway is replaced by a recorder of the routing tables it would get: this file checks what the
+ * controller decides and does; test/platform.test.ts checks the whole platform under load through the gateway.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Controller, LogArchive, openStore, type RouteTable, type Store } from '../src/control/index.ts';
+import { ProcessRuntime } from '../src/runtime/index.ts';
+import { ROOT, tempDir } from './helpers.ts';
+
+const IRIS = join(ROOT, 'examples', 'iris');
+
+class RecordingRoutes {
+  tables: RouteTable[] = [];
+  setRoutes(table: RouteTable): void {
+    this.tables.push(structuredClone(table));
+  }
+  async waitIdle(): Promise<boolean> {
+    return true;
+  }
+  last(): RouteTable {
+    return this.tables.at(-1) ?? { deployments: [] };
+  }
+}
+
+async function until<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  ms = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('controller with the process runtime', () => {
+  const home = tempDir('ferry-controller-');
+  let store: Store;
+  let routes: RecordingRoutes;
+  let controller: Controller;
+  const runtimeDir = join(home.path, 'replicas');
+  const make = () => {
+    routes = new RecordingRoutes();
+    return new Controller({
+      store,
+      runtime: new ProcessRuntime({ stateDir: runtimeDir }),
+      routes,
+      logs: new LogArchive(join(home.path, 'logs')),
+      gatewayUrl: 'http://127.0.0.1:1',
+      platformId: 'test-controller',
+      drainTimeoutMs: 5000,
+      stopGraceMs: 5000,
+      resyncMs: 500,
+    });
+  };
+  const readyOf = (revision?: number) =>
+    controller
+      .view('iris')
+      .replicaStatus.filter(
+        (r) => r.state === 'ready' && (revision === undefined || r.revision === revision),
+      );
+
+  before(async () => {
+    store = openStore(join(home.path, 'state.db'));
+    store.createModel('iris');
+    store.addVersion('iris', { version: '1', artifactDir: IRIS });
+    controller = make();
+    await controller.start();
+  });
+
+  after(async () => {
+    await controller.stop({ removeReplicas: true });
+    store.close();
+    home.remove();
+  });
+
+  test('a deployment gets its replicas, and routes once they are ready', async () => {
+    controller.deploy({ name: 'iris', model: 'iris', versionRef: '1', replicas: 2 });
+    await until('2 ready replicas', () => readyOf(1).length === 2);
+    await until('routes with 2 replicas', () => {
+      const rev = routes.last().deployments.find((d) => d.name === 'iris')?.revisions[0];
+      return rev?.replicas.length === 2 ? rev : undefined;
+    });
+    const rev = routes.last().deployments[0]!.revisions[0]!;
+    assert.equal(rev.revision, 1);
+    assert.equal(rev.percent, 100);
+    assert.equal(rev.servedName, 'iris');
+    // Each routed replica really serves.
+    for (const r of rev.replicas) {
+      const res = await fetch(`${r.url}/v2/models/iris/ready`);
+      assert.equal(res.status, 200);
+    }
+    const reasons = store.listEvents({ deployment: 'iris' }).map((e) => e.reason);
+    assert.ok(reasons.includes('DeploymentCreated'));
+    assert.equal(reasons.filter((r) => r === 'ReplicaReady').length, 2);
+  });
+
+  test('a new revision rolls out: traffic only on ready replicas, old ones removed after, logs archived', async () => {
+    const from = routes.tables.length;
+    const view = controller.update('iris', { env: { FERRY_LOG_LEVEL: 'debug' } });
+    assert.equal(view.revision, 2);
+    assert.equal(view.rollout?.to, 2);
+    await until('rollout succeeded', () => controller.rollout('iris')?.phase === 'succeeded');
+    await until('2 ready replicas of revision 2 and none of revision 1', () => {
+      const all = controller.view('iris').replicaStatus;
+      return all.length === 2 && all.every((r) => r.revision === 2 && r.state === 'ready');
+    });
+    assert.deepEqual(store.getTraffic('iris'), [{ revision: 2, percent: 100 }]);
+    // Zero downtime at the routing level: every table published during the rollout gives each revision that
+    // has traffic at least one ready replica.
+    const during = routes.tables.slice(from);
+    assert.ok(during.length > 2);
+    for (const table of during) {
+      for (const r of table.deployments.find((d) => d.name === 'iris')?.revisions ?? []) {
+        if (r.percent > 0)
+          assert.ok(r.replicas.length >= 1, `revision ${r.revision} had ${r.percent}% and no replica`);
+      }
+    }
+    const shifted = store.listEvents({ deployment: 'iris' }).filter((e) => e.reason === 'TrafficShifted');
+    assert.ok(shifted.length >= 2, 'traffic moved in steps');
+    // The removed revision-1 replicas' logs were archived and are readable per revision.
+    const old = await controller.logs('iris', { revision: 1 });
+    assert.ok(old.length > 0, 'revision 1 has archived lines');
+    assert.ok(old.every((l) => l.revision === 1));
+  });
+
+  test('undo rolls the spec of revision 1 out as revision 3', async () => {
+    const rollout = controller.undo('iris');
+    assert.equal(rollout.to, 3);
+    await until('undo succeeded', () => controller.rollout('iris')?.phase === 'succeeded');
+    assert.deepEqual(store.getRevision('iris', 3)?.spec.env, {});
+    assert.equal(store.getRevision('iris', 3)?.specHash, store.getRevision('iris', 1)?.specHash);
+    assert.throws(() => controller.promote('iris'), /no rollout in progress/);
+  });
+
+  test('a replica killed with SIGKILL is reported and replaced', async () => {
+    await until('2 ready', () => readyOf(3).length === 2);
+    const victim = readyOf(3)[0]!;
+    const pid = Number(victim.id.split('@')[1]);
+    process.kill(pid, 'SIGKILL');
+    await until('crash event', () =>
+      store
+        .listEvents({ deployment: 'iris' })
+        .find((e) => e.reason === 'ReplicaCrashed' && e.message.includes(victim.name)),
+    );
+    await until('replaced', () => {
+      const ready = readyOf(3);
+      return ready.length === 2 && ready.every((r) => r.id !== victim.id);
+    });
+  });
+
+  test('a restarted controller adopts the running replicas: no duplicates, no new ones', async () => {
+    await until('2 ready', () => readyOf(3).length === 2);
+    const before = readyOf(3)
+      .map((r) => r.id)
+      .sort();
+    await controller.stop({ removeReplicas: false });
+    const created = store
+      .listEvents({ deployment: 'iris', limit: 1000 })
+      .filter((e) => e.reason === 'ReplicaCreated').length;
+    controller = make();
+    await controller.start();
+    await until('adopted replicas ready', () => readyOf(3).length === 2);
+    assert.deepEqual(
+      readyOf(3)
+        .map((r) => r.id)
+        .sort(),
+      before,
+    );
+    await controller.tick();
+    const createdAfter = store
+      .listEvents({ deployment: 'iris', limit: 1000 })
+      .filter((e) => e.reason === 'ReplicaCreated').length;
+    assert.equal(createdAfter, created);
+    assert.ok(store.listEvents({ limit: 50 }).some((e) => e.reason === 'ReplicasAdopted'));
+  });
+
+  test('deleting the deployment removes its replicas', async () => {
+    const runtime = new ProcessRuntime({ stateDir: runtimeDir });
+    controller.remove('iris');
+    await until(
+      'no replicas left',
+      async () => (await runtime.list({ 'ferry.dev/platform': 'test-controller' })).length === 0,
+    );
+  });
+});

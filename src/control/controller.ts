@@ -771,7 +771,10 @@ export class Controller implements ControlPlane {
       secretRefs: rev.spec.secretRefs,
       serving: rev.spec.serving,
     });
-    this.beginRollout(name, result.revision.number, 'RolledBack', `back to the spec of revision ${target}`);
+    // An undo is a way back, not an experiment: it rolls (replica by replica) whatever the canary strategy says.
+    this.beginRollout(name, result.revision.number, 'RolledBack', `back to the spec of revision ${target}`, {
+      kind: 'rolling',
+    });
     this.nudge();
     return this.rollout(name) as RolloutView;
   }
@@ -886,11 +889,17 @@ export class Controller implements ControlPlane {
   }
 
   /** Starts a rollout from the serving revision to `target` (or switches at once when nothing serves yet). */
-  private beginRollout(name: string, target: number, reason: string, why?: string): void {
+  private beginRollout(
+    name: string,
+    target: number,
+    reason: string,
+    why?: string,
+    strategyOverride?: StrategyInput,
+  ): void {
     const dep = this.store.getDeployment(name);
     if (!dep) return;
     const stable = servingRevision(this.store.getTraffic(name));
-    const strategy = this.store.getStrategy(name);
+    const strategy = (strategyOverride as unknown as JsonValue) ?? this.store.getStrategy(name);
     if (stable === undefined || stable === target || dep.replicas < 1) {
       this.store.setTraffic(name, [{ revision: target, percent: 100 }]);
       this.event(name, 'Normal', reason, `Revision ${target} takes all traffic${why ? ` (${why})` : ''}`);

@@ -18,12 +18,12 @@ const STACK_LINE = /^\s+at .+[:(]/m;
 type Child = Awaited<ReturnType<typeof spawnServer>>['child'];
 
 /** Runs the CLI like runCli, but kills it (by PID) if it has not exited within timeoutMs. */
-function runBounded(args: string[], timeoutMs = 15_000) {
+function runBounded(args: string[], timeoutMs = 15_000, env: Record<string, string> = {}) {
   return new Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }>(
     (resolve) => {
       const child = spawn(process.execPath, [FERRY_BIN, ...args], {
         cwd: ROOT,
-        env: { ...process.env, FERRY_LOG_LEVEL: 'warn' },
+        env: { ...process.env, FERRY_LOG_LEVEL: 'warn', ...env },
       });
       let stdout = '';
       let stderr = '';
@@ -251,6 +251,22 @@ describe('ferry serve refuses to start, clearly', () => {
     assert.match(result.stderr, /ferry\.yaml:9:\d+ serving\.timeout: /);
     assert.match(result.stderr, /ferry\.yaml:10:\d+ serving\.concurrency: /);
     assert.doesNotMatch(result.stderr, STACK_LINE);
+  });
+
+  test('invalid serving options (--serving or FERRY_SERVING_OVERRIDES): exit 2 naming the field', async () => {
+    const iris = join(ROOT, 'examples', 'iris');
+    const flag = await runBounded(
+      ['serve', iris, '--port', '0', '--serving', '{"batching":{"maxBatchSize":"lots"}}'],
+      6_000,
+    );
+    assert.equal(flag.timedOut, false);
+    assert.equal(flag.code, 2, flag.stderr);
+    assert.match(flag.stderr, /--serving: serving\.batching\.maxBatchSize/);
+    const env = await runBounded(['serve', iris, '--port', '0'], 6_000, {
+      FERRY_SERVING_OVERRIDES: '{"timeout":',
+    });
+    assert.equal(env.code, 2, env.stderr);
+    assert.match(env.stderr, /FERRY_SERVING_OVERRIDES is not JSON/);
   });
 
   test('a path that does not exist: non-zero exit naming it', async () => {

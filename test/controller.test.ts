@@ -4,6 +4,7 @@
  * controller decides and does; test/platform.test.ts checks the whole platform under load through the gateway.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Controller, LogArchive, openStore, type RouteTable, type Store } from '../src/control/index.ts';
@@ -103,7 +104,14 @@ describe('controller with the process runtime', () => {
 
   test('a new revision rolls out: traffic only on ready replicas, old ones removed after, logs archived', async () => {
     const from = routes.tables.length;
-    const view = controller.update('iris', { env: { FERRY_LOG_LEVEL: 'debug' } });
+    assert.throws(
+      () => controller.update('iris', { serving: { batching: { maxBatchSize: 'lots' } } }),
+      /serving options are not valid: serving\.batching\.maxBatchSize/,
+    );
+    const view = controller.update('iris', {
+      env: { FERRY_LOG_LEVEL: 'debug' },
+      serving: { batching: { maxBatchSize: 4 } },
+    });
     assert.equal(view.revision, 2);
     assert.equal(view.rollout?.to, 2);
     await until('rollout succeeded', () => controller.rollout('iris')?.phase === 'succeeded');
@@ -112,6 +120,14 @@ describe('controller with the process runtime', () => {
       return all.length === 2 && all.every((r) => r.revision === 2 && r.state === 'ready');
     });
     assert.deepEqual(store.getTraffic('iris'), [{ revision: 2, percent: 100 }]);
+    // The serving options reach the replica's server as FERRY_SERVING_OVERRIDES.
+    const pid = Number(controller.view('iris').replicaStatus[0]!.id.split('@')[1]);
+    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    assert.ok(
+      environ.includes('FERRY_SERVING_OVERRIDES={"batching":{"maxBatchSize":4}}'),
+      'serving options in the env',
+    );
+    assert.ok(environ.includes('FERRY_LOG_LEVEL=debug'));
     // Zero downtime at the routing level: every table published during the rollout gives each revision that
     // has traffic at least one ready replica.
     const during = routes.tables.slice(from);

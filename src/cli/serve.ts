@@ -1,6 +1,8 @@
 /** `ferry serve [dir...]`: run the model server on model directories. */
 import type { Command } from 'commander';
+import { FerryError } from '../core/errors.ts';
 import { type ModelVersion, startServer } from '../server/index.ts';
+import { parseServingOverrides, SERVING_OVERRIDES_ENV } from '../spec/index.ts';
 import { action, intOption } from './output.ts';
 
 interface ServeOptions {
@@ -9,6 +11,7 @@ interface ServeOptions {
   watch?: boolean;
   demo?: boolean;
   shutdownTimeout: number;
+  serving?: string;
 }
 
 export function registerServe(program: Command): void {
@@ -24,6 +27,11 @@ export function registerServe(program: Command): void {
       Number(process.env.FERRY_PORT ?? 8080),
     )
     .option('-w, --watch', 'reload a model when its files change')
+    .option(
+      '--serving <json>',
+      `serving options as JSON, merged over each ferry.yaml's serving section (default: $${SERVING_OVERRIDES_ENV})`,
+      process.env[SERVING_OVERRIDES_ENV] || undefined,
+    )
     .option('--demo', 'print ready-to-run curl commands for the first model once it is ready')
     .option(
       '--shutdown-timeout <seconds>',
@@ -32,8 +40,20 @@ export function registerServe(program: Command): void {
       30,
     )
     .action(
-      action(async (paths: string[], options: ServeOptions) => {
+      action(async (paths: string[], options: ServeOptions, command: Command) => {
+        const overrides =
+          options.serving === undefined
+            ? undefined
+            : parseServingOverrides(
+                options.serving,
+                command.getOptionValueSource('serving') === 'cli' ? '--serving' : SERVING_OVERRIDES_ENV,
+              );
+        if (overrides !== undefined && 'problem' in overrides)
+          throw new FerryError('FERRY_SPEC_INVALID', overrides.problem, {
+            hint: 'e.g. --serving \'{"batching":{"maxBatchSize":32},"timeout":"5s"}\'',
+          });
         const server = await startServer({
+          ...(overrides ? { servingOverrides: overrides.value } : {}),
           paths,
           host: options.host,
           port: options.port,

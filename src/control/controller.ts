@@ -21,6 +21,7 @@ import { FerryError } from '../core/errors.ts';
 import { freePort } from '../core/free-port.ts';
 import type { ReplicaSpec, ReplicaStatus, Runtime } from '../runtime/index.ts';
 import { readiness } from '../runtime/index.ts';
+import { SERVING_OVERRIDES_ENV, servingOverrideProblems } from '../spec/index.ts';
 import { LABELS, makeReplicaLabels, readReplicaClaim } from './labels.ts';
 import { type LogArchive, lineTime } from './log-archive.ts';
 import { type CrashHistory, type DesiredState, type ReconcilePolicy, reconcile } from './reconcile.ts';
@@ -451,7 +452,13 @@ export class Controller implements ControlPlane {
       name: `ferry-${dep}-r${revision.number}-${index}-${Math.random().toString(36).slice(2, 7)}`,
       labels: { ...makeReplicaLabels(revision, index), ...this.mine },
       port: await freePort(),
-      env: { ...this.replicaEnv, ...revision.spec.env },
+      env: {
+        ...this.replicaEnv,
+        ...revision.spec.env,
+        ...(Object.keys(revision.spec.serving).length > 0
+          ? { [SERVING_OVERRIDES_ENV]: JSON.stringify(revision.spec.serving) }
+          : {}),
+      },
       ...(revision.spec.resources.cpu === null ? {} : { cpus: revision.spec.resources.cpu }),
       ...(revision.spec.resources.memoryBytes === null
         ? {}
@@ -585,6 +592,7 @@ export class Controller implements ControlPlane {
   deploy(input: DeploymentInput & { strategy?: StrategyInput }): DeploymentView {
     const { strategy, ...rest } = input;
     if (strategy) toStrategy(strategy);
+    checkServing(rest.serving);
     const result = this.store.createDeployment(rest);
     if (strategy) this.store.setStrategy(rest.name, strategy as unknown as JsonValue);
     this.event(
@@ -600,6 +608,7 @@ export class Controller implements ControlPlane {
   update(name: string, patch: DeploymentPatch & { strategy?: StrategyInput }): DeploymentView {
     const { strategy, ...rest } = patch;
     if (strategy) toStrategy(strategy);
+    checkServing(rest.serving);
     this.requireNoActiveRollout(name, 'change it');
     if (strategy) this.store.setStrategy(name, strategy as unknown as JsonValue);
     const result = this.store.updateDeployment(name, rest);
@@ -914,6 +923,17 @@ export class Controller implements ControlPlane {
       `Rolling out revision ${target} (from revision ${stable}${why ? `, ${why}` : ''}) with the ${(strategy as { kind?: string }).kind ?? 'rolling'} strategy`,
     );
   }
+}
+
+/** A deployment's serving options must be valid `serving` of ferry.yaml: refused at the API, not at replica start. */
+function checkServing(serving: Record<string, JsonValue> | undefined): void {
+  if (serving === undefined) return;
+  const problems = servingOverrideProblems(serving);
+  if (problems.length > 0)
+    throw new FerryError('FERRY_BAD_REQUEST', `serving options are not valid: ${problems.join('; ')}`, {
+      hint: 'They take the fields of the serving section of ferry.yaml (docs/spec.md), e.g. {"batching":{"maxBatchSize":32}}.',
+      details: problems,
+    });
 }
 
 function isDone(state: RolloutState): boolean {

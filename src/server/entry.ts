@@ -7,6 +7,7 @@
  *   FERRY_PORT              port, 0-65535                                 default 8080
  *   FERRY_SHUTDOWN_TIMEOUT  seconds draining may take on SIGTERM, 0-3600  default 30
  *   FERRY_LOG_LEVEL         pino level                                    default info
+ *   FERRY_SERVING_OVERRIDES JSON merged over ferry.yaml's serving section  default none
  *
  * An empty variable counts as unset. Invalid configuration: one line on stderr, exit 2. A model directory
  * that is missing or holds an invalid ferry.yaml: exit 2 as well (the error as printed by the spec loader);
@@ -17,6 +18,7 @@
  * requests off. A second signal exits at once (130).
  */
 import { isFerryError } from '../core/errors.ts';
+import { parseServingOverrides, SERVING_OVERRIDES_ENV } from '../spec/index.ts';
 import { createLogger, startServer } from './server.ts';
 
 const EXIT_USAGE = 2;
@@ -28,6 +30,7 @@ interface EntryConfig {
   port: number;
   shutdownTimeoutMs: number;
   logLevel: string;
+  servingOverrides: Record<string, unknown> | undefined;
 }
 
 /** Reads and checks the configuration; returns the first problem as a sentence instead of throwing. */
@@ -58,7 +61,11 @@ function readConfig(env: NodeJS.ProcessEnv): EntryConfig | { problem: string } {
     return {
       problem: `FERRY_HOST must be an address to bind such as 0.0.0.0, 127.0.0.1 or ::, got ${JSON.stringify(host)}`,
     };
+  const overridesText = get(SERVING_OVERRIDES_ENV);
+  const overrides = overridesText === undefined ? undefined : parseServingOverrides(overridesText);
+  if (overrides !== undefined && 'problem' in overrides) return overrides;
   return {
+    servingOverrides: overrides?.value,
     modelDir: get('FERRY_MODEL_DIR') ?? '/app/model',
     host,
     port,
@@ -96,6 +103,7 @@ try {
     port: config.port,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     logger,
+    ...(config.servingOverrides ? { servingOverrides: config.servingOverrides } : {}),
   });
 } catch (error) {
   if (isFerryError(error)) {

@@ -7,7 +7,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { FerryError, isFerryError } from '../core/errors.ts';
 import type { RepositoryIndexEntry } from '../protocol/types.ts';
-import { loadSpec } from '../spec/index.ts';
+import { loadSpec, type SpecOverrides } from '../spec/index.ts';
 import type { LoadedSpec } from '../spec/types.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { ModelVersion, type VersionLogger } from './model-version.ts';
@@ -66,6 +66,8 @@ export class ModelRepository {
     private readonly paths: string[],
     private readonly metrics: ServerMetrics,
     private readonly log: VersionLogger,
+    /** Applied to every ferry.yaml read (a deployment's serving options). */
+    private readonly overrides: SpecOverrides = {},
   ) {}
 
   /** Finds the model directories (again) and loads every version found. */
@@ -75,7 +77,7 @@ export class ModelRepository {
    */
   async readAll(): Promise<LoadedSpec[]> {
     this.#dirs = findModelDirs(this.paths);
-    const results = await Promise.allSettled(this.#dirs.map((dir) => loadSpec(dir)));
+    const results = await Promise.allSettled(this.#dirs.map((dir) => loadSpec(dir, this.overrides)));
     const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
     if (failures.length === 1) throw failures[0];
     if (failures.length > 1) {
@@ -95,7 +97,7 @@ export class ModelRepository {
   async #loadDir(dir: string): Promise<ModelVersion | null> {
     let source: LoadedSpec;
     try {
-      source = await loadSpec(dir);
+      source = await loadSpec(dir, this.overrides);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       this.#broken.set(dir, { dir, name: basename(dir), reason });

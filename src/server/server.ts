@@ -24,6 +24,8 @@ export interface ServerOptions {
   /** Largest body any route accepts, in bytes. */
   maxBodyBytes?: number;
   logger?: Logger;
+  /** Merged over each ferry.yaml's `serving` section (a deployment's serving options). */
+  servingOverrides?: Record<string, unknown>;
 }
 
 export interface RunningServer {
@@ -43,7 +45,12 @@ export function createLogger(level = process.env.FERRY_LOG_LEVEL ?? 'info'): Log
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const logger = options.logger ?? createLogger();
   const metrics = new ServerMetrics();
-  const repository = new ModelRepository(options.paths, metrics, logger);
+  const repository = new ModelRepository(
+    options.paths,
+    metrics,
+    logger,
+    options.servingOverrides ? { serving: options.servingOverrides } : {},
+  );
   const dataPlane = new DataPlane(repository);
 
   // Listen first so liveness answers while models load; readiness stays false until they are loaded.

@@ -4,7 +4,17 @@ export { completeSpec } from './complete.ts';
 export { DEFAULTS, SPEC_FILE_NAME } from './defaults.ts';
 export { DURATION_UNITS, formatDuration, parseDuration } from './duration.ts';
 export { type InitialSpecOptions, modelNameFromFile, renderInitialSpec, sampleRequest } from './init.ts';
-export { type ExampleFileRef, formatSpecProblems, loadSpec, type ParseResult, parseSpec } from './load.ts';
+export {
+  type ExampleFileRef,
+  formatSpecProblems,
+  loadSpec,
+  type ParseResult,
+  parseServingOverrides,
+  parseSpec,
+  SERVING_OVERRIDES_ENV,
+  type SpecOverrides,
+  servingOverrideProblems,
+} from './load.ts';
 export { formatBytes, parseBytes, parseCpu } from './quantity.ts';
 export {
   FORMATS,

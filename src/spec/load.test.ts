@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FerryError } from '../core/errors.ts';
-import { loadSpec } from './load.ts';
+import { loadSpec, parseServingOverrides, servingOverrideProblems } from './load.ts';
 import type { SpecProblem } from './types.ts';
 
 const HEAD = 'apiVersion: ferry.dev/v1alpha1\nkind: Model\n';
@@ -166,5 +166,33 @@ examples:
       ['serving.batching.maxQueueDelay'],
     );
     assert.equal(loaded.spec.serving.batching?.maxQueueDelayMs, 2000);
+  });
+});
+
+describe('serving overrides (a deployment\'s serving options)', () => {
+  const spec = `${HEAD}model:\n  name: m\n  format: onnx\n  file: model.onnx\nserving:\n  timeout: 10s\n  batching:\n    maxBatchSize: 8\n    maxQueueDelay: 2ms\n`;
+
+  it('merge over the file key by key before validation', async () => {
+    const dir = await modelDir('overrides', { 'ferry.yaml': spec, 'model.onnx': 'x' });
+    const plain = await loadSpec(dir);
+    assert.equal(plain.spec.serving.batching?.maxBatchSize, 8);
+    const loaded = await loadSpec(dir, { serving: { batching: { maxBatchSize: 32 }, timeout: '3s' } });
+    assert.equal(loaded.spec.serving.batching?.maxBatchSize, 32);
+    assert.equal(loaded.spec.serving.batching?.maxQueueDelayMs, plain.spec.serving.batching?.maxQueueDelayMs);
+    assert.equal(loaded.spec.serving.timeoutMs, 3000);
+  });
+
+  it('are checked on their own, naming the field', () => {
+    assert.deepEqual(servingOverrideProblems({ batching: { maxBatchSize: 16 } }), []);
+    const problems = servingOverrideProblems({ batching: { maxBatchSize: 'lots' }, timeot: '1s' });
+    assert.ok(problems.some((p) => p.startsWith('serving.batching.maxBatchSize')), problems.join('\n'));
+    assert.ok(problems.some((p) => p.startsWith('serving.timeot')), problems.join('\n'));
+    assert.deepEqual(servingOverrideProblems([1]), ['serving: must be an object']);
+  });
+
+  it('read from JSON text with the source named in the problem', () => {
+    assert.deepEqual(parseServingOverrides('{"timeout":"2s"}'), { value: { timeout: '2s' } });
+    const bad = parseServingOverrides('{nope', '--serving');
+    assert.ok('problem' in bad && bad.problem.startsWith('--serving is not JSON'));
   });
 });

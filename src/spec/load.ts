@@ -29,7 +29,7 @@ import {
   validateDocument,
 } from './schema.ts';
 import { closest } from './suggest.ts';
-import type { LoadedSpec, ModelSpec, SpecProblem } from './types.ts';
+import { API_VERSION, type LoadedSpec, type ModelSpec, type SpecProblem } from './types.ts';
 import { showValue } from './value-error.ts';
 
 /** An example whose request or response is in a file, to be read by loadSpec. */
@@ -54,7 +54,20 @@ export interface ParseResult {
 const MAX_ALIASES = 100;
 
 /** Parses, validates and completes ferry.yaml text. Pure; never throws for any input. */
-export function parseSpec(text: string, file: string, dir: string): ParseResult {
+export interface SpecOverrides {
+  /**
+   * Merged over the file's `serving` section before validation (objects merge key by key; other values
+   * replace): a deployment's serving options (batching, timeouts, ...) without editing ferry.yaml.
+   */
+  serving?: Record<string, unknown>;
+}
+
+export function parseSpec(
+  text: string,
+  file: string,
+  dir: string,
+  overrides: SpecOverrides = {},
+): ParseResult {
   void dir; // Paths stay relative in the spec; dir is where loadSpec resolves them.
   const lineCounter = new LineCounter();
   const noLocation = () => undefined;
@@ -92,6 +105,9 @@ export function parseSpec(text: string, file: string, dir: string): ParseResult 
 
   const find = (path: readonly PathSegment[], atKey = false) => findNode(doc.contents, path, atKey);
   keepNumbersAsWritten(raw, find);
+  if (overrides.serving !== undefined && isPlainObject(raw)) {
+    raw.serving = deepMerge(raw.serving, overrides.serving);
+  }
 
   const toProblem = (issue: SpecIssue): SpecProblem => {
     const problem: SpecProblem = { file, path: joinPath(issue.path), message: issue.message };
@@ -132,7 +148,7 @@ export function parseSpec(text: string, file: string, dir: string): ParseResult 
  * files exist and inlines example files. Throws FerryError FERRY_SPEC_NOT_FOUND or FERRY_SPEC_INVALID
  * (details: the SpecProblem list).
  */
-export async function loadSpec(pathOrDir: string): Promise<LoadedSpec> {
+export async function loadSpec(pathOrDir: string, overrides: SpecOverrides = {}): Promise<LoadedSpec> {
   const target = resolve(pathOrDir);
   const file = await findSpecFile(target, pathOrDir);
   const dir = dirname(file);
@@ -146,7 +162,7 @@ export async function loadSpec(pathOrDir: string): Promise<LoadedSpec> {
     });
   }
   const shown = displayPath(file);
-  const parsed = parseSpec(text, shown, dir);
+  const parsed = parseSpec(text, shown, dir, overrides);
   if (parsed.spec === undefined) throw invalid(shown, parsed.problems);
   const spec = parsed.spec;
 
@@ -406,4 +422,45 @@ function keepNumbersAsWritten(raw: unknown, find: (path: readonly PathSegment[])
       record[key] = written ?? String(value);
     }
   }
+}
+
+/**
+ * Problems of a `serving` override on its own, as `serving.<path>: message (hint)` lines: checked when a
+ * deployment is created or changed, so a typo is refused there rather than at replica start.
+ */
+export function servingOverrideProblems(serving: unknown): string[] {
+  const doc = `apiVersion: ${API_VERSION}\nkind: Model\nmodel:\n  name: check\n  format: onnx\n  file: model.onnx\n`;
+  if (!isPlainObject(serving)) return ['serving: must be an object'];
+  const parsed = parseSpec(doc, 'serving', '.', { serving });
+  return parsed.problems.map((p) => `${p.path || 'serving'}: ${p.message}${p.hint ? ` (${p.hint})` : ''}`);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function deepMerge(base: unknown, over: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(over)) return over;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = deepMerge(base[k], v);
+  return out;
+}
+
+/** Environment variable that carries a deployment's serving options to its replicas, as JSON. */
+export const SERVING_OVERRIDES_ENV = 'FERRY_SERVING_OVERRIDES';
+
+/** Reads serving options given as JSON text (flag or environment); a problem is a sentence, never a throw. */
+export function parseServingOverrides(
+  text: string,
+  source = SERVING_OVERRIDES_ENV,
+): { value: Record<string, unknown> } | { problem: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return { problem: `${source} is not JSON: ${firstLine(error)}` };
+  }
+  const problems = servingOverrideProblems(value);
+  if (problems.length > 0) return { problem: `${source}: ${problems.join('; ')}` };
+  return { value: value as Record<string, unknown> };
 }

@@ -7,7 +7,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Controller, LogArchive, openStore, type RouteTable, type Store } from '../src/control/index.ts';
+import {
+  Controller,
+  LogArchive,
+  openStore,
+  type RouteTable,
+  SecretBox,
+  Secrets,
+  type Store,
+} from '../src/control/index.ts';
 import { ProcessRuntime } from '../src/runtime/index.ts';
 import { ROOT, tempDir } from './helpers.ts';
 
@@ -55,6 +63,7 @@ describe('controller with the process runtime', () => {
       logs: new LogArchive(join(home.path, 'logs')),
       gatewayUrl: 'http://127.0.0.1:1',
       platformId: 'test-controller',
+      secrets: new Secrets(store, SecretBox.open(join(home.path, 'secret.key'))),
       drainTimeoutMs: 5000,
       stopGraceMs: 5000,
       resyncMs: 500,
@@ -195,6 +204,41 @@ describe('controller with the process runtime', () => {
       .filter((e) => e.reason === 'ReplicaCreated').length;
     assert.equal(createdAfter, created);
     assert.ok(store.listEvents({ limit: 50 }).some((e) => e.reason === 'ReplicasAdopted'));
+  });
+
+  test('a revision that names a missing secret waits (one event), then starts with it as env', async () => {
+    controller.deploy({
+      name: 'vault',
+      model: 'iris',
+      versionRef: '1',
+      replicas: 1,
+      secretRefs: ['api-key'],
+    });
+    await until('SecretMissing event', () =>
+      store.listEvents({ deployment: 'vault' }).find((e) => e.reason === 'SecretMissing'),
+    );
+    await controller.tick();
+    await controller.tick();
+    assert.equal(
+      store.listEvents({ deployment: 'vault' }).filter((e) => e.reason === 'SecretMissing').length,
+      1,
+    );
+    assert.equal(controller.view('vault').replicaStatus.length, 0);
+    const value = 'sk-live-0123456789abcdef';
+    new Secrets(store, SecretBox.open(join(home.path, 'secret.key'))).set('api-key', value);
+    controller.nudge();
+    const replica = await until('vault replica ready', () =>
+      controller.view('vault').replicaStatus.find((r) => r.state === 'ready'),
+    );
+    const environ = readFileSync(`/proc/${replica.id.split('@')[1]}/environ`, 'utf8').split('\0');
+    assert.ok(environ.includes(`API_KEY=${value}`));
+    const said = JSON.stringify([
+      store.listEvents({ limit: 1000 }),
+      await controller.logs('vault', {}),
+      controller.view('vault'),
+    ]);
+    assert.ok(!said.includes(value), 'the value is in no event, log line or view');
+    controller.remove('vault');
   });
 
   test('deleting the deployment removes its replicas', async () => {

@@ -34,6 +34,7 @@ import {
   stepRollout,
 } from './rollout.ts';
 import { buildRoutes, type RoutePublisher, servingRevision, steadyReplicas } from './routing.ts';
+import type { Secrets } from './secrets.ts';
 import type {
   Deployment,
   DeploymentInput,
@@ -78,6 +79,8 @@ export interface ControllerOptions {
   resyncMs?: number;
   /** Extra environment for every replica (e.g. FERRY_LOG_LEVEL). */
   replicaEnv?: Record<string, string>;
+  /** Where secretRefs are resolved; without it a revision that names secrets does not start. */
+  secrets?: Secrets;
   /** Value of the `ferry.dev/platform` label: this controller sees and makes only replicas carrying it. */
   platformId: string;
 }
@@ -107,6 +110,7 @@ export class Controller implements ControlPlane {
   private readonly stopGraceMs: number;
   private readonly resyncMs: number;
   private readonly replicaEnv: Record<string, string>;
+  private readonly secrets: Secrets | undefined;
   /** The labels every replica of this platform carries; lists are filtered by them. */
   private readonly mine: Record<string, string>;
 
@@ -120,6 +124,8 @@ export class Controller implements ControlPlane {
   private readonly background = new Set<Promise<void>>();
   private readonly servedNames = new Map<string, string>();
   private readonly reportedCrashes = new Set<string>();
+  /** Create failures already recorded as events, by `${deployment}@${revision}:${reason}`: one event, not one a pass. */
+  private readonly createWarnings = new Set<string>();
 
   private running: Promise<void> | null = null;
   private again = false;
@@ -141,6 +147,7 @@ export class Controller implements ControlPlane {
     this.stopGraceMs = opts.stopGraceMs ?? 10_000;
     this.resyncMs = opts.resyncMs ?? 2000;
     this.replicaEnv = opts.replicaEnv ?? {};
+    this.secrets = opts.secrets;
     this.mine = { [LABELS.managedBy]: 'ferry', [LABELS.platform]: opts.platformId };
   }
 
@@ -464,11 +471,25 @@ export class Controller implements ControlPlane {
         ? {}
         : { memoryBytes: revision.spec.resources.memoryBytes }),
     };
+    if (revision.spec.secretRefs.length > 0) {
+      const { env, missing } = this.secrets?.env(revision.spec.secretRefs) ?? {
+        env: {},
+        missing: revision.spec.secretRefs,
+      };
+      if (missing.length > 0) {
+        this.createWarning(
+          revision,
+          'SecretMissing',
+          `Revision ${revision.number} needs secret(s) ${missing.join(', ')}, which are not set; set them (ferry secret set <name>) and the replica starts on the next pass.`,
+        );
+        return;
+      }
+      spec.env = { ...spec.env, ...env };
+    }
     if (this.runtime.kind === 'process') {
       if (revision.spec.artifactDir === null) {
-        this.event(
-          dep,
-          'Warning',
+        this.createWarning(
+          revision,
           'ReplicaCreateFailed',
           `Revision ${revision.number} (${revision.spec.model}:${revision.spec.version}) has no artifact directory; the process runtime serves model directories. Add a version with artifactDir, or run ferry up --runtime docker.`,
         );
@@ -477,9 +498,8 @@ export class Controller implements ControlPlane {
       spec.modelDir = revision.spec.artifactDir;
     } else {
       if (revision.spec.image === null) {
-        this.event(
-          dep,
-          'Warning',
+        this.createWarning(
+          revision,
           'ReplicaCreateFailed',
           `Revision ${revision.number} (${revision.spec.model}:${revision.spec.version}) has no image; the docker runtime runs images. Build one (ferry build) and add it as a version.`,
         );
@@ -489,6 +509,8 @@ export class Controller implements ControlPlane {
     }
     try {
       const status = await this.runtime.ensure(spec);
+      for (const key of this.createWarnings)
+        if (key.startsWith(`${dep}@${revision.number}:`)) this.createWarnings.delete(key);
       this.event(
         dep,
         'Normal',
@@ -496,13 +518,19 @@ export class Controller implements ControlPlane {
         `${status.name} (revision ${revision.number}, slot ${index}) started at ${status.url}`,
       );
     } catch (error) {
-      this.event(
-        dep,
-        'Warning',
+      this.createWarning(
+        revision,
         'ReplicaCreateFailed',
         `Could not start a replica of revision ${revision.number}: ${error instanceof Error ? error.message : String(error)}`,
       );
     }
+  }
+
+  private createWarning(revision: StoredRevision, reason: string, message: string): void {
+    const key = `${revision.deployment}@${revision.number}:${reason}`;
+    if (this.createWarnings.has(key)) return;
+    this.createWarnings.add(key);
+    this.event(revision.deployment, 'Warning', reason, message);
   }
 
   private async removeReplica(status: ReplicaStatus, reason: string): Promise<void> {

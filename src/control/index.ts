@@ -46,6 +46,7 @@ export {
   servingRevision,
   steadyReplicas,
 } from './routing.ts';
+export { envName, SecretBox, Secrets } from './secrets.ts';
 export * from './store/index.ts';
 export type {
   Action,

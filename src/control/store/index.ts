@@ -17,6 +17,7 @@ export {
   type ModelVersion,
   openStore,
   type RevisionSpec,
+  type SecretRecord,
   type Store,
   type StoredRevision,
   type StoredRollout,

@@ -98,4 +98,13 @@ export const MIGRATIONS: readonly string[] = [
     updated_at  INTEGER NOT NULL
   ) STRICT;
   `,
+  // 3: secrets, sealed (AES-256-GCM) by the control plane before they reach the store; never returned by the API.
+  `
+  CREATE TABLE secrets (
+    name        TEXT PRIMARY KEY,
+    sealed      BLOB NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+  ) STRICT;
+  `,
 ];

@@ -164,6 +164,13 @@ export interface StoredRollout {
   updatedAt: number;
 }
 
+/** A secret as listed: its name and dates, never its value. */
+export interface SecretRecord {
+  name: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
 export interface StoreOptions {
   /** Events kept per deployment (and for events without one); older ones are dropped. Default 1000. */
   eventsPerDeployment?: number;
@@ -205,6 +212,11 @@ export interface Store {
     deployment: string,
     rollout: { state: JsonValue; strategy: JsonValue; startedAt: number },
   ): StoredRollout;
+  // secrets (sealed by the caller; the store keeps opaque bytes)
+  putSecret(name: string, sealed: Uint8Array): SecretRecord;
+  getSealedSecret(name: string): Uint8Array | undefined;
+  listSecrets(): SecretRecord[];
+  deleteSecret(name: string): boolean;
   // events
   addEvent(event: EventInput): EventRecord;
   /** Newest first. */
@@ -605,6 +617,17 @@ function createStore(
        ON CONFLICT (deployment) DO UPDATE SET state = excluded.state, strategy = excluded.strategy,
          started_at = excluded.started_at, updated_at = excluded.updated_at`,
     ),
+    upsertSecret: db.prepare(
+      `INSERT INTO secrets (name, sealed, created_at, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at`,
+    ),
+    secret: db.prepare<[string], { name: string; sealed: Buffer; created_at: number; updated_at: number }>(
+      'SELECT * FROM secrets WHERE name = ?',
+    ),
+    secrets: db.prepare<[], { name: string; created_at: number; updated_at: number }>(
+      'SELECT name, created_at, updated_at FROM secrets ORDER BY name',
+    ),
+    deleteSecret: db.prepare('DELETE FROM secrets WHERE name = ?'),
     insertEvent: db.prepare(
       'INSERT INTO events (deployment, type, reason, message, at) VALUES (?, ?, ?, ?, ?)',
     ),
@@ -1065,6 +1088,22 @@ function createStore(
         };
       },
     ),
+    putSecret: writeTransaction(db, (name: string, sealed: Uint8Array): SecretRecord => {
+      if (typeof name !== 'string' || !SECRET_RE.test(name)) {
+        throw badRequest(
+          `Secret name ${JSON.stringify(name)} is not valid`,
+          'Use 1-253 letters, digits, ".", "_" and "-", starting with a letter or digit.',
+        );
+      }
+      const at = now();
+      q.upsertSecret.run(name, Buffer.from(sealed), at, at);
+      const row = q.secret.get(name)!;
+      return { name, createdAt: row.created_at, updatedAt: row.updated_at };
+    }),
+    getSealedSecret: (name) => q.secret.get(name)?.sealed,
+    listSecrets: () =>
+      q.secrets.all().map((r) => ({ name: r.name, createdAt: r.created_at, updatedAt: r.updated_at })),
+    deleteSecret: (name) => q.deleteSecret.run(name).changes > 0,
     addEvent,
     listEvents,
     createToken,

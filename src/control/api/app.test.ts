@@ -1,0 +1,783 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import { z } from 'zod';
+import { openStore, type Store } from '../store/store.ts';
+import type { LogLine } from '../views.ts';
+import { buildControlApi } from './app.ts';
+import { openApiPath } from './openapi.ts';
+import { ROUTES } from './routes.ts';
+import { type RecordingControl, recordingControl } from './testing.ts';
+
+const INFO = { version: '9.9.9', runtime: 'process' as const, gatewayUrl: 'http://127.0.0.1:8080' };
+
+interface Env {
+  app: FastifyInstance;
+  store: Store;
+  control: RecordingControl;
+  logs: string[];
+  admin: string;
+  deployer: string;
+  viewer: string;
+  close(): Promise<void>;
+}
+
+async function setup(): Promise<Env> {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-api-'));
+  const store = openStore(join(dir, 'state.db'));
+  const control = recordingControl(store, INFO.gatewayUrl);
+  const logs: string[] = [];
+  const logger = pino({ level: 'trace' }, { write: (line: string) => logs.push(line) });
+  const app = buildControlApi({ store, control, info: INFO, logger });
+  await app.ready();
+  return {
+    app,
+    store,
+    control,
+    logs,
+    admin: store.createToken('root', 'admin').token,
+    deployer: store.createToken('ci', 'deployer').token,
+    viewer: store.createToken('look', 'viewer').token,
+    async close() {
+      await app.close();
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+interface Answer {
+  status: number;
+  // biome-ignore lint/suspicious/noExplicitAny: test answers are inspected field by field
+  body: any;
+  headers: Record<string, unknown>;
+}
+
+const routeFor = (method: string, url: string) => {
+  const path = url.split('?')[0] as string;
+  return ROUTES.find(
+    (r) => r.method === method && new RegExp(`^${r.url.replace(/:[^/]+/g, '[^/]+')}$`).test(path),
+  );
+};
+
+/** Injects a request; a 2xx JSON answer is also checked against the route's documented response schema. */
+async function call(
+  env: Env,
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+  url: string,
+  token?: string,
+  body?: unknown,
+): Promise<Answer> {
+  const res = await env.app.inject({
+    method,
+    url,
+    headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+    ...(body === undefined ? {} : { payload: body as object }),
+  });
+  const parsed = res.body === '' ? undefined : JSON.parse(res.body);
+  const route = routeFor(method, url);
+  if (res.statusCode < 300 && route?.response && parsed !== undefined) {
+    const schema = route.response.many ? z.array(route.response.schema) : route.response.schema;
+    const check = schema.safeParse(parsed);
+    assert.ok(check.success, `${method} ${url}: answer does not match its schema: ${check.error?.message}`);
+  }
+  if (res.statusCode >= 400) {
+    assert.equal(typeof parsed?.error, 'string', `${method} ${url}: error body has a message`);
+    assert.match(parsed?.code, /^FERRY_/);
+  }
+  return { status: res.statusCode, body: parsed, headers: res.headers };
+}
+
+function assertError(answer: Answer, status: number, code: string, pattern?: RegExp): void {
+  assert.equal(answer.status, status, JSON.stringify(answer.body));
+  assert.equal(answer.body.code, code);
+  if (pattern) assert.match(answer.body.error, pattern);
+}
+
+async function seedModel(env: Env, name = 'iris', versions = ['1', '2']): Promise<void> {
+  assert.equal((await call(env, 'POST', '/v1/models', env.deployer, { name })).status, 201);
+  for (const version of versions) {
+    const r = await call(env, 'POST', `/v1/models/${name}/versions`, env.deployer, {
+      version,
+      artifactDir: `/models/${name}/${version}`,
+    });
+    assert.equal(r.status, 201);
+  }
+}
+
+async function seedDeployment(env: Env, name = 'web'): Promise<void> {
+  await seedModel(env);
+  const r = await call(env, 'POST', '/v1/deployments', env.deployer, { name, model: 'iris', version: '1' });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+}
+
+describe('auth', () => {
+  let env: Env;
+  before(async () => {
+    env = await setup();
+  });
+  after(() => env.close());
+
+  test('public routes need no token', async () => {
+    const health = await call(env, 'GET', '/healthz');
+    assert.deepEqual(health.body, { ok: true, version: '9.9.9' });
+    assert.equal((await call(env, 'GET', '/openapi.json')).status, 200);
+  });
+
+  test('no token, a bad token or a non-bearer header: 401 with WWW-Authenticate', async () => {
+    for (const headers of [
+      {},
+      { authorization: 'Bearer ferry_0123456789abcdef_nope' },
+      { authorization: `Basic ${Buffer.from('a:b').toString('base64')}` },
+      { authorization: 'Bearer' },
+    ]) {
+      const res = await env.app.inject({ method: 'GET', url: '/v1/info', headers });
+      assert.equal(res.statusCode, 401, JSON.stringify(headers));
+      assert.equal(res.json().code, 'FERRY_UNAUTHORIZED');
+      assert.match(String(res.headers['www-authenticate']), /^Bearer/);
+    }
+  });
+
+  test('401 comes before validation and routing of the body', async () => {
+    const r = await call(env, 'POST', '/v1/deployments', undefined, { nonsense: true });
+    assertError(r, 401, 'FERRY_UNAUTHORIZED');
+  });
+
+  test('a viewer may read but not write; 403 says which role is needed', async () => {
+    assert.deepEqual((await call(env, 'GET', '/v1/info', env.viewer)).body, INFO);
+    assert.equal((await call(env, 'GET', '/v1/models', env.viewer)).status, 200);
+    const r = await call(env, 'POST', '/v1/models', env.viewer, { name: 'x' });
+    assertError(r, 403, 'FERRY_FORBIDDEN', /"look".*viewer/);
+    assert.match(r.body.hint, /deployer|admin/);
+    assertError(await call(env, 'DELETE', '/v1/deployments/x', env.viewer), 403, 'FERRY_FORBIDDEN');
+    assert.equal(env.control.calls.length, 0);
+  });
+
+  test('only an admin manages tokens', async () => {
+    assertError(await call(env, 'GET', '/v1/tokens', env.deployer), 403, 'FERRY_FORBIDDEN');
+    assertError(await call(env, 'GET', '/v1/tokens', env.viewer), 403, 'FERRY_FORBIDDEN');
+    assertError(
+      await call(env, 'POST', '/v1/tokens', env.deployer, { name: 'x', role: 'admin' }),
+      403,
+      'FERRY_FORBIDDEN',
+    );
+
+    const created = await call(env, 'POST', '/v1/tokens', env.admin, { name: 'bot', role: 'viewer' });
+    assert.equal(created.status, 201);
+    assert.equal(created.headers['cache-control'], 'no-store');
+    assert.match(created.body.token, /^ferry_/);
+    assert.equal(created.body.role, 'viewer');
+    assert.equal((await call(env, 'GET', '/v1/info', created.body.token)).status, 200);
+
+    const list = await call(env, 'GET', '/v1/tokens', env.admin);
+    assert.deepEqual(list.body.map((t: { name: string }) => t.name).sort(), ['bot', 'ci', 'look', 'root']);
+    assert.ok(!JSON.stringify(list.body).includes(created.body.token), 'listing never shows tokens');
+
+    assertError(
+      await call(env, 'POST', '/v1/tokens', env.admin, { name: 'bot', role: 'viewer' }),
+      409,
+      'FERRY_CONFLICT',
+    );
+    const badRole = await call(env, 'POST', '/v1/tokens', env.admin, { name: 'x', role: 'root' });
+    assertError(badRole, 400, 'FERRY_BAD_REQUEST', /role/);
+    assert.deepEqual(
+      badRole.body.details.map((d: { path: string }) => d.path),
+      ['role'],
+    );
+
+    assert.equal((await call(env, 'DELETE', '/v1/tokens/bot', env.admin)).status, 204);
+    assertError(await call(env, 'GET', '/v1/info', created.body.token), 401, 'FERRY_UNAUTHORIZED');
+    assertError(await call(env, 'DELETE', '/v1/tokens/bot', env.admin), 404, 'FERRY_NOT_FOUND', /bot/);
+  });
+
+  test('a token with a role the API does not know may do nothing', async () => {
+    const odd = env.store.createToken('odd', 'auditor').token;
+    assertError(await call(env, 'GET', '/v1/info', odd), 403, 'FERRY_FORBIDDEN', /auditor/);
+  });
+});
+
+describe('models', () => {
+  let env: Env;
+  before(async () => {
+    env = await setup();
+  });
+  after(() => env.close());
+
+  test('create, list, get, add versions, aliases', async () => {
+    assert.deepEqual((await call(env, 'GET', '/v1/models', env.viewer)).body, []);
+    const created = await call(env, 'POST', '/v1/models', env.deployer, { name: 'iris' });
+    assert.equal(created.status, 201);
+    assert.equal(created.body.name, 'iris');
+    const v = await call(env, 'POST', '/v1/models/iris/versions', env.deployer, {
+      version: '1.0',
+      image: 'reg/iris@sha256:abc',
+      metadata: { accuracy: 0.97, tags: ['a'] },
+    });
+    assert.equal(v.status, 201);
+    assert.deepEqual(v.body.metadata, { accuracy: 0.97, tags: ['a'] });
+    await call(env, 'POST', '/v1/models/iris/versions', env.deployer, { version: '2.0', artifactDir: '/a' });
+
+    const alias = await call(env, 'PUT', '/v1/models/iris/aliases/stable', env.deployer, { version: '1.0' });
+    assert.equal(alias.status, 200);
+    assert.deepEqual(alias.body, { model: 'iris', alias: 'stable', version: '1.0', updated: [] });
+    assert.deepEqual(env.control.calls.at(-1), { method: 'setAlias', args: ['iris', 'stable', '1.0'] });
+
+    const got = await call(env, 'GET', '/v1/models/iris', env.viewer);
+    assert.deepEqual(got.body.aliases, { stable: '1.0' });
+    assert.deepEqual(
+      got.body.versions.map((x: { version: string }) => x.version),
+      ['1.0', '2.0'],
+    );
+    assert.equal((await call(env, 'GET', '/v1/models', env.viewer)).body.length, 1);
+  });
+
+  test('errors: duplicate, unknown model, bad names, missing image, strict bodies', async () => {
+    assertError(await call(env, 'POST', '/v1/models', env.deployer, { name: 'iris' }), 409, 'FERRY_CONFLICT');
+    assertError(await call(env, 'GET', '/v1/models/nope', env.viewer), 404, 'FERRY_MODEL_NOT_FOUND', /nope/);
+    assertError(
+      await call(env, 'POST', '/v1/models/nope/versions', env.deployer, { version: '1', image: 'x' }),
+      404,
+      'FERRY_MODEL_NOT_FOUND',
+    );
+    const badName = await call(env, 'POST', '/v1/models', env.deployer, { name: 'Iris_Model' });
+    assertError(badName, 400, 'FERRY_BAD_REQUEST', /name/);
+    assert.equal(badName.body.details[0].path, 'name');
+
+    const noSource = await call(env, 'POST', '/v1/models/iris/versions', env.deployer, { version: '3' });
+    assertError(noSource, 400, 'FERRY_BAD_REQUEST', /image or an artifactDir/);
+
+    const typo = await call(env, 'POST', '/v1/models/iris/versions', env.deployer, {
+      version: '3',
+      imag: 'x',
+    });
+    assertError(typo, 400, 'FERRY_BAD_REQUEST', /imag: unknown field/);
+    assert.deepEqual(typo.body.details, [{ path: 'imag', message: 'unknown field' }]);
+    assert.match(typo.body.hint, /version, image, artifactDir, metadata/);
+
+    assertError(
+      await call(env, 'PUT', '/v1/models/iris/aliases/stable', env.deployer, { version: '9' }),
+      404,
+      'FERRY_VERSION_NOT_FOUND',
+    );
+    const missing = await call(env, 'PUT', '/v1/models/iris/aliases/stable', env.deployer, {});
+    assertError(missing, 400, 'FERRY_BAD_REQUEST', /version/);
+    assert.equal(missing.body.details[0].path, 'version');
+  });
+});
+
+describe('deployments', () => {
+  let env: Env;
+  before(async () => {
+    env = await setup();
+    await seedDeployment(env, 'web');
+  });
+  after(() => env.close());
+
+  test('deploy: 201 with the view, replicas default to 1, version becomes versionRef', async () => {
+    const deploy = env.control.calls.find((c) => c.method === 'deploy');
+    assert.deepEqual(deploy?.args, [{ name: 'web', model: 'iris', versionRef: '1', replicas: 1 }]);
+    const r = await call(env, 'POST', '/v1/deployments', env.admin, {
+      name: 'canary',
+      model: 'iris',
+      version: '2',
+      replicas: 3,
+      resources: { cpu: 0.5, memoryBytes: 1_000_000 },
+      env: { LOG_LEVEL: 'debug' },
+      secretRefs: ['db-password'],
+      serving: { batching: { maxBatchSize: 8 } },
+      strategy: { kind: 'canary', steps: [{ percent: 10, pauseMs: 1000 }, { percent: 50 }] },
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.equal(r.body.replicas, 3);
+    assert.equal(r.body.versionRef, '2');
+    assert.deepEqual(r.body.strategy, {
+      kind: 'canary',
+      steps: [{ percent: 10, pauseMs: 1000 }, { percent: 50 }],
+    });
+    assert.deepEqual(r.body.traffic, [{ revision: 1, percent: 100 }]);
+    assert.equal(r.body.endpoint, 'http://127.0.0.1:8080/v2/models/canary/infer');
+    const list = await call(env, 'GET', '/v1/deployments', env.viewer);
+    assert.deepEqual(
+      list.body.map((d: { name: string }) => d.name),
+      ['canary', 'web'],
+    );
+  });
+
+  test('deploy errors: duplicate, unknown model or version, strict nested validation', async () => {
+    assertError(
+      await call(env, 'POST', '/v1/deployments', env.deployer, { name: 'web', model: 'iris', version: '1' }),
+      409,
+      'FERRY_CONFLICT',
+    );
+    assertError(
+      await call(env, 'POST', '/v1/deployments', env.deployer, { name: 'x', model: 'nope', version: '1' }),
+      404,
+      'FERRY_MODEL_NOT_FOUND',
+    );
+    assertError(
+      await call(env, 'POST', '/v1/deployments', env.deployer, { name: 'x', model: 'iris', version: '7' }),
+      404,
+      'FERRY_VERSION_NOT_FOUND',
+    );
+    const deploysBefore = env.control.calls.filter((c) => c.method === 'deploy').length;
+    const bad = await call(env, 'POST', '/v1/deployments', env.deployer, {
+      name: 'x',
+      model: 'iris',
+      version: '1',
+      replica: 2,
+      resources: { cpu: -1, disk: 3 },
+      env: { 'bad-key': 'v' },
+      strategy: { kind: 'canary', steps: [{ percent: 150 }] },
+    });
+    assertError(bad, 400, 'FERRY_BAD_REQUEST');
+    const paths = bad.body.details.map((d: { path: string }) => d.path).sort();
+    assert.deepEqual(paths, [
+      'env.bad-key',
+      'replica',
+      'resources.cpu',
+      'resources.disk',
+      'strategy.steps[0].percent',
+    ]);
+    for (const p of ['replica', 'resources.cpu', 'resources.disk', 'strategy.steps[0].percent']) {
+      assert.ok(bad.body.error.includes(p), `message names ${p}: ${bad.body.error}`);
+    }
+    const noBody = await env.app.inject({
+      method: 'POST',
+      url: '/v1/deployments',
+      headers: { authorization: `Bearer ${env.deployer}` },
+    });
+    assert.equal(noBody.statusCode, 400);
+    assert.equal(noBody.json().code, 'FERRY_BAD_REQUEST');
+    assert.equal(
+      env.control.calls.filter((c) => c.method === 'deploy').length,
+      deploysBefore,
+      'invalid bodies never reach the controller',
+    );
+  });
+
+  test('get: view, revisions and the last 20 events', async () => {
+    for (let i = 0; i < 25; i++) {
+      env.store.addEvent({ deployment: 'web', type: 'Normal', reason: 'Tick', message: `n${i}`, at: i });
+    }
+    env.store.addEvent({ deployment: 'canary', type: 'Warning', reason: 'Other', message: 'x', at: 99 });
+    const r = await call(env, 'GET', '/v1/deployments/web', env.viewer);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.name, 'web');
+    assert.equal(r.body.revisions.length, 1);
+    assert.equal(r.body.events.length, 20);
+    assert.equal(r.body.events[0].message, 'n24');
+    assert.ok(r.body.events.every((e: { deployment: string }) => e.deployment === 'web'));
+    assertError(await call(env, 'GET', '/v1/deployments/nope', env.viewer), 404, 'FERRY_NOT_FOUND', /nope/);
+  });
+
+  test('events: filtered by deployment, limited', async () => {
+    const r = await call(env, 'GET', '/v1/events?deployment=web&limit=3', env.viewer);
+    assert.deepEqual(
+      r.body.map((e: { message: string }) => e.message),
+      ['n24', 'n23', 'n22'],
+    );
+    assert.equal((await call(env, 'GET', '/v1/events?limit=1', env.viewer)).body[0].message, 'x');
+    const bad = await call(env, 'GET', '/v1/events?limit=0', env.viewer);
+    assertError(bad, 400, 'FERRY_BAD_REQUEST', /limit/);
+    const typo = await call(env, 'GET', '/v1/events?limt=3', env.viewer);
+    assertError(typo, 400, 'FERRY_BAD_REQUEST', /limt: unknown field/);
+    assert.match(typo.body.hint, /deployment, limit/);
+  });
+
+  test('patch makes a new revision; unknown deployment 404; name cannot change', async () => {
+    const r = await call(env, 'PATCH', '/v1/deployments/web', env.deployer, {
+      version: '2',
+      env: { A: '1' },
+      strategy: { kind: 'rolling', maxSurge: 2 },
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.revision, 2);
+    assert.deepEqual(r.body.strategy, { kind: 'rolling', maxSurge: 2 });
+    assert.deepEqual(env.control.calls.at(-1), {
+      method: 'update',
+      args: ['web', { env: { A: '1' }, versionRef: '2', strategy: { kind: 'rolling', maxSurge: 2 } }],
+    });
+    const revisions = await call(env, 'GET', '/v1/deployments/web/revisions', env.viewer);
+    assert.deepEqual(
+      revisions.body.map((x: { number: number; spec: { version: string } }) => [x.number, x.spec.version]),
+      [
+        [1, '1'],
+        [2, '2'],
+      ],
+    );
+    assertError(
+      await call(env, 'PATCH', '/v1/deployments/nope', env.deployer, { replicas: 2 }),
+      404,
+      'FERRY_NOT_FOUND',
+    );
+    const rename = await call(env, 'PATCH', '/v1/deployments/web', env.deployer, { name: 'other' });
+    assertError(rename, 400, 'FERRY_BAD_REQUEST', /name: unknown field/);
+    assertError(await call(env, 'GET', '/v1/deployments/nope/revisions', env.viewer), 404, 'FERRY_NOT_FOUND');
+  });
+
+  test('scale and replicas', async () => {
+    const r = await call(env, 'PUT', '/v1/deployments/web/replicas', env.deployer, { replicas: 4 });
+    assert.equal(r.body.replicas, 4);
+    assert.deepEqual(env.control.calls.at(-1), { method: 'scale', args: ['web', 4] });
+    const bad = await call(env, 'PUT', '/v1/deployments/web/replicas', env.deployer, { replicas: -1 });
+    assertError(bad, 400, 'FERRY_BAD_REQUEST', /replicas/);
+    assertError(
+      await call(env, 'PUT', '/v1/deployments/web/replicas', env.deployer, { replicas: '2' }),
+      400,
+      'FERRY_BAD_REQUEST',
+      /replicas/,
+    );
+    assertError(
+      await call(env, 'PUT', '/v1/deployments/nope/replicas', env.deployer, { replicas: 1 }),
+      404,
+      'FERRY_NOT_FOUND',
+    );
+    env.control.replicas.set('web', [
+      {
+        id: 'c1',
+        name: 'web-2-0',
+        revision: 2,
+        index: 0,
+        state: 'ready',
+        url: 'http://127.0.0.1:9000',
+        startedAt: 1,
+        restarts: 0,
+      },
+    ]);
+    const replicas = await call(env, 'GET', '/v1/deployments/web/replicas', env.viewer);
+    assert.deepEqual(
+      replicas.body.map((x: { id: string }) => x.id),
+      ['c1'],
+    );
+    assertError(await call(env, 'GET', '/v1/deployments/nope/replicas', env.viewer), 404, 'FERRY_NOT_FOUND');
+  });
+
+  test('traffic: get, set, errors from the store, conflict during a rollout', async () => {
+    assert.deepEqual((await call(env, 'GET', '/v1/deployments/web/traffic', env.viewer)).body, {
+      traffic: [{ revision: 1, percent: 100 }],
+    });
+    const set = await call(env, 'PUT', '/v1/deployments/web/traffic', env.deployer, {
+      traffic: [
+        { revision: 1, percent: 90 },
+        { revision: 2, percent: 10, shadow: 50 },
+      ],
+    });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    assert.deepEqual(set.body.traffic, [
+      { revision: 1, percent: 90 },
+      { revision: 2, percent: 10, shadow: 50 },
+    ]);
+    const sum = await call(env, 'PUT', '/v1/deployments/web/traffic', env.deployer, {
+      traffic: [{ revision: 1, percent: 90 }],
+    });
+    assertError(sum, 400, 'FERRY_BAD_REQUEST', /sum to 90/);
+    const field = await call(env, 'PUT', '/v1/deployments/web/traffic', env.deployer, {
+      traffic: [{ revision: 1, percent: 100, weight: 1 }],
+    });
+    assertError(field, 400, 'FERRY_BAD_REQUEST', /traffic\[0\]\.weight: unknown field/);
+    assertError(
+      await call(env, 'PUT', '/v1/deployments/web/traffic', env.deployer, { traffic: [] }),
+      400,
+      'FERRY_BAD_REQUEST',
+      /traffic/,
+    );
+    assertError(await call(env, 'GET', '/v1/deployments/nope/traffic', env.viewer), 404, 'FERRY_NOT_FOUND');
+  });
+
+  test('rollout: none, undo, promote, abort, conflicts', async () => {
+    assert.deepEqual((await call(env, 'GET', '/v1/deployments/web/rollout', env.viewer)).body, {
+      rollout: null,
+    });
+    assertError(
+      await call(env, 'POST', '/v1/deployments/web/rollout/promote', env.deployer),
+      409,
+      'FERRY_CONFLICT',
+    );
+    const undo = await call(env, 'POST', '/v1/deployments/web/rollout/undo', env.deployer);
+    assert.equal(undo.status, 200, JSON.stringify(undo.body));
+    assert.deepEqual([undo.body.from, undo.body.to], [2, 1]);
+    const undoTo = await call(env, 'POST', '/v1/deployments/web/rollout/undo', env.deployer, { revision: 2 });
+    assert.equal(undoTo.body.to, 2);
+    assert.deepEqual(env.control.calls.at(-1), { method: 'undo', args: ['web', 2] });
+    assertError(
+      await call(env, 'POST', '/v1/deployments/web/rollout/undo', env.deployer, { revision: 0 }),
+      400,
+      'FERRY_BAD_REQUEST',
+      /revision/,
+    );
+    assertError(
+      await call(env, 'POST', '/v1/deployments/web/rollout/undo', env.deployer, { revision: 9 }),
+      404,
+      'FERRY_NOT_FOUND',
+    );
+    assert.equal((await call(env, 'GET', '/v1/deployments/web/rollout', env.viewer)).body.rollout.to, 2);
+    assertError(
+      await call(env, 'PUT', '/v1/deployments/web/traffic', env.deployer, {
+        traffic: [{ revision: 1, percent: 100 }],
+      }),
+      409,
+      'FERRY_CONFLICT',
+      /rollout/,
+    );
+    const promote = await call(env, 'POST', '/v1/deployments/web/rollout/promote', env.deployer);
+    assert.equal(promote.body.phase, 'progressing');
+    const abort = await call(env, 'POST', '/v1/deployments/web/rollout/abort', env.deployer);
+    assert.equal(abort.body.phase, 'aborting');
+    const withBody = await call(env, 'POST', '/v1/deployments/web/rollout/abort', env.deployer, {
+      now: true,
+    });
+    assertError(withBody, 400, 'FERRY_BAD_REQUEST', /takes no body/);
+    assertError(
+      await call(env, 'POST', '/v1/deployments/nope/rollout/abort', env.deployer),
+      404,
+      'FERRY_NOT_FOUND',
+    );
+  });
+
+  test('logs: JSON array with revision and tail; bad queries name the parameter', async () => {
+    const line = (n: number, revision: number): LogLine => ({
+      at: n,
+      replica: 'web-1-0',
+      revision,
+      stream: 'stdout',
+      line: `line ${n}`,
+    });
+    env.control.lines.push(line(1, 1), line(2, 2), line(3, 1), line(4, 1));
+    const r = await call(env, 'GET', '/v1/deployments/web/logs?revision=1&tail=2', env.viewer);
+    assert.deepEqual(
+      r.body.map((l: LogLine) => l.line),
+      ['line 3', 'line 4'],
+    );
+    assert.deepEqual(env.control.calls.at(-1), { method: 'logs', args: ['web', { revision: 1, tail: 2 }] });
+    assert.equal((await call(env, 'GET', '/v1/deployments/web/logs', env.viewer)).body.length, 4);
+    assertError(
+      await call(env, 'GET', '/v1/deployments/web/logs?tail=abc', env.viewer),
+      400,
+      'FERRY_BAD_REQUEST',
+      /tail/,
+    );
+    assertError(
+      await call(env, 'GET', '/v1/deployments/web/logs?follow=yes', env.viewer),
+      400,
+      'FERRY_BAD_REQUEST',
+      /follow/,
+    );
+    assertError(await call(env, 'GET', '/v1/deployments/nope/logs', env.viewer), 404, 'FERRY_NOT_FOUND');
+    assertError(
+      await call(env, 'GET', '/v1/deployments/nope/logs?follow=true', env.viewer),
+      404,
+      'FERRY_NOT_FOUND',
+    );
+  });
+
+  test('delete: 204, then gone', async () => {
+    const r = await call(env, 'DELETE', '/v1/deployments/canary', env.deployer);
+    assert.equal(r.status, 204);
+    assert.equal(r.body, undefined);
+    assertError(await call(env, 'GET', '/v1/deployments/canary', env.viewer), 404, 'FERRY_NOT_FOUND');
+    assertError(await call(env, 'DELETE', '/v1/deployments/canary', env.deployer), 404, 'FERRY_NOT_FOUND');
+  });
+});
+
+describe('framework errors', () => {
+  let env: Env;
+  before(async () => {
+    env = await setup();
+  });
+  after(() => env.close());
+
+  test('unknown route: 404 FERRY_ROUTE_NOT_FOUND as JSON', async () => {
+    assertError(await call(env, 'GET', '/v1/nope', env.viewer), 404, 'FERRY_ROUTE_NOT_FOUND', /\/v1\/nope/);
+    assertError(await call(env, 'POST', '/v1/info', env.admin), 404, 'FERRY_ROUTE_NOT_FOUND');
+    assertError(await call(env, 'GET', '/'), 404, 'FERRY_ROUTE_NOT_FOUND');
+  });
+
+  test('bad JSON: 400; wrong content type: 415', async () => {
+    const headers = { authorization: `Bearer ${env.admin}`, 'content-type': 'application/json' };
+    const bad = await env.app.inject({ method: 'POST', url: '/v1/models', headers, payload: '{"name":' });
+    assert.equal(bad.statusCode, 400);
+    assert.equal(bad.json().code, 'FERRY_BAD_REQUEST');
+    const text = await env.app.inject({
+      method: 'POST',
+      url: '/v1/models',
+      headers: { ...headers, 'content-type': 'application/xml' },
+      payload: '<name>x</name>',
+    });
+    assert.equal(text.statusCode, 415);
+    assert.equal(text.json().code, 'FERRY_UNSUPPORTED_MEDIA_TYPE');
+    const plain = await env.app.inject({
+      method: 'POST',
+      url: '/v1/models',
+      headers: { ...headers, 'content-type': 'text/plain' },
+      payload: 'x',
+    });
+    assert.equal(plain.statusCode, 400);
+    assert.match(plain.json().error, /expected object/);
+  });
+
+  test('an untyped throw from the controller is a 500 FERRY_INTERNAL with a JSON body', async () => {
+    const original = env.control.list;
+    env.control.list = () => {
+      throw new Error('boom');
+    };
+    try {
+      assertError(await call(env, 'GET', '/v1/deployments', env.viewer), 500, 'FERRY_INTERNAL', /boom/);
+    } finally {
+      env.control.list = original;
+    }
+  });
+});
+
+describe('openapi', () => {
+  test('documents every route Fastify registered, with params, bodies, responses and bearer auth', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-api-'));
+    const store = openStore(join(dir, 'state.db'));
+    const app = buildControlApi({ store, control: recordingControl(store), info: INFO });
+    const registered: string[] = [];
+    app.addHook('onRoute', (r) => {
+      for (const m of [r.method].flat()) registered.push(`${m} ${openApiPath(r.url)}`);
+    });
+    await app.ready();
+    try {
+      const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
+      assert.equal(doc.openapi, '3.1.0');
+      const documented: string[] = [];
+      for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, unknown>>)) {
+        for (const method of Object.keys(ops)) documented.push(`${method.toUpperCase()} ${path}`);
+      }
+      assert.equal(registered.length, 27, `routes seen: ${registered.join(', ')}`);
+      assert.deepEqual([...documented].sort(), [...registered].sort());
+
+      assert.deepEqual(doc.components.securitySchemes.bearer, {
+        type: 'http',
+        scheme: 'bearer',
+        description: 'A Ferry API token',
+      });
+      assert.deepEqual(doc.security, [{ bearer: [] }]);
+      assert.deepEqual(doc.paths['/healthz'].get.security, []);
+      assert.deepEqual(doc.paths['/openapi.json'].get.security, []);
+      assert.equal(doc.paths['/v1/info'].get.security, undefined, 'private routes use the global scheme');
+
+      for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
+        const names = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
+        for (const [method, op] of Object.entries(ops)) {
+          const where = `${method} ${path}`;
+          const pathParams = op.parameters.filter((p: { in: string }) => p.in === 'path');
+          assert.deepEqual(
+            pathParams.map((p: { name: string }) => p.name),
+            names,
+            `${where}: path parameters`,
+          );
+          assert.ok(
+            Object.keys(op.responses).some((s) => /^2\d\d$/.test(s)),
+            `${where}: success response`,
+          );
+          assert.ok(op.responses.default, `${where}: error response`);
+          if (['post', 'put', 'patch'].includes(method) && !/rollout\/(promote|abort)$/.test(path)) {
+            assert.ok(op.requestBody?.content?.['application/json']?.schema, `${where}: body schema`);
+          }
+        }
+      }
+      const deployBody = doc.components.schemas.DeployBody;
+      assert.equal(deployBody.additionalProperties, false);
+      assert.deepEqual(deployBody.required.sort(), ['model', 'name', 'version']);
+      const logsQuery = doc.paths['/v1/deployments/{name}/logs'].get.parameters.map(
+        (p: { name: string }) => p.name,
+      );
+      assert.deepEqual(logsQuery, ['name', 'revision', 'tail', 'follow']);
+      assert.ok(
+        doc.paths['/v1/deployments/{name}/logs'].get.responses['200'].content['application/x-ndjson'],
+      );
+
+      // Every $ref resolves inside the document.
+      const refs: string[] = [];
+      const walk = (value: unknown): void => {
+        if (Array.isArray(value)) value.forEach(walk);
+        else if (value && typeof value === 'object') {
+          for (const [k, v] of Object.entries(value)) {
+            if (k === '$ref') refs.push(v as string);
+            else walk(v);
+          }
+        }
+      };
+      walk(doc);
+      assert.ok(refs.length > 40, `refs: ${refs.length}`);
+      for (const ref of new Set(refs)) {
+        assert.match(ref, /^#\//, ref);
+        let node: unknown = doc;
+        for (const part of ref.slice(2).split('/')) {
+          node = (node as Record<string, unknown> | undefined)?.[
+            part.replace(/~1/g, '/').replace(/~0/g, '~')
+          ];
+        }
+        assert.ok(node && typeof node === 'object', `$ref ${ref} does not resolve`);
+      }
+      assert.ok(!JSON.stringify(doc).includes('"$defs"'), 'no local $defs (they would not resolve)');
+    } finally {
+      await app.close();
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+test('the route check sees a route added outside the table', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-api-'));
+  const store = openStore(join(dir, 'state.db'));
+  const app = buildControlApi({ store, control: recordingControl(store), info: INFO });
+  const registered: string[] = [];
+  app.addHook('onRoute', (r) => {
+    for (const m of [r.method].flat()) registered.push(`${m} ${openApiPath(r.url)}`);
+  });
+  app.get('/v1/undocumented', async () => ({}));
+  await app.ready();
+  try {
+    const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    assert.ok(registered.includes('GET /v1/undocumented'));
+    assert.equal(doc.paths['/v1/undocumented'], undefined);
+  } finally {
+    await app.close();
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+describe('logs', () => {
+  test('tokens and the Authorization header never reach the logs', async () => {
+    const env = await setup();
+    try {
+      await seedDeployment(env);
+      const created = await call(env, 'POST', '/v1/tokens', env.admin, { name: 'new', role: 'deployer' });
+      await call(env, 'GET', '/v1/deployments/web', created.body.token);
+      await call(env, 'GET', '/v1/info', 'ferry_0123456789abcdef_wrongwrongwrongwrongwrongwrongwrongwrong1');
+      await call(env, 'GET', '/v1/tokens', env.viewer);
+      const original = env.control.list;
+      env.control.list = () => {
+        throw new Error('boom');
+      };
+      await call(env, 'GET', '/v1/deployments', env.admin);
+      env.control.list = original;
+
+      const text = env.logs.join('');
+      assert.ok(env.logs.length > 10, 'requests are logged');
+      assert.match(text, /\/v1\/deployments\/web/);
+      assert.match(text, /boom/);
+      for (const secret of [
+        env.admin,
+        env.deployer,
+        env.viewer,
+        created.body.token,
+        'wrongwrongwrongwrong',
+      ]) {
+        assert.ok(!text.includes(secret), 'a token leaked into the logs');
+      }
+      assert.ok(!/authorization/i.test(text), 'the Authorization header is not logged');
+    } finally {
+      await env.close();
+    }
+  });
+});

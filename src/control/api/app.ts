@@ -1,0 +1,284 @@
+/**
+ * The control-plane HTTP API as a Fastify app (the factory does not listen; tests use inject() or port 0).
+ * JSON over HTTP; every route but GET /healthz and GET /openapi.json needs `Authorization: Bearer <token>`,
+ * checked with the store's hashed tokens. viewer: reads only; deployer: reads and writes; admin: also tokens.
+ * Bodies, path parameters and queries are validated with the zod schemas of schemas.ts (strict: unknown
+ * fields are refused). Every error leaves as {"error", "code", "hint"?, "details"?} with the code's status.
+ *
+ * Tokens never reach the logs: request lines carry method, URL and id only (no headers), and the logger's
+ * redaction drops the Authorization header wherever it could appear.
+ */
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { FerryError, isFerryError } from '../../core/errors.ts';
+import type { Store } from '../store/store.ts';
+import type { ControlPlane } from '../views.ts';
+import { buildOpenApi } from './openapi.ts';
+import { type Access, type ApiDeps, ROUTES, type RouteDef } from './routes.ts';
+import type { Info } from './schemas.ts';
+
+export interface ControlApiOptions {
+  store: Store;
+  control: ControlPlane;
+  info: Info;
+  /** Default: no logging. */
+  logger?: Logger | false;
+  /** Milliseconds between heartbeat newlines on followed log streams. Default 15000. */
+  followHeartbeatMs?: number;
+}
+
+/** Paths the logger censors (the Authorization header, however a serializer shapes it). */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'request.headers.authorization',
+  'headers.authorization',
+  'authorization',
+  'token',
+  '*.token',
+];
+
+const JSON_TYPE = 'application/json';
+const ROLES_FOR: Record<Exclude<Access, 'public'>, readonly string[]> = {
+  read: ['admin', 'deployer', 'viewer'],
+  write: ['admin', 'deployer'],
+  admin: ['admin'],
+};
+const BEARER_RE = /^Bearer[ \t]+([^\s]+)[ \t]*$/i;
+
+export interface Caller {
+  name: string;
+  role: string;
+}
+const callers = new WeakMap<FastifyRequest, Caller>();
+
+/** Who sent the request (after authentication); undefined on public routes. */
+export function callerOf(request: FastifyRequest): Caller | undefined {
+  return callers.get(request);
+}
+
+export function buildControlApi(opts: ControlApiOptions): FastifyInstance {
+  const logger = opts.logger
+    ? opts.logger.child(
+        { component: 'control-api' },
+        { redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
+      )
+    : undefined;
+  const app = Fastify({
+    ...(logger ? { loggerInstance: logger } : { logger: false }),
+    exposeHeadRoutes: false,
+    routerOptions: { maxParamLength: 256 },
+    frameworkErrors: (error, request, reply) => {
+      const ferry = toApiError(error, request.headers['content-type']);
+      request.log.warn({ code: ferry.code, url: request.url }, ferry.message);
+      sendError(reply, ferry);
+    },
+  }) as unknown as FastifyInstance;
+
+  let openapi: unknown;
+  const deps: ApiDeps = {
+    store: opts.store,
+    control: opts.control,
+    info: opts.info,
+    heartbeatMs: opts.followHeartbeatMs ?? 15_000,
+    openapi: () => {
+      openapi ??= buildOpenApi(ROUTES, {
+        version: opts.info.version,
+        ...(opts.info.apiUrl ? { apiUrl: opts.info.apiUrl } : {}),
+      });
+      return openapi;
+    },
+  };
+
+  app.setErrorHandler((error: FastifyError | FerryError, request, reply) => {
+    const ferry = toApiError(error, request.headers['content-type']);
+    const level = ferry.status >= 500 ? 'error' : 'warn';
+    request.log[level](
+      { code: ferry.code, status: ferry.status, err: ferry.status >= 500 ? error : undefined },
+      ferry.message,
+    );
+    sendError(reply, ferry);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    sendError(
+      reply,
+      new FerryError('FERRY_ROUTE_NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`, {
+        hint: 'GET /openapi.json lists the routes.',
+      }),
+    );
+  });
+
+  // Routes are added in a plugin so that hooks the caller adds before ready() (e.g. onRoute) see them.
+  app.register(async (instance) => {
+    for (const def of ROUTES) registerRoute(instance, def, deps);
+  });
+  return app;
+}
+
+function registerRoute(app: FastifyInstance, def: RouteDef, deps: ApiDeps): void {
+  const { access } = def;
+  app.route({
+    method: def.method,
+    url: def.url,
+    ...(access === 'public'
+      ? {}
+      : {
+          onRequest: (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+            try {
+              authorize(request, access, deps.store);
+              done();
+            } catch (error) {
+              done(error as Error);
+            }
+          },
+        }),
+    handler: async (request, reply) => {
+      const params = parse(def.params ?? EMPTY, request.params ?? {}, 'path');
+      const query = parse(def.query ?? EMPTY, request.query ?? {}, 'query');
+      let body: unknown;
+      if (def.body) {
+        body = parse(def.body, request.body ?? (def.bodyOptional ? {} : undefined), 'body');
+      } else if (request.body !== undefined && !isEmptyObject(request.body)) {
+        throw new FerryError('FERRY_BAD_REQUEST', `${def.method} ${def.url} takes no body`, {
+          hint: 'Leave the body out.',
+        });
+      }
+      const result = await def.handler({ params, query, body, request, reply, deps });
+      if (result === reply || reply.sent) return reply;
+      if (def.status === 204) return reply.code(204).send();
+      return reply.code(def.status).type(JSON_TYPE).send(result);
+    },
+  });
+}
+
+const EMPTY = z.strictObject({});
+
+function isEmptyObject(value: unknown): boolean {
+  return (
+    typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0
+  );
+}
+
+function authorize(request: FastifyRequest, access: Exclude<Access, 'public'>, store: Store): void {
+  const header = request.headers.authorization;
+  if (header === undefined || header === '') {
+    throw new FerryError('FERRY_UNAUTHORIZED', 'No bearer token: send Authorization: Bearer <token>', {
+      hint: 'An admin creates tokens with POST /v1/tokens; `ferry up` prints the first admin token.',
+    });
+  }
+  const match = BEARER_RE.exec(header);
+  const caller = match ? store.verifyToken(match[1] as string) : null;
+  if (!caller) {
+    throw new FerryError(
+      'FERRY_UNAUTHORIZED',
+      match ? 'The bearer token is unknown or revoked' : 'The Authorization header is not "Bearer <token>"',
+      { hint: 'Check the token; an admin can list tokens with GET /v1/tokens and create new ones.' },
+    );
+  }
+  callers.set(request, caller);
+  if (!ROLES_FOR[access].includes(caller.role)) {
+    const what = access === 'admin' ? 'manage tokens' : access === 'write' ? 'change anything' : 'read';
+    throw new FerryError(
+      'FERRY_FORBIDDEN',
+      `Token ${JSON.stringify(caller.name)} has role ${JSON.stringify(caller.role)}, which may not ${what} (${request.method} ${request.url.split('?')[0]})`,
+      {
+        hint: `This needs a token with role ${ROLES_FOR[access].join(' or ')}.`,
+      },
+    );
+  }
+}
+
+export interface FieldProblem {
+  /** Field path, e.g. `traffic[0].percent`; empty for the whole body. */
+  path: string;
+  message: string;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out === '' ? String(key) : `.${String(key)}`;
+  }
+  return out;
+}
+
+/** Validates with a zod schema; failures are FERRY_BAD_REQUEST naming every field (details: FieldProblem[]). */
+function parse(schema: z.ZodType, value: unknown, where: 'path' | 'query' | 'body'): unknown {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const problems: FieldProblem[] = [];
+  for (const issue of result.error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        problems.push({ path: formatPath([...issue.path, key]), message: 'unknown field' });
+      }
+    } else {
+      problems.push({ path: formatPath(issue.path), message: issue.message });
+    }
+  }
+  const label = where === 'path' ? 'URL' : where === 'query' ? 'query string' : 'body';
+  const text = problems.map((p) => (p.path === '' ? p.message : `${p.path}: ${p.message}`)).join('; ');
+  const allowed = allowedFields(schema);
+  return throwBad(
+    `Invalid ${label}: ${text}`,
+    problems,
+    problems.some((p) => p.message === 'unknown field') && allowed
+      ? `Allowed ${where === 'body' ? 'fields' : 'parameters'}: ${allowed}.`
+      : `See GET /openapi.json for the ${label}'s schema.`,
+  );
+}
+
+function allowedFields(schema: z.ZodType): string | undefined {
+  const shape = (schema as { shape?: Record<string, unknown> }).shape;
+  if (!shape) return undefined;
+  const keys = Object.keys(shape);
+  return keys.length === 0 ? 'none' : keys.join(', ');
+}
+
+function throwBad(message: string, details: FieldProblem[], hint: string): never {
+  throw new FerryError('FERRY_BAD_REQUEST', message, { hint, details });
+}
+
+/** Maps Fastify's own errors (bad JSON, body too large, wrong content type) into the catalogue. */
+export function toApiError(error: unknown, contentType?: string): FerryError {
+  if (isFerryError(error)) return error;
+  const fastify = error as Partial<FastifyError>;
+  switch (fastify.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new FerryError('FERRY_PAYLOAD_TOO_LARGE', `The request body is too large: ${fastify.message}`);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new FerryError(
+        'FERRY_UNSUPPORTED_MEDIA_TYPE',
+        `Content-Type ${JSON.stringify(contentType ?? '')} is not supported; send application/json`,
+        { hint: "With curl, add -H 'Content-Type: application/json'." },
+      );
+  }
+  if (typeof fastify.statusCode === 'number' && fastify.statusCode >= 400 && fastify.statusCode < 500) {
+    return new FerryError('FERRY_BAD_REQUEST', `Bad request: ${fastify.message ?? 'unreadable'}`, {
+      hint: 'Send a JSON body with Content-Type: application/json.',
+    });
+  }
+  return new FerryError('FERRY_INTERNAL', `internal error: ${(error as Error)?.message ?? String(error)}`, {
+    cause: error,
+  });
+}
+
+function sendError(reply: FastifyReply, error: FerryError): void {
+  if (error.code === 'FERRY_UNAUTHORIZED') reply.header('www-authenticate', 'Bearer realm="ferry"');
+  if (error.retryAfterSeconds !== undefined)
+    reply.header('retry-after', String(Math.max(1, Math.ceil(error.retryAfterSeconds))));
+  const body: Record<string, unknown> = { error: error.message, code: error.code };
+  if (error.hint) body.hint = error.hint;
+  if (
+    error.details !== undefined &&
+    (error.code === 'FERRY_BAD_REQUEST' || error.code === 'FERRY_SPEC_INVALID')
+  )
+    body.details = error.details;
+  reply.code(error.status).type(JSON_TYPE).send(body);
+}

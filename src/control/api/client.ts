@@ -1,0 +1,317 @@
+/**
+ * Typed client of the control-plane API over fetch. Errors are FerryErrors with the server's code, message,
+ * hint and details; a server that cannot be reached is FERRY_CONNECTION_FAILED naming the URL. `followLogs`
+ * reads the NDJSON stream line by line and stops when the signal aborts (the server sees the disconnect and
+ * stops following).
+ */
+import { ERROR_CODES, type ErrorCode, FerryError, isFerryError } from '../../core/errors.ts';
+import type {
+  CreatedToken,
+  EventRecord,
+  ModelRecord,
+  ModelVersion,
+  StoredRevision,
+  TokenRecord,
+  TrafficEntry,
+} from '../store/store.ts';
+import type { DeploymentView, DescribeView, LogLine, ReplicaView, RolloutView } from '../views.ts';
+import type {
+  AddVersionBodyInput,
+  AliasResult,
+  DeployInput,
+  EventsQueryInput,
+  Health,
+  Info,
+  LogsQueryInput,
+  TokenRole,
+  UpdateInput,
+} from './schemas.ts';
+
+export interface ControlClientOptions {
+  /** Base URL of the control-plane API, e.g. http://127.0.0.1:7070 */
+  url: string;
+  /** API token (sent as `Authorization: Bearer <token>`). */
+  token?: string;
+  fetch?: typeof fetch;
+}
+
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+const FALLBACK_CODES: Record<number, ErrorCode> = {
+  400: 'FERRY_BAD_REQUEST',
+  401: 'FERRY_UNAUTHORIZED',
+  403: 'FERRY_FORBIDDEN',
+  404: 'FERRY_NOT_FOUND',
+  409: 'FERRY_CONFLICT',
+  413: 'FERRY_PAYLOAD_TOO_LARGE',
+  415: 'FERRY_UNSUPPORTED_MEDIA_TYPE',
+};
+
+const enc = encodeURIComponent;
+
+export class ControlClient {
+  readonly url: string;
+  readonly #token: string | undefined;
+  readonly #fetch: typeof fetch;
+
+  constructor(opts: ControlClientOptions) {
+    this.url = opts.url.replace(/\/+$/, '');
+    this.#token = opts.token;
+    this.#fetch = opts.fetch ?? globalThis.fetch;
+  }
+
+  // ---- system
+  health(): Promise<Health> {
+    return this.#json('GET', '/healthz');
+  }
+  info(): Promise<Info> {
+    return this.#json('GET', '/v1/info');
+  }
+  openapi(): Promise<Record<string, unknown>> {
+    return this.#json('GET', '/openapi.json');
+  }
+
+  // ---- models
+  listModels(): Promise<ModelRecord[]> {
+    return this.#json('GET', '/v1/models');
+  }
+  getModel(name: string): Promise<ModelRecord> {
+    return this.#json('GET', `/v1/models/${enc(name)}`);
+  }
+  createModel(name: string): Promise<ModelRecord> {
+    return this.#json('POST', '/v1/models', { name });
+  }
+  addVersion(model: string, input: AddVersionBodyInput): Promise<ModelVersion> {
+    return this.#json('POST', `/v1/models/${enc(model)}/versions`, input);
+  }
+  setAlias(model: string, alias: string, version: string): Promise<AliasResult> {
+    return this.#json('PUT', `/v1/models/${enc(model)}/aliases/${enc(alias)}`, { version });
+  }
+
+  // ---- deployments
+  listDeployments(): Promise<DeploymentView[]> {
+    return this.#json('GET', '/v1/deployments');
+  }
+  getDeployment(name: string): Promise<DescribeView> {
+    return this.#json('GET', `/v1/deployments/${enc(name)}`);
+  }
+  deploy(input: DeployInput): Promise<DeploymentView> {
+    return this.#json('POST', '/v1/deployments', input);
+  }
+  update(name: string, patch: UpdateInput): Promise<DeploymentView> {
+    return this.#json('PATCH', `/v1/deployments/${enc(name)}`, patch);
+  }
+  scale(name: string, replicas: number): Promise<DeploymentView> {
+    return this.#json('PUT', `/v1/deployments/${enc(name)}/replicas`, { replicas });
+  }
+  async deleteDeployment(name: string): Promise<void> {
+    await this.#request('DELETE', `/v1/deployments/${enc(name)}`);
+  }
+  async getTraffic(name: string): Promise<TrafficEntry[]> {
+    const body = await this.#json<{ traffic: TrafficEntry[] }>('GET', `/v1/deployments/${enc(name)}/traffic`);
+    return body.traffic;
+  }
+  setTraffic(name: string, entries: TrafficEntry[]): Promise<DeploymentView> {
+    return this.#json('PUT', `/v1/deployments/${enc(name)}/traffic`, { traffic: entries });
+  }
+  revisions(name: string): Promise<StoredRevision[]> {
+    return this.#json('GET', `/v1/deployments/${enc(name)}/revisions`);
+  }
+  replicas(name: string): Promise<ReplicaView[]> {
+    return this.#json('GET', `/v1/deployments/${enc(name)}/replicas`);
+  }
+
+  // ---- rollouts
+  async rollout(name: string): Promise<RolloutView | null> {
+    const body = await this.#json<{ rollout: RolloutView | null }>(
+      'GET',
+      `/v1/deployments/${enc(name)}/rollout`,
+    );
+    return body.rollout;
+  }
+  promote(name: string): Promise<RolloutView> {
+    return this.#json('POST', `/v1/deployments/${enc(name)}/rollout/promote`);
+  }
+  abort(name: string): Promise<RolloutView> {
+    return this.#json('POST', `/v1/deployments/${enc(name)}/rollout/abort`);
+  }
+  undo(name: string, revision?: number): Promise<RolloutView> {
+    return this.#json(
+      'POST',
+      `/v1/deployments/${enc(name)}/rollout/undo`,
+      revision === undefined ? {} : { revision },
+    );
+  }
+
+  // ---- logs, events
+  logs(name: string, query: LogsQueryInput = {}): Promise<LogLine[]> {
+    return this.#json('GET', `/v1/deployments/${enc(name)}/logs${queryString({ ...query })}`);
+  }
+
+  /** Lines as they come until `signal` aborts (then the iteration ends quietly) or the server ends the stream. */
+  async *followLogs(name: string, query: LogsQueryInput = {}, signal?: AbortSignal): AsyncIterable<LogLine> {
+    if (signal?.aborted) return;
+    const path = `/v1/deployments/${enc(name)}/logs${queryString({ ...query, follow: 'true' })}`;
+    let response: Response;
+    try {
+      response = await this.#request('GET', path, undefined, signal);
+    } catch (error) {
+      if (signal?.aborted) return;
+      throw error;
+    }
+    const body = response.body;
+    if (!body) return;
+    const reader = body.getReader();
+    const decoder = new TextDecoder();
+    let buffered = '';
+    try {
+      for (;;) {
+        let chunk: Awaited<ReturnType<typeof reader.read>>;
+        try {
+          chunk = await reader.read();
+        } catch (error) {
+          if (signal?.aborted) return;
+          throw this.#connectionError('GET', path, error);
+        }
+        if (chunk.done) break;
+        buffered += decoder.decode(chunk.value, { stream: true });
+        let newline = buffered.indexOf('\n');
+        while (newline !== -1) {
+          const line = buffered.slice(0, newline).trim();
+          buffered = buffered.slice(newline + 1);
+          if (line !== '') yield parseStreamLine(line);
+          newline = buffered.indexOf('\n');
+        }
+      }
+      const rest = (buffered + decoder.decode()).trim();
+      if (rest !== '') yield parseStreamLine(rest);
+    } finally {
+      // Leaving early (break, abort, error) closes the connection: the server stops following.
+      reader.cancel().catch(() => {});
+    }
+  }
+
+  events(query: EventsQueryInput = {}): Promise<EventRecord[]> {
+    return this.#json('GET', `/v1/events${queryString({ ...query })}`);
+  }
+
+  // ---- tokens
+  listTokens(): Promise<TokenRecord[]> {
+    return this.#json('GET', '/v1/tokens');
+  }
+  createToken(name: string, role: TokenRole): Promise<CreatedToken> {
+    return this.#json('POST', '/v1/tokens', { name, role });
+  }
+  async deleteToken(name: string): Promise<void> {
+    await this.#request('DELETE', `/v1/tokens/${enc(name)}`);
+  }
+
+  // ---- plumbing
+  async #json<T>(method: Method, path: string, body?: unknown): Promise<T> {
+    const response = await this.#request(method, path, body);
+    const text = await response.text();
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new FerryError(
+        'FERRY_UPSTREAM_FAILED',
+        `${method} ${this.url}${path} answered ${response.status} with a body that is not JSON: ${snippet(text)}`,
+        { hint: 'Is the URL a Ferry control plane?', details: { status: response.status } },
+      );
+    }
+  }
+
+  async #request(method: Method, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let response: Response;
+    try {
+      response = await this.#fetch(`${this.url}${path}`, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(signal ? { signal } : {}),
+      });
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      throw this.#connectionError(method, path, error);
+    }
+    if (!response.ok) throw await errorFromResponse(response, method, `${this.url}${path}`);
+    return response;
+  }
+
+  #connectionError(method: Method, path: string, error: unknown): FerryError {
+    if (isFerryError(error)) return error;
+    const cause = (error as { cause?: { code?: string; message?: string } } | undefined)?.cause;
+    const reason = cause?.code ?? cause?.message ?? (error as Error | undefined)?.message ?? String(error);
+    return new FerryError(
+      'FERRY_CONNECTION_FAILED',
+      `Cannot reach the Ferry control plane at ${this.url} (${method} ${path}): ${reason}`,
+      {
+        hint: 'Start Ferry with `ferry up`, or check the URL and that the port is the API port.',
+        cause: error,
+        details: { url: this.url },
+      },
+    );
+  }
+}
+
+function queryString(query: Record<string, string | number | undefined>): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined) params.set(key, String(value));
+  }
+  const text = params.toString();
+  return text === '' ? '' : `?${text}`;
+}
+
+function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
+}
+
+function parseStreamLine(line: string): LogLine {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    throw new FerryError(
+      'FERRY_UPSTREAM_FAILED',
+      `The log stream sent a line that is not JSON: ${snippet(line)}`,
+    );
+  }
+  const record = value as Record<string, unknown>;
+  if (typeof record.error === 'string' && isErrorCode(record.code)) {
+    throw new FerryError(record.code, record.error, {
+      ...(typeof record.hint === 'string' ? { hint: record.hint } : {}),
+    });
+  }
+  return value as LogLine;
+}
+
+function snippet(text: string): string {
+  return text.length > 200 ? `${text.slice(0, 200)}...` : text;
+}
+
+/** A non-2xx answer as a FerryError: the server's code, message, hint and details, else one from the status. */
+async function errorFromResponse(response: Response, method: string, url: string): Promise<FerryError> {
+  const text = await response.text().catch(() => '');
+  let body: Record<string, unknown> | undefined;
+  try {
+    body = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    body = undefined;
+  }
+  if (body && isErrorCode(body.code) && typeof body.error === 'string') {
+    return new FerryError(body.code, body.error, {
+      ...(typeof body.hint === 'string' ? { hint: body.hint } : {}),
+      ...(body.details === undefined ? {} : { details: body.details }),
+    });
+  }
+  const code =
+    FALLBACK_CODES[response.status] ??
+    (response.status >= 500 ? 'FERRY_UPSTREAM_FAILED' : 'FERRY_BAD_REQUEST');
+  return new FerryError(code, `${method} ${url} answered ${response.status}: ${snippet(text)}`, {
+    details: { status: response.status },
+  });
+}

@@ -1,0 +1,579 @@
+/**
+ * The control-plane API's route table: method, URL, who may call it, the schemas of its path parameters,
+ * query, body and response, and the handler. app.ts registers exactly these routes and openapi.ts documents
+ * exactly these, so a route cannot exist without its schemas.
+ *
+ * Reads of models, versions, revisions, traffic and events go to the store; every change of desired state
+ * and every question about live replicas goes to the ControlPlane (views.ts).
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
+import { FerryError, isFerryError } from '../../core/errors.ts';
+import type { DeploymentPatch, Store } from '../store/store.ts';
+import type { ControlPlane, LogLine, LogQuery, StrategyInput } from '../views.ts';
+import {
+  AddVersionBody,
+  AliasParams,
+  AliasResultSchema,
+  CreatedTokenSchema,
+  CreateModelBody,
+  CreateTokenBody,
+  DeployBody,
+  DeploymentParams,
+  DeploymentViewSchema,
+  DescribeViewSchema,
+  EventSchema,
+  EventsQuery,
+  HealthSchema,
+  type Info,
+  InfoSchema,
+  LogLineSchema,
+  LogsQuery,
+  ModelParams,
+  ModelSchema,
+  ModelVersionSchema,
+  OpenApiDocumentSchema,
+  ReplicaSchema,
+  RevisionSchema,
+  RolloutEnvelopeSchema,
+  RolloutSchema,
+  ScaleBody,
+  SetAliasBody,
+  TokenParams,
+  TokenSchema,
+  TrafficBody,
+  TrafficSchema,
+  UndoBody,
+  UpdateBody,
+} from './schemas.ts';
+
+/** public: no token; read: any role; write: admin or deployer; admin: admin only. */
+export type Access = 'public' | 'read' | 'write' | 'admin';
+export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface ApiDeps {
+  store: Store;
+  control: ControlPlane;
+  info: Info;
+  /** Milliseconds between heartbeat newlines on a followed log stream. */
+  heartbeatMs: number;
+  /** The OpenAPI document (built once, on first use). */
+  openapi: () => unknown;
+}
+
+export interface RouteInput<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+  request: FastifyRequest;
+  reply: FastifyReply;
+  deps: ApiDeps;
+}
+
+/** A route as app.ts and openapi.ts see it. */
+export interface RouteDef {
+  method: Method;
+  url: string;
+  access: Access;
+  operationId: string;
+  summary: string;
+  tag: string;
+  params?: z.ZodType;
+  query?: z.ZodType;
+  body?: z.ZodType;
+  /** The body may be left out (treated as {}). */
+  bodyOptional?: boolean;
+  status: number;
+  /** A registered schema (schemas.ts); `many` = an array of it. None for 204. */
+  response?: { schema: z.ZodType; many?: boolean; ndjson?: boolean };
+  handler(input: RouteInput<unknown, unknown, unknown>): unknown;
+}
+
+interface TypedRoute<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>
+  extends Omit<RouteDef, 'handler' | 'params' | 'query' | 'body'> {
+  params?: P;
+  query?: Q;
+  body?: B;
+  handler(input: RouteInput<z.output<P>, z.output<Q>, z.output<B>>): unknown;
+}
+
+function route<
+  P extends z.ZodType = z.ZodType<Record<string, never>>,
+  Q extends z.ZodType = z.ZodType<Record<string, never>>,
+  B extends z.ZodType = z.ZodType<undefined>,
+>(def: TypedRoute<P, Q, B>): RouteDef {
+  return def as unknown as RouteDef;
+}
+
+function dropUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+const noContent = (): undefined => undefined;
+
+export const ROUTES: readonly RouteDef[] = [
+  // ---- public
+  route({
+    method: 'GET',
+    url: '/healthz',
+    access: 'public',
+    operationId: 'health',
+    summary: 'Liveness of the control plane (no token needed)',
+    tag: 'system',
+    status: 200,
+    response: { schema: HealthSchema },
+    handler: ({ deps }) => ({ ok: true, version: deps.info.version }),
+  }),
+  route({
+    method: 'GET',
+    url: '/openapi.json',
+    access: 'public',
+    operationId: 'openapi',
+    summary: 'This document (OpenAPI 3.1)',
+    tag: 'system',
+    status: 200,
+    response: { schema: OpenApiDocumentSchema },
+    handler: ({ deps }) => deps.openapi(),
+  }),
+  route({
+    method: 'GET',
+    url: '/v1/info',
+    access: 'read',
+    operationId: 'info',
+    summary: 'Version, runtime and URLs of this Ferry',
+    tag: 'system',
+    status: 200,
+    response: { schema: InfoSchema },
+    handler: ({ deps }) => deps.info,
+  }),
+
+  // ---- models
+  route({
+    method: 'GET',
+    url: '/v1/models',
+    access: 'read',
+    operationId: 'listModels',
+    summary: 'Models with their versions and aliases',
+    tag: 'models',
+    status: 200,
+    response: { schema: ModelSchema, many: true },
+    handler: ({ deps }) => deps.store.listModels(),
+  }),
+  route({
+    method: 'POST',
+    url: '/v1/models',
+    access: 'write',
+    operationId: 'createModel',
+    summary: 'Create a model',
+    tag: 'models',
+    body: CreateModelBody,
+    status: 201,
+    response: { schema: ModelSchema },
+    handler: ({ deps, body }) => deps.store.createModel(body.name),
+  }),
+  route({
+    method: 'GET',
+    url: '/v1/models/:model',
+    access: 'read',
+    operationId: 'getModel',
+    summary: 'One model with its versions and aliases',
+    tag: 'models',
+    params: ModelParams,
+    status: 200,
+    response: { schema: ModelSchema },
+    handler: ({ deps, params }) => {
+      const model = deps.store.getModel(params.model);
+      if (!model) {
+        throw new FerryError('FERRY_MODEL_NOT_FOUND', `No model named ${JSON.stringify(params.model)}`, {
+          hint: 'GET /v1/models lists the models.',
+        });
+      }
+      return model;
+    },
+  }),
+  route({
+    method: 'POST',
+    url: '/v1/models/:model/versions',
+    access: 'write',
+    operationId: 'addVersion',
+    summary: 'Add an immutable version (an image or an artifact directory)',
+    tag: 'models',
+    params: ModelParams,
+    body: AddVersionBody,
+    status: 201,
+    response: { schema: ModelVersionSchema },
+    handler: ({ deps, params, body }) => deps.store.addVersion(params.model, body),
+  }),
+  route({
+    method: 'PUT',
+    url: '/v1/models/:model/aliases/:alias',
+    access: 'write',
+    operationId: 'setAlias',
+    summary: 'Point an alias at a version; deployments following it roll out',
+    tag: 'models',
+    params: AliasParams,
+    body: SetAliasBody,
+    status: 200,
+    response: { schema: AliasResultSchema },
+    handler: ({ deps, params, body }) => ({
+      model: params.model,
+      alias: params.alias,
+      version: body.version,
+      updated: deps.control.setAlias(params.model, params.alias, body.version),
+    }),
+  }),
+
+  // ---- deployments
+  route({
+    method: 'GET',
+    url: '/v1/deployments',
+    access: 'read',
+    operationId: 'listDeployments',
+    summary: 'Deployments with traffic, rollout and replica status',
+    tag: 'deployments',
+    status: 200,
+    response: { schema: DeploymentViewSchema, many: true },
+    handler: ({ deps }) => deps.control.list(),
+  }),
+  route({
+    method: 'POST',
+    url: '/v1/deployments',
+    access: 'write',
+    operationId: 'deploy',
+    summary: 'Create a deployment (revision 1, 100% traffic) and start its replicas',
+    tag: 'deployments',
+    body: DeployBody,
+    status: 201,
+    response: { schema: DeploymentViewSchema },
+    handler: ({ deps, body }) => {
+      const { version, replicas, strategy, ...rest } = body;
+      return deps.control.deploy(
+        dropUndefined({
+          ...rest,
+          versionRef: version,
+          replicas: replicas ?? 1,
+          strategy: strategy as StrategyInput | undefined,
+        }),
+      );
+    },
+  }),
+  route({
+    method: 'GET',
+    url: '/v1/deployments/:name',
+    access: 'read',
+    operationId: 'getDeployment',
+    summary: 'A deployment with its revisions and its last 20 events',
+    tag: 'deployments',
+    params: DeploymentParams,
+    status: 200,
+    response: { schema: DescribeViewSchema },
+    handler: ({ deps, params }) => ({
+      ...deps.control.view(params.name),
+      revisions: deps.store.listRevisions(params.name),
+      events: deps.store.listEvents({ deployment: params.name, limit: 20 }),
+    }),
+  }),
+  route({
+    method: 'PATCH',
+    url: '/v1/deployments/:name',
+    access: 'write',
+    operationId: 'updateDeployment',
+    summary: "Change the spec; a new revision rolls out with the deployment's strategy",
+    tag: 'deployments',
+    params: DeploymentParams,
+    body: UpdateBody,
+    status: 200,
+    response: { schema: DeploymentViewSchema },
+    handler: ({ deps, params, body }) => {
+      const { version, strategy, ...rest } = body;
+      const patch: DeploymentPatch & { strategy?: StrategyInput } = dropUndefined({
+        ...rest,
+        versionRef: version,
+        strategy: strategy as StrategyInput | undefined,
+      });
+      return deps.control.update(params.name, patch);
+    },
+  }),
+  route({
+    method: 'DELETE',
+    url: '/v1/deployments/:name',
+    access: 'write',
+    operationId: 'deleteDeployment',
+    summary: 'Delete a deployment; its replicas are drained and removed',
+    tag: 'deployments',
+    params: DeploymentParams,
+    status: 204,
+    handler: ({ deps, params }) => {
+      deps.control.remove(params.name);
+      return noContent();
+    },
+  }),
+  route({
+    method: 'PUT',
+    url: '/v1/deployments/:name/replicas',
+    access: 'write',
+    operationId: 'scale',
+    summary: 'Set the desired replica count (same revision, no rollout)',
+    tag: 'deployments',
+    params: DeploymentParams,
+    body: ScaleBody,
+    status: 200,
+    response: { schema: DeploymentViewSchema },
+    handler: ({ deps, params, body }) => deps.control.scale(params.name, body.replicas),
+  }),
+  route({
+    method: 'GET',
+    url: '/v1/deployments/:name/replicas',
+    access: 'read',
+    operationId: 'replicas',
+    summary: 'Live replicas of a deployment',
+    tag: 'deployments',
+    params: DeploymentParams,
+    status: 200,
+    response: { schema: ReplicaSchema, many: true },
+    handler: ({ deps, params }) => deps.control.view(params.name).replicaStatus,
+  }),
+  route({
+    method: 'GET',
+    url: '/v1/deployments/:name/traffic',
+    access: 'read',
+    operationId: 'getTraffic',
+    summary: 'The traffic split between revisions',
+    tag: 'traffic',
+    params: DeploymentParams,
+    status: 200,
+    response: { schema: TrafficSchema },
+    handler: ({ deps, params }) => ({ traffic: deps.store.getTraffic(params.name) }),
+  }),
+  route({
+    method: 'PUT',
+    url: '/v1/deployments/:name/traffic',
+    access: 'write',
+    operationId: 'setTraffic',
+    summary: 'Set the split by hand (A/B, shadow); refused while a rollout is in progress',
+    tag: 'traffic',
+    params: DeploymentParams,
+    body: TrafficBody,
+    status: 200,
+    response: { schema: DeploymentViewSchema },
+    handler: ({ deps, params, body }) => deps.control.setTraffic(params.name, body.traffic),
+  }),
+  route({
+    method: 'GET',
+    url: '/v1/deployments/:name/revisions',
+    access: 'read',
+    operationId: 'revisions',
+    summary: 'Revisions of a deployment, oldest first',
+    tag: 'rollouts',
+    params: DeploymentParams,
+    status: 200,
+    response: { schema: RevisionSchema, many: true },
+    handler: ({ deps, params }) => deps.store.listRevisions(params.name),
+  }),
+  route({
+    method: 'GET',
+    url: '/v1/deployments/:name/rollout',
+    access: 'read',
+    operationId: 'rollout',
+    summary: 'The rollout in progress, or null',
+    tag: 'rollouts',
+    params: DeploymentParams,
+    status: 200,
+    response: { schema: RolloutEnvelopeSchema },
+    handler: ({ deps, params }) => ({ rollout: deps.control.rollout(params.name) }),
+  }),
+  route({
+    method: 'POST',
+    url: '/v1/deployments/:name/rollout/promote',
+    access: 'write',
+    operationId: 'promote',
+    summary: 'Go on past a paused canary step',
+    tag: 'rollouts',
+    params: DeploymentParams,
+    status: 200,
+    response: { schema: RolloutSchema },
+    handler: ({ deps, params }) => deps.control.promote(params.name),
+  }),
+  route({
+    method: 'POST',
+    url: '/v1/deployments/:name/rollout/abort',
+    access: 'write',
+    operationId: 'abort',
+    summary: 'Move all traffic back to the stable revision',
+    tag: 'rollouts',
+    params: DeploymentParams,
+    status: 200,
+    response: { schema: RolloutSchema },
+    handler: ({ deps, params }) => deps.control.abort(params.name),
+  }),
+  route({
+    method: 'POST',
+    url: '/v1/deployments/:name/rollout/undo',
+    access: 'write',
+    operationId: 'undo',
+    summary: 'Roll out an earlier revision (default: the one before the serving one)',
+    tag: 'rollouts',
+    params: DeploymentParams,
+    body: UndoBody,
+    bodyOptional: true,
+    status: 200,
+    response: { schema: RolloutSchema },
+    handler: ({ deps, params, body }) => deps.control.undo(params.name, body.revision),
+  }),
+  route({
+    method: 'GET',
+    url: '/v1/deployments/:name/logs',
+    access: 'read',
+    operationId: 'logs',
+    summary:
+      'Replica logs: a JSON array, or with follow=true an NDJSON stream (one LogLine per line, an empty line as heartbeat)',
+    tag: 'deployments',
+    params: DeploymentParams,
+    query: LogsQuery,
+    status: 200,
+    response: { schema: LogLineSchema, many: true, ndjson: true },
+    handler: async ({ deps, params, query, request, reply }) => {
+      const logQuery: LogQuery = dropUndefined({ revision: query.revision, tail: query.tail });
+      if (query.follow !== 'true') return deps.control.logs(params.name, logQuery);
+      // Refuse an unknown deployment with a proper status before the stream's 200 goes out.
+      if (!deps.store.getDeployment(params.name)) deps.control.view(params.name);
+      await streamNdjson(request, reply, deps.heartbeatMs, (signal) =>
+        deps.control.followLogs(params.name, logQuery, signal),
+      );
+      return reply;
+    },
+  }),
+  route({
+    method: 'GET',
+    url: '/v1/events',
+    access: 'read',
+    operationId: 'events',
+    summary: 'Events, newest first',
+    tag: 'deployments',
+    query: EventsQuery,
+    status: 200,
+    response: { schema: EventSchema, many: true },
+    handler: ({ deps, query }) => deps.store.listEvents(dropUndefined(query)),
+  }),
+
+  // ---- tokens
+  route({
+    method: 'GET',
+    url: '/v1/tokens',
+    access: 'admin',
+    operationId: 'listTokens',
+    summary: 'API tokens (names and roles; never the tokens)',
+    tag: 'tokens',
+    status: 200,
+    response: { schema: TokenSchema, many: true },
+    handler: ({ deps }) => deps.store.listTokens(),
+  }),
+  route({
+    method: 'POST',
+    url: '/v1/tokens',
+    access: 'admin',
+    operationId: 'createToken',
+    summary: 'Create a token; the answer holds the plain token, shown this once',
+    tag: 'tokens',
+    body: CreateTokenBody,
+    status: 201,
+    response: { schema: CreatedTokenSchema },
+    handler: ({ deps, body, reply }) => {
+      reply.header('cache-control', 'no-store');
+      return deps.store.createToken(body.name, body.role);
+    },
+  }),
+  route({
+    method: 'DELETE',
+    url: '/v1/tokens/:name',
+    access: 'admin',
+    operationId: 'deleteToken',
+    summary: 'Revoke a token',
+    tag: 'tokens',
+    params: TokenParams,
+    status: 204,
+    handler: ({ deps, params }) => {
+      if (!deps.store.deleteToken(params.name)) {
+        throw new FerryError('FERRY_NOT_FOUND', `No token named ${JSON.stringify(params.name)}`, {
+          hint: 'GET /v1/tokens lists the tokens.',
+        });
+      }
+      return noContent();
+    },
+  }),
+];
+
+// ---------------------------------------------------------------------------------------------- NDJSON
+
+/**
+ * Writes each item of the iterable as one JSON line, flushed as it comes, with an empty line every
+ * `heartbeatMs` so proxies and clients see the connection alive. When the client goes away the signal given
+ * to `open` aborts and the iterator is told to return. A failure after the 200 went out is sent as a last line
+ * `{"error","code","hint"?}` (the client turns it into a FerryError).
+ */
+async function streamNdjson(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  heartbeatMs: number,
+  open: (signal: AbortSignal) => AsyncIterable<LogLine>,
+): Promise<void> {
+  const controller = new AbortController();
+  const { signal } = controller;
+  const iterator = open(signal)[Symbol.asyncIterator]();
+  reply.hijack();
+  const res = reply.raw;
+  res.on('close', () => controller.abort());
+  res.writeHead(200, {
+    'content-type': 'application/x-ndjson; charset=utf-8',
+    'cache-control': 'no-store',
+    'x-accel-buffering': 'no',
+    'x-request-id': String(request.id),
+  });
+  res.flushHeaders();
+  const heartbeat = setInterval(() => {
+    if (!res.writableEnded && !res.destroyed) res.write('\n');
+  }, heartbeatMs);
+  const aborted = new Promise<IteratorResult<LogLine>>((resolve) => {
+    if (signal.aborted) resolve({ done: true, value: undefined });
+    else signal.addEventListener('abort', () => resolve({ done: true, value: undefined }), { once: true });
+  });
+  try {
+    for (;;) {
+      const next = await Promise.race([iterator.next(), aborted]);
+      if (next.done || signal.aborted) break;
+      if (!res.write(`${JSON.stringify(next.value)}\n`)) {
+        // Back-pressure: wait until the client reads (or leaves).
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off('drain', done);
+            res.off('close', done);
+            resolve();
+          };
+          res.on('drain', done);
+          res.on('close', done);
+        });
+      }
+    }
+  } catch (error) {
+    if (!signal.aborted) {
+      const ferry = isFerryError(error)
+        ? error
+        : new FerryError(
+            'FERRY_INTERNAL',
+            `log stream failed: ${(error as Error)?.message ?? String(error)}`,
+          );
+      request.log[ferry.status >= 500 ? 'error' : 'warn']({ code: ferry.code, err: error }, ferry.message);
+      res.write(
+        `${JSON.stringify({ error: ferry.message, code: ferry.code, ...(ferry.hint ? { hint: ferry.hint } : {}) })}\n`,
+      );
+    }
+  } finally {
+    clearInterval(heartbeat);
+    if (signal.aborted) {
+      // The iterator may be waiting for a line that never comes; ask it to stop without waiting for it.
+      iterator.return?.()?.catch(() => {});
+    }
+    controller.abort();
+    if (!res.writableEnded) res.end();
+  }
+}

@@ -1,0 +1,434 @@
+/**
+ * Zod schemas of the control-plane API: one per request body (strict: unknown fields are refused, so a typo
+ * never passes silently), the path parameters and query strings, and the response shapes. The same schemas
+ * validate requests (app.ts), generate /openapi.json (openapi.ts) and type the client (client.ts).
+ *
+ * Every schema that appears in the OpenAPI document is registered in `COMPONENTS` under its component name.
+ * The name patterns mirror the store's checks (store.ts), which stay the last word.
+ */
+import { z } from 'zod';
+import type { JsonValue } from '../store/store.ts';
+
+/** Schemas shown under `#/components/schemas/<id>` in /openapi.json. */
+export const COMPONENTS = z.registry<{ id: string }>();
+
+function component<T extends z.ZodType>(id: string, schema: T): T {
+  COMPONENTS.add(schema, { id });
+  return schema;
+}
+
+// ---------------------------------------------------------------------------------------------- atoms
+
+const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const ENV_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const SECRET_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
+
+const nameField = (what: string) =>
+  z
+    .string()
+    .regex(NAME_RE, {
+      message: `${what}: use 1-63 lowercase letters, digits and "-", starting and ending with a letter or digit`,
+    })
+    .describe(`${what} (1-63 of a-z, 0-9, "-")`);
+
+const versionField = (what: string) =>
+  z
+    .string()
+    .regex(VERSION_RE, {
+      message: `${what}: use 1-128 letters, digits, ".", "_" and "-", starting with a letter or digit`,
+    })
+    .describe(what);
+
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+
+export const JsonValueSchema: z.ZodType<JsonValue> = component(
+  'JsonValue',
+  z.lazy(() =>
+    z.union([
+      z.string(),
+      z.number(),
+      z.boolean(),
+      z.null(),
+      z.array(JsonValueSchema),
+      z.record(z.string(), JsonValueSchema),
+    ]),
+  ),
+);
+const JsonObject = z.record(z.string(), JsonValueSchema);
+
+// ---------------------------------------------------------------------------------------------- bodies
+
+export const CreateModelBody = component(
+  'CreateModelBody',
+  z.strictObject({ name: nameField('Model name') }),
+);
+
+export const AddVersionBody = component(
+  'AddVersionBody',
+  z.strictObject({
+    version: versionField('Version'),
+    image: z.string().min(1).optional().describe('Image reference, ideally pinned by digest'),
+    artifactDir: z.string().min(1).optional().describe('Local artifact directory (process runtime)'),
+    metadata: JsonObject.optional(),
+  }),
+);
+
+export const SetAliasBody = component('SetAliasBody', z.strictObject({ version: versionField('Version') }));
+
+export const ResourcesInput = component(
+  'ResourcesInput',
+  z.strictObject({
+    cpu: z.number().positive().nullable().optional().describe('CPU cores; null = no limit'),
+    memoryBytes: z.number().int().positive().nullable().optional().describe('Bytes; null = no limit'),
+    gpu: z.number().int().min(0).optional(),
+  }),
+);
+
+export const StrategySchema = component(
+  'Strategy',
+  z.discriminatedUnion('kind', [
+    z.strictObject({ kind: z.literal('rolling'), maxSurge: int(1, 1000).optional() }),
+    z.strictObject({
+      kind: z.literal('canary'),
+      steps: z
+        .array(z.strictObject({ percent: int(1, 100), pauseMs: z.number().int().min(0).optional() }))
+        .min(1),
+    }),
+  ]),
+);
+
+const envField = z.record(
+  z.string().regex(ENV_RE, { message: 'env keys must match [A-Za-z_][A-Za-z0-9_]*' }),
+  z.string(),
+);
+const secretRefsField = z
+  .array(z.string().regex(SECRET_RE, { message: 'use letters, digits, ".", "_" and "-"' }))
+  .describe('Names of secrets the replicas get');
+
+const deploymentFields = {
+  model: nameField('Model name'),
+  version: versionField('Version or alias of the model'),
+  replicas: int(0, 1000).optional().describe('Default 1'),
+  resources: ResourcesInput.optional(),
+  env: envField.optional(),
+  secretRefs: secretRefsField.optional(),
+  serving: JsonObject.optional().describe('Serving overrides (batching, concurrency, timeouts)'),
+  strategy: StrategySchema.optional(),
+};
+
+export const DeployBody = component(
+  'DeployBody',
+  z.strictObject({ name: nameField('Deployment name'), ...deploymentFields }),
+);
+
+export const UpdateBody = component(
+  'UpdateBody',
+  z.strictObject({
+    model: deploymentFields.model.optional(),
+    version: deploymentFields.version.optional(),
+    replicas: deploymentFields.replicas,
+    resources: deploymentFields.resources,
+    env: deploymentFields.env,
+    secretRefs: deploymentFields.secretRefs,
+    serving: deploymentFields.serving,
+    strategy: deploymentFields.strategy,
+  }),
+);
+
+export const ScaleBody = component('ScaleBody', z.strictObject({ replicas: int(0, 1000) }));
+
+export const TrafficEntrySchema = component(
+  'TrafficEntry',
+  z.strictObject({
+    revision: z.number().int().min(1),
+    percent: int(0, 100).describe('Share of live traffic; all entries sum to 100'),
+    shadow: int(0, 100).optional().describe('Percent of requests mirrored, answers discarded'),
+  }),
+);
+
+export const TrafficBody = component(
+  'TrafficBody',
+  z.strictObject({ traffic: z.array(TrafficEntrySchema).min(1) }),
+);
+
+export const UndoBody = component(
+  'UndoBody',
+  z.strictObject({
+    revision: z.number().int().min(1).optional().describe('Default: the one before the serving one'),
+  }),
+);
+
+export const TOKEN_ROLES = ['admin', 'deployer', 'viewer'] as const;
+export const CreateTokenBody = component(
+  'CreateTokenBody',
+  z.strictObject({ name: nameField('Token name'), role: z.enum(TOKEN_ROLES) }),
+);
+
+export type CreateModelInput = z.infer<typeof CreateModelBody>;
+export type AddVersionBodyInput = z.infer<typeof AddVersionBody>;
+export type SetAliasInput = z.infer<typeof SetAliasBody>;
+export type ResourcesBodyInput = z.infer<typeof ResourcesInput>;
+export type DeployInput = z.infer<typeof DeployBody>;
+export type UpdateInput = z.infer<typeof UpdateBody>;
+export type ScaleInput = z.infer<typeof ScaleBody>;
+export type TrafficInput = z.infer<typeof TrafficBody>;
+export type UndoInput = z.infer<typeof UndoBody>;
+export type TokenRole = (typeof TOKEN_ROLES)[number];
+export type CreateTokenInput = z.infer<typeof CreateTokenBody>;
+
+// ---------------------------------------------------------------------------------------------- params, queries
+
+export const ModelParams = z.strictObject({ model: z.string() });
+export const AliasParams = z.strictObject({ model: z.string(), alias: z.string() });
+export const DeploymentParams = z.strictObject({ name: z.string() });
+export const TokenParams = z.strictObject({ name: z.string() });
+
+/** Query values arrive as strings. */
+const queryInt = (min: number, max: number) =>
+  z.string().regex(/^\d+$/, { message: 'must be a whole number' }).transform(Number).pipe(int(min, max));
+
+export const LogsQuery = z.strictObject({
+  revision: queryInt(1, Number.MAX_SAFE_INTEGER).optional(),
+  tail: queryInt(0, 100_000).optional(),
+  follow: z.enum(['true', 'false']).optional(),
+});
+export const EventsQuery = z.strictObject({
+  deployment: z.string().optional(),
+  limit: queryInt(1, 1000).optional(),
+});
+
+export interface LogsQueryInput {
+  revision?: number;
+  tail?: number;
+}
+export interface EventsQueryInput {
+  deployment?: string;
+  limit?: number;
+}
+
+// ---------------------------------------------------------------------------------------------- responses
+
+export const ErrorBodySchema = component(
+  'Error',
+  z.object({
+    error: z.string().describe('What went wrong, naming the field or resource'),
+    code: z.string().describe('FERRY_... code (docs/errors.md)'),
+    hint: z.string().optional(),
+    details: z.unknown().optional(),
+  }),
+);
+
+export const OpenApiDocumentSchema = component(
+  'OpenApiDocument',
+  z.record(z.string(), z.unknown()).describe('An OpenAPI 3.1 document'),
+);
+
+export const HealthSchema = component('Health', z.object({ ok: z.literal(true), version: z.string() }));
+
+export const InfoSchema = component(
+  'Info',
+  z.object({
+    version: z.string(),
+    runtime: z.enum(['process', 'docker']),
+    gatewayUrl: z.string(),
+    apiUrl: z.string().optional(),
+  }),
+);
+
+export const ModelVersionSchema = component(
+  'ModelVersion',
+  z.object({
+    model: z.string(),
+    version: z.string(),
+    image: z.string().nullable(),
+    artifactDir: z.string().nullable(),
+    metadata: JsonObject,
+    createdAt: z.number(),
+  }),
+);
+
+export const ModelSchema = component(
+  'Model',
+  z.object({
+    name: z.string(),
+    createdAt: z.number(),
+    versions: z.array(ModelVersionSchema),
+    aliases: z.record(z.string(), z.string()).describe('alias -> version'),
+  }),
+);
+
+export const AliasResultSchema = component(
+  'AliasResult',
+  z.object({
+    model: z.string(),
+    alias: z.string(),
+    version: z.string(),
+    updated: z
+      .array(z.object({ deployment: z.string(), revision: z.number() }))
+      .describe('Deployments following the alias that got a new revision'),
+  }),
+);
+
+export const ResourcesSchema = component(
+  'Resources',
+  z.object({ cpu: z.number().nullable(), memoryBytes: z.number().nullable(), gpu: z.number() }),
+);
+
+const StoredTrafficEntry = z.object({
+  revision: z.number(),
+  percent: z.number(),
+  shadow: z.number().optional(),
+});
+
+export const TrafficSchema = component('Traffic', z.object({ traffic: z.array(StoredTrafficEntry) }));
+
+export const RolloutSchema = component(
+  'Rollout',
+  z.object({
+    deployment: z.string(),
+    from: z.number(),
+    to: z.number(),
+    phase: z.enum(['progressing', 'paused', 'aborting', 'succeeded', 'aborted']),
+    percent: z.number(),
+    strategy: StrategySchema,
+    step: z.number(),
+    startedAt: z.number(),
+    updatedAt: z.number(),
+    message: z.string(),
+  }),
+);
+
+export const RolloutEnvelopeSchema = component(
+  'RolloutEnvelope',
+  z.object({ rollout: RolloutSchema.nullable().describe('null when no rollout is in progress') }),
+);
+
+export const ReplicaSchema = component(
+  'Replica',
+  z.object({
+    id: z.string(),
+    name: z.string(),
+    revision: z.number(),
+    index: z.number(),
+    state: z.enum(['starting', 'ready', 'failed', 'exited']),
+    url: z.string(),
+    startedAt: z.number(),
+    exitCode: z.number().optional(),
+    restarts: z.number(),
+  }),
+);
+
+export const ConditionSchema = component(
+  'Condition',
+  z.object({
+    type: z.string(),
+    status: z.enum(['True', 'False', 'Unknown']),
+    reason: z.string(),
+    message: z.string(),
+    since: z.number(),
+  }),
+);
+
+const deploymentShape = {
+  name: z.string(),
+  model: z.string(),
+  versionRef: z.string(),
+  replicas: z.number(),
+  resources: ResourcesSchema,
+  env: z.record(z.string(), z.string()),
+  secretRefs: z.array(z.string()),
+  serving: JsonObject,
+  revision: z.number(),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+};
+
+const deploymentViewShape = {
+  ...deploymentShape,
+  strategy: StrategySchema,
+  traffic: z.array(StoredTrafficEntry),
+  rollout: RolloutSchema.nullable(),
+  replicaStatus: z.array(ReplicaSchema),
+  conditions: z.array(ConditionSchema),
+  endpoint: z.string(),
+};
+
+export const DeploymentViewSchema = component('DeploymentView', z.object(deploymentViewShape));
+
+export const RevisionSpecSchema = component(
+  'RevisionSpec',
+  z.object({
+    model: z.string(),
+    version: z.string(),
+    image: z.string().nullable(),
+    artifactDir: z.string().nullable(),
+    resources: ResourcesSchema,
+    env: z.record(z.string(), z.string()),
+    secretRefs: z.array(z.string()),
+    serving: JsonObject,
+  }),
+);
+
+export const RevisionSchema = component(
+  'Revision',
+  z.object({
+    deployment: z.string(),
+    number: z.number(),
+    specHash: z.string(),
+    image: z.string(),
+    replicas: z.number(),
+    createdAt: z.number(),
+    versionRef: z.string(),
+    spec: RevisionSpecSchema,
+  }),
+);
+
+export const EventSchema = component(
+  'Event',
+  z.object({
+    id: z.number(),
+    deployment: z.string().optional(),
+    type: z.enum(['Normal', 'Warning']),
+    reason: z.string(),
+    message: z.string(),
+    at: z.number(),
+  }),
+);
+
+export const DescribeViewSchema = component(
+  'DescribeView',
+  z.object({ ...deploymentViewShape, revisions: z.array(RevisionSchema), events: z.array(EventSchema) }),
+);
+
+export const LogLineSchema = component(
+  'LogLine',
+  z.object({
+    at: z.number(),
+    replica: z.string(),
+    revision: z.number(),
+    stream: z.enum(['stdout', 'stderr']),
+    line: z.string(),
+  }),
+);
+
+export const TokenSchema = component(
+  'Token',
+  z.object({ id: z.string(), name: z.string(), role: z.string(), createdAt: z.number() }),
+);
+
+export const CreatedTokenSchema = component(
+  'CreatedToken',
+  z.object({
+    id: z.string(),
+    name: z.string(),
+    role: z.string(),
+    createdAt: z.number(),
+    token: z.string().describe('The plain token; shown once, only its hash is stored'),
+  }),
+);
+
+export type Health = z.infer<typeof HealthSchema>;
+export type Info = z.infer<typeof InfoSchema>;
+export type AliasResult = z.infer<typeof AliasResultSchema>;
+export type ErrorBody = z.infer<typeof ErrorBodySchema>;

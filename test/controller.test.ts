@@ -17,7 +17,7 @@ import {
   type Store,
 } from '../src/control/index.ts';
 import { ProcessRuntime } from '../src/runtime/index.ts';
-import { ROOT, tempDir } from './helpers.ts';
+import { ROOT, tempDir, writeModelDir } from './helpers.ts';
 
 const IRIS = join(ROOT, 'examples', 'iris');
 
@@ -174,10 +174,46 @@ describe('controller with the process runtime', () => {
         .listEvents({ deployment: 'iris' })
         .find((e) => e.reason === 'ReplicaCrashed' && e.message.includes(victim.name)),
     );
+    await until(
+      'crash shown in the status',
+      () => controller.view('iris').lastCrash?.replica === victim.name,
+    );
+    assert.equal(controller.view('iris').lastCrash?.exitCode, 137);
     await until('replaced', () => {
       const ready = readyOf(3);
       return ready.length === 2 && ready.every((r) => r.id !== victim.id);
     });
+  });
+
+  test('a replica that keeps crashing backs off and shows CrashLoopBackOff with its exit code and log lines', async () => {
+    const broken = join(home.path, 'broken-model');
+    writeModelDir(
+      broken,
+      'apiVersion: ferry.dev/v1alpha1\nkind: Model\nmodel:\n  name: broken\n  format: onnnx\n',
+    );
+    store.createModel('broken');
+    store.addVersion('broken', { version: '1', artifactDir: broken });
+    controller.deploy({ name: 'broken', model: 'broken', versionRef: '1', replicas: 1 });
+    const condition = await until('CrashLoopBackOff', () =>
+      controller.view('broken').conditions.find((c) => c.reason === 'CrashLoopBackOff'),
+    );
+    assert.equal(condition.status, 'False');
+    assert.match(condition.message, /last exit code 2/);
+    const crash = controller.view('broken').lastCrash;
+    assert.equal(crash?.exitCode, 2);
+    assert.ok(
+      crash?.logTail.some((l) => l.includes('FERRY_SPEC_INVALID')),
+      JSON.stringify(crash),
+    );
+    // Replaced after the backoff, it crashes again.
+    const crashes = await until('a second crash', () => {
+      const list = store.listEvents({ deployment: 'broken' }).filter((e) => e.reason === 'ReplicaCrashed');
+      return list.length >= 2 ? list : undefined;
+    });
+    assert.match(crashes[0]!.message, /exited with code 2; last log lines:/);
+    // Backoff: the gap between restarts grows (1 s, then 2 s ...), so there are few crashes, not a busy loop.
+    assert.ok(crashes.length <= 4, `${crashes.length} crashes`);
+    controller.remove('broken');
   });
 
   test('a restarted controller adopts the running replicas: no duplicates, no new ones', async () => {

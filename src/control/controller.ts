@@ -47,6 +47,7 @@ import type {
 import type { Action, ActualReplica, Condition } from './types.ts';
 import type {
   ControlPlane,
+  CrashView,
   DeploymentView,
   LogLine,
   LogQuery,
@@ -88,6 +89,7 @@ export interface ControllerOptions {
 const DEFAULT_POLICY: ReconcilePolicy = { backoff: { baseMs: 1000, maxMs: 60_000 } };
 const STARTING_POLL_MS = 250;
 const DEFAULT_TAIL = 200;
+const CRASH_LOG_LINES = 10;
 
 interface Observed {
   status: ReplicaStatus;
@@ -124,6 +126,7 @@ export class Controller implements ControlPlane {
   private readonly background = new Set<Promise<void>>();
   private readonly servedNames = new Map<string, string>();
   private readonly reportedCrashes = new Set<string>();
+  private readonly lastCrash = new Map<string, CrashView>();
   /** Create failures already recorded as events, by `${deployment}@${revision}:${reason}`: one event, not one a pass. */
   private readonly createWarnings = new Set<string>();
 
@@ -256,7 +259,7 @@ export class Controller implements ControlPlane {
         );
       }
     }
-    this.reportCrashes();
+    await this.reportCrashes();
 
     const now = this.now();
     let wakeAt: number | null = null;
@@ -346,22 +349,30 @@ export class Controller implements ControlPlane {
     );
   }
 
-  private reportCrashes(): void {
+  /** One event per crashed replica, with its exit code and last log lines; the newest crash shows in the view. */
+  private async reportCrashes(): Promise<void> {
     for (const o of this.observed) {
       const s = o.status;
-      if (
-        (s.state === 'failed' || s.state === 'exited') &&
-        !this.reportedCrashes.has(s.id) &&
-        !this.leaving.has(s.id)
-      ) {
-        this.reportedCrashes.add(s.id);
-        this.event(
-          o.deployment,
-          'Warning',
-          'ReplicaCrashed',
-          `${s.name} (revision ${o.revision}) exited with code ${s.exitCode ?? 'unknown'}`,
-        );
+      if (s.state !== 'failed' && s.state !== 'exited') continue;
+      if (this.reportedCrashes.has(s.id) || this.leaving.has(s.id)) continue;
+      this.reportedCrashes.add(s.id);
+      const lines = await this.runtime.logs(s.id, { tail: CRASH_LOG_LINES }).catch(() => []);
+      const logTail = lines.map((l) => toStored(l, 0).line);
+      if (o.deployment !== undefined) {
+        this.lastCrash.set(o.deployment, {
+          replica: s.name,
+          revision: o.revision ?? 0,
+          ...(s.exitCode === undefined ? {} : { exitCode: s.exitCode }),
+          at: this.now(),
+          logTail,
+        });
       }
+      this.event(
+        o.deployment,
+        'Warning',
+        'ReplicaCrashed',
+        `${s.name} (revision ${o.revision}) exited with code ${s.exitCode ?? 'unknown'}${logTail.length > 0 ? `; last log lines:\n${logTail.join('\n')}` : ''}`,
+      );
     }
   }
 
@@ -717,6 +728,7 @@ export class Controller implements ControlPlane {
       rollout: this.rollout(name),
       replicaStatus: this.replicaViews(name),
       conditions: this.conditions[name] ?? [],
+      lastCrash: this.lastCrash.get(name) ?? null,
       endpoint: `${this.gatewayUrl}/v2/models/${name}/infer`,
     };
   }

@@ -4,6 +4,7 @@
  * these functions their state and `now`.
  */
 
+export * from './api/index.ts';
 export { Controller, type ControllerLogger, type ControllerOptions } from './controller.ts';
 export {
   isManaged,

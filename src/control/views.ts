@@ -50,12 +50,23 @@ export interface ReplicaView {
   restarts: number;
 }
 
+/** The newest crash of one of the deployment's replicas: why CrashLoopBackOff, in the status itself. */
+export interface CrashView {
+  replica: string;
+  revision: number;
+  exitCode?: number;
+  at: number;
+  /** Its last log lines (at most 10). */
+  logTail: string[];
+}
+
 export interface DeploymentView extends Deployment {
   strategy: StrategyInput;
   traffic: TrafficEntry[];
   rollout: RolloutView | null;
   replicaStatus: ReplicaView[];
   conditions: Condition[];
+  lastCrash: CrashView | null;
   /** Gateway URL that serves it: `${gateway}/v2/models/${name}/infer`. */
   endpoint: string;
 }

@@ -6,11 +6,29 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { z } from 'zod';
+import type {
+  AddVersionInput,
+  CreatedToken,
+  EventRecord,
+  ModelRecord,
+  ModelVersion,
+  StoredRevision,
+  TokenRecord,
+  TrafficEntry,
+} from '../store/store.ts';
 import { openStore, type Store } from '../store/store.ts';
-import type { LogLine } from '../views.ts';
+import type {
+  DeploymentView,
+  DescribeView,
+  LogLine,
+  ReplicaView,
+  RolloutView,
+  StrategyInput,
+} from '../views.ts';
 import { buildControlApi } from './app.ts';
 import { openApiPath } from './openapi.ts';
 import { ROUTES } from './routes.ts';
+import type * as S from './schemas.ts';
 import { type RecordingControl, recordingControl } from './testing.ts';
 
 const INFO = { version: '9.9.9', runtime: 'process' as const, gatewayUrl: 'http://127.0.0.1:8080' };
@@ -662,7 +680,12 @@ describe('openapi', () => {
       assert.deepEqual(doc.paths['/openapi.json'].get.security, []);
       assert.equal(doc.paths['/v1/info'].get.security, undefined, 'private routes use the global scheme');
 
-      for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
+      interface Op {
+        parameters: Array<{ name: string; in: string }>;
+        responses: Record<string, unknown>;
+        requestBody?: { content?: Record<string, { schema?: unknown }> };
+      }
+      for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, Op>>)) {
         const names = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
         for (const [method, op] of Object.entries(ops)) {
           const where = `${method} ${path}`;
@@ -780,4 +803,26 @@ describe('logs', () => {
       await env.close();
     }
   });
+});
+
+// The documented response schemas say what the contract's types say (checked by tsc, both directions).
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const sameShapes: [
+  Same<z.infer<typeof S.DeploymentViewSchema>, DeploymentView>,
+  Same<z.infer<typeof S.DescribeViewSchema>, DescribeView>,
+  Same<z.infer<typeof S.RolloutSchema>, RolloutView>,
+  Same<z.infer<typeof S.ReplicaSchema>, ReplicaView>,
+  Same<z.infer<typeof S.LogLineSchema>, LogLine>,
+  Same<z.infer<typeof S.StrategySchema>, StrategyInput>,
+  Same<z.infer<typeof S.ModelSchema>, ModelRecord>,
+  Same<z.infer<typeof S.ModelVersionSchema>, ModelVersion>,
+  Same<z.infer<typeof S.RevisionSchema>, StoredRevision>,
+  Same<z.infer<typeof S.EventSchema>, EventRecord>,
+  Same<z.infer<typeof S.TokenSchema>, TokenRecord>,
+  Same<z.infer<typeof S.CreatedTokenSchema>, CreatedToken>,
+  Same<z.infer<typeof S.TrafficEntrySchema>, TrafficEntry>,
+  Same<z.infer<typeof S.AddVersionBody>, AddVersionInput>,
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true];
+test('response schemas match the contract types', () => {
+  assert.ok(sameShapes.every(Boolean));
 });

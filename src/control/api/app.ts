@@ -64,10 +64,7 @@ export function callerOf(request: FastifyRequest): Caller | undefined {
 
 export function buildControlApi(opts: ControlApiOptions): FastifyInstance {
   const logger = opts.logger
-    ? opts.logger.child(
-        { component: 'control-api' },
-        { redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
-      )
+    ? opts.logger.child({}, { redact: { paths: REDACTED_PATHS, censor: '[redacted]' } })
     : undefined;
   const app = Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: false }),

@@ -62,7 +62,13 @@ async function rejects(promise: Promise<unknown>, code: string, pattern?: RegExp
   assert.fail(`expected ${code}`);
 }
 
-const line = (n: number): LogLine => ({ at: n, replica: 'web-1-0', revision: 1, stream: 'stdout', line: `l${n}` });
+const line = (n: number): LogLine => ({
+  at: n,
+  replica: 'web-1-0',
+  revision: 1,
+  stream: 'stdout',
+  line: `l${n}`,
+});
 
 describe('ControlClient over a listening port', () => {
   let s: Server;
@@ -134,10 +140,7 @@ describe('ControlClient over a listening port', () => {
 
     const token = await c.createToken('reader', 'viewer');
     assert.match(token.token, /^ferry_/);
-    assert.deepEqual(
-      (await c.listTokens()).map((t) => t.name).sort(),
-      ['reader', 'root'],
-    );
+    assert.deepEqual((await c.listTokens()).map((t) => t.name).sort(), ['reader', 'root']);
     const reader = new ControlClient({ url: s.url, token: token.token });
     assert.equal((await reader.getDeployment('web')).name, 'web');
     await c.deleteToken('reader');
@@ -175,7 +178,10 @@ describe('ControlClient over a listening port', () => {
 
   test('a refused connection is FERRY_CONNECTION_FAILED naming the URL and `ferry up`', async () => {
     const url = `http://127.0.0.1:${await freePort()}`;
-    const error = await rejects(new ControlClient({ url, token: 'x' }).listDeployments(), 'FERRY_CONNECTION_FAILED');
+    const error = await rejects(
+      new ControlClient({ url, token: 'x' }).listDeployments(),
+      'FERRY_CONNECTION_FAILED',
+    );
     assert.ok(error.message.includes(url), error.message);
     assert.match(error.message, /ECONNREFUSED/);
     assert.match(error.hint ?? '', /ferry up/);
@@ -188,7 +194,7 @@ describe('ControlClient over a listening port', () => {
   });
 });
 
-describe('followLogs', () => {
+describe('followLogs', { timeout: 20_000 }, () => {
   let s: Server;
   before(async () => {
     s = await serve();
@@ -279,7 +285,7 @@ describe('followLogs', () => {
   });
 });
 
-test('the follow stream sends heartbeat newlines while no line comes', async () => {
+test('the follow stream sends heartbeat newlines while no line comes', { timeout: 20_000 }, async () => {
   const s = await serve(5);
   try {
     await s.admin.createModel('iris');
@@ -295,7 +301,7 @@ test('the follow stream sends heartbeat newlines while no line comes', async () 
     assert.match(response.headers.get('content-type') ?? '', /application\/x-ndjson/);
     const reader = (response.body as ReadableStream<Uint8Array>).getReader();
     const chunk = await reader.read();
-    assert.equal(new TextDecoder().decode(chunk.value), '\n');
+    assert.match(new TextDecoder().decode(chunk.value), /^\n+$/);
     abort.abort();
     await reader.cancel().catch(() => {});
   } finally {

@@ -1,8 +1,8 @@
-/** The control-plane HTTP API (Fastify app factory), its typed client and the request/response schemas. */
-export { buildControlApi, type Caller, type ControlApiOptions, callerOf, type FieldProblem } from './app.ts';
+/** The control-plane HTTP API (Fastify app factory), its typed client and the request/response types. */
+export { buildControlApi, type ControlApiOptions, callerOf, type FieldProblem } from './app.ts';
 export { ControlClient, type ControlClientOptions } from './client.ts';
-export { buildOpenApi, openApiPath } from './openapi.ts';
-export { type Access, ROUTES, type RouteDef } from './routes.ts';
+export { buildOpenApi } from './openapi.ts';
+export { ROUTES as CONTROL_API_ROUTES } from './routes.ts';
 export {
   type AddVersionBodyInput,
   type AliasResult,
@@ -11,8 +11,8 @@ export {
   type DeployInput,
   type ErrorBody,
   type EventsQueryInput,
-  type Health,
-  type Info,
+  type Health as ControlApiHealth,
+  type Info as ControlApiInfo,
   type LogsQueryInput,
   type ResourcesBodyInput,
   type ScaleInput,

@@ -330,6 +330,19 @@ export const ConditionSchema = component(
   }),
 );
 
+export const CrashSchema = component(
+  'Crash',
+  z
+    .object({
+      replica: z.string(),
+      revision: z.number(),
+      exitCode: z.number().optional(),
+      at: z.number(),
+      logTail: z.array(z.string()).describe('Its last log lines (at most 10)'),
+    })
+    .describe("The newest crash of one of the deployment's replicas"),
+);
+
 const deploymentShape = {
   name: z.string(),
   model: z.string(),
@@ -351,6 +364,7 @@ const deploymentViewShape = {
   rollout: RolloutSchema.nullable(),
   replicaStatus: z.array(ReplicaSchema),
   conditions: z.array(ConditionSchema),
+  lastCrash: CrashSchema.nullable(),
   endpoint: z.string(),
 };
 

@@ -177,6 +177,7 @@ export function recordingControl(store: Store, gatewayUrl = 'http://127.0.0.1:1'
       rollout: self.rollouts.get(name) ?? null,
       replicaStatus: self.replicas.get(name) ?? [],
       conditions: [],
+      lastCrash: null,
       endpoint: `${gatewayUrl}/v2/models/${name}/infer`,
     };
   }

@@ -17,6 +17,7 @@ import Fastify, {
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { FerryError, isFerryError } from '../../core/errors.ts';
+import type { Secrets } from '../secrets.ts';
 import type { Store } from '../store/store.ts';
 import type { ControlPlane } from '../views.ts';
 import { buildOpenApi } from './openapi.ts';
@@ -31,6 +32,8 @@ export interface ControlApiOptions {
   logger?: Logger | false;
   /** Milliseconds between heartbeat newlines on followed log streams. Default 15000. */
   followHeartbeatMs?: number;
+  /** The secret store behind /v1/secrets; without it those routes answer 404 FERRY_NOT_FOUND. */
+  secrets?: Secrets;
 }
 
 /** Paths the logger censors (the Authorization header, however a serializer shapes it). */
@@ -40,6 +43,8 @@ export const REDACTED_PATHS = [
   'headers.authorization',
   'authorization',
   'token',
+  'value',
+  'body.value',
   '*.token',
 ];
 
@@ -82,6 +87,7 @@ export function buildControlApi(opts: ControlApiOptions): FastifyInstance {
     store: opts.store,
     control: opts.control,
     info: opts.info,
+    ...(opts.secrets ? { secrets: opts.secrets } : {}),
     heartbeatMs: opts.followHeartbeatMs ?? 15_000,
     openapi: () => {
       openapi ??= buildOpenApi(ROUTES, {

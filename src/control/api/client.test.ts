@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { FerryError, isFerryError } from '../../core/errors.ts';
 import { freePort } from '../../core/free-port.ts';
+import { SecretBox, Secrets } from '../secrets.ts';
 import { openStore, type Store } from '../store/store.ts';
 import type { LogLine } from '../views.ts';
 import { buildControlApi } from './app.ts';
@@ -31,6 +32,7 @@ async function serve(followHeartbeatMs?: number): Promise<Server> {
     store,
     control,
     info: INFO,
+    secrets: new Secrets(store, SecretBox.open(join(dir, 'secret.key'))),
     ...(followHeartbeatMs === undefined ? {} : { followHeartbeatMs }),
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
@@ -76,6 +78,35 @@ describe('ControlClient over a listening port', () => {
     s = await serve();
   });
   after(() => s.close());
+
+  test('secrets: set by a deployer, listed without values, refused to a viewer, deleted', async () => {
+    const value = 'sk-test-abcdef0123456789';
+    const deployer = new ControlClient({
+      url: s.url,
+      token: s.store.createToken('ci-deployer', 'deployer').token,
+    });
+    const viewer = new ControlClient({ url: s.url, token: s.store.createToken('ci-viewer', 'viewer').token });
+    const set = await deployer.setSecret('api-key', value);
+    assert.equal(set.name, 'api-key');
+    const listed = await viewer.listSecrets();
+    assert.deepEqual(
+      listed.map((x) => x.name),
+      ['api-key'],
+    );
+    assert.ok(!JSON.stringify([set, listed]).includes(value));
+    await rejects(viewer.setSecret('api-key', 'x'), 'FERRY_FORBIDDEN');
+    await rejects(deployer.setSecret('api-key', ''), 'FERRY_BAD_REQUEST');
+    const raw = await fetch(`${s.url}/v1/secrets/api-key`, {
+      method: 'PUT',
+      headers: { authorization: 'Bearer nope', 'content-type': 'application/json' },
+      body: JSON.stringify({ value }),
+    });
+    assert.equal(raw.status, 401);
+    await deployer.deleteSecret('api-key');
+    await rejects(deployer.deleteSecret('api-key'), 'FERRY_NOT_FOUND');
+    s.store.deleteToken('ci-deployer');
+    s.store.deleteToken('ci-viewer');
+  });
 
   test('every method against the real app', async () => {
     const c = s.admin;

@@ -10,6 +10,7 @@ import type {
   EventRecord,
   ModelRecord,
   ModelVersion,
+  SecretRecord,
   StoredRevision,
   TokenRecord,
   TrafficEntry,
@@ -204,6 +205,17 @@ export class ControlClient {
   }
   async deleteToken(name: string): Promise<void> {
     await this.#request('DELETE', `/v1/tokens/${enc(name)}`);
+  }
+
+  // ---- secrets (values go in, never come back)
+  listSecrets(): Promise<SecretRecord[]> {
+    return this.#json('GET', '/v1/secrets');
+  }
+  setSecret(name: string, value: string): Promise<SecretRecord> {
+    return this.#json('PUT', `/v1/secrets/${enc(name)}`, { value });
+  }
+  async deleteSecret(name: string): Promise<void> {
+    await this.#request('DELETE', `/v1/secrets/${enc(name)}`);
   }
 
   // ---- plumbing

@@ -9,6 +9,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { FerryError, isFerryError } from '../../core/errors.ts';
+import type { Secrets } from '../secrets.ts';
 import type { DeploymentPatch, Store } from '../store/store.ts';
 import type { ControlPlane, LogLine, LogQuery, StrategyInput } from '../views.ts';
 import {
@@ -38,7 +39,10 @@ import {
   RolloutEnvelopeSchema,
   RolloutSchema,
   ScaleBody,
+  SecretParams,
+  SecretSchema,
   SetAliasBody,
+  SetSecretBody,
   TokenParams,
   TokenSchema,
   TrafficBody,
@@ -55,6 +59,7 @@ export interface ApiDeps {
   store: Store;
   control: ControlPlane;
   info: Info;
+  secrets?: Secrets;
   /** Milliseconds between heartbeat newlines on a followed log stream. */
   heartbeatMs: number;
   /** The OpenAPI document (built once, on first use). */
@@ -501,7 +506,54 @@ export const ROUTES: readonly RouteDef[] = [
       return noContent();
     },
   }),
+  // ---- secrets (values go in, never out)
+  route({
+    method: 'GET',
+    url: '/v1/secrets',
+    access: 'read',
+    operationId: 'listSecrets',
+    summary: 'Secrets (names and dates; never the values)',
+    tag: 'secrets',
+    status: 200,
+    response: { schema: SecretSchema, many: true },
+    handler: ({ deps }) => secretsOf(deps).list(),
+  }),
+  route({
+    method: 'PUT',
+    url: '/v1/secrets/:name',
+    access: 'write',
+    operationId: 'setSecret',
+    summary: 'Set a secret; deployments naming it in secretRefs get it as an environment variable',
+    tag: 'secrets',
+    params: SecretParams,
+    body: SetSecretBody,
+    status: 200,
+    response: { schema: SecretSchema },
+    handler: ({ deps, params, body }) => secretsOf(deps).set(params.name, body.value),
+  }),
+  route({
+    method: 'DELETE',
+    url: '/v1/secrets/:name',
+    access: 'write',
+    operationId: 'deleteSecret',
+    summary: 'Delete a secret (running replicas keep the value they started with)',
+    tag: 'secrets',
+    params: SecretParams,
+    status: 204,
+    handler: ({ deps, params }) => {
+      secretsOf(deps).delete(params.name);
+      return noContent();
+    },
+  }),
 ];
+
+function secretsOf(deps: ApiDeps): Secrets {
+  if (!deps.secrets)
+    throw new FerryError('FERRY_NOT_FOUND', 'This control plane has no secret store', {
+      hint: 'ferry up runs one; an API built without `secrets` has none.',
+    });
+  return deps.secrets;
+}
 
 // ---------------------------------------------------------------------------------------------- NDJSON
 

@@ -165,6 +165,11 @@ export const CreateTokenBody = component(
   z.strictObject({ name: nameField('Token name'), role: z.enum(TOKEN_ROLES) }),
 );
 
+export const SetSecretBody = component(
+  'SetSecretBody',
+  z.strictObject({ value: z.string().min(1).max(65536).describe('The secret value; never shown again') }),
+);
+
 export type CreateModelInput = z.infer<typeof CreateModelBody>;
 export type AddVersionBodyInput = z.infer<typeof AddVersionBody>;
 export type SetAliasInput = z.infer<typeof SetAliasBody>;
@@ -176,6 +181,7 @@ export type TrafficInput = z.infer<typeof TrafficBody>;
 export type UndoInput = z.infer<typeof UndoBody>;
 export type TokenRole = (typeof TOKEN_ROLES)[number];
 export type CreateTokenInput = z.infer<typeof CreateTokenBody>;
+export type SetSecretInput = z.infer<typeof SetSecretBody>;
 
 // ---------------------------------------------------------------------------------------------- params, queries
 
@@ -183,6 +189,7 @@ export const ModelParams = z.strictObject({ model: z.string() });
 export const AliasParams = z.strictObject({ model: z.string(), alias: z.string() });
 export const DeploymentParams = z.strictObject({ name: z.string() });
 export const TokenParams = z.strictObject({ name: z.string() });
+export const SecretParams = z.strictObject({ name: z.string() });
 
 /** Query values arrive as strings. */
 const queryInt = (min: number, max: number) =>
@@ -424,6 +431,11 @@ export const LogLineSchema = component(
     stream: z.enum(['stdout', 'stderr']),
     line: z.string(),
   }),
+);
+
+export const SecretSchema = component(
+  'Secret',
+  z.object({ name: z.string(), createdAt: z.number(), updatedAt: z.number() }),
 );
 
 export const TokenSchema = component(

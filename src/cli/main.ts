@@ -1,8 +1,10 @@
 /** The `ferry` command line: parses arguments and calls modules; no logic of its own. */
 import { Command } from 'commander';
 import { FERRY_VERSION } from '../core/version.ts';
+import { registerDeploy } from './deploy.ts';
 import { registerImage } from './image.ts';
 import { registerInit } from './init.ts';
+import { registerPlatform } from './platform.ts';
 import { registerPredict } from './predict.ts';
 import { registerServe } from './serve.ts';
 import { registerTest } from './test.ts';
@@ -22,5 +24,7 @@ registerServe(program);
 registerPredict(program);
 registerTest(program);
 registerImage(program);
+registerDeploy(program);
+registerPlatform(program);
 
 await program.parseAsync(process.argv);

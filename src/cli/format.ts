@@ -1,0 +1,491 @@
+/**
+ * Pure helpers of the platform commands: parsing flag values (durations, sizes, CPU, env pairs, traffic
+ * splits, canary steps) and formatting what the control-plane API returns (tables, ages, traffic, rollouts,
+ * log lines). No I/O; a bad value throws a UsageError naming the flag or token, which the command turns into
+ * exit code 2.
+ */
+import type {
+  EventRecord,
+  ModelRecord,
+  StoredRevision,
+  TokenRecord,
+  TrafficEntry,
+} from '../control/index.ts';
+import type {
+  DeploymentView,
+  DescribeView,
+  LogLine,
+  ReplicaView,
+  RolloutView,
+  StrategyInput,
+} from '../control/views.ts';
+import { parseCpu, parseDuration } from '../spec/index.ts';
+
+/** A value on the command line that is not allowed; the CLI prints it and exits 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+const reason = (error: unknown) => {
+  const e = error as { message?: string; hint?: string };
+  return `${e.message ?? String(error)}${e.hint ? `; ${e.hint}` : ''}`;
+};
+
+// ---------------------------------------------------------------------------------------------- parsing
+
+/** "30s", "5m", "500ms", "1m30s" -> milliseconds (> 0 unless `allowZero`). */
+export function parseDurationFlag(flag: string, text: string, allowZero = false): number {
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch (error) {
+    throw new UsageError(`${flag}: ${reason(error)}`);
+  }
+  if (ms === 0 && !allowZero) throw new UsageError(`${flag}: must be longer than 0, got "${text}"`);
+  return ms;
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  ki: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mi: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gi: 1024 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1024 ** 4,
+  ti: 1024 ** 4,
+  tib: 1024 ** 4,
+};
+
+/**
+ * A size as `docker run --memory` takes it: a number and a unit b, k, m, g, t (powers of 1024, any case,
+ * "Mi"/"MiB" too), e.g. 512m, 2g, 1.5G. A bare number is bytes.
+ */
+export function parseSizeFlag(flag: string, text: string): number {
+  const match = /^(\d+(?:\.\d+)?|\.\d+)\s*([a-zA-Z]*)$/.exec(text.trim());
+  const factor = match ? SIZE_UNITS[match[2]!.toLowerCase()] : undefined;
+  if (!match || factor === undefined) {
+    throw new UsageError(
+      `${flag}: "${text}" is not a size; use a number with a unit b, k, m, g or t (1024s), e.g. 512m or 2g`,
+    );
+  }
+  const bytes = Math.round(Number(match[1]) * factor);
+  if (bytes <= 0 || !Number.isSafeInteger(bytes)) {
+    throw new UsageError(`${flag}: "${text}" must be more than 0 bytes and at most 8 PiB`);
+  }
+  return bytes;
+}
+
+/** CPU cores: "2", "0.5", "500m". */
+export function parseCpuFlag(flag: string, text: string): number {
+  try {
+    return parseCpu(text);
+  } catch (error) {
+    throw new UsageError(`${flag}: ${reason(error)}`);
+  }
+}
+
+/** A whole number in [min, max]. */
+export function parseIntFlag(flag: string, text: string, min: number, max: number): number {
+  const n = /^-?\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, got "${text}"`);
+  }
+  return n;
+}
+
+/** `K=V` pairs (the value may contain "="; it may be empty) into an object; later keys win. */
+export function parseEnvPairs(flag: string, pairs: readonly string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    const key = eq === -1 ? pair : pair.slice(0, eq);
+    if (eq === -1 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
+      throw new UsageError(
+        `${flag} "${pair}": write NAME=value, where NAME is letters, digits and "_" not starting with a digit`,
+      );
+    }
+    env[key] = pair.slice(eq + 1);
+  }
+  return env;
+}
+
+/** "10,50,100" (+ a pause for every step, else each step waits for `ferry rollout promote`) -> a canary. */
+export function parseCanary(flag: string, text: string, pauseMs?: number): StrategyInput {
+  const parts = text.split(',').map((p) => p.trim());
+  const steps: Array<{ percent: number; pauseMs?: number }> = [];
+  let previous = 0;
+  for (const part of parts) {
+    const percent = /^\d+$/.test(part) ? Number(part) : Number.NaN;
+    if (!Number.isInteger(percent) || percent < 1 || percent > 100) {
+      throw new UsageError(`${flag} "${text}": step "${part}" is not a whole percent from 1 to 100`);
+    }
+    if (percent <= previous) {
+      throw new UsageError(`${flag} "${text}": steps must rise (${percent} follows ${previous})`);
+    }
+    previous = percent;
+    steps.push(pauseMs === undefined ? { percent } : { percent, pauseMs });
+  }
+  return { kind: 'canary', steps };
+}
+
+/**
+ * `r2=90 r3=10` (or `2=90`) for live traffic, plus `r3=20` entries of --shadow (percent of requests mirrored).
+ * Checks the syntax only; the server checks that revisions exist and live shares sum to 100.
+ */
+export function parseTrafficArgs(live: readonly string[], shadow: readonly string[] = []): TrafficEntry[] {
+  const entries = new Map<number, TrafficEntry>();
+  const parse = (token: string, what: string) => {
+    const match = /^r?(\d+)=(\d+)%?$/.exec(token.trim());
+    if (!match) {
+      throw new UsageError(
+        `${what} "${token}" is not <revision>=<percent>; write e.g. r2=90 r3=10${what === '--shadow' ? ' (--shadow r3=20)' : ''}`,
+      );
+    }
+    const revision = Number(match[1]);
+    const percent = Number(match[2]);
+    if (revision < 1) throw new UsageError(`${what} "${token}": revisions start at 1`);
+    if (percent > 100) throw new UsageError(`${what} "${token}": the percent must be from 0 to 100`);
+    return { revision, percent };
+  };
+  for (const token of live) {
+    const { revision, percent } = parse(token, 'traffic');
+    if (entries.has(revision)) {
+      throw new UsageError(`traffic "${token}": revision ${revision} is given twice`);
+    }
+    entries.set(revision, { revision, percent });
+  }
+  for (const token of shadow) {
+    const { revision, percent } = parse(token, '--shadow');
+    const entry = entries.get(revision);
+    if (entry?.shadow !== undefined)
+      throw new UsageError(`--shadow "${token}": revision ${revision} is given twice`);
+    entries.set(revision, { ...(entry ?? { revision, percent: 0 }), shadow: percent });
+  }
+  return [...entries.values()];
+}
+
+// ---------------------------------------------------------------------------------------------- formatting
+
+/** Columns padded to their widest cell, two spaces apart, no trailing spaces. */
+export function table(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return `${[line(headers), ...rows.map(line)].join('\n')}\n`;
+}
+
+/** Age the kubectl way: 45s, 12m, 3h, 5d (two units while short: 2m30s, 5h12m). */
+export function age(since: number, now: number): string {
+  const s = Math.max(0, Math.floor((now - since) / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 10) return s % 60 === 0 ? `${m}m` : `${m}m${s % 60}s`;
+  if (m < 60) return `${m}m`;
+  const h = Math.floor(m / 60);
+  if (h < 10) return m % 60 === 0 ? `${h}h` : `${h}h${m % 60}m`;
+  if (h < 48) return `${h}h`;
+  return `${Math.floor(h / 24)}d`;
+}
+
+/** "r2 90% r3 10%" (largest share first), plus "r3 shadow 20%"; "-" when empty. */
+export function trafficSummary(traffic: readonly TrafficEntry[]): string {
+  const live = traffic
+    .filter((t) => t.percent > 0)
+    .sort((a, b) => b.percent - a.percent || a.revision - b.revision)
+    .map((t) => `r${t.revision} ${t.percent}%`);
+  const shadow = traffic
+    .filter((t) => (t.shadow ?? 0) > 0)
+    .sort((a, b) => a.revision - b.revision)
+    .map((t) => `r${t.revision} shadow ${t.shadow}%`);
+  const all = [...live, ...shadow];
+  return all.length === 0 ? '-' : all.join(' ');
+}
+
+/** "ready/desired" over all replicas of the deployment. */
+export function readySummary(view: Pick<DeploymentView, 'replicas' | 'replicaStatus'>): string {
+  const ready = view.replicaStatus.filter((r) => r.state === 'ready').length;
+  return `${ready}/${view.replicas}`;
+}
+
+function strategyName(strategy: StrategyInput): string {
+  return strategy.kind === 'canary'
+    ? `canary ${strategy.steps.map((s) => s.percent).join(',')}`
+    : `rolling${strategy.maxSurge === undefined ? '' : ` (max surge ${strategy.maxSurge})`}`;
+}
+
+/** Short form for tables: "r1->r2 50% paused"; "-" when none is running (a finished one is not shown). */
+export function rolloutCell(rollout: RolloutView | null): string {
+  if (!rollout || rollout.phase === 'succeeded' || rollout.phase === 'aborted') return '-';
+  return `r${rollout.from}->r${rollout.to} ${rollout.percent}% ${rollout.phase}`;
+}
+
+/** One line: "rollout r1 -> r2 (canary 10,50,100, step 2/3): paused at 50%". */
+export function rolloutLine(rollout: RolloutView): string {
+  const step =
+    rollout.strategy.kind === 'canary'
+      ? `, step ${Math.min(rollout.step + 1, rollout.strategy.steps.length)}/${rollout.strategy.steps.length}`
+      : '';
+  const where =
+    rollout.phase === 'succeeded' || rollout.phase === 'aborted'
+      ? rollout.phase
+      : `${rollout.phase} at ${rollout.percent}%`;
+  return `rollout r${rollout.from} -> r${rollout.to} (${strategyName(rollout.strategy)}${step}): ${where}`;
+}
+
+export function strategySummary(strategy: StrategyInput): string {
+  if (strategy.kind === 'rolling') return strategyName(strategy);
+  const steps = strategy.steps
+    .map((s) => `${s.percent}%${s.pauseMs === undefined ? ' (promote)' : ` (${formatMs(s.pauseMs)})`}`)
+    .join(' -> ');
+  return `canary ${steps}`;
+}
+
+/** 30000 -> "30s", 90000 -> "1m30s", 500 -> "500ms". */
+export function formatMs(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${Number(s.toFixed(3))}s`;
+  const m = Math.floor(s / 60);
+  const rest = Number((s - m * 60).toFixed(3));
+  return rest === 0 ? `${m}m` : `${m}m${rest}s`;
+}
+
+/** Bytes in binary units: 536870912 -> "512Mi". */
+export function formatSize(bytes: number | null): string {
+  if (bytes === null) return 'unlimited';
+  for (const [unit, factor] of [
+    ['Ti', 1024 ** 4],
+    ['Gi', 1024 ** 3],
+    ['Mi', 1024 ** 2],
+    ['Ki', 1024],
+  ] as const) {
+    if (bytes >= factor) {
+      const n = bytes / factor;
+      return `${Number.isInteger(n) ? n : n.toFixed(1)}${unit}`;
+    }
+  }
+  return `${bytes}B`;
+}
+
+export function deploymentsTable(views: readonly DeploymentView[], now: number): string {
+  return table(
+    ['NAME', 'MODEL', 'VERSION', 'REVISION', 'READY', 'TRAFFIC', 'ROLLOUT', 'AGE'],
+    views.map((d) => [
+      d.name,
+      d.model,
+      d.versionRef,
+      `r${d.revision}`,
+      readySummary(d),
+      trafficSummary(d.traffic),
+      rolloutCell(d.rollout),
+      age(d.createdAt, now),
+    ]),
+  );
+}
+
+export function modelsTable(models: readonly ModelRecord[], now: number): string {
+  return table(
+    ['NAME', 'VERSIONS', 'LATEST', 'ALIASES', 'AGE'],
+    models.map((m) => {
+      const latest = [...m.versions].sort((a, b) => b.createdAt - a.createdAt)[0];
+      const aliases = Object.entries(m.aliases)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([alias, version]) => `${alias}=${version}`);
+      return [
+        m.name,
+        String(m.versions.length),
+        latest?.version ?? '-',
+        aliases.length === 0 ? '-' : aliases.join(','),
+        age(m.createdAt, now),
+      ];
+    }),
+  );
+}
+
+/** Where a revision's replicas come from: its image, else its artifact directory. */
+export function artifactOf(spec: { image: string | null; artifactDir: string | null }): string {
+  return spec.image ?? (spec.artifactDir ? `dir:${spec.artifactDir}` : '-');
+}
+
+/** Image IDs and digests cut to 12 hex for tables: sha256:21983112ca7d, reg/iris@sha256:0123456789ab. */
+export function shortImage(ref: string): string {
+  return ref.replace(/sha256:([0-9a-f]{12})[0-9a-f]{52}/g, 'sha256:$1');
+}
+
+export function revisionsTable(
+  revisions: readonly StoredRevision[],
+  traffic: readonly TrafficEntry[],
+  now: number,
+): string {
+  return table(
+    ['REVISION', 'VERSION', 'SPEC-HASH', 'TRAFFIC', 'ARTIFACT', 'AGE'],
+    [...revisions]
+      .sort((a, b) => b.number - a.number)
+      .map((r) => {
+        const t = traffic.filter((e) => e.revision === r.number);
+        return [
+          `r${r.number}`,
+          r.versionRef === r.spec.version ? r.spec.version : `${r.spec.version} (${r.versionRef})`,
+          r.specHash.slice(0, 12),
+          t.length === 0 ? '-' : trafficSummary(t),
+          shortImage(artifactOf(r.spec)),
+          age(r.createdAt, now),
+        ];
+      }),
+  );
+}
+
+export function replicasTable(replicas: readonly ReplicaView[], now: number): string {
+  return table(
+    ['NAME', 'REVISION', 'STATE', 'RESTARTS', 'EXIT', 'URL', 'AGE'],
+    [...replicas]
+      .sort((a, b) => a.revision - b.revision || a.index - b.index)
+      .map((r) => [
+        r.name,
+        `r${r.revision}`,
+        r.state,
+        String(r.restarts),
+        r.exitCode === undefined ? '-' : String(r.exitCode),
+        r.url || '-',
+        age(r.startedAt, now),
+      ]),
+  );
+}
+
+export function tokensTable(tokens: readonly TokenRecord[], now: number): string {
+  return table(
+    ['NAME', 'ROLE', 'AGE'],
+    tokens.map((t) => [t.name, t.role, age(t.createdAt, now)]),
+  );
+}
+
+export function eventsTable(events: readonly EventRecord[], now: number): string {
+  return table(
+    ['AGE', 'TYPE', 'REASON', 'DEPLOYMENT', 'MESSAGE'],
+    [...events]
+      .sort((a, b) => a.at - b.at || a.id - b.id)
+      .map((e) => [age(e.at, now), e.type, e.reason, e.deployment ?? '-', e.message]),
+  );
+}
+
+/** `[r2 iris-2-0] line`; a stderr line is marked `[r2 iris-2-0 stderr]`. */
+export function formatLogLine(line: LogLine): string {
+  return `[r${line.revision} ${line.replica}${line.stream === 'stderr' ? ' stderr' : ''}] ${line.line}`;
+}
+
+/** Status of a deployment as one line while waiting: "r2: 1/2 ready; rollout r1 -> r2 ...: progressing at 50%". */
+export function progressLine(view: DeploymentView, target: number): string {
+  const want = view.replicas;
+  const ready = view.replicaStatus.filter((r) => r.revision === target && r.state === 'ready').length;
+  const parts = [`r${target}: ${ready}/${want} ready`];
+  if (view.rollout && view.rollout.to === target) parts.push(rolloutLine(view.rollout));
+  const crash = view.conditions.find((c) => c.type === 'Ready' && c.reason === 'CrashLoopBackOff');
+  if (crash) parts.push(crash.message);
+  return parts.join('; ');
+}
+
+export type WaitOutcome = 'waiting' | 'done' | 'failed';
+
+/**
+ * Whether revision `target` of a deployment is done rolling out: its rollout succeeded (or, with no rollout
+ * towards it, all its replicas are ready), or failed: its rollout was aborted.
+ */
+export function rolloutOutcome(view: DeploymentView, target: number): WaitOutcome {
+  const rollout = view.rollout;
+  if (rollout && rollout.to === target) {
+    if (rollout.phase === 'aborted') return 'failed';
+    if (rollout.phase !== 'succeeded') return 'waiting';
+  }
+  const ready = view.replicaStatus.filter((r) => r.revision === target && r.state === 'ready').length;
+  const serving = view.traffic.some((t) => t.revision === target && t.percent === 100);
+  return ready >= view.replicas && (serving || view.replicas === 0) ? 'done' : 'waiting';
+}
+
+/** `ferry describe`: everything the API says about one deployment, in sections. */
+export function describeText(view: DescribeView, now: number): string {
+  const out: string[] = [];
+  const field = (label: string, value: string) => out.push(`${`${label}:`.padEnd(12)} ${value}`);
+  const indent = (text: string) =>
+    text
+      .trimEnd()
+      .split('\n')
+      .map((l) => `  ${l}`)
+      .join('\n');
+  const current = view.revisions.find((r) => r.number === view.revision);
+  const ready = view.replicaStatus.filter((r) => r.state === 'ready').length;
+  field('Name', view.name);
+  field('Model', view.model);
+  field(
+    'Version',
+    current && current.spec.version !== view.versionRef
+      ? `${view.versionRef} (now ${current.spec.version})`
+      : view.versionRef,
+  );
+  field('Revision', `r${view.revision}${current ? ` (spec ${current.specHash.slice(0, 12)})` : ''}`);
+  if (current) field('Artifact', artifactOf(current.spec));
+  field('Replicas', `${view.replicas} desired, ${ready} ready, ${view.replicaStatus.length} running`);
+  field(
+    'Resources',
+    `cpu ${view.resources.cpu === null ? 'unlimited' : view.resources.cpu}, memory ${formatSize(view.resources.memoryBytes)}${view.resources.gpu > 0 ? `, gpu ${view.resources.gpu}` : ''}`,
+  );
+  const env = Object.entries(view.env).sort(([a], [b]) => a.localeCompare(b));
+  field('Env', env.length === 0 ? '-' : env.map(([k, v]) => `${k}=${v}`).join(' '));
+  field('Secrets', view.secretRefs.length === 0 ? '-' : [...view.secretRefs].sort().join(', '));
+  field('Serving', Object.keys(view.serving).length === 0 ? 'defaults' : JSON.stringify(view.serving));
+  field('Strategy', strategySummary(view.strategy));
+  field('Endpoint', view.endpoint);
+  field('Created', `${new Date(view.createdAt).toISOString()} (${age(view.createdAt, now)} ago)`);
+  field('Updated', `${new Date(view.updatedAt).toISOString()} (${age(view.updatedAt, now)} ago)`);
+  out.push('', `Traffic: ${trafficSummary(view.traffic)}`);
+  if (view.rollout) {
+    out.push(`Rollout: ${rolloutLine(view.rollout).replace(/^rollout /, '')}`);
+    out.push(`  ${view.rollout.message}`);
+    out.push(
+      `  started ${age(view.rollout.startedAt, now)} ago, updated ${age(view.rollout.updatedAt, now)} ago`,
+    );
+  } else {
+    out.push('Rollout: none');
+  }
+  out.push('', 'Revisions:', indent(revisionsTable(view.revisions, view.traffic, now)));
+  out.push(
+    '',
+    'Replicas:',
+    view.replicaStatus.length === 0 ? '  none' : indent(replicasTable(view.replicaStatus, now)),
+  );
+  out.push(
+    '',
+    'Conditions:',
+    view.conditions.length === 0
+      ? '  none'
+      : indent(
+          table(
+            ['TYPE', 'STATUS', 'REASON', 'SINCE', 'MESSAGE'],
+            view.conditions.map((c) => [c.type, c.status, c.reason, age(c.since, now), c.message]),
+          ),
+        ),
+  );
+  if (view.lastCrash) {
+    const c = view.lastCrash;
+    out.push(
+      '',
+      `Last crash: ${c.replica} (r${c.revision}) exited ${c.exitCode === undefined ? 'with an unknown code' : `with code ${c.exitCode}`} ${age(c.at, now)} ago`,
+      ...c.logTail.map((l) => `  | ${l}`),
+    );
+  }
+  const events = [...view.events].sort((a, b) => a.at - b.at || a.id - b.id).slice(-20);
+  out.push('', 'Events:', events.length === 0 ? '  none' : indent(eventsTable(events, now)));
+  return `${out.join('\n')}\n`;
+}

@@ -169,7 +169,7 @@ examples:
   });
 });
 
-describe('serving overrides (a deployment\'s serving options)', () => {
+describe("serving overrides (a deployment's serving options)", () => {
   const spec = `${HEAD}model:\n  name: m\n  format: onnx\n  file: model.onnx\nserving:\n  timeout: 10s\n  batching:\n    maxBatchSize: 8\n    maxQueueDelay: 2ms\n`;
 
   it('merge over the file key by key before validation', async () => {
@@ -185,8 +185,14 @@ describe('serving overrides (a deployment\'s serving options)', () => {
   it('are checked on their own, naming the field', () => {
     assert.deepEqual(servingOverrideProblems({ batching: { maxBatchSize: 16 } }), []);
     const problems = servingOverrideProblems({ batching: { maxBatchSize: 'lots' }, timeot: '1s' });
-    assert.ok(problems.some((p) => p.startsWith('serving.batching.maxBatchSize')), problems.join('\n'));
-    assert.ok(problems.some((p) => p.startsWith('serving.timeot')), problems.join('\n'));
+    assert.ok(
+      problems.some((p) => p.startsWith('serving.batching.maxBatchSize')),
+      problems.join('\n'),
+    );
+    assert.ok(
+      problems.some((p) => p.startsWith('serving.timeot')),
+      problems.join('\n'),
+    );
     assert.deepEqual(servingOverrideProblems([1]), ['serving: must be an object']);
   });
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { isFerryError } from '../core/errors.ts';
 import { freePort } from '../core/free-port.ts';
 import { readiness, withReadiness } from './readiness.ts';
-import type { ReplicaSpec, ReplicaStatus, Runtime } from './types.ts';
+import type { ReplicaLogLine, ReplicaSpec, ReplicaStatus, Runtime, RuntimeEvent } from './types.ts';
 
 export { freePort };
 
@@ -28,6 +28,8 @@ export interface RuntimeFixture {
   crash(replica: ReplicaStatus): Promise<void>;
   /** Removes whatever the fixture made (state directories, images, leftover replicas with these labels). */
   cleanup(): Promise<void>;
+  /** Runtime-specific checks of a running replica (docker: the hardened settings, read back from the engine). */
+  checkReplica?(replica: ReplicaStatus, spec: ReplicaSpec): Promise<void>;
 }
 
 export interface RuntimeContractContext {
@@ -45,6 +47,93 @@ async function until<T>(what: string, ms: number, probe: () => Promise<T | undef
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Rejects with a message naming what did not happen when `promise` takes longer than ms. */
+function within<T>(what: string, ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Events a watch delivered, and a bounded wait for one that matches. */
+class EventLog {
+  readonly events: RuntimeEvent[] = [];
+  private waiters: Array<() => void> = [];
+  readonly listener = (e: RuntimeEvent) => {
+    this.events.push(e);
+    for (const w of this.waiters.splice(0)) w();
+  };
+  async waitFor(what: string, ms: number, match: (e: RuntimeEvent) => boolean): Promise<RuntimeEvent> {
+    const deadline = Date.now() + ms;
+    while (true) {
+      const found = this.events.find(match);
+      if (found) return found;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        const seen = this.events.map((e) => `${e.type} ${e.replica.name}`).join(', ') || 'none';
+        throw new Error(`timed out after ${ms} ms waiting for ${what} (events so far: ${seen})`);
+      }
+      await within(what, left, new Promise<void>((r) => this.waiters.push(r))).catch(() => undefined);
+    }
+  }
+}
+
+/** The next lines of a log follow until one matches (bounded). */
+export async function lineMatching(
+  it: AsyncIterator<ReplicaLogLine>,
+  what: string,
+  ms: number,
+  match: (l: ReplicaLogLine) => boolean,
+): Promise<ReplicaLogLine> {
+  const seen: string[] = [];
+  const deadline = Date.now() + ms;
+  while (true) {
+    const next = await within(
+      `${what} (lines so far: ${seen.join(' | ') || 'none'})`,
+      Math.max(1, deadline - Date.now()),
+      it.next(),
+    );
+    if (next.done) throw new Error(`the log follow ended before ${what}; lines: ${seen.join(' | ')}`);
+    if (match(next.value)) return next.value;
+    seen.push(next.value.line);
+  }
+}
+
+/** Consumes a log follow to its end (bounded); returns the lines it still gave. */
+async function drain(it: AsyncIterator<ReplicaLogLine>, what: string, ms: number): Promise<ReplicaLogLine[]> {
+  const rest: ReplicaLogLine[] = [];
+  await within(
+    what,
+    ms,
+    (async () => {
+      for (let n = await it.next(); !n.done; n = await it.next()) rest.push(n.value);
+    })(),
+  );
+  return rest;
+}
+
+/** Local addresses (hex "ADDR:PORT" as /proc/net/tcp* shows them) with a socket listening on this port. */
+function listeners(port: number): string[] {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const out: string[] = [];
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const row of text.split('\n').slice(1)) {
+      const [, local, , state] = row.trim().split(/\s+/);
+      if (state === '0A' && local?.endsWith(`:${hexPort}`)) out.push(local);
+    }
+  }
+  return out;
 }
 
 async function portOpen(url: string): Promise<boolean> {
@@ -120,6 +209,13 @@ export function runRuntimeContract(
       assert.deepEqual(body.outputs.find((o) => o.name === 'label')?.data, [0]);
       const [listed] = await withReadiness(await runtime.list(labels));
       assert.equal(listed?.state, 'ready');
+      assert.equal(first.restarts, 0);
+      assert.equal(listed?.restarts, 0, 'restarts: none in place');
+      // Bound to the loopback interface only (host networking for docker: the host's sockets).
+      assert.deepEqual(listeners(firstSpec.port), [
+        `0100007F:${firstSpec.port.toString(16).toUpperCase().padStart(4, '0')}`,
+      ]);
+      await fx.checkReplica?.(first, firstSpec);
     });
 
     test('ensure is idempotent: the same name gives the same replica', async () => {
@@ -146,11 +242,14 @@ export function runRuntimeContract(
     test('logs returns the server output as lines, tail bounds them', async () => {
       const lines = await runtime.logs(first.id);
       assert.ok(lines.length >= 2, lines.join('\n'));
+      const text = lines.map((l) => `${l.stream}: ${l.line}`).join('\n');
       assert.ok(
-        lines.some((l) => l.includes('iris')),
-        lines.join('\n'),
+        lines.some((l) => l.line.includes('iris')),
+        text,
       );
-      assert.ok(lines.every((l) => !l.includes('\n')));
+      assert.ok(
+        lines.every((l) => !l.line.includes('\n') && (l.stream === 'stdout' || l.stream === 'stderr')),
+      );
       const tail = await runtime.logs(first.id, { tail: 1 });
       assert.deepEqual(tail, lines.slice(-1));
     });
@@ -214,6 +313,88 @@ export function runRuntimeContract(
       assert.equal(replaced.state, 'starting');
       await runtime.remove(replaced.id, 2000);
       assert.deepEqual(await runtime.list(labels), []);
+    });
+
+    test('watch reports started, exited (137) on a crash, then removed, for its labels only; followLogs follows', async () => {
+      const watched = { ...labels, 'dev.ferry.watched': 'yes' };
+      const mine = new EventLog();
+      const everything = new EventLog();
+      const w = runtime.watch(watched, mine.listener);
+      const wAll = runtime.watch(labels, everything.listener);
+      const follows: AbortController[] = [];
+      try {
+        const other = await runtime.ensure(await spec('3'));
+        const s = await spec('2', { 'dev.ferry.watched': 'yes' });
+        const r = await runtime.ensure(s);
+        const started = await mine.waitFor('a started event', 10_000, (e) => e.replica.id === r.id);
+        assert.equal(started.type, 'started');
+        assert.equal(started.replica.state, 'starting');
+        assert.deepEqual(started.replica.labels, s.labels);
+        assert.equal(started.replica.url, r.url);
+        assert.equal(started.replica.restarts, 0);
+        await everything.waitFor(
+          'the unfiltered watch to see the other replica start',
+          10_000,
+          (e) => e.replica.id === other.id && e.type === 'started',
+        );
+        await until('readiness', readyTimeoutMs, async () => ((await readiness(r.url)) ? true : undefined));
+
+        // followLogs: a line written after the call (a bad request logs a warn line with its request id).
+        const aborted = new AbortController();
+        const untilStopped = new AbortController();
+        follows.push(aborted, untilStopped);
+        const it = runtime.followLogs(r.id, aborted.signal)[Symbol.asyncIterator]();
+        const it2 = runtime.followLogs(r.id, untilStopped.signal)[Symbol.asyncIterator]();
+        const reqId = `follow-${run}`;
+        const res = await fetch(`${r.url}/v2/models/iris/infer`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-request-id': reqId },
+          body: '{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 3], "data": [1, 2, 3]}]}',
+        });
+        assert.equal(res.status, 400);
+        await res.body?.cancel();
+        const line = await lineMatching(it, 'the request log line', 10_000, (l) => l.line.includes(reqId));
+        assert.equal(JSON.parse(line.line).reqId, reqId);
+        assert.ok(line.stream === 'stdout' || line.stream === 'stderr');
+        await lineMatching(it2, 'the request log line (second follower)', 10_000, (l) =>
+          l.line.includes(reqId),
+        );
+        aborted.abort();
+        await drain(it, 'followLogs to end after its signal aborted', 5000);
+
+        await fx.crash(r);
+        const dead = await mine.waitFor('an exited event after the crash', 5000, (e) => e.type === 'exited');
+        assert.equal(dead.replica.id, r.id);
+        assert.equal(dead.replica.exitCode, 137);
+        assert.equal(dead.replica.state, 'failed');
+        assert.equal(typeof dead.replica.restarts, 'number');
+        // A follow ends by itself once its replica has stopped.
+        await drain(it2, 'followLogs to end after the replica crashed', 10_000);
+
+        await runtime.remove(r.id, 2000);
+        const gone = await mine.waitFor('a removed event', 10_000, (e) => e.type === 'removed');
+        assert.equal(gone.replica.id, r.id);
+        await runtime.remove(other.id, 2000);
+        await everything.waitFor(
+          'the unfiltered watch to see the other replica removed',
+          10_000,
+          (e) => e.replica.id === other.id && e.type === 'removed',
+        );
+        assert.deepEqual(
+          mine.events.map((e) => [e.type, e.replica.id]),
+          [
+            ['started', r.id],
+            ['exited', r.id],
+            ['removed', r.id],
+          ],
+          'exactly these, in this order, and nothing of the replica without the label',
+        );
+        assert.deepEqual(await runtime.list(labels), []);
+      } finally {
+        for (const f of follows) f.abort();
+        w.close();
+        wAll.close();
+      }
     });
   });
 }

@@ -1,33 +1,159 @@
+import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { cleanupContainers, requireDocker, uniqueName } from '../../test/docker-env.ts';
-import { createEngine, loadIntoEngine } from '../image/engine/index.ts';
+import {
+  type ContainerEventOptions,
+  createEngine,
+  type Engine,
+  loadIntoEngine,
+} from '../image/engine/index.ts';
 import { baseCacheDir, buildImage, defaultBaseTag, ferryBase } from '../image/index.ts';
-import { runRuntimeContract } from './contract.ts';
+import { CONTRACT_RUN_LABEL, freePort, runRuntimeContract } from './contract.ts';
 import { DockerRuntime } from './docker-runtime.ts';
+import type { RuntimeEvent } from './types.ts';
 
 const IRIS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'iris');
 
+// What `ferry build examples/iris --base ferry-base:node<ver>` makes, under a tag of this run only (other
+// suites remove and reload iris:1 concurrently). Built once, for both suites below.
+const tag = `${uniqueName('ferry-runtime-iris')}:1`;
+let loaded: Promise<string> | undefined;
+function irisImage(): Promise<string> {
+  loaded ??= (async () => {
+    const engine = requireDocker();
+    const base = defaultBaseTag(process.version);
+    if (!existsSync(baseCacheDir(base))) await ferryBase({ ociDir: baseCacheDir(base), tag: base });
+    const built = await buildImage({ dir: IRIS, base });
+    await loadIntoEngine(engine, built.image, tag);
+    return tag;
+  })();
+  return loaded;
+}
+
+after(async () => {
+  if (loaded !== undefined) await requireDocker().removeImage(tag, true);
+});
+
 runRuntimeContract('docker', async ({ labels }) => {
   const engine = requireDocker();
-  // What `ferry build examples/iris --base ferry-base:node<ver>` makes, under a tag of this run only (other
-  // suites remove and reload iris:1 concurrently).
-  const base = defaultBaseTag(process.version);
-  if (!existsSync(baseCacheDir(base))) await ferryBase({ ociDir: baseCacheDir(base), tag: base });
-  const built = await buildImage({ dir: IRIS, base });
-  const tag = `${uniqueName('ferry-runtime-iris')}:1`;
-  await loadIntoEngine(engine, built.image, tag);
   return {
     runtime: new DockerRuntime(engine),
-    replicaSource: tag,
+    replicaSource: await irisImage(),
     reopen: () => new DockerRuntime(createEngine()),
     crash: async (replica) => {
       await engine.docker.getContainer(replica.id).kill();
     },
+    // The hardening of `ferry run` (src/image/run.ts), read back from the engine.
+    checkReplica: async (replica, spec) => {
+      const info = await engine.docker.getContainer(replica.id).inspect();
+      const user = info.Config.User;
+      assert.ok(user !== '' && !/^(0|root)(:|$)/.test(user), `runs as a non-root user, not '${user}'`);
+      const hc = info.HostConfig;
+      assert.equal(hc.ReadonlyRootfs, true);
+      assert.deepEqual(Object.keys(hc.Tmpfs ?? {}), ['/tmp']);
+      assert.deepEqual(hc.CapDrop, ['ALL']);
+      assert.deepEqual(hc.CapAdd ?? [], []);
+      assert.deepEqual(hc.SecurityOpt, ['no-new-privileges']);
+      assert.equal(hc.Privileged, false);
+      assert.equal(hc.PidsLimit, 256);
+      assert.equal(hc.Memory, spec.memoryBytes);
+      assert.equal(hc.MemorySwap, spec.memoryBytes, 'no swap beyond the memory limit');
+      assert.equal(hc.NanoCpus, (spec.cpus ?? 0) * 1e9);
+      assert.equal(hc.NetworkMode, 'host');
+      assert.equal(hc.RestartPolicy?.Name, 'no');
+      assert.deepEqual(hc.LogConfig, {
+        Type: 'json-file',
+        Config: { 'max-size': String(10 * 1024 * 1024), 'max-file': '3' },
+      });
+      assert.ok(info.Config.Env.includes('FERRY_HOST=127.0.0.1'), info.Config.Env.join(' '));
+      assert.ok(info.Config.Env.includes(`FERRY_PORT=${spec.port}`), info.Config.Env.join(' '));
+      assert.equal(info.RestartCount, 0);
+    },
     cleanup: async () => {
       await cleanupContainers(labels);
-      await engine.removeImage(tag, true);
     },
   };
+});
+
+describe('DockerRuntime.watch across engine stream ends', { timeout: 120_000 }, () => {
+  const labels = { [CONTRACT_RUN_LABEL]: uniqueName('rt-watch') };
+  after(async () => {
+    await cleanupContainers(labels);
+  });
+
+  test('a subscription made late and ended after every event still reports each event once, in order', async () => {
+    const engine = requireDocker();
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let subscriptions = 0;
+    // The real engine, except that its event stream starts only once the gate opens and ends after two
+    // events (as when the engine restarts or a proxy drops the connection). A re-subscription replays
+    // the last event seen (same millisecond), so one would not be enough to make progress.
+    const flaky = new Proxy(engine, {
+      get(target, prop) {
+        if (prop === 'containerEvents') {
+          return async function* (opts: ContainerEventOptions) {
+            subscriptions++;
+            await gate;
+            let n = 0;
+            for await (const e of target.containerEvents(opts)) {
+              yield e;
+              if (++n === 2) return;
+            }
+          };
+        }
+        const value = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as Engine;
+    const runtime = new DockerRuntime(flaky, { watchRetryMaxMs: 200 });
+    const events: RuntimeEvent[] = [];
+    let notify: (() => void) | undefined;
+    const w = runtime.watch(labels, (e) => {
+      events.push(e);
+      notify?.();
+    });
+    const waitFor = async (type: RuntimeEvent['type']) => {
+      const deadline = Date.now() + 10_000;
+      while (!events.some((e) => e.type === type)) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`no '${type}' event within 10 s (got ${events.map((e) => e.type)})`);
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, left);
+          notify = () => {
+            clearTimeout(t);
+            r();
+          };
+        });
+      }
+    };
+    try {
+      const r = await runtime.ensure({
+        name: uniqueName('ferry-rt-watch'),
+        labels,
+        port: await freePort(),
+        image: await irisImage(),
+      });
+      open(); // the subscription is made only now: the start is caught up (since = watch time)
+      await waitFor('started');
+      await engine.docker.getContainer(r.id).kill();
+      await waitFor('exited');
+      await runtime.remove(r.id, 1000);
+      await waitFor('removed');
+      assert.deepEqual(
+        events.map((e) => [e.type, e.replica.id, e.replica.exitCode]),
+        [
+          ['started', r.id, undefined],
+          ['exited', r.id, 137],
+          ['removed', r.id, 137],
+        ],
+      );
+      assert.ok(subscriptions >= 2, `re-subscribed after each end (${subscriptions} subscriptions)`);
+    } finally {
+      w.close();
+    }
+  });
 });

@@ -3,4 +3,12 @@
 export { DockerRuntime, type DockerRuntimeOptions, RUNTIME_LABELS } from './docker-runtime.ts';
 export { ProcessRuntime, type ProcessRuntimeOptions } from './process-runtime.ts';
 export { readiness, withReadiness } from './readiness.ts';
-export type { ReplicaSpec, ReplicaState, ReplicaStatus, Runtime } from './types.ts';
+export type {
+  ReplicaLogLine,
+  ReplicaSpec,
+  ReplicaState,
+  ReplicaStatus,
+  Runtime,
+  RuntimeEvent,
+  RuntimeWatch,
+} from './types.ts';

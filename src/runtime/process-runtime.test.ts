@@ -1,16 +1,22 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { runRuntimeContract } from './contract.ts';
+import { freePort, lineMatching, runRuntimeContract } from './contract.ts';
 import { ProcessRuntime } from './process-runtime.ts';
+import { readiness } from './readiness.ts';
+import type { ReplicaLogLine, ReplicaStatus, RuntimeEvent } from './types.ts';
+
+const IRIS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'iris');
 
 runRuntimeContract('process', async () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'ferry-process-runtime-'));
   const runtime = new ProcessRuntime({ stateDir });
   return {
     runtime,
-    replicaSource: join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'iris'),
+    replicaSource: IRIS,
     reopen: () => new ProcessRuntime({ stateDir }),
     crash: async (replica) => {
       const pid = await runtime.pidOf(replica.id);
@@ -19,4 +25,162 @@ runRuntimeContract('process', async () => {
     },
     cleanup: async () => rmSync(stateDir, { recursive: true, force: true }),
   };
+});
+
+/** Resolves when probe gives a value; fails naming `what` after ms. */
+async function until<T>(
+  what: string,
+  ms: number,
+  probe: () => T | undefined | Promise<T | undefined>,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  while (true) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const MAX_LOG = 8192;
+
+describe('ProcessRuntime: log cuts and watching from another instance', { timeout: 120_000 }, () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'ferry-process-runtime-cut-'));
+  // Small logs: a few requests' lines make it cut (on list()).
+  const runtime = new ProcessRuntime({ stateDir, maxLogBytes: MAX_LOG });
+  const labels = { 'dev.ferry.test': `cut-${process.pid}` };
+  let replica: ReplicaStatus;
+
+  before(async () => {
+    replica = await runtime.ensure({
+      name: `ferry-cut-${process.pid}`,
+      labels,
+      port: await freePort(),
+      modelDir: IRIS,
+      env: { FERRY_LOG_LEVEL: 'info' },
+    });
+    await until('readiness', 30_000, async () => ((await readiness(replica.url)) ? true : undefined));
+  });
+
+  after(async () => {
+    for (const r of await runtime.list(labels)) await runtime.remove(r.id, 1000);
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  async function badRequest(id: string): Promise<void> {
+    const res = await fetch(`${replica.url}/v2/models/iris/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': id },
+      body: '{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 3], "data": [1, 2, 3]}]}',
+    });
+    assert.equal(res.status, 400);
+    await res.body?.cancel();
+  }
+
+  const reqIds = (lines: ReplicaLogLine[]) =>
+    lines.flatMap((l) => {
+      const m = /"reqId":"(cut-[a-z]+-\d+)"/.exec(l.line);
+      return m ? [m[1]] : [];
+    });
+
+  test('followLogs catches up from .log.1 when the log was cut before it read the end', async () => {
+    const log = runtime.logPath(replica.name);
+    // Close to the cap without a cut (list() is what cuts), then follow from there.
+    for (let i = 0; statSync(log).size < MAX_LOG - 700; i++) await badRequest(`cut-fill-${i}`);
+    assert.ok(statSync(log).size <= MAX_LOG, 'not past the cap yet');
+    const abort = new AbortController();
+    const it = runtime.followLogs(replica.id, abort.signal)[Symbol.asyncIterator]();
+    try {
+      // Written after the call, and cut away before the follow reads anything.
+      await badRequest('cut-behind-0');
+      await badRequest('cut-behind-1');
+      await badRequest('cut-behind-2');
+      assert.ok(statSync(log).size > MAX_LOG, 'past the cap');
+      await runtime.list(labels);
+      assert.ok(statSync(log).size < MAX_LOG, 'the log was cut');
+      await badRequest('cut-behind-3');
+      const lines: ReplicaLogLine[] = [];
+      for (let k = 0; k < 4; k++) {
+        lines.push(
+          await lineMatching(it, `request line ${k} (written around the cut)`, 10_000, (l) =>
+            l.line.includes('"reqId":"cut-'),
+          ),
+        );
+      }
+      assert.deepEqual(reqIds(lines), ['cut-behind-0', 'cut-behind-1', 'cut-behind-2', 'cut-behind-3']);
+    } finally {
+      abort.abort();
+      await it.return?.();
+    }
+  });
+
+  test('followLogs goes on across log cuts without losing or repeating a line, and joins a partial line', async () => {
+    const abort = new AbortController();
+    const lines: ReplicaLogLine[] = [];
+    const following = (async () => {
+      for await (const l of runtime.followLogs(replica.id, abort.signal)) lines.push(l);
+    })();
+    const log = runtime.logPath(replica.name);
+    const cutsBefore = (JSON.parse(readFileSync(`${log}.cut`, 'utf8')) as { cuts: number }).cuts;
+    try {
+      const n = 60;
+      for (let i = 0; i < n; i++) {
+        await badRequest(`cut-live-${i}`);
+        await runtime.list(labels); // cuts the log when it is past maxLogBytes
+      }
+      appendFileSync(log, 'a partial ');
+      appendFileSync(log, 'line\n');
+      await until('the partial line to be followed', 10_000, () =>
+        lines.some((l) => l.line === 'a partial line') ? true : undefined,
+      );
+      const cuts = (JSON.parse(readFileSync(`${log}.cut`, 'utf8')) as { cuts: number }).cuts;
+      assert.ok(cuts - cutsBefore >= 2, `the log was cut several times (${cuts - cutsBefore})`);
+      assert.deepEqual(
+        reqIds(lines),
+        Array.from({ length: n }, (_, i) => `cut-live-${i}`),
+      );
+      assert.ok(lines.every((l) => l.stream === 'stdout' && !l.line.includes('\n')));
+    } finally {
+      abort.abort();
+      await following;
+    }
+  });
+
+  test('another instance sees, by polling, a replica started, crashed and removed elsewhere', async () => {
+    const other = new ProcessRuntime({ stateDir, watchPollMs: 100 });
+    const events: RuntimeEvent[] = [];
+    const w = other.watch(labels, (e) => events.push(e));
+    try {
+      const s = {
+        name: `ferry-cut-${process.pid}-b`,
+        labels,
+        port: await freePort(),
+        modelDir: IRIS,
+      };
+      const r = await runtime.ensure(s);
+      await until('started (seen by polling)', 10_000, () =>
+        events.find((e) => e.replica.id === r.id && e.type === 'started'),
+      );
+      const pid = await runtime.pidOf(r.id);
+      assert.ok(pid !== undefined);
+      process.kill(pid, 'SIGKILL');
+      const dead = await until('exited (seen by polling)', 10_000, () =>
+        events.find((e) => e.type === 'exited'),
+      );
+      assert.equal(dead.replica.exitCode, 137);
+      await runtime.remove(r.id, 1000);
+      await until('removed (seen by polling)', 10_000, () => events.find((e) => e.type === 'removed'));
+      assert.deepEqual(
+        events.map((e) => [e.type, e.replica.id]),
+        [
+          ['started', r.id],
+          ['exited', r.id],
+          ['removed', r.id],
+        ],
+        'the replica running before watch() began is not reported',
+      );
+    } finally {
+      w.close();
+    }
+  });
 });

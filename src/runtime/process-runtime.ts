@@ -6,22 +6,28 @@
  * /proc/<pid>/cmdline is still the recorded command line (pids are reused). Signals go to that pid only.
  * Output goes straight from the child to `<stateDir>/logs/<name>.log` (no pipe through us, so a restart of
  * the control plane does not break it); when it grows past maxLogBytes its last part is kept in
- * `<name>.log.1` and the file is truncated (checked on list() and logs()).
+ * `<name>.log.1` and the file is truncated (checked on list() and logs()); `<name>.log.cut` says which bytes
+ * of the old file `.log.1` holds, so that followLogs continues across a cut without losing or repeating lines.
+ * watch(): children this instance spawned report their exit at once (the 'exit' event); replicas started or
+ * adopted elsewhere are seen by polling the records (watchPollMs).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync, renameSync, statSync, watch as watchFile, writeFileSync } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FerryError } from '../core/errors.ts';
 import { singleFlight } from './single-flight.ts';
 import {
+  type ReplicaLogLine,
   type ReplicaSpec,
   type ReplicaState,
   type ReplicaStatus,
   type Runtime,
+  type RuntimeEvent,
+  type RuntimeWatch,
   SIGNAL_EXIT_BASE,
 } from './types.ts';
 import { REPLICA_NAME_RE, validateReplicaSpec } from './validate.ts';
@@ -37,7 +43,22 @@ export interface ProcessRuntimeOptions {
   nodePath?: string;
   /** A log file larger than this is cut (default 5 MB); its last maxLogBytes/5 are kept in `<name>.log.1`. */
   maxLogBytes?: number;
+  /**
+   * How often watch() reads the records for replicas it cannot hear exit (adopted, or started by another
+   * instance), and followLogs() checks the replica still runs besides file notifications (default 1000 ms).
+   */
+  watchPollMs?: number;
 }
+
+/** What `<stateDir>/logs/<name>.log.cut` holds: the last cut kept bytes [from, to) of the old file in `.log.1`. */
+interface LogCut {
+  cuts: number;
+  from: number;
+  to: number;
+}
+
+/** Logs being cut right now, by path (across instances in this process): one cut at a time per file. */
+const cutting = new Set<string>();
 
 /** What `<stateDir>/replicas/<name>.json` holds. */
 interface ReplicaRecord {
@@ -61,12 +82,17 @@ export class ProcessRuntime implements Runtime {
   private readonly maxLogBytes: number;
   /** Children this instance started, by replica id: their exit status comes from the handle. */
   private readonly children = new Map<string, { child: ChildProcess; exit?: number }>();
+  private readonly watchPollMs: number;
+  /** Open watch() subscriptions and followLogs() loops, told at once about what this instance sees. */
+  private readonly watchers = new Set<RecordWatcher>();
+  private readonly wakers = new Set<() => void>();
 
   constructor(opts: ProcessRuntimeOptions) {
     this.stateDir = resolve(opts.stateDir);
     this.ferryBin = opts.ferryBin ?? join(REPO_ROOT, 'bin', 'ferry.js');
     this.nodePath = opts.nodePath ?? process.execPath;
     this.maxLogBytes = opts.maxLogBytes ?? 5 * 1024 * 1024;
+    this.watchPollMs = opts.watchPollMs ?? 1000;
   }
 
   private recordPath(name: string): string {
@@ -162,9 +188,12 @@ export class ProcessRuntime implements Runtime {
       } catch {
         // removed meanwhile
       }
+      this.emit('exited', { ...this.statusOf(record), ...exited(entry.exit) });
     });
     await this.writeRecord(record);
-    return this.statusOf(record);
+    const status = this.statusOf(record);
+    this.emit('started', status);
+    return status;
   }
 
   async list(labels: Record<string, string>): Promise<ReplicaStatus[]> {
@@ -179,7 +208,7 @@ export class ProcessRuntime implements Runtime {
     return out.sort((a, b) => a.startedAt - b.startedAt || a.name.localeCompare(b.name));
   }
 
-  async logs(id: string, opts: { tail?: number } = {}): Promise<string[]> {
+  async logs(id: string, opts: { tail?: number } = {}): Promise<ReplicaLogLine[]> {
     const name = nameOf(id);
     if (name === undefined) return [];
     const record = await this.readRecord(name);
@@ -191,7 +220,143 @@ export class ProcessRuntime implements Runtime {
     const parts = await Promise.all([`${path}.1`, path].map((p) => readFile(p, 'utf8').catch(() => '')));
     const lines = parts.join('').split('\n');
     if (lines.at(-1) === '') lines.pop();
-    return opts.tail !== undefined ? lines.slice(Math.max(0, lines.length - opts.tail)) : lines;
+    const kept = opts.tail !== undefined ? lines.slice(Math.max(0, lines.length - opts.tail)) : lines;
+    return kept.map((line) => ({ stream: 'stdout' as const, line }));
+  }
+
+  watch(labels: Record<string, string>, listener: (event: RuntimeEvent) => void): RuntimeWatch {
+    const watcher = new RecordWatcher(labels, listener, Date.now(), this.watchPollMs, () => this.snapshot());
+    this.watchers.add(watcher);
+    watcher.start();
+    return {
+      close: () => {
+        watcher.close();
+        this.watchers.delete(watcher);
+      },
+    };
+  }
+
+  /**
+   * Where "from now on" is, taken at the call (synchronously: a line written right after the call is
+   * not missed, even though iteration starts later). Unknown replica: FERRY_MODEL_NOT_FOUND on iteration.
+   */
+  followLogs(id: string, signal: AbortSignal): AsyncIterable<ReplicaLogLine> {
+    const name = nameOf(id);
+    const record = name === undefined ? undefined : readRecordSync(this.recordPath(name));
+    if (name === undefined || record === undefined || record.id !== id) {
+      return failing(new FerryError('FERRY_MODEL_NOT_FOUND', `No replica '${id}' in ${this.stateDir}.`));
+    }
+    const path = this.logPath(name);
+    const cut = readCutSync(`${path}.cut`);
+    let from: number;
+    try {
+      from = statSync(path).size;
+    } catch (err) {
+      return failing(
+        new FerryError('FERRY_MODEL_NOT_FOUND', `Replica '${id}' has no log file ${path}.`, { cause: err }),
+      );
+    }
+    return this.follow(id, name, from, cut, signal);
+  }
+
+  private async *follow(
+    id: string,
+    name: string,
+    from: number,
+    cutAtStart: LogCut,
+    signal: AbortSignal,
+  ): AsyncGenerator<ReplicaLogLine> {
+    if (signal.aborted) return;
+    const path = this.logPath(name);
+    // Our own descriptor: reads go on after a cut (same file) and after remove() deletes the file.
+    const fh = await open(path, 'r').catch(() => undefined);
+    if (fh === undefined) return; // removed before iteration began
+    let pos = from;
+    let cut = cutAtStart;
+    let partial: Buffer[] = [];
+    const out: ReplicaLogLine[] = [];
+    const take = (bytes: Buffer) => {
+      let start = 0;
+      let nl = bytes.indexOf(10);
+      while (nl >= 0) {
+        const piece = bytes.subarray(start, nl);
+        const line = partial.length === 0 ? piece : Buffer.concat([...partial, piece]);
+        partial = [];
+        out.push({ stream: 'stdout', line: line.toString('utf8') });
+        start = nl + 1;
+        nl = bytes.indexOf(10, start);
+      }
+      if (start < bytes.length) partial.push(Buffer.from(bytes.subarray(start)));
+    };
+    /** Reads what was written since the last call, across a cut (see boundLog). */
+    const readMore = async () => {
+      const c = await this.readCut(name);
+      if (c.cuts !== cut.cuts) {
+        // boundLog wrote the cut record before truncating: wait for the truncation (it wakes us).
+        if ((await fh.stat()).size >= c.to) return;
+        const kept = await readFile(`${path}.1`).catch(() => Buffer.alloc(0));
+        if (c.cuts === cut.cuts + 1 && pos >= c.from) {
+          // Bytes [pos, to) of the old file we had not read yet are in `.log.1`.
+          if (pos < c.to) take(kept.subarray(pos - c.from, c.to - c.from));
+        } else {
+          // More than one cut, or we were further behind than what was kept: lines were lost.
+          partial = [];
+          take(kept);
+        }
+        pos = 0;
+        cut = c;
+      }
+      const size = (await fh.stat()).size;
+      // Truncated after we read the cut record: the next round sees the new record.
+      if (size < pos) return;
+      const buf = Buffer.allocUnsafe(64 * 1024);
+      while (pos < size) {
+        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos);
+        if (bytesRead === 0) break;
+        pos += bytesRead;
+        take(buf.subarray(0, bytesRead));
+      }
+    };
+    let dirty = true;
+    let resume: (() => void) | null = null;
+    const wake = () => {
+      dirty = true;
+      const r = resume;
+      resume = null;
+      r?.();
+    };
+    const changes = (() => {
+      try {
+        return watchFile(path, wake).on('error', () => undefined);
+      } catch {
+        return undefined; // the file is gone already: the timer and the record tell
+      }
+    })();
+    const timer = setInterval(wake, this.watchPollMs);
+    signal.addEventListener('abort', wake);
+    this.wakers.add(wake);
+    try {
+      while (!signal.aborted) {
+        dirty = false;
+        // Stopped is decided before reading: a process that is gone has written everything it will.
+        const record = await this.readRecord(name);
+        const stopped = record === undefined || record.id !== id || !this.isAlive(record);
+        await readMore();
+        yield* out.splice(0);
+        if (signal.aborted) return;
+        if (stopped) {
+          if (partial.length > 0) yield { stream: 'stdout', line: Buffer.concat(partial).toString('utf8') };
+          return;
+        }
+        if (!dirty) await new Promise<void>((r) => (resume = r));
+      }
+    } finally {
+      this.wakers.delete(wake);
+      signal.removeEventListener('abort', wake);
+      clearInterval(timer);
+      changes?.close();
+      await fh.close();
+    }
   }
 
   async remove(id: string, graceMs = 10_000): Promise<void> {
@@ -210,6 +375,8 @@ export class ProcessRuntime implements Runtime {
         await this.waitDead(record, 5000);
       }
     }
+    // A child of ours: its exit event (and 'exited' to watchers) comes before 'removed'.
+    await this.settle(record);
     await this.forget(record, true);
   }
 
@@ -227,6 +394,7 @@ export class ProcessRuntime implements Runtime {
       labels: { ...r.labels },
       startedAt: r.startedAt,
       url: `http://127.0.0.1:${r.port}`,
+      restarts: 0,
     };
     const own = this.children.get(r.id);
     if (own?.exit !== undefined) return { ...base, ...exited(own.exit) };
@@ -276,34 +444,80 @@ export class ProcessRuntime implements Runtime {
   }
 
   private async forget(r: ReplicaRecord, withLogs: boolean): Promise<void> {
+    const last = this.statusOf(r);
     this.children.delete(r.id);
     await rm(this.recordPath(r.name), { force: true });
     if (withLogs) {
       const path = this.logPath(r.name);
       await rm(path, { force: true });
       await rm(`${path}.1`, { force: true });
+      await rm(`${path}.cut`, { force: true });
+    }
+    this.emit('removed', last);
+  }
+
+  /** Tells this instance's watchers (and wakes its log followers) at once. */
+  private emit(type: RuntimeEvent['type'], replica: ReplicaStatus): void {
+    for (const w of this.watchers) w.offer(type, replica);
+    for (const wake of this.wakers) wake();
+  }
+
+  /** Every record with its status, for watchers; a child of ours whose exit event is pending counts as running. */
+  private async snapshot(): Promise<ReplicaStatus[]> {
+    const out: ReplicaStatus[] = [];
+    for (const r of await this.readAll()) {
+      const own = this.children.get(r.id);
+      const status = this.statusOf(r);
+      out.push(own !== undefined && own.exit === undefined ? { ...status, state: 'starting' } : status);
+    }
+    return out;
+  }
+
+  /**
+   * Keeps a log under maxLogBytes: its last fifth goes to `<name>.log.1`, `<name>.log.cut` records which
+   * bytes of the old file those are, then the file is emptied (in that order: followLogs relies on it).
+   * Output written between the last size check and the truncation is lost (copy-truncate's window).
+   */
+  private async boundLog(name: string): Promise<void> {
+    const path = this.logPath(name);
+    if (cutting.has(path)) return;
+    cutting.add(path);
+    const fh = await open(path, 'r').catch((err: unknown) => {
+      cutting.delete(path);
+      throw err;
+    });
+    try {
+      let size = (await fh.stat()).size;
+      if (size <= this.maxLogBytes) return;
+      const keep = Math.floor(this.maxLogBytes / 5);
+      let text = Buffer.alloc(0);
+      // Copy up to the current end; again if the child wrote meanwhile (a few times at most).
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const buf = Buffer.alloc(keep);
+        const { bytesRead } = await fh.read(buf, 0, keep, size - keep);
+        text = buf.subarray(0, bytesRead);
+        const nl = text.indexOf(10);
+        if (nl >= 0 && nl < text.length - 1) text = text.subarray(nl + 1); // start at a line boundary
+        const now = (await fh.stat()).size;
+        if (now === size) break;
+        size = now;
+      }
+      const previous = await this.readCut(name);
+      await writeFile(`${path}.1`, text);
+      const cut: LogCut = { cuts: previous.cuts + 1, from: size - text.length, to: size };
+      const tmp = `${path}.cut.${randomBytes(4).toString('hex')}.tmp`;
+      await writeFile(tmp, JSON.stringify(cut));
+      await rename(tmp, `${path}.cut`);
+      // The child appends (O_APPEND), so after truncation its writes continue at the new end.
+      await truncate(path, 0);
+    } finally {
+      cutting.delete(path);
+      await fh.close();
     }
   }
 
-  /** Keeps a log under maxLogBytes: its last fifth goes to `<name>.log.1`, then the file is emptied. */
-  private async boundLog(name: string): Promise<void> {
-    const path = this.logPath(name);
-    const size = (await stat(path)).size;
-    if (size <= this.maxLogBytes) return;
-    const keep = Math.floor(this.maxLogBytes / 5);
-    const fh = await open(path, 'r');
-    try {
-      const buf = Buffer.alloc(keep);
-      const { bytesRead } = await fh.read(buf, 0, keep, size - keep);
-      let text = buf.subarray(0, bytesRead);
-      const nl = text.indexOf(10);
-      if (nl >= 0 && nl < text.length - 1) text = text.subarray(nl + 1); // start at a line boundary
-      await writeFile(`${path}.1`, text);
-    } finally {
-      await fh.close();
-    }
-    // The child appends (O_APPEND), so after truncation its writes continue at the new end.
-    await truncate(path, 0);
+  private async readCut(name: string): Promise<LogCut> {
+    return parseCut(await readFile(`${this.logPath(name)}.cut`, 'utf8').catch(() => ''));
   }
 
   private async readRecord(name: string): Promise<ReplicaRecord | undefined> {
@@ -333,6 +547,127 @@ export class ProcessRuntime implements Runtime {
     await writeFile(tmp, `${JSON.stringify(r, null, 2)}\n`);
     await rename(tmp, path);
   }
+}
+
+/**
+ * One watch() subscription of the process runtime. Events come from two places: at once from the instance
+ * (its children's exit, ensure, remove), and from polling the records (replicas started, exited or removed
+ * by another instance, or adopted ones whose exit no one hears). Per replica, events only move forward
+ * (started -> exited -> removed), so the two sources never report one thing twice or out of order.
+ * Replicas already there when watching began are a baseline, reported only when they change afterwards
+ * (one that started before and exited meanwhile, and is not a child of this instance, is not reported).
+ */
+class RecordWatcher {
+  private readonly seen = new Map<string, { phase: number; status: ReplicaStatus; since: number }>();
+  private polls = 0;
+  private baseline = true;
+  private readonly noCodeYet = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly labels: Record<string, string>,
+    private readonly listener: (event: RuntimeEvent) => void,
+    private readonly since: number,
+    private readonly pollMs: number,
+    private readonly snapshot: () => Promise<ReplicaStatus[]>,
+  ) {}
+
+  start(): void {
+    void this.poll();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  offer(type: RuntimeEvent['type'], replica: ReplicaStatus): void {
+    if (this.closed || !hasLabels(replica.labels, this.labels)) return;
+    const phase = PHASE[type];
+    const prev = this.seen.get(replica.id);
+    if (prev !== undefined && prev.phase >= phase) return;
+    this.seen.set(replica.id, { phase, status: replica, since: this.polls });
+    try {
+      this.listener({ type, replica });
+    } catch {
+      // a listener's failure is its own
+    }
+  }
+
+  private async poll(): Promise<void> {
+    const n = ++this.polls;
+    try {
+      const list = (await this.snapshot()).filter((r) => hasLabels(r.labels, this.labels));
+      if (this.closed) return;
+      const present = new Set(list.map((r) => r.id));
+      for (const r of list) {
+        const running = r.state === 'starting' || r.state === 'ready';
+        if (this.baseline && r.startedAt < this.since && !this.seen.has(r.id)) {
+          this.seen.set(r.id, { phase: running ? PHASE.started : PHASE.exited, status: r, since: n });
+          continue;
+        }
+        this.offer('started', running ? r : { ...r, state: 'starting', exitCode: undefined });
+        if (running) continue;
+        // Dead without an exit code: its owner may be about to record it; wait one more poll for it.
+        if (r.exitCode === undefined && !this.noCodeYet.has(r.id)) {
+          this.noCodeYet.add(r.id);
+          continue;
+        }
+        this.noCodeYet.delete(r.id);
+        this.offer('exited', r);
+      }
+      // Known before this poll began and no record now: removed. Tombstones of removed ones are dropped
+      // once a later poll no longer sees them.
+      for (const [id, entry] of this.seen) {
+        if (present.has(id) || entry.since >= n) continue;
+        this.noCodeYet.delete(id);
+        if (entry.phase < PHASE.removed) this.offer('removed', entry.status);
+        else this.seen.delete(id);
+      }
+      this.baseline = false;
+    } catch {
+      // unreadable state directory: try again next time
+    } finally {
+      if (!this.closed) this.timer = setTimeout(() => void this.poll(), this.pollMs);
+    }
+  }
+}
+
+function parseCut(text: string): LogCut {
+  try {
+    const c = JSON.parse(text) as Partial<LogCut>;
+    if (Number.isInteger(c.cuts) && Number.isInteger(c.from) && Number.isInteger(c.to)) return c as LogCut;
+  } catch {
+    // no cut yet
+  }
+  return { cuts: 0, from: 0, to: 0 };
+}
+
+function readCutSync(path: string): LogCut {
+  return parseCut(readFileSyncSafe(path) ?? '');
+}
+
+function readRecordSync(path: string): ReplicaRecord | undefined {
+  try {
+    return parseRecord(readFileSync(path, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** An iterable whose iteration rejects with err (errors of followLogs surface where it is consumed). */
+function failing(err: Error): AsyncIterable<never> {
+  return {
+    [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(err) }),
+  };
+}
+
+const PHASE = { started: 1, exited: 2, removed: 3 } as const;
+
+function hasLabels(have: Record<string, string>, want: Record<string, string>): boolean {
+  return Object.entries(want).every(([k, v]) => have[k] === v);
 }
 
 function writeRecordSync(path: string, r: ReplicaRecord): void {

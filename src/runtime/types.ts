@@ -36,6 +36,32 @@ export interface ReplicaStatus {
   startedAt: number;
   /** Base URL of its OIP server, `http://127.0.0.1:<port>`. */
   url: string;
+  /**
+   * Times the runtime restarted it in place (docker: the engine's RestartCount). Runtimes here never do
+   * (a crashed replica is replaced, with a new id, by the reconciler), so 0 unless something else did.
+   */
+  restarts: number;
+}
+
+/**
+ * A change of a replica: `started` (running now), `exited` (stopped; `replica.exitCode` when known, state
+ * `failed` or `exited`), `removed` (gone; `replica` is its last known status).
+ */
+export interface RuntimeEvent {
+  type: 'started' | 'exited' | 'removed';
+  replica: ReplicaStatus;
+}
+
+/** A subscription; close() ends it and releases everything it holds (timers, sockets). */
+export interface RuntimeWatch {
+  close(): void;
+}
+
+/** One line of a replica's output (without its newline), with the stream that wrote it. */
+export interface ReplicaLogLine {
+  /** The process runtime writes both streams to one file and reports every line as `stdout`. */
+  stream: 'stdout' | 'stderr';
+  line: string;
 }
 
 export interface Runtime {
@@ -49,8 +75,23 @@ export interface Runtime {
   remove(id: string, graceMs?: number): Promise<void>;
   /** Replicas (running or not, until removed) carrying all these labels. */
   list(labels: Record<string, string>): Promise<ReplicaStatus[]>;
-  /** The replica's stdout and stderr as text lines, the last `tail` when given. */
-  logs(id: string, opts?: { tail?: number }): Promise<string[]>;
+  /**
+   * The replica's stdout and stderr as lines in the order written (as far as the runtime keeps it), the
+   * last `tail` when given. Unknown id: FERRY_MODEL_NOT_FOUND (process) / FERRY_FILE_NOT_FOUND (docker).
+   */
+  logs(id: string, opts?: { tail?: number }): Promise<ReplicaLogLine[]>;
+  /**
+   * Lines the replica writes from now on, as they come. Ends when the signal aborts, or once the replica has
+   * stopped (exited or removed) and its last lines were yielded. A last line without newline is yielded when
+   * the replica stops.
+   */
+  followLogs(id: string, signal: AbortSignal): AsyncIterable<ReplicaLogLine>;
+  /**
+   * Calls listener for every replica carrying all these labels that starts, exits or is removed after
+   * this call (promptly: within about a second), in order per replica. Keeps going across engine
+   * reconnects until close().
+   */
+  watch(labels: Record<string, string>, listener: (event: RuntimeEvent) => void): RuntimeWatch;
 }
 
 /** Exit code of a process killed by a signal, as shells and Docker report it (128 + signal number). */

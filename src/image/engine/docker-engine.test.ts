@@ -14,8 +14,9 @@ import { assembleImage } from '../oci/image.ts';
 import { buildLayer } from '../oci/layer.ts';
 import { writeDockerArchive } from '../oci/layout.ts';
 import type { Image, LayerEntry } from '../oci/types.ts';
-import { createEngine } from './docker-engine.ts';
+import { createEngine, demuxLines, engineTime } from './docker-engine.ts';
 import { loadIntoEngine } from './load.ts';
+import type { ContainerEvent, ContainerLogLine } from './types.ts';
 
 const engine = requireDocker();
 const run = uniqueName('engine-test');
@@ -80,6 +81,45 @@ after(async () => {
   await engine.removeImage(tag, true);
   await engine.removeImage(rootTag, true);
   rmSync(work, { recursive: true, force: true });
+});
+
+/** One frame of Docker's multiplexed log stream. */
+function frame(stream: 1 | 2, text: string | Buffer): Buffer {
+  const payload = typeof text === 'string' ? Buffer.from(text) : text;
+  const head = Buffer.alloc(8);
+  head[0] = stream;
+  head.writeUInt32BE(payload.length, 4);
+  return Buffer.concat([head, payload]);
+}
+
+describe('demuxLines and engineTime (pure)', () => {
+  test('lines per stream across frames and chunks, UTF-8 split anywhere, a last partial line', async () => {
+    const e = Buffer.from('é');
+    const all = Buffer.concat([
+      frame(1, 'one\ntw'),
+      frame(2, Buffer.concat([Buffer.from('err '), e.subarray(0, 1)])),
+      frame(1, 'o\n'),
+      frame(2, Buffer.concat([e.subarray(1), Buffer.from('\r\n')])),
+      frame(1, 'no newline'),
+    ]);
+    // Chunks of 3 bytes: headers and characters cut everywhere.
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < all.length; i += 3) chunks.push(all.subarray(i, i + 3));
+    const lines: ContainerLogLine[] = [];
+    for await (const l of demuxLines(chunks)) lines.push(l);
+    assert.deepEqual(lines, [
+      { stream: 'stdout', line: 'one' },
+      { stream: 'stdout', line: 'two' },
+      { stream: 'stderr', line: 'err é' },
+      { stream: 'stdout', line: 'no newline' },
+    ]);
+  });
+
+  test('engineTime gives seconds.nanoseconds', () => {
+    assert.equal(engineTime(1_700_000_000_123), '1700000000.123000000');
+    assert.equal(engineTime(1_700_000_000_000.5), '1700000000.000500000');
+    assert.equal(engineTime(5), '0.005000000');
+  });
 });
 
 describe('DockerEngine (real engine)', () => {
@@ -186,6 +226,11 @@ describe('DockerEngine (real engine)', () => {
     assert.equal(hc.Memory, 128 * 1024 * 1024);
     assert.equal(hc.PidsLimit, 64);
     assert.deepEqual(hc.Tmpfs, { '/tmp': 'rw,nosuid,nodev,size=64m' });
+    assert.equal(hc.RestartPolicy?.Name, 'no');
+    assert.deepEqual(hc.LogConfig, {
+      Type: 'json-file',
+      Config: { 'max-size': String(10 * 1024 * 1024), 'max-file': '3' },
+    });
     await engine.remove(id);
     assert.equal(await engine.inspectContainer(id), null);
     await engine.remove(id); // idempotent
@@ -241,9 +286,75 @@ describe('DockerEngine (real engine)', () => {
       exitCode: 0,
       status: 'exited',
       oomKilled: false,
+      restartCount: 0,
     });
     await engine.stop(id, 1); // already stopped: no-op
     await engine.remove(id);
+  });
+
+  test('containerEvents (caught up with sinceMs) and logLines by stream', async () => {
+    const mine = { ...labels, 'dev.ferry.events': uniqueName('events') };
+    const since = Date.now();
+    const { id } = await engine.runContainer({
+      image: tag,
+      name: uniqueName('events'),
+      network: 'host',
+      readOnly: true,
+      labels: mine,
+      cmd: [
+        'node',
+        '-e',
+        "console.log('out-1'); console.error('err-1'); process.stdout.write('tail'); process.exitCode = 3",
+      ],
+    });
+    // Another container, without the label: not reported.
+    const other = await engine.runContainer({
+      image: tag,
+      network: 'host',
+      readOnly: true,
+      labels,
+      cmd: ['node', '-e', '0'],
+    });
+    assert.equal(await waitExit(id), 3);
+    const lines: ContainerLogLine[] = [];
+    for await (const l of engine.logLines(id)) lines.push(l);
+    assert.deepEqual(
+      lines.filter((l) => l.stream === 'stdout'),
+      [
+        { stream: 'stdout', line: 'out-1' },
+        { stream: 'stdout', line: 'tail' },
+      ],
+    );
+    assert.deepEqual(
+      lines.filter((l) => l.stream === 'stderr'),
+      [{ stream: 'stderr', line: 'err-1' }],
+    );
+    await engine.remove(id);
+    await engine.remove(other.id);
+    // Subscribed after it all happened: sinceMs replays it.
+    const abort = new AbortController();
+    const events: ContainerEvent[] = [];
+    const timer = setTimeout(() => abort.abort(), 10_000);
+    try {
+      for await (const e of engine.containerEvents({ labels: mine, sinceMs: since, signal: abort.signal })) {
+        events.push(e);
+        if (e.action === 'destroy') break;
+      }
+    } finally {
+      clearTimeout(timer);
+      abort.abort();
+    }
+    assert.deepEqual(
+      events.map((e) => [e.id, e.action, e.exitCode]),
+      [
+        [id, 'start', undefined],
+        [id, 'die', 3],
+        [id, 'destroy', undefined],
+      ],
+      'start, die (exit 3) and destroy within 10 s, and nothing of the other container',
+    );
+    assert.equal(events[0]?.labels['dev.ferry.events'], mine['dev.ferry.events']);
+    assert.ok(events[0]!.timeNano <= events[1]!.timeNano && events[1]!.timeNano <= events[2]!.timeNano);
   });
 
   test('waitReady fails fast with the log tail when the container exits', async () => {

@@ -8,6 +8,10 @@ import { type ErrorCode, FerryError, isFerryError } from '../../core/errors.ts';
 import type {
   BuildEvent,
   BuildOptions,
+  ContainerEvent,
+  ContainerEventOptions,
+  ContainerLogLine,
+  ContainerLogOptions,
   ContainerState,
   ContainerSummary,
   Engine,
@@ -37,6 +41,8 @@ const UNREACHABLE = new Set([
 const ENGINE_FAILED: ErrorCode = 'FERRY_INTERNAL';
 
 const DEFAULT_TMPFS = { '/tmp': 'rw,nosuid,nodev,size=64m' };
+/** What the engine keeps of a container's output: json-file, rotated, so a chatty replica cannot fill the disk. */
+const DEFAULT_LOG_LIMIT = { maxBytes: 10 * 1024 * 1024, maxFiles: 3 };
 const READY_PATH = '/v2/health/ready';
 
 interface DockerodeError extends Error {
@@ -109,6 +115,58 @@ function demuxBuffer(buf: Buffer): Buffer {
     offset += 8 + size;
   }
   return parts.length === 0 ? buf : Buffer.concat(parts);
+}
+
+/** An engine timestamp ("seconds.nanoseconds") for `since`. */
+export function engineTime(ms: number): string {
+  const whole = Math.floor(ms);
+  const seconds = Math.floor(whole / 1000);
+  const nanos = (whole - seconds * 1000) * 1_000_000 + Math.round((ms - whole) * 1_000_000);
+  return `${seconds}.${String(Math.min(nanos, 999_999_999)).padStart(9, '0')}`;
+}
+
+/**
+ * Lines of a multiplexed (non-TTY) log stream: frames [stream, 0, 0, 0, size BE32] + payload, split into
+ * lines per stream (a line may span frames). Bytes are decoded per whole line, so UTF-8 is never cut.
+ */
+export async function* demuxLines(
+  chunks: AsyncIterable<Buffer | string> | Iterable<Buffer>,
+): AsyncGenerator<ContainerLogLine> {
+  let pending: Buffer = Buffer.alloc(0);
+  const partial: Record<'stdout' | 'stderr', Buffer[]> = { stdout: [], stderr: [] };
+  const out: ContainerLogLine[] = [];
+  const take = (stream: 'stdout' | 'stderr', payload: Buffer) => {
+    let start = 0;
+    let nl = payload.indexOf(10, start);
+    while (nl >= 0) {
+      const parts = partial[stream];
+      const piece = payload.subarray(start, nl);
+      const bytes = parts.length === 0 ? piece : Buffer.concat([...parts, piece]);
+      partial[stream] = [];
+      out.push({ stream, line: bytes.toString('utf8').replace(/\r$/, '') });
+      start = nl + 1;
+      nl = payload.indexOf(10, start);
+    }
+    if (start < payload.length) partial[stream].push(Buffer.from(payload.subarray(start)));
+  };
+  for await (const chunk of chunks) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    pending = pending.length === 0 ? buf : Buffer.concat([pending, buf]);
+    let offset = 0;
+    while (offset + 8 <= pending.length) {
+      const size = pending.readUInt32BE(offset + 4);
+      if (offset + 8 + size > pending.length) break;
+      take(pending[offset] === 2 ? 'stderr' : 'stdout', pending.subarray(offset + 8, offset + 8 + size));
+      offset += 8 + size;
+    }
+    pending = pending.subarray(offset);
+    yield* out.splice(0);
+  }
+  for (const stream of ['stdout', 'stderr'] as const) {
+    if (partial[stream].length > 0)
+      out.push({ stream, line: Buffer.concat(partial[stream]).toString('utf8') });
+  }
+  yield* out;
 }
 
 function toBody(input: Readable | Uint8Array): Readable | Buffer {
@@ -265,7 +323,15 @@ export class DockerEngine implements Engine {
           // No swap beyond the memory limit.
           MemorySwap: memory,
           Binds: opts.binds?.map((b) => `${b.source}:${b.target}:ro`),
+          // Crashed replicas are replaced by whoever runs them (the reconciler), not restarted in place.
           RestartPolicy: { Name: 'no' },
+          LogConfig: {
+            Type: 'json-file',
+            Config: {
+              'max-size': String((opts.logLimit ?? DEFAULT_LOG_LIMIT).maxBytes),
+              'max-file': String((opts.logLimit ?? DEFAULT_LOG_LIMIT).maxFiles),
+            },
+          },
         },
       });
     } catch (err) {
@@ -364,6 +430,91 @@ export class DockerEngine implements Engine {
     return out;
   }
 
+  async *logLines(id: string, opts: ContainerLogOptions = {}): AsyncGenerator<ContainerLogLine> {
+    const { signal } = opts;
+    if (signal?.aborted) return;
+    const query: Record<string, unknown> = {
+      stdout: true,
+      stderr: true,
+      timestamps: false,
+      follow: opts.follow === true,
+      tail: opts.tail ?? 'all',
+    };
+    if (opts.sinceMs !== undefined) query.since = engineTime(opts.sinceMs);
+    if (signal) query.abortSignal = signal;
+    const what = `read the logs of container ${id.slice(0, 12)}`;
+    let body: NodeJS.ReadableStream | Buffer;
+    try {
+      body = (await this.docker
+        .getContainer(id)
+        .logs(query as unknown as Docker.ContainerLogsOptions & { follow: false })) as unknown as
+        | NodeJS.ReadableStream
+        | Buffer;
+    } catch (err) {
+      if (signal?.aborted) return;
+      throw this.fail(err, what);
+    }
+    if (Buffer.isBuffer(body)) {
+      yield* demuxLines([body]);
+      return;
+    }
+    const stream = body as unknown as Readable;
+    const onAbort = () => stream.destroy();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      yield* demuxLines(stream);
+    } catch (err) {
+      if (signal?.aborted) return;
+      throw this.fail(err, what);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      stream.destroy();
+    }
+  }
+
+  async *containerEvents(opts: ContainerEventOptions): AsyncGenerator<ContainerEvent> {
+    const { signal } = opts;
+    if (signal.aborted) return;
+    const what = `watch containers labelled ${JSON.stringify(opts.labels)}`;
+    let stream: Readable;
+    try {
+      stream = (await this.docker.getEvents({
+        ...(opts.sinceMs !== undefined ? { since: engineTime(opts.sinceMs) as unknown as number } : {}),
+        filters: {
+          type: ['container'],
+          event: ['start', 'die', 'destroy'],
+          label: Object.entries(opts.labels).map(([k, v]) => `${k}=${v}`),
+        },
+        abortSignal: signal,
+      } as Parameters<Docker['getEvents']>[0])) as unknown as Readable;
+    } catch (err) {
+      if (signal.aborted) return;
+      throw this.fail(err, what);
+    }
+    const onAbort = () => stream.destroy();
+    signal.addEventListener('abort', onAbort, { once: true });
+    let pending = '';
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+        pending += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+        let nl = pending.indexOf('\n');
+        while (nl >= 0) {
+          const line = pending.slice(0, nl).trim();
+          pending = pending.slice(nl + 1);
+          const event = line === '' ? undefined : toContainerEvent(line);
+          if (event !== undefined) yield event;
+          nl = pending.indexOf('\n');
+        }
+      }
+    } catch (err) {
+      if (signal.aborted) return;
+      throw this.fail(err, what);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      stream.destroy();
+    }
+  }
+
   async inspectContainer(id: string): Promise<ContainerState | null> {
     try {
       const info = await this.docker.getContainer(id).inspect();
@@ -372,6 +523,7 @@ export class DockerEngine implements Engine {
         exitCode: info.State.ExitCode,
         status: info.State.Status,
         oomKilled: info.State.OOMKilled,
+        restartCount: info.RestartCount ?? 0,
       };
     } catch (err) {
       if ((err as DockerodeError).statusCode === 404) return null;
@@ -474,6 +626,42 @@ export class DockerEngine implements Engine {
     }
     return { id: id.startsWith('sha256:') ? id : `sha256:${id}` };
   }
+}
+
+/** One line of the engine's event stream as a ContainerEvent; undefined for anything else. */
+function toContainerEvent(line: string): ContainerEvent | undefined {
+  let raw: {
+    Type?: string;
+    Action?: string;
+    status?: string;
+    id?: string;
+    Actor?: { ID?: string; Attributes?: Record<string, string> };
+    time?: number;
+  };
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  const action = raw.Action ?? raw.status;
+  const id = raw.Actor?.ID ?? raw.id;
+  if (raw.Type !== 'container' || typeof id !== 'string') return undefined;
+  if (action !== 'start' && action !== 'die' && action !== 'destroy') return undefined;
+  const { exitCode, ...labels } = raw.Actor?.Attributes ?? {};
+  delete labels.name;
+  delete labels.image;
+  // timeNano does not fit a double: read its digits from the text.
+  const nano = /"timeNano":\s*(\d+)/.exec(line)?.[1];
+  const timeNano = nano !== undefined ? BigInt(nano) : BigInt(raw.time ?? 0) * 1_000_000_000n;
+  return {
+    id,
+    action,
+    labels,
+    ...(action === 'die' && exitCode !== undefined && /^\d+$/.test(exitCode)
+      ? { exitCode: Number(exitCode) }
+      : {}),
+    timeNano,
+  };
 }
 
 /** The engine DOCKER_HOST (or the default socket) points at. */

@@ -3,6 +3,10 @@ export { loadIntoEngine } from './load.ts';
 export type {
   BuildEvent,
   BuildOptions,
+  ContainerEvent,
+  ContainerEventOptions,
+  ContainerLogLine,
+  ContainerLogOptions,
   ContainerState,
   ContainerSummary,
   Engine,

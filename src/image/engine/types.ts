@@ -64,6 +64,11 @@ export interface RunOptions {
   /** Overrides the image's ENTRYPOINT. */
   entrypoint?: string[];
   binds?: ReadOnlyBind[];
+  /**
+   * Bounds on the container's output kept by the engine (json-file driver, rotated): default 10 MB per file,
+   * 3 files.
+   */
+  logLimit?: { maxBytes: number; maxFiles: number };
 }
 
 export interface ContainerSummary {
@@ -81,6 +86,47 @@ export interface ContainerState {
   /** "running", "exited", ... */
   status: string;
   oomKilled: boolean;
+  /** Times the engine restarted it in place (its restart policy); 0 under policy "no". */
+  restartCount: number;
+}
+
+/** One line of a container's output, from the stream that wrote it (without its newline). */
+export interface ContainerLogLine {
+  stream: 'stdout' | 'stderr';
+  line: string;
+}
+
+export interface ContainerLogOptions {
+  /** Keep going with new output until the container stops or the signal aborts. */
+  follow?: boolean;
+  /** Only the last lines (per the engine's count). */
+  tail?: number;
+  /** Only output written at or after this time (ms since the epoch, fractions allowed). */
+  sinceMs?: number;
+  signal?: AbortSignal;
+}
+
+/** A container lifecycle event, as the engine reports it. */
+export interface ContainerEvent {
+  /** Container ID. */
+  id: string;
+  /** "start", "die" or "destroy". */
+  action: 'start' | 'die' | 'destroy';
+  /** The container's labels (as the engine attaches them to the event). */
+  labels: Record<string, string>;
+  /** For "die". */
+  exitCode?: number;
+  /** Engine time of the event, nanoseconds since the epoch. */
+  timeNano: bigint;
+}
+
+export interface ContainerEventOptions {
+  /** Only containers carrying all these labels. */
+  labels: Record<string, string>;
+  /** Also events since this time (ms since the epoch, fractions allowed) that the engine still holds. */
+  sinceMs?: number;
+  /** Ends the iteration (quietly). */
+  signal: AbortSignal;
 }
 
 /** Progress of a Dockerfile build. */
@@ -123,6 +169,18 @@ export interface Engine {
   waitReady(baseUrl: string, timeoutMs: number, opts?: WaitReadyOptions): Promise<void>;
   /** stdout and stderr of a container, interleaved, as text lines in bytes. */
   logs(id: string, opts?: { follow?: boolean; tail?: number }): Readable;
+  /**
+   * A container's output line by line, each from its stream (stdout or stderr). Ends with the output (or,
+   * with follow, when the container stops or the signal aborts); a last line without newline is yielded
+   * at the end. Rejects with a FerryError when the container is unknown (FERRY_FILE_NOT_FOUND).
+   */
+  logLines(id: string, opts?: ContainerLogOptions): AsyncIterable<ContainerLogLine>;
+  /**
+   * Container start / die / destroy events, as they happen, for containers carrying the labels. Ends
+   * quietly when the signal aborts or when the engine closes the stream (the caller re-subscribes, with
+   * sinceMs to catch up); rejects with a FerryError when the engine cannot be reached.
+   */
+  containerEvents(opts: ContainerEventOptions): AsyncIterable<ContainerEvent>;
   inspectContainer(id: string): Promise<ContainerState | null>;
   /** Sends SIGTERM (the image's stop signal), then SIGKILL after timeoutS. No-op when already stopped or gone. */
   stop(id: string, timeoutS: number): Promise<void>;

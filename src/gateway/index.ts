@@ -15,6 +15,15 @@
  *
  * Per request, roughly: pickRevision -> (shadowTargets) -> balancer pick with `exclude` of failed
  * replicas -> send -> onResult -> on failure, shouldRetry && canRetry -> recordRetry -> pick again.
+ *
+ * The HTTP data plane around them:
+ *
+ * - routes.ts: the route table the control plane hands over (`setRoutes`) and its validation.
+ * - server.ts: `createGateway` (node:http server, local endpoints, revision and replica choice).
+ * - proxy.ts: one proxied request (streaming, retries, shadow copies, timeouts, client aborts).
+ * - upstream.ts: the keep-alive HTTP/1.1 client to the replicas.
+ * - state.ts: replicas by id (outstanding counts, ejection, retry budget), `waitIdle`.
+ * - paths.ts, headers.ts, reply.ts, metrics.ts: path parsing, header rewriting, error bodies, metrics.
  */
 export {
   isEligible,
@@ -31,7 +40,10 @@ export {
   type ReplicaHealth,
   syncReplicas,
 } from './ejection.ts';
-export { type Random, seededRandom } from './random.ts';
+export { type FailureReason, GatewayMetrics, type ShadowOutcome } from './metrics.ts';
+export { type LocalRoute, type ParsedPath, parsePath } from './paths.ts';
+export type { BalancerName } from './proxy.ts';
+export { evenlySpread, type Random, seededRandom } from './random.ts';
 export {
   canRetry,
   DEFAULT_RETRY_BUDGET,
@@ -44,6 +56,21 @@ export {
   shouldRetry,
   windowTotals,
 } from './retry-budget.ts';
+export {
+  assertRouteTable,
+  parseReplicaUrl,
+  type RouteDeployment,
+  type RouteReplica,
+  type RouteRevision,
+  type RouteTable,
+  routeTableProblems,
+} from './routes.ts';
+export {
+  createGateway,
+  DEFAULT_EJECTION_POLICY,
+  type Gateway,
+  type GatewayOptions,
+} from './server.ts';
 export {
   type PickOptions,
   type PickResult,

@@ -1,0 +1,164 @@
+/**
+ * Prometheus metrics of the gateway (docs/metrics.md, section Gateway). Names start with
+ * `ferry_gateway_`. prom-client hashes the label values on every operation, even on a label
+ * child, so the per-request counts (requests by code, outstanding) are kept in plain numbers per
+ * revision and copied into the registry when it is read (`collect`); only the latency histogram
+ * is observed per request.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+const LATENCY_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+];
+
+/** Why an attempt to a replica failed (label `reason` of upstream_failures_total). */
+export type FailureReason =
+  /** connection refused / unreachable / reset before any response byte */
+  | 'connect'
+  /** the replica answered 503 FERRY_SHUTTING_DOWN (draining): nothing was processed */
+  | 'shutting_down'
+  /** the replica answered 502, 503 or 504 (passed on to the client) */
+  | 'status_5xx'
+  /** the request timeout ran out while this replica had it */
+  | 'timeout'
+  /** the connection broke after the response had started */
+  | 'response_aborted';
+
+export type ShadowOutcome = 'ok' | 'error_status' | 'failed' | 'no_replica' | 'body_too_large';
+
+export interface RevisionMetrics {
+  request(code: number, seconds: number): void;
+  outstanding(delta: number): void;
+  upstreamFailure(reason: FailureReason): void;
+  ejection(): void;
+  shadow(outcome: ShadowOutcome, seconds: number): void;
+}
+
+interface Tally {
+  deployment: string;
+  revision: string;
+  codes: Map<number, number>;
+  outstanding: number;
+}
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  /** Per (deployment, revision): counts kept as plain numbers, exported at collect time. */
+  readonly #tallies = new Map<string, Tally>();
+  readonly #requests: Counter<'deployment' | 'revision' | 'code'> = new Counter({
+    name: 'ferry_gateway_requests_total',
+    help: 'Requests answered by the gateway, by deployment, revision and HTTP status (499 = client went away).',
+    labelNames: ['deployment', 'revision', 'code'] as const,
+    registers: [this.registry],
+    collect: () => {
+      const c = this.#requests;
+      c.reset();
+      for (const t of this.#tallies.values())
+        for (const [code, n] of t.codes) c.labels(t.deployment, t.revision, String(code)).inc(n);
+    },
+  });
+  readonly #duration = new Histogram({
+    name: 'ferry_gateway_request_duration_seconds',
+    help: 'From the request reaching the gateway to the last response byte, retries included.',
+    labelNames: ['deployment', 'revision'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly #retries = new Counter({
+    name: 'ferry_gateway_retries_total',
+    help: 'Attempts sent to another replica after a failure before any response byte.',
+    labelNames: ['deployment'] as const,
+    registers: [this.registry],
+  });
+  readonly #failures = new Counter({
+    name: 'ferry_gateway_upstream_failures_total',
+    help: 'Failed attempts to a replica, by reason.',
+    labelNames: ['deployment', 'revision', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly #ejections = new Counter({
+    name: 'ferry_gateway_ejections_total',
+    help: 'Replicas taken out of the rotation by passive outlier ejection.',
+    labelNames: ['deployment', 'revision'] as const,
+    registers: [this.registry],
+  });
+  readonly #shadow = new Counter({
+    name: 'ferry_gateway_shadow_requests_total',
+    help: 'Mirrored (shadow) copies of requests, by outcome.',
+    labelNames: ['deployment', 'revision', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly #shadowDuration = new Histogram({
+    name: 'ferry_gateway_shadow_duration_seconds',
+    help: 'Latency of mirrored (shadow) requests, by outcome.',
+    labelNames: ['deployment', 'revision', 'outcome'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly #outstanding: Gauge<'deployment' | 'revision'> = new Gauge({
+    name: 'ferry_gateway_outstanding',
+    help: 'Requests sent to replicas and not finished, shadow copies included.',
+    labelNames: ['deployment', 'revision'] as const,
+    registers: [this.registry],
+    collect: () => {
+      const g = this.#outstanding;
+      for (const t of this.#tallies.values())
+        if (t.revision !== '') g.labels(t.deployment, t.revision).set(t.outstanding);
+    },
+  });
+
+  #tally(deployment: string, revision: string): Tally {
+    const key = `${deployment}\u0000${revision}`;
+    let t = this.#tallies.get(key);
+    if (t === undefined) {
+      t = { deployment, revision, codes: new Map(), outstanding: 0 };
+      this.#tallies.set(key, t);
+    }
+    return t;
+  }
+
+  /** Requests the gateway answered itself before choosing a revision (404, 400, 503...). */
+  unrouted(deployment: string, code: number, seconds: number): void {
+    const codes = this.#tally(deployment, '').codes;
+    codes.set(code, (codes.get(code) ?? 0) + 1);
+    this.#duration.labels(deployment, '').observe(seconds);
+  }
+
+  retry(deployment: string): () => void {
+    const child = this.#retries.labels(deployment);
+    return () => child.inc();
+  }
+
+  forRevision(deployment: string, revision: string): RevisionMetrics {
+    const tally = this.#tally(deployment, revision);
+    const codes = tally.codes;
+    const duration = this.#duration.labels(deployment, revision);
+    const failures = this.#failures;
+    const ejections = this.#ejections.labels(deployment, revision);
+    const shadow = this.#shadow;
+    const shadowDuration = this.#shadowDuration;
+    return {
+      request(code, seconds) {
+        codes.set(code, (codes.get(code) ?? 0) + 1);
+        duration.observe(seconds);
+      },
+      outstanding(delta) {
+        tally.outstanding += delta;
+      },
+      upstreamFailure(reason) {
+        failures.labels(deployment, revision, reason).inc();
+      },
+      ejection() {
+        ejections.inc();
+      },
+      shadow(outcome, seconds) {
+        shadow.labels(deployment, revision, outcome).inc();
+        shadowDuration.labels(deployment, revision, outcome).observe(seconds);
+      },
+    };
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

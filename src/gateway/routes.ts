@@ -1,0 +1,121 @@
+/**
+ * The route table the control plane hands the gateway (`setRoutes`), and its light validation.
+ * The control plane produces this shape whenever replicas or traffic change; the gateway never
+ * edits it, it compiles it into its own per-request structures (see state.ts).
+ */
+import { FerryError } from '../core/errors.ts';
+
+export interface RouteReplica {
+  id: string;
+  url: string;
+  /** in the router only when true */
+  ready: boolean;
+}
+
+export interface RouteRevision {
+  revision: number;
+  /** share of live traffic 0..100; the revisions of a deployment sum to 100 (or all 0 = nothing serves) */
+  percent: number;
+  /** percent 0..100 of requests mirrored to this revision (answers discarded, recorded in metrics + logs) */
+  shadow: number;
+  /** the model name the replicas of this revision serve (from their ferry.yaml); the gateway rewrites the path */
+  servedName: string;
+  replicas: RouteReplica[];
+}
+
+export interface RouteDeployment {
+  name: string;
+  revisions: RouteRevision[];
+}
+
+export interface RouteTable {
+  deployments: RouteDeployment[];
+}
+
+const SUM_TOLERANCE = 1e-6;
+
+function isShare(x: unknown): x is number {
+  return typeof x === 'number' && Number.isFinite(x) && x >= 0 && x <= 100;
+}
+
+/**
+ * Every problem with a route table, each naming where (`deployments[i].revisions[j]...`) and what
+ * is allowed. Light on purpose: the control plane built the table; this catches wiring bugs
+ * (duplicate names, shares out of range, a replica URL that is not http://host:port).
+ */
+export function routeTableProblems(table: RouteTable): string[] {
+  const problems: string[] = [];
+  if (table === null || typeof table !== 'object' || !Array.isArray(table.deployments))
+    return ['routes: expected { deployments: [...] }'];
+  const names = new Set<string>();
+  const replicaIds = new Set<string>();
+  table.deployments.forEach((d, i) => {
+    const at = `deployments[${i}]`;
+    if (typeof d?.name !== 'string' || d.name === '' || d.name.includes('/')) {
+      problems.push(`${at}.name: must be a non-empty name without '/'`);
+      return;
+    }
+    if (names.has(d.name)) problems.push(`${at}.name: '${d.name}' appears twice`);
+    names.add(d.name);
+    if (!Array.isArray(d.revisions)) {
+      problems.push(`${at}.revisions: must be a list`);
+      return;
+    }
+    const revisions = new Set<number>();
+    let sum = 0;
+    d.revisions.forEach((r, j) => {
+      const rat = `${at}.revisions[${j}]`;
+      if (!Number.isInteger(r?.revision) || r.revision < 0)
+        problems.push(`${rat}.revision: must be a non-negative integer`);
+      else if (revisions.has(r.revision)) problems.push(`${rat}.revision: ${r.revision} appears twice`);
+      else revisions.add(r.revision);
+      if (!isShare(r?.percent)) problems.push(`${rat}.percent: must be a number from 0 to 100`);
+      else sum += r.percent;
+      if (!isShare(r?.shadow)) problems.push(`${rat}.shadow: must be a number from 0 to 100`);
+      if (typeof r?.servedName !== 'string' || r.servedName === '')
+        problems.push(`${rat}.servedName: must be a non-empty model name`);
+      if (!Array.isArray(r?.replicas)) {
+        problems.push(`${rat}.replicas: must be a list`);
+        return;
+      }
+      r.replicas.forEach((p, k) => {
+        const pat = `${rat}.replicas[${k}]`;
+        if (typeof p?.id !== 'string' || p.id === '') problems.push(`${pat}.id: must be a non-empty string`);
+        else if (replicaIds.has(p.id)) problems.push(`${pat}.id: '${p.id}' appears twice in the table`);
+        else replicaIds.add(p.id);
+        if (typeof p?.ready !== 'boolean') problems.push(`${pat}.ready: must be true or false`);
+        if (parseReplicaUrl(p?.url) === null)
+          problems.push(`${pat}.url: '${String(p?.url)}' is not http://<host>:<port>`);
+      });
+    });
+    if (sum !== 0 && Math.abs(sum - 100) > SUM_TOLERANCE)
+      problems.push(
+        `${at}: serving percents sum to ${Number(sum.toFixed(6))}; they must sum to 100 (or all be 0)`,
+      );
+  });
+  return problems;
+}
+
+/** Throws FERRY_BAD_REQUEST listing every problem when the table is unusable. */
+export function assertRouteTable(table: RouteTable): void {
+  const problems = routeTableProblems(table);
+  if (problems.length > 0)
+    throw new FerryError('FERRY_BAD_REQUEST', `invalid route table: ${problems.join('; ')}`, {
+      details: problems,
+    });
+}
+
+/** host and port of an http:// replica URL, or null. A path in the URL is ignored. */
+export function parseReplicaUrl(url: unknown): { host: string; port: number } | null {
+  if (typeof url !== 'string') return null;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return null;
+  }
+  if (u.protocol !== 'http:' || u.hostname === '') return null;
+  const port = u.port === '' ? 80 : Number(u.port);
+  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  return { host, port };
+}

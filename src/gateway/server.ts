@@ -1,0 +1,310 @@
+/**
+ * The gateway's HTTP server: one port in front of every deployment's replicas. Plain node:http
+ * (no framework on the hot path) on the client side, and upstream.ts (keep-alive pools) to the
+ * replicas. Per request:
+ * parse the path (paths.ts) -> deployment -> revision (traffic.ts pickRevision, header
+ * `x-ferry-revision` pins) -> replica (balancer.ts) -> Exchange (proxy.ts) streams it through.
+ * The control plane calls `setRoutes` whenever replicas or traffic change, and drains a replica
+ * by removing it from the table and then awaiting `waitIdle([id])`.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { FerryError } from '../core/errors.ts';
+import { FERRY_VERSION } from '../core/version.ts';
+import type { EjectionPolicy } from './ejection.ts';
+import { forwardRequestHeaders, REQUEST_ID_HEADER } from './headers.ts';
+import { GatewayMetrics } from './metrics.ts';
+import { parsePath } from './paths.ts';
+import { type BalancerName, Exchange, type ProxyContext, pickReplica } from './proxy.ts';
+import { evenlySpread, type Random } from './random.ts';
+import { sendError, sendJson } from './reply.ts';
+import { DEFAULT_RETRY_BUDGET, type RetryBudgetPolicy, recordRequest } from './retry-budget.ts';
+import { assertRouteTable, type RouteTable } from './routes.ts';
+import { RouteState } from './state.ts';
+import { type PickOptions, pickRevision, shadowTargets } from './traffic.ts';
+import { UpstreamClient } from './upstream.ts';
+
+/** Five failures in a row eject a replica for 30 s, doubling up to 5 min; at most half at once. */
+export const DEFAULT_EJECTION_POLICY: EjectionPolicy = {
+  consecutiveFailures: 5,
+  baseEjectionMs: 30_000,
+  maxEjectionMs: 300_000,
+  maxEjectedPercent: 50,
+};
+
+export interface GatewayOptions {
+  /** Default 'least-outstanding'. */
+  balancer?: BalancerName;
+  /** Whole request, retries included; default 60 s. Past it: 504 FERRY_DEADLINE_EXCEEDED. */
+  requestTimeoutMs?: number;
+  /** Default DEFAULT_RETRY_BUDGET. */
+  retryBudget?: RetryBudgetPolicy;
+  /** Attempts per request, the first one included; default 3. */
+  maxAttempts?: number;
+  /** Default DEFAULT_EJECTION_POLICY. */
+  ejection?: EjectionPolicy;
+  logger?: Logger;
+  /** Balancing and shadow draws. Default Math.random; seed it (seededRandom) in tests. */
+  random?: Random;
+  /** The traffic split's draws. Default evenlySpread(): shares hold over any window of requests. */
+  splitRandom?: Random;
+  /** Milliseconds clock for ejection and the retry budget; default Date.now. */
+  now?: () => number;
+  /** Request bodies up to this size are kept for retries and shadow copies; default 16 MiB. */
+  maxRetryBodyBytes?: number;
+  /** close(): how long in-flight requests may take before their connections are cut; default 10 s. */
+  closeGraceMs?: number;
+  /** Initial route table (default: empty). */
+  routes?: RouteTable;
+}
+
+export interface Gateway {
+  /** Starts listening; resolves with the base URL, e.g. http://127.0.0.1:8080. */
+  listen(port: number, host?: string): Promise<string>;
+  /** Stops accepting, lets in-flight requests finish within the grace period, then cuts the rest. */
+  close(): Promise<void>;
+  /** Replaces the route table; throws FERRY_BAD_REQUEST listing the problems of an unusable one. */
+  setRoutes(table: RouteTable): void;
+  /** Requests in flight to this replica (shadow copies included); 0 for an unknown id. */
+  outstanding(replicaId: string): number;
+  /** True once all of them have nothing in flight; false when timeoutMs passed first. */
+  waitIdle(replicaIds: readonly string[], timeoutMs: number): Promise<boolean>;
+  /** prom-client registry, also served at GET /metrics. */
+  readonly metrics: Registry;
+}
+
+const SERVER_METADATA = JSON.stringify({ name: 'ferry-gateway', version: FERRY_VERSION, extensions: [] });
+const EMPTY_PICK: PickOptions = {};
+
+export function createGateway(options: GatewayOptions = {}): Gateway {
+  const logger = options.logger;
+  const metrics = new GatewayMetrics();
+  const state = new RouteState({
+    metrics,
+    ejection: options.ejection ?? DEFAULT_EJECTION_POLICY,
+    retryBudget: options.retryBudget ?? DEFAULT_RETRY_BUDGET,
+    logger,
+  });
+  const upstream = new UpstreamClient();
+  const random = options.random ?? Math.random;
+  const splitRandom = options.splitRandom ?? evenlySpread();
+  const now = options.now ?? Date.now;
+  const ctx: ProxyContext = {
+    state,
+    upstream,
+    random,
+    now,
+    balancer: options.balancer ?? 'least-outstanding',
+    maxAttempts: Math.max(1, Math.floor(options.maxAttempts ?? 3)),
+    maxRetryBodyBytes: options.maxRetryBodyBytes ?? 16 * 1024 * 1024,
+    requestTimeoutMs: options.requestTimeoutMs ?? 60_000,
+    logger,
+    closing: false,
+  };
+  const closeGraceMs = options.closeGraceMs ?? 10_000;
+  if (options.routes) {
+    assertRouteTable(options.routes);
+    state.set(options.routes);
+  }
+
+  function local(req: IncomingMessage, res: ServerResponse, route: string): void {
+    const method = req.method;
+    if (method !== 'GET' && method !== 'HEAD') {
+      sendError(
+        res,
+        new FerryError('FERRY_ROUTE_NOT_FOUND', `no route ${method} ${req.url}`, {
+          hint: 'The gateway answers GET on /v2, /v2/health/live, /v2/health/ready and /metrics.',
+        }),
+        undefined,
+      );
+      return;
+    }
+    if (route === 'live') {
+      sendJson(res, 200, { live: true }, undefined);
+      return;
+    }
+    if (route === 'ready') {
+      sendJson(res, 200, { ready: !ctx.closing }, undefined);
+      return;
+    }
+    if (route === 'server') {
+      res.writeHead(200, ['content-type', 'application/json; charset=utf-8']);
+      res.end(SERVER_METADATA);
+      return;
+    }
+    metrics.render().then(
+      ({ contentType, body }) => {
+        res.writeHead(200, ['content-type', contentType]);
+        res.end(body);
+      },
+      (e: unknown) =>
+        sendError(res, new FerryError('FERRY_INTERNAL', `metrics: ${(e as Error).message}`), undefined),
+    );
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const startedAt = performance.now();
+    const url = req.url ?? '/';
+    const parsed = parsePath(url);
+    if (parsed.kind === 'local') {
+      local(req, res, parsed.route);
+      return;
+    }
+    if (parsed.kind === 'unknown') {
+      metrics.unrouted('', 404, (performance.now() - startedAt) / 1000);
+      sendError(
+        res,
+        new FerryError('FERRY_ROUTE_NOT_FOUND', `no route ${req.method} ${url}`, {
+          hint: 'Models are at /v2/models/{deployment}[/versions/{v}][/infer|/ready] and /v1/models/{deployment}[:predict].',
+        }),
+        undefined,
+      );
+      return;
+    }
+    const dep = state.deployments.get(parsed.deployment);
+    if (dep === undefined) {
+      metrics.unrouted('', 404, (performance.now() - startedAt) / 1000);
+      const known = [...state.deployments.keys()];
+      sendError(
+        res,
+        new FerryError('FERRY_MODEL_NOT_FOUND', `no deployment '${parsed.deployment}' behind this gateway`, {
+          hint:
+            known.length === 0
+              ? 'No deployment is routed yet.'
+              : `Deployments: ${known.slice(0, 20).join(', ')}${known.length > 20 ? ', ...' : ''}.`,
+        }),
+        undefined,
+      );
+      return;
+    }
+    const fwd = forwardRequestHeaders(req.rawHeaders);
+    const pick = pickRevision(
+      dep.targets,
+      fwd.pin === undefined ? EMPTY_PICK : { pinnedRevision: fwd.pin },
+      splitRandom,
+    );
+    if ('error' in pick) {
+      const revisions = dep.targets.map((t) => t.revision).join(', ');
+      metrics.unrouted(
+        dep.name,
+        pick.error === 'unknown-revision' ? 404 : 503,
+        (performance.now() - startedAt) / 1000,
+      );
+      if (pick.error === 'unknown-revision') {
+        sendError(
+          res,
+          new FerryError(
+            'FERRY_NOT_FOUND',
+            `deployment '${dep.name}' has no revision '${pick.revision}' (header x-ferry-revision)`,
+            { hint: `Revisions of '${dep.name}': ${revisions || 'none'}.` },
+          ),
+          fwd.requestId,
+        );
+        return;
+      }
+      sendError(
+        res,
+        new FerryError('FERRY_NO_READY_REPLICA', `deployment '${dep.name}' has no revision taking traffic`, {
+          hint: `Every revision (${revisions || 'none'}) is at 0 percent; pin one with x-ferry-revision or change the traffic split.`,
+          retryAfterSeconds: 1,
+        }),
+        fwd.requestId,
+      );
+      return;
+    }
+    const revision = dep.revisions.get(pick.revision)!;
+    dep.budget = recordRequest(dep.budget, now());
+    const replica = pickReplica(ctx, revision);
+    if (replica === null) {
+      revision.metrics.request(503, (performance.now() - startedAt) / 1000);
+      sendError(
+        res,
+        new FerryError(
+          'FERRY_NO_READY_REPLICA',
+          `revision ${revision.key} of deployment '${dep.name}' has no ready replica (${revision.replicas.length} known)`,
+          {
+            hint: 'Replicas are starting, draining or ejected; retry after the Retry-After delay.',
+            retryAfterSeconds: 1,
+          },
+        ),
+        fwd.requestId,
+        ['x-ferry-revision', revision.key],
+      );
+      return;
+    }
+    const shadows = dep.hasShadow ? shadowTargets(dep.targets, random) : null;
+    new Exchange(
+      ctx,
+      req,
+      res,
+      revision,
+      parsed,
+      fwd,
+      startedAt,
+      shadows !== null && shadows.length > 0 ? shadows : null,
+    ).start(replica);
+  }
+
+  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    try {
+      handle(req, res);
+    } catch (e) {
+      logger?.error({ err: e, url: req.url }, 'gateway: request handler failed');
+      if (!res.headersSent)
+        sendError(
+          res,
+          new FerryError('FERRY_INTERNAL', `gateway: ${(e as Error).message}`),
+          req.headers[REQUEST_ID_HEADER] as string | undefined,
+        );
+      else res.destroy();
+    }
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (socket.writable && err.code !== 'ECONNRESET')
+      socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+
+  let closed: Promise<void> | null = null;
+
+  return {
+    metrics: metrics.registry,
+    listen(port, host = '127.0.0.1') {
+      return new Promise((resolve, reject) => {
+        const onError = (e: Error) => reject(e);
+        server.once('error', onError);
+        server.listen(port, host, () => {
+          server.removeListener('error', onError);
+          const address = server.address() as AddressInfo;
+          const h = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+          const url = `http://${h}:${address.port}`;
+          logger?.info({ url }, 'gateway: listening');
+          resolve(url);
+        });
+      });
+    },
+    close() {
+      if (closed) return closed;
+      ctx.closing = true;
+      closed = new Promise<void>((resolve) => {
+        const grace = setTimeout(() => server.closeAllConnections(), closeGraceMs);
+        server.close(() => {
+          clearTimeout(grace);
+          state.settleWaiters();
+          upstream.close();
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+      return closed;
+    },
+    setRoutes(table) {
+      assertRouteTable(table);
+      state.set(table);
+    },
+    outstanding: (id) => state.outstanding(id),
+    waitIdle: (ids, timeoutMs) => state.waitIdle(ids, timeoutMs),
+  };
+}

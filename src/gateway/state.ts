@@ -1,0 +1,251 @@
+/**
+ * The gateway's live routing state: the route table compiled for per-request use, each replica's
+ * outstanding requests, ejection and retry-budget state, and the waiters of `waitIdle`.
+ *
+ * Replicas are kept by id across `setRoutes` calls: a replica that stays keeps its outstanding
+ * count and ejection history. A replica removed from the table while it still has requests in
+ * flight stays known (not routable) until its count reaches 0, so `outstanding(id)` and
+ * `waitIdle` still see it; that is how the control plane drains a replica before stopping it.
+ */
+import type { Logger } from 'pino';
+import type { Replica } from './balancer.ts';
+import {
+  type EjectionPolicy,
+  type EjectionState,
+  ejectionState,
+  onResult,
+  syncReplicas,
+} from './ejection.ts';
+import type { GatewayMetrics, RevisionMetrics } from './metrics.ts';
+import { type RetryBudgetPolicy, type RetryBudgetState, retryBudget } from './retry-budget.ts';
+import { parseReplicaUrl, type RouteTable } from './routes.ts';
+import type { TrafficTarget } from './traffic.ts';
+
+export interface ReplicaState extends Replica {
+  url: string;
+  host: string;
+  port: number;
+  /** `host:port`, the Host header sent to this replica. */
+  hostHeader: string;
+  /** False once the replica left the table (it may still finish requests). */
+  routed: boolean;
+}
+
+export interface RevisionState {
+  deployment: DeploymentState;
+  /** The revision number as a string (traffic tables, labels, headers). */
+  key: string;
+  servedName: string;
+  /** servedName, percent-encoded for the path. */
+  encodedName: string;
+  replicas: ReplicaState[];
+  ejection: EjectionState;
+  metrics: RevisionMetrics;
+}
+
+export interface DeploymentState {
+  name: string;
+  targets: TrafficTarget[];
+  /** Some revision receives shadow copies. */
+  hasShadow: boolean;
+  revisions: Map<string, RevisionState>;
+  budget: RetryBudgetState;
+  countRetry: () => void;
+}
+
+interface Waiter {
+  ids: readonly string[];
+  resolve: (idle: boolean) => void;
+  timer: NodeJS.Timeout;
+}
+
+export interface RouteStateOptions {
+  metrics: GatewayMetrics;
+  ejection: EjectionPolicy;
+  retryBudget: RetryBudgetPolicy;
+  logger?: Logger;
+}
+
+export class RouteState {
+  readonly deployments = new Map<string, DeploymentState>();
+  readonly replicas = new Map<string, ReplicaState>();
+  readonly #waiters = new Set<Waiter>();
+  /** Label children and ejection state outlive a table that drops and re-adds a revision. */
+  readonly #revisionMetrics = new Map<string, RevisionMetrics>();
+  readonly #o: RouteStateOptions;
+
+  constructor(options: RouteStateOptions) {
+    this.#o = options;
+  }
+
+  /** Replaces the table (already validated). */
+  set(table: RouteTable): void {
+    const seen = new Set<string>();
+    const next = new Map<string, DeploymentState>();
+    for (const d of table.deployments) {
+      const previous = this.deployments.get(d.name);
+      const dep: DeploymentState = {
+        name: d.name,
+        targets: [],
+        hasShadow: false,
+        revisions: new Map(),
+        budget: previous?.budget ?? retryBudget(this.#o.retryBudget),
+        countRetry: previous?.countRetry ?? this.#o.metrics.retry(d.name),
+      };
+      for (const r of d.revisions) {
+        const key = String(r.revision);
+        dep.targets.push({ revision: key, percent: r.percent, shadow: r.shadow });
+        if (r.shadow > 0) dep.hasShadow = true;
+        const replicas: ReplicaState[] = [];
+        for (const p of r.replicas) {
+          seen.add(p.id);
+          replicas.push(this.#replica(p.id, p.url, p.ready));
+        }
+        const ids = replicas.map((p) => p.id);
+        const oldRev = previous?.revisions.get(key);
+        const ejection = oldRev ? syncReplicas(oldRev.ejection, ids) : ejectionState(ids);
+        for (const p of replicas) p.ejectedUntil = ejection.replicas[p.id]?.ejectedUntil;
+        const metricsKey = `${d.name}\u0000${key}`;
+        let metrics = this.#revisionMetrics.get(metricsKey);
+        if (metrics === undefined) {
+          metrics = this.#o.metrics.forRevision(d.name, key);
+          this.#revisionMetrics.set(metricsKey, metrics);
+        }
+        dep.revisions.set(key, {
+          deployment: dep,
+          key,
+          servedName: r.servedName,
+          encodedName: encodeURIComponent(r.servedName),
+          replicas,
+          ejection,
+          metrics,
+        });
+      }
+      next.set(d.name, dep);
+    }
+    this.deployments.clear();
+    for (const [k, v] of next) this.deployments.set(k, v);
+    for (const [id, p] of this.replicas) {
+      if (seen.has(id)) continue;
+      p.routed = false;
+      p.ready = false;
+      if (p.outstanding === 0) this.replicas.delete(id);
+    }
+    this.#notify();
+  }
+
+  #replica(id: string, url: string, ready: boolean): ReplicaState {
+    const target = parseReplicaUrl(url)!;
+    let p = this.replicas.get(id);
+    if (p === undefined) {
+      p = {
+        id,
+        ready,
+        outstanding: 0,
+        ejectedUntil: undefined,
+        url,
+        host: target.host,
+        port: target.port,
+        hostHeader: `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`,
+        routed: true,
+      };
+      this.replicas.set(id, p);
+    } else {
+      p.ready = ready;
+      p.routed = true;
+      if (p.url !== url) {
+        p.url = url;
+        p.host = target.host;
+        p.port = target.port;
+        p.hostHeader = `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
+      }
+    }
+    return p;
+  }
+
+  acquire(replica: ReplicaState, metrics: RevisionMetrics): void {
+    replica.outstanding++;
+    metrics.outstanding(1);
+  }
+
+  release(replica: ReplicaState, metrics: RevisionMetrics): void {
+    replica.outstanding--;
+    metrics.outstanding(-1);
+    if (replica.outstanding === 0) {
+      if (!replica.routed && this.replicas.get(replica.id) === replica) this.replicas.delete(replica.id);
+      if (this.#waiters.size > 0) this.#notify();
+    }
+  }
+
+  /** Feeds one attempt's outcome to passive ejection; counts and logs a new ejection. */
+  result(revision: RevisionState, replica: ReplicaState, ok: boolean, now: number): void {
+    if (!replica.routed) return;
+    // An attempt that started before the last setRoutes reports to the revision as it is now.
+    const dep = this.deployments.get(revision.deployment.name);
+    if (dep !== revision.deployment) {
+      const current = dep?.revisions.get(revision.key);
+      if (current === undefined) return;
+      revision = current;
+    }
+    const before = revision.ejection;
+    const after = onResult(before, replica.id, ok, now, this.#o.ejection);
+    if (after === before) return;
+    revision.ejection = after;
+    const until = after.replicas[replica.id]?.ejectedUntil;
+    if (until !== replica.ejectedUntil && until !== undefined && until > now) {
+      revision.metrics.ejection();
+      this.#o.logger?.warn(
+        {
+          deployment: revision.deployment.name,
+          revision: revision.key,
+          replica: replica.id,
+          ejectedForMs: until - now,
+        },
+        'gateway: replica ejected after consecutive failures',
+      );
+    }
+    replica.ejectedUntil = until;
+  }
+
+  outstanding(id: string): number {
+    return this.replicas.get(id)?.outstanding ?? 0;
+  }
+
+  #idle(ids: readonly string[]): boolean {
+    for (const id of ids) if (this.outstanding(id) > 0) return false;
+    return true;
+  }
+
+  waitIdle(ids: readonly string[], timeoutMs: number): Promise<boolean> {
+    if (this.#idle(ids)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        ids,
+        resolve,
+        timer: setTimeout(() => {
+          this.#waiters.delete(waiter);
+          resolve(this.#idle(ids));
+        }, timeoutMs),
+      };
+      this.#waiters.add(waiter);
+    });
+  }
+
+  #notify(): void {
+    for (const w of this.#waiters) {
+      if (!this.#idle(w.ids)) continue;
+      clearTimeout(w.timer);
+      this.#waiters.delete(w);
+      w.resolve(true);
+    }
+  }
+
+  /** Resolves every waiter with its current answer (gateway closing). */
+  settleWaiters(): void {
+    for (const w of this.#waiters) {
+      clearTimeout(w.timer);
+      w.resolve(this.#idle(w.ids));
+    }
+    this.#waiters.clear();
+  }
+}

@@ -8,6 +8,7 @@ import { registerPlatform } from './platform.ts';
 import { registerPredict } from './predict.ts';
 import { registerServe } from './serve.ts';
 import { registerTest } from './test.ts';
+import { registerUp } from './up.ts';
 
 const program = new Command()
   .name('ferry')
@@ -23,6 +24,7 @@ registerInit(program);
 registerServe(program);
 registerPredict(program);
 registerTest(program);
+registerUp(program);
 registerImage(program);
 registerDeploy(program);
 registerPlatform(program);

@@ -1,4 +1,5 @@
 /** How the CLI reports results and errors. Errors name the code, what went wrong and what to do. */
+import { basename, relative } from 'node:path';
 import { isFerryError } from '../core/errors.ts';
 
 export const EXIT_FAILURE = 1;
@@ -39,4 +40,14 @@ export function intOption(name: string, min: number, max: number): (value: strin
     }
     return n;
   };
+}
+
+/**
+ * How the user runs this CLI, for the commands we suggest: `ferry` when it is on the PATH under that name
+ * (npm link, a global install), else `node <path to bin/ferry.js>` as given on this command line.
+ */
+export function cliCommand(argv1: string | undefined = process.argv[1]): string {
+  if (argv1 === undefined || basename(argv1) === 'ferry') return 'ferry';
+  const shown = relative(process.cwd(), argv1);
+  return `node ${shown.startsWith('..') || shown === '' ? argv1 : shown}`;
 }

@@ -13,6 +13,7 @@ import { FerryError, isFerryError } from '../core/errors.ts';
 import { FERRY_VERSION } from '../core/version.ts';
 import { loadSpec } from '../spec/index.ts';
 import type { LoadedSpec } from '../spec/types.ts';
+import { defaultBaseTag, ferryBase } from './base.ts';
 import { bundleServer, compileHandler, onnxRuntimeFiles, sha256File } from './bundle.ts';
 import { cachedLayer } from './layer-cache.ts';
 import { installModelDependencies } from './npm-deps.ts';
@@ -59,6 +60,19 @@ export interface BuildImageResult {
 export function baseCacheDir(tag: string, env: NodeJS.ProcessEnv = process.env): string {
   const home = env.FERRY_HOME ?? join(homedir(), '.ferry');
   return join(home, 'bases', tag.replace(/[^a-zA-Z0-9._-]/g, '_'));
+}
+
+/**
+ * The base image `ferry base` makes from this host's Node runtime (nothing downloaded), built into the base
+ * cache on first use. Returns its tag, for `buildImage({ base })`: what demos and tests build on offline.
+ */
+export async function hostBase(onProgress?: (line: string) => void): Promise<string> {
+  const tag = defaultBaseTag(process.version);
+  const dir = baseCacheDir(tag);
+  if (existsSync(join(dir, 'index.json'))) return tag;
+  onProgress?.(`building the base image ${tag} from this host's Node runtime (once)`);
+  await ferryBase({ ociDir: dir, tag, ...(onProgress ? { onProgress } : {}) });
+  return tag;
 }
 
 export async function buildImage(options: BuildImageOptions): Promise<BuildImageResult> {

@@ -8,6 +8,7 @@ export {
   DEFAULT_BASE,
   FERRY_VERSION,
   formatBytes,
+  hostBase,
 } from './build.ts';
 export { renderDockerfile } from './dockerfile.ts';
 export { createEngine, type Engine, loadIntoEngine } from './engine/index.ts';

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +9,7 @@ import {
   type Engine,
   loadIntoEngine,
 } from '../image/engine/index.ts';
-import { baseCacheDir, buildImage, defaultBaseTag, ferryBase } from '../image/index.ts';
+import { buildImage, hostBase } from '../image/index.ts';
 import { CONTRACT_RUN_LABEL, freePort, runRuntimeContract } from './contract.ts';
 import { DockerRuntime } from './docker-runtime.ts';
 import type { RuntimeEvent } from './types.ts';
@@ -24,9 +23,7 @@ let loaded: Promise<string> | undefined;
 function irisImage(): Promise<string> {
   loaded ??= (async () => {
     const engine = requireDocker();
-    const base = defaultBaseTag(process.version);
-    if (!existsSync(baseCacheDir(base))) await ferryBase({ ociDir: baseCacheDir(base), tag: base });
-    const built = await buildImage({ dir: IRIS, base });
+    const built = await buildImage({ dir: IRIS, base: await hostBase() });
     await loadIntoEngine(engine, built.image, tag);
     return tag;
   })();

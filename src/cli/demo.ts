@@ -1,0 +1,77 @@
+/**
+ * `ferry up --demo`: deploys examples/iris through the API (as `ferry deploy examples/iris` would), waits until
+ * the gateway answers an inference with 200, and prints the curl that just worked.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ControlClient } from '../control/index.ts';
+import { FerryError } from '../core/errors.ts';
+import { hostBase } from '../image/index.ts';
+import type { FerryContext } from './context.ts';
+import { deploy } from './deploy.ts';
+import { cliCommand } from './output.ts';
+
+const IRIS = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'iris');
+const READY_TIMEOUT_MS = 180_000;
+
+export async function deployDemo(
+  client: ControlClient,
+  ctx: Pick<FerryContext, 'gatewayUrl' | 'runtime'>,
+  say: (line: string) => void,
+): Promise<void> {
+  say('Deploying the iris example (examples/iris)...');
+  const progress = (line: string) => say(`  ${line}`);
+  // Containers build on a base made from this host's Node: nothing to download, works offline.
+  const base = ctx.runtime === 'docker' ? { base: await hostBase(progress) } : {};
+  await deploy(client, IRIS, { name: 'iris', ...base }, progress);
+  const requestFile = join(IRIS, 'requests', 'setosa.json');
+  const body = readFileSync(requestFile);
+  const endpoint = `${ctx.gatewayUrl}/v2/models/iris/infer`;
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let last = '';
+  for (;;) {
+    const view = await client.getDeployment('iris');
+    const ready = view.replicaStatus.filter((r) => r.state === 'ready').length;
+    const status = `${ready}/${view.replicas} replica(s) ready${view.rollout && view.rollout.phase !== 'succeeded' ? `, rollout ${view.rollout.phase} at ${view.rollout.percent}%` : ''}`;
+    if (status !== last) say(`  ${status}`);
+    last = status;
+    if (ready > 0) {
+      const res = await fetch(endpoint, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json' },
+      }).catch(() => undefined);
+      if (res?.status === 200) {
+        const answer = (await res.json()) as { outputs?: Array<{ name: string; data: unknown[] }> };
+        const label = answer.outputs?.find((o) => o.name === 'label')?.data;
+        say('');
+        say(
+          `iris is serving (revision ${view.revision}; the gateway answered label ${JSON.stringify(label)} for a setosa). Try:`,
+        );
+        say('');
+        say(`  curl -s ${endpoint} -H 'content-type: application/json' -d @${requestFile}`);
+        say('');
+        const ferry = cliCommand();
+        say(
+          `Then: ${['get', 'describe iris', 'logs iris', 'events', 'down'].map((c) => `${ferry} ${c}`).join(' · ')}`,
+        );
+        return;
+      }
+      await res?.body?.cancel();
+    }
+    if (Date.now() > deadline) {
+      const crash = view.lastCrash
+        ? ` Last crash: exit ${view.lastCrash.exitCode}: ${view.lastCrash.logTail.slice(-3).join(' | ')}`
+        : '';
+      throw new FerryError(
+        'FERRY_NO_READY_REPLICA',
+        `The iris demo did not become ready within ${READY_TIMEOUT_MS / 1000} s (${status}).${crash}`,
+        {
+          hint: 'ferry describe iris and ferry events show what happened.',
+        },
+      );
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}

@@ -1,0 +1,332 @@
+/**
+ * `ferry up` / `ferry down`: Ferry as a platform on this machine. `up` starts the platform (src/platform) in
+ * a background process, waits until it answers, saves the CLI context ($FERRY_HOME/context.json, mode 0600)
+ * and prints the URLs and the admin token (once). `down` stops it: replicas are drained and removed, and
+ * whatever is still labelled as Ferry's afterwards is removed too, so nothing is left behind.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import pino from 'pino';
+import { ControlClient } from '../control/index.ts';
+import { FerryError } from '../core/errors.ts';
+import {
+  chooseRuntime,
+  DEFAULT_API_PORT,
+  DEFAULT_GATEWAY_PORT,
+  platformId,
+  type RuntimeChoice,
+  startPlatform,
+} from '../platform/index.ts';
+import { type FerryContext, ferryHomeDir, readContext, writeContext } from './context.ts';
+import { deployDemo } from './demo.ts';
+import { action, cliCommand, EXIT_USAGE, intOption } from './output.ts';
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+interface UpOptions {
+  runtime: string;
+  apiPort: number;
+  gatewayPort: number;
+  home: string;
+  foreground?: boolean;
+  demo?: boolean;
+}
+
+/** What the background process tells `ferry up` once it listens (over the IPC channel). */
+type UpMessage =
+  | { ok: true; apiUrl: string; gatewayUrl: string; runtime: 'process' | 'docker'; adminToken: string | null }
+  | { ok: false; code?: string; message: string; hint?: string };
+
+export function registerUp(program: Command): void {
+  program
+    .command('up')
+    .description(
+      'start Ferry on this machine: control-plane API, gateway, and replicas as containers or processes',
+    )
+    .option('--runtime <kind>', 'auto (Docker when an engine answers), process or docker', 'auto')
+    .option(
+      '--api-port <port>',
+      'control-plane API port',
+      intOption('--api-port', 0, 65535),
+      Number(process.env.FERRY_API_PORT ?? DEFAULT_API_PORT),
+    )
+    .option(
+      '--gateway-port <port>',
+      'gateway port',
+      intOption('--gateway-port', 0, 65535),
+      Number(process.env.FERRY_GATEWAY_PORT ?? DEFAULT_GATEWAY_PORT),
+    )
+    .option('--home <dir>', 'state directory (FERRY_HOME)', ferryHomeDir())
+    .option('--demo', 'also deploy the iris example and print a curl that works')
+    .option('--foreground', 'run in this process (logs to stdout) instead of in the background')
+    .action(
+      action(async (options: UpOptions) => {
+        const runtime = parseRuntime(options.runtime);
+        const home = resolve(options.home);
+        if (options.foreground) return runForeground(home, runtime, options);
+        let ctx = runningContext(home);
+        if (ctx) {
+          process.stdout.write(`Ferry is already running (pid ${ctx.pid}).\n`);
+        } else {
+          ctx = await startBackground(home, runtime, options);
+        }
+        printUp(ctx, home);
+        if (options.demo) {
+          const client = new ControlClient({ url: ctx.apiUrl, token: ctx.token });
+          await deployDemo(client, ctx, (line) => process.stdout.write(`${line}\n`));
+        }
+      }),
+    );
+
+  program
+    .command('down')
+    .description('stop Ferry: drain and remove every replica, stop the API and the gateway')
+    .option('--home <dir>', 'state directory (FERRY_HOME)', ferryHomeDir())
+    .option(
+      '--timeout <seconds>',
+      'how long to wait for a clean stop before killing',
+      intOption('--timeout', 1, 3600),
+      120,
+    )
+    .action(
+      action(async (options: { home: string; timeout: number }) => {
+        const home = resolve(options.home);
+        const ctx = readContext(home);
+        let stopped = false;
+        if (ctx?.pid !== undefined && alive(ctx.pid)) {
+          process.stdout.write(`Stopping Ferry (pid ${ctx.pid}): draining and removing replicas...\n`);
+          process.kill(ctx.pid, 'SIGTERM');
+          stopped = await waitExit(ctx.pid, options.timeout * 1000);
+          if (!stopped) {
+            process.stderr.write(
+              `Ferry (pid ${ctx.pid}) did not stop within ${options.timeout} s; killing it.\n`,
+            );
+            process.kill(ctx.pid, 'SIGKILL');
+            await waitExit(ctx.pid, 5000);
+          }
+        } else {
+          process.stdout.write('Ferry is not running.\n');
+        }
+        const swept = await sweep(home, ctx?.runtime);
+        if (ctx) writeContext(home, { ...ctx, pid: undefined });
+        process.stdout.write(
+          `Ferry is down.${swept > 0 ? ` Removed ${swept} leftover replica(s).` : ''} State is kept in ${home}; '${cliCommand()} up' brings the deployments back.\n`,
+        );
+      }),
+    );
+}
+
+function parseRuntime(value: string): RuntimeChoice {
+  if (value === 'auto' || value === 'process' || value === 'docker') return value;
+  process.stderr.write(`error: --runtime must be auto, process or docker, got "${value}"\n`);
+  process.exit(EXIT_USAGE);
+}
+
+/** The saved context when its background process is still alive. */
+function runningContext(home: string): (FerryContext & { pid: number }) | undefined {
+  const ctx = readContext(home);
+  return ctx?.pid !== undefined && alive(ctx.pid) ? (ctx as FerryContext & { pid: number }) : undefined;
+}
+
+async function startBackground(
+  home: string,
+  runtime: RuntimeChoice,
+  options: UpOptions,
+): Promise<FerryContext & { pid: number }> {
+  const previous = readContext(home);
+  const logPath = join(home, 'ferry.log');
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  const out = openSync(logPath, 'a');
+  const args = [
+    join(REPO_ROOT, 'bin', 'ferry.js'),
+    'up',
+    '--foreground',
+    '--runtime',
+    runtime,
+    '--api-port',
+    String(options.apiPort),
+    '--gateway-port',
+    String(options.gatewayPort),
+    '--home',
+    home,
+  ];
+  let child: ChildProcess;
+  try {
+    child = spawn(process.execPath, args, {
+      detached: true,
+      stdio: ['ignore', out, out, 'ipc'],
+      env: { ...process.env, FERRY_UP_CHILD: previous?.token ? '1' : 'rotate' },
+    });
+  } finally {
+    closeSync(out);
+  }
+  process.stdout.write(`Starting Ferry (logs: ${logPath})...\n`);
+  const message = await new Promise<UpMessage>((res) => {
+    child.once('message', (m) => res(m as UpMessage));
+    child.once('exit', (code) =>
+      res({
+        ok: false,
+        message: `Ferry exited during start (code ${code}); last log lines:\n${tail(logPath, 20)}`,
+      }),
+    );
+  });
+  child.removeAllListeners('exit');
+  if (!message.ok) {
+    if (child.pid !== undefined && alive(child.pid)) child.kill('SIGKILL');
+    throw new FerryError(
+      (message.code as 'FERRY_ENGINE_FAILED') ?? 'FERRY_ENGINE_FAILED',
+      message.message,
+      message.hint ? { hint: message.hint } : {},
+    );
+  }
+  child.disconnect();
+  child.unref();
+  const token = message.adminToken ?? previous?.token;
+  if (!token) throw new FerryError('FERRY_INTERNAL', 'Ferry started but no admin token is known to the CLI');
+  const ctx = {
+    apiUrl: message.apiUrl,
+    gatewayUrl: message.gatewayUrl,
+    runtime: message.runtime,
+    token,
+    pid: child.pid as number,
+  };
+  writeContext(home, ctx);
+  if (message.adminToken) (ctx as FerryContext & { fresh?: boolean }).fresh = true;
+  return ctx;
+}
+
+async function runForeground(home: string, runtime: RuntimeChoice, options: UpOptions): Promise<void> {
+  const logger = pino({
+    level: process.env.FERRY_LOG_LEVEL ?? 'info',
+    redact: ['req.headers.authorization'],
+  });
+  const send = (m: UpMessage) => process.send?.(m);
+  let platform: Awaited<ReturnType<typeof startPlatform>>;
+  try {
+    platform = await startPlatform({
+      home,
+      runtime,
+      apiPort: options.apiPort,
+      gatewayPort: options.gatewayPort,
+      logger,
+      adminToken:
+        process.env.FERRY_UP_CHILD === 'rotate' || (process.send === undefined && !readContext(home)?.token)
+          ? 'rotate'
+          : 'if-missing',
+    });
+  } catch (error) {
+    const e = error as FerryError;
+    send({
+      ok: false,
+      ...(e.code ? { code: e.code } : {}),
+      message: e.message,
+      ...(e.hint ? { hint: e.hint } : {}),
+    });
+    throw error;
+  }
+  if (process.send) {
+    send({
+      ok: true,
+      apiUrl: platform.apiUrl,
+      gatewayUrl: platform.gatewayUrl,
+      runtime: platform.runtime.kind,
+      adminToken: platform.adminToken,
+    });
+  } else {
+    const previous = readContext(home);
+    const token = platform.adminToken ?? previous?.token ?? '';
+    const ctx = {
+      apiUrl: platform.apiUrl,
+      gatewayUrl: platform.gatewayUrl,
+      runtime: platform.runtime.kind,
+      token,
+      pid: process.pid,
+    };
+    writeContext(home, ctx);
+    printUp({ ...ctx, ...(platform.adminToken ? { fresh: true } : {}) } as FerryContext, home);
+    if (options.demo)
+      await deployDemo(new ControlClient({ url: ctx.apiUrl, token }), ctx, (l) => logger.info(l));
+  }
+  let stopping = false;
+  const stop = (removeReplicas: boolean, signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal, removeReplicas }, 'stopping Ferry');
+    void platform.stop({ removeReplicas }).then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop(true, 'SIGTERM'));
+  process.on('SIGINT', () => stop(true, 'SIGINT'));
+  // SIGUSR2: stop the control plane but keep the replicas running, for the next start to adopt (upgrades).
+  process.on('SIGUSR2', () => stop(false, 'SIGUSR2'));
+}
+
+function printUp(ctx: FerryContext & { fresh?: boolean }, home: string): void {
+  const lines = [
+    `Ferry is up (runtime: ${ctx.runtime})`,
+    `  API:      ${ctx.apiUrl}   (OpenAPI: ${ctx.apiUrl}/openapi.json)`,
+    `  Gateway:  ${ctx.gatewayUrl}   (models at ${ctx.gatewayUrl}/v2/models/<deployment>/infer)`,
+  ];
+  if (ctx.fresh) {
+    lines.push(`  Admin token (shown once; only its hash is stored): ${ctx.token}`);
+    lines.push(`  The ferry CLI uses it from ${join(home, 'context.json')} (mode 0600).`);
+  } else {
+    lines.push(`  The ferry CLI's token is in ${join(home, 'context.json')}.`);
+  }
+  lines.push(`  Stop with: ${cliCommand()} down`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** Removes replicas labelled as Ferry's that outlived the platform (a killed control plane, a failed stop). */
+async function sweep(home: string, runtimeKind: 'process' | 'docker' | undefined): Promise<number> {
+  const kinds: RuntimeChoice[] = runtimeKind === 'docker' ? ['docker', 'process'] : ['process', 'docker'];
+  let removed = 0;
+  for (const kind of kinds) {
+    let runtime: Awaited<ReturnType<typeof chooseRuntime>>;
+    try {
+      runtime = await chooseRuntime(kind, home);
+    } catch {
+      continue; // no engine: nothing of ours can run there
+    }
+    if (runtime.kind !== kind) continue;
+    const left = await runtime.list({
+      'ferry.dev/managed-by': 'ferry',
+      'ferry.dev/platform': platformId(home),
+    });
+    await Promise.all(left.map((r) => runtime.remove(r.id, 5000)));
+    removed += left.length;
+  }
+  return removed;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!alive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return !alive(pid);
+}
+
+function tail(path: string, n: number): string {
+  if (!existsSync(path)) return '(no log)';
+  return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
+}

@@ -1,0 +1,164 @@
+/**
+ * Ferry on one machine, assembled: the SQLite store, a runtime (Docker when an engine answers, else local
+ * processes), the gateway (one port for every model), the controller (reconcile loop, rollouts) and the
+ * control-plane API. `ferry up` runs this in a background process; tests run it in-process.
+ *
+ *   API (fastify, bearer tokens) -> Controller -> store (desired state) + runtime (replicas)
+ *                                         \-> gateway.setRoutes (what serves, by revision)
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import {
+  buildControlApi,
+  Controller,
+  LogArchive,
+  openStore,
+  SecretBox,
+  Secrets,
+  type Store,
+} from '../control/index.ts';
+import { FerryError } from '../core/errors.ts';
+import { FERRY_VERSION } from '../core/version.ts';
+import { createGateway, type Gateway } from '../gateway/index.ts';
+import { createEngine } from '../image/engine/index.ts';
+import { DockerRuntime, ProcessRuntime, type Runtime } from '../runtime/index.ts';
+
+export type RuntimeChoice = 'auto' | 'process' | 'docker';
+
+export interface PlatformOptions {
+  /** State: store.db, replica records, logs. */
+  home: string;
+  runtime?: RuntimeChoice;
+  host?: string;
+  /** Control-plane API port (0 = any free port). */
+  apiPort?: number;
+  /** Gateway port (0 = any free port). */
+  gatewayPort?: number;
+  logger?: Logger;
+  /**
+   * 'if-missing' (default): create the `admin` token on the first start only. 'rotate': replace it (the CLI
+   * lost the token it was shown once).
+   */
+  adminToken?: 'if-missing' | 'rotate';
+  /** Passed to the controller (tests shorten them). */
+  drainTimeoutMs?: number;
+  stopGraceMs?: number;
+  resyncMs?: number;
+}
+
+export interface Platform {
+  apiUrl: string;
+  gatewayUrl: string;
+  runtime: Runtime;
+  store: Store;
+  controller: Controller;
+  gateway: Gateway;
+  /** The admin token when this start created it (the first start on this home); null afterwards. */
+  adminToken: string | null;
+  /**
+   * Stops the API, the controller and the gateway. `removeReplicas` (ferry down) drains and removes every
+   * replica; without it they keep running for the next start to adopt.
+   */
+  stop(opts: { removeReplicas: boolean }): Promise<void>;
+}
+
+export const DEFAULT_API_PORT = 7070;
+export const DEFAULT_GATEWAY_PORT = 8080;
+
+export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
+  const host = opts.host ?? '127.0.0.1';
+  mkdirSync(opts.home, { recursive: true, mode: 0o700 });
+  const runtime = await chooseRuntime(opts.runtime ?? 'auto', opts.home);
+  const store = openStore(join(opts.home, 'state.db'));
+  const cleanups: Array<() => Promise<void> | void> = [() => store.close()];
+  try {
+    const gateway = createGateway(opts.logger ? { logger: opts.logger.child({ component: 'gateway' }) } : {});
+    const gatewayUrl = await gateway.listen(opts.gatewayPort ?? DEFAULT_GATEWAY_PORT, host);
+    cleanups.unshift(() => gateway.close());
+
+    const secrets = new Secrets(store, SecretBox.open(join(opts.home, 'secret.key')));
+    const controller = new Controller({
+      store,
+      secrets,
+      runtime,
+      routes: gateway,
+      logs: new LogArchive(join(opts.home, 'logs')),
+      gatewayUrl,
+      platformId: platformId(opts.home),
+      ...(opts.logger ? { logger: opts.logger.child({ component: 'controller' }) } : {}),
+      ...(opts.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: opts.drainTimeoutMs }),
+      ...(opts.stopGraceMs === undefined ? {} : { stopGraceMs: opts.stopGraceMs }),
+      ...(opts.resyncMs === undefined ? {} : { resyncMs: opts.resyncMs }),
+    });
+    await controller.start();
+
+    if (opts.adminToken === 'rotate') store.deleteToken('admin');
+    const adminToken = store.listTokens().some((t) => t.name === 'admin')
+      ? null
+      : store.createToken('admin', 'admin').token;
+
+    const api = buildControlApi({
+      store,
+      control: controller,
+      secrets,
+      info: { version: FERRY_VERSION, runtime: runtime.kind, gatewayUrl },
+      logger: opts.logger ? opts.logger.child({ component: 'api' }) : false,
+    });
+    const apiUrl = await api.listen({ port: opts.apiPort ?? DEFAULT_API_PORT, host });
+    return {
+      apiUrl: apiUrl.replace('[::1]', '127.0.0.1'),
+      gatewayUrl,
+      runtime,
+      store,
+      controller,
+      gateway,
+      adminToken,
+      async stop({ removeReplicas }) {
+        await api.close();
+        await controller.stop({ removeReplicas });
+        await gateway.close();
+        store.close();
+      },
+    };
+  } catch (error) {
+    for (const c of cleanups) await c();
+    throw error;
+  }
+}
+
+/** Docker when asked, or (auto) when an engine answers within 2 s; else processes. */
+export async function chooseRuntime(choice: RuntimeChoice, home: string): Promise<Runtime> {
+  const processRuntime = () => new ProcessRuntime({ stateDir: join(home, 'replicas') });
+  if (choice === 'process') return processRuntime();
+  const engine = createEngine();
+  const answered = await Promise.race([
+    engine.ping().then(
+      () => true,
+      () => false,
+    ),
+    new Promise<boolean>((r) => setTimeout(() => r(false), 2000).unref()),
+  ]);
+  if (answered) return new DockerRuntime(engine);
+  if (choice === 'docker') {
+    throw new FerryError(
+      'FERRY_ENGINE_FAILED',
+      'No Docker engine answers (checked DOCKER_HOST or /var/run/docker.sock)',
+      {
+        hint: 'Start dockerd, or run ferry up --runtime process.',
+      },
+    );
+  }
+  return processRuntime();
+}
+
+/** The id in every replica's `ferry.dev/platform` label: made once per state directory, kept in `platform-id`. */
+export function platformId(home: string): string {
+  const path = join(home, 'platform-id');
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
+  const id = randomBytes(6).toString('hex');
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  writeFileSync(path, `${id}\n`, { mode: 0o600 });
+  return id;
+}

@@ -1,0 +1,88 @@
+/**
+ * The README's main job, as a newcomer runs it: `ferry up --demo` from the CLI (a background platform, the
+ * iris example deployed, a curl printed), that curl answering through the gateway, the platform commands
+ * finding the platform through the saved context, and `ferry down` leaving no process or container behind.
+ * Once with local processes, once with the Docker engine (its image built on a base made from this host).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { platformId } from '../src/platform/index.ts';
+import { ProcessRuntime } from '../src/runtime/index.ts';
+import { requireDocker } from './docker-env.ts';
+import { runCli, tempDir } from './helpers.ts';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+for (const runtime of ['process', 'docker'] as const) {
+  describe(`ferry up --demo / ferry down (${runtime})`, () => {
+    const home = tempDir(`ferry-up-${runtime}-`);
+    const env = { FERRY_HOME: home.path };
+    let pid: number | undefined;
+    const mine = async () =>
+      runtime === 'docker'
+        ? await requireDocker().listByLabel({ 'ferry.dev/platform': platformId(home.path) })
+        : await new ProcessRuntime({ stateDir: join(home.path, 'replicas') }).list({
+            'ferry.dev/platform': platformId(home.path),
+          });
+
+    after(async () => {
+      if (pid !== undefined && alive(pid)) await runCli(['down'], { env });
+      home.remove();
+    });
+
+    test('up --demo prints URLs, a token once and a curl that works; the CLI finds the platform', async () => {
+      if (runtime === 'docker') requireDocker();
+      const up = await runCli(
+        ['up', '--demo', '--runtime', runtime, '--api-port', '0', '--gateway-port', '0'],
+        { env },
+      );
+      assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}`);
+      assert.match(up.stdout, new RegExp(`Ferry is up \\(runtime: ${runtime}\\)`));
+      assert.match(up.stdout, /Admin token \(shown once; only its hash is stored\): ferry_/);
+      const context = JSON.parse(readFileSync(join(home.path, 'context.json'), 'utf8'));
+      assert.equal(statSync(join(home.path, 'context.json')).mode & 0o777, 0o600);
+      pid = context.pid as number;
+      assert.ok(alive(pid), 'the platform runs in the background after up returns');
+
+      // The printed curl, run as printed.
+      const curl = up.stdout.split('\n').find((l) => l.trim().startsWith('curl '));
+      assert.ok(curl, up.stdout);
+      assert.ok(curl.includes(`${context.gatewayUrl}/v2/models/iris/infer`), curl);
+      const answer = JSON.parse(execFileSync('sh', ['-c', curl.trim()], { encoding: 'utf8' }));
+      assert.deepEqual(answer.outputs.find((o: { name: string }) => o.name === 'label').data, [0]);
+
+      const get = await runCli(['get'], { env });
+      assert.equal(get.code, 0, get.stderr);
+      assert.match(get.stdout, /^iris\s+iris\s+\S+\s+r1\s+1\/1\s/m);
+      assert.ok(!get.stdout.includes(context.token), 'no command prints the token');
+
+      const again = await runCli(['up', '--runtime', runtime], { env });
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stdout, new RegExp(`already running \\(pid ${pid}\\)`));
+      assert.ok(!again.stdout.includes(context.token), 'the token is shown once only');
+      assert.equal((await mine()).length, 1);
+    });
+
+    test('down drains and removes every replica and stops the platform', async () => {
+      assert.ok(pid !== undefined, 'up ran');
+      const down = await runCli(['down'], { env });
+      assert.equal(down.code, 0, down.stderr);
+      assert.match(down.stdout, /Ferry is down\./);
+      assert.doesNotMatch(down.stdout, /leftover/, 'the platform removed its replicas itself');
+      assert.equal(alive(pid), false);
+      assert.deepEqual(await mine(), []);
+      const after = await runCli(['get'], { env });
+      assert.notEqual(after.code, 0, 'nothing answers after down');
+    });
+  });
+}

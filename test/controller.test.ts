@@ -17,7 +17,7 @@ import {
   type Store,
 } from '../src/control/index.ts';
 import { ProcessRuntime } from '../src/runtime/index.ts';
-import { ROOT, tempDir, writeModelDir } from './helpers.ts';
+import { ROOT, tempDir, until, writeModelDir } from './helpers.ts';
 
 const IRIS = join(ROOT, 'examples', 'iris');
 
@@ -31,20 +31,6 @@ class RecordingRoutes {
   }
   last(): RouteTable {
     return this.tables.at(-1) ?? { deployments: [] };
-  }
-}
-
-async function until<T>(
-  what: string,
-  probe: () => T | undefined | Promise<T | undefined>,
-  ms = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
   }
 }
 

@@ -117,3 +117,18 @@ export async function spawnServer(
   child.kill('SIGKILL');
   throw new Error(`ferry serve did not become ready within ${timeoutMs} ms:\n${output}`);
 }
+
+/** Polls probe (every 100 ms) until it gives a value other than undefined or false; fails naming `what`. */
+export async function until<T>(
+  what: string,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  ms = 90_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -12,25 +12,11 @@ import { loadIntoEngine } from '../src/image/engine/index.ts';
 import { buildImage, hostBase } from '../src/image/index.ts';
 import { type Platform, platformId, startPlatform } from '../src/platform/index.ts';
 import { requireDocker, uniqueName } from './docker-env.ts';
-import { ROOT, tempDir } from './helpers.ts';
+import { ROOT, tempDir, until } from './helpers.ts';
 import { steadyLoad } from './load.ts';
 
 const IRIS = join(ROOT, 'examples', 'iris');
 const BODY = readFileSync(join(IRIS, 'requests', 'setosa.json'));
-
-async function until<T>(
-  what: string,
-  probe: () => T | undefined | false | Promise<T | undefined | false>,
-  ms = 90_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('platform with the Docker runtime', () => {
   const home = tempDir('ferry-platform-docker-');

@@ -11,27 +11,13 @@ import { after, before, describe, test } from 'node:test';
 import { ControlClient } from '../src/control/index.ts';
 import { type Platform, startPlatform } from '../src/platform/index.ts';
 import { ProcessRuntime } from '../src/runtime/index.ts';
-import { ROOT, tempDir } from './helpers.ts';
+import { ROOT, tempDir, until } from './helpers.ts';
 import { steadyLoad } from './load.ts';
 
 const IRIS = join(ROOT, 'examples', 'iris');
 const BODY = readFileSync(join(IRIS, 'requests', 'setosa.json'));
 const RPS = 200;
 const LOAD_MS = 60_000;
-
-async function until<T>(
-  what: string,
-  probe: () => T | undefined | false | Promise<T | undefined | false>,
-  ms = 90_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('platform under load (process runtime)', () => {
   const home = tempDir('ferry-platform-');

@@ -6,22 +6,17 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync, statSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { readContext } from '../src/cli/context.ts';
+import { pidAlive } from '../src/core/pid.ts';
 import { platformId } from '../src/platform/index.ts';
 import { ProcessRuntime } from '../src/runtime/index.ts';
 import { requireDocker } from './docker-env.ts';
 import { runCli, tempDir } from './helpers.ts';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 for (const runtime of ['process', 'docker'] as const) {
   describe(`ferry up --demo / ferry down (${runtime})`, () => {
@@ -36,7 +31,7 @@ for (const runtime of ['process', 'docker'] as const) {
           });
 
     after(async () => {
-      if (pid !== undefined && alive(pid)) await runCli(['down'], { env });
+      if (pid !== undefined && pidAlive(pid)) await runCli(['down'], { env });
       home.remove();
     });
 
@@ -52,7 +47,7 @@ for (const runtime of ['process', 'docker'] as const) {
       const context = JSON.parse(readFileSync(join(home.path, 'context.json'), 'utf8'));
       assert.equal(statSync(join(home.path, 'context.json')).mode & 0o777, 0o600);
       pid = context.pid as number;
-      assert.ok(alive(pid), 'the platform runs in the background after up returns');
+      assert.ok(pidAlive(pid), 'the platform runs in the background after up returns');
 
       // The printed curl, run as printed.
       const curl = up.stdout.split('\n').find((l) => l.trim().startsWith('curl '));
@@ -79,10 +74,31 @@ for (const runtime of ['process', 'docker'] as const) {
       assert.equal(down.code, 0, down.stderr);
       assert.match(down.stdout, /Ferry is down\./);
       assert.doesNotMatch(down.stdout, /leftover/, 'the platform removed its replicas itself');
-      assert.equal(alive(pid), false);
+      assert.equal(pidAlive(pid), false);
       assert.deepEqual(await mine(), []);
       const after = await runCli(['get'], { env });
       assert.notEqual(after.code, 0, 'nothing answers after down');
     });
   });
 }
+
+test('ferry up on a taken port: FERRY_PORT_IN_USE naming the flag, nothing left running', async () => {
+  const home = tempDir('ferry-up-port-');
+  const taken = createServer().listen(0, '127.0.0.1');
+  await once(taken, 'listening');
+  const port = (taken.address() as AddressInfo).port;
+  try {
+    const up = await runCli(
+      ['up', '--runtime', 'process', '--api-port', '0', '--gateway-port', String(port)],
+      { env: { FERRY_HOME: home.path } },
+    );
+    assert.equal(up.code, 1, up.stdout);
+    assert.match(up.stderr, new RegExp(`^error FERRY_PORT_IN_USE: .*127\\.0\\.0\\.1:${port}.*in use`, 'm'));
+    assert.match(up.stderr, /^hint: .*--gateway-port/m);
+    const ctx = readContext(home.path);
+    assert.ok(ctx?.pid === undefined || !pidAlive(ctx.pid), 'no platform process is left');
+  } finally {
+    taken.close();
+    home.remove();
+  }
+});

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import pino from 'pino';
 import { ControlClient } from '../control/index.ts';
-import { FerryError } from '../core/errors.ts';
+import { FerryError, isErrorCode } from '../core/errors.ts';
+import { pidAlive } from '../core/pid.ts';
 import {
   chooseRuntime,
   DEFAULT_API_PORT,
@@ -96,7 +97,7 @@ export function registerUp(program: Command): void {
         const home = resolve(options.home);
         const ctx = readContext(home);
         let stopped = false;
-        if (ctx?.pid !== undefined && alive(ctx.pid)) {
+        if (ctx?.pid !== undefined && platformRunning(ctx.pid)) {
           process.stdout.write(`Stopping Ferry (pid ${ctx.pid}): draining and removing replicas...\n`);
           process.kill(ctx.pid, 'SIGTERM');
           stopped = await waitExit(ctx.pid, options.timeout * 1000);
@@ -128,7 +129,25 @@ function parseRuntime(value: string): RuntimeChoice {
 /** The saved context when its background process is still alive. */
 function runningContext(home: string): (FerryContext & { pid: number }) | undefined {
   const ctx = readContext(home);
-  return ctx?.pid !== undefined && alive(ctx.pid) ? (ctx as FerryContext & { pid: number }) : undefined;
+  return ctx?.pid !== undefined && platformRunning(ctx.pid)
+    ? (ctx as FerryContext & { pid: number })
+    : undefined;
+}
+
+/**
+ * The saved pid is still a platform process: alive, and (where /proc tells) running `ferry up --foreground`.
+ * A pid reused by another program after a reboot is never signalled.
+ */
+function platformRunning(pid: number): boolean {
+  if (!pidAlive(pid)) return false;
+  let cmdline: string;
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return process.platform !== 'linux'; // no /proc to ask: trust the pid
+  }
+  const args = cmdline.split('\0');
+  return args.includes('up') && args.includes('--foreground');
 }
 
 async function startBackground(
@@ -176,9 +195,9 @@ async function startBackground(
   });
   child.removeAllListeners('exit');
   if (!message.ok) {
-    if (child.pid !== undefined && alive(child.pid)) child.kill('SIGKILL');
+    if (child.pid !== undefined && pidAlive(child.pid)) child.kill('SIGKILL');
     throw new FerryError(
-      (message.code as 'FERRY_ENGINE_FAILED') ?? 'FERRY_ENGINE_FAILED',
+      isErrorCode(message.code) ? message.code : 'FERRY_INTERNAL',
       message.message,
       message.hint ? { hint: message.hint } : {},
     );
@@ -308,22 +327,13 @@ async function sweep(home: string, runtimeKind: 'process' | 'docker' | undefined
   return removed;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function waitExit(pid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (!alive(pid)) return true;
+    if (!pidAlive(pid)) return true;
     await new Promise((r) => setTimeout(r, 100));
   }
-  return !alive(pid);
+  return !pidAlive(pid);
 }
 
 function tail(path: string, n: number): string {

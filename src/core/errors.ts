@@ -99,6 +99,10 @@ export const ERROR_CODES = {
     status: 500,
     summary: 'The container engine or the process runtime failed to start, list or stop a replica.',
   },
+  FERRY_PORT_IN_USE: {
+    status: 500,
+    summary: 'A port Ferry was asked to listen on is taken by another program.',
+  },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -133,6 +137,11 @@ export class FerryError extends Error {
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.details = options.details;
   }
+}
+
+/** True when `code` is one of the catalogue's codes (e.g. a code that crossed a process boundary). */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code);
 }
 
 /** True for a FerryError from any copy of this module (not just `instanceof` this one). */

@@ -75,7 +75,10 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const cleanups: Array<() => Promise<void> | void> = [() => store.close()];
   try {
     const gateway = createGateway(opts.logger ? { logger: opts.logger.child({ component: 'gateway' }) } : {});
-    const gatewayUrl = await gateway.listen(opts.gatewayPort ?? DEFAULT_GATEWAY_PORT, host);
+    const gatewayPort = opts.gatewayPort ?? DEFAULT_GATEWAY_PORT;
+    const gatewayUrl = await gateway
+      .listen(gatewayPort, host)
+      .catch((e: unknown) => throwListenError(e, 'gateway', host, gatewayPort, '--gateway-port'));
     cleanups.unshift(() => gateway.close());
 
     const secrets = new Secrets(store, SecretBox.open(join(opts.home, 'secret.key')));
@@ -93,6 +96,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       ...(opts.resyncMs === undefined ? {} : { resyncMs: opts.resyncMs }),
     });
     await controller.start();
+    cleanups.unshift(() => controller.stop({ removeReplicas: false }));
 
     if (opts.adminToken === 'rotate') store.deleteToken('admin');
     const adminToken = store.listTokens().some((t) => t.name === 'admin')
@@ -106,7 +110,10 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       info: { version: FERRY_VERSION, runtime: runtime.kind, gatewayUrl },
       logger: opts.logger ? opts.logger.child({ component: 'api' }) : false,
     });
-    const apiUrl = await api.listen({ port: opts.apiPort ?? DEFAULT_API_PORT, host });
+    const apiPort = opts.apiPort ?? DEFAULT_API_PORT;
+    const apiUrl = await api
+      .listen({ port: apiPort, host })
+      .catch((e: unknown) => throwListenError(e, 'control-plane API', host, apiPort, '--api-port'));
     return {
       apiUrl: apiUrl.replace('[::1]', '127.0.0.1'),
       gatewayUrl,
@@ -126,6 +133,23 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     for (const c of cleanups) await c();
     throw error;
   }
+}
+
+/** A listen failure as a FerryError; a taken port names the flag that picks another. */
+function throwListenError(error: unknown, what: string, host: string, port: number, flag: string): never {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE')
+    throw new FerryError(
+      'FERRY_PORT_IN_USE',
+      `The ${what} cannot listen on ${host}:${port}: the port is in use`,
+      {
+        hint: `Stop what uses it, or pick another port with ${flag} (0 picks a free one).`,
+        cause: error,
+      },
+    );
+  throw new FerryError('FERRY_INTERNAL', `The ${what} cannot listen on ${host}:${port}: ${String(error)}`, {
+    cause: error,
+  });
 }
 
 /** Docker when asked, or (auto) when an engine answers within 2 s; else processes. */

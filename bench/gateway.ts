@@ -1,0 +1,265 @@
+/**
+ * Gateway: what the Ferry gateway adds in front of one replica, next to nginx as a reference proxy.
+ * One `ferry serve` replica of the trivial add model (as S1); then, one after the other in the same
+ * run: straight to the replica, through the Ferry gateway (its own process), through nginx (one
+ * worker, upstream keep-alive). Two loads each: a fixed moderate rate (latency added) and a closed
+ * loop at --connections (maximum throughput).
+ * Goals: gateway adds <= 0.3 ms at p50, and gateway rps >= 0.8x nginx rps.
+ */
+import { join } from 'node:path';
+import { cpuUsPerRequest, log, measure, setupPinning } from './lib/measure.ts';
+import { writeModelDir } from './lib/modeldir.ts';
+import { tinyAdd } from './lib/models.ts';
+import { ensureNginx, startNginx } from './lib/nginx.ts';
+import { checkInfer } from './lib/oip.ts';
+import { numberFlag, parseOptions, REPO_ROOT } from './lib/options.ts';
+import { freePort, startProcess } from './lib/process.ts';
+import { diff, printGoals, printTable, ratio, saveResults } from './lib/report.ts';
+import { type Server, startFerry } from './lib/servers.ts';
+
+const USAGE = `Gateway: added latency and throughput of the Ferry gateway vs direct vs nginx (trivial model).
+usage: node --import tsx bench/gateway.ts [options]
+  --connections <n>       closed-loop connections for the throughput run, default 32
+  --rate <n>              requests/s for the latency run, default 1000
+  --rate-connections <n>  connections for the latency run, default 8
+  --skip <list>           comma-separated paths to leave out: direct,gateway,nginx,node-proxy`;
+
+const { common, values } = parseOptions(USAGE, {
+  connections: { type: 'string' },
+  rate: { type: 'string' },
+  'rate-connections': { type: 'string' },
+  skip: { type: 'string' },
+});
+const connections = numberFlag(values, 'connections', 32, 1, 1024);
+const rate = numberFlag(values, 'rate', 1000, 1, 1_000_000);
+const rateConnections = numberFlag(values, 'rate-connections', 8, 1, 1024);
+const skip = new Set(
+  String(values.skip ?? '')
+    .split(',')
+    .filter(Boolean),
+);
+await setupPinning(common);
+
+const model = tinyAdd();
+const DEPLOYMENT = 'adder';
+const BODY = `{"inputs":[{"name":"${model.input}","datatype":"FP32","shape":[1,4],"data":[1,2,3,4]}]}`;
+const HEADERS = { 'content-type': 'application/json' };
+const EXPECTED = [2, 4, 6, 8];
+// Batching on, no added delay: the replica configuration a user runs for throughput.
+const modelDir = await writeModelDir({
+  name: model.name,
+  bytes: model.bytes,
+  threads: common.threads,
+  batching: { maxBatchSize: 64, maxQueueDelayMs: 0 },
+});
+
+type Result = Awaited<ReturnType<typeof measure>>;
+const latency: Record<string, Result> = {};
+const throughput: Record<string, Result> = {};
+const failures: Record<string, string> = {};
+const PATHS = ['direct', 'gateway', 'nginx', 'node-proxy'] as const;
+
+let nginxBin: string | null = null;
+if (!skip.has('nginx')) {
+  const found = ensureNginx();
+  if ('problem' in found) failures.nginx = found.problem;
+  else nginxBin = found.path;
+}
+
+async function startGateway(upstream: string): Promise<Server> {
+  const port = await freePort();
+  const proc = await startProcess({
+    name: 'gateway',
+    command: process.execPath,
+    args: [
+      '--import',
+      'tsx',
+      join(REPO_ROOT, 'bench', 'lib', 'gateway-process.ts'),
+      '--port',
+      String(port),
+      '--deployment',
+      DEPLOYMENT,
+      '--served',
+      model.name,
+      '--upstream',
+      upstream,
+    ],
+    cwd: REPO_ROOT,
+    readyUrl: `http://127.0.0.1:${port}/v2/health/ready`,
+    readyTimeoutMs: common.readyTimeoutS * 1000,
+    cpus: common.pin ? '1' : undefined,
+  });
+  return { name: 'gateway', proc, baseUrl: `http://127.0.0.1:${port}` };
+}
+
+/** The textbook node:http reverse proxy (baselines/node-proxy.mjs): the floor of any proxy written for Node. */
+async function startNodeProxy(upstream: string): Promise<Server> {
+  const port = await freePort();
+  const proc = await startProcess({
+    name: 'node-proxy',
+    command: process.execPath,
+    args: [
+      join(REPO_ROOT, 'bench', 'baselines', 'node-proxy.mjs'),
+      '--port',
+      String(port),
+      '--upstream',
+      upstream,
+      '--deployment',
+      DEPLOYMENT,
+      '--served',
+      model.name,
+    ],
+    cwd: REPO_ROOT,
+    readyUrl: `http://127.0.0.1:${port}/v2/health/ready`,
+    readyTimeoutMs: common.readyTimeoutS * 1000,
+    cpus: common.pin ? '1' : undefined,
+  });
+  return { name: 'node-proxy', proc, baseUrl: `http://127.0.0.1:${port}` };
+}
+
+async function measurePath(name: string, url: string, cpuPids: number[]): Promise<void> {
+  await checkInfer(url, { body: Buffer.from(BODY), headers: HEADERS }, model.output, EXPECTED);
+  latency[name] = await measure(
+    `${name} @${rate}/s`,
+    { url, method: 'POST', body: BODY, headers: HEADERS, connections: rateConnections, rate, cpuPids },
+    common,
+  );
+  throughput[name] = await measure(
+    `${name} c=${connections}`,
+    { url, method: 'POST', body: BODY, headers: HEADERS, connections, cpuPids },
+    common,
+  );
+}
+
+log(
+  `Gateway: ${common.durationS} s per measurement (+${common.warmupS} s warm-up); ` +
+    `latency at ${rate}/s over ${rateConnections} connections, throughput at c=${connections}`,
+);
+let replica: Server | null = null;
+try {
+  replica = await startFerry(common, modelDir.dir, 'replica');
+  const upstream = replica.baseUrl;
+  const proxies: Record<(typeof PATHS)[number], (() => Promise<Server>) | null> = {
+    direct: null,
+    gateway: () => startGateway(upstream),
+    nginx: nginxBin
+      ? () => startNginx(common, nginxBin!, { upstream, deployment: DEPLOYMENT, served: model.name })
+      : null,
+    'node-proxy': () => startNodeProxy(upstream),
+  };
+  for (const name of PATHS) {
+    if (skip.has(name) || failures[name]) continue;
+    let proxy: Server | null = null;
+    try {
+      const start = proxies[name];
+      if (start) proxy = await start();
+      const url = proxy
+        ? `${proxy.baseUrl}/v2/models/${DEPLOYMENT}/infer`
+        : `${upstream}/v2/models/${model.name}/infer`;
+      // CPU column: the proxy's own CPU per request (the replica's for the direct path).
+      await measurePath(name, url, [proxy ? proxy.proc.pid : replica.proc.pid]);
+    } catch (e) {
+      failures[name] = (e as Error).message;
+      log(`  ${name}: FAILED\n${(e as Error).message.replace(/^/gm, '    ')}`);
+    } finally {
+      await proxy?.proc.stop();
+    }
+  }
+} catch (e) {
+  failures.replica = (e as Error).message;
+  log(`  replica: FAILED\n${(e as Error).message.replace(/^/gm, '    ')}`);
+} finally {
+  await replica?.proc.stop();
+  await modelDir.cleanup();
+}
+
+const note = (name: string) => (skip.has(name) ? 'skipped' : failures[name] ? 'failed (see log above)' : '');
+printTable(
+  `Gateway: trivial add model (batching on), OIP JSON, ${common.durationS} s per run`,
+  [
+    { key: 'path', title: 'path' },
+    { key: 'p50', title: `p50 ms @${rate}/s`, digits: 3 },
+    { key: 'p99', title: `p99 ms @${rate}/s`, digits: 3 },
+    { key: 'added', title: 'added p50 ms', digits: 3 },
+    { key: 'rps', title: `rps c=${connections}`, digits: 0 },
+    { key: 'tp50', title: `p50 ms c=${connections}`, digits: 3 },
+    { key: 'tp99', title: `p99 ms c=${connections}`, digits: 3 },
+    { key: 'errors', title: 'non-2xx+err', digits: 0 },
+    { key: 'cpu', title: 'proxy cpu us/req', digits: 1 },
+    { key: 'note', title: 'note' },
+  ],
+  PATHS.map((name) => {
+    const l = latency[name];
+    const t = throughput[name];
+    return {
+      path: name,
+      p50: l?.p50Ms,
+      p99: l?.p99Ms,
+      added: name === 'direct' ? null : diff(l?.p50Ms, latency.direct?.p50Ms),
+      rps: t?.rps,
+      tp50: t?.p50Ms,
+      tp99: t?.p99Ms,
+      errors: l || t ? (l?.non2xx ?? 0) + (l?.errors ?? 0) + (t?.non2xx ?? 0) + (t?.errors ?? 0) : null,
+      cpu: name === 'direct' ? null : cpuUsPerRequest(t),
+      note: note(name),
+    };
+  }),
+);
+
+const goals = printGoals([
+  {
+    name: 'gateway added p50',
+    value: diff(latency.gateway?.p50Ms, latency.direct?.p50Ms),
+    op: '<=',
+    target: 0.3,
+    unit: ' ms',
+    detail: `gateway p50 minus direct p50 at ${rate}/s`,
+  },
+  {
+    name: 'gateway/nginx rps',
+    value: ratio(throughput.gateway?.rps, throughput.nginx?.rps),
+    op: '>=',
+    target: 0.8,
+    detail: `closed loop, c=${connections}`,
+  },
+  {
+    name: 'nginx added p50',
+    value: diff(latency.nginx?.p50Ms, latency.direct?.p50Ms),
+    op: 'info',
+    unit: ' ms',
+    detail: 'the reference proxy',
+  },
+  {
+    name: 'gateway/node-proxy rps',
+    value: ratio(throughput.gateway?.rps, throughput['node-proxy']?.rps),
+    op: 'info',
+    detail: 'against the textbook node:http proxy (baselines/node-proxy.mjs)',
+  },
+  {
+    name: 'node-proxy added p50',
+    value: diff(latency['node-proxy']?.p50Ms, latency.direct?.p50Ms),
+    op: 'info',
+    unit: ' ms',
+  },
+  {
+    name: 'gateway/direct rps',
+    value: ratio(throughput.gateway?.rps, throughput.direct?.rps),
+    op: 'info',
+    detail: 'the proxy shares the CPUs with the replica and the load generator',
+  },
+  {
+    name: 'nginx/direct rps',
+    value: ratio(throughput.nginx?.rps, throughput.direct?.rps),
+    op: 'info',
+  },
+]);
+
+saveResults('gateway', {
+  options: { ...common, connections, rate, rateConnections },
+  modelYaml: modelDir.yaml,
+  latency,
+  throughput,
+  failures,
+  goals,
+});
+process.exitCode = Object.keys(failures).length > 0 ? 1 : 0;

@@ -509,7 +509,8 @@ export function sendShadow(
     const seconds = (performance.now() - startedAt) / 1000;
     rev.metrics.shadow(outcome, seconds);
     ctx.state.result(rev, replica, outcome !== 'failed', ctx.now());
-    ctx.logger?.debug(
+    // Every shadow answer is logged: a failed or non-2xx one at warn (what a shadow rollout is watched for).
+    ctx.logger?.[outcome === 'ok' ? 'info' : 'warn'](
       {
         deployment: rev.deployment.name,
         revision: rev.key,

@@ -16,6 +16,7 @@ import {
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
+import pino from 'pino';
 import { freePort } from '../core/free-port.ts';
 import { seededRandom } from './random.ts';
 import type { RouteRevision, RouteTable } from './routes.ts';
@@ -408,8 +409,11 @@ test('shadow revisions get copies; their errors and slowness never reach the cli
       res.end('shadow broke');
     }
   });
+  const logged: Array<{ level: number; outcome?: string; revision?: string; msg?: string }> = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line)) });
   const { gw, base } = await gateway(
     table('d', rev(1, 100, [live]), rev(2, 0, [shadow], { shadow: 100, servedName: 'candidate' })),
+    { logger },
   );
   const firstCopy = shadow.nextArrival();
   const res = await call(`${base}/v2/models/d/infer?q=1`, { body: '{"x":[1,2]}' });
@@ -432,6 +436,10 @@ test('shadow revisions get copies; their errors and slowness never reach the cli
     await metricValue(gw, 'ferry_gateway_shadow_requests_total', { revision: '2', outcome: 'error_status' }),
     2,
   );
+  // Their answers are recorded in the log too, at warn for a non-2xx one.
+  const shadowLines = logged.filter((l) => l.msg === 'gateway: shadow request');
+  assert.equal(shadowLines.length, 2);
+  for (const l of shadowLines) assert.deepEqual([l.level, l.outcome, l.revision], [40, 'error_status', '2']);
   // A shadow revision whose replica is gone: still no effect on the client.
   const dead = await deadReplica();
   gw.setRoutes(table('d', rev(1, 100, [live]), rev(2, 0, [{ id: 'gone', url: dead }], { shadow: 100 })));

@@ -77,7 +77,12 @@ export function registerUp(program: Command): void {
         printUp(ctx, home);
         if (options.demo) {
           const client = new ControlClient({ url: ctx.apiUrl, token: ctx.token });
-          await deployDemo(client, ctx, (line) => process.stdout.write(`${line}\n`));
+          await deployDemo(client, ctx, (line) => process.stdout.write(`${line}\n`)).catch((error) => {
+            process.stderr.write(
+              `The demo failed; Ferry itself is still running (stop it with: ${cliCommand()} down).\n`,
+            );
+            throw error;
+          });
         }
       }),
     );

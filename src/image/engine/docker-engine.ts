@@ -71,8 +71,8 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Splits Docker's JSON-lines progress streams into objects. */
-async function* jsonLines(stream: NodeJS.ReadableStream): AsyncGenerator<Record<string, unknown>> {
+/** The non-empty, trimmed text lines of a stream (a last line without newline included). */
+async function* textLines(stream: NodeJS.ReadableStream): AsyncGenerator<string> {
   let pending = '';
   for await (const chunk of stream as AsyncIterable<Buffer | string>) {
     pending += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
@@ -80,12 +80,17 @@ async function* jsonLines(stream: NodeJS.ReadableStream): AsyncGenerator<Record<
     while (nl >= 0) {
       const line = pending.slice(0, nl).trim();
       pending = pending.slice(nl + 1);
-      if (line !== '') yield parseLine(line);
+      if (line !== '') yield line;
       nl = pending.indexOf('\n');
     }
   }
   const rest = pending.trim();
-  if (rest !== '') yield parseLine(rest);
+  if (rest !== '') yield rest;
+}
+
+/** Splits Docker's JSON-lines progress streams into objects. */
+async function* jsonLines(stream: NodeJS.ReadableStream): AsyncGenerator<Record<string, unknown>> {
+  for await (const line of textLines(stream)) yield parseLine(line);
 }
 
 function parseLine(line: string): Record<string, unknown> {
@@ -493,18 +498,10 @@ export class DockerEngine implements Engine {
     }
     const onAbort = () => stream.destroy();
     signal.addEventListener('abort', onAbort, { once: true });
-    let pending = '';
     try {
-      for await (const chunk of stream as AsyncIterable<Buffer | string>) {
-        pending += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
-        let nl = pending.indexOf('\n');
-        while (nl >= 0) {
-          const line = pending.slice(0, nl).trim();
-          pending = pending.slice(nl + 1);
-          const event = line === '' ? undefined : toContainerEvent(line);
-          if (event !== undefined) yield event;
-          nl = pending.indexOf('\n');
-        }
+      for await (const line of textLines(stream)) {
+        const event = toContainerEvent(line);
+        if (event !== undefined) yield event;
       }
     } catch (err) {
       if (signal.aborted) return;

@@ -19,7 +19,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FerryError } from '../core/errors.ts';
 import { freePort } from '../core/free-port.ts';
-import type { ReplicaSpec, ReplicaStatus, Runtime } from '../runtime/index.ts';
+import type { ReplicaLogLine, ReplicaSpec, ReplicaStatus, Runtime, RuntimeWatch } from '../runtime/index.ts';
 import { readiness } from '../runtime/index.ts';
 import { SERVING_OVERRIDES_ENV, servingOverrideProblems } from '../spec/index.ts';
 import { LABELS, makeReplicaLabels, readReplicaClaim } from './labels.ts';
@@ -134,7 +134,7 @@ export class Controller implements ControlPlane {
   private again = false;
   private timer: NodeJS.Timeout | null = null;
   private stopped = true;
-  private watcher: { close(): void } | null = null;
+  private watcher: RuntimeWatch | null = null;
   private firstPass = true;
 
   constructor(opts: ControllerOptions) {
@@ -159,12 +159,7 @@ export class Controller implements ControlPlane {
   /** Adopts what runs (first tick) and starts the loop. */
   async start(): Promise<void> {
     this.stopped = false;
-    const watchable = this.runtime as Runtime & {
-      watch?: (labels: Record<string, string>, listener: () => void) => { close(): void };
-    };
-    if (typeof watchable.watch === 'function') {
-      this.watcher = watchable.watch(this.mine, () => this.nudge());
-    }
+    this.watcher = this.runtime.watch(this.mine, () => this.nudge());
     await this.tick();
   }
 
@@ -858,9 +853,6 @@ export class Controller implements ControlPlane {
       wake?.();
     };
     const following = new Set<string>();
-    const follower = this.runtime as Runtime & {
-      followLogs?: (id: string, signal: AbortSignal) => AsyncIterable<unknown>;
-    };
     const attach = async () => {
       const live = await this.runtime.list({ ...this.mine, [LABELS.deployment]: name }).catch(() => []);
       for (const s of live) {
@@ -868,10 +860,9 @@ export class Controller implements ControlPlane {
         if (following.has(s.id) || (query.revision !== undefined && revision !== query.revision)) continue;
         if (s.state !== 'starting' && s.state !== 'ready') continue;
         following.add(s.id);
-        if (typeof follower.followLogs !== 'function') continue;
         void (async () => {
           try {
-            for await (const l of follower.followLogs!(s.id, signal))
+            for await (const l of this.runtime.followLogs(s.id, signal))
               push({ ...toStored(l, this.now()), replica: s.name, revision });
           } catch {
             // the replica went away; its lines are in the archive
@@ -1023,9 +1014,6 @@ function rolloutMessage(s: RolloutState): string {
 }
 
 /** A runtime log line (a string, or `{stream, line}`) as stored, with its time. */
-function toStored(line: unknown, now: number): { at: number; stream: 'stdout' | 'stderr'; line: string } {
-  if (typeof line === 'string') return { at: lineTime(line, now), stream: 'stdout', line };
-  const l = line as { stream?: string; line?: string };
-  const text = String(l.line ?? '');
-  return { at: lineTime(text, now), stream: l.stream === 'stderr' ? 'stderr' : 'stdout', line: text };
+function toStored(l: ReplicaLogLine, now: number): { at: number; stream: 'stdout' | 'stderr'; line: string } {
+  return { at: lineTime(l.line, now), stream: l.stream, line: l.line };
 }

@@ -74,6 +74,10 @@ export function buildControlApi(opts: ControlApiOptions): FastifyInstance {
   const app = Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: false }),
     exposeHeadRoutes: false,
+    // close() cuts every connection. With the default ('idle'), a keep-alive socket left by a log follow the
+    // client ended is never seen as idle (fastify#7044 and kin), and close(), so `ferry down`, waited out
+    // the 72 s keep-alive timeout. API calls are short; at shutdown one in flight fails and can be retried.
+    forceCloseConnections: true,
     routerOptions: { maxParamLength: 256 },
     frameworkErrors: (error, request, reply) => {
       const ferry = toApiError(error, request.headers['content-type']);

@@ -66,55 +66,30 @@ if (!skip.has('nginx')) {
   else nginxBin = found.path;
 }
 
-async function startGateway(upstream: string): Promise<Server> {
+/**
+ * A Node proxy in its own process in front of `upstream`, routing deployment DEPLOYMENT to the model:
+ * the Ferry gateway (lib/gateway-process.ts, through tsx) or the textbook node:http proxy
+ * (baselines/node-proxy.mjs: the floor of any proxy written for Node). Both take the same flags.
+ */
+async function startNodeProxy(name: 'gateway' | 'node-proxy', upstream: string): Promise<Server> {
+  const script =
+    name === 'gateway'
+      ? ['--import', 'tsx', join(REPO_ROOT, 'bench', 'lib', 'gateway-process.ts')]
+      : [join(REPO_ROOT, 'bench', 'baselines', 'node-proxy.mjs')];
   const port = await freePort();
   const proc = await startProcess({
-    name: 'gateway',
+    name,
     command: process.execPath,
     args: [
-      '--import',
-      'tsx',
-      join(REPO_ROOT, 'bench', 'lib', 'gateway-process.ts'),
-      '--port',
-      String(port),
-      '--deployment',
-      DEPLOYMENT,
-      '--served',
-      model.name,
-      '--upstream',
-      upstream,
+      ...script,
+      ...['--port', String(port), '--deployment', DEPLOYMENT, '--served', model.name, '--upstream', upstream],
     ],
     cwd: REPO_ROOT,
     readyUrl: `http://127.0.0.1:${port}/v2/health/ready`,
     readyTimeoutMs: common.readyTimeoutS * 1000,
     cpus: common.pin ? '1' : undefined,
   });
-  return { name: 'gateway', proc, baseUrl: `http://127.0.0.1:${port}` };
-}
-
-/** The textbook node:http reverse proxy (baselines/node-proxy.mjs): the floor of any proxy written for Node. */
-async function startNodeProxy(upstream: string): Promise<Server> {
-  const port = await freePort();
-  const proc = await startProcess({
-    name: 'node-proxy',
-    command: process.execPath,
-    args: [
-      join(REPO_ROOT, 'bench', 'baselines', 'node-proxy.mjs'),
-      '--port',
-      String(port),
-      '--upstream',
-      upstream,
-      '--deployment',
-      DEPLOYMENT,
-      '--served',
-      model.name,
-    ],
-    cwd: REPO_ROOT,
-    readyUrl: `http://127.0.0.1:${port}/v2/health/ready`,
-    readyTimeoutMs: common.readyTimeoutS * 1000,
-    cpus: common.pin ? '1' : undefined,
-  });
-  return { name: 'node-proxy', proc, baseUrl: `http://127.0.0.1:${port}` };
+  return { name, proc, baseUrl: `http://127.0.0.1:${port}` };
 }
 
 async function measurePath(name: string, url: string, cpuPids: number[]): Promise<void> {
@@ -141,11 +116,11 @@ try {
   const upstream = replica.baseUrl;
   const proxies: Record<(typeof PATHS)[number], (() => Promise<Server>) | null> = {
     direct: null,
-    gateway: () => startGateway(upstream),
+    gateway: () => startNodeProxy('gateway', upstream),
     nginx: nginxBin
       ? () => startNginx(common, nginxBin!, { upstream, deployment: DEPLOYMENT, served: model.name })
       : null,
-    'node-proxy': () => startNodeProxy(upstream),
+    'node-proxy': () => startNodeProxy('node-proxy', upstream),
   };
   for (const name of PATHS) {
     if (skip.has(name) || failures[name]) continue;

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { addVersionFromDir } from '../src/cli/upload.ts';
 import { ControlClient } from '../src/control/index.ts';
 import { type Platform, startPlatform } from '../src/platform/index.ts';
 import { ProcessRuntime } from '../src/runtime/index.ts';
@@ -43,7 +44,7 @@ describe('platform under load (process runtime)', () => {
     client = new ControlClient({ url: platform.apiUrl, token: platform.adminToken });
     infer = `${platform.gatewayUrl}/v2/models/iris/infer`;
     await client.createModel('iris');
-    await client.addVersion('iris', { version: '1', artifactDir: IRIS });
+    await addVersionFromDir(client, 'iris', '1', IRIS);
     await client.deploy({ name: 'iris', model: 'iris', version: '1', replicas: 2 });
     await until('2 ready replicas', async () => (await readyCount(1)) === 2);
     await until(

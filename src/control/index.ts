@@ -5,6 +5,7 @@
  */
 
 export * from './api/index.ts';
+export { type ArtifactInfo, ArtifactStore, type ReceivedArtifact } from './artifacts.ts';
 export { Controller, type ControllerLogger, type ControllerOptions } from './controller.ts';
 export {
   isManaged,
@@ -58,4 +59,11 @@ export type {
   ReplicaState,
   Revision,
 } from './types.ts';
+export {
+  type AddVersionRequest,
+  type ImagePinner,
+  type PinnedImage,
+  registerVersion,
+  versionSpecOf,
+} from './versions.ts';
 export type * from './views.ts';

@@ -181,6 +181,12 @@ function walk(dir: string): string[] {
   return out;
 }
 
+/** Where onnxruntime-node and the onnxruntime-common it loads are installed with this Ferry. */
+export function onnxRuntimePackageDirs(): Record<'onnxruntime-node' | 'onnxruntime-common', string> {
+  const ortDir = packageDir('onnxruntime-node', ROOT);
+  return { 'onnxruntime-node': ortDir, 'onnxruntime-common': packageDir('onnxruntime-common', ortDir) };
+}
+
 /** JavaScript, and nested package.json files (dist/cjs/package.json says "type": "commonjs"). */
 const RUNTIME_JS = /(\.(c|m)?js|\/package\.json)$/;
 

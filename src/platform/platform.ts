@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import {
+  ArtifactStore,
   buildControlApi,
   Controller,
   LogArchive,
@@ -22,6 +23,7 @@ import {
 import { FerryError } from '../core/errors.ts';
 import { FERRY_VERSION } from '../core/version.ts';
 import { createGateway, type Gateway } from '../gateway/index.ts';
+import { onnxRuntimePackageDirs } from '../image/bundle.ts';
 import { createEngine } from '../image/engine/index.ts';
 import { DockerRuntime, ProcessRuntime, type Runtime } from '../runtime/index.ts';
 
@@ -82,6 +84,10 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     cleanups.unshift(() => gateway.close());
 
     const secrets = new Secrets(store, SecretBox.open(join(opts.home, 'secret.key')));
+    const artifacts = new ArtifactStore(join(opts.home, 'artifacts'));
+    // Handlers in an artifact find the packages the server provides (onnxruntime-node) as they do in an
+    // image (/app/node_modules): by Node's resolution, walking up from the artifact to the store's root.
+    await artifacts.linkPackages(onnxRuntimePackageDirs());
     const controller = new Controller({
       store,
       secrets,
@@ -107,6 +113,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       store,
       control: controller,
       secrets,
+      versions: { store, artifacts },
       info: { version: FERRY_VERSION, runtime: runtime.kind, gatewayUrl },
       logger: opts.logger ? opts.logger.child({ component: 'api' }) : false,
     });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,8 +7,9 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { z } from 'zod';
+import { prepareArtifact } from '../../image/artifact.ts';
+import { ArtifactStore } from '../artifacts.ts';
 import type {
-  AddVersionInput,
   CreatedToken,
   EventRecord,
   ModelRecord,
@@ -17,6 +19,7 @@ import type {
   TrafficEntry,
 } from '../store/store.ts';
 import { openStore, type Store } from '../store/store.ts';
+import type { AddVersionRequest } from '../versions.ts';
 import type {
   DeploymentView,
   DescribeView,
@@ -31,6 +34,7 @@ import { ROUTES } from './routes.ts';
 import type * as S from './schemas.ts';
 import { type RecordingControl, recordingControl } from './testing.ts';
 
+const IRIS = join(import.meta.dirname, '..', '..', '..', 'examples', 'iris');
 const INFO = { version: '9.9.9', runtime: 'process' as const, gatewayUrl: 'http://127.0.0.1:8080' };
 
 interface Env {
@@ -50,7 +54,8 @@ async function setup(): Promise<Env> {
   const control = recordingControl(store, INFO.gatewayUrl);
   const logs: string[] = [];
   const logger = pino({ level: 'trace' }, { write: (line: string) => logs.push(line) });
-  const app = buildControlApi({ store, control, info: INFO, logger });
+  const artifacts = new ArtifactStore(join(dir, 'artifacts'));
+  const app = buildControlApi({ store, control, info: INFO, logger, versions: { store, artifacts } });
   await app.ready();
   return {
     app,
@@ -116,12 +121,17 @@ function assertError(answer: Answer, status: number, code: string, pattern?: Reg
   if (pattern) assert.match(answer.body.error, pattern);
 }
 
+/** A pinned image reference whose digest depends on the name and version. */
+function pinned(repo: string, version: string): string {
+  return `${repo}@sha256:${createHash('sha256').update(`${repo}:${version}`).digest('hex')}`;
+}
+
 async function seedModel(env: Env, name = 'iris', versions = ['1', '2']): Promise<void> {
   assert.equal((await call(env, 'POST', '/v1/models', env.deployer, { name })).status, 201);
   for (const version of versions) {
     const r = await call(env, 'POST', `/v1/models/${name}/versions`, env.deployer, {
       version,
-      artifactDir: `/models/${name}/${version}`,
+      image: pinned(`reg/${name}`, version),
     });
     assert.equal(r.status, 201);
   }
@@ -232,12 +242,15 @@ describe('models', () => {
     assert.equal(created.body.name, 'iris');
     const v = await call(env, 'POST', '/v1/models/iris/versions', env.deployer, {
       version: '1.0',
-      image: 'reg/iris@sha256:abc',
+      image: pinned('reg/iris', '1.0'),
       metadata: { accuracy: 0.97, tags: ['a'] },
     });
     assert.equal(v.status, 201);
     assert.deepEqual(v.body.metadata, { accuracy: 0.97, tags: ['a'] });
-    await call(env, 'POST', '/v1/models/iris/versions', env.deployer, { version: '2.0', artifactDir: '/a' });
+    await call(env, 'POST', '/v1/models/iris/versions', env.deployer, {
+      version: '2.0',
+      image: pinned('reg/iris', '2.0'),
+    });
 
     const alias = await call(env, 'PUT', '/v1/models/iris/aliases/stable', env.deployer, { version: '1.0' });
     assert.equal(alias.status, 200);
@@ -266,7 +279,22 @@ describe('models', () => {
     assert.equal(badName.body.details[0].path, 'name');
 
     const noSource = await call(env, 'POST', '/v1/models/iris/versions', env.deployer, { version: '3' });
-    assertError(noSource, 400, 'FERRY_BAD_REQUEST', /image or an artifactDir/);
+    assertError(noSource, 400, 'FERRY_BAD_REQUEST', /needs an image or an artifact/);
+    const tag = await call(env, 'POST', '/v1/models/iris/versions', env.deployer, {
+      version: '3',
+      image: 'reg/iris:3',
+    });
+    assertError(tag, 400, 'FERRY_BAD_REQUEST', /reg\/iris:3 is not pinned by digest/);
+    const path = await call(env, 'POST', '/v1/models/iris/versions', env.deployer, {
+      version: '3',
+      artifactDir: '/etc',
+    });
+    assertError(path, 400, 'FERRY_BAD_REQUEST', /artifactDir: unknown field/);
+    const unknownArtifact = await call(env, 'POST', '/v1/models/iris/versions', env.deployer, {
+      version: '3',
+      artifact: `sha256:${'a'.repeat(64)}`,
+    });
+    assertError(unknownArtifact, 404, 'FERRY_NOT_FOUND', /No artifact sha256:a{64}/);
 
     const typo = await call(env, 'POST', '/v1/models/iris/versions', env.deployer, {
       version: '3',
@@ -274,7 +302,7 @@ describe('models', () => {
     });
     assertError(typo, 400, 'FERRY_BAD_REQUEST', /imag: unknown field/);
     assert.deepEqual(typo.body.details, [{ path: 'imag', message: 'unknown field' }]);
-    assert.match(typo.body.hint, /version, image, artifactDir, metadata/);
+    assert.match(typo.body.hint, /version, image, artifact, metadata/);
 
     assertError(
       await call(env, 'PUT', '/v1/models/iris/aliases/stable', env.deployer, { version: '9' }),
@@ -284,6 +312,75 @@ describe('models', () => {
     const missing = await call(env, 'PUT', '/v1/models/iris/aliases/stable', env.deployer, {});
     assertError(missing, 400, 'FERRY_BAD_REQUEST', /version/);
     assert.equal(missing.body.details[0].path, 'version');
+  });
+});
+
+describe('artifacts', () => {
+  let env: Env;
+  before(async () => {
+    env = await setup();
+  });
+  after(() => env.close());
+
+  const put = (digest: string, payload: Buffer, token = env.deployer, type = 'application/x-tar') =>
+    env.app.inject({
+      method: 'PUT',
+      url: `/v1/artifacts/${digest}`,
+      headers: { authorization: `Bearer ${token}`, 'content-type': type },
+      payload,
+    });
+
+  test('an uploaded directory becomes a version that pins it, with what its ferry.yaml says', async () => {
+    const prepared = await prepareArtifact(IRIS);
+    try {
+      const chunks: Uint8Array[] = [];
+      for await (const c of prepared.stream()) chunks.push(c);
+      const tar = Buffer.concat(chunks);
+      assert.equal((await call(env, 'GET', `/v1/artifacts/${prepared.digest}`, env.viewer)).status, 404);
+      assertError(
+        {
+          status: (await put(prepared.digest, tar, env.viewer)).statusCode,
+          body: (await put(prepared.digest, tar, env.viewer)).json(),
+          headers: {},
+        },
+        403,
+        'FERRY_FORBIDDEN',
+      );
+      const wrongType = await put(prepared.digest, tar, env.deployer, 'text/plain');
+      assert.equal(wrongType.statusCode, 415, wrongType.body);
+      const up = await put(prepared.digest, tar);
+      assert.equal(up.statusCode, 201, up.body);
+      assert.deepEqual(up.json(), {
+        digest: prepared.digest,
+        files: prepared.files,
+        bytes: tar.length,
+        created: true,
+      });
+      assert.equal((await call(env, 'GET', `/v1/artifacts/${prepared.digest}`, env.viewer)).status, 200);
+
+      await call(env, 'POST', '/v1/models', env.deployer, { name: 'flowers' });
+      const v = await call(env, 'POST', '/v1/models/flowers/versions', env.deployer, {
+        version: 'a1',
+        artifact: prepared.digest,
+      });
+      assert.equal(v.status, 201, JSON.stringify(v.body));
+      assert.equal(v.body.artifact, prepared.digest);
+      assert.match(v.body.artifactDir, /sha256[/][0-9a-f]{64}$/);
+      // What iris's ferry.yaml says: it serves the name "iris", whatever the model is called here.
+      assert.equal(v.body.spec.servedName, 'iris');
+      assert.equal(v.body.spec.modelVersion, '1');
+      assert.deepEqual(v.body.spec.resources, { cpu: null, memoryBytes: null, gpu: 0 });
+    } finally {
+      await prepared.cleanup();
+    }
+  });
+
+  test('a tampered upload is refused naming the digests', async () => {
+    const wrong = await put(`sha256:${'b'.repeat(64)}`, Buffer.alloc(1024));
+    assert.equal(wrong.statusCode, 400);
+    assert.equal(wrong.json().code, 'FERRY_BAD_REQUEST');
+    const bad = await call(env, 'GET', '/v1/artifacts/sha256:nothex', env.viewer);
+    assertError(bad, 400, 'FERRY_BAD_REQUEST', /digest/);
   });
 });
 
@@ -667,7 +764,7 @@ describe('openapi', () => {
       for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, unknown>>)) {
         for (const method of Object.keys(ops)) documented.push(`${method.toUpperCase()} ${path}`);
       }
-      assert.equal(registered.length, 30, `routes seen: ${registered.join(', ')}`);
+      assert.equal(registered.length, 32, `routes seen: ${registered.join(', ')}`);
       assert.deepEqual([...documented].sort(), [...registered].sort());
 
       assert.deepEqual(doc.components.securitySchemes.bearer, {
@@ -701,7 +798,9 @@ describe('openapi', () => {
           );
           assert.ok(op.responses.default, `${where}: error response`);
           if (['post', 'put', 'patch'].includes(method) && !/rollout\/(promote|abort)$/.test(path)) {
-            assert.ok(op.requestBody?.content?.['application/json']?.schema, `${where}: body schema`);
+            const content = op.requestBody?.content ?? {};
+            const raw = /\/artifacts\//.test(path) ? 'application/x-tar' : 'application/json';
+            assert.ok(content[raw]?.schema, `${where}: body schema (${raw})`);
           }
         }
       }
@@ -821,7 +920,7 @@ const sameShapes: [
   Same<z.infer<typeof S.TokenSchema>, TokenRecord>,
   Same<z.infer<typeof S.CreatedTokenSchema>, CreatedToken>,
   Same<z.infer<typeof S.TrafficEntrySchema>, TrafficEntry>,
-  Same<z.infer<typeof S.AddVersionBody>, AddVersionInput>,
+  Same<z.infer<typeof S.AddVersionBody>, AddVersionRequest>,
 ] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true];
 test('response schemas match the contract types', () => {
   assert.ok(sameShapes.every(Boolean));

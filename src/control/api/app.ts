@@ -19,6 +19,7 @@ import { z } from 'zod';
 import { FerryError, isFerryError } from '../../core/errors.ts';
 import type { Secrets } from '../secrets.ts';
 import type { Store } from '../store/store.ts';
+import type { VersionRegistryDeps } from '../versions.ts';
 import type { ControlPlane } from '../views.ts';
 import { buildOpenApi } from './openapi.ts';
 import { type Access, type ApiDeps, ROUTES, type RouteDef } from './routes.ts';
@@ -34,6 +35,8 @@ export interface ControlApiOptions {
   followHeartbeatMs?: number;
   /** The secret store behind /v1/secrets; without it those routes answer 404 FERRY_NOT_FOUND. */
   secrets?: Secrets;
+  /** The artifact store and version registration (POST .../versions, /v1/artifacts). */
+  versions?: VersionRegistryDeps;
 }
 
 /** Paths the logger censors (the Authorization header, however a serializer shapes it). */
@@ -92,6 +95,7 @@ export function buildControlApi(opts: ControlApiOptions): FastifyInstance {
     control: opts.control,
     info: opts.info,
     ...(opts.secrets ? { secrets: opts.secrets } : {}),
+    ...(opts.versions ? { versions: opts.versions } : {}),
     heartbeatMs: opts.followHeartbeatMs ?? 15_000,
     openapi: () => {
       openapi ??= buildOpenApi(ROUTES, {
@@ -122,6 +126,9 @@ export function buildControlApi(opts: ControlApiOptions): FastifyInstance {
 
   // Routes are added in a plugin so that hooks the caller adds before ready() (e.g. onRoute) see them.
   app.register(async (instance) => {
+    // Streamed bodies (artifact uploads) reach their handler unread; the handler bounds what it reads.
+    for (const type of new Set(ROUTES.flatMap((r) => (r.rawBody ? [r.rawBody.contentType] : []))))
+      instance.addContentTypeParser(type, (_request, payload, done) => done(null, payload));
     for (const def of ROUTES) registerRoute(instance, def, deps);
   });
   return app;
@@ -148,7 +155,15 @@ function registerRoute(app: FastifyInstance, def: RouteDef, deps: ApiDeps): void
       const params = parse(def.params ?? EMPTY, request.params ?? {}, 'path');
       const query = parse(def.query ?? EMPTY, request.query ?? {}, 'query');
       let body: unknown;
-      if (def.body) {
+      if (def.rawBody) {
+        const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+        if (type !== def.rawBody.contentType)
+          throw new FerryError(
+            'FERRY_UNSUPPORTED_MEDIA_TYPE',
+            `${def.method} ${def.url} takes ${def.rawBody.contentType}, not ${JSON.stringify(type)}`,
+          );
+        body = request.body;
+      } else if (def.body) {
         body = parse(def.body, request.body ?? (def.bodyOptional ? {} : undefined), 'body');
       } else if (request.body !== undefined && !isEmptyObject(request.body)) {
         throw new FerryError('FERRY_BAD_REQUEST', `${def.method} ${def.url} takes no body`, {

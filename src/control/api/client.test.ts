@@ -6,6 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { FerryError, isFerryError } from '../../core/errors.ts';
 import { freePort } from '../../core/free-port.ts';
+import { prepareArtifact } from '../../image/artifact.ts';
+import { ArtifactStore } from '../artifacts.ts';
 import { SecretBox, Secrets } from '../secrets.ts';
 import { openStore, type Store } from '../store/store.ts';
 import type { LogLine } from '../views.ts';
@@ -13,6 +15,8 @@ import { buildControlApi } from './app.ts';
 import { ControlClient } from './client.ts';
 import { type RecordingControl, recordingControl } from './testing.ts';
 
+const IRIS = join(import.meta.dirname, '..', '..', '..', 'examples', 'iris');
+const PINNED = `reg/iris@sha256:${'ab'.repeat(32)}`;
 const INFO = { version: '9.9.9', runtime: 'docker' as const, gatewayUrl: 'http://127.0.0.1:8080' };
 
 interface Server {
@@ -33,6 +37,7 @@ async function serve(followHeartbeatMs?: number): Promise<Server> {
     control,
     info: INFO,
     secrets: new Secrets(store, SecretBox.open(join(dir, 'secret.key'))),
+    versions: { store, artifacts: new ArtifactStore(join(dir, 'artifacts')) },
     ...(followHeartbeatMs === undefined ? {} : { followHeartbeatMs }),
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
@@ -113,8 +118,23 @@ describe('ControlClient over a listening port', () => {
     assert.deepEqual(await new ControlClient({ url: `${s.url}/` }).health(), { ok: true, version: '9.9.9' });
     assert.deepEqual(await c.info(), INFO);
     assert.equal((await c.createModel('iris')).name, 'iris');
-    assert.equal((await c.addVersion('iris', { version: '1', artifactDir: '/m/1' })).artifactDir, '/m/1');
-    await c.addVersion('iris', { version: '2', image: 'reg/iris@sha256:ab' });
+    const prepared = await prepareArtifact(IRIS);
+    try {
+      assert.equal(await c.hasArtifact(prepared.digest), false);
+      const sent = await c.uploadArtifact(prepared.digest, prepared.stream());
+      assert.deepEqual(sent, {
+        digest: prepared.digest,
+        files: prepared.files,
+        bytes: prepared.tarBytes,
+        created: true,
+      });
+      assert.equal(await c.hasArtifact(prepared.digest), true);
+      const v1 = await c.addVersion('iris', { version: '1', artifact: prepared.digest });
+      assert.equal(v1.artifact, prepared.digest);
+    } finally {
+      await prepared.cleanup();
+    }
+    await c.addVersion('iris', { version: '2', image: PINNED });
     assert.deepEqual(await c.setAlias('iris', 'stable', '1'), {
       model: 'iris',
       alias: 'stable',
@@ -230,7 +250,7 @@ describe('followLogs', { timeout: 20_000 }, () => {
   before(async () => {
     s = await serve();
     await s.admin.createModel('iris');
-    await s.admin.addVersion('iris', { version: '1', artifactDir: '/m' });
+    await s.admin.addVersion('iris', { version: '1', image: PINNED });
     await s.admin.deploy({ name: 'web', model: 'iris', version: '1' });
   });
   after(() => s.close());
@@ -320,7 +340,7 @@ test('the follow stream sends heartbeat newlines while no line comes', { timeout
   const s = await serve(5);
   try {
     await s.admin.createModel('iris');
-    await s.admin.addVersion('iris', { version: '1', artifactDir: '/m' });
+    await s.admin.addVersion('iris', { version: '1', image: PINNED });
     await s.admin.deploy({ name: 'web', model: 'iris', version: '1' });
     const token = s.store.createToken('raw', 'viewer').token;
     const abort = new AbortController();

@@ -85,6 +85,20 @@ export class ControlClient {
   addVersion(model: string, input: AddVersionBodyInput): Promise<ModelVersion> {
     return this.#json('POST', `/v1/models/${enc(model)}/versions`, input);
   }
+  /** True when the platform has this artifact already (an upload can be skipped). */
+  async hasArtifact(digest: string): Promise<boolean> {
+    try {
+      await this.#request('GET', `/v1/artifacts/${enc(digest)}`);
+      return true;
+    } catch (error) {
+      if (isFerryError(error) && error.code === 'FERRY_NOT_FOUND') return false;
+      throw error;
+    }
+  }
+  /** Uploads an artifact: `tar` yields its tar stream, whose sha256 must be `digest`. */
+  uploadArtifact(digest: string, tar: AsyncIterable<Uint8Array>): Promise<ArtifactResult> {
+    return this.#json('PUT', `/v1/artifacts/${enc(digest)}`, { raw: tar, contentType: 'application/x-tar' });
+  }
   setAlias(model: string, alias: string, version: string): Promise<AliasResult> {
     return this.#json('PUT', `/v1/models/${enc(model)}/aliases/${enc(alias)}`, { version });
   }
@@ -220,7 +234,11 @@ export class ControlClient {
 
   // ---- plumbing
   async #json<T>(method: Method, path: string, body?: unknown): Promise<T> {
-    const response = await this.#request(method, path, body);
+    const response = await this.#request(
+      method,
+      path,
+      isRaw(body) ? new RawBody(body.raw, body.contentType) : body,
+    );
     const text = await response.text();
     try {
       return JSON.parse(text) as T;
@@ -236,15 +254,20 @@ export class ControlClient {
   async #request(method: Method, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    const raw = body instanceof RawBody ? body : undefined;
+    if (body !== undefined) headers['content-type'] = raw ? raw.contentType : 'application/json';
     let response: Response;
     try {
       response = await this.#fetch(`${this.url}${path}`, {
         method,
         headers,
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(body === undefined
+          ? {}
+          : raw
+            ? { body: raw.stream(), duplex: 'half' }
+            : { body: JSON.stringify(body) }),
         ...(signal ? { signal } : {}),
-      });
+      } as RequestInit);
     } catch (error) {
       if (signal?.aborted) throw error;
       throw this.#connectionError(method, path, error);
@@ -276,6 +299,38 @@ function queryString(query: Record<string, string | number | undefined>): string
   }
   const text = params.toString();
   return text === '' ? '' : `?${text}`;
+}
+
+/** A streamed request body (an artifact upload), sent as is. */
+class RawBody {
+  constructor(
+    readonly source: AsyncIterable<Uint8Array>,
+    readonly contentType: string,
+  ) {}
+  stream(): ReadableStream<Uint8Array> {
+    const iterator = this.source[Symbol.asyncIterator]();
+    return new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const next = await iterator.next();
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
+      },
+      async cancel() {
+        await iterator.return?.();
+      },
+    });
+  }
+}
+
+function isRaw(body: unknown): body is { raw: AsyncIterable<Uint8Array>; contentType: string } {
+  return typeof body === 'object' && body !== null && 'raw' in body && 'contentType' in body;
+}
+
+export interface ArtifactResult {
+  digest: string;
+  files?: number;
+  bytes?: number;
+  created?: boolean;
 }
 
 function isErrorCode(value: unknown): value is ErrorCode {

@@ -78,7 +78,17 @@ function operation(route: RouteDef): Json {
     parameters: [...parameters(route.params, 'path'), ...parameters(route.query, 'query')],
     responses,
   };
-  if (route.body) {
+  if (route.rawBody) {
+    op.requestBody = {
+      required: true,
+      description: route.rawBody.description,
+      content: {
+        [route.rawBody.contentType]: {
+          schema: { type: 'string', contentMediaType: route.rawBody.contentType },
+        },
+      },
+    };
+  } else if (route.body) {
     op.requestBody = {
       required: !route.bodyOptional,
       content: { 'application/json': { schema: ref(componentId(route.body, where)) } },

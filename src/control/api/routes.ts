@@ -6,16 +6,21 @@
  * Reads of models, versions, revisions, traffic and events go to the store; every change of desired state
  * and every question about live replicas goes to the ControlPlane (views.ts).
  */
+
+import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { FerryError, isFerryError } from '../../core/errors.ts';
 import type { Secrets } from '../secrets.ts';
 import type { DeploymentPatch, Store } from '../store/store.ts';
+import { registerVersion, type VersionRegistryDeps } from '../versions.ts';
 import type { ControlPlane, LogLine, LogQuery, StrategyInput } from '../views.ts';
 import {
   AddVersionBody,
   AliasParams,
   AliasResultSchema,
+  ArtifactParams,
+  ArtifactSchema,
   CreatedTokenSchema,
   CreateModelBody,
   CreateTokenBody,
@@ -60,6 +65,8 @@ export interface ApiDeps {
   control: ControlPlane;
   info: Info;
   secrets?: Secrets;
+  /** Artifacts and version registration; without them the artifact routes and POST .../versions answer 404. */
+  versions?: VersionRegistryDeps;
   /** Milliseconds between heartbeat newlines on a followed log stream. */
   heartbeatMs: number;
   /** The OpenAPI document (built once, on first use). */
@@ -88,6 +95,8 @@ export interface RouteDef {
   body?: z.ZodType;
   /** The body may be left out (treated as {}). */
   bodyOptional?: boolean;
+  /** The body is a stream of this media type, handed to the handler unread (request.body is a Readable). */
+  rawBody?: { contentType: string; description: string };
   status: number;
   /** A registered schema (schemas.ts); `many` = an array of it. None for 204. */
   response?: { schema: z.ZodType; many?: boolean; ndjson?: boolean };
@@ -207,7 +216,47 @@ export const ROUTES: readonly RouteDef[] = [
     body: AddVersionBody,
     status: 201,
     response: { schema: ModelVersionSchema },
-    handler: ({ deps, params, body }) => deps.store.addVersion(params.model, body),
+    handler: ({ deps, params, body }) => registerVersion(requireVersions(deps), params.model, body),
+  }),
+  route({
+    method: 'GET',
+    url: '/v1/artifacts/:digest',
+    access: 'read',
+    operationId: 'getArtifact',
+    summary: 'Whether the platform has this artifact (404 when not): clients skip uploads it has',
+    tag: 'models',
+    params: ArtifactParams,
+    status: 200,
+    response: { schema: ArtifactSchema },
+    handler: ({ deps, params }) => {
+      requireVersions(deps).artifacts.require(params.digest);
+      return { digest: params.digest };
+    },
+  }),
+  route({
+    method: 'PUT',
+    url: '/v1/artifacts/:digest',
+    access: 'write',
+    operationId: 'putArtifact',
+    summary: 'Upload a model directory as a tar stream whose sha256 is the digest; kept read-only',
+    tag: 'models',
+    params: ArtifactParams,
+    rawBody: {
+      contentType: 'application/x-tar',
+      description:
+        'A tar of the model directory (regular files and directories only), as ferry deploy makes it',
+    },
+    status: 201,
+    response: { schema: ArtifactSchema },
+    handler: async ({ deps, params, request }) => {
+      const received = await requireVersions(deps).artifacts.receive(params.digest, request.body as Readable);
+      return {
+        digest: received.digest,
+        files: received.files,
+        bytes: received.bytes,
+        created: received.created,
+      };
+    },
   }),
   route({
     method: 'PUT',
@@ -628,4 +677,12 @@ async function streamNdjson(
     controller.abort();
     if (!res.writableEnded) res.end();
   }
+}
+
+function requireVersions(deps: ApiDeps): VersionRegistryDeps {
+  if (!deps.versions)
+    throw new FerryError('FERRY_NOT_FOUND', 'This control plane keeps no artifacts', {
+      hint: 'Start it with an artifact store (ferry up does).',
+    });
+  return deps.versions;
 }

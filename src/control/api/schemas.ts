@@ -64,12 +64,23 @@ export const CreateModelBody = component(
   z.strictObject({ name: nameField('Model name') }),
 );
 
+export const ARTIFACT_DIGEST = z
+  .string()
+  .regex(/^sha256:[0-9a-f]{64}$/, { message: 'an artifact digest is sha256: and 64 lowercase hex digits' })
+  .describe('sha256 of the artifact tar stream');
+
 export const AddVersionBody = component(
   'AddVersionBody',
   z.strictObject({
     version: versionField('Version'),
-    image: z.string().min(1).optional().describe('Image reference, ideally pinned by digest'),
-    artifactDir: z.string().min(1).optional().describe('Local artifact directory (process runtime)'),
+    image: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Image reference; a tag is pinned to its digest when the version is added'),
+    artifact: ARTIFACT_DIGEST.optional().describe(
+      'An artifact uploaded with PUT /v1/artifacts/{digest} (what ferry deploy <dir> sends)',
+    ),
     metadata: JsonObject.optional(),
   }),
 );
@@ -186,6 +197,7 @@ export type SetSecretInput = z.infer<typeof SetSecretBody>;
 // ---------------------------------------------------------------------------------------------- params, queries
 
 export const ModelParams = z.strictObject({ model: z.string() });
+export const ArtifactParams = z.strictObject({ digest: ARTIFACT_DIGEST });
 export const AliasParams = z.strictObject({ model: z.string(), alias: z.string() });
 export const DeploymentParams = z.strictObject({ name: z.string() });
 export const TokenParams = z.strictObject({ name: z.string() });
@@ -243,13 +255,38 @@ export const InfoSchema = component(
   }),
 );
 
+export const VersionSpecSchema = component(
+  'VersionSpec',
+  z.object({
+    servedName: z.string().optional().describe('model.name in its ferry.yaml'),
+    modelVersion: z.string().optional().describe('model.version in its ferry.yaml'),
+    resources: z
+      .object({ cpu: z.number().nullable(), memoryBytes: z.number().nullable(), gpu: z.number() })
+      .optional(),
+    env: z.record(z.string(), z.string()).optional(),
+    secrets: z.array(z.string()).optional(),
+  }),
+);
+
+export const ArtifactSchema = component(
+  'Artifact',
+  z.object({
+    digest: z.string(),
+    files: z.number().optional(),
+    bytes: z.number().optional(),
+    created: z.boolean().optional().describe('false when the platform had it already'),
+  }),
+);
+
 export const ModelVersionSchema = component(
   'ModelVersion',
   z.object({
     model: z.string(),
     version: z.string(),
     image: z.string().nullable(),
+    artifact: z.string().nullable(),
     artifactDir: z.string().nullable(),
+    spec: VersionSpecSchema,
     metadata: JsonObject,
     createdAt: z.number(),
   }),
@@ -364,10 +401,37 @@ const deploymentShape = {
   updatedAt: z.number(),
 };
 
+export const RevisionProblemSchema = component(
+  'RevisionProblem',
+  z.object({
+    reason: z.string().describe('ModelLoadFailed, CrashLoop, SecretMissing, NoArtifact, NoImage, ...'),
+    message: z.string(),
+    fatal: z.boolean().describe('it will not fix itself: a rollout to the revision aborts'),
+    since: z.number(),
+  }),
+);
+
+export const RevisionStatusSchema = component(
+  'RevisionStatus',
+  z.object({
+    revision: z.number(),
+    desired: z.number(),
+    ready: z.number(),
+    percent: z.number(),
+    problem: RevisionProblemSchema.nullable(),
+  }),
+);
+
 const deploymentViewShape = {
   ...deploymentShape,
   strategy: StrategySchema,
   traffic: z.array(StoredTrafficEntry),
+  trafficTarget: z
+    .object({ entries: z.array(StoredTrafficEntry), requestedAt: z.number() })
+    .nullable()
+    .describe('a split asked for that waits for its revisions to be ready'),
+  revisionStatus: z.array(RevisionStatusSchema),
+  runtime: z.enum(['process', 'docker']),
   rollout: RolloutSchema.nullable(),
   replicaStatus: z.array(ReplicaSchema),
   conditions: z.array(ConditionSchema),

@@ -107,4 +107,18 @@ export const MIGRATIONS: readonly string[] = [
     updated_at  INTEGER NOT NULL
   ) STRICT;
   `,
+  // 4: versions pin content: the digest of the artifact a version was made from (its directory in the artifact
+  //    store is artifact_dir), and what its ferry.yaml says about running it (served name, resources, env,
+  //    secret names), which a deployment's own settings override. traffic_targets: a split asked for by hand
+  //    that waits until the revisions it gives traffic to have ready replicas.
+  `
+  ALTER TABLE model_versions ADD COLUMN artifact TEXT;
+  ALTER TABLE model_versions ADD COLUMN spec TEXT NOT NULL DEFAULT '{}';
+
+  CREATE TABLE traffic_targets (
+    deployment    TEXT PRIMARY KEY REFERENCES deployments(name) ON DELETE CASCADE,
+    entries       TEXT NOT NULL,
+    requested_at  INTEGER NOT NULL
+  ) STRICT;
+  `,
 ];

@@ -7,7 +7,7 @@ import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { isFerryError } from '../../core/errors.ts';
 import { MIGRATIONS } from './migrations.ts';
-import { canonicalJson, openStore, type Store, specHash } from './store.ts';
+import { canonicalJson, DEFAULT_RESOURCES, openStore, type Store, specHash } from './store.ts';
 
 const dirs: string[] = [];
 after(() => {
@@ -449,6 +449,89 @@ describe('traffic', () => {
     assert.throws(
       () => store.setTraffic('ghost', [{ revision: 1, percent: 100 }]),
       ferryError('FERRY_NOT_FOUND'),
+    );
+  });
+});
+
+describe('traffic targets (a split that waits for ready replicas)', () => {
+  test('set, read back, cleared; checked like a split; gone with the deployment', () => {
+    const store = seeded();
+    store.createDeployment(base);
+    store.updateDeployment('iris-prod', { versionRef: '2' });
+    assert.equal(store.getTrafficTarget('iris-prod'), undefined);
+    const target = store.setTrafficTarget('iris-prod', [
+      { revision: 1, percent: 90 },
+      { revision: 2, percent: 10, shadow: 0 },
+    ]);
+    assert.deepEqual(target?.entries, [
+      { revision: 1, percent: 90 },
+      { revision: 2, percent: 10 },
+    ]);
+    assert.deepEqual(store.getTrafficTarget('iris-prod'), target);
+    assert.deepEqual(
+      store.getTraffic('iris-prod'),
+      [{ revision: 1, percent: 100 }],
+      'the split in effect is untouched',
+    );
+    assert.throws(
+      () => store.setTrafficTarget('iris-prod', [{ revision: 1, percent: 50 }]),
+      ferryError('FERRY_BAD_REQUEST', /sum to 50/),
+    );
+    assert.deepEqual(store.getTrafficTarget('iris-prod'), target, 'a refused target leaves the old one');
+    store.setTrafficTarget('iris-prod', null);
+    assert.equal(store.getTrafficTarget('iris-prod'), undefined);
+    store.setTrafficTarget('iris-prod', [{ revision: 2, percent: 100 }]);
+    store.deleteDeployment('iris-prod');
+    assert.equal(store.getTrafficTarget('iris-prod'), undefined);
+  });
+});
+
+describe('what a version says about running it', () => {
+  test("resources, env and secrets: the deployment's own over the version's ferry.yaml over the defaults", () => {
+    const store = openStore(':memory:', { now: clock() });
+    store.createModel('m');
+    store.addVersion('m', {
+      version: 'a',
+      artifactDir: '/a',
+      spec: {
+        servedName: 'model-a',
+        resources: { cpu: 0.5, memoryBytes: 256 * 1024 ** 2, gpu: 0 },
+        env: { LOG_LEVEL: 'info', MODE: 'fast' },
+        secrets: ['HF_TOKEN'],
+      },
+    });
+    store.addVersion('m', { version: 'b', artifactDir: '/b' });
+    const created = store.createDeployment({ name: 'd', model: 'm', versionRef: 'a', replicas: 1 });
+    assert.deepEqual(created.revision.spec.resources, { cpu: 0.5, memoryBytes: 256 * 1024 ** 2, gpu: 0 });
+    assert.deepEqual(created.revision.spec.env, { LOG_LEVEL: 'info', MODE: 'fast' });
+    assert.deepEqual(created.revision.spec.secretRefs, ['HF_TOKEN']);
+    assert.equal(store.getModel('m')?.versions[0]?.spec.servedName, 'model-a');
+
+    const flags = store.updateDeployment('d', {
+      resources: { memoryBytes: 512 * 1024 ** 2 },
+      env: { MODE: 'slow' },
+      secretRefs: ['db-password'],
+    });
+    assert.deepEqual(flags.revision.spec.resources, { cpu: 0.5, memoryBytes: 512 * 1024 ** 2, gpu: 0 });
+    assert.deepEqual(flags.revision.spec.env, { LOG_LEVEL: 'info', MODE: 'slow' });
+    assert.deepEqual(flags.revision.spec.secretRefs, ['HF_TOKEN', 'db-password']);
+
+    // A version whose ferry.yaml sets nothing gets the platform's defaults: never unlimited.
+    const plain = store.updateDeployment('d', { versionRef: 'b', resources: {}, env: {}, secretRefs: [] });
+    assert.deepEqual(plain.revision.spec.resources, DEFAULT_RESOURCES);
+    assert.deepEqual(plain.revision.spec.env, {});
+  });
+
+  test('a malformed version spec is refused naming the field', () => {
+    const store = openStore(':memory:', { now: clock() });
+    store.createModel('m');
+    assert.throws(
+      () => store.addVersion('m', { version: 'a', artifactDir: '/a', spec: { env: { 'BAD-NAME': 'x' } } }),
+      ferryError('FERRY_BAD_REQUEST', /env key "BAD-NAME"/),
+    );
+    assert.throws(
+      () => store.addVersion('m', { version: 'a', artifactDir: '/a', artifact: 'sha256:nope' }),
+      ferryError('FERRY_BAD_REQUEST', /artifact of m:a must be sha256/),
     );
   });
 });

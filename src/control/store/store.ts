@@ -23,18 +23,37 @@ export type JsonValue = string | number | boolean | null | JsonValue[] | { [key:
 export interface ModelVersion {
   model: string;
   version: string;
-  /** Image reference, ideally pinned by digest (`registry/name@sha256:...`). */
+  /** Image reference, pinned by digest (`registry/name@sha256:...`) or an engine image ID (`sha256:...`). */
   image: string | null;
-  /** A local artifact directory (process runtime, no image). */
+  /** The artifact the version was made from (`sha256:<hex>`, see artifacts.ts); null for an image-only version. */
+  artifact: string | null;
+  /** The artifact's directory, read-only (the process runtime serves it); null for an image-only version. */
   artifactDir: string | null;
+  /** What the version's ferry.yaml says about running it; a deployment's own settings override it. */
+  spec: VersionSpec;
   metadata: Record<string, JsonValue>;
   createdAt: number;
+}
+
+/** The parts of a version's ferry.yaml that shape a replica (all optional: an image may not say). */
+export interface VersionSpec {
+  /** The model name the version's server serves (model.name), when it differs from the model's name here. */
+  servedName?: string;
+  /** model.version in ferry.yaml: what the server reports as model_version. */
+  modelVersion?: string;
+  /** resources of ferry.yaml (null: not set there). */
+  resources?: { cpu: number | null; memoryBytes: number | null; gpu: number };
+  env?: Record<string, string>;
+  /** Secret names (secrets: of ferry.yaml). */
+  secrets?: string[];
 }
 
 export interface AddVersionInput {
   version: string;
   image?: string;
+  artifact?: string;
   artifactDir?: string;
+  spec?: VersionSpec;
   metadata?: Record<string, JsonValue>;
 }
 
@@ -126,6 +145,12 @@ export interface TrafficEntry {
   shadow?: number;
 }
 
+/** A split waiting to be applied (see Store.setTrafficTarget). */
+export interface TrafficTarget {
+  entries: TrafficEntry[];
+  requestedAt: number;
+}
+
 export type EventType = 'Normal' | 'Warning';
 
 export interface EventInput {
@@ -202,6 +227,12 @@ export interface Store {
   // traffic
   setTraffic(deployment: string, entries: TrafficEntry[]): TrafficEntry[];
   getTraffic(deployment: string): TrafficEntry[];
+  /**
+   * A split asked for by hand that waits until the revisions it gives traffic to have ready replicas (checked
+   * like setTraffic); null clears it. The controller applies it with setTraffic when they are ready.
+   */
+  setTrafficTarget(deployment: string, entries: TrafficEntry[] | null): TrafficTarget | undefined;
+  getTrafficTarget(deployment: string): TrafficTarget | undefined;
   // rollouts
   /** The strategy new revisions of this deployment roll out with (default `{"kind":"rolling"}`). */
   getStrategy(deployment: string): JsonValue;
@@ -344,6 +375,44 @@ function checkServing(value: Record<string, JsonValue> | undefined): Record<stri
   return serving;
 }
 
+/**
+ * What a replica gets when neither the deployment nor the version's ferry.yaml sets a limit: containers are
+ * never unlimited by default (the same numbers `ferry run` uses).
+ */
+export const DEFAULT_RESOURCES: DeploymentResources = { cpu: 1, memoryBytes: 1024 ** 3, gpu: 0 };
+
+/** Per field: the deployment's value, else the version's, else the platform default. */
+export function effectiveResources(
+  deployment: DeploymentResources,
+  version: VersionSpec['resources'],
+): DeploymentResources {
+  return {
+    cpu: deployment.cpu ?? version?.cpu ?? DEFAULT_RESOURCES.cpu,
+    memoryBytes: deployment.memoryBytes ?? version?.memoryBytes ?? DEFAULT_RESOURCES.memoryBytes,
+    gpu: deployment.gpu || version?.gpu || DEFAULT_RESOURCES.gpu,
+  };
+}
+
+function checkVersionSpec(value: VersionSpec | undefined): VersionSpec {
+  const spec = value ?? {};
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec))
+    throw badRequest('spec must be an object');
+  const out: VersionSpec = {};
+  if (spec.servedName !== undefined) {
+    if (typeof spec.servedName !== 'string' || spec.servedName === '')
+      throw badRequest('spec.servedName must be a non-empty string');
+    out.servedName = spec.servedName;
+  }
+  if (spec.modelVersion !== undefined) {
+    if (typeof spec.modelVersion !== 'string') throw badRequest('spec.modelVersion must be a string');
+    out.modelVersion = spec.modelVersion;
+  }
+  if (spec.resources !== undefined) out.resources = checkResources(spec.resources);
+  if (spec.env !== undefined) out.env = checkEnv(spec.env);
+  if (spec.secrets !== undefined) out.secrets = checkSecretRefs(spec.secrets);
+  return out;
+}
+
 function checkMetadata(value: Record<string, JsonValue> | undefined): Record<string, JsonValue> {
   const metadata = value ?? {};
   if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
@@ -384,7 +453,9 @@ interface VersionRow {
   model: string;
   version: string;
   image: string | null;
+  artifact: string | null;
   artifact_dir: string | null;
+  spec: string;
   metadata: string;
   created_at: number;
 }
@@ -431,7 +502,9 @@ const toVersion = (r: VersionRow): ModelVersion => ({
   model: r.model,
   version: r.version,
   image: r.image,
+  artifact: r.artifact,
   artifactDir: r.artifact_dir,
+  spec: JSON.parse(r.spec) as VersionSpec,
   metadata: JSON.parse(r.metadata) as Record<string, JsonValue>,
   createdAt: r.created_at,
 });
@@ -563,7 +636,7 @@ function createStore(
       'SELECT * FROM model_versions WHERE model = ? AND version = ?',
     ),
     insertVersion: db.prepare(
-      'INSERT INTO model_versions (model, version, image, artifact_dir, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      'INSERT INTO model_versions (model, version, image, artifact, artifact_dir, spec, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     aliases: db.prepare<[string], { alias: string; version: string }>(
       'SELECT alias, version FROM model_aliases WHERE model = ? ORDER BY alias',
@@ -603,6 +676,14 @@ function createStore(
       'SELECT revision, percent, shadow FROM traffic WHERE deployment = ? ORDER BY revision',
     ),
     clearTraffic: db.prepare('DELETE FROM traffic WHERE deployment = ?'),
+    trafficTarget: db.prepare<[string], { entries: string; requested_at: number }>(
+      'SELECT entries, requested_at FROM traffic_targets WHERE deployment = ?',
+    ),
+    upsertTrafficTarget: db.prepare(
+      `INSERT INTO traffic_targets (deployment, entries, requested_at) VALUES (?, ?, ?)
+       ON CONFLICT (deployment) DO UPDATE SET entries = excluded.entries, requested_at = excluded.requested_at`,
+    ),
+    clearTrafficTarget: db.prepare('DELETE FROM traffic_targets WHERE deployment = ?'),
     insertTraffic: db.prepare(
       'INSERT INTO traffic (deployment, revision, percent, shadow) VALUES (?, ?, ?, ?)',
     ),
@@ -704,6 +785,10 @@ function createStore(
     return row;
   }
 
+  /**
+   * The effective spec of a revision: the version's artifact or image, and for resources, env and secrets the
+   * deployment's own settings over what the version's ferry.yaml says over the platform's defaults.
+   */
   function revisionSpec(model: string, versionRef: string, s: DeploymentSpecColumn): RevisionSpec {
     const v = resolveVersion(model, versionRef);
     return {
@@ -711,9 +796,9 @@ function createStore(
       version: v.version,
       image: v.image,
       artifactDir: v.artifactDir,
-      resources: s.resources,
-      env: s.env,
-      secretRefs: s.secretRefs,
+      resources: effectiveResources(s.resources, v.spec.resources),
+      env: { ...(v.spec.env ?? {}), ...s.env },
+      secretRefs: [...new Set([...(v.spec.secrets ?? []), ...s.secretRefs])].sort(),
       serving: s.serving,
     };
   }
@@ -871,7 +956,20 @@ function createStore(
     if (q.alias.get(model, version)) {
       throw badRequest(`${version} is an alias of model ${model}; a version cannot share its name`);
     }
-    q.insertVersion.run(model, version, image, artifactDir, JSON.stringify(metadata), now());
+    const artifact = input.artifact ?? null;
+    if (artifact !== null && (typeof artifact !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(artifact)))
+      throw badRequest(`artifact of ${model}:${version} must be sha256:<64 hex>`);
+    const spec = checkVersionSpec(input.spec);
+    q.insertVersion.run(
+      model,
+      version,
+      image,
+      artifact,
+      artifactDir,
+      canonicalJson(spec),
+      JSON.stringify(metadata),
+      now(),
+    );
     return toVersion(q.version.get(model, version) as VersionRow);
   });
 
@@ -902,7 +1000,8 @@ function createStore(
 
   // ---- traffic
 
-  const setTraffic = writeTransaction(db, (deployment: string, entries: TrafficEntry[]): TrafficEntry[] => {
+  /** Checks a split: known revisions, each once, percents and shadows 0..100, live percents summing to 100. */
+  function checkTraffic(deployment: string, entries: TrafficEntry[]): TrafficEntry[] {
     requireDeploymentRow(deployment);
     if (!Array.isArray(entries) || entries.length === 0) {
       throw badRequest(
@@ -942,10 +1041,40 @@ function createStore(
     if (sum !== 100) {
       throw badRequest(`Traffic percents for ${deployment} sum to ${sum}`, 'They must sum to exactly 100.');
     }
+    return entries.map((e) => ({
+      revision: e.revision,
+      percent: e.percent,
+      ...((e.shadow ?? 0) > 0 ? { shadow: e.shadow as number } : {}),
+    }));
+  }
+
+  const setTraffic = writeTransaction(db, (deployment: string, entries: TrafficEntry[]): TrafficEntry[] => {
+    checkTraffic(deployment, entries);
     q.clearTraffic.run(deployment);
     for (const e of entries) q.insertTraffic.run(deployment, e.revision, e.percent, e.shadow ?? 0);
     return getTraffic(deployment);
   });
+
+  const setTrafficTarget = writeTransaction(
+    db,
+    (deployment: string, entries: TrafficEntry[] | null): TrafficTarget | undefined => {
+      if (entries === null) {
+        requireDeploymentRow(deployment);
+        q.clearTrafficTarget.run(deployment);
+        return undefined;
+      }
+      const checked = checkTraffic(deployment, entries);
+      q.upsertTrafficTarget.run(deployment, JSON.stringify(checked), now());
+      return getTrafficTarget(deployment);
+    },
+  );
+
+  function getTrafficTarget(deployment: string): TrafficTarget | undefined {
+    const row = q.trafficTarget.get(deployment);
+    return row
+      ? { entries: JSON.parse(row.entries) as TrafficEntry[], requestedAt: row.requested_at }
+      : undefined;
+  }
 
   function getTraffic(deployment: string): TrafficEntry[] {
     requireDeploymentRow(deployment);
@@ -1053,6 +1182,8 @@ function createStore(
     },
     setTraffic,
     getTraffic,
+    setTrafficTarget,
+    getTrafficTarget,
     getStrategy: (name) => {
       requireDeploymentRow(name);
       return JSON.parse((q.strategy.get(name) as { strategy: string }).strategy) as JsonValue;

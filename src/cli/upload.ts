@@ -1,0 +1,60 @@
+/**
+ * Sends a model directory to the platform as an artifact (src/image/artifact.ts packs it, the platform keeps it
+ * by its sha256): compiled, with its dependencies, exactly what a replica will serve. An artifact the platform
+ * has already is not sent again.
+ */
+import type { ControlClient, ModelVersion } from '../control/index.ts';
+import { type PreparedArtifact, prepareArtifact } from '../image/artifact.ts';
+import { formatBytes } from '../image/build.ts';
+
+export interface UploadedArtifact {
+  digest: string;
+  files: number;
+  bytes: number;
+  /** False when the platform had it already. */
+  sent: boolean;
+  prepared: PreparedArtifact;
+}
+
+/** Prepares `dir` and uploads it unless the platform has it; the caller calls `prepared.cleanup()`. */
+export async function uploadModelDir(
+  client: ControlClient,
+  dir: string,
+  progress: (line: string) => void,
+): Promise<UploadedArtifact> {
+  const prepared = await prepareArtifact(dir, { onProgress: progress });
+  try {
+    const what = `${prepared.files} file(s), ${formatBytes(prepared.bytes)}`;
+    if (await client.hasArtifact(prepared.digest)) {
+      progress(`artifact ${short(prepared.digest)} (${what}) is on the platform already`);
+      return { digest: prepared.digest, files: prepared.files, bytes: prepared.bytes, sent: false, prepared };
+    }
+    progress(`uploading artifact ${short(prepared.digest)} (${what})`);
+    await client.uploadArtifact(prepared.digest, prepared.stream());
+    return { digest: prepared.digest, files: prepared.files, bytes: prepared.bytes, sent: true, prepared };
+  } catch (error) {
+    await prepared.cleanup();
+    throw error;
+  }
+}
+
+/** `sha256:0123456789ab`: the digest as people read it. */
+export function short(digest: string): string {
+  return digest.slice(0, 'sha256:'.length + 12);
+}
+
+/** Uploads `dir` and registers it as `version` of `model` (which must exist). */
+export async function addVersionFromDir(
+  client: ControlClient,
+  model: string,
+  version: string,
+  dir: string,
+  progress: (line: string) => void = () => undefined,
+): Promise<ModelVersion> {
+  const uploaded = await uploadModelDir(client, dir, progress);
+  try {
+    return await client.addVersion(model, { version, artifact: uploaded.digest });
+  } finally {
+    await uploaded.prepared.cleanup();
+  }
+}

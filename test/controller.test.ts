@@ -4,7 +4,7 @@
  * controller decides and does; test/platform.test.ts checks the whole platform under load through the gateway.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -16,7 +16,7 @@ import {
   Secrets,
   type Store,
 } from '../src/control/index.ts';
-import { ProcessRuntime } from '../src/runtime/index.ts';
+import { ProcessRuntime, type Runtime } from '../src/runtime/index.ts';
 import { ROOT, tempDir, until, writeModelDir } from './helpers.ts';
 
 const IRIS = join(ROOT, 'examples', 'iris');
@@ -40,11 +40,12 @@ describe('controller with the process runtime', () => {
   let routes: RecordingRoutes;
   let controller: Controller;
   const runtimeDir = join(home.path, 'replicas');
-  const make = () => {
+  const make = () => makeWith(new ProcessRuntime({ stateDir: runtimeDir }));
+  const makeWith = (runtime: Runtime) => {
     routes = new RecordingRoutes();
     return new Controller({
       store,
-      runtime: new ProcessRuntime({ stateDir: runtimeDir }),
+      runtime,
       routes,
       logs: new LogArchive(join(home.path, 'logs')),
       gatewayUrl: 'http://127.0.0.1:1',
@@ -54,6 +55,11 @@ describe('controller with the process runtime', () => {
       stopGraceMs: 5000,
       resyncMs: 500,
     });
+  };
+  const servingRevisionOf = () => {
+    const live = store.getTraffic('iris').filter((t) => t.percent > 0);
+    assert.equal(live.length, 1, JSON.stringify(live));
+    return live[0]!.revision;
   };
   const readyOf = (revision?: number) =>
     controller
@@ -261,6 +267,164 @@ describe('controller with the process runtime', () => {
     ]);
     assert.ok(!said.includes(value), 'the value is in no event, log line or view');
     controller.remove('vault');
+  });
+
+  test('a model that cannot load fails its revision at once, with the reason; a rollout to it aborts by itself', async () => {
+    await until('2 ready', () => readyOf(3).length === 2);
+    const bad = join(home.path, 'iris-corrupt');
+    cpSync(IRIS, bad, { recursive: true });
+    writeFileSync(join(bad, 'model.onnx'), Buffer.from('this is not an ONNX protobuf at all'));
+    store.addVersion('iris', { version: 'corrupt', artifactDir: bad });
+    const served = servingRevisionOf();
+    const view = controller.update('iris', { versionRef: 'corrupt' });
+    const target = view.revision;
+    const aborted = await until('the rollout aborts by itself', () => {
+      const r = controller.rollout('iris');
+      return r?.to === target && r.phase === 'aborted' ? r : undefined;
+    });
+    assert.match(aborted.message, /ModelLoadFailed/);
+    const status = controller.view('iris').revisionStatus.find((r) => r.revision === target);
+    assert.equal(status?.problem?.reason, 'ModelLoadFailed');
+    assert.equal(status?.problem?.fatal, true);
+    assert.match(status?.problem?.message ?? '', /failed to load/i);
+    assert.match(status?.problem?.message ?? '', /protobuf|parse|invalid/i, 'the reason from onnxruntime');
+    assert.deepEqual(store.getTraffic('iris'), [{ revision: served, percent: 100 }]);
+    await until('no replica of the failed revision is left', () =>
+      controller.view('iris').replicaStatus.every((r) => r.revision !== target),
+    );
+    const events = store.listEvents({ deployment: 'iris', limit: 100 });
+    assert.ok(
+      events.some((e) => e.reason === 'RevisionFailed' && e.message.includes(`Revision ${target} failed`)),
+    );
+    // A load failure is not a crash loop of a serving revision: readiness of the deployment stays.
+    await until('2 ready again', () => readyOf(served).length === 2);
+  });
+
+  test('a split asked for by hand waits until the revisions it moves traffic to are ready, then applies', async () => {
+    const served = servingRevisionOf();
+    const from = routes.tables.length;
+    const asked = controller.setTraffic('iris', [
+      { revision: 1, percent: 50 },
+      { revision: served, percent: 50 },
+    ]);
+    assert.deepEqual(asked.trafficTarget?.entries, [
+      { revision: 1, percent: 50 },
+      { revision: served, percent: 50 },
+    ]);
+    assert.deepEqual(asked.traffic, [{ revision: served, percent: 100 }], 'nothing moves before r1 is ready');
+    await until('the split applies', () => (store.getTraffic('iris').length === 2 ? true : undefined));
+    assert.equal(controller.view('iris').trafficTarget, null);
+    assert.ok(readyOf(1).length >= 1, 'r1 has ready replicas');
+    // No table ever gave r1 traffic without a replica to take it.
+    for (const table of routes.tables.slice(from))
+      for (const r of table.deployments.find((d) => d.name === 'iris')?.revisions ?? [])
+        if (r.percent > 0)
+          assert.ok(r.replicas.length >= 1, `revision ${r.revision} had ${r.percent}% and no replica`);
+    const moved = store.listEvents({ deployment: 'iris' }).find((e) => e.reason === 'TrafficShifted');
+    assert.match(moved?.message ?? '', /Traffic moved as asked: r1 50%/);
+    // And back: r1 loses its traffic, then its replicas.
+    controller.setTraffic('iris', [{ revision: served, percent: 100 }]);
+    await until('r1 has no replicas left', () =>
+      controller.view('iris').replicaStatus.every((r) => r.revision !== 1),
+    );
+    assert.deepEqual(store.getTraffic('iris'), [{ revision: served, percent: 100 }]);
+  });
+
+  test('a scale-down is not a crash: no crash event, no last crash', async () => {
+    const served = servingRevisionOf();
+    await until('2 ready', () => readyOf(served).length === 2);
+    const lastCrash = controller.view('iris').lastCrash;
+    const newest = store.listEvents({ deployment: 'iris', limit: 1 })[0]?.id ?? 0;
+    controller.scale('iris', 1);
+    await until('1 replica', () => controller.view('iris').replicaStatus.length === 1);
+    await controller.tick();
+    await controller.tick();
+    const after = store.listEvents({ deployment: 'iris', limit: 1000 }).filter((e) => e.id > newest);
+    assert.ok(after.some((e) => e.reason === 'ReplicaRemoved' && /scale-down/.test(e.message)));
+    assert.ok(
+      after.every((e) => e.reason !== 'ReplicaCrashed' && e.reason !== 'ReplicaExited'),
+      after.map((e) => `${e.reason}: ${e.message}`).join('\n'),
+    );
+    assert.deepEqual(controller.view('iris').lastCrash, lastCrash);
+    controller.scale('iris', 2);
+    await until('2 ready', () => readyOf(served).length === 2);
+  });
+
+  test('a replica removed while a pass reads the runtime is not taken for a crash (the stop/list race)', async () => {
+    // The race seen on Docker: a pass lists a replica that is being removed, the removal ends, then the pass
+    // reads the engine's state of it from between stop and remove: exited with code 0. Here a runtime makes
+    // it happen every time: when a removal starts it asks for a pass, whose list() answers only after the
+    // removal ended, with the removed replica as exited (0).
+    const real = new ProcessRuntime({ stateDir: runtimeDir });
+    const stopped = new Set<string>();
+    let lag: Promise<void> | undefined;
+    const runtime: Runtime = Object.assign(Object.create(real) as Runtime, {
+      async list(labels: Record<string, string>) {
+        const seen = await real.list(labels);
+        const wait = lag;
+        lag = undefined;
+        if (wait) await wait;
+        return seen.map((r) => (stopped.has(r.id) ? { ...r, state: 'exited' as const, exitCode: 0 } : r));
+      },
+      async remove(id: string, graceMs?: number) {
+        let done: () => void = () => undefined;
+        lag = new Promise<void>((res) => {
+          done = res;
+        });
+        controller.nudge();
+        await real.remove(id, graceMs);
+        stopped.add(id);
+        done();
+      },
+    });
+    await controller.stop({ removeReplicas: false });
+    controller = makeWith(runtime);
+    await controller.start();
+    const served = servingRevisionOf();
+    await until('2 ready', () => readyOf(served).length === 2);
+    const newest = store.listEvents({ deployment: 'iris', limit: 1 })[0]?.id ?? 0;
+    controller.scale('iris', 1);
+    await until('a replica was removed', () => stopped.size === 1);
+    await until('1 replica', () => controller.view('iris').replicaStatus.length === 1);
+    await controller.tick();
+    const after = store.listEvents({ deployment: 'iris', limit: 1000 }).filter((e) => e.id > newest);
+    assert.ok(
+      after.every((e) => e.type !== 'Warning' && e.reason !== 'ReplicaExited'),
+      after.map((e) => `${e.reason}: ${e.message}`).join('\n'),
+    );
+    assert.notEqual(controller.view('iris').lastCrash?.exitCode, 0);
+    await controller.stop({ removeReplicas: false });
+    controller = make();
+    await controller.start();
+    controller.scale('iris', 2);
+    await until('2 ready', () => readyOf(served).length === 2);
+  });
+
+  test('deploying again the spec of a revision whose rollout was aborted rolls it out again', async () => {
+    const served = servingRevisionOf();
+    // The deployment's spec still names the corrupt version whose rollout aborted (as a Kubernetes Deployment
+    // keeps a failed template): name a good one.
+    const view = controller.update('iris', {
+      versionRef: '1',
+      env: { RETRY: '1' },
+      strategy: { kind: 'canary', steps: [{ percent: 50 }] },
+    });
+    const target = view.revision;
+    await until('paused at 50%', () => controller.rollout('iris')?.phase === 'paused');
+    controller.abort('iris');
+    await until('aborted', () => controller.rollout('iris')?.phase === 'aborted');
+    assert.deepEqual(store.getTraffic('iris'), [{ revision: served, percent: 100 }]);
+    const again = controller.update('iris', {
+      versionRef: '1',
+      env: { RETRY: '1' },
+      strategy: { kind: 'rolling' },
+    });
+    assert.equal(again.revision, target, 'the same spec is the same revision');
+    assert.equal(again.rollout?.to, target);
+    assert.equal(again.rollout?.phase, 'progressing');
+    assert.ok(store.listEvents({ deployment: 'iris' }).some((e) => e.reason === 'RolloutRetried'));
+    await until('succeeded', () => controller.rollout('iris')?.phase === 'succeeded');
+    assert.deepEqual(store.getTraffic('iris'), [{ revision: target, percent: 100 }]);
   });
 
   test('deleting the deployment removes its replicas', async () => {

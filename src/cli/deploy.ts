@@ -5,10 +5,8 @@
  * engine; on the process runtime the version points at the directory itself. Talks to the platform only
  * through ControlClient.
  */
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join, relative, resolve, sep } from 'node:path';
+import { join } from 'node:path';
 import { type Command, Option } from 'commander';
 import type {
   ControlClient,
@@ -20,7 +18,7 @@ import type {
 } from '../control/index.ts';
 import { FerryError } from '../core/errors.ts';
 import { buildImage, createEngine, formatBytes, loadIntoEngine } from '../image/index.ts';
-import { type LoadedSpec, loadSpec } from '../spec/index.ts';
+import type { LoadedSpec } from '../spec/index.ts';
 import { connect } from './context.ts';
 import {
   parseCanary,
@@ -30,8 +28,12 @@ import {
   parseIntFlag,
   parseSizeFlag,
   rolloutOutcome,
+  shortImage,
+  strategySummary,
+  trafficSummary,
   UsageError,
 } from './format.ts';
+import { cliCommand } from './output.ts';
 import {
   type ConnectionFlags,
   ensureModel,
@@ -43,6 +45,7 @@ import {
   waitFor,
   withConnection,
 } from './platform.ts';
+import { short, uploadModelDir } from './upload.ts';
 
 interface DeployFlags extends ConnectionFlags {
   name?: string;
@@ -52,53 +55,13 @@ interface DeployFlags extends ConnectionFlags {
   canary?: string;
   pause?: number;
   maxSurge?: number;
+  rolling?: boolean;
   env?: string[];
   cpus?: number;
   memory?: number;
   base?: string;
   wait?: boolean;
   timeout: number;
-}
-
-/** Directories never part of a model's content hash (besides dot-directories). */
-const SKIPPED_DIRS = new Set(['node_modules']);
-
-/**
- * A version name from a directory's content: the first 12 hex of sha256 over its files in sorted order,
- * each as relative path (with "/"), NUL, size, NUL, bytes. node_modules and dot-directories are skipped;
- * only regular files count (symbolic links are followed). Same files -> same version.
- */
-export async function hashDirectory(dir: string): Promise<string> {
-  const root = resolve(dir);
-  const files: string[] = [];
-  const walk = async (at: string) => {
-    const entries = await readdir(at, { withFileTypes: true });
-    for (const entry of entries) {
-      const path = join(at, entry.name);
-      let isDir = entry.isDirectory();
-      let isFile = entry.isFile();
-      if (entry.isSymbolicLink()) {
-        const s = await stat(path).catch(() => undefined);
-        isDir = s?.isDirectory() ?? false;
-        isFile = s?.isFile() ?? false;
-      }
-      if (isDir) {
-        if (entry.name.startsWith('.') || SKIPPED_DIRS.has(entry.name)) continue;
-        await walk(path);
-      } else if (isFile) {
-        files.push(relative(root, path).split(sep).join('/'));
-      }
-    }
-  };
-  await walk(root);
-  files.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const hash = createHash('sha256');
-  for (const file of files) {
-    const bytes = await readFile(join(root, file));
-    hash.update(`${file}\0${bytes.length}\0`);
-    hash.update(bytes);
-  }
-  return hash.digest('hex').slice(0, 12);
 }
 
 /** True when the argument names a directory here; false for an image reference; else a clear error. */
@@ -116,9 +79,12 @@ export function strategyFromFlags(flags: {
   canary?: string;
   pause?: number;
   maxSurge?: number;
+  rolling?: boolean;
 }): StrategyInput | undefined {
-  if (flags.canary !== undefined && flags.maxSurge !== undefined) {
-    throw new UsageError('--canary and --max-surge do not go together: a rollout is a canary or rolling');
+  if (flags.canary !== undefined && (flags.maxSurge !== undefined || flags.rolling)) {
+    throw new UsageError(
+      `--canary and ${flags.rolling ? '--rolling' : '--max-surge'} do not go together: a rollout is a canary or rolling`,
+    );
   }
   if (flags.pause !== undefined && flags.canary === undefined) {
     throw new UsageError(
@@ -127,6 +93,7 @@ export function strategyFromFlags(flags: {
   }
   if (flags.canary !== undefined) return parseCanary('--canary', flags.canary, flags.pause);
   if (flags.maxSurge !== undefined) return { kind: 'rolling', maxSurge: flags.maxSurge };
+  if (flags.rolling) return { kind: 'rolling' };
   return undefined;
 }
 
@@ -151,6 +118,10 @@ export function registerDeploy(program: Command): void {
         '--pause <duration>',
         'canary: wait this long at each step (default: wait for ferry rollout promote)',
         flag((v) => parseDurationFlag('--pause', v, true)),
+      )
+      .option(
+        '--rolling',
+        "roll out replica by replica (the default strategy); use it to leave a deployment's canary strategy",
       )
       .option(
         '--max-surge <n>',
@@ -220,21 +191,34 @@ export interface DeployOptions {
 
 export interface DeployResult {
   model: string;
+  /** The version's name on the platform (default: the artifact's digest, 12 hex). */
   version: string;
-  /** The version existed with the same artifact and was reused. */
+  /** model.version in ferry.yaml: what the model reports as model_version in its answers. */
+  specVersion?: string;
+  /** The version existed with the same content and was reused. */
   reusedVersion: boolean;
   createdModel: boolean;
+  /** What the version pins: the artifact digest (a directory), or the image. */
   artifact: string;
   created: boolean;
   /** A new revision was made (always true for a new deployment). */
   newRevision: boolean;
-  previousRevision?: number;
+  /** The deployment before this deploy. */
+  previous?: DeploymentView;
   view: DeploymentView;
+  /** Secrets the new revision needs that are not set: its replicas wait for them. */
+  unsetSecrets: string[];
   /** A ready-to-run curl for the endpoint. */
   curl: string;
 }
 
-/** Registers the version and creates or updates the deployment. `say` gets progress lines. */
+/**
+ * Registers the version and creates or updates the deployment. `progress` gets progress lines.
+ *
+ * A directory is sent to the platform as an artifact (its content, compiled, with its dependencies; see
+ * upload.ts), so the version pins what was deployed, not a path: later edits of the directory change nothing
+ * that runs until the next deploy. Its default version name is the artifact's digest (12 hex).
+ */
 export async function deploy(
   client: ControlClient,
   target: string,
@@ -242,105 +226,113 @@ export async function deploy(
   progress: (line: string) => void,
 ): Promise<DeployResult> {
   const fromDir = isDirectoryTarget(target);
-  let loaded: LoadedSpec | undefined;
-  if (fromDir) loaded = await loadSpec(target);
-  else if (!opts.model) {
+  if (!fromDir && !opts.model) {
     throw new UsageError(
       `deploying the image ${target} needs --model <name> (and --name, default the model name)`,
     );
   }
-  const model = opts.model ?? (loaded as LoadedSpec).spec.model.name;
-  const name = opts.name ?? model;
-  const version = opts.version ?? (loaded ? await hashDirectory(loaded.dir) : imageVersion(target));
-  const createdModel = await ensureModel(client, model);
-  const existing = (await client.getModel(model)).versions.find((v) => v.version === version);
-
-  let artifact: { image?: string; artifactDir?: string };
-  let reusedVersion = false;
-  if (!loaded) {
-    artifact = { image: target };
-  } else {
-    const info = await client.info();
-    if (info.runtime === 'process') {
-      artifact = { artifactDir: loaded.dir };
-    } else {
-      artifact = await dockerImage(loaded, model, version, existing, opts.base, progress);
-    }
-  }
-  if (existing) {
-    if (!sameArtifact(existing, artifact)) {
-      throw new FerryError(
-        'FERRY_CONFLICT',
-        `${model} version ${version} already exists with ${describeArtifact(existing)}, not ${describeArtifact(artifact)}`,
-        {
-          hint: opts.version
-            ? 'Versions are immutable: pick another --version.'
-            : 'Versions are immutable: pass --version to name a new one.',
-        },
-      );
-    }
-    reusedVersion = true;
-    progress(`${model} version ${version} is already registered; reusing it`);
-  } else {
-    await client.addVersion(model, {
-      version,
-      ...artifact,
-      metadata: {
-        source: fromDir ? (loaded as LoadedSpec).dir : target,
-        ...(loaded ? { specVersion: loaded.spec.model.version } : {}),
-      },
-    });
-    progress(`registered ${model} version ${version} (${describeArtifact(artifact)})`);
-  }
-
-  const resources =
-    opts.cpus !== undefined || opts.memory !== undefined
-      ? {
-          ...(opts.cpus === undefined ? {} : { cpu: opts.cpus }),
-          ...(opts.memory === undefined ? {} : { memoryBytes: opts.memory }),
-        }
-      : undefined;
-  let current: DeploymentView | undefined;
+  const uploaded = fromDir ? await uploadModelDir(client, target, progress) : undefined;
   try {
-    current = await client.getDeployment(name);
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-  }
-  let view: DeploymentView;
-  if (!current) {
-    const input: DeployInput = {
-      name,
+    const loaded = uploaded?.prepared.source;
+    const model = opts.model ?? (loaded as LoadedSpec).spec.model.name;
+    const name = opts.name ?? model;
+    const version =
+      opts.version ??
+      (uploaded ? uploaded.digest.slice('sha256:'.length, 'sha256:'.length + 12) : imageVersion(target));
+    const createdModel = await ensureModel(client, model);
+    const existing = (await client.getModel(model)).versions.find((v) => v.version === version);
+
+    let reusedVersion = false;
+    if (existing) {
+      const same = uploaded
+        ? existing.artifact === uploaded.digest
+        : existing.image === target || imageMatches(existing.image, target);
+      if (!same) {
+        throw new FerryError(
+          'FERRY_CONFLICT',
+          `${model} version ${version} already exists with other content (${describeVersion(existing)})`,
+          {
+            hint: opts.version
+              ? 'Versions are immutable: pick another --version.'
+              : 'Versions are immutable: pass --version to name a new one.',
+          },
+        );
+      }
+      reusedVersion = true;
+      progress(`${model} version ${version} is already registered with this content; reusing it`);
+    } else {
+      let image: string | undefined = fromDir ? undefined : target;
+      if (loaded && (await client.info()).runtime === 'docker')
+        image = (await dockerImage(loaded, model, version, opts.base, progress)).image;
+      const added = await client.addVersion(model, {
+        version,
+        ...(image === undefined ? {} : { image }),
+        ...(uploaded ? { artifact: uploaded.digest } : {}),
+        metadata: { source: fromDir ? (loaded as LoadedSpec).dir : target },
+      });
+      progress(`registered ${model} version ${version} (${describeVersion(added)})`);
+    }
+
+    const resources =
+      opts.cpus !== undefined || opts.memory !== undefined
+        ? {
+            ...(opts.cpus === undefined ? {} : { cpu: opts.cpus }),
+            ...(opts.memory === undefined ? {} : { memoryBytes: opts.memory }),
+          }
+        : undefined;
+    let current: DeploymentView | undefined;
+    try {
+      current = await client.getDeployment(name);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+    let view: DeploymentView;
+    if (!current) {
+      const input: DeployInput = {
+        name,
+        model,
+        version,
+        ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),
+        ...(resources ? { resources } : {}),
+        ...(opts.envVars ? { env: opts.envVars } : {}),
+        ...(opts.strategy ? { strategy: opts.strategy } : {}),
+      };
+      view = await client.deploy(input);
+    } else {
+      const patch: UpdateInput = {
+        ...(current.model === model ? {} : { model }),
+        version,
+        ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),
+        ...(resources ? { resources } : {}),
+        ...(opts.envVars ? { env: opts.envVars } : {}),
+        ...(opts.strategy ? { strategy: opts.strategy } : {}),
+      };
+      view = await client.update(name, patch);
+    }
+    // Secrets the revision needs (from ferry.yaml or the deployment) that are not set: said now, not found later.
+    const revision = (await client.revisions(name)).find((r) => r.number === view.revision);
+    const needed = revision?.spec.secretRefs ?? [];
+    const set = new Set(needed.length === 0 ? [] : (await client.listSecrets()).map((s) => s.name));
+    const unsetSecrets = needed.filter((s) => !set.has(s));
+    return {
       model,
       version,
-      ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),
-      ...(resources ? { resources } : {}),
-      ...(opts.envVars ? { env: opts.envVars } : {}),
-      ...(opts.strategy ? { strategy: opts.strategy } : {}),
+      reusedVersion,
+      createdModel,
+      artifact: uploaded
+        ? `artifact ${short(uploaded.digest)} (${uploaded.files} file(s), ${formatBytes(uploaded.bytes)})`
+        : `image ${target}`,
+      ...(loaded ? { specVersion: loaded.spec.model.version } : {}),
+      created: current === undefined,
+      newRevision: current === undefined || view.revision !== current.revision,
+      ...(current ? { previous: current } : {}),
+      view,
+      unsetSecrets,
+      curl: curlFor(view.endpoint, loaded),
     };
-    view = await client.deploy(input);
-  } else {
-    const patch: UpdateInput = {
-      ...(current.model === model ? {} : { model }),
-      version,
-      ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),
-      ...(resources ? { resources } : {}),
-      ...(opts.envVars ? { env: opts.envVars } : {}),
-      ...(opts.strategy ? { strategy: opts.strategy } : {}),
-    };
-    view = await client.update(name, patch);
+  } finally {
+    await uploaded?.prepared.cleanup();
   }
-  return {
-    model,
-    version,
-    reusedVersion,
-    createdModel,
-    artifact: describeArtifact(artifact),
-    created: current === undefined,
-    newRevision: current === undefined || view.revision !== current.revision,
-    ...(current ? { previousRevision: current.revision } : {}),
-    view,
-    curl: curlFor(view.endpoint, loaded),
-  };
 }
 
 /** For an image given by reference: its tag, else its digest's first 12 hex, else "latest". */
@@ -357,19 +349,15 @@ export function imageVersion(ref: string): string {
   return /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(tag) ? tag : 'latest';
 }
 
-/** Builds the directory into an image on the engine, unless the existing version's image is still there. */
+/** Builds the directory into an image on the engine (the docker runtime runs images). */
 async function dockerImage(
   loaded: LoadedSpec,
   model: string,
   version: string,
-  existing: ModelVersion | undefined,
   base: string | undefined,
   progress: (line: string) => void,
 ): Promise<{ image: string }> {
   const engine = createEngine();
-  if (existing?.image && (await engine.inspectImage(existing.image))) {
-    return { image: existing.image };
-  }
   const tag = `${model}:${version}`;
   progress(`building ${tag} from ${loaded.dir}`);
   const built = await buildImage({ dir: loaded.dir, ...(base ? { base } : {}), onProgress: progress });
@@ -379,12 +367,22 @@ async function dockerImage(
   return { image: info.id };
 }
 
-function sameArtifact(v: ModelVersion, a: { image?: string; artifactDir?: string }): boolean {
-  return (v.image ?? undefined) === a.image && (v.artifactDir ?? undefined) === a.artifactDir;
+/** An image version matches a reference when it is that reference pinned (`ref@sha256:...`). */
+function imageMatches(pinned: string | null, ref: string): boolean {
+  if (!pinned) return false;
+  const at = pinned.indexOf('@');
+  const repo = at === -1 ? pinned : pinned.slice(0, at);
+  const slash = ref.lastIndexOf('/');
+  const colon = ref.lastIndexOf(':');
+  return repo === (colon > slash ? ref.slice(0, colon) : ref) || pinned === ref;
 }
 
-function describeArtifact(a: { image?: string | null; artifactDir?: string | null }): string {
-  return a.image ? `image ${a.image}` : `directory ${a.artifactDir}`;
+function describeVersion(v: ModelVersion): string {
+  const parts = [
+    ...(v.artifact ? [`artifact ${short(v.artifact)}`] : []),
+    ...(v.image ? [`image ${shortImage(v.image)}`] : []),
+  ];
+  return parts.join(', ') || 'nothing';
 }
 
 /** A curl that works: the model's sample request when it has one, else a placeholder body. */
@@ -407,24 +405,44 @@ export function curlFor(endpoint: string, loaded: LoadedSpec | undefined): strin
 
 function printResult(r: DeployResult): void {
   const v = r.view;
+  const ferry = cliCommand();
+  const reports =
+    r.specVersion === undefined ? '' : `; the model reports model_version "${r.specVersion}" (ferry.yaml)`;
   const lines = [
     `model       ${r.model}${r.createdModel ? ' (new)' : ''}`,
-    `version     ${r.version}${r.reusedVersion ? ' (unchanged, reused)' : ' (new)'}  ${r.artifact}`,
+    `version     ${r.version} (${r.reusedVersion ? 'already registered' : 'new'}): ${r.artifact}${reports}`,
   ];
+  const ready = v.replicaStatus.filter((x) => x.revision === v.revision && x.state === 'ready').length;
+  const rollingOut =
+    v.rollout &&
+    v.rollout.to === v.revision &&
+    v.rollout.phase !== 'succeeded' &&
+    v.rollout.phase !== 'aborted';
+  const strategy = `${strategySummary(v.strategy)}${v.strategy.kind === 'canary' ? "; the deployment's strategy, --rolling changes it" : ''}`;
   if (r.created) {
     lines.push(`deployment  ${v.name} created: revision r${v.revision}, ${v.replicas} replica(s) starting`);
-  } else if (!r.newRevision) {
+  } else if (r.newRevision && rollingOut) {
     lines.push(
-      `deployment  ${v.name} unchanged: revision r${v.revision} already runs this spec (${v.replicas} replica(s))`,
+      `deployment  ${v.name} updated: revision r${v.revision} rolls out from r${v.rollout!.from} (${strategy})`,
     );
-  } else if (v.rollout && v.rollout.to === v.revision) {
+  } else if (r.newRevision) {
     lines.push(
-      `deployment  ${v.name} updated: revision r${v.revision} rolls out from r${v.rollout.from} (${v.strategy.kind})`,
-      `            follow it: ferry rollout status ${v.name} --watch`,
+      `deployment  ${v.name} updated: revision r${v.revision} takes the traffic (${trafficSummary(v.traffic)})`,
+    );
+  } else if (rollingOut) {
+    lines.push(
+      `deployment  ${v.name}: revision r${v.revision} already has this spec but did not serve; it rolls out again from r${v.rollout!.from} (${strategy})`,
     );
   } else {
-    lines.push(`deployment  ${v.name} updated: revision r${v.revision} (previous r${r.previousRevision})`);
+    lines.push(
+      `deployment  ${v.name} unchanged: revision r${v.revision} already serves this spec (${trafficSummary(v.traffic)}; ${ready}/${v.replicas} ready)`,
+    );
   }
+  if (rollingOut) lines.push(`            follow it: ${ferry} rollout status ${v.name} --watch`);
+  for (const secret of r.unsetSecrets)
+    lines.push(
+      `warning     secret ${secret} is not set: replicas of r${v.revision} wait for it; set it with: ${ferry} secrets set ${secret} (value from stdin)`,
+    );
   lines.push(`endpoint    ${v.endpoint}`, `try         ${r.curl}`);
   out(lines.join('\n'));
 }

@@ -185,6 +185,9 @@ function view(over: Partial<DeploymentView> = {}): DeploymentView {
       { revision: 1, percent: 90 },
       { revision: 2, percent: 10 },
     ],
+    trafficTarget: null,
+    revisionStatus: [],
+    runtime: 'docker',
     rollout: null,
     replicaStatus: [replica(), replica({ name: 'iris-1-0', revision: 1, state: 'starting' })],
     conditions: [],
@@ -269,7 +272,7 @@ describe('formatting', () => {
         NOW,
       ),
       [
-        'NAME                MODEL  VERSION  REVISION  READY  TRAFFIC        ROLLOUT            AGE',
+        'NAME                MODEL  VERSION  REVISION  READY  TRAFFIC        STATUS             AGE',
         'iris                iris   abc123   r2        1/2    r1 90% r2 10%  -                  3h',
         'sentiment-analysis  sent   stable   r1        0/2    r1 100%        r1->r2 50% paused  3h',
         '',
@@ -388,9 +391,9 @@ describe('describe', () => {
         version: `v${n}`,
         image,
         artifactDir,
-        resources: { cpu: 1, memoryBytes: null, gpu: 0 },
-        env: {},
-        secretRefs: [],
+        resources: { cpu: n === 2 ? 0.5 : 1, memoryBytes: 256 * 1024 ** 2, gpu: 0 },
+        env: n === 2 ? { LOG: 'debug', FROM_YAML: '1' } : {},
+        secretRefs: n === 2 ? ['HF_TOKEN', 'db-password'] : [],
         serving: {},
       },
     });
@@ -403,6 +406,21 @@ describe('describe', () => {
           { revision: 2, percent: 10, shadow: 20 },
         ],
         rollout: rollout(),
+        revisionStatus: [
+          {
+            revision: 2,
+            desired: 1,
+            ready: 0,
+            percent: 10,
+            problem: {
+              reason: 'ModelLoadFailed',
+              message: 'Protobuf parsing failed',
+              fatal: true,
+              since: NOW - 4000,
+            },
+          },
+        ],
+        trafficTarget: { entries: [{ revision: 1, percent: 100 }], requestedAt: NOW - 3000 },
         conditions: [
           {
             type: 'Ready',
@@ -433,15 +451,22 @@ describe('describe', () => {
       ],
     };
     const text = describeText(d, NOW);
+    assert.match(
+      describeText({ ...d, runtime: 'process' }, NOW),
+      /^Resources: +cpu 0.5, memory 256Mi per replica \(process runtime: not enforced; threads follow the cpu limit\)$/m,
+    );
     for (const expected of [
       /^Name: +iris$/m,
       /^Version: +stable \(now v2\)$/m,
       /^Revision: +r2 \(spec 222222222222\)$/m,
       /^Artifact: +sha256:abcd$/m,
       /^Replicas: +2 desired, 1 ready, 2 running$/m,
-      /^Resources: +cpu 1, memory 512Mi$/m,
-      /^Env: +LOG=debug$/m,
-      /^Secrets: +db-password$/m,
+      // What the newest revision's replicas get (its ferry.yaml under the deployment's flags), and who enforces it.
+      /^Resources: +cpu 0.5, memory 256Mi per replica \(enforced by the Docker engine\)$/m,
+      /^Env: +FROM_YAML=1 LOG=debug$/m,
+      /^Secrets: +HF_TOKEN, db-password$/m,
+      /^ {2}r2 FAILED \(ModelLoadFailed, 4s ago\): Protobuf parsing failed$/m,
+      /^ {2}asked for 3s ago: r1 100%; it moves once those revisions have ready replicas$/m,
       /^Strategy: +rolling \(max surge 1\)$/m,
       /^Endpoint: +http:\/\/127\.0\.0\.1:8080\/v2\/models\/iris\/infer$/m,
       /^Traffic: r1 90% r2 10% r2 shadow 20%$/m,

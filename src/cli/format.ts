@@ -16,6 +16,7 @@ import type {
   DescribeView,
   LogLine,
   ReplicaView,
+  RevisionProblem,
   RolloutView,
   StrategyInput,
 } from '../control/views.ts';
@@ -281,8 +282,12 @@ export function formatSize(bytes: number | null): string {
 }
 
 export function deploymentsTable(views: readonly DeploymentView[], now: number): string {
+  const status = (d: DeploymentView) => {
+    const failed = (d.revisionStatus ?? []).find((s) => s.problem?.fatal && (s.desired > 0 || s.percent > 0));
+    return failed ? `r${failed.revision} failed: ${failed.problem!.reason}` : rolloutCell(d.rollout);
+  };
   return table(
-    ['NAME', 'MODEL', 'VERSION', 'REVISION', 'READY', 'TRAFFIC', 'ROLLOUT', 'AGE'],
+    ['NAME', 'MODEL', 'VERSION', 'REVISION', 'READY', 'TRAFFIC', 'STATUS', 'AGE'],
     views.map((d) => [
       d.name,
       d.model,
@@ -290,7 +295,7 @@ export function deploymentsTable(views: readonly DeploymentView[], now: number):
       `r${d.revision}`,
       readySummary(d),
       trafficSummary(d.traffic),
-      rolloutCell(d.rollout),
+      status(d),
       age(d.createdAt, now),
     ]),
   );
@@ -316,8 +321,12 @@ export function modelsTable(models: readonly ModelRecord[], now: number): string
 }
 
 /** Where a revision's replicas come from: its image, else its artifact directory. */
+/** The image, else the artifact (by digest when the directory is in the platform's artifact store). */
 export function artifactOf(spec: { image: string | null; artifactDir: string | null }): string {
-  return spec.image ?? (spec.artifactDir ? `dir:${spec.artifactDir}` : '-');
+  if (spec.image) return spec.image;
+  if (!spec.artifactDir) return '-';
+  const digest = /sha256[/\\]([0-9a-f]{64})$/.exec(spec.artifactDir);
+  return digest ? `artifact sha256:${digest[1]}` : `dir:${spec.artifactDir}`;
 }
 
 /** Image IDs and digests cut to 12 hex for tables: sha256:21983112ca7d, reg/iris@sha256:0123456789ab. */
@@ -392,9 +401,16 @@ export function progressLine(view: DeploymentView, target: number): string {
   const ready = view.replicaStatus.filter((r) => r.revision === target && r.state === 'ready').length;
   const parts = [`r${target}: ${ready}/${want} ready`];
   if (view.rollout && view.rollout.to === target) parts.push(rolloutLine(view.rollout));
+  const problem = revisionProblem(view, target);
+  if (problem) parts.push(`${problem.reason}: ${problem.message}`);
   const crash = view.conditions.find((c) => c.type === 'Ready' && c.reason === 'CrashLoopBackOff');
-  if (crash) parts.push(crash.message);
+  if (crash && !problem) parts.push(crash.message);
   return parts.join('; ');
+}
+
+/** What keeps revision `revision` from serving, if anything. */
+export function revisionProblem(view: DeploymentView, revision: number): RevisionProblem | null {
+  return view.revisionStatus?.find((r) => r.revision === revision)?.problem ?? null;
 }
 
 export type WaitOutcome = 'waiting' | 'done' | 'failed';
@@ -404,6 +420,9 @@ export type WaitOutcome = 'waiting' | 'done' | 'failed';
  * towards it, all its replicas are ready), or failed: its rollout was aborted.
  */
 export function rolloutOutcome(view: DeploymentView, target: number): WaitOutcome {
+  // A revision that failed, or waits for something only a person can do (a secret), will not get there.
+  const problem = revisionProblem(view, target);
+  if (problem && (problem.fatal || problem.reason === 'SecretMissing')) return 'failed';
   const rollout = view.rollout;
   if (rollout && rollout.to === target) {
     if (rollout.phase === 'aborted') return 'failed';
@@ -437,19 +456,34 @@ export function describeText(view: DescribeView, now: number): string {
   field('Revision', `r${view.revision}${current ? ` (spec ${current.specHash.slice(0, 12)})` : ''}`);
   if (current) field('Artifact', artifactOf(current.spec));
   field('Replicas', `${view.replicas} desired, ${ready} ready, ${view.replicaStatus.length} running`);
+  // What replicas of the newest revision get: the deployment's settings over its ferry.yaml over defaults.
+  const effective = current?.spec ?? {
+    resources: view.resources,
+    env: view.env,
+    secretRefs: view.secretRefs,
+  };
+  const r = effective.resources;
   field(
     'Resources',
-    `cpu ${view.resources.cpu === null ? 'unlimited' : view.resources.cpu}, memory ${formatSize(view.resources.memoryBytes)}${view.resources.gpu > 0 ? `, gpu ${view.resources.gpu}` : ''}`,
+    `cpu ${r.cpu === null ? 'unlimited' : r.cpu}, memory ${formatSize(r.memoryBytes)}${r.gpu > 0 ? `, gpu ${r.gpu}` : ''} per replica (${
+      view.runtime === 'process'
+        ? 'process runtime: not enforced; threads follow the cpu limit'
+        : 'enforced by the Docker engine'
+    })`,
   );
-  const env = Object.entries(view.env).sort(([a], [b]) => a.localeCompare(b));
+  const env = Object.entries(effective.env).sort(([a], [b]) => a.localeCompare(b));
   field('Env', env.length === 0 ? '-' : env.map(([k, v]) => `${k}=${v}`).join(' '));
-  field('Secrets', view.secretRefs.length === 0 ? '-' : [...view.secretRefs].sort().join(', '));
+  field('Secrets', effective.secretRefs.length === 0 ? '-' : [...effective.secretRefs].sort().join(', '));
   field('Serving', Object.keys(view.serving).length === 0 ? 'defaults' : JSON.stringify(view.serving));
   field('Strategy', strategySummary(view.strategy));
   field('Endpoint', view.endpoint);
   field('Created', `${new Date(view.createdAt).toISOString()} (${age(view.createdAt, now)} ago)`);
   field('Updated', `${new Date(view.updatedAt).toISOString()} (${age(view.updatedAt, now)} ago)`);
   out.push('', `Traffic: ${trafficSummary(view.traffic)}`);
+  if (view.trafficTarget)
+    out.push(
+      `  asked for ${age(view.trafficTarget.requestedAt, now)} ago: ${trafficSummary(view.trafficTarget.entries)}; it moves once those revisions have ready replicas`,
+    );
   if (view.rollout) {
     out.push(`Rollout: ${rolloutLine(view.rollout).replace(/^rollout /, '')}`);
     out.push(`  ${view.rollout.message}`);
@@ -460,6 +494,11 @@ export function describeText(view: DescribeView, now: number): string {
     out.push('Rollout: none');
   }
   out.push('', 'Revisions:', indent(revisionsTable(view.revisions, view.traffic, now)));
+  const problems = (view.revisionStatus ?? []).filter((s) => s.problem !== null);
+  for (const s of problems)
+    out.push(
+      `  r${s.revision} ${s.problem!.fatal ? 'FAILED' : 'waiting'} (${s.problem!.reason}, ${age(s.problem!.since, now)} ago): ${s.problem!.message}`,
+    );
   out.push(
     '',
     'Replicas:',

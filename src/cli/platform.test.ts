@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { buildControlApi } from '../control/api/app.ts';
 import { type RecordingControl, recordingControl } from '../control/api/testing.ts';
+import { ArtifactStore } from '../control/artifacts.ts';
+import { SecretBox, Secrets } from '../control/secrets.ts';
 import { openStore, type Store } from '../control/store/store.ts';
 import type { ReplicaView, RolloutView } from '../control/views.ts';
 import { writeContext } from './context.ts';
@@ -69,6 +71,8 @@ describe('ferry platform commands against a live control-plane API', () => {
       store,
       control,
       info: { version: '0.0.0-test', runtime: 'process', gatewayUrl: GATEWAY },
+      versions: { store, artifacts: new ArtifactStore(join(dir, 'artifacts')) },
+      secrets: new Secrets(store, SecretBox.open(join(dir, 'secret.key'))),
     });
     await app.listen({ host: '127.0.0.1', port: 0 });
     url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
@@ -91,17 +95,22 @@ describe('ferry platform commands against a live control-plane API', () => {
     restarts: 0,
   });
 
-  test('deploy a directory: registers a content-hash version, creates the deployment, prints a curl', async () => {
+  test('deploy a directory: uploads it as an artifact, registers a version named by its content, creates the deployment, prints a curl', async () => {
     const r = await ferry(['deploy', model, ...api()]);
     assert.equal(r.code, 0, r.stderr);
     const m = store.getModel('iris');
     assert.equal(m?.versions.length, 1);
     const version = m?.versions[0];
-    assert.match(version?.version ?? '', /^[0-9a-f]{12}$/);
-    assert.equal(version?.artifactDir, model, 'process runtime: the absolute directory');
+    assert.match(version?.artifact ?? '', /^sha256:[0-9a-f]{64}$/);
+    assert.equal(version?.version, version?.artifact?.slice(7, 19), 'the version is named after the content');
+    assert.equal(version?.artifactDir, join(dir, 'artifacts', 'sha256', version?.artifact?.slice(7) ?? ''));
     assert.equal(version?.image, null);
     assert.equal(store.getDeployment('iris')?.revision, 1);
-    assert.match(r.stdout, new RegExp(`version +${version?.version} \\(new\\)`));
+    assert.match(
+      r.stdout,
+      new RegExp(`version +${version?.version} \\(new\\): artifact sha256:[0-9a-f]{12} \\(\\d+ file`),
+    );
+    assert.match(r.stdout, /the model reports model_version "1" \(ferry\.yaml\)/);
     assert.match(r.stdout, /deployment +iris created: revision r1/);
     assert.match(
       r.stdout,
@@ -115,12 +124,16 @@ describe('ferry platform commands against a live control-plane API', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(store.getModel('iris')?.versions.length, 1);
     assert.equal(store.getDeployment('iris')?.revision, 1);
-    assert.match(r.stdout, /\(unchanged, reused\)/);
-    assert.match(r.stdout, /iris unchanged: revision r1 already runs this spec/);
+    assert.match(r.stdout, /\(already registered\)/);
+    assert.match(r.stdout, /iris unchanged: revision r1 already serves this spec \(r1 100%; 0\/1 ready\)/);
   });
 
   test('deploy a change with flags: a new version and revision, with canary, env and limits', async () => {
-    writeFileSync(join(model, 'README.md'), 'changed\n');
+    // A file that is not part of the model (not in ferry.yaml) changes nothing that runs: same version.
+    writeFileSync(join(model, 'NOTES.md'), 'changed\n');
+    const same = await ferry(['deploy', model, ...api()]);
+    assert.match(same.stdout, /\(already registered\)/);
+    appendFileSync(join(model, 'ferry.yaml'), '# changed\n');
     control.replicas.set('iris', [ready(1)]);
     const r = await ferry([
       'deploy',
@@ -201,7 +214,7 @@ describe('ferry platform commands against a live control-plane API', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.doesNotMatch(r.stdout + r.stderr, new RegExp(admin), 'the token is never printed');
     }
-    assert.match(get.stdout, /^NAME +MODEL +VERSION +REVISION +READY +TRAFFIC +ROLLOUT +AGE$/m);
+    assert.match(get.stdout, /^NAME +MODEL +VERSION +REVISION +READY +TRAFFIC +STATUS +AGE$/m);
     assert.match(get.stdout, /^iris +iris +[0-9a-f]{12} +r2 +2\/1 +r1 100% +- +\d+s$/m);
     const list = JSON.parse(json.stdout) as Array<{ name: string; revision: number; endpoint: string }>;
     assert.deepEqual(
@@ -209,8 +222,11 @@ describe('ferry platform commands against a live control-plane API', () => {
       [['iris', 2, `${GATEWAY}/v2/models/iris/infer`]],
     );
     assert.match(models.stdout, /^iris +2 +[0-9a-f]{12} +- +\d+s$/m);
-    assert.match(revisions.stdout, /^r2 +[0-9a-f]{12} +[0-9a-f]{12} +- +dir:/m);
-    assert.match(revisions.stdout, /^r1 +[0-9a-f]{12} +[0-9a-f]{12} +r1 100% +dir:/m);
+    assert.match(revisions.stdout, /^r2 +[0-9a-f]{12} +[0-9a-f]{12} +- +artifact sha256:[0-9a-f]{12} /m);
+    assert.match(
+      revisions.stdout,
+      /^r1 +[0-9a-f]{12} +[0-9a-f]{12} +r1 100% +artifact sha256:[0-9a-f]{12} /m,
+    );
     for (const section of [
       /^Name: +iris$/m,
       /^Env: +MODE=fast X=a=b$/m,
@@ -284,7 +300,7 @@ describe('ferry platform commands against a live control-plane API', () => {
     assert.match(ok.stderr, /r1: 1\/1 ready/);
     assert.match(ok.stdout, /web r1 serves all traffic/);
 
-    writeFileSync(join(model, 'README.md'), 'changed again\n');
+    appendFileSync(join(model, 'ferry.yaml'), '# changed again\n');
     control.rollouts.set('web', {
       deployment: 'web',
       from: 1,
@@ -306,7 +322,10 @@ describe('ferry platform commands against a live control-plane API', () => {
     const scale = await ferry(['scale', 'iris', '3', ...api()]);
     assert.equal(scale.code, 0, scale.stderr);
     assert.equal(store.getDeployment('iris')?.replicas, 3);
-    assert.match(scale.stdout, /iris scaled to 3 replica\(s\) of r2/);
+    assert.match(
+      scale.stdout,
+      /iris scaled to 3 replica\(s\) per serving revision \(r1 90% r2 10% r2 shadow 5%\)/,
+    );
 
     control.lines.push(
       { at: 1, replica: 'iris-1-0', revision: 1, stream: 'stdout', line: 'listening' },
@@ -350,11 +369,11 @@ describe('ferry platform commands against a live control-plane API', () => {
       'bert',
       '1',
       '--image',
-      'reg:5000/bert@sha256:ab',
+      `reg:5000/bert@sha256:${'ab'.repeat(32)}`,
       ...api(),
     ]);
     assert.equal(add.code, 0, add.stderr);
-    assert.equal(store.getModel('bert')?.versions[0]?.image, 'reg:5000/bert@sha256:ab');
+    assert.equal(store.getModel('bert')?.versions[0]?.image, `reg:5000/bert@sha256:${'ab'.repeat(32)}`);
     const alias = await ferry(['models', 'alias', 'bert', 'stable', '1', ...api()]);
     assert.equal(alias.code, 0, alias.stderr);
     assert.deepEqual(store.getModel('bert')?.aliases, { stable: '1' });

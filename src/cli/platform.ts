@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
-import type { ControlClient, DeploymentView, TokenRole } from '../control/index.ts';
+import type { ControlClient, DeploymentView, TokenRole, TrafficEntry } from '../control/index.ts';
 import { FerryError } from '../core/errors.ts';
 import { connect } from './context.ts';
 import {
@@ -19,6 +19,7 @@ import {
   parseTrafficArgs,
   progressLine,
   replicasTable,
+  revisionProblem,
   revisionsTable,
   rolloutLine,
   rolloutOutcome,
@@ -27,7 +28,7 @@ import {
   trafficSummary,
   UsageError,
 } from './format.ts';
-import { action, EXIT_USAGE } from './output.ts';
+import { action, cliCommand, EXIT_USAGE } from './output.ts';
 
 // ---------------------------------------------------------------------------------------------- shared
 
@@ -128,10 +129,18 @@ export async function waitFor(
     const state = outcome(view);
     if (state === 'done') return view;
     if (state === 'failed') {
+      const problem = revisionProblem(view, target);
       throw new FerryError(
         'FERRY_CONFLICT',
-        `The rollout of ${name} to revision ${target} failed: ${view.rollout?.message ?? line}`,
-        { hint: `See why: ferry describe ${name}; ferry logs ${name} --revision ${target}` },
+        problem
+          ? `Revision ${target} of ${name} ${problem.fatal ? 'failed' : 'cannot start'} (${problem.reason}): ${problem.message}`
+          : `The rollout of ${name} to revision ${target} failed: ${view.rollout?.message ?? line}`,
+        {
+          hint:
+            problem?.reason === 'SecretMissing'
+              ? `Set the secret (ferry secrets set <name>); the replicas start then. ferry describe ${name} shows the state.`
+              : `See why: ferry describe ${name}; ferry logs ${name} --revision ${target}`,
+        },
       );
     }
     if (Date.now() >= deadline) {
@@ -146,6 +155,48 @@ export async function waitFor(
         },
       );
     }
+    await sleep(Math.min(500, Math.max(0, deadline - Date.now())));
+  }
+}
+
+/** Polls until the split asked for is in effect; it was cancelled (a revision failed) -> FerryError. */
+async function waitForSplit(
+  client: ControlClient,
+  name: string,
+  entries: TrafficEntry[],
+  timeoutMs: number,
+): Promise<DeploymentView> {
+  const deadline = Date.now() + timeoutMs;
+  const asked = trafficSummary(entries);
+  let last = '';
+  for (;;) {
+    const view = await client.getDeployment(name);
+    if (!view.trafficTarget) {
+      if (trafficSummary(view.traffic) === asked) return view;
+      const failed = view.revisionStatus.find(
+        (r) => r.problem?.fatal && entries.some((e) => e.revision === r.revision),
+      );
+      throw new FerryError(
+        'FERRY_CONFLICT',
+        `The split ${asked} of ${name} was not applied${failed ? `: revision ${failed.revision} failed (${failed.problem!.reason}): ${failed.problem!.message}` : ''}; traffic stays ${trafficSummary(view.traffic)}`,
+        { hint: `See ${cliCommand()} describe ${name} and ${cliCommand()} events --deployment ${name}.` },
+      );
+    }
+    const waiting = view.revisionStatus
+      .filter((r) => entries.some((e) => e.revision === r.revision && e.percent > 0))
+      .map((r) => `r${r.revision} ${r.ready}/${r.desired} ready${r.problem ? ` (${r.problem.reason})` : ''}`)
+      .join(', ');
+    const line = `moving to ${asked}: ${waiting}`;
+    if (line !== last) say(line);
+    last = line;
+    if (Date.now() >= deadline)
+      throw new FerryError(
+        'FERRY_DEADLINE_EXCEEDED',
+        `Gave up waiting for the split ${asked} of ${name}: ${waiting}`,
+        {
+          hint: `It still moves once the revisions are ready: ${cliCommand()} describe ${name}.`,
+        },
+      );
     await sleep(Math.min(500, Math.max(0, deadline - Date.now())));
   }
 }
@@ -339,40 +390,57 @@ function registerTraffic(program: Command): void {
         '--shadow <revision=percent>',
         'mirror a percent of requests to a revision, answers discarded (repeatable)',
         collect,
+      )
+      .option('--wait', 'wait until the split is in effect (exit 1 if it cannot be)')
+      .addOption(
+        new Option('--timeout <duration>', 'with --wait: give up after this long')
+          .argParser(flag((v) => parseDurationFlag('--timeout', v)))
+          .default(120_000, '120s'),
       ),
   ).action(
-    run(async (name: string, split: string[], opts: OutputFlags & { shadow?: string[] }) => {
-      const shadow = opts.shadow ?? [];
-      const client = connect(opts);
-      if (split.length === 0 && shadow.length === 0) {
-        const traffic = await client.getTraffic(name);
-        if (opts.output === 'json') return printJson(traffic);
-        return out(
-          table(
-            ['REVISION', 'PERCENT', 'SHADOW'],
-            [...traffic]
-              .sort((a, b) => a.revision - b.revision)
-              .map((t) => [`r${t.revision}`, `${t.percent}%`, t.shadow ? `${t.shadow}%` : '-']),
-          ),
-        );
-      }
-      let entries = parseTrafficArgs(split, shadow);
-      if (split.length === 0) {
-        // Only --shadow: keep the live split as it is.
-        const current = await client.getTraffic(name);
-        const shadows = new Map(entries.map((e) => [e.revision, e.shadow]));
-        entries = current.map((t) => {
-          const { shadow: _old, ...live } = t;
-          const s = shadows.get(t.revision);
-          shadows.delete(t.revision);
-          return s === undefined ? live : { ...live, shadow: s };
-        });
-        for (const [revision, s] of shadows) entries.push({ revision, percent: 0, shadow: s as number });
-      }
-      const view = await client.setTraffic(name, entries);
-      if (opts.output === 'json') return printJson(view);
-      out(`traffic of ${name}: ${trafficSummary(view.traffic)}`);
-    }),
+    run(
+      async (
+        name: string,
+        split: string[],
+        opts: OutputFlags & { shadow?: string[]; wait?: boolean; timeout: number },
+      ) => {
+        const shadow = opts.shadow ?? [];
+        const client = connect(opts);
+        if (split.length === 0 && shadow.length === 0) {
+          const traffic = await client.getTraffic(name);
+          if (opts.output === 'json') return printJson(traffic);
+          return out(
+            table(
+              ['REVISION', 'PERCENT', 'SHADOW'],
+              [...traffic]
+                .sort((a, b) => a.revision - b.revision)
+                .map((t) => [`r${t.revision}`, `${t.percent}%`, t.shadow ? `${t.shadow}%` : '-']),
+            ),
+          );
+        }
+        let entries = parseTrafficArgs(split, shadow);
+        if (split.length === 0) {
+          // Only --shadow: keep the live split as it is.
+          const current = await client.getTraffic(name);
+          const shadows = new Map(entries.map((e) => [e.revision, e.shadow]));
+          entries = current.map((t) => {
+            const { shadow: _old, ...live } = t;
+            const s = shadows.get(t.revision);
+            shadows.delete(t.revision);
+            return s === undefined ? live : { ...live, shadow: s };
+          });
+          for (const [revision, s] of shadows) entries.push({ revision, percent: 0, shadow: s as number });
+        }
+        let view = await client.setTraffic(name, entries);
+        if (view.trafficTarget && opts.wait) view = await waitForSplit(client, name, entries, opts.timeout);
+        if (opts.output === 'json') return printJson(view);
+        if (view.trafficTarget)
+          out(
+            `traffic of ${name}: ${trafficSummary(view.traffic)} for now; ${trafficSummary(view.trafficTarget.entries)} follows once its revisions have ready replicas (they are starting; ${cliCommand()} describe ${name} shows them)`,
+          );
+        else out(`traffic of ${name}: ${trafficSummary(view.traffic)}`);
+      },
+    ),
   );
 }
 
@@ -388,7 +456,10 @@ function registerScaleDelete(program: Command): void {
       const replicas = parseIntFlag('<replicas>', replicasArg, 0, 1000);
       const view = await connect(opts).scale(name, replicas);
       if (opts.output === 'json') return printJson(view);
-      out(`${name} scaled to ${view.replicas} replica(s) of r${view.revision}`);
+      // Every revision with live traffic runs this many; say which ones serve, not the newest revision.
+      out(
+        `${name} scaled to ${view.replicas} replica(s) per serving revision (${trafficSummary(view.traffic)})`,
+      );
     }),
   );
 
@@ -503,13 +574,20 @@ function registerModels(program: Command): void {
       }
       const client = connect(opts);
       await ensureModel(client, model);
+      let artifact: string | undefined;
+      if (opts.dir) {
+        const { uploadModelDir } = await import('./upload.ts');
+        const uploaded = await uploadModelDir(client, resolve(opts.dir), say);
+        await uploaded.prepared.cleanup();
+        artifact = uploaded.digest;
+      }
       const added = await client.addVersion(model, {
         version,
         ...(opts.image ? { image: opts.image } : {}),
-        ...(opts.dir ? { artifactDir: resolve(opts.dir) } : {}),
+        ...(artifact ? { artifact } : {}),
       });
       if (opts.output === 'json') return printJson(added);
-      out(`added ${model} version ${added.version} (${added.image ?? `dir:${added.artifactDir}`})`);
+      out(`added ${model} version ${added.version} (${added.image ?? `artifact ${added.artifact}`})`);
     }),
   );
 

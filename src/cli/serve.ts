@@ -1,9 +1,10 @@
 /** `ferry serve [dir...]`: run the model server on model directories. */
 import type { Command } from 'commander';
-import { FerryError } from '../core/errors.ts';
+import { FerryError, isFerryError } from '../core/errors.ts';
+import { EXIT_MODEL_LOAD_FAILED, FAIL_ON_LOAD_ERROR_ENV } from '../core/replica.ts';
 import { type ModelVersion, startServer } from '../server/index.ts';
 import { parseServingOverrides, SERVING_OVERRIDES_ENV } from '../spec/index.ts';
-import { action, intOption } from './output.ts';
+import { action, intOption, printError } from './output.ts';
 
 interface ServeOptions {
   host: string;
@@ -52,14 +53,23 @@ export function registerServe(program: Command): void {
           throw new FerryError('FERRY_SPEC_INVALID', overrides.problem, {
             hint: 'e.g. --serving \'{"batching":{"maxBatchSize":32},"timeout":"5s"}\'',
           });
-        const server = await startServer({
-          ...(overrides ? { servingOverrides: overrides.value } : {}),
-          paths,
-          host: options.host,
-          port: options.port,
-          watch: options.watch ?? false,
-          shutdownTimeoutMs: options.shutdownTimeout * 1000,
-        });
+        let server: Awaited<ReturnType<typeof startServer>>;
+        try {
+          server = await startServer({
+            ...(overrides ? { servingOverrides: overrides.value } : {}),
+            paths,
+            host: options.host,
+            port: options.port,
+            watch: options.watch ?? false,
+            shutdownTimeoutMs: options.shutdownTimeout * 1000,
+            failOnLoadError: process.env[FAIL_ON_LOAD_ERROR_ENV] === '1',
+          });
+        } catch (error) {
+          // A replica whose model cannot load says why on its last line and exits with its own code.
+          if (!isFerryError(error) || error.code !== 'FERRY_MODEL_LOAD_FAILED') throw error;
+          printError(error);
+          process.exit(EXIT_MODEL_LOAD_FAILED);
+        }
         let signals = 0;
         const stop = (signal: string) => {
           if (++signals > 1) process.exit(130);

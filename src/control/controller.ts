@@ -15,16 +15,22 @@
  *
  * After a restart the first tick adopts what runs (reconcile on the listed replicas, by their labels).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { FerryError } from '../core/errors.ts';
 import { freePort } from '../core/free-port.ts';
-import type { ReplicaLogLine, ReplicaSpec, ReplicaStatus, Runtime, RuntimeWatch } from '../runtime/index.ts';
+import { EXIT_MODEL_LOAD_FAILED } from '../core/replica.ts';
+import type { ReplicaLogLine, ReplicaStatus, Runtime, RuntimeWatch } from '../runtime/index.ts';
 import { readiness } from '../runtime/index.ts';
-import { SERVING_OVERRIDES_ENV, servingOverrideProblems } from '../spec/index.ts';
-import { LABELS, makeReplicaLabels, readReplicaClaim } from './labels.ts';
+import { servingOverrideProblems } from '../spec/index.ts';
+import { LABELS, readReplicaClaim } from './labels.ts';
 import { type LogArchive, lineTime } from './log-archive.ts';
-import { type CrashHistory, type DesiredState, type ReconcilePolicy, reconcile } from './reconcile.ts';
+import {
+  type CrashHistory,
+  crashKey,
+  type DesiredState,
+  type ReconcilePolicy,
+  reconcile,
+} from './reconcile.ts';
+import { makeReplicaSpec } from './replica-spec.ts';
 import {
   abort as abortRollout,
   promote as promoteRollout,
@@ -44,6 +50,7 @@ import type {
   StoredRevision,
   TrafficEntry,
 } from './store/store.ts';
+import { stepTrafficMove, trafficMoveMessage } from './traffic-move.ts';
 import type { Action, ActualReplica, Condition } from './types.ts';
 import type {
   ControlPlane,
@@ -52,6 +59,8 @@ import type {
   LogLine,
   LogQuery,
   ReplicaView,
+  RevisionProblem,
+  RevisionStatusView,
   RolloutView,
   StrategyInput,
 } from './views.ts';
@@ -90,6 +99,8 @@ const DEFAULT_POLICY: ReconcilePolicy = { backoff: { baseMs: 1000, maxMs: 60_000
 const STARTING_POLL_MS = 250;
 const DEFAULT_TAIL = 200;
 const CRASH_LOG_LINES = 10;
+/** A revision whose replicas crashed this many times in a row without one ever being ready has failed. */
+const FAILED_AFTER_CRASHES = 3;
 
 interface Observed {
   status: ReplicaStatus;
@@ -127,8 +138,20 @@ export class Controller implements ControlPlane {
   private readonly servedNames = new Map<string, string>();
   private readonly reportedCrashes = new Set<string>();
   private readonly lastCrash = new Map<string, CrashView>();
-  /** Create failures already recorded as events, by `${deployment}@${revision}:${reason}`: one event, not one a pass. */
-  private readonly createWarnings = new Set<string>();
+  /**
+   * What keeps a revision from serving, by crashKey(deployment, revision): a model that cannot load, a crash
+   * loop before it was ever ready, a secret not set, nothing this runtime can run. Cleared once one of its
+   * replicas is ready (or the replica can be made). A `fatal` problem aborts a rollout to the revision.
+   */
+  private readonly problems = new Map<string, RevisionProblem>();
+  /** Revisions (crashKey) that had a ready replica since this controller started. */
+  private readonly everReady = new Set<string>();
+  /** Replicas this controller stopped: their exit is not a crash, even after they leave `leaving`. */
+  private readonly stoppedByUs = new Set<string>();
+  /** Replicas per revision each deployment wanted in the last pass (for the view). */
+  private desiredNow = new Map<string, Record<string, number>>();
+  /** The last traffic-move wait reported per deployment, so an unchanged wait is not an event every pass. */
+  private readonly moveWaits = new Map<string, string>();
 
   private running: Promise<void> | null = null;
   private again = false;
@@ -239,7 +262,12 @@ export class Controller implements ControlPlane {
   // ------------------------------------------------------------------------------------------- one pass
 
   private async pass(): Promise<number | null> {
-    const statuses = await this.runtime.list(this.mine);
+    const listed = await this.runtime.list(this.mine);
+    // A replica we are stopping or stopped, that the runtime still lists (a list read while it stopped, or a
+    // removal not seen yet), is neither desired, running nor crashed: it is on its way out.
+    const ids = new Set(listed.map((s) => s.id));
+    for (const id of this.stoppedByUs) if (!ids.has(id) && !this.leaving.has(id)) this.stoppedByUs.delete(id);
+    const statuses = listed.filter((s) => !this.stoppedByUs.has(s.id));
     await this.probe(statuses);
     this.observed = statuses.map((s) => this.observe(s));
     if (this.firstPass) {
@@ -260,8 +288,10 @@ export class Controller implements ControlPlane {
     let wakeAt: number | null = null;
     const desired: DesiredState = { deployments: [] };
     const routing: Parameters<typeof buildRoutes>[0] = { deployments: [], replicas: [] };
+    const desiredNow = new Map<string, Record<string, number>>();
     for (const dep of this.store.listDeployments()) {
       const { replicas, wake } = this.stepDeployment(dep, now);
+      desiredNow.set(dep.name, replicas);
       if (wake !== null) wakeAt = wakeAt === null ? wake : Math.min(wakeAt, wake);
       const revisions: DesiredState['deployments'][number]['revisions'] = [];
       const servedNames: Record<string, string> = {};
@@ -279,9 +309,15 @@ export class Controller implements ControlPlane {
       routing.deployments.push({ name: dep.name, traffic: this.store.getTraffic(dep.name), servedNames });
     }
 
+    this.desiredNow = desiredNow;
+    for (const key of this.problems.keys()) {
+      const at = key.lastIndexOf('@');
+      if (!desiredNow.has(key.slice(0, at))) this.problems.delete(key);
+    }
     const actual = this.observed.filter((o) => !this.leaving.has(o.status.id)).map((o) => o.actual);
     const result = reconcile(desired, actual, now, this.policy, this.history, this.conditions);
     this.history = result.history;
+    this.noteCrashLoops(result.history);
     this.noteConditions(result.conditions);
     if (result.nextWakeAt !== null)
       wakeAt = wakeAt === null ? result.nextWakeAt : Math.min(wakeAt, result.nextWakeAt);
@@ -333,6 +369,11 @@ export class Controller implements ControlPlane {
           if (await readiness(s.url, 1000)) {
             this.ready.add(s.id);
             const claim = readReplicaClaim(s.labels);
+            if (claim.deployment !== undefined && claim.revision !== undefined) {
+              const key = crashKey(claim.deployment, claim.revision);
+              this.everReady.add(key);
+              this.problems.delete(key);
+            }
             this.event(
               claim.deployment,
               'Normal',
@@ -344,7 +385,11 @@ export class Controller implements ControlPlane {
     );
   }
 
-  /** One event per crashed replica, with its exit code and last log lines; the newest crash shows in the view. */
+  /**
+   * One event per replica that stopped by itself, with its exit code and last log lines. A clean exit (code 0)
+   * is reported as such, not as a crash. A model that could not load (exit EXIT_MODEL_LOAD_FAILED) fails its
+   * revision at once, with the server's reason; the newest crash shows in the view.
+   */
   private async reportCrashes(): Promise<void> {
     for (const o of this.observed) {
       const s = o.status;
@@ -353,6 +398,16 @@ export class Controller implements ControlPlane {
       this.reportedCrashes.add(s.id);
       const lines = await this.runtime.logs(s.id, { tail: CRASH_LOG_LINES }).catch(() => []);
       const logTail = lines.map((l) => toStored(l, 0).line);
+      const where = `${s.name} (revision ${o.revision})`;
+      if (s.exitCode === 0) {
+        this.event(
+          o.deployment,
+          'Normal',
+          'ReplicaExited',
+          `${where} exited cleanly (code 0); it is replaced`,
+        );
+        continue;
+      }
       if (o.deployment !== undefined) {
         this.lastCrash.set(o.deployment, {
           replica: s.name,
@@ -362,13 +417,55 @@ export class Controller implements ControlPlane {
           logTail,
         });
       }
+      if (s.exitCode === EXIT_MODEL_LOAD_FAILED && o.deployment !== undefined && o.revision !== undefined) {
+        const reason = loadFailureReason(logTail) ?? 'the model failed to load (no reason in its log)';
+        this.setProblem(o.deployment, o.revision, {
+          reason: 'ModelLoadFailed',
+          message: reason,
+          fatal: true,
+        });
+        continue;
+      }
       this.event(
         o.deployment,
         'Warning',
         'ReplicaCrashed',
-        `${s.name} (revision ${o.revision}) exited with code ${s.exitCode ?? 'unknown'}${logTail.length > 0 ? `; last log lines:\n${logTail.join('\n')}` : ''}`,
+        `${where} exited with code ${s.exitCode ?? 'unknown'}${logTail.length > 0 ? `; last log lines:\n${logTail.join('\n')}` : ''}`,
       );
     }
+  }
+
+  /** A revision whose replicas keep crashing and never were ready has failed (its rollout aborts). */
+  private noteCrashLoops(history: CrashHistory): void {
+    for (const [key, record] of Object.entries(history)) {
+      if (record.consecutive < FAILED_AFTER_CRASHES || this.everReady.has(key)) continue;
+      if (this.problems.get(key)?.fatal) continue;
+      const at = key.lastIndexOf('@');
+      const crash = this.lastCrash.get(key.slice(0, at));
+      const tail = crash?.logTail
+        .filter((l) => l.trim() !== '')
+        .slice(-3)
+        .join(' | ');
+      this.setProblem(key.slice(0, at), Number(key.slice(at + 1)), {
+        reason: 'CrashLoop',
+        message: `its replicas crashed ${record.consecutive} times in a row and none was ever ready (last exit code ${record.lastExitCode ?? 'unknown'})${tail ? `: ${tail}` : ''}`,
+        fatal: true,
+      });
+    }
+  }
+
+  /** Records what keeps a revision from serving (one event per new reason). */
+  private setProblem(deployment: string, revision: number, problem: Omit<RevisionProblem, 'since'>): void {
+    const key = crashKey(deployment, revision);
+    const old = this.problems.get(key);
+    if (old && old.reason === problem.reason && old.message === problem.message) return;
+    this.problems.set(key, { ...problem, since: this.now() });
+    this.event(
+      deployment,
+      'Warning',
+      problem.fatal ? 'RevisionFailed' : problem.reason,
+      `Revision ${revision}${problem.fatal ? ' failed' : ''} (${problem.reason}): ${problem.message}`,
+    );
   }
 
   /** The rollout step (if one runs) and the replicas each revision of this deployment needs now. */
@@ -377,11 +474,7 @@ export class Controller implements ControlPlane {
     now: number,
   ): { replicas: Record<string, number>; wake: number | null } {
     const stored = this.store.getRollout(dep.name);
-    const state = stored?.state as unknown as RolloutState | undefined;
-    if (!stored || !state || isDone(state)) {
-      return { replicas: steadyReplicas(dep.replicas, this.store.getTraffic(dep.name)), wake: null };
-    }
-    const strategy = toStrategy(stored.strategy as unknown as StrategyInput);
+    let state = stored?.state as unknown as RolloutState | undefined;
     const readyByRevision: Record<string, number> = {};
     for (const o of this.observed) {
       if (
@@ -391,6 +484,25 @@ export class Controller implements ControlPlane {
         !this.leaving.has(o.status.id)
       )
         readyByRevision[o.revision] = (readyByRevision[o.revision] ?? 0) + 1;
+    }
+    if (!stored || !state || isDone(state))
+      return { replicas: this.stepTrafficTarget(dep, readyByRevision), wake: null };
+    const strategy = toStrategy(stored.strategy as unknown as StrategyInput);
+    // A target that failed (cannot load, crash loop, nothing to run) never gets more traffic: abort.
+    const failure = this.problems.get(crashKey(dep.name, state.target));
+    if (failure?.fatal && state.phase !== 'aborting') {
+      state = abortRollout(state, `revision ${state.target} failed (${failure.reason}): ${failure.message}`);
+      this.store.saveRollout(dep.name, {
+        state: state as unknown as JsonValue,
+        strategy: stored.strategy,
+        startedAt: stored.startedAt,
+      });
+      this.event(
+        dep.name,
+        'Warning',
+        'RolloutAborting',
+        `Rollout to revision ${state.target} aborted: it failed (${failure.reason}); traffic goes back to revision ${state.stable}`,
+      );
     }
     const decision = stepRollout(state, { readyByRevision }, now, strategy);
     const before = this.store.getTraffic(dep.name);
@@ -434,6 +546,58 @@ export class Controller implements ControlPlane {
     return { replicas, wake: decision.nextWakeAt };
   }
 
+  /**
+   * Without a rollout: the split in effect, or a split asked for by hand (ferry traffic) that waits until the
+   * revisions it moves traffic to have ready replicas (traffic-move.ts). Returns the replicas per revision.
+   */
+  private stepTrafficTarget(
+    dep: Deployment,
+    readyByRevision: Record<string, number>,
+  ): Record<string, number> {
+    const current = this.store.getTraffic(dep.name);
+    const target = this.store.getTrafficTarget(dep.name);
+    if (!target) return steadyReplicas(dep.replicas, current);
+    const failed = target.entries
+      .filter((t) => t.percent > 0)
+      .map((t) => ({ revision: t.revision, problem: this.problems.get(crashKey(dep.name, t.revision)) }))
+      .find((f) => f.problem?.fatal);
+    if (failed) {
+      this.store.setTrafficTarget(dep.name, null);
+      this.moveWaits.delete(dep.name);
+      this.event(
+        dep.name,
+        'Warning',
+        'TrafficMoveCancelled',
+        `The split ${formatSplit(target.entries)} was not applied: revision ${failed.revision} failed (${failed.problem?.reason}): ${failed.problem?.message}; the split stays ${formatSplit(current)}`,
+      );
+      return steadyReplicas(dep.replicas, current);
+    }
+    const step = stepTrafficMove(dep.replicas, current, target.entries, readyByRevision);
+    if (step.apply) {
+      this.store.setTraffic(dep.name, target.entries);
+      this.store.setTrafficTarget(dep.name, null);
+      this.moveWaits.delete(dep.name);
+      this.event(
+        dep.name,
+        'Normal',
+        'TrafficShifted',
+        `Traffic moved as asked: ${formatSplit(target.entries)}`,
+      );
+      // Revisions that lost their traffic shrink on the next pass, after the new routes are out.
+      const replicas = steadyReplicas(dep.replicas, current);
+      for (const [rev, n] of Object.entries(step.desiredReplicas))
+        replicas[rev] = Math.max(replicas[rev] ?? 0, n);
+      this.nudge();
+      return replicas;
+    }
+    const message = trafficMoveMessage(step.waitingFor);
+    if (this.moveWaits.get(dep.name) !== message) {
+      this.moveWaits.set(dep.name, message);
+      this.event(dep.name, 'Normal', 'TrafficMoveWaiting', `${formatSplit(target.entries)}: ${message}`);
+    }
+    return step.desiredReplicas;
+  }
+
   private async act(actions: Action[]): Promise<void> {
     const drained = new Set(actions.flatMap((a) => (a.kind === 'drain' ? [a.id] : [])));
     const creates: Array<Promise<void>> = [];
@@ -461,62 +625,30 @@ export class Controller implements ControlPlane {
 
   private async create(revision: StoredRevision, index: number): Promise<void> {
     const dep = revision.deployment;
-    const spec: ReplicaSpec = {
-      name: `ferry-${dep}-r${revision.number}-${index}-${Math.random().toString(36).slice(2, 7)}`,
-      labels: { ...makeReplicaLabels(revision, index), ...this.mine },
+    const made = makeReplicaSpec({
+      revision,
+      index,
+      runtime: this.runtime.kind,
       port: await freePort(),
-      env: {
-        ...this.replicaEnv,
-        ...revision.spec.env,
-        ...(Object.keys(revision.spec.serving).length > 0
-          ? { [SERVING_OVERRIDES_ENV]: JSON.stringify(revision.spec.serving) }
-          : {}),
-      },
-      ...(revision.spec.resources.cpu === null ? {} : { cpus: revision.spec.resources.cpu }),
-      ...(revision.spec.resources.memoryBytes === null
-        ? {}
-        : { memoryBytes: revision.spec.resources.memoryBytes }),
-    };
-    if (revision.spec.secretRefs.length > 0) {
-      const { env, missing } = this.secrets?.env(revision.spec.secretRefs) ?? {
-        env: {},
-        missing: revision.spec.secretRefs,
-      };
-      if (missing.length > 0) {
-        this.createWarning(
-          revision,
-          'SecretMissing',
-          `Revision ${revision.number} needs secret(s) ${missing.join(', ')}, which are not set; set them (ferry secret set <name>) and the replica starts on the next pass.`,
-        );
-        return;
-      }
-      spec.env = { ...spec.env, ...env };
+      nameSuffix: Math.random().toString(36).slice(2, 7),
+      platformLabels: this.mine,
+      replicaEnv: this.replicaEnv,
+      secrets:
+        revision.spec.secretRefs.length === 0
+          ? { env: {}, missing: [] }
+          : (this.secrets?.env(revision.spec.secretRefs) ?? { env: {}, missing: revision.spec.secretRefs }),
+    });
+    if ('blocked' in made) {
+      // A missing secret waits for the user; an image-only version on the process runtime cannot run at all.
+      this.setProblem(dep, revision.number, { ...made.blocked, fatal: made.blocked.reason === 'NoArtifact' });
+      return;
     }
-    if (this.runtime.kind === 'process') {
-      if (revision.spec.artifactDir === null) {
-        this.createWarning(
-          revision,
-          'ReplicaCreateFailed',
-          `Revision ${revision.number} (${revision.spec.model}:${revision.spec.version}) has no artifact directory; the process runtime serves model directories. Add a version with artifactDir, or run ferry up --runtime docker.`,
-        );
-        return;
-      }
-      spec.modelDir = revision.spec.artifactDir;
-    } else {
-      if (revision.spec.image === null) {
-        this.createWarning(
-          revision,
-          'ReplicaCreateFailed',
-          `Revision ${revision.number} (${revision.spec.model}:${revision.spec.version}) has no image; the docker runtime runs images. Build one (ferry build) and add it as a version.`,
-        );
-        return;
-      }
-      spec.image = revision.spec.image;
-    }
+    const key = crashKey(dep, revision.number);
+    const problem = this.problems.get(key);
+    if (problem && ['SecretMissing', 'NoArtifact', 'NoImage', 'ReplicaCreateFailed'].includes(problem.reason))
+      this.problems.delete(key);
     try {
-      const status = await this.runtime.ensure(spec);
-      for (const key of this.createWarnings)
-        if (key.startsWith(`${dep}@${revision.number}:`)) this.createWarnings.delete(key);
+      const status = await this.runtime.ensure(made.spec);
       this.event(
         dep,
         'Normal',
@@ -524,19 +656,12 @@ export class Controller implements ControlPlane {
         `${status.name} (revision ${revision.number}, slot ${index}) started at ${status.url}`,
       );
     } catch (error) {
-      this.createWarning(
-        revision,
-        'ReplicaCreateFailed',
-        `Could not start a replica of revision ${revision.number}: ${error instanceof Error ? error.message : String(error)}`,
-      );
+      this.setProblem(dep, revision.number, {
+        reason: 'ReplicaCreateFailed',
+        message: `could not start a replica: ${error instanceof Error ? error.message : String(error)}`,
+        fatal: false,
+      });
     }
-  }
-
-  private createWarning(revision: StoredRevision, reason: string, message: string): void {
-    const key = `${revision.deployment}@${revision.number}:${reason}`;
-    if (this.createWarnings.has(key)) return;
-    this.createWarnings.add(key);
-    this.event(revision.deployment, 'Warning', reason, message);
   }
 
   private async removeReplica(status: ReplicaStatus, reason: string): Promise<void> {
@@ -550,6 +675,7 @@ export class Controller implements ControlPlane {
           lines.map((line) => toStored(line, at)),
         );
       }
+      this.stoppedByUs.add(status.id);
       await this.runtime.remove(status.id, this.stopGraceMs);
       this.ready.delete(status.id);
       this.reportedCrashes.delete(status.id);
@@ -581,22 +707,14 @@ export class Controller implements ControlPlane {
     this.conditions = next;
   }
 
-  /** The model name the revision's replicas serve: version metadata `servedName`, its ferry.yaml, or the model. */
+  /** The model name the revision's replicas serve: what its ferry.yaml (or image label) said, else the model. */
   private servedName(rev: StoredRevision): string {
     const key = `${rev.spec.model}:${rev.spec.version}`;
     const known = this.servedNames.get(key);
     if (known) return known;
-    let name = rev.spec.model;
-    const meta = this.store
-      .getModel(rev.spec.model)
-      ?.versions.find((v) => v.version === rev.spec.version)?.metadata;
-    if (typeof meta?.servedName === 'string') name = meta.servedName;
-    else if (rev.spec.artifactDir && existsSync(join(rev.spec.artifactDir, 'ferry.yaml'))) {
-      const m = /^name:\s*["']?([A-Za-z0-9._-]+)/m.exec(
-        readFileSync(join(rev.spec.artifactDir, 'ferry.yaml'), 'utf8'),
-      );
-      if (m) name = m[1]!;
-    }
+    const version = this.store.getModel(rev.spec.model)?.versions.find((v) => v.version === rev.spec.version);
+    const fromMeta = version?.metadata.servedName;
+    const name = version?.spec.servedName ?? (typeof fromMeta === 'string' ? fromMeta : rev.spec.model);
     this.servedNames.set(key, name);
     return name;
   }
@@ -646,7 +764,25 @@ export class Controller implements ControlPlane {
     this.requireNoActiveRollout(name, 'change it');
     if (strategy) this.store.setStrategy(name, strategy as unknown as JsonValue);
     const result = this.store.updateDeployment(name, rest);
-    if (result.created) this.beginRollout(name, result.revision.number, 'RevisionCreated');
+    if (result.created) {
+      this.store.setTrafficTarget(name, null);
+      this.beginRollout(name, result.revision.number, 'RevisionCreated');
+    } else if (
+      servingRevision(this.store.getTraffic(name)) !== result.revision.number &&
+      result.deployment.replicas > 0
+    ) {
+      // The spec asked for is the newest revision's, which does not serve (its rollout was aborted, or traffic
+      // was moved away): asking for it again means rolling it out again.
+      this.store.setTrafficTarget(name, null);
+      this.problems.delete(crashKey(name, result.revision.number));
+      this.everReady.delete(crashKey(name, result.revision.number));
+      this.beginRollout(
+        name,
+        result.revision.number,
+        'RolloutRetried',
+        `revision ${result.revision.number} did not serve`,
+      );
+    }
     this.nudge();
     return this.view(name);
   }
@@ -667,6 +803,11 @@ export class Controller implements ControlPlane {
     return this.view(name);
   }
 
+  /**
+   * Asks for a split. It takes effect once every revision it gives live traffic to has ready replicas for its
+   * share (they are started now); until then the split in effect stays (traffic-move.ts). A revision that
+   * failed is refused at once.
+   */
   setTraffic(name: string, entries: TrafficEntry[]): DeploymentView {
     this.requireNoActiveRollout(name, 'set its traffic by hand');
     for (const e of entries) {
@@ -675,15 +816,23 @@ export class Controller implements ControlPlane {
           hint: `Revisions: ${this.store
             .listRevisions(name)
             .map((r) => r.number)
-            .join(', ')}.`,
+            .join(', ')} (ferry get revisions ${name}).`,
         });
+      const problem = this.problems.get(crashKey(name, e.revision));
+      if (e.percent > 0 && problem?.fatal)
+        throw new FerryError(
+          'FERRY_CONFLICT',
+          `Revision ${e.revision} of ${name} failed (${problem.reason}): ${problem.message}`,
+          { hint: `It cannot take traffic. See ferry describe ${name}; deploy a fixed version instead.` },
+        );
     }
-    const traffic = this.store.setTraffic(name, entries);
+    const target = this.store.setTrafficTarget(name, entries);
+    this.moveWaits.delete(name);
     this.event(
       name,
       'Normal',
-      'TrafficSet',
-      `Traffic set by hand: ${traffic.map((t) => `r${t.revision} ${t.percent}%${t.shadow ? ` (shadow ${t.shadow}%)` : ''}`).join(', ')}`,
+      'TrafficRequested',
+      `Traffic asked for: ${formatSplit(target?.entries ?? entries)}`,
     );
     this.nudge();
     return this.view(name);
@@ -716,10 +865,14 @@ export class Controller implements ControlPlane {
       throw new FerryError('FERRY_NOT_FOUND', `No deployment named ${JSON.stringify(name)}`, {
         hint: 'ferry get deployments lists them.',
       });
+    const traffic = this.store.getTraffic(name);
     return {
       ...dep,
       strategy: this.store.getStrategy(name) as unknown as StrategyInput,
-      traffic: this.store.getTraffic(name),
+      traffic,
+      trafficTarget: this.store.getTrafficTarget(name) ?? null,
+      revisionStatus: this.revisionStatus(name, traffic),
+      runtime: this.runtime.kind,
       rollout: this.rollout(name),
       replicaStatus: this.replicaViews(name),
       conditions: this.conditions[name] ?? [],
@@ -844,8 +997,10 @@ export class Controller implements ControlPlane {
     return [...archived, ...fromLive.flat()].sort((a, b) => a.at - b.at);
   }
 
+  /** The last `tail` lines (as logs() gives them), then new lines as they come, until the signal aborts. */
   async *followLogs(name: string, query: LogQuery, signal: AbortSignal): AsyncIterable<LogLine> {
     this.view(name);
+    if ((query.tail ?? DEFAULT_TAIL) > 0) for (const line of await this.logs(name, query)) yield line;
     const queue: LogLine[] = [];
     let wake: (() => void) | null = null;
     const push = (l: LogLine) => {
@@ -887,6 +1042,35 @@ export class Controller implements ControlPlane {
   }
 
   // ------------------------------------------------------------------------------------------- helpers
+
+  private revisionStatus(name: string, traffic: TrafficEntry[]): RevisionStatusView[] {
+    const desired = this.desiredNow.get(name) ?? {};
+    const numbers = new Set<number>([
+      ...Object.keys(desired).map(Number),
+      ...traffic.map((t) => t.revision),
+      ...this.observed
+        .filter((o) => o.deployment === name && o.revision !== undefined)
+        .map((o) => o.revision!),
+      ...[...this.problems.keys()]
+        .filter((k) => k.startsWith(`${name}@`))
+        .map((k) => Number(k.slice(name.length + 1))),
+    ]);
+    return [...numbers]
+      .sort((a, b) => b - a)
+      .map((revision) => ({
+        revision,
+        desired: desired[revision] ?? 0,
+        ready: this.observed.filter(
+          (o) =>
+            o.deployment === name &&
+            o.revision === revision &&
+            o.actual.state === 'ready' &&
+            !this.leaving.has(o.status.id),
+        ).length,
+        percent: traffic.find((t) => t.revision === revision)?.percent ?? 0,
+        problem: this.problems.get(crashKey(name, revision)) ?? null,
+      }));
+  }
 
   private replicaViews(name: string): ReplicaView[] {
     return this.observed
@@ -1005,9 +1189,9 @@ function rolloutMessage(s: RolloutState): string {
     case 'paused':
       return `Paused at ${s.percent}% on revision ${s.target}; ferry rollout promote ${s.deployment} continues`;
     case 'aborting':
-      return `Aborting: traffic goes back to revision ${s.stable}`;
+      return `Aborting${s.reason ? ` (${s.reason})` : ''}: traffic goes back to revision ${s.stable}`;
     case 'aborted':
-      return `Aborted: revision ${s.stable} serves all traffic`;
+      return `Aborted${s.reason ? ` (${s.reason})` : ''}: revision ${s.stable} serves all traffic`;
     case 'succeeded':
       return `Revision ${s.target} serves all traffic`;
   }
@@ -1016,4 +1200,37 @@ function rolloutMessage(s: RolloutState): string {
 /** A runtime log line (a string, or `{stream, line}`) as stored, with its time. */
 function toStored(l: ReplicaLogLine, now: number): { at: number; stream: 'stdout' | 'stderr'; line: string } {
   return { at: lineTime(l.line, now), stream: l.stream, line: l.line };
+}
+
+/** `r1 90%, r2 10% (shadow r3 20%)` */
+function formatSplit(entries: TrafficEntry[]): string {
+  const live = entries.filter((e) => e.percent > 0).map((e) => `r${e.revision} ${e.percent}%`);
+  const shadow = entries.filter((e) => (e.shadow ?? 0) > 0).map((e) => `r${e.revision} ${e.shadow}%`);
+  return `${live.join(', ')}${shadow.length > 0 ? ` (shadow ${shadow.join(', ')})` : ''}`;
+}
+
+/**
+ * Why a replica's model did not load, from its last log lines: the `error FERRY_MODEL_LOAD_FAILED: ...` line
+ * `ferry serve` and the image's server print last, else the newest error-level JSON log line.
+ */
+export function loadFailureReason(lines: string[]): string | undefined {
+  for (const line of [...lines].reverse()) {
+    const m = /(?:^|ferry: )error FERRY_MODEL_LOAD_FAILED: (.*?)(?: \(hint: .*\))?$/.exec(line.trim());
+    if (m) return m[1];
+  }
+  for (const line of [...lines].reverse()) {
+    try {
+      const record = JSON.parse(line) as {
+        level?: number;
+        msg?: string;
+        reason?: string;
+        err?: { message?: string };
+      };
+      if ((record.level ?? 0) >= 50)
+        return [record.msg, record.reason ?? record.err?.message].filter(Boolean).join(': ');
+    } catch {
+      // not a JSON line
+    }
+  }
+  return undefined;
 }

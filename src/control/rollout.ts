@@ -58,6 +58,8 @@ export interface RolloutState {
   /** Canary: when traffic reached the current step; null until it does. */
   reachedAt: number | null;
   promoted: boolean;
+  /** Why it was aborted, when the controller aborted it (the target revision failed); absent for a user's abort. */
+  reason?: string;
 }
 
 export interface RolloutObservation {
@@ -164,14 +166,14 @@ export function promote(state: RolloutState): RolloutState {
   return { ...state, promoted: true, phase: 'progressing' };
 }
 
-/** All traffic back to the stable revision, then the target scaled to zero. Idempotent. */
-export function abort(state: RolloutState): RolloutState {
+/** All traffic back to the stable revision, then the target scaled to zero. Idempotent. `reason`: why. */
+export function abort(state: RolloutState, reason?: string): RolloutState {
   if (state.phase === 'aborting' || state.phase === 'aborted') return state;
   if (state.phase === 'succeeded')
     throw bad(`the rollout of ${state.deployment} to revision ${state.target} already succeeded`, {
       hint: `use undo to go back to revision ${state.stable}`,
     });
-  return { ...state, phase: 'aborting', promoted: false };
+  return { ...state, phase: 'aborting', promoted: false, ...(reason === undefined ? {} : { reason }) };
 }
 
 /**

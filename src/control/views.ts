@@ -12,6 +12,7 @@ import type {
   EventRecord,
   StoredRevision,
   TrafficEntry,
+  TrafficTarget,
 } from './store/store.ts';
 import type { Condition } from './types.ts';
 
@@ -60,9 +61,36 @@ export interface CrashView {
   logTail: string[];
 }
 
+/** What keeps a revision from serving. */
+export interface RevisionProblem {
+  /** CamelCase: ModelLoadFailed, CrashLoop, SecretMissing, NoArtifact, NoImage, ReplicaCreateFailed, ... */
+  reason: string;
+  message: string;
+  /** It will not fix itself: a rollout to the revision aborts, `--wait` fails at once. */
+  fatal: boolean;
+  since: number;
+}
+
+/** A revision that runs, is wanted or has a problem: replicas wanted and ready, and what is wrong if anything. */
+export interface RevisionStatusView {
+  revision: number;
+  /** Replicas the controller wants of it now. */
+  desired: number;
+  ready: number;
+  /** Live traffic share right now. */
+  percent: number;
+  problem: RevisionProblem | null;
+}
+
 export interface DeploymentView extends Deployment {
   strategy: StrategyInput;
   traffic: TrafficEntry[];
+  /** A split asked for by hand that waits for its revisions' replicas to be ready; null when none waits. */
+  trafficTarget: TrafficTarget | null;
+  /** Per revision: wanted, ready, problems (newest first). */
+  revisionStatus: RevisionStatusView[];
+  /** The runtime replicas run on: limits are enforced on docker, only advised (threads) on process. */
+  runtime: 'process' | 'docker';
   rollout: RolloutView | null;
   replicaStatus: ReplicaView[];
   conditions: Condition[];

@@ -1,4 +1,10 @@
 export * from './errors.ts';
 export { freePort } from './free-port.ts';
 export { pidAlive } from './pid.ts';
+export {
+  CPU_LIMIT_ENV,
+  DRAINING_HEADER,
+  EXIT_MODEL_LOAD_FAILED,
+  FAIL_ON_LOAD_ERROR_ENV,
+} from './replica.ts';
 export { FERRY_VERSION } from './version.ts';

@@ -8,6 +8,7 @@
  *   FERRY_SHUTDOWN_TIMEOUT  seconds draining may take on SIGTERM, 0-3600  default 30
  *   FERRY_LOG_LEVEL         pino level                                    default info
  *   FERRY_SERVING_OVERRIDES JSON merged over ferry.yaml's serving section  default none
+ *   FERRY_FAIL_ON_LOAD_ERROR "1": a model that fails to load ends the server (exit 3), as replicas want
  *
  * An empty variable counts as unset. Invalid configuration: one line on stderr, exit 2. A model directory
  * that is missing or holds an invalid ferry.yaml: exit 2 as well (the error as printed by the spec loader);
@@ -18,6 +19,7 @@
  * requests off. A second signal exits at once (130).
  */
 import { isFerryError } from '../core/errors.ts';
+import { EXIT_MODEL_LOAD_FAILED, FAIL_ON_LOAD_ERROR_ENV } from '../core/replica.ts';
 import { parseServingOverrides, SERVING_OVERRIDES_ENV } from '../spec/index.ts';
 import { createLogger, startServer } from './server.ts';
 
@@ -104,13 +106,15 @@ try {
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     logger,
     ...(config.servingOverrides ? { servingOverrides: config.servingOverrides } : {}),
+    failOnLoadError: process.env[FAIL_ON_LOAD_ERROR_ENV] === '1',
   });
 } catch (error) {
   if (isFerryError(error)) {
     // A wrong FERRY_MODEL_DIR or ferry.yaml is configuration, like a bad variable: exit 2.
     const usage = ['FERRY_SPEC_INVALID', 'FERRY_SPEC_NOT_FOUND', 'FERRY_FILE_NOT_FOUND'].includes(error.code);
     const hint = error.hint ? ` (hint: ${error.hint})` : '';
-    fail(`error ${error.code}: ${error.message}${hint}`, usage ? EXIT_USAGE : 1);
+    const code = error.code === 'FERRY_MODEL_LOAD_FAILED' ? EXIT_MODEL_LOAD_FAILED : usage ? EXIT_USAGE : 1;
+    fail(`error ${error.code}: ${error.message}${hint}`, code);
   }
   fail(`startup failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`, 1);
 }

@@ -26,6 +26,11 @@ export interface ServerOptions {
   logger?: Logger;
   /** Merged over each ferry.yaml's `serving` section (a deployment's serving options). */
   servingOverrides?: Record<string, unknown>;
+  /**
+   * A replica of the platform: a model that fails to load fails the start (FERRY_MODEL_LOAD_FAILED naming the
+   * model and the reason) instead of leaving a server that is never ready.
+   */
+  failOnLoadError?: boolean;
 }
 
 export interface RunningServer {
@@ -74,7 +79,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   try {
     await repository.loadAll(sources);
+    if (options.failOnLoadError) {
+      const failed = repository.index().filter((e) => e.state === 'FAILED');
+      if (failed.length > 0)
+        throw new FerryError(
+          'FERRY_MODEL_LOAD_FAILED',
+          failed
+            .map(
+              (e) =>
+                `model ${e.name}${e.version ? ` version ${e.version}` : ''} failed to load: ${e.reason ?? 'unknown reason'}`,
+            )
+            .join('; '),
+          { hint: 'The replica stops so that the platform reports it; fix the model and deploy again.' },
+        );
+    }
   } catch (error) {
+    await repository.unloadAll().catch(() => undefined);
     await app.close();
     throw error;
   }

@@ -1,0 +1,87 @@
+/**
+ * What one replica of a revision is, as a runtime gets it: a pure function of the revision and the
+ * platform's settings, in the manner of knative's MakeDeployment. No I/O: the port, the name's random suffix,
+ * the secrets' values and the image the docker runtime runs are looked up by the caller and passed in.
+ *
+ * A replica gets, besides the revision's env and the platform's replicaEnv:
+ *   FERRY_SERVING_OVERRIDES   the deployment's serving options (when any)
+ *   FERRY_FAIL_ON_LOAD_ERROR  1: a model that cannot load ends the server (exit 3) so the failure is seen
+ *   FERRY_CPU_LIMIT           the effective CPU limit, which the server sizes its threads by on every runtime
+ *   one variable per secret   (secrets.ts envName)
+ */
+import { CPU_LIMIT_ENV, FAIL_ON_LOAD_ERROR_ENV } from '../core/replica.ts';
+import type { ReplicaSpec } from '../runtime/index.ts';
+import { SERVING_OVERRIDES_ENV } from '../spec/index.ts';
+import { makeReplicaLabels } from './labels.ts';
+import type { StoredRevision } from './store/store.ts';
+
+export interface ReplicaSpecInput {
+  revision: StoredRevision;
+  index: number;
+  runtime: 'process' | 'docker';
+  port: number;
+  /** Makes the name unique among replicas ever made for this slot (a random string). */
+  nameSuffix: string;
+  /** Labels every replica of this platform carries (managed-by, platform). */
+  platformLabels: Record<string, string>;
+  /** Environment for every replica (e.g. FERRY_LOG_LEVEL). */
+  replicaEnv: Record<string, string>;
+  /** The revision's secrets as environment variables, and the names that are not set. */
+  secrets: { env: Record<string, string>; missing: string[] };
+  /** docker: the image to run (the version's pinned image, or one built from its artifact). */
+  image?: string;
+}
+
+/** Why a replica cannot be made now, for the revision's status. */
+export interface Blocked {
+  reason: 'SecretMissing' | 'NoArtifact' | 'NoImage';
+  message: string;
+}
+
+export function makeReplicaSpec(input: ReplicaSpecInput): { spec: ReplicaSpec } | { blocked: Blocked } {
+  const { revision, runtime } = input;
+  const { spec: rs } = revision;
+  const what = `Revision ${revision.number} (${rs.model}:${rs.version})`;
+  if (input.secrets.missing.length > 0)
+    return {
+      blocked: {
+        reason: 'SecretMissing',
+        message: `${what} needs secret(s) ${input.secrets.missing.join(', ')}, which are not set; its replicas start once they are (ferry secrets set <name>).`,
+      },
+    };
+  const env: Record<string, string> = {
+    ...input.replicaEnv,
+    ...rs.env,
+    ...(Object.keys(rs.serving).length > 0 ? { [SERVING_OVERRIDES_ENV]: JSON.stringify(rs.serving) } : {}),
+    [FAIL_ON_LOAD_ERROR_ENV]: '1',
+    ...(rs.resources.cpu === null ? {} : { [CPU_LIMIT_ENV]: String(rs.resources.cpu) }),
+    ...input.secrets.env,
+  };
+  const spec: ReplicaSpec = {
+    name: `ferry-${revision.deployment}-r${revision.number}-${input.index}-${input.nameSuffix}`,
+    labels: { ...makeReplicaLabels(revision, input.index), ...input.platformLabels },
+    port: input.port,
+    env,
+    ...(rs.resources.cpu === null ? {} : { cpus: rs.resources.cpu }),
+    ...(rs.resources.memoryBytes === null ? {} : { memoryBytes: rs.resources.memoryBytes }),
+  };
+  if (runtime === 'process') {
+    if (rs.artifactDir === null)
+      return {
+        blocked: {
+          reason: 'NoArtifact',
+          message: `${what} is an image only; the process runtime serves model directories. Deploy the model's directory (ferry deploy <dir>), or run Ferry with the docker runtime (ferry up --runtime docker).`,
+        },
+      };
+    return { spec: { ...spec, modelDir: rs.artifactDir } };
+  }
+  const image = input.image ?? rs.image ?? undefined;
+  if (image === undefined)
+    return {
+      blocked: {
+        reason: 'NoImage',
+        message: `${what} has no image yet; the docker runtime builds one from its artifact first.`,
+      },
+    };
+  return { spec: { ...spec, image } };
+}

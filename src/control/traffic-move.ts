@@ -1,0 +1,58 @@
+/**
+ * Moving traffic by hand (`ferry traffic iris r1=90 r2=10`) without dropping a request: the split asked for
+ * (the target) takes effect only once every revision it gives live traffic to has enough ready replicas for its
+ * share. Until then the split in effect stays, and the revisions of both splits run side by side. Pure: the
+ * controller feeds it the ready counts it observed.
+ *
+ * Decision table (N = the deployment's replicas, need(p) = ceil(N * p / 100), at least 1 when p > 0):
+ *
+ *   condition                                                   -> result
+ *   every target revision with p > 0 has >= need(p) ready       -> apply the target; replicas for the target
+ *   (or N = 0: nothing serves, nothing to wait for)
+ *   otherwise                                                   -> keep the split in effect; replicas for both
+ *                                                                  splits (per revision the larger count)
+ *
+ * Shadow shares do not wait: a mirrored request's answer never reaches a client.
+ */
+import { steadyReplicas } from './routing.ts';
+import type { TrafficEntry } from './store/store.ts';
+
+export interface TrafficMoveStep {
+  /** True: the target takes effect now. */
+  apply: boolean;
+  /** Replicas per revision (as a string key) to run while waiting, or after applying. */
+  desiredReplicas: Record<string, number>;
+  /** Revisions still short of ready replicas, for status lines. Empty when apply is true. */
+  waitingFor: Array<{ revision: number; ready: number; need: number }>;
+}
+
+export function needFor(replicas: number, percent: number): number {
+  return percent <= 0 || replicas <= 0 ? 0 : Math.max(1, Math.ceil((replicas * percent) / 100));
+}
+
+export function stepTrafficMove(
+  replicas: number,
+  current: TrafficEntry[],
+  target: TrafficEntry[],
+  readyByRevision: Record<string, number>,
+): TrafficMoveStep {
+  const waitingFor = target
+    .filter((t) => t.percent > 0)
+    .map((t) => ({
+      revision: t.revision,
+      ready: readyByRevision[t.revision] ?? 0,
+      need: needFor(replicas, t.percent),
+    }))
+    .filter((w) => w.ready < w.need);
+  if (waitingFor.length === 0)
+    return { apply: true, desiredReplicas: steadyReplicas(replicas, target), waitingFor };
+  const desiredReplicas = steadyReplicas(replicas, current);
+  for (const [rev, count] of Object.entries(steadyReplicas(replicas, target)))
+    desiredReplicas[rev] = Math.max(desiredReplicas[rev] ?? 0, count);
+  return { apply: false, desiredReplicas, waitingFor };
+}
+
+/** One line for humans: what a waiting move waits for. */
+export function trafficMoveMessage(waitingFor: TrafficMoveStep['waitingFor']): string {
+  return `the new split waits for ${waitingFor.map((w) => `r${w.revision} (${w.ready}/${w.need} ready)`).join(', ')}`;
+}

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -69,8 +69,8 @@ describe('ferry init --from an ONNX file', () => {
 
     const loaded = await loadSpec(dir);
     assert.deepEqual(loaded.warnings, []);
-    // The name comes from the file name (model.onnx -> "model"); --name overrides it (below).
-    assert.equal(loaded.spec.model.name, 'model');
+    // The name comes from the directory the user gave (not model.onnx); --name overrides it (below).
+    assert.equal(loaded.spec.model.name, 'my-model');
     assert.equal(loaded.spec.model.format, 'onnx');
     assert.equal(loaded.spec.model.file, 'model.onnx');
     assert.ok(existsSync(join(dir, 'model.onnx')), 'a model outside the directory is copied in');
@@ -79,28 +79,52 @@ describe('ferry init --from an ONNX file', () => {
       ['sample'],
     );
 
+    // A fixed pattern, not zeros, so that the first predict shows a real answer.
     const sample = JSON.parse(readFileSync(join(dir, 'requests', 'sample.json'), 'utf8'));
     assert.deepEqual(sample, {
-      inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], data: [0, 0, 0, 0] }],
+      inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], data: [0.1, 0.2, 0.3, 0.4] }],
     });
 
-    assert.match(result.stdout, /ferry\.yaml for model "model"/);
+    assert.match(result.stdout, /ferry\.yaml for model "my-model" \(--name sets another\)/);
     assert.match(result.stdout, /input\s+input FP32 \[-1, 4\]/);
     assert.match(result.stdout, /output\s+label INT64 \[-1\]/);
     assert.match(result.stdout, /output\s+probabilities FP32 \[-1, 3\]/);
     assert.match(result.stdout, /ferry serve \S*my-model/);
-    assert.match(result.stdout, /ferry predict model --input \S*my-model\/requests\/sample\.json/);
+    assert.match(result.stdout, /ferry predict my-model --input \S*my-model\/requests\/sample\.json/);
   });
 
   test('refuses to overwrite an existing ferry.yaml without --force', async () => {
     const specPath = join(dir, 'ferry.yaml');
     writeFileSync(specPath, `# edited by hand\n${readFileSync(specPath, 'utf8')}`);
     const result = await runCli(['init', dir, '--from', IRIS_ONNX]);
-    assert.notEqual(result.code, 0);
-    assert.match(result.stderr, /ferry\.yaml already exists/);
-    assert.match(result.stderr, /--force/);
+    assert.equal(result.code, 1);
+    assert.match(
+      result.stderr,
+      /^error FERRY_CONFLICT: \S*my-model already has ferry\.yaml and requests\/sample\.json$/m,
+    );
+    assert.match(result.stderr, /^hint: .*--force/m);
     assert.doesNotMatch(result.stderr, STACK_LINE);
     assert.match(readFileSync(specPath, 'utf8'), /^# edited by hand/, 'the file is left alone');
+  });
+
+  test('refuses to overwrite a sample request, or another model of the same file name, without --force', async () => {
+    const sampleOnly = join(tmp.path, 'sample-only');
+    mkdirSync(join(sampleOnly, 'requests'), { recursive: true });
+    writeFileSync(join(sampleOnly, 'requests', 'sample.json'), '{"inputs": []}');
+    const sample = await runCli(['init', sampleOnly, '--from', IRIS_ONNX]);
+    assert.equal(sample.code, 1);
+    assert.match(sample.stderr, /^error FERRY_CONFLICT: \S*sample-only already has requests\/sample\.json$/m);
+    assert.equal(readFileSync(join(sampleOnly, 'requests', 'sample.json'), 'utf8'), '{"inputs": []}');
+    assert.equal(existsSync(join(sampleOnly, 'ferry.yaml')), false, 'nothing is written');
+
+    const otherModel = join(tmp.path, 'other-model');
+    mkdirSync(otherModel);
+    writeFileSync(join(otherModel, 'model.onnx'), 'another model');
+    const model = await runCli(['init', otherModel, '--from', IRIS_ONNX]);
+    assert.equal(model.code, 1);
+    assert.match(model.stderr, /^error FERRY_CONFLICT: \S*other-model already has model\.onnx$/m);
+    assert.equal(readFileSync(join(otherModel, 'model.onnx'), 'utf8'), 'another model');
+    assert.equal(existsSync(join(otherModel, 'ferry.yaml')), false, 'nothing is written');
   });
 
   test('--force overwrites it (and --name sets the model name)', async () => {
@@ -286,8 +310,11 @@ describe('ferry serve refuses to start, clearly', () => {
       const result = await runBounded(['serve', 'examples/iris', '--port', String(port)]);
       assert.equal(result.timedOut, false);
       assert.notEqual(result.code, 0);
-      assert.match(result.stderr, new RegExp(`port ${port}\\b.*already in use`));
-      assert.match(result.stderr, /^hint: .*--port/m);
+      assert.match(
+        result.stderr,
+        new RegExp(`^error FERRY_PORT_IN_USE: port ${port}\\b.*already in use`, 'm'),
+      );
+      assert.match(result.stderr, /^hint: .*--port \(0 picks a free one\)/m);
       assert.doesNotMatch(result.stderr, STACK_LINE);
     } finally {
       await new Promise((resolve) => holder.close(resolve));

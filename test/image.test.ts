@@ -179,6 +179,71 @@ describe('ferry images on a real engine and registry', { timeout: 600_000 }, () 
     assert.equal(index.manifests[0]!.digest, here.image.manifestDigest);
   });
 
+  test("created is the model directory's last commit time; builds stay identical; layers do not change", async () => {
+    const saved = process.env.SOURCE_DATE_EPOCH;
+    delete process.env.SOURCE_DATE_EPOCH;
+    try {
+      const dir = join(work.path, 'iris-in-git');
+      cpSync(IRIS, dir, { recursive: true });
+      const when = '2021-03-04T05:06:07Z';
+      const git = (...args: string[]) =>
+        execFileSync('git', ['-C', dir, '-c', 'user.name=t', '-c', 'user.email=t@example.invalid', ...args], {
+          env: { ...process.env, GIT_AUTHOR_DATE: when, GIT_COMMITTER_DATE: when },
+        });
+      git('init', '--quiet');
+      git('add', '.');
+      git('commit', '--quiet', '-m', 'iris');
+
+      const first = await buildImage({ dir, base: BASE, cache: false });
+      const second = await buildImage({ dir, base: BASE, cache: false });
+      assert.equal(first.image.config.created, when);
+      assert.equal(first.image.config.config.Labels?.['org.opencontainers.image.created'], when);
+      assert.equal(second.image.configDigest, first.image.configDigest);
+      assert.equal(second.image.manifestDigest, first.image.manifestDigest);
+
+      // The same files outside git: the epoch as before, and the very same layers (mtimes do not follow commits).
+      const plain = join(work.path, 'iris-no-git');
+      cpSync(IRIS, plain, { recursive: true });
+      const outside = await buildImage({ dir: plain, base: BASE, cache: false });
+      assert.equal(outside.image.config.created, '1970-01-01T00:00:00Z');
+      assert.deepEqual(
+        outside.image.layers.map((l) => l.digest),
+        first.image.layers.map((l) => l.digest),
+      );
+
+      // SOURCE_DATE_EPOCH still wins, for created and for the layers' mtimes.
+      process.env.SOURCE_DATE_EPOCH = '1700000000';
+      const stamped = await buildImage({ dir, base: BASE, cache: false });
+      assert.equal(stamped.image.config.created, '2023-11-14T22:13:20Z');
+      assert.notDeepEqual(
+        stamped.image.layers.map((l) => l.digest),
+        first.image.layers.map((l) => l.digest),
+      );
+    } finally {
+      if (saved === undefined) delete process.env.SOURCE_DATE_EPOCH;
+      else process.env.SOURCE_DATE_EPOCH = saved;
+    }
+  });
+
+  test('no --base and no build.base: the base ferry base made for this Node, and the progress says so', async () => {
+    const lines: string[] = [];
+    const built = await buildImage({ dir: IRIS, onProgress: (line) => lines.push(line) });
+    assert.equal(built.baseRef, BASE);
+    assert.ok(lines.includes(`base ${BASE} (made by ferry base; --base picks another)`), lines.join('\n'));
+    assert.equal(built.baseLayers, 3);
+  });
+
+  test('a base that cannot be pulled: FERRY_CONNECTION_FAILED, the hint points to ferry base', async () => {
+    const unreachable = `127.0.0.1:${await freePort()}/nobody/base:1`;
+    await assert.rejects(buildImage({ dir: IRIS, base: unreachable }), (error: unknown) => {
+      assert.ok(isFerryError(error));
+      assert.equal(error.code, 'FERRY_CONNECTION_FAILED');
+      assert.ok(error.message.includes(unreachable), error.message);
+      assert.match(String(error.hint), /`ferry base`, then pass --base/);
+      return true;
+    });
+  });
+
   test('the image carries OCI labels, a health check on readiness, a non-root user and SIGTERM', async () => {
     const { image } = await buildImage({ dir: IRIS, base: BASE });
     const config = image.config.config;

@@ -3,9 +3,11 @@
  * every endpoint, JSON and binary tensors, KServe v1, and each error with its status and code.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import { decodeInferResponse, encodeInferRequest } from '../src/protocol/index.ts';
 import type { InferRequest } from '../src/protocol/types.ts';
 import { post, ROOT, serve, type TestServer } from './helpers.ts';
@@ -256,6 +258,69 @@ describe('ferry serve examples/iris', () => {
       assert.match(String(response.json.error), c.mentions);
     });
   }
+
+  test('Content-Type: JSON or none is read; text/plain and other types are 415 on v2 and v1 (docs/errors.md)', async () => {
+    const v2 = `${base}/v2/models/iris/infer`;
+    const v1 = `${base}/v1/models/iris:predict`;
+    const v2Body = JSON.stringify(setosa);
+    const v1Body = JSON.stringify({ instances: [[5.1, 3.5, 1.4, 0.2]] });
+    const send = async (url: string, body: string, contentType: string | undefined) => {
+      // A Blob without a type makes fetch send no Content-Type at all (a string body would be text/plain).
+      const response = await fetch(url, {
+        method: 'POST',
+        body: contentType === undefined ? new Blob([body]) : body,
+        headers: contentType === undefined ? {} : { 'content-type': contentType },
+      });
+      return { status: response.status, json: (await response.json()) as Record<string, string> };
+    };
+    for (const [url, body] of [
+      [v2, v2Body],
+      [v1, v1Body],
+    ] as const) {
+      for (const type of ['application/json', 'application/json; charset=utf-8', undefined]) {
+        const ok = await send(url, body, type);
+        assert.equal(ok.status, 200, `${url} ${type}: ${JSON.stringify(ok.json)}`);
+      }
+      for (const type of [
+        'text/plain',
+        'text/plain;charset=UTF-8',
+        'application/xml',
+        'multipart/form-data',
+      ]) {
+        const refused = await send(url, body, type);
+        assert.equal(refused.status, 415, `${url} ${type}: ${JSON.stringify(refused.json)}`);
+        assert.equal(refused.json.code, 'FERRY_UNSUPPORTED_MEDIA_TYPE');
+        assert.ok(refused.json.error!.includes(type), refused.json.error);
+        assert.match(refused.json.hint!, /content-type: application\/json/);
+      }
+    }
+    const binaryOnV1 = await send(v1, v1Body, 'application/octet-stream');
+    assert.equal(binaryOnV1.status, 415);
+    assert.match(binaryOnV1.json.hint!, /\/v2\/models\/\{name\}\/infer/);
+  });
+
+  test('curl: -d @file alone (a form type) gets a 415 saying to add the header; the documented curl works', async () => {
+    const file = join(IRIS, 'requests', 'setosa.json');
+    // Asynchronously: the server answers from this process.
+    const curl = async (...args: string[]) =>
+      (await promisify(execFile)('curl', ['-s', '-w', '\\n%{http_code}', ...args])).stdout.split('\n');
+    const [bare, bareStatus] = await curl(`${base}/v2/models/iris/infer`, '-d', `@${file}`);
+    assert.equal(bareStatus, '415', bare);
+    const refused = JSON.parse(bare!) as Record<string, string>;
+    assert.equal(refused.code, 'FERRY_UNSUPPORTED_MEDIA_TYPE');
+    assert.match(refused.error!, /application\/x-www-form-urlencoded/);
+    assert.match(refused.hint!, /curl -d .*add -H 'content-type: application\/json'/);
+    // As README.md and docs/cli.md print it.
+    const [ok, okStatus] = await curl(
+      `${base}/v2/models/iris/infer`,
+      '-H',
+      'content-type: application/json',
+      '-d',
+      `@${file}`,
+    );
+    assert.equal(okStatus, '200', ok);
+    assert.equal((JSON.parse(ok!) as { model_name: string }).model_name, 'iris');
+  });
 
   test('metadata of an unknown model or version is a 404 with a code', async () => {
     const model = await fetch(`${base}/v2/models/nope`);

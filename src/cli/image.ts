@@ -61,7 +61,9 @@ export function registerImage(program: Command): void {
             `  node    ${result.nodeVersion}`,
             `  kept in ${baseCacheDir(result.tag)}${options.engine ? ' and the Docker engine' : ''}`,
             `  took    ${((performance.now() - started) / 1000).toFixed(1)} s`,
-            `Use it: ferry build <dir> --base ${result.tag}   (or build.base in ferry.yaml)`,
+            result.tag === defaultBaseTag(process.version)
+              ? 'ferry build and ferry deploy use it when no --base (or build.base in ferry.yaml) is given'
+              : `Use it: ferry build <dir> --base ${result.tag}   (or build.base in ferry.yaml)`,
             '',
           ].join('\n'),
         );

@@ -23,7 +23,7 @@ import { compiledHandlerPath, type ImagePlan, planImage, weightFiles } from './p
 import { parseImageRef, RegistryClient, resolveCredentials } from './registry/index.ts';
 
 export { FERRY_VERSION };
-/** The public default; offline sites build their own with `ferry base`. */
+/** The public default, when `ferry base` has not made a local base for this host's Node (see chooseBase). */
 export const DEFAULT_BASE = 'node:20-bookworm-slim';
 
 export interface BuildImageOptions {
@@ -75,15 +75,67 @@ export async function hostBase(onProgress?: (line: string) => void): Promise<str
   return tag;
 }
 
+/** Where the base of a build came from: --base, build.base in ferry.yaml, the cache of `ferry base`, or the default. */
+export type BaseSource = 'option' | 'spec' | 'local' | 'default';
+
+/**
+ * The base image of a build (pure): `--base`, else `build.base`, else the base `ferry base` made for this host's
+ * Node when it is in the base cache (`localBase`), else the public default. The note says which, for progress.
+ */
+export function chooseBase(input: {
+  option?: string | undefined;
+  spec: string | null;
+  localBase?: string | undefined;
+}): { ref: string; source: BaseSource; note: string } {
+  if (input.option !== undefined)
+    return { ref: input.option, source: 'option', note: `base ${input.option}` };
+  if (input.spec !== null)
+    return { ref: input.spec, source: 'spec', note: `base ${input.spec} (build.base in ferry.yaml)` };
+  if (input.localBase !== undefined) {
+    return {
+      ref: input.localBase,
+      source: 'local',
+      note: `base ${input.localBase} (made by ferry base; --base picks another)`,
+    };
+  }
+  return {
+    ref: DEFAULT_BASE,
+    source: 'default',
+    note: `base ${DEFAULT_BASE} (the public default; \`ferry base\` makes a local one from this host's Node)`,
+  };
+}
+
+/** The base `ferry base` made for this host's Node, when it is in the base cache. */
+export function localHostBase(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const tag = defaultBaseTag(process.version);
+  return existsSync(join(baseCacheDir(tag, env), 'index.json')) ? tag : undefined;
+}
+
+/**
+ * The image's times in seconds (pure). `created` (what `docker images` shows): SOURCE_DATE_EPOCH, else the time
+ * of the model directory's last git commit, else the epoch; the same commit gives the same time, so builds stay
+ * reproducible. Layer mtimes: SOURCE_DATE_EPOCH, else the epoch, not the commit, so that a new commit changes
+ * the config and not every layer (cached and already-pushed layers stay valid).
+ */
+export function imageTimes(
+  sourceDateEpoch: number | undefined,
+  commitTime: number | undefined,
+): { created: number; mtime: number } {
+  return { created: sourceDateEpoch ?? commitTime ?? 0, mtime: sourceDateEpoch ?? 0 };
+}
+
 export async function buildImage(options: BuildImageOptions): Promise<BuildImageResult> {
   const log = options.onProgress ?? (() => undefined);
   const source = await loadSpec(options.dir);
   const { spec } = source;
-  const baseRef = options.base ?? spec.build.base ?? DEFAULT_BASE;
+  const chosen = chooseBase({ option: options.base, spec: spec.build.base, localBase: localHostBase() });
+  const baseRef = chosen.ref;
+  const git = gitFacts(source.dir);
+  const times = imageTimes(process.env.SOURCE_DATE_EPOCH ? sourceDateEpoch() : undefined, git.commitTime);
   const staging = options.stagingDir ?? (await mkdtemp(join(tmpdir(), 'ferry-build-')));
   try {
-    log(`base ${baseRef}`);
-    const base = await resolveBase(baseRef);
+    log(chosen.note);
+    const base = await resolveBase(baseRef, chosen.source);
 
     log('bundling the server');
     const server = await bundleServer({ outDir: join(staging, 'server') });
@@ -120,13 +172,14 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
       onnxFiles: onnxRuntimeFiles(),
       npmDependencies: deps?.files ?? null,
       ferryVersion: FERRY_VERSION,
-      ...gitFacts(source.dir),
-      created: epochToCreated(sourceDateEpoch()),
+      ...(git.revision ? { revision: git.revision } : {}),
+      ...(git.source ? { source: git.source } : {}),
+      created: epochToCreated(times.created),
       baseRef,
     });
 
     const layers: Layer[] = [];
-    const mtime = sourceDateEpoch();
+    const { mtime } = times;
     for (const [i, step] of plan.layers.entries()) {
       const { layer, cached } =
         options.cache === false
@@ -143,7 +196,7 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
       config: {
         architecture: 'amd64',
         os: 'linux',
-        created: epochToCreated(sourceDateEpoch()),
+        created: epochToCreated(times.created),
         config: { ...plan.config, Env: mergeEnv(base?.config.config.Env ?? [], plan.config.Env) },
       },
     });
@@ -169,7 +222,10 @@ export function mergeEnv(base: string[], ours: string[]): string[] {
   return [...byName.values()];
 }
 
-async function resolveBase(ref: string): Promise<{ layers: Layer[]; config: ImageConfig }> {
+async function resolveBase(
+  ref: string,
+  chosenBy: BaseSource,
+): Promise<{ layers: Layer[]; config: ImageConfig }> {
   if (ref.startsWith('oci:')) return readOciLayout(resolve(ref.slice(4)));
   const cached = baseCacheDir(ref);
   if (existsSync(join(cached, 'index.json'))) return readOciLayout(cached, ref);
@@ -182,15 +238,23 @@ async function resolveBase(ref: string): Promise<{ layers: Layer[]; config: Imag
     throw new FerryError(
       'FERRY_CONNECTION_FAILED',
       `cannot get the base image ${ref}: ${isFerryError(error) ? error.message : String(error)}`,
-      {
-        hint: 'Offline or air-gapped? Build a base image locally with `ferry base`, then build with --base <the name it prints> (or set build.base in ferry.yaml).',
-      },
+      { hint: baseUnavailableHint(chosenBy) },
     );
   }
 }
 
-/** Labels from git: the commit, and where the source lives (FERRY_SOURCE, else the origin remote). */
-function gitFacts(dir: string): { source?: string; revision?: string } {
+/** What to do when the base cannot be pulled, by how it was chosen (pure). */
+export function baseUnavailableHint(chosenBy: BaseSource): string {
+  return chosenBy === 'default'
+    ? "Offline or air-gapped? Run `ferry base` once (it builds a base from this host's Node, nothing downloaded); builds without --base then use it."
+    : 'Check the reference and the registry. Offline or air-gapped? Build a base locally with `ferry base`, then pass --base <the name it prints> (or set build.base in ferry.yaml).';
+}
+
+/**
+ * Facts from git: the commit and its time (seconds), and where the source lives (FERRY_SOURCE, else the origin
+ * remote). Empty outside a git repository.
+ */
+function gitFacts(dir: string): { source?: string; revision?: string; commitTime?: number } {
   const git = (args: string[]) => {
     try {
       return execFileSync('git', ['-C', dir, ...args], {
@@ -204,7 +268,12 @@ function gitFacts(dir: string): { source?: string; revision?: string } {
   const revision = git(['rev-parse', 'HEAD']);
   // CI systems know the canonical URL better than a clone's remote (which may be a local path).
   const source = process.env.FERRY_SOURCE ?? git(['remote', 'get-url', 'origin']);
-  return { ...(revision ? { revision } : {}), ...(source ? { source } : {}) };
+  const time = revision ? git(['log', '-1', '--format=%ct']) : '';
+  return {
+    ...(revision ? { revision } : {}),
+    ...(source ? { source } : {}),
+    ...(/^\d+$/.test(time) ? { commitTime: Number(time) } : {}),
+  };
 }
 
 export function formatBytes(bytes: number): string {

@@ -103,6 +103,7 @@ try {
     paths: [config.modelDir],
     host: config.host,
     port: config.port,
+    portSetting: 'FERRY_PORT',
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     logger,
     ...(config.servingOverrides ? { servingOverrides: config.servingOverrides } : {}),

@@ -14,6 +14,7 @@ import {
   encodeV1Response,
 } from '../protocol/index.ts';
 import type { DataPlane } from './data-plane.ts';
+import { checkInferMediaType } from './media-type.ts';
 import type { ServerMetrics } from './metrics.ts';
 
 export interface HttpAppOptions {
@@ -127,6 +128,7 @@ export function createHttpApp({ dataPlane, metrics, logger, maxBodyBytes }: Http
     const target = dataPlane.target(name, version);
     const model = target.metrics;
     try {
+      checkInferMediaType(request.headers['content-type'], 'v2');
       const decoded = decodeInferRequest(bodyOf(request), headersOf(request), target.spec.serving.limits);
       const response = await dataPlane.infer(target, decoded, receivedAt);
       const encoded = encodeInferResponse(response, decoded);
@@ -152,6 +154,7 @@ export function createHttpApp({ dataPlane, metrics, logger, maxBodyBytes }: Http
     const target = dataPlane.target(match[1]!);
     const model = target.metrics;
     try {
+      checkInferMediaType(request.headers['content-type'], 'v1');
       const decoded = decodeV1Request(bodyOf(request), target.metadata!);
       const response = await dataPlane.infer(target, decoded, receivedAt);
       model.request(200, (performance.now() - receivedAt) / 1000);

@@ -170,7 +170,8 @@ export class ModelVersion {
   /** Runs the first example (or a zero-filled request) once on every worker before reporting ready. */
   async #warmUp(): Promise<void> {
     const example = this.spec.examples[0]?.request;
-    const body = example ?? (this.spec.model.format === 'onnx' ? sampleRequest(this.metadata!.inputs) : null);
+    const body =
+      example ?? (this.spec.model.format === 'onnx' ? sampleRequest(this.metadata!.inputs, 'zeros') : null);
     if (body === null) return;
     const workers = this.spec.serving.concurrency;
     await Promise.all(

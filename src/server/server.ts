@@ -17,6 +17,8 @@ export interface ServerOptions {
   host: string;
   /** 0 picks a free port. */
   port: number;
+  /** How the user sets the port, for the hint when it is taken: "--port" (default) or "FERRY_PORT". */
+  portSetting?: string;
   /** Reload a model when files in its directory change. */
   watch?: boolean;
   /** How long draining may take on shutdown, in ms. */
@@ -66,12 +68,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   try {
     await app.listen({ host: options.host, port: options.port });
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') {
-      throw new FerryError('FERRY_BAD_REQUEST', `port ${options.port} on ${options.host} is already in use`, {
-        hint: 'Pass another --port, or stop the process that holds it.',
-      });
-    }
+    await app.close();
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw portInUse(options);
     throw error;
   }
   const port = (app.server.address() as AddressInfo).port;
@@ -137,6 +135,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   };
 
   return { url, port, dataPlane, repository, logger, close };
+}
+
+function portInUse({ host, port, portSetting = '--port' }: ServerOptions): FerryError {
+  return new FerryError('FERRY_PORT_IN_USE', `port ${port} on ${host} is already in use by another program`, {
+    hint: `Choose another port with ${portSetting} (0 picks a free one), or stop the program that holds ${port}.`,
+  });
 }
 
 /** Watches each model directory and reloads that model (load new, then swap, then unload old) on change. */

@@ -3,7 +3,13 @@
 export { completeSpec } from './complete.ts';
 export { DEFAULTS, SPEC_FILE_NAME } from './defaults.ts';
 export { DURATION_UNITS, formatDuration, parseDuration } from './duration.ts';
-export { type InitialSpecOptions, modelNameFromFile, renderInitialSpec, sampleRequest } from './init.ts';
+export {
+  type InitialSpecOptions,
+  initModelName,
+  modelNameFromFile,
+  renderInitialSpec,
+  sampleRequest,
+} from './init.ts';
 export {
   type ExampleFileRef,
   formatSpecProblems,

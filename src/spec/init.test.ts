@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { FerryError } from '../core/errors.ts';
 import { DATATYPES, type TensorSpec } from '../protocol/types.ts';
-import { modelNameFromFile, renderInitialSpec, sampleRequest } from './init.ts';
+import { initModelName, modelNameFromFile, renderInitialSpec, sampleRequest } from './init.ts';
 import { formatSpecProblems, parseSpec } from './load.ts';
 import { MODEL_NAME_RE } from './schema.ts';
 
@@ -88,24 +88,38 @@ describe('renderInitialSpec', () => {
 });
 
 describe('sampleRequest', () => {
-  it('uses batch 1 and zero data of the right type and count', () => {
+  const tensors: TensorSpec[] = [
+    { name: 'x', datatype: 'FP32', shape: [-1, 12] },
+    { name: 'm', datatype: 'BOOL', shape: [2, -1] },
+    { name: 't', datatype: 'BYTES', shape: [-1] },
+    { name: 's', datatype: 'INT64', shape: [] },
+    { name: 'e', datatype: 'UINT8', shape: [0, 3] },
+    { name: 'ids', datatype: 'INT32', shape: [1, 3] },
+  ];
+
+  it('uses batch 1 and a fixed, not all-zero pattern of the right type and count (what ferry init writes)', () => {
+    assert.deepEqual(sampleRequest(tensors), {
+      inputs: [
+        {
+          name: 'x',
+          datatype: 'FP32',
+          shape: [1, 12],
+          data: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 0.1, 0.2],
+        },
+        { name: 'm', datatype: 'BOOL', shape: [2, 1], data: [true, true] },
+        { name: 't', datatype: 'BYTES', shape: [1], data: ['hello'] },
+        { name: 's', datatype: 'INT64', shape: [], data: [1] },
+        { name: 'e', datatype: 'UINT8', shape: [0, 3], data: [] },
+        { name: 'ids', datatype: 'INT32', shape: [1, 3], data: [1, 1, 1] },
+      ],
+    });
+    assert.deepEqual(sampleRequest(tensors), sampleRequest(tensors), 'deterministic');
+  });
+
+  it('zeros: the same request zero-filled (the server warm-up)', () => {
     assert.deepEqual(
-      sampleRequest([
-        { name: 'x', datatype: 'FP32', shape: [-1, 4] },
-        { name: 'm', datatype: 'BOOL', shape: [2, -1] },
-        { name: 't', datatype: 'BYTES', shape: [-1] },
-        { name: 's', datatype: 'INT64', shape: [] },
-        { name: 'e', datatype: 'UINT8', shape: [0, 3] },
-      ]),
-      {
-        inputs: [
-          { name: 'x', datatype: 'FP32', shape: [1, 4], data: [0, 0, 0, 0] },
-          { name: 'm', datatype: 'BOOL', shape: [2, 1], data: [false, false] },
-          { name: 't', datatype: 'BYTES', shape: [1], data: [''] },
-          { name: 's', datatype: 'INT64', shape: [], data: [0] },
-          { name: 'e', datatype: 'UINT8', shape: [0, 3], data: [] },
-        ],
-      },
+      sampleRequest(tensors, 'zeros').inputs.map((t) => t.data),
+      [new Array(12).fill(0), [false, false], [''], [0], [], [0, 0, 0]],
     );
   });
 
@@ -118,6 +132,18 @@ examples: [{ name: sample, request: ${JSON.stringify(request)} }]
 `;
     assert.deepEqual(load(text).spec?.examples[0]?.request, request);
   });
+});
+
+describe('initModelName', () => {
+  const table: [string, string, string][] = [
+    ['/work/my-model', '/elsewhere/model.onnx', 'my-model'],
+    ['/work/My Classifier_v2', '/elsewhere/model.onnx', 'my-classifier-v2'],
+    ['/work/2024', '/elsewhere/model.onnx', 'model-2024'],
+    ['/work/___', '/elsewhere/resnet50.onnx', 'resnet50'],
+    ['/', '/elsewhere/resnet50.onnx', 'resnet50'],
+  ];
+  for (const [dir, file, name] of table)
+    it(`ferry init ${dir} --from ${file} -> ${name}`, () => assert.equal(initModelName(dir, file), name));
 });
 
 describe('modelNameFromFile', () => {

@@ -121,29 +121,65 @@ function scalar(text: string): string {
   return plain ? text : JSON.stringify(text);
 }
 
-/** An OIP JSON request for `inputs` with batch 1 (every -1 becomes 1) and zero-filled data of the right type. */
-export function sampleRequest(inputs: readonly TensorSpec[]): {
+/**
+ * An OIP JSON request for `inputs` with batch 1 (every -1 becomes 1). `pattern` (what `ferry init` writes, so
+ * the first predict shows a real answer): floats cycle 0.1, 0.2, ... 1.0 (inside the usual normalised range),
+ * integers are 1 (a valid token id, mask or type id), BOOL true, BYTES "hello". `zeros`: the same request
+ * zero-filled (the server's warm-up, when a model has no example: the safest input for any model).
+ */
+export function sampleRequest(
+  inputs: readonly TensorSpec[],
+  fill: 'pattern' | 'zeros' = 'pattern',
+): {
   inputs: { name: string; datatype: Datatype; shape: number[]; data: (number | boolean | string)[] }[];
 } {
   return {
     inputs: inputs.map((t) => {
       const shape = t.shape.map((d) => (d < 0 ? 1 : d));
       const count = shape.reduce((a, b) => a * b, 1);
-      const zero = t.datatype === 'BOOL' ? false : t.datatype === 'BYTES' ? '' : 0;
-      return { name: t.name, datatype: t.datatype, shape, data: new Array(count).fill(zero) };
+      const value = fill === 'zeros' ? zeroOf(t.datatype) : patternOf(t.datatype);
+      return {
+        name: t.name,
+        datatype: t.datatype,
+        shape,
+        data: Array.from({ length: count }, (_, i) => value(i)),
+      };
     }),
   };
 }
 
-/** A valid model name from a file name: "models/ResNet50_v2.onnx" -> "resnet50-v2". */
-export function modelNameFromFile(path: string): string {
-  const stem = basename(path, extname(path));
-  let name = stem
+function zeroOf(datatype: Datatype): (i: number) => number | boolean | string {
+  const zero = datatype === 'BOOL' ? false : datatype === 'BYTES' ? '' : 0;
+  return () => zero;
+}
+
+function patternOf(datatype: Datatype): (i: number) => number | boolean | string {
+  if (datatype === 'BOOL') return () => true;
+  if (datatype === 'BYTES') return () => 'hello';
+  if (datatype.startsWith('FP')) return (i) => ((i % 10) + 1) / 10;
+  return () => 1;
+}
+
+/** A valid model name from any text ("My Model_v2" -> "my-model-v2"); undefined when nothing usable is left. */
+function toModelName(text: string): string | undefined {
+  let name = text
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-+|-+$/g, '');
-  if (name === '') return 'model';
+  if (name === '') return undefined;
   if (!/^[a-z]/.test(name)) name = `model-${name}`;
-  name = name.slice(0, 63).replace(/-+$/, '');
-  return name;
+  return name.slice(0, 63).replace(/-+$/, '');
+}
+
+/** A valid model name from a file name: "models/ResNet50_v2.onnx" -> "resnet50-v2". */
+export function modelNameFromFile(path: string): string {
+  return toModelName(basename(path, extname(path))) ?? 'model';
+}
+
+/**
+ * The name `ferry init <dir> --from <file>` gives the model: the directory's (the user chose it, as in
+ * `ferry init my-model`), else the model file's when the directory's name has no letters or digits.
+ */
+export function initModelName(dir: string, modelFile: string): string {
+  return toModelName(basename(dir)) ?? modelNameFromFile(modelFile);
 }

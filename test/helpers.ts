@@ -8,18 +8,13 @@ import pino from 'pino';
 import { OipClient } from '../src/client/index.ts';
 import { freePort } from '../src/core/free-port.ts';
 import { type RunningServer, startServer } from '../src/server/index.ts';
+import { HANG_MS } from './hang.ts';
 
 export { freePort };
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/**
- * How long a test waits for a condition before it calls the wait a hang. Only a guard against hanging
- * forever, never a claim about speed: a busy 2-core machine (another test file, other programs) makes
- * things that take 2 s alone take far longer, and a test must still pass there. Speed is measured in
- * bench/, not asserted here.
- */
-export const HANG_MS = 180_000;
+export { HANG_MS };
 export const FERRY_BIN = join(ROOT, 'bin', 'ferry.js');
 
 export function tempDir(prefix = 'ferry-test-'): { path: string; remove(): void } {

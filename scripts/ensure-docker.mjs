@@ -659,7 +659,10 @@ function liveLeases() {
   return live;
 }
 
-/** Mount points at or under one of `dirs` (a stopped dockerd leaves none; never delete through one). */
+/**
+ * Mounts at or under one of `dirs`, as { point, type } (a stopped dockerd leaves at most the handle of its
+ * default network namespace; never delete through any other).
+ */
 function mountsUnder(dirs) {
   let text = '';
   try {
@@ -667,10 +670,26 @@ function mountsUnder(dirs) {
   } catch {
     return [];
   }
-  return text
-    .split('\n')
-    .map((line) => line.split(' ')[4])
-    .filter((point) => point !== undefined && dirs.some((d) => point === d || point.startsWith(`${d}/`)));
+  const found = [];
+  for (const line of text.split('\n')) {
+    const point = line.split(' ')[4];
+    if (point === undefined || !dirs.some((d) => point === d || point.startsWith(`${d}/`))) continue;
+    found.push({ point, type: line.split(' - ')[1]?.split(' ')[0] ?? '?' });
+  }
+  return found;
+}
+
+/**
+ * Unmounts the network namespace handles (nsfs) dockerd bind-mounts under its exec root and leaves after
+ * it stops; returns the mounts still there.
+ */
+function unmountNamespaceHandles(dirs) {
+  for (const m of mountsUnder(dirs)) {
+    if (m.type === 'nsfs' && m.point.startsWith(`${TEST_ENGINE.execRoot}/netns/`)) {
+      spawnSync('umount', [m.point], { stdio: 'ignore' });
+    }
+  }
+  return mountsUnder(dirs);
 }
 
 async function stopPid(pid, graceMs) {
@@ -748,7 +767,7 @@ async function joinTestEngine(log, timeoutMs, foreign) {
           return;
         }
         const how = alive(pid) ? await stopPid(pid, 60_000) : 'gone';
-        const mounts = mountsUnder([TEST_ENGINE.dataRoot, TEST_ENGINE.dir]);
+        const mounts = unmountNamespaceHandles([TEST_ENGINE.dataRoot, TEST_ENGINE.dir]);
         if (mounts.length === 0) {
           rmSync(TEST_ENGINE.dataRoot, { recursive: true, force: true });
           rmSync(TEST_ENGINE.dir, { recursive: true, force: true });
@@ -757,7 +776,7 @@ async function joinTestEngine(log, timeoutMs, foreign) {
           `${how === 'gone' ? 'found already stopped' : `stopped (${how})`} Ferry's test engine: dockerd pid ${pid}${started ? ', started for this run' : ''}; ` +
             (mounts.length === 0
               ? `removed ${TEST_ENGINE.dataRoot} and ${TEST_ENGINE.dir}`
-              : `kept ${TEST_ENGINE.dataRoot} and ${TEST_ENGINE.dir}: still mounted there: ${mounts.join(', ')}`),
+              : `kept ${TEST_ENGINE.dataRoot} and ${TEST_ENGINE.dir}: still mounted there: ${mounts.map((m) => m.point).join(', ')}`),
         );
       },
     );

@@ -46,13 +46,6 @@ export declare function planEngine(state: {
   dockerds: RunningDockerd[];
   canonical?: (path: string) => string;
 }): EnginePlan;
-export declare function parseProcLocks(
-  text: string,
-): Array<{ kind: string; pid: number; major: number; minor: number; inode: number }>;
-export declare function aptLockHolders(
-  paths?: string[],
-  locksText?: string,
-): Array<{ path: string; pid: number; command: string }>;
 export declare function debianPackagesMissing(): string[];
 export declare function ping(address: EngineAddress, timeoutMs?: number): Promise<boolean>;
 export declare function installDebianPackages(log: (line: string) => void, packages: string[]): Promise<void>;

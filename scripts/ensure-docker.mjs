@@ -13,7 +13,7 @@
 //   that overlap and stopped by PID by the last one to finish. This command alone says so and exits 1.
 // Missing packages (docker.io, docker-registry, apache2-utils for the test registry's htpasswd) are installed
 // with apt-get as root on Debian; when another program holds the apt or dpkg lock, it waits (and says for
-// whom) instead of failing.
+// whom) instead of failing (scripts/apt.mjs).
 // Plain JavaScript on purpose: it runs before npm dependencies matter.
 // Exit 0 when the engine answers (or the packages are there); non-zero with a message saying what to do.
 import { spawn, spawnSync } from 'node:child_process';
@@ -26,13 +26,13 @@ import {
   readFileSync,
   realpathSync,
   rmSync,
-  statSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { request } from 'node:http';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { aptInstall } from './apt.mjs';
 
 const DEFAULT_SOCKET = '/var/run/docker.sock';
 const PID_FILE = '/var/run/docker.pid';
@@ -74,16 +74,6 @@ export function testEngineArgs() {
     `--config-file=${TEST_ENGINE.config}`,
   ];
 }
-
-/** The apt and dpkg locks (POSIX locks taken with fcntl, as apt and dpkg take them). */
-const APT_LOCKS = [
-  '/var/lib/dpkg/lock-frontend',
-  '/var/lib/dpkg/lock',
-  '/var/lib/apt/lists/lock',
-  '/var/cache/apt/archives/lock',
-];
-/** How long to wait for another program's apt-get or dpkg (an unattended upgrade can take minutes). */
-const APT_LOCK_WAIT_MS = 20 * 60_000;
 
 class SetupError extends Error {}
 
@@ -207,11 +197,6 @@ function argvOf(pid) {
   }
 }
 
-function commandOf(pid) {
-  const text = argvOf(pid).join(' ');
-  return text.length > 120 ? `${text.slice(0, 117)}...` : text || '?';
-}
-
 // ------------------------------------------------------------------------------------------ which dockerd
 
 /** A socket path with its directory resolved (/var/run is usually a link to /run). */
@@ -319,138 +304,7 @@ function describeDockerds(list) {
   return list.map((d) => `pid ${d.pid} serving ${d.hosts.join(', ')}`).join('; ');
 }
 
-// ------------------------------------------------------------------------------------------ apt and dpkg
-
-/**
- * /proc/locks as records of who holds what: { pid, major, minor, inode } (pid -1 for an open-file-
- * description lock, whose owner the kernel does not say). Waiters ("->") hold nothing and are left out.
- */
-export function parseProcLocks(text) {
-  const held = [];
-  for (const line of text.split('\n')) {
-    const fields = line.trim().split(/\s+/);
-    if (fields.length < 6 || fields[1] === '->') continue;
-    const [major, minor, inode] = fields[5].split(':');
-    if (inode === undefined) continue;
-    held.push({
-      kind: fields[1],
-      pid: Number(fields[4]),
-      major: Number.parseInt(major, 16),
-      minor: Number.parseInt(minor, 16),
-      inode: Number(inode),
-    });
-  }
-  return held;
-}
-
-/** Linux's dev_t, split as glibc's major()/minor() do. */
-function deviceOf(path) {
-  const { dev, ino } = statSync(path, { bigint: true });
-  return {
-    major: Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn)),
-    minor: Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn)),
-    inode: Number(ino),
-  };
-}
-
-/** Who holds the apt and dpkg locks now (other than this process): [{ path, pid, command }]. */
-export function aptLockHolders(paths = APT_LOCKS, locksText = undefined) {
-  let text = locksText;
-  if (text === undefined) {
-    try {
-      text = readFileSync('/proc/locks', 'utf8');
-    } catch {
-      return [];
-    }
-  }
-  const held = parseProcLocks(text);
-  const holders = [];
-  for (const path of paths) {
-    let id;
-    try {
-      id = deviceOf(path);
-    } catch {
-      continue; // no such lock file: nobody holds it
-    }
-    for (const h of held) {
-      if (h.inode !== id.inode || h.major !== id.major || h.minor !== id.minor) continue;
-      if (h.pid === process.pid) continue;
-      holders.push({
-        path,
-        pid: h.pid,
-        command: h.pid > 0 ? commandOf(h.pid) : 'unknown (open file description lock)',
-      });
-    }
-  }
-  return holders;
-}
-
-function describeHolders(holders) {
-  const byPid = new Map();
-  for (const h of holders) {
-    const entry = byPid.get(h.pid) ?? { command: h.command, paths: [] };
-    entry.paths.push(h.path);
-    byPid.set(h.pid, entry);
-  }
-  return [...byPid]
-    .map(([pid, e]) => `${pid > 0 ? `pid ${pid} (${e.command})` : e.command} holds ${e.paths.join(', ')}`)
-    .join('; ');
-}
-
-/** Returns once no other process holds an apt or dpkg lock; says whom it waits for, and when that changes. */
-async function waitForAptLocks(log, deadline) {
-  let said = '';
-  let saidAt = 0;
-  for (;;) {
-    const holders = aptLockHolders();
-    if (holders.length === 0) {
-      if (said) log('the apt/dpkg locks are free now');
-      return;
-    }
-    const who = describeHolders(holders);
-    if (Date.now() > deadline) {
-      throw new SetupError(
-        `the apt/dpkg locks are still held after ${APT_LOCK_WAIT_MS / 60_000} min: ${who}. Let it finish, then run again.`,
-      );
-    }
-    if (who !== said || Date.now() - saidAt > 30_000) {
-      log(`waiting for the apt/dpkg lock: ${who}`);
-      said = who;
-      saidAt = Date.now();
-    }
-    await sleep(500);
-  }
-}
-
-/**
- * apt-get with the locks waited for. DPkg::Lock::Timeout makes apt-get wait for the dpkg locks itself;
- * it does not cover `apt-get update`'s lists lock, hence the wait before and the retry when apt-get lost
- * a race for a lock taken between the check and its start.
- */
-async function aptGet(log, args, deadline) {
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (;;) {
-    await waitForAptLocks(log, deadline);
-    const seconds = Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
-    const full = ['-o', `DPkg::Lock::Timeout=${seconds}`, ...args];
-    log(`apt-get ${full.join(' ')}`);
-    const result = spawnSync('apt-get', full, {
-      stdio: ['ignore', 'inherit', 'pipe'],
-      env,
-      encoding: 'utf8',
-    });
-    if (result.stderr) process.stderr.write(result.stderr);
-    if (result.status === 0) return;
-    const lockLost = /Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock/.test(
-      result.stderr ?? '',
-    );
-    if (lockLost && Date.now() < deadline) {
-      log('apt-get found a lock taken meanwhile; waiting again');
-      continue;
-    }
-    throw new SetupError(`'apt-get ${full.join(' ')}' failed (exit ${result.status ?? result.signal}).`);
-  }
-}
+// ------------------------------------------------------------------------------------------ packages
 
 export function debianPackagesMissing() {
   const missing = [];
@@ -460,6 +314,7 @@ export function debianPackagesMissing() {
   return missing;
 }
 
+/** Installs Debian packages with apt-get (as root), waiting for another program's apt or dpkg. */
 export async function installDebianPackages(log, packages) {
   if (!isRoot()) {
     throw new SetupError(
@@ -471,9 +326,7 @@ export async function installDebianPackages(log, packages) {
       `${packages.join(', ')} missing and this is not a Debian system (no apt-get): install Docker.`,
     );
   }
-  const deadline = Date.now() + APT_LOCK_WAIT_MS;
-  await aptGet(log, ['update', '-q'], deadline);
-  await aptGet(log, ['install', '-y', '-q', '--no-install-recommends', ...packages], deadline);
+  await aptInstall(log, packages);
 }
 
 async function ensurePackages(log) {

@@ -1,5 +1,5 @@
 /**
- * scripts/ensure-docker.mjs, the set-up `npm test` runs on a shared machine: which engine to use (the
+ * scripts/ensure-docker.mjs and scripts/apt.mjs, the set-up `npm test` runs on a shared machine: which engine to use (the
  * decision table of planEngine), which sockets a dockerd serves, and who holds the apt/dpkg locks it waits
  * for (read from /proc/locks; checked against a real lock held by `flock`).
  */
@@ -8,13 +8,12 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { aptLockHolders, parseProcLocks } from '../scripts/apt.mjs';
 import {
-  aptLockHolders,
   DOCKERD_LOG,
   dockerdHosts,
   type EngineAddress,
   engineAddress,
-  parseProcLocks,
   planEngine,
   type RunningDockerd,
   TEST_ENGINE,

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Installs what Ferry needs on a fresh clone, and nothing when it is already there.
 // - npm packages (the locked versions), with onnxruntime-node's GPU download skipped (it targets a host we cannot reach);
-// - with --test: what the test suite needs from the system: a Docker engine (Debian's docker.io, started
-//   here when not running) and Debian's docker-registry (the tests start their own on 127.0.0.1).
+// - with --test: what the test suite needs from the system: Debian's docker.io, docker-registry (the tests
+//   start their own on 127.0.0.1) and apache2-utils (htpasswd). scripts/test.mjs then makes sure an engine
+//   answers (starting one when needed).
 // Plain JavaScript on purpose: it must run before any dependency is installed.
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -42,5 +43,5 @@ const sqliteCheck = spawnSync(process.execPath, ['-e', "require('better-sqlite3'
 if (sqliteCheck.status !== 0) run('npm', ['rebuild', 'better-sqlite3'], { ONNXRUNTIME_NODE_INSTALL: 'skip' });
 
 if (process.argv.includes('--test')) {
-  run(process.execPath, [join(root, 'scripts', 'ensure-docker.mjs')]);
+  run(process.execPath, [join(root, 'scripts', 'ensure-docker.mjs'), '--install-only']);
 }

@@ -3,10 +3,14 @@
 //   node scripts/test.mjs            everything
 //   node scripts/test.mjs --unit     only tests beside the code in src/ (fast, no servers)
 //   node scripts/test.mjs path ...   only the given test files
-import { spawnSync } from 'node:child_process';
+// The tests talk to a real Docker engine: the machine's (DOCKER_HOST, else /var/run/docker.sock), or, when
+// none answers there but a dockerd that is not Ferry's runs elsewhere, Ferry's own test engine, started
+// for the run and stopped by PID when it ends (scripts/ensure-docker.mjs, engineForTestRun).
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { engineForTestRun } from './ensure-docker.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -44,11 +48,55 @@ if (explicit.length === 0 && !unitOnly) {
   step('type-check', 'npx', ['tsc', '-p', 'tsconfig.json']);
   step('lint', 'npx', ['biome', 'check', '.']);
 }
-step(`tests (${files.length} files)`, process.execPath, [
-  '--import',
-  'tsx',
-  '--test',
-  '--test-reporter=spec',
-  `--test-concurrency=${process.env.FERRY_TEST_CONCURRENCY ?? 2}`,
-  ...files,
-]);
+
+// From here on a SIGINT/SIGTERM does not end this script at once: it is passed on to the test runner, and
+// the engine started for the run is still stopped.
+let interrupted = null;
+let running = null;
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    interrupted = signal;
+    running?.kill(signal);
+  });
+}
+
+function runTests(label, env, commandArgs) {
+  console.log(`\n== ${label}`);
+  return new Promise((resolve) => {
+    running = spawn(process.execPath, commandArgs, {
+      cwd: root,
+      stdio: 'inherit',
+      env: { ...process.env, ...env },
+    });
+    running.on('close', (code, signal) => {
+      running = null;
+      if (code !== 0) console.error(`${label} failed (exit ${code ?? signal})`);
+      resolve(code ?? 1);
+    });
+  });
+}
+
+const log = (line) => console.error(`[ferry docker] ${line}`);
+let engine = { env: {}, release: async () => {} };
+try {
+  engine = await engineForTestRun({ log });
+  log(`tests use the engine ${engine.version} on ${engine.where}`);
+} catch (err) {
+  // The tests that need Docker fail with this reason (test/docker-env.ts); the others still run.
+  log(`no Docker engine for this run: ${err instanceof Error ? err.message : String(err)}`);
+}
+let code = 1;
+try {
+  if (interrupted === null)
+    code = await runTests(`tests (${files.length} files)`, engine.env, [
+      '--import',
+      'tsx',
+      '--test',
+      '--test-reporter=spec',
+      `--test-concurrency=${process.env.FERRY_TEST_CONCURRENCY ?? 2}`,
+      ...files,
+    ]);
+} finally {
+  await engine.release();
+}
+process.exit(code);

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createGateway, type Gateway, type RouteTable } from '../src/gateway/index.ts';
-import { post, ROOT, spawnServer } from './helpers.ts';
+import { HANG_MS, post, ROOT, spawnServer } from './helpers.ts';
 
 const IRIS = join(ROOT, 'examples', 'iris');
 const request = (name: string) => readFileSync(join(IRIS, 'requests', `${name}.json`), 'utf8');
@@ -92,7 +92,7 @@ test('a killed replica: requests move to the other one by retry', async () => {
   }
   // Drain r1 the way the control plane does: out of the table, then wait until idle.
   gw.setRoutes(routes([]));
-  assert.equal(await gw.waitIdle(['r0', 'r1'], 10_000), true);
+  assert.equal(await gw.waitIdle(['r0', 'r1'], HANG_MS), true);
   const none = await post(`${base}/v2/models/flowers/infer`, request('setosa'));
   assert.equal(none.status, 503);
   assert.equal(none.json.code, 'FERRY_NO_READY_REPLICA');

@@ -8,10 +8,13 @@ import pino from 'pino';
 import { OipClient } from '../src/client/index.ts';
 import { freePort } from '../src/core/free-port.ts';
 import { type RunningServer, startServer } from '../src/server/index.ts';
+import { HANG_MS } from './hang.ts';
 
 export { freePort };
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export { HANG_MS };
 export const FERRY_BIN = join(ROOT, 'bin', 'ferry.js');
 
 export function tempDir(prefix = 'ferry-test-'): { path: string; remove(): void } {
@@ -93,7 +96,7 @@ export function runCli(args: string[], options: { cwd?: string; env?: Record<str
 /** Starts `ferry serve` as a child process and waits until /v2/health/ready answers 200. */
 export async function spawnServer(
   args: string[],
-  timeoutMs = 60_000,
+  timeoutMs = HANG_MS,
 ): Promise<{ child: ChildProcess; url: string; output: () => string }> {
   const port = await freePort();
   const child = spawn(process.execPath, [FERRY_BIN, 'serve', ...args, '--port', String(port)], {
@@ -118,11 +121,14 @@ export async function spawnServer(
   throw new Error(`ferry serve did not become ready within ${timeoutMs} ms:\n${output}`);
 }
 
-/** Polls probe (every 100 ms) until it gives a value other than undefined or false; fails naming `what`. */
+/**
+ * Polls probe (every 100 ms) until it gives a value other than undefined or false; fails naming `what`
+ * after `ms` (a hang guard, see HANG_MS).
+ */
 export async function until<T>(
   what: string,
   probe: () => T | undefined | false | Promise<T | undefined | false>,
-  ms = 90_000,
+  ms = HANG_MS,
 ): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {

@@ -9,13 +9,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { FERRY_BIN, freePort, post, ROOT, spawnServer, tempDir } from './helpers.ts';
+import { FERRY_BIN, freePort, HANG_MS, post, ROOT, spawnServer, tempDir } from './helpers.ts';
 
 const SLOW = join(ROOT, 'test', 'fixtures', 'lifecycle', 'slow');
 const IRIS = join(ROOT, 'examples', 'iris');
 const SETOSA = readFileSync(join(IRIS, 'requests', 'setosa.json'), 'utf8');
 
-/** A request to the slow fixture whose predict() takes `ms` milliseconds. */
+/** A request to the slow fixture whose predict() takes `ms` milliseconds (negative: until released). */
 const slowBody = (ms: number) =>
   JSON.stringify({ inputs: [{ name: 'ms', datatype: 'INT32', shape: [1], data: [ms] }] });
 
@@ -43,7 +43,7 @@ function jsonLines(output: string): LogLine[] {
 async function waitFor<T>(
   what: string,
   check: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 10_000,
+  timeoutMs = HANG_MS,
 ) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -119,38 +119,57 @@ function predictStarted(output: () => string, ms: number): Promise<true> {
   );
 }
 
-describe('graceful shutdown', () => {
-  test('SIGTERM: the in-flight request finishes, readiness drops, exit 0 with draining/stopped logs', async () => {
-    const server = track(await spawnServer([SLOW]));
-    const exited = exitOf(server.child);
-    const inFlight = post(`${server.url}/v2/models/slow/infer`, slowBody(1500));
-    await predictStarted(server.output, 1500);
+/**
+ * A copy of the slow fixture whose requests with a negative `ms` run until the test writes the returned
+ * release file: the test, not a duration, decides how long a request stays in flight.
+ */
+function gatedSlow(dir: string): { model: string; release: () => void } {
+  const model = join(dir, 'slow');
+  const releaseFile = join(dir, 'release');
+  cpSync(SLOW, model, { recursive: true });
+  writeFileSync(
+    join(model, 'ferry.yaml'),
+    `${readFileSync(join(SLOW, 'ferry.yaml'), 'utf8')}env:\n  RELEASE_FILE: "${releaseFile}"\n`,
+  );
+  return { model, release: () => writeFileSync(releaseFile, '') };
+}
 
-    const signalledAt = Date.now();
+describe('graceful shutdown', () => {
+  const tmp = tempDir('ferry-lifecycle-shutdown-');
+  after(() => tmp.remove());
+
+  test('SIGTERM: the in-flight request finishes, readiness drops, exit 0 with draining/stopped logs', async () => {
+    const gated = gatedSlow(join(tmp.path, 'drain'));
+    const server = track(await spawnServer([gated.model]));
+    const exited = exitOf(server.child);
+    // Connection: close, as the original 1.5 s version of this test effectively had (its readiness polls
+    // reused the kept-alive connection after the answer). A connection kept alive instead is the todo below.
+    const inFlight = post(`${server.url}/v2/models/slow/infer`, slowBody(-1), { connection: 'close' });
+    await predictStarted(server.output, -1);
+
     process.kill(server.child.pid!, 'SIGTERM');
 
     // The child logs 'draining' in the same tick in which readiness turns false; from then on readiness
-    // is never 200: 503 on a kept-alive connection, or no connection at all.
+    // is never 200: 503 on a kept-alive connection, or no connection at all. The request is still held,
+    // so the process must still be there, waiting for it.
     await waitFor('the draining log line', () =>
       jsonLines(server.output()).some((l) => /^draining/.test(l.msg ?? '')) ? true : undefined,
     );
     const seen = new Set<number | 'refused'>();
-    let done = false;
-    void exited.then(() => (done = true));
-    while (!done && Date.now() - signalledAt < 10_000) {
+    for (let i = 0; i < 5; i++) {
       seen.add(await statusOf(`${server.url}/v2/health/ready`));
       await new Promise((r) => setTimeout(r, 25));
     }
-    assert.ok(seen.size > 0, 'readiness was polled while draining');
+    assert.equal(server.child.exitCode, null, 'exited while a request was still in flight');
     assert.ok(!seen.has(200), `readiness answered 200 while draining (saw ${[...seen].join(', ')})`);
+    gated.release();
 
     const response = await inFlight;
     assert.equal(response.status, 200, response.text);
-    assert.deepEqual((response.json.outputs as { data: number[] }[])[0]!.data, [1500]);
+    assert.deepEqual((response.json.outputs as { data: number[] }[])[0]!.data, [-1]);
 
     const exit = await exited;
     assert.deepEqual([exit.code, exit.signal], [0, null]);
-    assert.ok(exit.at - signalledAt < 10_000, `exited ${exit.at - signalledAt} ms after SIGTERM`);
 
     const logs = jsonLines(server.output()).filter((l) => typeof l.level === 'number');
     const draining = logs.findIndex((l) => /^draining/.test(l.msg ?? ''));
@@ -162,26 +181,53 @@ describe('graceful shutdown', () => {
     assert.deepEqual(errors, [], 'a clean shutdown logs no errors');
   });
 
-  test('--shutdown-timeout 1: a request that needs 8 s does not hold the exit', async () => {
-    const server = track(await spawnServer([SLOW, '--shutdown-timeout', '1']));
+  test('SIGTERM: a kept-alive connection that goes idle once its request is answered does not hold the exit', {
+    todo:
+      'server bug, src/server (not test timing): the answered request leaves its keep-alive connection idle, ' +
+      'app.close() waits for it, and the process exits 1 at the shutdown deadline',
+  }, async () => {
+    const gated = gatedSlow(join(tmp.path, 'keep-alive'));
+    const server = track(await spawnServer([gated.model, '--shutdown-timeout', '5']));
     const exited = exitOf(server.child);
-    const inFlight = post(`${server.url}/v2/models/slow/infer`, slowBody(8000)).catch(
-      (error: Error) => error,
+    const inFlight = post(`${server.url}/v2/models/slow/infer`, slowBody(-1));
+    await predictStarted(server.output, -1);
+    process.kill(server.child.pid!, 'SIGTERM');
+    await waitFor('the draining log line', () =>
+      jsonLines(server.output()).some((l) => /^draining/.test(l.msg ?? '')) ? true : undefined,
     );
-    await predictStarted(server.output, 8000);
+    gated.release();
+    assert.equal((await inFlight).status, 200);
+    const exit = await exited;
+    assert.deepEqual([exit.code, exit.signal], [0, null], server.output());
+  });
+
+  test('--shutdown-timeout 1: a request still running does not hold the exit', async () => {
+    // The request is never released: without the deadline the process would wait for it forever.
+    const gated = gatedSlow(join(tmp.path, 'deadline'));
+    const server = track(await spawnServer([gated.model, '--shutdown-timeout', '1']));
+    const exited = exitOf(server.child);
+    const inFlight = post(`${server.url}/v2/models/slow/infer`, slowBody(-1)).catch((error: Error) => error);
+    await predictStarted(server.output, -1);
 
     const signalledAt = Date.now();
     process.kill(server.child.pid!, 'SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
     const exit = await Promise.race([
       exited,
-      new Promise<null>((r) => setTimeout(() => r(null), 6_000).unref()),
-    ]);
-    assert.ok(exit !== null, 'the process did not exit within 6 s of SIGTERM with --shutdown-timeout 1');
+      new Promise<null>((r) => {
+        timer = setTimeout(() => r(null), HANG_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    assert.ok(
+      exit !== null,
+      'the process waited for a request that never ends, despite --shutdown-timeout 1',
+    );
+    // It gave the request its second first (a slow machine only makes that longer).
     const took = exit.at - signalledAt;
-    assert.ok(took >= 900 && took < 4_000, `exited ${took} ms after SIGTERM; expected about 1 s`);
+    assert.ok(took >= 900, `exited ${took} ms after SIGTERM; --shutdown-timeout 1 gives requests 1 s`);
     assert.equal(exit.code, 1, 'a shutdown that cut requests off exits 1');
     const result = await inFlight;
-    assert.ok(result instanceof Error || result.status !== 200, 'the 8 s request cannot have finished');
+    assert.ok(result instanceof Error || result.status !== 200, 'the held request cannot have finished');
     assert.ok(
       jsonLines(server.output()).some((l) => l.clean === false && /deadline/.test(l.msg ?? '')),
       `no 'shutdown deadline passed' log line in:\n${server.output()}`,
@@ -202,24 +248,20 @@ describe('readiness', () => {
     );
     const server = track(await startServe([dir]));
     let liveBeforeReady = false;
-    await waitFor(
-      'readiness',
-      async () => {
-        if (server.child.exitCode !== null) throw new Error(`ferry serve exited:\n${server.output()}`);
-        const [live, ready] = await Promise.all([
-          statusOf(`${server.url}/v2/health/live`),
-          statusOf(`${server.url}/v2/health/ready`),
-        ]);
-        if (ready === 200) {
-          assert.equal(live, 200, 'ready but not live');
-          return true;
-        }
-        assert.ok(ready === 'refused' || ready === 503, `readiness answered ${ready}`);
-        if (live === 200) liveBeforeReady = true;
-        return undefined;
-      },
-      20_000,
-    );
+    await waitFor('readiness', async () => {
+      if (server.child.exitCode !== null) throw new Error(`ferry serve exited:\n${server.output()}`);
+      const [live, ready] = await Promise.all([
+        statusOf(`${server.url}/v2/health/live`),
+        statusOf(`${server.url}/v2/health/ready`),
+      ]);
+      if (ready === 200) {
+        assert.equal(live, 200, 'ready but not live');
+        return true;
+      }
+      assert.ok(ready === 'refused' || ready === 503, `readiness answered ${ready}`);
+      if (live === 200) liveBeforeReady = true;
+      return undefined;
+    });
     assert.ok(liveBeforeReady, 'liveness was never 200 while the model was still loading');
     const logs = jsonLines(server.output());
     const loaded = logs.find((l) => l.msg === 'model version ready');
@@ -262,14 +304,10 @@ describe('--watch', () => {
       const original = readFileSync(specPath, 'utf8');
       assert.match(original, /version: "1"/);
       writeFileSync(specPath, original.replace('version: "1"', 'version: "2"'));
-      await waitFor(
-        'version 2 to replace version 1',
-        async () => {
-          const meta = (await (await fetch(`${server.url}/v2/models/iris`)).json()) as { versions: string[] };
-          return meta.versions.length === 1 && meta.versions[0] === '2' ? true : undefined;
-        },
-        15_000,
-      );
+      await waitFor('version 2 to replace version 1', async () => {
+        const meta = (await (await fetch(`${server.url}/v2/models/iris`)).json()) as { versions: string[] };
+        return meta.versions.length === 1 && meta.versions[0] === '2' ? true : undefined;
+      });
       const afterSwap = sent;
       await waitFor('requests after the swap', () => (sent > afterSwap + 20 ? true : undefined));
       assert.deepEqual(failures, [], 'requests failed during the reload');
@@ -282,14 +320,10 @@ describe('--watch', () => {
         specPath,
         original.replace('version: "1"', 'version: "3"').replace('format: onnx', 'format: onnnx'),
       );
-      const failed = await waitFor(
-        'a log line saying the reload failed',
-        () =>
-          jsonLines(server.output()).find(
-            (l) =>
-              l.level! >= 40 && l.dir === dir && /cannot read model spec|reload failed/.test(l.msg ?? ''),
-          ),
-        15_000,
+      const failed = await waitFor('a log line saying the reload failed', () =>
+        jsonLines(server.output()).find(
+          (l) => l.level! >= 40 && l.dir === dir && /cannot read model spec|reload failed/.test(l.msg ?? ''),
+        ),
       );
       assert.match(String(failed.reason), /model\.format/);
       const afterBreak = sent;

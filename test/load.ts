@@ -6,6 +6,7 @@
  * slower rate.
  */
 import { Agent, request } from 'node:http';
+import { HANG_MS, until } from './helpers.ts';
 
 export interface LoadResult {
   sent: number;
@@ -36,6 +37,10 @@ export function steadyLoad(opts: {
   /** Hard stop even if stop() is never called. */
   maxDurationMs: number;
   headers?: Record<string, string>;
+  /**
+   * When a request without an answer counts as failed (default HANG_MS): a slow answer on a busy machine
+   * is latency, not a failure; only a request that hangs is.
+   */
   timeoutMs?: number;
 }): SteadyLoad {
   const target = new URL(opts.url);
@@ -70,7 +75,7 @@ export function steadyLoad(opts: {
           method: 'POST',
           agent,
           headers: { 'content-type': 'application/json', ...opts.headers },
-          timeout: opts.timeoutMs ?? 10_000,
+          timeout: opts.timeoutMs ?? HANG_MS,
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -142,4 +147,22 @@ export function steadyLoad(opts: {
       return summarize();
     },
   };
+}
+
+/**
+ * Waits until `revision` has answered `atLeast` requests of the load, so that a step of a rollout is
+ * crossed by traffic (a condition, not a pause); fails at once if a request failed meanwhile.
+ */
+export function servedBy(load: SteadyLoad, revision: number, atLeast = 10): Promise<true> {
+  return until(`revision ${revision} to answer ${atLeast} requests of the load`, () => {
+    const now = load.snapshot();
+    if (now.failures.length > 0) throw new Error(`requests failed: ${JSON.stringify(now.failures)}`);
+    return (now.byRevision[revision] ?? 0) >= atLeast;
+  });
+}
+
+/** Waits until the load has had `count` more answers than it had when called. */
+export async function moreAnswers(load: SteadyLoad, count: number): Promise<void> {
+  const from = load.snapshot().ok;
+  await until(`${count} more answers of the load`, () => load.snapshot().ok >= from + count);
 }

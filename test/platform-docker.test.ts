@@ -13,10 +13,14 @@ import { buildImage, hostBase } from '../src/image/index.ts';
 import { type Platform, platformId, startPlatform } from '../src/platform/index.ts';
 import { requireDocker, uniqueName } from './docker-env.ts';
 import { ROOT, tempDir, until } from './helpers.ts';
-import { steadyLoad } from './load.ts';
+import { moreAnswers, servedBy, steadyLoad } from './load.ts';
 
 const IRIS = join(ROOT, 'examples', 'iris');
 const BODY = readFileSync(join(IRIS, 'requests', 'setosa.json'));
+/** Steady load while the platform changes (see test/platform.test.ts); throughput is bench/'s business. */
+const RPS = 50;
+/** A hard stop for the load should a test never call stop(); not a duration any test relies on. */
+const LOAD_MAX_MS = 30 * 60_000;
 
 describe('platform with the Docker runtime', () => {
   const home = tempDir('ferry-platform-docker-');
@@ -75,8 +79,9 @@ describe('platform with the Docker runtime', () => {
     assert.equal(first.status, 200);
     assert.equal(first.headers.get('x-ferry-revision'), '1');
 
-    const load = steadyLoad({ url: infer, body: BODY, rps: 100, maxDurationMs: 120_000 });
+    const load = steadyLoad({ url: infer, body: BODY, rps: RPS, maxDurationMs: LOAD_MAX_MS });
     const started = Date.now();
+    await servedBy(load, 1);
     const settled = async (revision: number) => {
       await until(`rollout to r${revision} succeeded`, async () => {
         const r = await client.rollout('iris');
@@ -86,17 +91,16 @@ describe('platform with the Docker runtime', () => {
         const list = await client.replicas('iris');
         return list.length === 2 && list.every((r) => r.revision === revision && r.state === 'ready');
       });
+      await servedBy(load, revision);
     };
     // Twice replaced under load: a rolling update (r2), then an undo to r1's spec (r3).
     await client.update('iris', { env: { FERRY_LOG_LEVEL: 'warn' } });
     await settled(2);
     const undo = await client.undo('iris', 1);
     await settled(undo.to);
-    const rest = 20_000 - (Date.now() - started);
-    if (rest > 0) await new Promise((r) => setTimeout(r, rest));
     const result = await load.stop();
     t.diagnostic(
-      `docker: rollout r1->r2 and undo r2->r${undo.to} under 100 rps for ${((Date.now() - started) / 1000).toFixed(1)} s: sent ${result.sent}, ok ${result.ok}, by revision ${JSON.stringify(result.byRevision)}, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms`,
+      `docker: rollout r1->r2 and undo r2->r${undo.to} under ${RPS} rps for ${((Date.now() - started) / 1000).toFixed(1)} s: sent ${result.sent}, ok ${result.ok}, by revision ${JSON.stringify(result.byRevision)}, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms`,
     );
     assert.deepEqual(result.failures, []);
     assert.equal(result.ok, result.sent);
@@ -106,15 +110,15 @@ describe('platform with the Docker runtime', () => {
 
   test('a container killed with SIGKILL under load is replaced; requests that had not reached it do not fail', async (t) => {
     const infer = `${platform!.gatewayUrl}/v2/models/iris/infer`;
-    const load = steadyLoad({ url: infer, body: BODY, rps: 100, maxDurationMs: 60_000 });
-    await new Promise((r) => setTimeout(r, 2000));
+    const load = steadyLoad({ url: infer, body: BODY, rps: RPS, maxDurationMs: LOAD_MAX_MS });
+    await moreAnswers(load, 50);
     const victim = (await client.replicas('iris')).find((r) => r.state === 'ready')!;
     await engine.docker.getContainer(victim.id).kill({ signal: 'SIGKILL' });
     await until('replacement ready', async () => {
       const list = await client.replicas('iris');
       return list.filter((r) => r.state === 'ready' && r.id !== victim.id).length === 2;
     });
-    await new Promise((r) => setTimeout(r, 2000));
+    await moreAnswers(load, 50);
     const result = await load.stop();
     t.diagnostic(
       `docker SIGKILL of ${victim.name}: sent ${result.sent}, ok ${result.ok}, failed ${result.sent - result.ok} ${JSON.stringify(result.failures)}`,

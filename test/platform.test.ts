@@ -13,12 +13,17 @@ import { ControlClient } from '../src/control/index.ts';
 import { type Platform, startPlatform } from '../src/platform/index.ts';
 import { ProcessRuntime } from '../src/runtime/index.ts';
 import { ROOT, tempDir, until } from './helpers.ts';
-import { steadyLoad } from './load.ts';
+import { moreAnswers, servedBy, steadyLoad } from './load.ts';
 
 const IRIS = join(ROOT, 'examples', 'iris');
 const BODY = readFileSync(join(IRIS, 'requests', 'setosa.json'));
-const RPS = 200;
-const LOAD_MS = 60_000;
+/**
+ * Steady load while the platform changes: enough requests that every step is crossed by some, few enough
+ * that a busy 2-core machine keeps up (what rate the platform sustains is bench/platform-rollout.ts's).
+ */
+const RPS = 50;
+/** A hard stop for the load should a test never call stop(); not a duration any test relies on. */
+const LOAD_MAX_MS = 30 * 60_000;
 
 describe('platform under load (process runtime)', () => {
   const home = tempDir('ferry-platform-');
@@ -60,15 +65,17 @@ describe('platform under load (process runtime)', () => {
     home.remove();
   });
 
-  test(`${RPS} requests/s for ${LOAD_MS / 1000} s through a rollout, a promote, an abort and an undo: 0 failures`, async (t) => {
-    const load = steadyLoad({ url: infer, body: BODY, rps: RPS, maxDurationMs: LOAD_MS + 30_000 });
+  test(`${RPS} requests/s through a rollout, a promote, an abort and an undo: 0 failures`, async (t) => {
+    const load = steadyLoad({ url: infer, body: BODY, rps: RPS, maxDurationMs: LOAD_MAX_MS });
     const started = Date.now();
     const steps: string[] = [];
     const mark = (what: string) => steps.push(`${((Date.now() - started) / 1000).toFixed(1)}s ${what}`);
+    await servedBy(load, 1);
 
     // 1. Rolling: revision 2.
     await client.update('iris', { env: { FERRY_DEMO_STEP: 'rolling' } });
     await until('rolling rollout done', async () => (await phase()) === 'succeeded');
+    await servedBy(load, 2);
     mark('rolling rollout to r2 succeeded');
 
     // 2. Canary with a manual pause at 50%, then promote: revision 3.
@@ -77,6 +84,7 @@ describe('platform under load (process runtime)', () => {
       strategy: { kind: 'canary', steps: [{ percent: 50 }] },
     });
     await until('canary paused at 50%', async () => (await phase()) === 'paused');
+    await servedBy(load, 3);
     mark('canary to r3 paused at 50%');
     await client.promote('iris');
     await until('canary done', async () => (await phase()) === 'succeeded');
@@ -85,6 +93,7 @@ describe('platform under load (process runtime)', () => {
     // 3. Canary again, aborted at 50%: revision 4 never takes over.
     await client.update('iris', { env: { FERRY_DEMO_STEP: 'aborted' } });
     await until('second canary paused', async () => (await phase()) === 'paused');
+    await servedBy(load, 4);
     await client.abort('iris');
     await until('aborted', async () => (await phase()) === 'aborted');
     mark('canary to r4 aborted');
@@ -93,16 +102,14 @@ describe('platform under load (process runtime)', () => {
     // 4. Undo: back to revision 2's spec (as revision 5).
     const undo = await client.undo('iris', 2);
     await until('undo done', async () => (await phase()) === 'succeeded');
+    await servedBy(load, undo.to);
     mark(`undo to r2's spec as r${undo.to} succeeded`);
 
-    const rest = LOAD_MS - (Date.now() - started);
-    if (rest > 0) await new Promise((r) => setTimeout(r, rest));
     const result = await load.stop();
     t.diagnostic(steps.join('; '));
     t.diagnostic(
       `sent ${result.sent}, ok ${result.ok}, non-2xx ${JSON.stringify(result.statuses)}, errors ${result.errors}, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, by revision ${JSON.stringify(result.byRevision)}`,
     );
-    assert.ok(result.sent >= (RPS * LOAD_MS) / 1000 - RPS, `sent ${result.sent}`);
     assert.deepEqual(result.failures, []);
     assert.equal(result.ok, result.sent);
     for (const rev of ['1', '2', '3', '4', '5'])
@@ -112,15 +119,15 @@ describe('platform under load (process runtime)', () => {
   test('a replica killed with SIGKILL under load is replaced; requests that had not reached it do not fail', async (t) => {
     const serving = (await client.getTraffic('iris'))[0]!.revision;
     await until('2 ready', async () => (await readyCount(serving)) === 2);
-    const load = steadyLoad({ url: infer, body: BODY, rps: RPS, maxDurationMs: 30_000 });
-    await new Promise((r) => setTimeout(r, 2000));
+    const load = steadyLoad({ url: infer, body: BODY, rps: RPS, maxDurationMs: LOAD_MAX_MS });
+    await moreAnswers(load, 50);
     const victim = (await client.replicas('iris')).find((r) => r.state === 'ready')!;
     process.kill(Number(victim.id.split('@')[1]), 'SIGKILL');
     await until('replacement ready', async () => {
       const list = await client.replicas('iris');
       return list.filter((r) => r.state === 'ready' && r.id !== victim.id).length === 2;
     });
-    await new Promise((r) => setTimeout(r, 2000));
+    await moreAnswers(load, 50);
     const result = await load.stop();
     t.diagnostic(
       `SIGKILL of ${victim.name}: sent ${result.sent}, ok ${result.ok}, failed ${result.sent - result.ok} ${JSON.stringify(result.failures)}`,
@@ -200,23 +207,20 @@ describe('platform under load (process runtime)', () => {
       return undefined;
     })();
     // A bad request is logged (warn) by the replica with its request id; pinned to the followed revision.
-    await until(
-      'the marked line to be followed',
-      async () => {
-        const res = await fetch(infer, {
-          method: 'POST',
-          body: '{"inputs":[]}',
-          headers: {
-            'content-type': 'application/json',
-            'x-request-id': marker,
-            'x-ferry-revision': String(serving),
-          },
-        });
-        await res.body?.cancel();
-        return await Promise.race([seen, new Promise<undefined>((r) => setTimeout(() => r(undefined), 500))]);
-      },
-      20_000,
-    );
+    await until('the marked line to be followed', async () => {
+      const res = await fetch(infer, {
+        method: 'POST',
+        body: '{"inputs":[]}',
+        headers: {
+          'content-type': 'application/json',
+          'x-request-id': marker,
+          'x-ferry-revision': String(serving),
+        },
+      });
+      await res.body?.cancel();
+      // Poll again if the line has not come within 500 ms (the request may have gone before the follow).
+      return await Promise.race([seen, new Promise<undefined>((r) => setTimeout(() => r(undefined), 500))]);
+    });
     const line = await seen;
     abort.abort();
     assert.equal(line?.revision, serving);
@@ -228,9 +232,10 @@ describe('platform under load (process runtime)', () => {
     assert.ok(before.length >= 2);
     const pids = before.map((r) => Number(r.id.split('@')[1]));
     // A hang, not a speed check: a log follow (the test before) once held the API's close() for 72 s.
+    // Draining (10 s at most) and stopping replicas (10 s grace) bound a stop that works to about 20 s.
     let timer: NodeJS.Timeout | undefined;
     const hung = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('platform.stop did not finish within 40 s')), 40_000);
+      timer = setTimeout(() => reject(new Error('platform.stop did not finish within 60 s')), 60_000);
     });
     await Promise.race([platform.stop({ removeReplicas: true }), hung]).finally(() => clearTimeout(timer));
     platform = undefined as unknown as Platform;

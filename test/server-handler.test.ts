@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { FerryError } from '../src/core/errors.ts';
 import type { InferResponse } from '../src/protocol/types.ts';
 import { actionBody, fixtureModel, metricValue } from './fixtures/models.ts';
-import { post, ROOT, serve, type TestServer, tempDir } from './helpers.ts';
+import { post, ROOT, serve, type TestServer, tempDir, until } from './helpers.ts';
 
 const OCR = join(ROOT, 'examples', 'ocr');
 const readJson = (path: string) => JSON.parse(readFileSync(join(OCR, path), 'utf8'));
@@ -179,16 +179,12 @@ describe('handler fixtures: failures of user code', () => {
     assert.equal((await fetch(`${base}/v2/health/live`)).status, 200, 'the server process lives on');
 
     // Until the replacement has loaded the handler, requests are refused as not ready (never hang).
-    const limit = Date.now() + 20_000;
-    const seen: number[] = [];
-    let next = await post(`${base}/v2/models/crashy/infer`, actionBody('echo'));
-    while (next.status !== 200 && Date.now() < limit) {
-      seen.push(next.status);
-      assert.equal(next.json.code, 'FERRY_MODEL_NOT_READY', next.text);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      next = await post(`${base}/v2/models/crashy/infer`, actionBody('echo'));
-    }
-    assert.equal(next.status, 200, `no replacement worker within 20 s (saw ${seen.join(', ')})`);
+    const next = await until('a replacement worker to answer', async () => {
+      const response = await post(`${base}/v2/models/crashy/infer`, actionBody('echo'));
+      if (response.status === 200) return response;
+      assert.equal(response.json.code, 'FERRY_MODEL_NOT_READY', response.text);
+      return undefined;
+    });
     assert.deepEqual(output(next.json as never, 'text').data, ['(unset)']);
   });
 });

@@ -19,16 +19,29 @@ import { SecretBox, Secrets } from '../control/secrets.ts';
 import { openStore, type Store } from '../control/store/store.ts';
 import type { ReplicaView, RolloutView } from '../control/views.ts';
 import { writeContext } from './context.ts';
+import { age } from './format.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = join(ROOT, 'bin', 'ferry.js');
 const GATEWAY = 'http://127.0.0.1:18080';
+/**
+ * An AGE column as format.ts's age() writes it: "45s", "1m15s", "2h", "3d". The test does not know how
+ * long the machine took to get here, so it accepts any age.
+ */
+const AGE = String.raw`(?:\d+[smhd])+`;
 
 interface Run {
   code: number | null;
   stdout: string;
   stderr: string;
 }
+
+test('the AGE pattern accepts every age the CLI can print, however long the machine took', () => {
+  const now = 1_700_000_000_000;
+  for (const seconds of [0, 7, 59, 60, 75, 599, 600, 3599, 3600, 3660, 86_399, 172_800, 10 * 86_400]) {
+    assert.match(age(now - seconds * 1000, now), new RegExp(`^${AGE}$`), `${seconds} s`);
+  }
+});
 
 describe('ferry platform commands against a live control-plane API', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-cli-platform-'));
@@ -215,13 +228,13 @@ describe('ferry platform commands against a live control-plane API', () => {
       assert.doesNotMatch(r.stdout + r.stderr, new RegExp(admin), 'the token is never printed');
     }
     assert.match(get.stdout, /^NAME +MODEL +VERSION +REVISION +READY +TRAFFIC +STATUS +AGE$/m);
-    assert.match(get.stdout, /^iris +iris +[0-9a-f]{12} +r2 +2\/1 +r1 100% +- +\d+s$/m);
+    assert.match(get.stdout, new RegExp(`^iris +iris +[0-9a-f]{12} +r2 +2/1 +r1 100% +- +${AGE}$`, 'm'));
     const list = JSON.parse(json.stdout) as Array<{ name: string; revision: number; endpoint: string }>;
     assert.deepEqual(
       list.map((d) => [d.name, d.revision, d.endpoint]),
       [['iris', 2, `${GATEWAY}/v2/models/iris/infer`]],
     );
-    assert.match(models.stdout, /^iris +2 +[0-9a-f]{12} +- +\d+s$/m);
+    assert.match(models.stdout, new RegExp(`^iris +2 +[0-9a-f]{12} +- +${AGE}$`, 'm'));
     assert.match(revisions.stdout, /^r2 +[0-9a-f]{12} +[0-9a-f]{12} +- +artifact sha256:[0-9a-f]{12} /m);
     assert.match(
       revisions.stdout,
@@ -238,9 +251,11 @@ describe('ferry platform commands against a live control-plane API', () => {
     }
     assert.match(
       events.stdout,
-      /^AGE +TYPE +REASON +DEPLOYMENT +MESSAGE\n\d+s +Normal +RevisionCreated +iris +r2 made\n$/,
+      new RegExp(
+        String.raw`^AGE +TYPE +REASON +DEPLOYMENT +MESSAGE\n${AGE} +Normal +RevisionCreated +iris +r2 made\n$`,
+      ),
     );
-    assert.match(describeRun.stdout, /^ {2}\d+s +Normal +RevisionCreated +iris +r2 made$/m);
+    assert.match(describeRun.stdout, new RegExp(`^ {2}${AGE} +Normal +RevisionCreated +iris +r2 made$`, 'm'));
   });
 
   test('traffic: set a split with a shadow, then print it; the server refuses a bad sum', async () => {
@@ -391,7 +406,7 @@ describe('ferry platform commands against a live control-plane API', () => {
     assert.equal(write.code, 1);
     assert.match(write.stderr, /FERRY_FORBIDDEN/);
     const adminList = await ferry(['token', 'list', ...api()]);
-    assert.match(adminList.stdout, /^ci +viewer +\d+s$/m);
+    assert.match(adminList.stdout, new RegExp(`^ci +viewer +${AGE}$`, 'm'));
     assert.doesNotMatch(adminList.stdout, new RegExp(token));
     const revoke = await ferry(['token', 'revoke', 'ci', ...api()]);
     assert.equal(revoke.code, 0, revoke.stderr);

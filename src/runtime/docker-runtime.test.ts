@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { cleanupContainers, requireDocker, uniqueName } from '../../test/docker-env.ts';
+import { HANG_MS } from '../../test/hang.ts';
 import {
   type ContainerEventOptions,
   createEngine,
@@ -75,7 +76,7 @@ runRuntimeContract('docker', async ({ labels }) => {
   };
 });
 
-describe('DockerRuntime.watch across engine stream ends', { timeout: 120_000 }, () => {
+describe('DockerRuntime.watch across engine stream ends', { timeout: 4 * HANG_MS }, () => {
   const labels = { [CONTRACT_RUN_LABEL]: uniqueName('rt-watch') };
   after(async () => {
     await cleanupContainers(labels);
@@ -114,10 +115,10 @@ describe('DockerRuntime.watch across engine stream ends', { timeout: 120_000 }, 
       notify?.();
     });
     const waitFor = async (type: RuntimeEvent['type']) => {
-      const deadline = Date.now() + 10_000;
+      const deadline = Date.now() + HANG_MS;
       while (!events.some((e) => e.type === type)) {
         const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`no '${type}' event within 10 s (got ${events.map((e) => e.type)})`);
+        if (left <= 0) throw new Error(`no '${type}' event (got ${events.map((e) => e.type)})`);
         await new Promise<void>((r) => {
           const t = setTimeout(r, left);
           notify = () => {

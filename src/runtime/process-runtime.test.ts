@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { HANG_MS } from '../../test/hang.ts';
 import { freePort, lineMatching, runRuntimeContract } from './contract.ts';
 import { ProcessRuntime } from './process-runtime.ts';
 import { readiness } from './readiness.ts';
@@ -44,7 +45,7 @@ async function until<T>(
 
 const MAX_LOG = 8192;
 
-describe('ProcessRuntime: log cuts and watching from another instance', { timeout: 120_000 }, () => {
+describe('ProcessRuntime: log cuts and watching from another instance', { timeout: 4 * HANG_MS }, () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'ferry-process-runtime-cut-'));
   // Small logs: a few requests' lines make it cut (on list()).
   const runtime = new ProcessRuntime({ stateDir, maxLogBytes: MAX_LOG });
@@ -59,7 +60,7 @@ describe('ProcessRuntime: log cuts and watching from another instance', { timeou
       modelDir: IRIS,
       env: { FERRY_LOG_LEVEL: 'info' },
     });
-    await until('readiness', 30_000, async () => ((await readiness(replica.url)) ? true : undefined));
+    await until('readiness', HANG_MS, async () => ((await readiness(replica.url)) ? true : undefined));
   });
 
   after(async () => {
@@ -106,7 +107,7 @@ describe('ProcessRuntime: log cuts and watching from another instance', { timeou
       const lines: ReplicaLogLine[] = [];
       for (let k = 0; k < behind.length; k++) {
         lines.push(
-          await lineMatching(it, `request line ${k} (written around the cut)`, 10_000, (l) =>
+          await lineMatching(it, `request line ${k} (written around the cut)`, HANG_MS, (l) =>
             l.line.includes('"reqId":"cut-'),
           ),
         );
@@ -138,7 +139,7 @@ describe('ProcessRuntime: log cuts and watching from another instance', { timeou
       }
       appendFileSync(log, 'a partial ');
       appendFileSync(log, 'line\n');
-      await until('the partial line to be followed', 10_000, () =>
+      await until('the partial line to be followed', HANG_MS, () =>
         lines.some((l) => l.line === 'a partial line') ? true : undefined,
       );
       const cuts = cutsSoFar();
@@ -166,18 +167,18 @@ describe('ProcessRuntime: log cuts and watching from another instance', { timeou
         modelDir: IRIS,
       };
       const r = await runtime.ensure(s);
-      await until('started (seen by polling)', 10_000, () =>
+      await until('started (seen by polling)', HANG_MS, () =>
         events.find((e) => e.replica.id === r.id && e.type === 'started'),
       );
       const pid = await runtime.pidOf(r.id);
       assert.ok(pid !== undefined);
       process.kill(pid, 'SIGKILL');
-      const dead = await until('exited (seen by polling)', 10_000, () =>
+      const dead = await until('exited (seen by polling)', HANG_MS, () =>
         events.find((e) => e.type === 'exited'),
       );
       assert.equal(dead.replica.exitCode, 137);
       await runtime.remove(r.id, 1000);
-      await until('removed (seen by polling)', 10_000, () => events.find((e) => e.type === 'removed'));
+      await until('removed (seen by polling)', HANG_MS, () => events.find((e) => e.type === 'removed'));
       assert.deepEqual(
         events.map((e) => [e.type, e.replica.id]),
         [

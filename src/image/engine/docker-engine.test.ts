@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { cleanupContainers, requireDocker, TEST_LABEL, uniqueName } from '../../../test/docker-env.ts';
+import { HANG_MS } from '../../../test/hang.ts';
 import { isFerryError } from '../../core/errors.ts';
 import { freePort } from '../../core/free-port.ts';
 import { buildBaseImage } from '../base.ts';
@@ -268,7 +269,7 @@ describe('DockerEngine (real engine)', () => {
       labels,
       cmd: ['node', '-e', server],
     });
-    await engine.waitReady(`http://127.0.0.1:${port}`, 30_000, { containerId: id });
+    await engine.waitReady(`http://127.0.0.1:${port}`, HANG_MS, { containerId: id });
     const listed = await engine.listByLabel(labels);
     assert.deepEqual(
       listed.map((c) => [c.id, c.name, c.state, c.labels[TEST_LABEL]]),
@@ -334,7 +335,7 @@ describe('DockerEngine (real engine)', () => {
     // Subscribed after it all happened: sinceMs replays it.
     const abort = new AbortController();
     const events: ContainerEvent[] = [];
-    const timer = setTimeout(() => abort.abort(), 10_000);
+    const timer = setTimeout(() => abort.abort(), HANG_MS);
     try {
       for await (const e of engine.containerEvents({ labels: mine, sinceMs: since, signal: abort.signal })) {
         events.push(e);
@@ -351,7 +352,7 @@ describe('DockerEngine (real engine)', () => {
         [id, 'die', 3],
         [id, 'destroy', undefined],
       ],
-      'start, die (exit 3) and destroy within 10 s, and nothing of the other container',
+      'start, die (exit 3) and destroy, and nothing of the other container',
     );
     assert.equal(events[0]?.labels['dev.ferry.events'], mine['dev.ferry.events']);
     assert.ok(events[0]!.timeNano <= events[1]!.timeNano && events[1]!.timeNano <= events[2]!.timeNano);
@@ -368,7 +369,7 @@ describe('DockerEngine (real engine)', () => {
       cmd: ['node', '-e', 'console.error("model file missing"); process.exit(3)'],
     });
     await assert.rejects(
-      engine.waitReady(`http://127.0.0.1:${port}`, 60_000, { containerId: id }),
+      engine.waitReady(`http://127.0.0.1:${port}`, HANG_MS, { containerId: id }),
       (err: unknown) => {
         assert.ok(isFerryError(err));
         assert.equal(err.code, 'FERRY_MODEL_LOAD_FAILED');

@@ -8,6 +8,7 @@
  *   await reg.stop();
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,6 +77,9 @@ export async function startTestRegistry(options: TestRegistryOptions = {}): Prom
   mkdirSync(dataDir);
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
+  // Every answer of this registry carries this header: a registry someone else started on the same port
+  // (it took the port between freePort() and ours binding it) is never taken for ours.
+  const identity = randomBytes(8).toString('hex');
   let auth = '';
   if (options.auth) {
     writeFileSync(
@@ -99,6 +103,8 @@ storage:
     enabled: true
 http:
   addr: ${host}
+  headers:
+    X-Ferry-Test-Registry: [${identity}]
 ${auth}`;
   writeFileSync(join(dir, 'config.yml'), config);
   const logFile = join(dir, 'registry.log');
@@ -127,7 +133,8 @@ ${auth}`;
     try {
       const res = await fetch(`http://${host}/v2/`);
       await res.body?.cancel();
-      if (res.status === 200 || res.status === 401) {
+      const ours = res.headers.get('x-ferry-test-registry') === identity;
+      if (ours && (res.status === 200 || res.status === 401)) {
         return { host, dataDir, pid: child.pid!, stop };
       }
     } catch {

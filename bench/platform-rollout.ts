@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { addVersionFromDir } from '../src/cli/upload.ts';
 import { ControlClient } from '../src/control/index.ts';
 import { startPlatform } from '../src/platform/index.ts';
 import { until } from '../test/helpers.ts';
@@ -58,7 +59,7 @@ const steps: Step[] = [];
 let result: LoadResult | undefined;
 try {
   await client.createModel('iris');
-  await client.addVersion('iris', { version: '1', artifactDir: IRIS });
+  await addVersionFromDir(client, 'iris', '1', IRIS);
   await client.deploy({ name: 'iris', model: 'iris', version: '1', replicas });
   await until('the first replicas', async () => (await ready(1)) === replicas);
   log(`platform up; ${rps} requests/s through ${infer} for at least ${durationS} s`);

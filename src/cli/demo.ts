@@ -7,7 +7,6 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ControlClient } from '../control/index.ts';
 import { FerryError } from '../core/errors.ts';
-import { hostBase } from '../image/index.ts';
 import type { FerryContext } from './context.ts';
 import { deploy } from './deploy.ts';
 import { cliCommand } from './output.ts';
@@ -17,14 +16,13 @@ const READY_TIMEOUT_MS = 180_000;
 
 export async function deployDemo(
   client: ControlClient,
-  ctx: Pick<FerryContext, 'gatewayUrl' | 'runtime'>,
+  ctx: Pick<FerryContext, 'gatewayUrl'>,
   say: (line: string) => void,
 ): Promise<void> {
   say('Deploying the iris example (examples/iris)...');
   const progress = (line: string) => say(`  ${line}`);
-  // Containers build on a base made from this host's Node: nothing to download, works offline.
-  const base = ctx.runtime === 'docker' ? { base: await hostBase(progress) } : {};
-  await deploy(client, IRIS, { name: 'iris', ...base }, progress);
+  // On docker the platform builds the image on a base made from this host's Node: nothing to download.
+  await deploy(client, IRIS, { name: 'iris' }, progress);
   const requestFile = join(IRIS, 'requests', 'setosa.json');
   const body = readFileSync(requestFile);
   const endpoint = `${ctx.gatewayUrl}/v2/models/iris/infer`;
@@ -33,7 +31,12 @@ export async function deployDemo(
   for (;;) {
     const view = await client.getDeployment('iris');
     const ready = view.replicaStatus.filter((r) => r.state === 'ready').length;
-    const status = `${ready}/${view.replicas} replica(s) ready${view.rollout && view.rollout.phase !== 'succeeded' ? `, rollout ${view.rollout.phase} at ${view.rollout.percent}%` : ''}`;
+    const problem = view.revisionStatus.find((r) => r.revision === view.revision)?.problem;
+    const status = `${ready}/${view.replicas} replica(s) ready${view.rollout && view.rollout.phase !== 'succeeded' ? `, rollout ${view.rollout.phase} at ${view.rollout.percent}%` : ''}${problem ? `; ${problem.message}` : ''}`;
+    if (problem?.fatal)
+      throw new FerryError('FERRY_NO_READY_REPLICA', `The iris demo cannot start: ${problem.message}`, {
+        hint: `${cliCommand()} describe iris and ${cliCommand()} events show what happened.`,
+      });
     if (status !== last) say(`  ${status}`);
     last = status;
     if (ready > 0) {

@@ -17,7 +17,7 @@ import type {
   UpdateInput,
 } from '../control/index.ts';
 import { FerryError } from '../core/errors.ts';
-import { buildImage, createEngine, formatBytes, loadIntoEngine } from '../image/index.ts';
+import { formatBytes } from '../image/build.ts';
 import type { LoadedSpec } from '../spec/index.ts';
 import { connect } from './context.ts';
 import {
@@ -143,7 +143,10 @@ export function registerDeploy(program: Command): void {
         'memory limit per replica, e.g. 512m, 2g',
         flag((v) => parseSizeFlag('--memory', v)),
       )
-      .option('--base <ref>', 'docker runtime: base image for the build (see ferry build)')
+      .option(
+        '--base <ref>',
+        "docker runtime: base image the platform builds the model's image on (default: build.base, else this host's ferry base)",
+      )
       .option('--wait', 'wait until the new revision serves all traffic (exit 1 if aborted or timed out)')
       .addOption(
         new Option('--timeout <duration>', 'with --wait: give up after this long')
@@ -261,14 +264,16 @@ export async function deploy(
       reusedVersion = true;
       progress(`${model} version ${version} is already registered with this content; reusing it`);
     } else {
-      let image: string | undefined = fromDir ? undefined : target;
-      if (loaded && (await client.info()).runtime === 'docker')
-        image = (await dockerImage(loaded, model, version, opts.base, progress)).image;
+      // The docker runtime builds the image of an artifact itself (on this host's `ferry base` unless --base
+      // or build.base says otherwise), so the same version runs on either runtime.
       const added = await client.addVersion(model, {
         version,
-        ...(image === undefined ? {} : { image }),
+        ...(fromDir ? {} : { image: target }),
         ...(uploaded ? { artifact: uploaded.digest } : {}),
-        metadata: { source: fromDir ? (loaded as LoadedSpec).dir : target },
+        metadata: {
+          source: fromDir ? (loaded as LoadedSpec).dir : target,
+          ...(opts.base === undefined ? {} : { base: opts.base }),
+        },
       });
       progress(`registered ${model} version ${version} (${describeVersion(added)})`);
     }
@@ -347,24 +352,6 @@ export function imageVersion(ref: string): string {
   const colon = ref.lastIndexOf(':');
   const tag = colon > slash ? ref.slice(colon + 1) : 'latest';
   return /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(tag) ? tag : 'latest';
-}
-
-/** Builds the directory into an image on the engine (the docker runtime runs images). */
-async function dockerImage(
-  loaded: LoadedSpec,
-  model: string,
-  version: string,
-  base: string | undefined,
-  progress: (line: string) => void,
-): Promise<{ image: string }> {
-  const engine = createEngine();
-  const tag = `${model}:${version}`;
-  progress(`building ${tag} from ${loaded.dir}`);
-  const built = await buildImage({ dir: loaded.dir, ...(base ? { base } : {}), onProgress: progress });
-  const info = await loadIntoEngine(engine, built.image, tag);
-  progress(`loaded ${tag} into the Docker engine (${formatBytes(info.size)}), image ${info.id.slice(0, 19)}`);
-  // The image ID pins the exact content, whatever happens to the tag later.
-  return { image: info.id };
 }
 
 /** An image version matches a reference when it is that reference pinned (`ref@sha256:...`). */

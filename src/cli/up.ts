@@ -21,6 +21,7 @@ import {
   type RuntimeChoice,
   startPlatform,
 } from '../platform/index.ts';
+import type { Runtime } from '../runtime/index.ts';
 import { type FerryContext, ferryHomeDir, readContext, writeContext } from './context.ts';
 import { deployDemo } from './demo.ts';
 import { action, cliCommand, EXIT_USAGE, intOption } from './output.ts';
@@ -315,9 +316,9 @@ async function sweep(home: string, runtimeKind: 'process' | 'docker' | undefined
   const kinds: RuntimeChoice[] = runtimeKind === 'docker' ? ['docker', 'process'] : ['process', 'docker'];
   let removed = 0;
   for (const kind of kinds) {
-    let runtime: Awaited<ReturnType<typeof chooseRuntime>>;
+    let runtime: Runtime;
     try {
-      runtime = await chooseRuntime(kind, home);
+      runtime = (await chooseRuntime(kind, home)).runtime;
     } catch {
       continue; // no engine: nothing of ours can run there
     }

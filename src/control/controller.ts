@@ -93,7 +93,29 @@ export interface ControllerOptions {
   secrets?: Secrets;
   /** Value of the `ferry.dev/platform` label: this controller sees and makes only replicas carrying it. */
   platformId: string;
+  /** docker runtime: gets a version's image onto the engine (pulled, or built from its artifact). */
+  images?: ImageProvisioner;
 }
+
+/** What the controller needs to run a version on the docker runtime. */
+export interface ImageProvisioner {
+  /**
+   * Makes sure the engine has the version's image: already there, pulled from its registry, or built from its
+   * artifact. Resolves with what to run; `onProgress` gets a line per step. Rejects with the reason.
+   */
+  ensure(
+    request: { model: string; image: string | null; artifactDir: string | null; base?: string },
+    onProgress: (line: string) => void,
+  ): Promise<string>;
+}
+
+type ImageState =
+  | { state: 'preparing' }
+  | { state: 'ready'; image: string }
+  | { state: 'failed'; message: string; at: number };
+
+/** A failed pull or build is tried again after this long (a registry may come back). */
+const IMAGE_RETRY_MS = 30_000;
 
 const DEFAULT_POLICY: ReconcilePolicy = { backoff: { baseMs: 1000, maxMs: 60_000 } };
 const STARTING_POLL_MS = 250;
@@ -124,6 +146,9 @@ export class Controller implements ControlPlane {
   private readonly resyncMs: number;
   private readonly replicaEnv: Record<string, string>;
   private readonly secrets: Secrets | undefined;
+  private readonly images: ImageProvisioner | undefined;
+  /** Images made ready for the docker runtime, by `${model}:${version}`. */
+  private readonly imageStates = new Map<string, ImageState>();
   /** The labels every replica of this platform carries; lists are filtered by them. */
   private readonly mine: Record<string, string>;
 
@@ -174,6 +199,7 @@ export class Controller implements ControlPlane {
     this.resyncMs = opts.resyncMs ?? 2000;
     this.replicaEnv = opts.replicaEnv ?? {};
     this.secrets = opts.secrets;
+    this.images = opts.images;
     this.mine = { [LABELS.managedBy]: 'ferry', [LABELS.platform]: opts.platformId };
   }
 
@@ -454,6 +480,57 @@ export class Controller implements ControlPlane {
     }
   }
 
+  /**
+   * The image a revision's replicas run on the docker runtime, once the engine has it; until then undefined,
+   * with the revision's status saying what is being done (pulling, building) or why it cannot be.
+   */
+  private imageFor(revision: StoredRevision): string | undefined {
+    const { model, version } = revision.spec;
+    const key = `${model}:${version}`;
+    const dep = revision.deployment;
+    const state = this.imageStates.get(key);
+    if (state?.state === 'ready') return state.image;
+    if (state?.state === 'preparing') return undefined;
+    if (state?.state === 'failed' && this.now() - state.at < IMAGE_RETRY_MS) {
+      this.setProblem(dep, revision.number, {
+        reason: 'ImageUnavailable',
+        message: state.message,
+        fatal: true,
+      });
+      return undefined;
+    }
+    this.imageStates.set(key, { state: 'preparing' });
+    const what = revision.spec.image ? `pulling ${revision.spec.image}` : 'building an image of its artifact';
+    this.setProblem(dep, revision.number, { reason: 'PreparingImage', message: what, fatal: false });
+    const meta = this.store.getModel(model)?.versions.find((v) => v.version === version)?.metadata;
+    const progress = (line: string) => {
+      const p = this.problems.get(crashKey(dep, revision.number));
+      if (p?.reason === 'PreparingImage') p.message = `${what}: ${line}`;
+    };
+    this.images!.ensure(
+      {
+        model,
+        image: revision.spec.image,
+        artifactDir: revision.spec.artifactDir,
+        ...(typeof meta?.base === 'string' ? { base: meta.base } : {}),
+      },
+      progress,
+    ).then(
+      (image) => {
+        this.imageStates.set(key, { state: 'ready', image });
+        this.event(dep, 'Normal', 'ImageReady', `${model}:${version} runs as ${image}`);
+        this.nudge();
+      },
+      (error: unknown) => {
+        const message = `${what} failed: ${error instanceof Error ? error.message : String(error)}`;
+        this.imageStates.set(key, { state: 'failed', message, at: this.now() });
+        this.setProblem(dep, revision.number, { reason: 'ImageUnavailable', message, fatal: true });
+        this.nudge();
+      },
+    );
+    return undefined;
+  }
+
   /** Records what keeps a revision from serving (one event per new reason). */
   private setProblem(deployment: string, revision: number, problem: Omit<RevisionProblem, 'since'>): void {
     const key = crashKey(deployment, revision);
@@ -625,7 +702,13 @@ export class Controller implements ControlPlane {
 
   private async create(revision: StoredRevision, index: number): Promise<void> {
     const dep = revision.deployment;
+    let image: string | undefined;
+    if (this.runtime.kind === 'docker' && this.images) {
+      image = this.imageFor(revision);
+      if (image === undefined) return;
+    }
     const made = makeReplicaSpec({
+      ...(image === undefined ? {} : { image }),
       revision,
       index,
       runtime: this.runtime.kind,
@@ -645,7 +728,17 @@ export class Controller implements ControlPlane {
     }
     const key = crashKey(dep, revision.number);
     const problem = this.problems.get(key);
-    if (problem && ['SecretMissing', 'NoArtifact', 'NoImage', 'ReplicaCreateFailed'].includes(problem.reason))
+    if (
+      problem &&
+      [
+        'SecretMissing',
+        'NoArtifact',
+        'NoImage',
+        'ReplicaCreateFailed',
+        'PreparingImage',
+        'ImageUnavailable',
+      ].includes(problem.reason)
+    )
       this.problems.delete(key);
     try {
       const status = await this.runtime.ensure(made.spec);
@@ -656,6 +749,8 @@ export class Controller implements ControlPlane {
         `${status.name} (revision ${revision.number}, slot ${index}) started at ${status.url}`,
       );
     } catch (error) {
+      // The engine may have lost the image (removed by hand): get it again on the next try.
+      if (image !== undefined) this.imageStates.delete(`${revision.spec.model}:${revision.spec.version}`);
       this.setProblem(dep, revision.number, {
         reason: 'ReplicaCreateFailed',
         message: `could not start a replica: ${error instanceof Error ? error.message : String(error)}`,

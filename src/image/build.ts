@@ -16,7 +16,7 @@ import type { LoadedSpec } from '../spec/types.ts';
 import { defaultBaseTag, ferryBase } from './base.ts';
 import { bundleServer, compileHandler, onnxRuntimeFiles, sha256File } from './bundle.ts';
 import { cachedLayer } from './layer-cache.ts';
-import { installModelDependencies } from './npm-deps.ts';
+import { installedDependencies, installModelDependencies } from './npm-deps.ts';
 import { assembleImage, buildLayer, epochToCreated, readOciLayout, sourceDateEpoch } from './oci/index.ts';
 import type { Image, ImageConfig, Layer } from './oci/types.ts';
 import { compiledHandlerPath, type ImagePlan, planImage, weightFiles } from './plan.ts';
@@ -40,6 +40,11 @@ export interface BuildImageOptions {
   stagingDir?: string;
   /** Reuse layers and npm installs from earlier builds ($FERRY_HOME/cache). Default true. */
   cache?: boolean;
+  /**
+   * `dir` is a model artifact (src/image/artifact.ts): its handler is compiled already and its node_modules
+   * installed; they go into the image as they are (nothing is compiled or installed again).
+   */
+  prepared?: boolean;
 }
 
 export interface BuildImageResult {
@@ -140,7 +145,9 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
     log('bundling the server');
     const server = await bundleServer({ outDir: join(staging, 'server') });
     let handlerCompiled: { path: string; file: string } | undefined;
-    if (spec.model.format === 'handler') {
+    if (spec.model.format === 'handler' && options.prepared) {
+      handlerCompiled = { path: spec.model.file, file: join(source.dir, spec.model.file) };
+    } else if (spec.model.format === 'handler') {
       log(`compiling the handler ${spec.model.file}`);
       handlerCompiled = await compileHandler({
         modelDir: source.dir,
@@ -149,13 +156,9 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
         outPath: compiledHandlerPath(spec),
       });
     }
-    const deps = await installModelDependencies(
-      spec,
-      source.dir,
-      join(staging, 'deps'),
-      log,
-      options.cache !== false,
-    );
+    const deps = options.prepared
+      ? { files: await installedDependencies(source.dir) }
+      : await installModelDependencies(spec, source.dir, join(staging, 'deps'), log, options.cache !== false);
     const modelFiles = await Promise.all(
       weightFiles(spec).map(async (path) => {
         const file = join(source.dir, path);

@@ -98,6 +98,11 @@ function runNpm(args: string[], cwd: string): Promise<void> {
   });
 }
 
+/** The node_modules already installed in a prepared model directory (an artifact), for the npm layer. */
+export function installedDependencies(modelDir: string): Promise<PlanFile[]> {
+  return listFiles(join(modelDir, 'node_modules'), modelDir);
+}
+
 /** Every regular file under dir, sorted, as { path relative to root, file }. Links and .bin are skipped. */
 async function listFiles(dir: string, root: string): Promise<PlanFile[]> {
   const out: PlanFile[] = [];

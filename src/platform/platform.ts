@@ -24,7 +24,8 @@ import { FerryError } from '../core/errors.ts';
 import { FERRY_VERSION } from '../core/version.ts';
 import { createGateway, type Gateway } from '../gateway/index.ts';
 import { onnxRuntimePackageDirs } from '../image/bundle.ts';
-import { createEngine } from '../image/engine/index.ts';
+import { createEngine, type Engine } from '../image/engine/index.ts';
+import { ensureEngineImage, pinImage } from '../image/provision.ts';
 import { DockerRuntime, ProcessRuntime, type Runtime } from '../runtime/index.ts';
 
 export type RuntimeChoice = 'auto' | 'process' | 'docker';
@@ -72,7 +73,7 @@ export const DEFAULT_GATEWAY_PORT = 8080;
 export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const host = opts.host ?? '127.0.0.1';
   mkdirSync(opts.home, { recursive: true, mode: 0o700 });
-  const runtime = await chooseRuntime(opts.runtime ?? 'auto', opts.home);
+  const { runtime, engine } = await chooseRuntime(opts.runtime ?? 'auto', opts.home);
   const store = openStore(join(opts.home, 'state.db'));
   const cleanups: Array<() => Promise<void> | void> = [() => store.close()];
   try {
@@ -96,6 +97,9 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       logs: new LogArchive(join(opts.home, 'logs')),
       gatewayUrl,
       platformId: platformId(opts.home),
+      ...(runtime.kind === 'docker' && engine
+        ? { images: { ensure: (request, onProgress) => ensureEngineImage(engine, request, onProgress) } }
+        : {}),
       ...(opts.logger ? { logger: opts.logger.child({ component: 'controller' }) } : {}),
       ...(opts.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: opts.drainTimeoutMs }),
       ...(opts.stopGraceMs === undefined ? {} : { stopGraceMs: opts.stopGraceMs }),
@@ -113,7 +117,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       store,
       control: controller,
       secrets,
-      versions: { store, artifacts },
+      versions: { store, artifacts, pinImage: (ref) => pinImage(ref, engine) },
       info: { version: FERRY_VERSION, runtime: runtime.kind, gatewayUrl },
       logger: opts.logger ? opts.logger.child({ component: 'api' }) : false,
     });
@@ -159,10 +163,14 @@ function throwListenError(error: unknown, what: string, host: string, port: numb
   });
 }
 
-/** Docker when asked, or (auto) when an engine answers within 2 s; else processes. */
-export async function chooseRuntime(choice: RuntimeChoice, home: string): Promise<Runtime> {
-  const processRuntime = () => new ProcessRuntime({ stateDir: join(home, 'replicas') });
-  if (choice === 'process') return processRuntime();
+/**
+ * Docker when asked, or (auto) when an engine answers within 2 s; else processes. The engine, when one
+ * answers, also pins image references of versions (and, for docker, gets their images).
+ */
+export async function chooseRuntime(
+  choice: RuntimeChoice,
+  home: string,
+): Promise<{ runtime: Runtime; engine: Engine | undefined }> {
   const engine = createEngine();
   const answered = await Promise.race([
     engine.ping().then(
@@ -171,7 +179,12 @@ export async function chooseRuntime(choice: RuntimeChoice, home: string): Promis
     ),
     new Promise<boolean>((r) => setTimeout(() => r(false), 2000).unref()),
   ]);
-  if (answered) return new DockerRuntime(engine);
+  const processRuntime = () => ({
+    runtime: new ProcessRuntime({ stateDir: join(home, 'replicas') }) as Runtime,
+    engine: answered ? engine : undefined,
+  });
+  if (choice === 'process') return processRuntime();
+  if (answered) return { runtime: new DockerRuntime(engine), engine };
   if (choice === 'docker') {
     throw new FerryError(
       'FERRY_ENGINE_FAILED',

@@ -17,6 +17,7 @@ import type {
   Engine,
   EngineInfo,
   ImageInfo,
+  PullOptions,
   RunOptions,
   WaitReadyOptions,
 } from './types.ts';
@@ -265,6 +266,39 @@ export class DockerEngine implements Engine {
     } catch (err) {
       if ((err as DockerodeError).statusCode === 404) return null;
       throw this.fail(err, `inspect image '${ref}'`);
+    }
+  }
+
+  async pullImage(ref: string, opts: PullOptions = {}): Promise<void> {
+    const auth = opts.auth;
+    const authconfig =
+      auth === undefined
+        ? undefined
+        : 'token' in auth
+          ? { registrytoken: auth.token }
+          : { username: auth.username, password: auth.password, serveraddress: ref.split('/')[0] };
+    const seen = new Map<string, string>();
+    try {
+      const stream = await this.docker.pull(ref, authconfig ? { authconfig } : {});
+      for await (const message of jsonLines(stream)) {
+        const error = streamError(message);
+        if (error !== undefined)
+          throw new FerryError(ENGINE_FAILED, `Docker engine could not pull ${ref}: ${error}`);
+        const id = typeof message.id === 'string' ? message.id : '';
+        const status = typeof message.status === 'string' ? message.status : '';
+        const detail = message.progressDetail as { current?: number; total?: number } | undefined;
+        const amount =
+          detail?.current !== undefined && detail.total !== undefined
+            ? ` ${(detail.current / 1e6).toFixed(1)} MB / ${(detail.total / 1e6).toFixed(1)} MB`
+            : '';
+        // One line per layer state, not per progress tick (a tick a few hundred kB apart is noise).
+        if (status === '' || seen.get(id) === status) continue;
+        seen.set(id, status);
+        opts.onProgress?.(`${id ? `${id}: ` : ''}${status}${amount}`);
+      }
+    } catch (err) {
+      if (err instanceof FerryError) throw err;
+      throw this.fail(err, `pull ${ref}`);
     }
   }
 

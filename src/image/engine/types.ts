@@ -150,6 +150,12 @@ export interface WaitReadyOptions {
   path?: string;
 }
 
+export interface PullOptions {
+  auth?: { username: string; password: string } | { token: string };
+  /** One line per change of a layer's state ("3f2a: Downloading 12.1 MB / 40.2 MB"). */
+  onProgress?: (line: string) => void;
+}
+
 export interface Engine {
   /** Checks the engine answers; resolves with its version. */
   ping(): Promise<EngineInfo>;
@@ -159,6 +165,11 @@ export interface Engine {
   inspectImage(ref: string): Promise<ImageInfo | null>;
   /** Resolves false when there was no such image. */
   removeImage(ref: string, force?: boolean): Promise<boolean>;
+  /**
+   * Pulls an image from its registry (with these credentials when given), reporting progress per layer.
+   * Rejects with a FerryError naming the image and the engine's reason.
+   */
+  pullImage(ref: string, opts?: PullOptions): Promise<void>;
   /** Creates and starts a hardened container (capabilities dropped, no-new-privileges, read-only, non-root). */
   runContainer(opts: RunOptions): Promise<{ id: string }>;
   /**

@@ -1,0 +1,136 @@
+/**
+ * Images for the platform's docker runtime:
+ *   pinImage            a reference as given (a tag) -> the same content by digest, or the engine's image ID,
+ *                       with the labels of its config (the served model name); done once, when a version is added
+ *   ensureEngineImage   a version -> an image the engine has now: already there, pulled from its registry
+ *                       (with the credentials `ferry push` uses), or built from the version's artifact
+ * Both report what they do in lines, and fail with a FerryError that says what was tried.
+ */
+import { createHash } from 'node:crypto';
+import { FerryError, isFerryError } from '../core/errors.ts';
+import { loadSpec } from '../spec/index.ts';
+import { buildImage, formatBytes, hostBase } from './build.ts';
+import { loadIntoEngine } from './engine/load.ts';
+import type { Engine } from './engine/types.ts';
+import { parseJson } from './oci/image.ts';
+import { DOCKER_HUB, parseImageRef, RegistryClient, resolveCredentials } from './registry/index.ts';
+
+const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
+
+export interface PinnedImage {
+  /** `host/repo@sha256:...` or an engine image ID `sha256:...`. */
+  ref: string;
+  labels: Record<string, string>;
+}
+
+/**
+ * The image `ref` names, pinned: a registry reference by its manifest digest (asked of the registry), a local
+ * image by the engine's ID. A reference with a digest stays as given.
+ */
+export async function pinImage(ref: string, engine: Engine | undefined): Promise<PinnedImage> {
+  const local = async () => {
+    const info = await engine?.inspectImage(ref);
+    return info ? { ref: info.id, labels: info.config.Labels ?? {} } : undefined;
+  };
+  if (IMAGE_ID.test(ref)) {
+    const found = await local();
+    if (!found)
+      throw new FerryError('FERRY_NOT_FOUND', `The Docker engine has no image with ID ${ref}`, {
+        hint: 'Give a registry reference (host:port/name:tag), or build the image again.',
+      });
+    return found;
+  }
+  const parsed = parseImageRef(ref);
+  if (parsed.registry === DOCKER_HUB && !ref.includes('docker.io/')) {
+    // A name without a registry host: an image built or loaded into this engine (Docker Hub is not used).
+    const found = await local();
+    if (found) return found;
+    throw new FerryError(
+      'FERRY_NOT_FOUND',
+      `The Docker engine has no image ${ref}, and it names no registry`,
+      {
+        hint: 'Build or load it first (ferry build), or name it with its registry: host:port/name:tag.',
+      },
+    );
+  }
+  const { credentials } = resolveCredentials(parsed.registry);
+  const client = new RegistryClient(parsed.registry, credentials ? { credentials } : {});
+  try {
+    const manifest = await client.getManifest(parsed.repository, parsed.reference);
+    const host = ref.slice(0, ref.indexOf('/'));
+    const pinned = parsed.digest ? ref : `${host}/${parsed.repository}@${manifest.digest}`;
+    return {
+      ref: pinned,
+      labels: await configLabels(client, parsed.repository, manifest.bytes).catch(() => ({})),
+    };
+  } catch (error) {
+    const found = parsed.digest ? undefined : await local();
+    if (found) return found;
+    throw new FerryError(
+      isFerryError(error) ? error.code : 'FERRY_CONNECTION_FAILED',
+      `Cannot pin ${ref} to a digest: ${error instanceof Error ? error.message : String(error)}`,
+      {
+        hint: 'Check that the registry answers and has this tag (ferry push), and its credentials (FERRY_REGISTRY_* or ~/.docker/config.json).',
+      },
+    );
+  }
+}
+
+async function configLabels(client: RegistryClient, repository: string, manifestBytes: Uint8Array) {
+  const manifest = parseJson(manifestBytes, 'manifest') as { config?: { digest?: string } };
+  const digest = manifest.config?.digest;
+  if (!digest) return {};
+  const config = parseJson(await client.getBlob(repository, digest), 'image config') as {
+    config?: { Labels?: Record<string, string> };
+  };
+  return config.config?.Labels ?? {};
+}
+
+export interface EngineImageRequest {
+  model: string;
+  /** The version's pinned image, if it has one. */
+  image: string | null;
+  /** The version's artifact directory, if it has one (built into an image when there is no image). */
+  artifactDir: string | null;
+  /** Base for a build (default: build.base of the artifact's ferry.yaml, else this host's `ferry base`). */
+  base?: string;
+}
+
+/** Makes sure the engine has the version's image; resolves with what to run (a reference or an image ID). */
+export async function ensureEngineImage(
+  engine: Engine,
+  request: EngineImageRequest,
+  onProgress: (line: string) => void,
+): Promise<string> {
+  if (request.image) {
+    if (await engine.inspectImage(request.image)) return request.image;
+    if (!IMAGE_ID.test(request.image)) {
+      const { registry } = parseImageRef(request.image);
+      const { credentials } = resolveCredentials(registry);
+      onProgress(`pulling ${request.image}`);
+      await engine.pullImage(request.image, { ...(credentials ? { auth: credentials } : {}), onProgress });
+      onProgress(`pulled ${request.image}`);
+      return request.image;
+    }
+    if (!request.artifactDir)
+      throw new FerryError('FERRY_NOT_FOUND', `The Docker engine no longer has image ${request.image}`, {
+        hint: 'An image ID cannot be pulled: deploy the model directory again, or use a registry reference.',
+      });
+  }
+  if (!request.artifactDir)
+    throw new FerryError(
+      'FERRY_BAD_REQUEST',
+      `Model ${request.model}: the version has neither an image nor an artifact`,
+    );
+  const dir = request.artifactDir;
+  const tag = `ferry/${request.model}:${createHash('sha256').update(dir).digest('hex').slice(0, 12)}`;
+  const have = await engine.inspectImage(tag);
+  if (have) return have.id;
+  const { spec } = await loadSpec(dir);
+  const base = request.base ?? spec.build.base ?? (await hostBase(onProgress));
+  onProgress(`building an image of the artifact on ${base}`);
+  const built = await buildImage({ dir, base, prepared: true, onProgress });
+  const info = await loadIntoEngine(engine, built.image, tag);
+  onProgress(`built ${tag} (${formatBytes(info.size)}), image ${info.id.slice(0, 19)}`);
+  return info.id;
+}

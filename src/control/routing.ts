@@ -1,27 +1,12 @@
 /**
  * Pure pieces of the controller's loop: which revisions need how many replicas when no rollout is running,
- * which revision "serves" a deployment, and the routing table the gateway gets. The table has the shape of
- * src/gateway/routes.ts `RouteTable` (control does not import gateway; the platform hands one to the other).
+ * which revision "serves" a deployment, and the routing table the gateway gets (its type is in
+ * src/core/route-table.ts: control does not import gateway; the platform hands one to the other).
  */
+import type { RouteTable } from '../core/route-table.ts';
 import type { TrafficEntry } from './store/store.ts';
 
-export interface RouteReplica {
-  id: string;
-  url: string;
-  ready: boolean;
-}
-
-export interface RouteRevision {
-  revision: number;
-  percent: number;
-  shadow: number;
-  servedName: string;
-  replicas: RouteReplica[];
-}
-
-export interface RouteTable {
-  deployments: Array<{ name: string; revisions: RouteRevision[] }>;
-}
+export type { RouteReplica, RouteRevision, RouteTable } from '../core/route-table.ts';
 
 /** What the controller needs from the gateway: a new table, and a wait until replicas have nothing in flight. */
 export interface RoutePublisher {

@@ -8,3 +8,4 @@ export {
   FAIL_ON_LOAD_ERROR_ENV,
 } from './replica.ts';
 export { FERRY_VERSION } from './version.ts';
+export type { RouteDeployment, RouteReplica, RouteRevision, RouteTable } from './route-table.ts';

@@ -14,7 +14,7 @@
  * |--------------------------------------------------|----------|-----------------------------------------|
  * | response, status not 502/503/504                 | ok       | the response, streamed                  |
  * | response 502/503/504 (not shutting down)         | failure  | the response, streamed                  |
- * | 503 FERRY_SHUTTING_DOWN (draining replica)       | failure  | retry elsewhere, else 502               |
+ * | 503 with x-ferry-draining: 1 (draining replica)  | failure  | retry elsewhere, else 502               |
  * | connect error / reset before response headers    | failure  | retry elsewhere, else 502               |
  * | request timeout                                  | failure  | 504 (or a cut connection if streaming)  |
  * | connection broke while streaming the response    | failure  | the connection is cut (cannot be fixed) |
@@ -26,6 +26,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { FerryError } from '../core/errors.ts';
+import { DRAINING_HEADER } from '../core/replica.ts';
 import { leastOutstanding, powerOfTwoChoices } from './balancer.ts';
 import { forwardResponseHeaders, requestHead } from './headers.ts';
 import type { FailureReason, ShadowOutcome } from './metrics.ts';
@@ -66,9 +67,16 @@ export function pickReplica(
   return null;
 }
 
-const SHUTTING_DOWN = 'FERRY_SHUTTING_DOWN';
-/** A draining replica's 503 body is small JSON; larger 503 bodies are not inspected. */
-const MAX_INSPECT_BYTES = 4096;
+/** The header a draining replica's 503 carries (src/core/replica.ts), lower case as raw headers are compared. */
+const DRAINING = DRAINING_HEADER.toLowerCase();
+
+/** True when the response headers say the replica is draining (`x-ferry-draining: 1`). */
+function isDraining(rawHeaders: string[]): boolean {
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2)
+    if (rawHeaders[i]!.length === DRAINING.length && rawHeaders[i]!.toLowerCase() === DRAINING)
+      return rawHeaders[i + 1]!.trim() === '1';
+  return false;
+}
 
 function noop(): void {}
 
@@ -78,11 +86,7 @@ class Attempt implements UpstreamListener {
   released = false;
   /** Response headers arrived. */
   responded = false;
-  /** A 503 being read to see whether it is FERRY_SHUTTING_DOWN (null: streaming to the client). */
-  held: Buffer[] | null = null;
-  heldBytes = 0;
   status = 0;
-  rawHeaders: string[] | null = null;
 
   constructor(
     readonly exchange: Exchange,
@@ -239,7 +243,7 @@ export class Exchange {
 
   onUpstreamError(a: Attempt, err: UpstreamError): void {
     if (a.released) return;
-    if (a.responded && a.held === null) {
+    if (a.responded) {
       // Broke while the response streamed: the client connection cannot be repaired.
       this.#fail(a, 'response_aborted', err.code);
       this.#abortClient();
@@ -331,16 +335,18 @@ export class Exchange {
       a.conn.abort();
       return;
     }
-    a.responded = true;
     a.status = status;
-    if (status === 503) {
-      // A draining replica (retry elsewhere) or a real answer (pass on): read the body first.
-      a.held = [];
-      a.rawHeaders = rawHeaders;
+    if (status === 503 && isDraining(rawHeaders)) {
+      // Draining: nothing was processed, and nothing has been sent to the client. The replica closes the
+      // connection after this answer; drop it now and try another replica.
+      a.conn.abort();
+      this.#fail(a, 'shutting_down', DRAINING_HEADER);
+      this.#retryOrFail(a.replica, `replica ${a.replica.id} is shutting down`);
       return;
     }
+    a.responded = true;
     const ctx = this.#ctx;
-    if (status === 502 || status === 504) {
+    if (status === 502 || status === 503 || status === 504) {
       this.#revision.metrics.upstreamFailure('status_5xx');
       ctx.state.result(this.#revision, a.replica, false, ctx.now());
     } else ctx.state.result(this.#revision, a.replica, true, ctx.now());
@@ -361,24 +367,8 @@ export class Exchange {
     );
   }
 
-  /** Passes a held 503 on as a real answer. */
-  #passHeld(a: Attempt): void {
-    const held = a.held!;
-    a.held = null;
-    this.#revision.metrics.upstreamFailure('status_5xx');
-    this.#ctx.state.result(this.#revision, a.replica, false, this.#ctx.now());
-    this.#writeHead(a, 503, a.rawHeaders!);
-    for (const c of held) this.#write(a, c);
-  }
-
   onBody(a: Attempt, chunk: Buffer, last: boolean): void {
     if (a.released) return;
-    if (a.held !== null) {
-      a.held.push(chunk);
-      a.heldBytes += chunk.length;
-      if (a.heldBytes > MAX_INSPECT_BYTES) this.#passHeld(a);
-      return;
-    }
     if (last) {
       // The common case (a whole small answer in one read): one end() call, one write to the client.
       this.#finishResponse(a, chunk);
@@ -398,18 +388,6 @@ export class Exchange {
 
   onUpstreamEnd(a: Attempt): void {
     if (a.released) return;
-    if (a.held !== null) {
-      const body = Buffer.concat(a.held).toString('utf8');
-      if (body.includes(SHUTTING_DOWN)) {
-        // Draining: nothing was processed, and nothing has been sent to the client.
-        a.held = null;
-        if (!this.#bodyEnded) a.conn.abort();
-        this.#fail(a, 'shutting_down', SHUTTING_DOWN);
-        this.#retryOrFail(a.replica, `replica ${a.replica.id} is shutting down`);
-        return;
-      }
-      this.#passHeld(a);
-    }
     this.#finishResponse(a, undefined);
   }
 

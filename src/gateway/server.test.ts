@@ -497,9 +497,14 @@ test('an exhausted retry budget turns a connection failure into 502', async () =
   assert.equal(await metricValue(gw, 'ferry_gateway_retries_total', {}), 0);
 });
 
-test('a draining replica (503 FERRY_SHUTTING_DOWN) is retried on another one', async () => {
+test('a draining replica (503 with x-ferry-draining: 1) is retried on another one; the header decides, not the body', async () => {
   const draining = await standIn('a-draining', (_req, res) => {
-    res.writeHead(503, { 'content-type': 'application/json', connection: 'close', 'retry-after': '1' });
+    res.writeHead(503, {
+      'content-type': 'application/json',
+      connection: 'close',
+      'retry-after': '1',
+      'x-ferry-draining': '1',
+    });
     res.end('{"error":"the server is shutting down","code":"FERRY_SHUTTING_DOWN"}');
   });
   const busy = await standIn('b-busy', (_req, res) => {
@@ -518,6 +523,17 @@ test('a draining replica (503 FERRY_SHUTTING_DOWN) is retried on another one', a
     1,
   );
   assert.equal(await metricValue(gw, 'ferry_gateway_retries_total', {}), 1);
+
+  // A 503 that only mentions FERRY_SHUTTING_DOWN in its body (a model's own text, say) is an answer.
+  const talker = await standIn('c-talker', (_req, res) => {
+    res.writeHead(503, { 'content-type': 'application/json' });
+    res.end('{"error":"upstream said FERRY_SHUTTING_DOWN","code":"FERRY_QUEUE_FULL"}');
+  });
+  const second = await gateway(table('e', rev(1, 100, [talker])));
+  const passed = await call(`${second.base}/v2/models/e/infer`, { body: '{}' });
+  assert.equal(passed.status, 503);
+  assert.equal(passed.headers.get('x-ferry-replica'), 'c-talker');
+  assert.equal(talker.seen.length, 1, 'not retried');
 });
 
 test('a replica that keeps failing is ejected, then probed once the ejection ends', async () => {

@@ -7,6 +7,7 @@
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { ERROR_CODES, FerryError, isFerryError } from '../core/errors.ts';
+import { DRAINING_HEADER } from '../core/replica.ts';
 import {
   decodeInferRequest,
   decodeV1Request,
@@ -60,7 +61,9 @@ export function createHttpApp({ dataPlane, metrics, logger, maxBodyBytes }: Http
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     if (dataPlane.draining && !request.url.startsWith('/v2/health/') && request.url !== '/metrics') {
+      // The header tells a gateway to try another replica (nothing was processed); it never reads the body.
       reply.header('connection', 'close');
+      reply.header(DRAINING_HEADER, '1');
       sendError(
         reply,
         new FerryError(
@@ -72,6 +75,12 @@ export function createHttpApp({ dataPlane, metrics, logger, maxBodyBytes }: Http
       return;
     }
     done();
+  });
+  // While draining, every answer closes its connection: a kept-alive connection that went idle would
+  // otherwise hold the listener open until its keep-alive timeout, and the exit with it.
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (dataPlane.draining) reply.header('connection', 'close');
+    done(null, payload);
   });
   app.addHook('onResponse', (request, reply, done) => {
     metrics.http(request.routeOptions.url ?? 'unmatched', reply.statusCode);

@@ -35,6 +35,7 @@ interface UpOptions {
   home: string;
   foreground?: boolean;
   demo?: boolean;
+  restart?: boolean;
 }
 
 /** What the background process tells `ferry up` once it listens (over the IPC channel). */
@@ -64,14 +65,33 @@ export function registerUp(program: Command): void {
     .option('--home <dir>', 'state directory (FERRY_HOME)', ferryHomeDir())
     .option('--demo', 'also deploy the iris example and print a curl that works')
     .option('--foreground', 'run in this process (logs to stdout) instead of in the background')
+    .option(
+      '--restart',
+      'when Ferry runs with another runtime than --runtime asks: stop it (replicas drained and removed) and start it with that runtime',
+    )
     .action(
       action(async (options: UpOptions) => {
         const runtime = parseRuntime(options.runtime);
         const home = resolve(options.home);
         if (options.foreground) return runForeground(home, runtime, options);
         let ctx = runningContext(home);
+        if (ctx && runtime !== 'auto' && runtime !== ctx.runtime) {
+          if (!options.restart)
+            throw new FerryError(
+              'FERRY_CONFLICT',
+              `Ferry is already running with the ${ctx.runtime} runtime (pid ${ctx.pid}), not ${runtime}`,
+              {
+                hint: `Pass --restart to stop it and start it with --runtime ${runtime} (its deployments come back on ${runtime}), or stop it first: ${cliCommand()} down.`,
+              },
+            );
+          process.stdout.write(
+            `Ferry runs with the ${ctx.runtime} runtime; restarting it with ${runtime}.\n`,
+          );
+          await stopRunning(home, ctx.pid, 120);
+          ctx = undefined;
+        }
         if (ctx) {
-          process.stdout.write(`Ferry is already running (pid ${ctx.pid}).\n`);
+          process.stdout.write(`Ferry is already running (pid ${ctx.pid}, runtime ${ctx.runtime}).\n`);
         } else {
           ctx = await startBackground(home, runtime, options);
         }
@@ -102,28 +122,35 @@ export function registerUp(program: Command): void {
       action(async (options: { home: string; timeout: number }) => {
         const home = resolve(options.home);
         const ctx = readContext(home);
-        let stopped = false;
-        if (ctx?.pid !== undefined && platformRunning(ctx.pid)) {
-          process.stdout.write(`Stopping Ferry (pid ${ctx.pid}): draining and removing replicas...\n`);
-          process.kill(ctx.pid, 'SIGTERM');
-          stopped = await waitExit(ctx.pid, options.timeout * 1000);
-          if (!stopped) {
-            process.stderr.write(
-              `Ferry (pid ${ctx.pid}) did not stop within ${options.timeout} s; killing it.\n`,
-            );
-            process.kill(ctx.pid, 'SIGKILL');
-            await waitExit(ctx.pid, 5000);
-          }
-        } else {
-          process.stdout.write('Ferry is not running.\n');
-        }
-        const swept = await sweep(home, ctx?.runtime);
-        if (ctx) writeContext(home, { ...ctx, pid: undefined });
+        const swept =
+          ctx?.pid !== undefined && platformRunning(ctx.pid)
+            ? await stopRunning(home, ctx.pid, options.timeout)
+            : (process.stdout.write('Ferry is not running.\n'), await stopRunning(home, undefined, 0));
         process.stdout.write(
           `Ferry is down.${swept > 0 ? ` Removed ${swept} leftover replica(s).` : ''} State is kept in ${home}; '${cliCommand()} up' brings the deployments back.\n`,
         );
       }),
     );
+}
+
+/**
+ * Stops the platform process (SIGTERM: it drains and removes its replicas; SIGKILL after `timeoutS`), removes
+ * replicas that outlived it, and clears the pid from the context. Returns how many leftovers were removed.
+ */
+async function stopRunning(home: string, pid: number | undefined, timeoutS: number): Promise<number> {
+  const ctx = readContext(home);
+  if (pid !== undefined) {
+    process.stdout.write(`Stopping Ferry (pid ${pid}): draining and removing replicas...\n`);
+    process.kill(pid, 'SIGTERM');
+    if (!(await waitExit(pid, timeoutS * 1000))) {
+      process.stderr.write(`Ferry (pid ${pid}) did not stop within ${timeoutS} s; killing it.\n`);
+      process.kill(pid, 'SIGKILL');
+      await waitExit(pid, 5000);
+    }
+  }
+  const swept = await sweep(home, ctx?.runtime);
+  if (ctx) writeContext(home, { ...ctx, pid: undefined });
+  return swept;
 }
 
 function parseRuntime(value: string): RuntimeChoice {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Installs what Ferry needs on a fresh clone, and nothing when it is already there.
 // - npm packages (the locked versions), with onnxruntime-node's GPU download skipped (it targets a host we cannot reach);
+// - the CLI compiled to dist/cli (scripts/build-cli.mjs; bin/ferry.js would otherwise build it on its first start);
 // - with --test: what the test suite needs from the system: a Docker engine (Debian's docker.io, started
 //   here when not running) and Debian's docker-registry (the tests start their own on 127.0.0.1).
 // Plain JavaScript on purpose: it must run before any dependency is installed.
@@ -40,6 +41,10 @@ const sqliteCheck = spawnSync(process.execPath, ['-e', "require('better-sqlite3'
   cwd: root,
 });
 if (sqliteCheck.status !== 0) run('npm', ['rebuild', 'better-sqlite3'], { ONNXRUNTIME_NODE_INSTALL: 'skip' });
+
+// After the packages: the build needs esbuild. isFresh() itself needs nothing installed.
+const { isFresh } = await import('./build-cli.mjs');
+if (!isFresh()) run(process.execPath, [join(root, 'scripts', 'build-cli.mjs')]);
 
 if (process.argv.includes('--test')) {
   run(process.execPath, [join(root, 'scripts', 'ensure-docker.mjs')]);

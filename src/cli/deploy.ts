@@ -19,8 +19,7 @@ import type {
   UpdateInput,
 } from '../control/index.ts';
 import { FerryError } from '../core/errors.ts';
-import { buildImage, createEngine, formatBytes, loadIntoEngine } from '../image/index.ts';
-import { type LoadedSpec, loadSpec } from '../spec/index.ts';
+import type { LoadedSpec } from '../spec/index.ts';
 import { connect } from './context.ts';
 import {
   parseCanary,
@@ -32,6 +31,7 @@ import {
   rolloutOutcome,
   UsageError,
 } from './format.ts';
+import { cliCommand } from './output.ts';
 import {
   type ConnectionFlags,
   ensureModel,
@@ -243,7 +243,7 @@ export async function deploy(
 ): Promise<DeployResult> {
   const fromDir = isDirectoryTarget(target);
   let loaded: LoadedSpec | undefined;
-  if (fromDir) loaded = await loadSpec(target);
+  if (fromDir) loaded = await (await import('../spec/index.ts')).loadSpec(target);
   else if (!opts.model) {
     throw new UsageError(
       `deploying the image ${target} needs --model <name> (and --name, default the model name)`,
@@ -366,6 +366,7 @@ async function dockerImage(
   base: string | undefined,
   progress: (line: string) => void,
 ): Promise<{ image: string }> {
+  const { buildImage, createEngine, formatBytes, loadIntoEngine } = await import('../image/index.ts');
   const engine = createEngine();
   if (existing?.image && (await engine.inspectImage(existing.image))) {
     return { image: existing.image };
@@ -420,7 +421,7 @@ function printResult(r: DeployResult): void {
   } else if (v.rollout && v.rollout.to === v.revision) {
     lines.push(
       `deployment  ${v.name} updated: revision r${v.revision} rolls out from r${v.rollout.from} (${v.strategy.kind})`,
-      `            follow it: ferry rollout status ${v.name} --watch`,
+      `            follow it: ${cliCommand()} rollout status ${v.name} --watch`,
     );
   } else {
     lines.push(`deployment  ${v.name} updated: revision r${v.revision} (previous r${r.previousRevision})`);

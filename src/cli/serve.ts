@@ -1,8 +1,8 @@
 /** `ferry serve [dir...]`: run the model server on model directories. */
 import type { Command } from 'commander';
 import { FerryError } from '../core/errors.ts';
-import { type ModelVersion, startServer } from '../server/index.ts';
-import { parseServingOverrides, SERVING_OVERRIDES_ENV } from '../spec/index.ts';
+import type { ModelVersion } from '../server/index.ts';
+import { SERVING_OVERRIDES_ENV } from '../spec/defaults.ts';
 import { action, intOption } from './output.ts';
 
 interface ServeOptions {
@@ -41,6 +41,8 @@ export function registerServe(program: Command): void {
     )
     .action(
       action(async (paths: string[], options: ServeOptions, command: Command) => {
+        const { parseServingOverrides } = await import('../spec/index.ts');
+        const { startServer } = await import('../server/index.ts');
         const overrides =
           options.serving === undefined
             ? undefined

@@ -24,6 +24,7 @@ import { FERRY_VERSION } from '../core/version.ts';
 import { createGateway, type Gateway } from '../gateway/index.ts';
 import { createEngine } from '../image/engine/index.ts';
 import { DockerRuntime, ProcessRuntime, type Runtime } from '../runtime/index.ts';
+import { DEFAULT_API_PORT, DEFAULT_GATEWAY_PORT } from './defaults.ts';
 
 export type RuntimeChoice = 'auto' | 'process' | 'docker';
 
@@ -64,8 +65,7 @@ export interface Platform {
   stop(opts: { removeReplicas: boolean }): Promise<void>;
 }
 
-export const DEFAULT_API_PORT = 7070;
-export const DEFAULT_GATEWAY_PORT = 8080;
+export { DEFAULT_API_PORT, DEFAULT_GATEWAY_PORT };
 
 export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const host = opts.host ?? '127.0.0.1';

@@ -27,7 +27,7 @@ import {
   trafficSummary,
   UsageError,
 } from './format.ts';
-import { action, EXIT_USAGE } from './output.ts';
+import { action, cliCommand, EXIT_USAGE } from './output.ts';
 
 // ---------------------------------------------------------------------------------------------- shared
 
@@ -131,7 +131,9 @@ export async function waitFor(
       throw new FerryError(
         'FERRY_CONFLICT',
         `The rollout of ${name} to revision ${target} failed: ${view.rollout?.message ?? line}`,
-        { hint: `See why: ferry describe ${name}; ferry logs ${name} --revision ${target}` },
+        {
+          hint: `See why: ${cliCommand()} describe ${name}; ${cliCommand()} logs ${name} --revision ${target}`,
+        },
       );
     }
     if (Date.now() >= deadline) {
@@ -142,7 +144,7 @@ export async function waitFor(
         'FERRY_DEADLINE_EXCEEDED',
         `Gave up waiting for ${name} revision ${target} after ${Math.round(timeoutMs / 1000)} s: ${line}${crash}`,
         {
-          hint: `It may still finish: ferry rollout status ${name} --watch. Raise --timeout, or look at ferry describe ${name}.`,
+          hint: `It may still finish: ${cliCommand()} rollout status ${name} --watch. Raise --timeout, or look at ${cliCommand()} describe ${name}.`,
         },
       );
     }
@@ -203,7 +205,7 @@ function registerGet(program: Command): void {
           if (json) return printJson(list);
           return out(
             list.length === 0
-              ? 'No deployments. Create one: ferry deploy <dir>'
+              ? `No deployments. Create one: ${cliCommand()} deploy <dir>`
               : deploymentsTable(list, now),
           );
         }

@@ -73,7 +73,7 @@ async function readFromFile(path: string): Promise<Buffer> {
   }
 }
 
-async function readFromStdin(stdin: Readable & { isTTY?: boolean }): Promise<Buffer> {
+export async function readFromStdin(stdin: Readable & { isTTY?: boolean }): Promise<Buffer> {
   // Typing a secret into a terminal would show it on the screen and keep it in the scrollback.
   if (stdin.isTTY) {
     throw new UsageError(

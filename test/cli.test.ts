@@ -88,8 +88,12 @@ describe('ferry init --from an ONNX file', () => {
     assert.match(result.stdout, /input\s+input FP32 \[-1, 4\]/);
     assert.match(result.stdout, /output\s+label INT64 \[-1\]/);
     assert.match(result.stdout, /output\s+probabilities FP32 \[-1, 3\]/);
-    assert.match(result.stdout, /ferry serve \S*my-model/);
-    assert.match(result.stdout, /ferry predict model --input \S*my-model\/requests\/sample\.json/);
+    // Next steps in the form this CLI was run (node bin/ferry.js from the repository root), so they work as printed.
+    assert.match(result.stdout, /^ {2}node bin\/ferry\.js serve \S*my-model$/m);
+    assert.match(
+      result.stdout,
+      /^ {2}node bin\/ferry\.js predict model --input \S*my-model\/requests\/sample\.json$/m,
+    );
   });
 
   test('refuses to overwrite an existing ferry.yaml without --force', async () => {

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Entry point: runs the CLI compiled to plain JavaScript in dist/cli (scripts/build-cli.mjs), which starts
 // in a few tens of milliseconds. When dist/cli is missing or a source file changed since it was built, it is
-// rebuilt first (about a second, said on stderr), so an edit under src/ is never run stale. When dist/ cannot
-// be written (a read-only install), the CLI runs from source through tsx instead, as it did before: slower.
+// rebuilt first (about a second, said on stderr), so an edit under src/ is never run stale. When the build
+// cannot be made (dist/ not writable, say a read-only install), the CLI runs from source through tsx, slower.
 import { pathToFileURL } from 'node:url';
 import { buildCli, ENTRY, isFresh } from '../scripts/build-cli.mjs';
 
@@ -21,7 +21,7 @@ if (!isFresh()) {
       process.exit(1);
     }
     process.stderr.write(
-      `cannot write the compiled CLI (${error?.message ?? error}); running it from source through tsx (slower)\n`,
+      `could not build the CLI into dist/cli (${error?.message ?? error}); running it from source through tsx (slower)\n`,
     );
     const { register } = await import('tsx/esm/api');
     register();

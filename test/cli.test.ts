@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadSpec } from '../src/spec/index.ts';
 import { FERRY_BIN, freePort, ROOT, runCli, spawnServer, tempDir, writeModelDir } from './helpers.ts';
@@ -63,7 +63,10 @@ describe('ferry init --from an ONNX file', () => {
   after(() => tmp.remove());
 
   test('writes a valid ferry.yaml and a sample request, prints the tensors and next steps', async () => {
-    const result = await runCli(['init', dir, '--from', IRIS_ONNX]);
+    // No `ferry` on the PATH: the next steps then say node bin/ferry.js (checked below).
+    const result = await runCli(['init', dir, '--from', IRIS_ONNX], {
+      env: { PATH: dirname(process.execPath) },
+    });
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stderr, '');
 

@@ -387,7 +387,9 @@ describe('ferry platform commands against a live control-plane API', () => {
   });
 
   test('no API known: FERRY_CONNECTION_FAILED with a hint to run ferry up', async () => {
-    const r = await ferry(['get'], { env: { FERRY_HOME: join(dir, 'empty') } });
+    // No `ferry` on the PATH (an `npm link` on this machine would make the hint say `ferry up`).
+    const env = { FERRY_HOME: join(dir, 'empty'), PATH: dirname(process.execPath) };
+    const r = await ferry(['get'], { env });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^error FERRY_CONNECTION_FAILED: /m);
     // Run from another directory than the clone: the hint names bin/ferry.js by its absolute path.

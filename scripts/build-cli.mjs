@@ -21,6 +21,7 @@ import {
   renameSync,
   statSync,
   unlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -125,12 +126,13 @@ export async function buildCli() {
       entry = file;
       continue;
     }
-    // Content-named: an existing chunk of that name already has these bytes.
-    if (!existsQuietly(file.path)) writeAtomically(file.path, file.contents);
+    // Content-named: an existing chunk of that name already has these bytes (touched: it is in use again).
+    if (existsQuietly(file.path)) utimesSync(file.path, new Date(), new Date());
+    else writeAtomically(file.path, file.contents);
   }
   if (!entry) throw new Error(`esbuild wrote no ${relative(ROOT, ENTRY)}`);
   writeAtomically(ENTRY, entry.contents);
-  // Inputs as they were when the build started: a file edited during the build makes the next start rebuild.
+  // Every input with its size and mtime; one modified since the build started gets mtime 0 (stale at once).
   const inputs = Object.keys(result.metafile.inputs).map((file) => {
     const stat = statSync(join(ROOT, file));
     return [file.split(sep).join('/'), stat.size, stat.mtimeMs >= started ? 0 : stat.mtimeMs];

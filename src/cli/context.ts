@@ -7,9 +7,9 @@
 import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
 import { ControlClient } from '../control/api/client.ts';
 import { FerryError } from '../core/errors.ts';
+import { httpFetch } from './http-fetch.ts';
 import { cliCommand } from './output.ts';
 
 export interface FerryContext {
@@ -161,12 +161,13 @@ export function resolveConnection(
 
 /** A client of the control-plane API resolved as `resolveConnection` says. */
 export function connect(opts: ConnectOptions, env: NodeJS.ProcessEnv = process.env): ControlClient {
-  // A platform command is a short process making a few calls. fetch parses HTTP with WebAssembly (undici's
-  // llhttp), which V8 would also optimize in the background, and a process waits for that before it exits:
-  // about 0.1 s after the last answer. The baseline compiler alone is plenty here (bench/cli-start.ts).
-  setFlagsFromString('--liftoff-only');
   const c = resolveConnection(opts, env);
-  return new ControlClient({ url: c.apiUrl, ...(c.token === undefined ? {} : { token: c.token }) });
+  return new ControlClient({
+    url: c.apiUrl,
+    ...(c.token === undefined ? {} : { token: c.token }),
+    // node:http instead of undici: a platform command starts and exits faster (see http-fetch.ts).
+    fetch: httpFetch,
+  });
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Installs what Ferry needs on a fresh clone, and nothing when it is already there.
 // - npm packages (the locked versions), with onnxruntime-node's GPU download skipped (it targets a host we cannot reach);
+// - the CLI compiled to dist/cli (scripts/build-cli.mjs; bin/ferry.js would otherwise build it on its first start);
 // - with --test: what the test suite needs from the system: Debian's docker.io, docker-registry (the tests
 //   start their own on 127.0.0.1) and apache2-utils (htpasswd). scripts/test.mjs then makes sure an engine
 //   answers (starting one when needed).
@@ -41,6 +42,10 @@ const sqliteCheck = spawnSync(process.execPath, ['-e', "require('better-sqlite3'
   cwd: root,
 });
 if (sqliteCheck.status !== 0) run('npm', ['rebuild', 'better-sqlite3'], { ONNXRUNTIME_NODE_INSTALL: 'skip' });
+
+// After the packages: the build needs esbuild. isFresh() itself needs nothing installed.
+const { isFresh } = await import('./build-cli.mjs');
+if (!isFresh()) run(process.execPath, [join(root, 'scripts', 'build-cli.mjs')]);
 
 if (process.argv.includes('--test')) {
   run(process.execPath, [join(root, 'scripts', 'ensure-docker.mjs'), '--install-only']);

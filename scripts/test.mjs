@@ -37,6 +37,10 @@ function step(label, command, commandArgs) {
   }
 }
 
+// Tests run bin/ferry.js: build the CLI now (when a source changed) rather than in the first test that runs it.
+const { isFresh } = await import('./build-cli.mjs');
+if (!isFresh()) step('build the CLI', process.execPath, [join(root, 'scripts', 'build-cli.mjs')]);
+
 const files =
   explicit.length > 0
     ? explicit

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadSpec } from '../src/spec/index.ts';
 import {
@@ -76,7 +76,10 @@ describe('ferry init --from an ONNX file', () => {
   after(() => tmp.remove());
 
   test('writes a valid ferry.yaml and a sample request, prints the tensors and next steps', async () => {
-    const result = await runCli(['init', dir, '--from', IRIS_ONNX]);
+    // No `ferry` on the PATH: the next steps then say node bin/ferry.js (checked below).
+    const result = await runCli(['init', dir, '--from', IRIS_ONNX], {
+      env: { PATH: dirname(process.execPath) },
+    });
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stderr, '');
 
@@ -102,8 +105,12 @@ describe('ferry init --from an ONNX file', () => {
     assert.match(result.stdout, /input\s+input FP32 \[-1, 4\]/);
     assert.match(result.stdout, /output\s+label INT64 \[-1\]/);
     assert.match(result.stdout, /output\s+probabilities FP32 \[-1, 3\]/);
-    assert.match(result.stdout, /ferry serve \S*my-model/);
-    assert.match(result.stdout, /ferry predict my-model --input \S*my-model\/requests\/sample\.json/);
+    // Next steps in the form this CLI was run (node bin/ferry.js from the repository root), so they work as printed.
+    assert.match(result.stdout, /^ {2}node bin\/ferry\.js serve \S*my-model$/m);
+    assert.match(
+      result.stdout,
+      /^ {2}node bin\/ferry\.js predict my-model --input \S*my-model\/requests\/sample\.json$/m,
+    );
   });
 
   test('refuses to overwrite an existing ferry.yaml without --force', async () => {

@@ -12,6 +12,7 @@ import {
   resolveConnection,
   writeContext,
 } from './context.ts';
+import { cliCommand } from './output.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'ferry-context-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -105,7 +106,7 @@ describe('resolveConnection', () => {
       (e: unknown) =>
         isFerryError(e) &&
         e.code === 'FERRY_CONNECTION_FAILED' &&
-        /ferry up/.test(e.hint ?? '') &&
+        (e.hint ?? '').includes(`'${cliCommand()} up'`) &&
         !/fy_/.test(e.message),
     );
     assert.throws(

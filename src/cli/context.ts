@@ -7,8 +7,10 @@
 import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ControlClient } from '../control/index.ts';
+import { ControlClient } from '../control/api/client.ts';
 import { FerryError } from '../core/errors.ts';
+import { httpFetch } from './http-fetch.ts';
+import { cliCommand } from './output.ts';
 
 export interface FerryContext {
   apiUrl: string;
@@ -59,7 +61,7 @@ export function readContext(home: string = ferryHomeDir()): FerryContext | undef
       'FERRY_CONNECTION_FAILED',
       `Cannot read the Ferry context ${file}: ${String(error)}`,
       {
-        hint: 'Check its permissions, or run `ferry up` again.',
+        hint: `Check its permissions, or run '${cliCommand()} up' again.`,
         cause: error,
       },
     );
@@ -83,7 +85,7 @@ export function readContext(home: string = ferryHomeDir()): FerryContext | undef
     throw new FerryError(
       'FERRY_CONNECTION_FAILED',
       `The Ferry context ${file} is damaged: it needs apiUrl, gatewayUrl, token and runtime`,
-      { hint: 'Remove it and run `ferry up`, or pass --api and --token.' },
+      { hint: `Remove it and run '${cliCommand()} up', or pass --api and --token.` },
     );
   }
   return {
@@ -136,7 +138,7 @@ export function resolveConnection(
       'FERRY_CONNECTION_FAILED',
       `No Ferry control plane is known: no --api flag, no FERRY_API_URL, and no context at ${contextPath(home)}`,
       {
-        hint: 'Run `ferry up` to start Ferry on this machine, or pass --api <url> --token <token> (or set FERRY_API_URL and FERRY_TOKEN).',
+        hint: `Run '${cliCommand()} up' to start Ferry on this machine, or pass --api <url> --token <token> (or set FERRY_API_URL and FERRY_TOKEN).`,
       },
     );
   }
@@ -160,7 +162,12 @@ export function resolveConnection(
 /** A client of the control-plane API resolved as `resolveConnection` says. */
 export function connect(opts: ConnectOptions, env: NodeJS.ProcessEnv = process.env): ControlClient {
   const c = resolveConnection(opts, env);
-  return new ControlClient({ url: c.apiUrl, ...(c.token === undefined ? {} : { token: c.token }) });
+  return new ControlClient({
+    url: c.apiUrl,
+    ...(c.token === undefined ? {} : { token: c.token }),
+    // node:http instead of undici: a platform command starts and exits faster (see http-fetch.ts).
+    fetch: httpFetch,
+  });
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

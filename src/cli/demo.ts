@@ -71,7 +71,7 @@ export async function deployDemo(
         'FERRY_NO_READY_REPLICA',
         `The iris demo did not become ready within ${READY_TIMEOUT_MS / 1000} s (${status}).${crash}`,
         {
-          hint: 'ferry describe iris and ferry events show what happened.',
+          hint: `${cliCommand()} describe iris and ${cliCommand()} events show what happened.`,
         },
       );
     }

@@ -17,7 +17,6 @@ import type {
   UpdateInput,
 } from '../control/index.ts';
 import { FerryError } from '../core/errors.ts';
-import { formatBytes } from '../image/build.ts';
 import type { LoadedSpec } from '../spec/index.ts';
 import { connect } from './context.ts';
 import {
@@ -45,7 +44,7 @@ import {
   waitFor,
   withConnection,
 } from './platform.ts';
-import { short, uploadModelDir } from './upload.ts';
+import type { UploadedArtifact } from './upload.ts';
 
 interface DeployFlags extends ConnectionFlags {
   name?: string;
@@ -234,7 +233,11 @@ export async function deploy(
       `deploying the image ${target} needs --model <name> (and --name, default the model name)`,
     );
   }
-  const uploaded = fromDir ? await uploadModelDir(client, target, progress) : undefined;
+  // Packing an artifact needs the spec and image modules: loaded only now, so other commands start fast.
+  const { formatBytes, short, uploadModelDir } = await import('./upload.ts');
+  const uploaded: UploadedArtifact | undefined = fromDir
+    ? await uploadModelDir(client, target, progress)
+    : undefined;
   try {
     const loaded = uploaded?.prepared.source;
     const model = opts.model ?? (loaded as LoadedSpec).spec.model.name;
@@ -366,7 +369,7 @@ function imageMatches(pinned: string | null, ref: string): boolean {
 
 function describeVersion(v: ModelVersion): string {
   const parts = [
-    ...(v.artifact ? [`artifact ${short(v.artifact)}`] : []),
+    ...(v.artifact ? [`artifact ${v.artifact.slice(0, 'sha256:'.length + 12)}`] : []),
     ...(v.image ? [`image ${shortImage(v.image)}`] : []),
   ];
   return parts.join(', ') || 'nothing';

@@ -7,6 +7,7 @@
 import type {
   EventRecord,
   ModelRecord,
+  SecretRecord,
   StoredRevision,
   TokenRecord,
   TrafficEntry,
@@ -20,7 +21,8 @@ import type {
   RolloutView,
   StrategyInput,
 } from '../control/views.ts';
-import { parseCpu, parseDuration } from '../spec/index.ts';
+import { parseDuration } from '../spec/duration.ts';
+import { parseCpu } from '../spec/quantity.ts';
 
 /** A value on the command line that is not allowed; the CLI prints it and exits 2. */
 export class UsageError extends Error {
@@ -378,6 +380,16 @@ export function tokensTable(tokens: readonly TokenRecord[], now: number): string
   return table(
     ['NAME', 'ROLE', 'AGE'],
     tokens.map((t) => [t.name, t.role, age(t.createdAt, now)]),
+  );
+}
+
+/** Names and ages only: the API never returns a value. */
+export function secretsTable(secrets: readonly SecretRecord[], now: number): string {
+  return table(
+    ['NAME', 'CREATED', 'UPDATED'],
+    [...secrets]
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      .map((s) => [s.name, age(s.createdAt, now), age(s.updatedAt, now)]),
   );
 }
 

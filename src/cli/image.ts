@@ -4,25 +4,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { FerryError } from '../core/errors.ts';
-import {
-  type BuildImageResult,
-  baseCacheDir,
-  buildImage,
-  buildLayer,
-  createEngine,
-  defaultBaseTag,
-  ferryBase,
-  formatBytes,
-  loadIntoEngine,
-  parseImageRef,
-  RegistryClient,
-  renderDockerfile,
-  resolveCredentials,
-  startImage,
-  writeOciArchive,
-  writeOciLayout,
-} from '../image/index.ts';
-import { action, intOption } from './output.ts';
+import type { BuildImageResult } from '../image/index.ts';
+import { action, cliCommand, intOption } from './output.ts';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -45,6 +28,7 @@ export function registerImage(program: Command): void {
     .option('--no-engine', 'do not load it into the local Docker engine, only keep it for `ferry build`')
     .action(
       action(async (options: { tag?: string; engine: boolean }) => {
+        const { baseCacheDir, defaultBaseTag, ferryBase, formatBytes } = await import('../image/index.ts');
         const started = performance.now();
         const tag = options.tag ?? defaultBaseTag(process.version);
         const result = await ferryBase({
@@ -62,8 +46,8 @@ export function registerImage(program: Command): void {
             `  kept in ${baseCacheDir(result.tag)}${options.engine ? ' and the Docker engine' : ''}`,
             `  took    ${((performance.now() - started) / 1000).toFixed(1)} s`,
             result.tag === defaultBaseTag(process.version)
-              ? 'ferry build and ferry deploy use it when no --base (or build.base in ferry.yaml) is given'
-              : `Use it: ferry build <dir> --base ${result.tag}   (or build.base in ferry.yaml)`,
+              ? `${cliCommand()} build and ${cliCommand()} deploy use it when no --base (or build.base in ferry.yaml) is given`
+              : `Use it: ${cliCommand()} build <dir> --base ${result.tag}   (or build.base in ferry.yaml)`,
             '',
           ].join('\n'),
         );
@@ -90,6 +74,7 @@ export function registerImage(program: Command): void {
     .option('--no-cache', 'rebuild every layer and reinstall npm dependencies (ignore $FERRY_HOME/cache)')
     .action(
       action(async (dir: string, options: BuildOptions) => {
+        const { buildImage } = await import('../image/index.ts');
         const started = performance.now();
         // --eject and --dockerfile read the staged files after the build: keep them until then.
         const stagingDir = await mkdtemp(join(tmpdir(), 'ferry-build-'));
@@ -112,7 +97,7 @@ export function registerImage(program: Command): void {
             await output(built, tag, options.output ?? 'engine');
           }
           // The Dockerfile path makes its own (not reproducible) image; the summary describes Ferry's.
-          if (!options.dockerfile) printSummary(built, tag, (performance.now() - started) / 1000);
+          if (!options.dockerfile) await printSummary(built, tag, (performance.now() - started) / 1000);
         } finally {
           await rm(stagingDir, { recursive: true, force: true });
         }
@@ -130,6 +115,7 @@ export function registerImage(program: Command): void {
     .option('--registry <host[:port]>', 'registry', process.env.FERRY_REGISTRY)
     .action(
       action(async (dir: string, options: BuildOptions) => {
+        const { buildImage } = await import('../image/index.ts');
         const started = performance.now();
         const built = await buildImage({
           dir,
@@ -138,7 +124,7 @@ export function registerImage(program: Command): void {
         });
         const tag = options.tag ?? built.tag;
         await push(built, tag, options.registry);
-        printSummary(built, tag, (performance.now() - started) / 1000);
+        await printSummary(built, tag, (performance.now() - started) / 1000);
       }),
     );
 
@@ -153,6 +139,7 @@ export function registerImage(program: Command): void {
     .option('--memory <MiB>', 'memory limit in MiB', intOption('--memory', 64, 1_048_576), 1024)
     .action(
       action(async (image: string, options: { port: number; cpus: number; memory: number }) => {
+        const { createEngine, startImage } = await import('../image/index.ts');
         const engine = createEngine();
         const started = await startImage(engine, {
           image,
@@ -173,6 +160,9 @@ export function registerImage(program: Command): void {
 }
 
 async function output(built: BuildImageResult, tag: string, where: string): Promise<void> {
+  const { createEngine, formatBytes, loadIntoEngine, writeOciArchive, writeOciLayout } = await import(
+    '../image/index.ts'
+  );
   if (where === 'engine') {
     const engine = createEngine();
     const info = await loadIntoEngine(engine, built.image, tag);
@@ -190,6 +180,9 @@ async function output(built: BuildImageResult, tag: string, where: string): Prom
 }
 
 async function push(built: BuildImageResult, tag: string, registry: string | undefined): Promise<void> {
+  const { formatBytes, parseImageRef, RegistryClient, resolveCredentials } = await import(
+    '../image/index.ts'
+  );
   const ref = parseImageRef(registry && !tag.includes('/') ? `${registry}/${tag}` : tag);
   if (ref.registry === 'docker.io' && !registry) {
     throw new FerryError('FERRY_BAD_REQUEST', `no registry for ${tag}`, {
@@ -214,6 +207,7 @@ async function push(built: BuildImageResult, tag: string, registry: string | und
 }
 
 async function eject(built: BuildImageResult, outDir: string): Promise<void> {
+  const { renderDockerfile } = await import('../image/index.ts');
   const { dockerfile, context } = renderDockerfile(built.plan, { base: built.baseRef });
   const root = resolve(outDir);
   await mkdir(root, { recursive: true });
@@ -239,6 +233,7 @@ async function eject(built: BuildImageResult, outDir: string): Promise<void> {
 
 /** Builds the ejected Dockerfile and context on the engine (the context goes as a gzip tar, made in memory). */
 async function buildWithDockerfile(built: BuildImageResult, tag: string): Promise<void> {
+  const { buildLayer, createEngine, renderDockerfile } = await import('../image/index.ts');
   const { dockerfile, context } = renderDockerfile(built.plan, { base: built.baseRef });
   const tar = await buildLayer(
     [...context, { type: 'file', path: 'Dockerfile', mode: 0o644, source: Buffer.from(dockerfile) }],
@@ -254,7 +249,8 @@ async function buildWithDockerfile(built: BuildImageResult, tag: string): Promis
   process.stdout.write(`image   ${tag}\nid      ${id}\nbuilt from the equivalent Dockerfile on the engine\n`);
 }
 
-function printSummary(built: BuildImageResult, tag: string, seconds: number): void {
+async function printSummary(built: BuildImageResult, tag: string, seconds: number): Promise<void> {
+  const { formatBytes } = await import('../image/index.ts');
   process.stdout.write(
     [
       `image   ${tag}`,
@@ -270,6 +266,7 @@ function printSummary(built: BuildImageResult, tag: string, seconds: number): vo
 }
 
 async function pingedEngine() {
+  const { createEngine } = await import('../image/index.ts');
   const engine = createEngine();
   await engine.ping();
   return engine;

@@ -5,9 +5,7 @@ import { copyFile, mkdir, stat, writeFile } from 'node:fs/promises';
 import { basename, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { FerryError } from '../core/errors.ts';
-import { openSession, specsFromSession } from '../server/backends/onnx-tensors.ts';
-import { initModelName, renderInitialSpec, sampleRequest } from '../spec/index.ts';
-import { action } from './output.ts';
+import { action, cliCommand } from './output.ts';
 
 interface InitOptions {
   from?: string;
@@ -27,6 +25,8 @@ export function registerInit(program: Command): void {
     .option('-f, --force', 'overwrite an existing ferry.yaml, sample request or model copy')
     .action(
       action(async (dirArg: string, options: InitOptions) => {
+        const { openSession, specsFromSession } = await import('../server/backends/onnx-tensors.ts');
+        const { initModelName, renderInitialSpec, sampleRequest } = await import('../spec/index.ts');
         const dir = resolve(dirArg);
         const specPath = join(dir, 'ferry.yaml');
         const samplePath = join(dir, 'requests', 'sample.json');
@@ -66,8 +66,8 @@ export function registerInit(program: Command): void {
             ...inputs.map((t) => `  input  ${t.name} ${t.datatype} [${t.shape.join(', ')}]`),
             ...outputs.map((t) => `  output ${t.name} ${t.datatype} [${t.shape.join(', ')}]`),
             `and ${join(relative(process.cwd(), dir) || '.', 'requests', 'sample.json')}. Next:`,
-            `  ferry serve ${relative(process.cwd(), dir) || '.'}`,
-            `  ferry predict ${name} --input ${join(relative(process.cwd(), dir) || '.', 'requests', 'sample.json')}`,
+            `  ${cliCommand()} serve ${relative(process.cwd(), dir) || '.'}`,
+            `  ${cliCommand()} predict ${name} --input ${join(relative(process.cwd(), dir) || '.', 'requests', 'sample.json')}`,
             '',
           ].join('\n'),
         );

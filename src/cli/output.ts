@@ -1,5 +1,6 @@
 /** How the CLI reports results and errors. Errors name the code, what went wrong and what to do. */
-import { basename, relative } from 'node:path';
+import { accessSync, constants, realpathSync } from 'node:fs';
+import { delimiter, isAbsolute, join, relative } from 'node:path';
 import { isFerryError } from '../core/errors.ts';
 
 export const EXIT_FAILURE = 1;
@@ -42,12 +43,72 @@ export function intOption(name: string, min: number, max: number): (value: strin
   };
 }
 
+/** The facts `cliCommand` decides from (see invocation()). */
+export interface Invocation {
+  /** process.argv[1]: the script node runs, as the user or a launcher named it. */
+  script: string | undefined;
+  /** The script with symbolic links resolved (undefined when it cannot be). */
+  realScript: string | undefined;
+  /** The first `ferry` on the PATH, symbolic links resolved (undefined when there is none). */
+  ferryOnPath: string | undefined;
+  /** npm's npm_command: 'exec' under `npx ferry` / `npm exec ferry`, 'run-script' under `npm run ferry`. */
+  npmCommand: string | undefined;
+  cwd: string;
+}
+
 /**
- * How the user runs this CLI, for the commands we suggest: `ferry` when it is on the PATH under that name
- * (npm link, a global install), else `node <path to bin/ferry.js>` as given on this command line.
+ * The command to show the user in hints and suggestions, the one that works for them:
+ * - `npx ferry` when they ran it through npx or npm (`npx ferry`, `npm exec ferry`, `npm run ferry`): from a
+ *   clone `ferry` is not on the PATH, and npx finds the project's own bin;
+ * - `ferry` when the `ferry` on the PATH is this very script (npm link, a global install);
+ * - else `node <script>`, relative to the current directory when the script is below it.
  */
-export function cliCommand(argv1: string | undefined = process.argv[1]): string {
-  if (argv1 === undefined || basename(argv1) === 'ferry') return 'ferry';
-  const shown = relative(process.cwd(), argv1);
-  return `node ${shown.startsWith('..') || shown === '' ? argv1 : shown}`;
+export function chooseCliCommand(inv: Invocation): string {
+  if (inv.npmCommand === 'exec' || inv.npmCommand === 'run-script') return 'npx ferry';
+  if (inv.script === undefined) return 'ferry';
+  if (inv.ferryOnPath !== undefined && inv.ferryOnPath === inv.realScript) return 'ferry';
+  const shown = relative(inv.cwd, inv.script);
+  return `node ${shown === '' || shown.startsWith('..') || isAbsolute(shown) ? inv.script : shown}`;
+}
+
+/** The facts of this process, read when a hint is printed (a stat or two per PATH entry). */
+export function invocation(env: NodeJS.ProcessEnv = process.env): Invocation {
+  const script = process.argv[1];
+  return {
+    script,
+    realScript: script === undefined ? undefined : realpathOrUndefined(script),
+    ferryOnPath: findOnPath('ferry', env.PATH),
+    npmCommand: env.npm_command,
+    cwd: process.cwd(),
+  };
+}
+
+let cached: string | undefined;
+
+/** `chooseCliCommand` for this process (worked out once). */
+export function cliCommand(): string {
+  cached ??= chooseCliCommand(invocation());
+  return cached;
+}
+
+function findOnPath(name: string, path: string | undefined): string | undefined {
+  for (const dir of (path ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+    } catch {
+      continue;
+    }
+    return realpathOrUndefined(candidate);
+  }
+  return undefined;
+}
+
+function realpathOrUndefined(path: string): string | undefined {
+  try {
+    return realpathSync(path);
+  } catch {
+    return undefined;
+  }
 }

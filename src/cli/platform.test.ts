@@ -48,6 +48,7 @@ describe('ferry platform commands against a live control-plane API', () => {
   const home = join(dir, 'home');
   const model = join(dir, 'iris');
   let store: Store;
+  let secrets: Secrets;
   let control: RecordingControl;
   let app: FastifyInstance;
   let url: string;
@@ -56,12 +57,13 @@ describe('ferry platform commands against a live control-plane API', () => {
   /** Runs the CLI; the API answers meanwhile (async spawn, this event loop stays free). */
   function ferry(
     args: string[],
-    opts: { env?: Record<string, string>; onStdout?: (text: string) => void } = {},
+    opts: { env?: Record<string, string>; onStdout?: (text: string) => void; input?: string } = {},
   ) {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: dir,
       env: { PATH: process.env.PATH ?? '', HOME: dir, FERRY_HOME: home, ...opts.env },
     });
+    child.stdin.end(opts.input ?? '');
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -80,12 +82,13 @@ describe('ferry platform commands against a live control-plane API', () => {
     cpSync(join(ROOT, 'examples', 'iris'), model, { recursive: true });
     store = openStore(join(dir, 'state.db'));
     control = recordingControl(store, GATEWAY);
+    secrets = new Secrets(store, SecretBox.open(join(dir, 'secret.key')));
     app = buildControlApi({
       store,
       control,
+      secrets,
       info: { version: '0.0.0-test', runtime: 'process', gatewayUrl: GATEWAY },
       versions: { store, artifacts: new ArtifactStore(join(dir, 'artifacts')) },
-      secrets: new Secrets(store, SecretBox.open(join(dir, 'secret.key'))),
     });
     await app.listen({ host: '127.0.0.1', port: 0 });
     url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
@@ -416,9 +419,95 @@ describe('ferry platform commands against a live control-plane API', () => {
   });
 
   test('no API known: FERRY_CONNECTION_FAILED with a hint to run ferry up', async () => {
-    const r = await ferry(['get'], { env: { FERRY_HOME: join(dir, 'empty') } });
+    // No `ferry` on the PATH (an `npm link` on this machine would make the hint say `ferry up`).
+    const env = { FERRY_HOME: join(dir, 'empty'), PATH: dirname(process.execPath) };
+    const r = await ferry(['get'], { env });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^error FERRY_CONNECTION_FAILED: /m);
-    assert.match(r.stderr, /^hint: Run `ferry up`/m);
+    // Run from another directory than the clone: the hint names bin/ferry.js by its absolute path.
+    assert.ok(r.stderr.includes(`hint: Run 'node ${BIN} up'`), r.stderr);
+  });
+
+  test('deploy --version d1 registers version d1 (not the program -V/--version)', async () => {
+    const before = control.calls.length;
+    const r = await ferry(['deploy', model, '--name', 'pinned', '--version', 'd1', ...api()]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /^\d+\.\d+\.\d+\n$/, 'not the CLI version');
+    assert.ok(
+      store.getModel('iris')?.versions.some((v) => v.version === 'd1'),
+      'version d1 is registered',
+    );
+    assert.equal(store.getDeployment('pinned')?.versionRef, 'd1');
+    assert.ok(control.calls.length > before, 'the deployment was made');
+    assert.match(r.stdout, /^version +d1 \(new\)/m);
+  });
+
+  test('secrets set (stdin, --from-file), list, rm: the value reaches the store, never the output or argv', async () => {
+    const value = 'hf_s3cr3t-value-4711';
+    const args = ['secrets', 'set', 'hf-token', ...api()];
+    const set = await ferry(args, { input: `${value}\n` });
+    assert.equal(set.code, 0, set.stderr);
+    assert.equal(set.stdout, 'secret hf-token created\n');
+    assert.deepEqual(
+      secrets.env(['hf-token']),
+      { env: { HF_TOKEN: value }, missing: [] },
+      'one trailing newline dropped',
+    );
+
+    const file = join(dir, 'db-password');
+    writeFileSync(file, 'pa ss\nword\n', { mode: 0o600 });
+    const fromFile = await ferry(['secret', 'set', 'db-password', '--from-file', file, ...api()]);
+    assert.equal(fromFile.code, 0, fromFile.stderr);
+    assert.deepEqual(secrets.env(['db-password']).env, { DB_PASSWORD: 'pa ss\nword' });
+    const replaced = await ferry(args, { input: 'second' });
+    assert.equal(replaced.stdout, 'secret hf-token replaced\n');
+    assert.deepEqual(secrets.env(['hf-token']).env, { HF_TOKEN: 'second' });
+
+    const [list, json] = await Promise.all([
+      ferry(['secrets', 'list', ...api()]),
+      ferry(['secrets', 'list', '-o', 'json', ...api()]),
+    ]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /^NAME +CREATED +UPDATED\ndb-password +\d+s +\d+s\nhf-token +\d+s +\d+s\n$/);
+    assert.deepEqual(
+      (JSON.parse(json.stdout) as Array<Record<string, unknown>>).map((s) => Object.keys(s).sort()),
+      [
+        ['createdAt', 'name', 'updatedAt'],
+        ['createdAt', 'name', 'updatedAt'],
+      ],
+    );
+    for (const r of [set, fromFile, replaced, list, json]) {
+      assert.equal(`${r.stdout}${r.stderr}`.includes(value), false, 'the value is never printed');
+      assert.equal(`${r.stdout}${r.stderr}`.includes('pa ss'), false);
+    }
+    assert.equal(args.join(' ').includes(value), false, 'the value was never on the command line');
+
+    const rm = await ferry(['secrets', 'rm', 'hf-token', ...api()]);
+    assert.equal(rm.code, 0, rm.stderr);
+    assert.equal(rm.stdout, 'removed secret hf-token\n');
+    assert.deepEqual(secrets.env(['hf-token']).missing, ['hf-token']);
+    const again = await ferry(['secrets', 'rm', 'hf-token', ...api()]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /^error FERRY_NOT_FOUND: No secret named "hf-token"/m);
+  });
+
+  test('secrets set refuses a value on the command line, an empty stdin and a missing file', async () => {
+    const value = 'on-the-command-line';
+    const [argv, empty, missing, badName] = await Promise.all([
+      ferry(['secrets', 'set', 'api-key', value, ...api()]),
+      ferry(['secrets', 'set', 'api-key', ...api()], { input: '\n' }),
+      ferry(['secrets', 'set', 'api-key', '--from-file', join(dir, 'nope'), ...api()]),
+      ferry(['secrets', 'set', '../x', ...api()], { input: 'v' }),
+    ]);
+    assert.equal(argv.code, 2, argv.stderr);
+    assert.match(argv.stderr, /too many arguments/);
+    assert.equal(argv.stderr.includes(value), false, 'the refused value is not echoed');
+    assert.equal(empty.code, 1);
+    assert.match(empty.stderr, /^error FERRY_BAD_REQUEST: The secret from stdin is empty/m);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^error FERRY_FILE_NOT_FOUND: cannot read --from-file .*nope: ENOENT/m);
+    assert.equal(badName.code, 1);
+    assert.match(badName.stderr, /^error FERRY_BAD_REQUEST: Secret name "..\/x" is not valid/m);
+    assert.deepEqual(secrets.env(['api-key']).missing, ['api-key']);
   });
 });

@@ -138,8 +138,8 @@ export async function waitFor(
         {
           hint:
             problem?.reason === 'SecretMissing'
-              ? `Set the secret (ferry secrets set <name>); the replicas start then. ferry describe ${name} shows the state.`
-              : `See why: ferry describe ${name}; ferry logs ${name} --revision ${target}`,
+              ? `Set the secret (${cliCommand()} secrets set <name>); the replicas start then. ${cliCommand()} describe ${name} shows the state.`
+              : `See why: ${cliCommand()} describe ${name}; ${cliCommand()} logs ${name} --revision ${target}`,
         },
       );
     }
@@ -151,7 +151,7 @@ export async function waitFor(
         'FERRY_DEADLINE_EXCEEDED',
         `Gave up waiting for ${name} revision ${target} after ${Math.round(timeoutMs / 1000)} s: ${line}${crash}`,
         {
-          hint: `It may still finish: ferry rollout status ${name} --watch. Raise --timeout, or look at ferry describe ${name}.`,
+          hint: `It may still finish: ${cliCommand()} rollout status ${name} --watch. Raise --timeout, or look at ${cliCommand()} describe ${name}.`,
         },
       );
     }
@@ -254,7 +254,7 @@ function registerGet(program: Command): void {
           if (json) return printJson(list);
           return out(
             list.length === 0
-              ? 'No deployments. Create one: ferry deploy <dir>'
+              ? `No deployments. Create one: ${cliCommand()} deploy <dir>`
               : deploymentsTable(list, now),
           );
         }

@@ -1,9 +1,7 @@
 /** `ferry predict <model> --input file.json`: send one request to a running server and print the answer. */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { OipClient } from '../client/index.ts';
 import { FerryError } from '../core/errors.ts';
-import { decodeInferRequest, encodeInferResponse } from '../protocol/index.ts';
 import { action } from './output.ts';
 
 interface PredictOptions {
@@ -29,6 +27,8 @@ export function registerPredict(program: Command): void {
     .option('--v1', 'use the KServe v1 predict endpoint')
     .action(
       action(async (model: string, options: PredictOptions) => {
+        const { OipClient } = await import('../client/index.ts');
+        const { decodeInferRequest, encodeInferResponse } = await import('../protocol/index.ts');
         let text: string;
         try {
           text = await readFile(options.input, 'utf8');

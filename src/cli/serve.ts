@@ -2,8 +2,8 @@
 import type { Command } from 'commander';
 import { FerryError, isFerryError } from '../core/errors.ts';
 import { EXIT_MODEL_LOAD_FAILED, FAIL_ON_LOAD_ERROR_ENV } from '../core/replica.ts';
-import { type ModelVersion, startServer } from '../server/index.ts';
-import { parseServingOverrides, SERVING_OVERRIDES_ENV } from '../spec/index.ts';
+import type { ModelVersion } from '../server/index.ts';
+import { SERVING_OVERRIDES_ENV } from '../spec/defaults.ts';
 import { action, intOption, printError } from './output.ts';
 
 interface ServeOptions {
@@ -42,6 +42,8 @@ export function registerServe(program: Command): void {
     )
     .action(
       action(async (paths: string[], options: ServeOptions, command: Command) => {
+        const { parseServingOverrides } = await import('../spec/index.ts');
+        const { startServer } = await import('../server/index.ts');
         const overrides =
           options.serving === undefined
             ? undefined

@@ -1,9 +1,7 @@
 /** `ferry test`: replay a model's examples against a server (or an image) and print a pass/fail table. */
 import type { Command } from 'commander';
-import { type ExampleResult, OipClient, replayExamples } from '../client/index.ts';
+import type { ExampleResult } from '../client/index.ts';
 import { FerryError } from '../core/errors.ts';
-import { createEngine, startImage } from '../image/index.ts';
-import { loadSpec } from '../spec/index.ts';
 import { action, intOption } from './output.ts';
 
 interface TestOptions {
@@ -27,6 +25,9 @@ export function registerTest(program: Command): void {
     .option('-p, --port <port>', 'port for the image on 127.0.0.1', intOption('--port', 1, 65535), 18080)
     .action(
       action(async (image: string | undefined, options: TestOptions) => {
+        const { OipClient, replayExamples } = await import('../client/index.ts');
+        const { createEngine, startImage } = await import('../image/index.ts');
+        const { loadSpec } = await import('../spec/index.ts');
         const { spec } = await loadSpec(options.dir);
         if (spec.examples.length === 0) {
           throw new FerryError('FERRY_SPEC_INVALID', `${options.dir}/ferry.yaml has no examples to test`, {

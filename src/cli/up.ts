@@ -9,21 +9,13 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import pino from 'pino';
-import { ControlClient } from '../control/index.ts';
+import { ControlClient } from '../control/api/client.ts';
 import { FerryError, isErrorCode } from '../core/errors.ts';
 import { pidAlive } from '../core/pid.ts';
-import {
-  chooseRuntime,
-  DEFAULT_API_PORT,
-  DEFAULT_GATEWAY_PORT,
-  platformId,
-  type RuntimeChoice,
-  startPlatform,
-} from '../platform/index.ts';
+import { DEFAULT_API_PORT, DEFAULT_GATEWAY_PORT } from '../platform/defaults.ts';
+import type { RuntimeChoice } from '../platform/index.ts';
 import type { Runtime } from '../runtime/index.ts';
 import { type FerryContext, ferryHomeDir, readContext, writeContext } from './context.ts';
-import { deployDemo } from './demo.ts';
 import { action, cliCommand, EXIT_USAGE, intOption } from './output.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -97,6 +89,7 @@ export function registerUp(program: Command): void {
         }
         printUp(ctx, home);
         if (options.demo) {
+          const { deployDemo } = await import('./demo.ts');
           const client = new ControlClient({ url: ctx.apiUrl, token: ctx.token });
           await deployDemo(client, ctx, (line) => process.stdout.write(`${line}\n`)).catch((error) => {
             process.stderr.write(
@@ -122,10 +115,9 @@ export function registerUp(program: Command): void {
       action(async (options: { home: string; timeout: number }) => {
         const home = resolve(options.home);
         const ctx = readContext(home);
-        const swept =
-          ctx?.pid !== undefined && platformRunning(ctx.pid)
-            ? await stopRunning(home, ctx.pid, options.timeout)
-            : (process.stdout.write('Ferry is not running.\n'), await stopRunning(home, undefined, 0));
+        const running = ctx?.pid !== undefined && platformRunning(ctx.pid) ? ctx.pid : undefined;
+        if (running === undefined) process.stdout.write('Ferry is not running.\n');
+        const swept = await stopRunning(home, running, options.timeout);
         process.stdout.write(
           `Ferry is down.${swept > 0 ? ` Removed ${swept} leftover replica(s).` : ''} State is kept in ${home}; '${cliCommand()} up' brings the deployments back.\n`,
         );
@@ -252,6 +244,8 @@ async function startBackground(
 }
 
 async function runForeground(home: string, runtime: RuntimeChoice, options: UpOptions): Promise<void> {
+  const { default: pino } = await import('pino');
+  const { startPlatform } = await import('../platform/index.ts');
   const logger = pino({
     level: process.env.FERRY_LOG_LEVEL ?? 'info',
     redact: ['req.headers.authorization'],
@@ -300,8 +294,10 @@ async function runForeground(home: string, runtime: RuntimeChoice, options: UpOp
     };
     writeContext(home, ctx);
     printUp({ ...ctx, ...(platform.adminToken ? { fresh: true } : {}) } as FerryContext, home);
-    if (options.demo)
+    if (options.demo) {
+      const { deployDemo } = await import('./demo.ts');
       await deployDemo(new ControlClient({ url: ctx.apiUrl, token }), ctx, (l) => logger.info(l));
+    }
   }
   let stopping = false;
   const stop = (removeReplicas: boolean, signal: string) => {
@@ -340,6 +336,7 @@ function printUp(ctx: FerryContext & { fresh?: boolean }, home: string): void {
 
 /** Removes replicas labelled as Ferry's that outlived the platform (a killed control plane, a failed stop). */
 async function sweep(home: string, runtimeKind: 'process' | 'docker' | undefined): Promise<number> {
+  const { chooseRuntime, platformId } = await import('../platform/index.ts');
   const kinds: RuntimeChoice[] = runtimeKind === 'docker' ? ['docker', 'process'] : ['process', 'docker'];
   let removed = 0;
   for (const kind of kinds) {

@@ -7,6 +7,8 @@ import type { ControlClient, ModelVersion } from '../control/index.ts';
 import { type PreparedArtifact, prepareArtifact } from '../image/artifact.ts';
 import { formatBytes } from '../image/build.ts';
 
+export { formatBytes };
+
 export interface UploadedArtifact {
   digest: string;
   files: number;

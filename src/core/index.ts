@@ -7,5 +7,5 @@ export {
   EXIT_MODEL_LOAD_FAILED,
   FAIL_ON_LOAD_ERROR_ENV,
 } from './replica.ts';
-export { FERRY_VERSION } from './version.ts';
 export type { RouteDeployment, RouteReplica, RouteRevision, RouteTable } from './route-table.ts';
+export { FERRY_VERSION } from './version.ts';

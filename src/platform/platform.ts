@@ -27,6 +27,7 @@ import { onnxRuntimePackageDirs } from '../image/bundle.ts';
 import { createEngine, type Engine } from '../image/engine/index.ts';
 import { ensureEngineImage, pinImage } from '../image/provision.ts';
 import { DockerRuntime, ProcessRuntime, type Runtime } from '../runtime/index.ts';
+import { DEFAULT_API_PORT, DEFAULT_GATEWAY_PORT } from './defaults.ts';
 
 export type RuntimeChoice = 'auto' | 'process' | 'docker';
 
@@ -67,8 +68,7 @@ export interface Platform {
   stop(opts: { removeReplicas: boolean }): Promise<void>;
 }
 
-export const DEFAULT_API_PORT = 7070;
-export const DEFAULT_GATEWAY_PORT = 8080;
+export { DEFAULT_API_PORT, DEFAULT_GATEWAY_PORT };
 
 export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const host = opts.host ?? '127.0.0.1';

@@ -47,3 +47,6 @@ export const DEFAULTS = {
 
 /** The file name looked for in a model directory. */
 export const SPEC_FILE_NAME = 'ferry.yaml';
+
+/** Environment variable that carries a deployment's serving options to its replicas, as JSON. */
+export const SERVING_OVERRIDES_ENV = 'FERRY_SERVING_OVERRIDES';

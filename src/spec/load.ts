@@ -18,7 +18,7 @@ import {
 } from 'yaml';
 import { FerryError } from '../core/errors.ts';
 import { completeSpec } from './complete.ts';
-import { SPEC_FILE_NAME } from './defaults.ts';
+import { SERVING_OVERRIDES_ENV, SPEC_FILE_NAME } from './defaults.ts';
 import {
   ExampleRequestSchema,
   ExampleResponseSchema,
@@ -446,8 +446,7 @@ function deepMerge(base: unknown, over: unknown): unknown {
   return out;
 }
 
-/** Environment variable that carries a deployment's serving options to its replicas, as JSON. */
-export const SERVING_OVERRIDES_ENV = 'FERRY_SERVING_OVERRIDES';
+export { SERVING_OVERRIDES_ENV };
 
 /** Reads serving options given as JSON text (flag or environment); a problem is a sentence, never a throw. */
 export function parseServingOverrides(

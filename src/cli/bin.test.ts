@@ -1,0 +1,184 @@
+/**
+ * bin/ferry.js as users start it: the compiled CLI in dist/cli (rebuilt when a source changed, from source
+ * through tsx when dist/ cannot be written), what a start loads, and the command its hints name when it runs
+ * as `node bin/ferry.js`, as `npx ferry` from the clone, and as `ferry` after `npm link`.
+ * npm runs offline, with its cache and global prefix in a temporary directory: nothing outside it changes.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BIN = join(ROOT, 'bin', 'ferry.js');
+const BUILDING = 'building the CLI (once)...';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(command: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
+  return new Promise<Run>((res) => {
+    const child = spawn(command, args, { cwd: opts.cwd ?? ROOT, env: opts.env ?? process.env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d;
+    });
+    child.on('close', (code) => res({ code, stdout, stderr }));
+  });
+}
+
+describe('bin/ferry.js', () => {
+  const work = mkdtempSync(join(tmpdir(), 'ferry-bin-'));
+  /** A home with no context and no API in the environment: `ferry get` fails with a hint to run `up`. */
+  const home = join(work, 'home');
+  const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => {
+    const { FERRY_API_URL: _u, FERRY_TOKEN: _t, npm_command: _c, ...rest } = process.env;
+    return { ...rest, FERRY_HOME: home, ...extra };
+  };
+  const npmEnv = (extra: NodeJS.ProcessEnv = {}) =>
+    env({
+      npm_config_cache: join(work, 'npm-cache'),
+      npm_config_prefix: join(work, 'npm-prefix'),
+      npm_config_offline: 'true',
+      npm_config_audit: 'false',
+      npm_config_fund: 'false',
+      npm_config_update_notifier: 'false',
+      ...extra,
+    });
+
+  /** A copy of what the CLI is built from, with the repository's node_modules. */
+  function copyOfSources(name: string): string {
+    const dir = join(work, name);
+    for (const part of ['bin', 'src', 'package.json', join('scripts', 'build-cli.mjs')])
+      cpSync(join(ROOT, part), join(dir, part), { recursive: true });
+    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+    return dir;
+  }
+
+  before(async () => {
+    // The build of this checkout, so that the runs below start from a fresh one.
+    const r = await run(process.execPath, [BIN, '--version']);
+    assert.equal(r.code, 0, r.stderr);
+  });
+  after(() => rmSync(work, { recursive: true, force: true }));
+
+  test('a changed source is rebuilt before it runs, and the first line of output says so', async () => {
+    const dir = copyOfSources('stale');
+    const bin = join(dir, 'bin', 'ferry.js');
+    const first = await run(process.execPath, [bin, '--version'], { cwd: dir });
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(first.stderr.split('\n')[0], BUILDING);
+    assert.equal(first.stdout, `${JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version}\n`);
+
+    const again = await run(process.execPath, [bin, '--version'], { cwd: dir });
+    assert.equal(again.stderr, '', 'a fresh build is used as is');
+
+    const program = join(dir, 'src', 'cli', 'program.ts');
+    writeFileSync(
+      program,
+      readFileSync(program, 'utf8').replace('Ship a machine-learning model', 'Ship an edited model'),
+    );
+    const edited = await run(process.execPath, [bin, '--help'], { cwd: dir });
+    assert.equal(edited.code, 0, edited.stderr);
+    assert.equal(edited.stderr.split('\n')[0], BUILDING);
+    assert.match(edited.stdout, /Ship an edited model/);
+  });
+
+  test('sources that do not compile: exit 1 naming the file and line, nothing runs', async () => {
+    const dir = copyOfSources('broken');
+    writeFileSync(join(dir, 'src', 'cli', 'secrets.ts'), 'export const = ;\n');
+    const r = await run(process.execPath, [join(dir, 'bin', 'ferry.js'), '--version'], { cwd: dir });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^error FERRY_INTERNAL: the CLI does not compile:\n.*src\/cli\/secrets\.ts:1:/m);
+    assert.equal(r.stdout, '');
+  });
+
+  test('dist/ cannot be written: it runs from source through tsx, and says so', async () => {
+    const dir = copyOfSources('read-only');
+    writeFileSync(join(dir, 'dist'), 'a file where the build directory would go\n');
+    const r = await run(process.execPath, [join(dir, 'bin', 'ferry.js'), 'get'], { cwd: dir, env: env() });
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.split('\n')[0], BUILDING);
+    assert.match(r.stderr, /running it from source through tsx/);
+    assert.match(r.stderr, /^error FERRY_CONNECTION_FAILED: No Ferry control plane is known/m);
+  });
+
+  test('--help, --version and get load none of the heavy packages', async () => {
+    const hooks = join(work, 'trace');
+    mkdirSync(hooks);
+    writeFileSync(
+      join(hooks, 'hooks.mjs'),
+      `import { appendFileSync } from 'node:fs';
+export async function resolve(specifier, context, next) {
+  const result = await next(specifier, context);
+  appendFileSync(process.env.FERRY_TRACE, result.url + '\\n');
+  return result;
+}
+`,
+    );
+    writeFileSync(
+      join(hooks, 'register.mjs'),
+      `import { register } from 'node:module';\nregister(new URL('./hooks.mjs', import.meta.url));\n`,
+    );
+    const heavy =
+      /\/node_modules\/(better-sqlite3|dockerode|fastify|onnxruntime-node|tsx|esbuild|zod|yaml|pino|prom-client)\//;
+    for (const args of [['--help'], ['--version'], ['get'], ['deploy', '--help']]) {
+      const trace = join(hooks, `${args.join('-')}.txt`);
+      writeFileSync(trace, '');
+      const r = await run(process.execPath, ['--import', join(hooks, 'register.mjs'), BIN, ...args], {
+        env: env({ FERRY_TRACE: trace }),
+      });
+      assert.equal(r.stderr.includes(BUILDING), false, 'the build was fresh');
+      if (args[0] === 'get') assert.match(r.stderr, /FERRY_CONNECTION_FAILED/);
+      else assert.equal(r.code, 0, r.stderr);
+      const loaded = readFileSync(trace, 'utf8').split('\n');
+      assert.ok(
+        loaded.some((url) => url.includes('/node_modules/commander/')),
+        'the trace sees packages',
+      );
+      assert.deepEqual(
+        loaded.filter((url) => heavy.test(url)),
+        [],
+        `ferry ${args.join(' ')}`,
+      );
+    }
+  });
+
+  test('node bin/ferry.js: hints say node bin/ferry.js', async () => {
+    const r = await run(process.execPath, ['bin/ferry.js', 'get'], {
+      env: env({ PATH: dirname(process.execPath) }),
+    });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^hint: Run 'node bin\/ferry\.js up' to start Ferry/m);
+  });
+
+  test('npx ferry works from the clone, and its hints say npx ferry', async () => {
+    const version = await run('npx', ['ferry', '--version'], { env: npmEnv() });
+    assert.equal(version.code, 0, version.stderr);
+    assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
+    const r = await run('npx', ['ferry', 'get'], { env: npmEnv() });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^hint: Run 'npx ferry up' to start Ferry/m);
+  });
+
+  test('after npm link, ferry is on the PATH and hints say ferry', async () => {
+    const link = await run('npm', ['link'], { env: npmEnv() });
+    assert.equal(link.code, 0, link.stderr);
+    const path = `${join(work, 'npm-prefix', 'bin')}:${process.env.PATH}`;
+    const r = await run('ferry', ['get'], { cwd: work, env: env({ PATH: path }) });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^hint: Run 'ferry up' to start Ferry/m);
+    const help = await run('ferry', ['--help'], { cwd: work, env: env({ PATH: path }) });
+    assert.match(help.stdout, /^Usage: ferry/m);
+  });
+});

@@ -1,0 +1,43 @@
+/**
+ * The `ferry` program: every command with its options and description, and nothing else. Registering is
+ * cheap on purpose (`ferry --help` and `ferry get` start in a few tens of milliseconds): a command module
+ * imports its heavy dependencies (the server, the image builder, the platform, onnxruntime, ...) inside its
+ * action, with `await import(...)`, never at the top.
+ */
+import { Command } from 'commander';
+import { FERRY_VERSION } from '../core/version.ts';
+import { registerDeploy } from './deploy.ts';
+import { registerImage } from './image.ts';
+import { registerInit } from './init.ts';
+import { registerPlatform } from './platform.ts';
+import { registerPredict } from './predict.ts';
+import { registerSecrets } from './secrets.ts';
+import { registerServe } from './serve.ts';
+import { registerTest } from './test.ts';
+import { registerUp } from './up.ts';
+
+export function buildProgram(): Command {
+  const program = new Command()
+    .name('ferry')
+    .description(
+      'Ship a machine-learning model into production: describe it in ferry.yaml, serve it, deploy it.',
+    )
+    .version(FERRY_VERSION)
+    // Program options (-V/--version) count only before the command: `ferry deploy dir --version d1` gives
+    // deploy its --version, it does not print Ferry's.
+    .enablePositionalOptions()
+    .showHelpAfterError()
+    // Usage errors (unknown command or option, missing argument) exit 2, as docs/cli.md says.
+    .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2));
+
+  registerInit(program);
+  registerServe(program);
+  registerPredict(program);
+  registerTest(program);
+  registerUp(program);
+  registerImage(program);
+  registerDeploy(program);
+  registerPlatform(program);
+  registerSecrets(program);
+  return program;
+}

@@ -16,7 +16,7 @@ import { pidAlive } from '../src/core/pid.ts';
 import { platformId } from '../src/platform/index.ts';
 import { ProcessRuntime } from '../src/runtime/index.ts';
 import { requireDocker } from './docker-env.ts';
-import { runCli, tempDir } from './helpers.ts';
+import { runCli, tempDir, until } from './helpers.ts';
 
 for (const runtime of ['process', 'docker'] as const) {
   describe(`ferry up --demo / ferry down (${runtime})`, () => {
@@ -63,9 +63,22 @@ for (const runtime of ['process', 'docker'] as const) {
 
       const again = await runCli(['up', '--runtime', runtime], { env });
       assert.equal(again.code, 0, again.stderr);
-      assert.match(again.stdout, new RegExp(`already running \\(pid ${pid}\\)`));
+      assert.match(again.stdout, new RegExp(`already running \\(pid ${pid}, runtime ${runtime}\\)`));
       assert.ok(!again.stdout.includes(context.token), 'the token is shown once only');
       assert.equal((await mine()).length, 1);
+
+      // Asking for the other runtime while this one runs is not "up": it says so and exits non-zero.
+      const other = runtime === 'process' ? 'docker' : 'process';
+      const mismatch = await runCli(['up', '--runtime', other], { env });
+      assert.equal(mismatch.code, 1, mismatch.stdout);
+      assert.match(
+        mismatch.stderr,
+        new RegExp(
+          `FERRY_CONFLICT: Ferry is already running with the ${runtime} runtime \\(pid ${pid}\\), not ${other}`,
+        ),
+      );
+      assert.match(mismatch.stderr, new RegExp(`--restart .*--runtime ${other}`));
+      assert.equal(pidAlive(pid), true, 'it keeps running');
     });
 
     test('down drains and removes every replica and stops the platform', async () => {
@@ -81,6 +94,42 @@ for (const runtime of ['process', 'docker'] as const) {
     });
   });
 }
+
+test('ferry up --runtime docker --restart moves a running Ferry to docker; its directory deployments come back there', async () => {
+  const engine = requireDocker();
+  const home = tempDir('ferry-up-switch-');
+  const env = { FERRY_HOME: home.path };
+  try {
+    const up = await runCli(
+      ['up', '--demo', '--runtime', 'process', '--api-port', '0', '--gateway-port', '0'],
+      {
+        env,
+      },
+    );
+    assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}`);
+    const before = readContext(home.path)!;
+    const moved = await runCli(['up', '--runtime', 'docker', '--restart'], { env });
+    assert.equal(moved.code, 0, `${moved.stdout}\n${moved.stderr}`);
+    assert.match(moved.stdout, /Ferry runs with the process runtime; restarting it with docker\./);
+    assert.match(moved.stdout, /Ferry is up \(runtime: docker\)/);
+    const after = readContext(home.path)!;
+    assert.notEqual(after.pid, before.pid);
+    assert.equal(pidAlive(before.pid!), false, 'the old platform stopped');
+    // iris was deployed from a directory: the platform builds its image and runs it as a container.
+    await until('iris ready in a container', async () => {
+      const list = await engine.listByLabel({ 'ferry.dev/platform': platformId(home.path) });
+      if (list.length !== 1) return undefined;
+      const get = await runCli(['get'], { env });
+      return /^iris\s+iris\s+\S+\s+r1\s+1\/1\s/m.test(get.stdout) ? true : undefined;
+    });
+    const down = await runCli(['down'], { env });
+    assert.equal(down.code, 0, down.stderr);
+  } finally {
+    const ctx = readContext(home.path);
+    if (ctx?.pid !== undefined && pidAlive(ctx.pid)) await runCli(['down'], { env });
+    home.remove();
+  }
+});
 
 test('ferry up on a taken port: FERRY_PORT_IN_USE naming the flag, nothing left running', async () => {
   const home = tempDir('ferry-up-port-');

@@ -12,6 +12,7 @@ import type {
   ControlClient,
   DeployInput,
   DeploymentView,
+  JsonValue,
   ModelVersion,
   StrategyInput,
   UpdateInput,
@@ -56,6 +57,7 @@ interface DeployFlags extends ConnectionFlags {
   maxSurge?: number;
   rolling?: boolean;
   env?: string[];
+  serving?: string;
   cpus?: number;
   memory?: number;
   base?: string;
@@ -133,8 +135,12 @@ export function registerDeploy(program: Command): void {
         (v: string, prev: string[] = []) => [...prev, v],
       )
       .option(
+        '--serving <json>',
+        `serving options merged over ferry.yaml's serving section, e.g. '{"batching":{"maxBatchSize":32}}' (replaces the deployment's)`,
+      )
+      .option(
         '--cpus <cores>',
-        'CPU limit per replica, e.g. 1, 0.5, 500m',
+        "CPU limit per replica, e.g. 1, 0.5, 500m (default: ferry.yaml's resources.cpu, else 1)",
         flag((v) => parseCpuFlag('--cpus', v)),
       )
       .option(
@@ -156,11 +162,18 @@ export function registerDeploy(program: Command): void {
     run(async (target: string, flags: DeployFlags) => {
       const env = flags.env ? parseEnvPairs('--env', flags.env) : undefined;
       const strategy = strategyFromFlags(flags);
+      let serving: Record<string, unknown> | undefined;
+      if (flags.serving !== undefined) {
+        const { parseServingOverrides } = await import('../spec/index.ts');
+        const parsed = parseServingOverrides(flags.serving, '--serving');
+        if ('problem' in parsed) throw new UsageError(parsed.problem);
+        serving = parsed.value;
+      }
       const client = connect(flags);
       const result = await deploy(
         client,
         target,
-        { ...flags, ...(env ? { envVars: env } : {}), strategy },
+        { ...flags, serving, ...(env ? { envVars: env } : {}), strategy },
         say,
       );
       printResult(result);
@@ -185,6 +198,8 @@ export interface DeployOptions {
   version?: string;
   replicas?: number;
   envVars?: Record<string, string>;
+  /** Serving overrides (checked JSON), replacing the deployment's. */
+  serving?: Record<string, unknown> | undefined;
   cpus?: number;
   memory?: number;
   strategy?: StrategyInput | undefined;
@@ -303,6 +318,7 @@ export async function deploy(
         ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),
         ...(resources ? { resources } : {}),
         ...(opts.envVars ? { env: opts.envVars } : {}),
+        ...(opts.serving ? { serving: opts.serving as Record<string, JsonValue> } : {}),
         ...(opts.strategy ? { strategy: opts.strategy } : {}),
       };
       view = await client.deploy(input);
@@ -313,6 +329,7 @@ export async function deploy(
         ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),
         ...(resources ? { resources } : {}),
         ...(opts.envVars ? { env: opts.envVars } : {}),
+        ...(opts.serving ? { serving: opts.serving as Record<string, JsonValue> } : {}),
         ...(opts.strategy ? { strategy: opts.strategy } : {}),
       };
       view = await client.update(name, patch);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { chooseCliCommand, type Invocation } from './output.ts';
+import { asRun, chooseCliCommand, type Invocation } from './output.ts';
 
 const clone = '/home/me/ferry';
 const bin = `${clone}/bin/ferry.js`;
@@ -48,5 +48,28 @@ describe('chooseCliCommand: the command hints show', () => {
 
   test('npm start, npm test: not npx, the node command', () => {
     assert.equal(chooseCliCommand({ ...base, npmCommand: 'start' }), 'node bin/ferry.js');
+  });
+});
+
+describe('asRun: commands named in messages from the platform, as this user runs the CLI', () => {
+  test('`ferry <command>` becomes the command that works; other uses of the word stay', () => {
+    assert.equal(
+      asRun('ferry get models lists them; an admin makes more with ferry token create.', 'npx ferry'),
+      'npx ferry get models lists them; an admin makes more with npx ferry token create.',
+    );
+    assert.equal(
+      asRun('(ferry describe iris) and `ferry logs iris`', 'node bin/ferry.js'),
+      '(node bin/ferry.js describe iris) and `node bin/ferry.js logs iris`',
+    );
+    assert.equal(
+      asRun('Ferry is up; ferry.yaml is fine; the ferry server', 'npx ferry'),
+      'Ferry is up; ferry.yaml is fine; the ferry server',
+    );
+    assert.equal(asRun('ferry get models', 'ferry'), 'ferry get models');
+    assert.equal(
+      asRun("Run 'npx ferry up' first", 'npx ferry'),
+      "Run 'npx ferry up' first",
+      'said right already',
+    );
   });
 });

@@ -8,14 +8,33 @@ export const EXIT_USAGE = 2;
 
 export function printError(error: unknown): number {
   if (isFerryError(error)) {
-    process.stderr.write(`error ${error.code}: ${error.message}\n`);
-    if (error.hint) process.stderr.write(`hint: ${error.hint}\n`);
+    process.stderr.write(`error ${error.code}: ${asRun(error.message)}\n`);
+    if (error.hint) process.stderr.write(`hint: ${asRun(error.hint)}\n`);
     return error.code === 'FERRY_SPEC_INVALID' || error.code === 'FERRY_SPEC_NOT_FOUND'
       ? EXIT_USAGE
       : EXIT_FAILURE;
   }
   process.stderr.write(`error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   return EXIT_FAILURE;
+}
+
+/** `ferry <command>` at the start of a word, for the commands this CLI has. */
+const FERRY_COMMAND =
+  /(^|[\s(`'"])ferry (?=(?:init|serve|predict|test|base|build|push|run|up|down|deploy|get|describe|rollout|traffic|scale|delete|logs|events|models|token|secrets?)\b)/g;
+
+/**
+ * A message from elsewhere (the control plane, the spec loader) names commands as `ferry <command>`; say them
+ * the way this user runs the CLI (`npx ferry`, `node bin/ferry.js`), so that they work as printed.
+ */
+export function asRun(text: string, command: string = cliCommand()): string {
+  if (command === 'ferry') return text;
+  // A message this CLI wrote itself says it already (`npx ferry up`): no `npx npx ferry up`.
+  const already = command.endsWith(' ferry') ? command.slice(0, -'ferry'.length) : undefined;
+  return text.replace(FERRY_COMMAND, (match: string, before: string, at: number) =>
+    already !== undefined && text.slice(0, at + before.length).endsWith(already)
+      ? match
+      : `${before}${command} `,
+  );
 }
 
 /** Runs a command action and turns its failure into a printed error and an exit code. */

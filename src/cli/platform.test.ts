@@ -167,6 +167,8 @@ describe('ferry platform commands against a live control-plane API', () => {
       '512m',
       '--cpus',
       '500m',
+      '--serving',
+      '{"batching":{"maxBatchSize":8}}',
     ]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(store.getModel('iris')?.versions.length, 2);
@@ -174,6 +176,7 @@ describe('ferry platform commands against a live control-plane API', () => {
     assert.equal(d?.revision, 2);
     assert.deepEqual(d?.env, { MODE: 'fast', X: 'a=b' });
     assert.deepEqual(d?.resources, { cpu: 0.5, memoryBytes: 512 * 1024 * 1024, gpu: 0 });
+    assert.deepEqual(d?.serving, { batching: { maxBatchSize: 8 } });
     const update = control.calls.filter((c) => c.method === 'update').at(-1);
     assert.ok(update, 'deploy updated the existing deployment');
     assert.deepEqual((update.args[1] as { strategy: unknown }).strategy, {
@@ -194,6 +197,12 @@ describe('ferry platform commands against a live control-plane API', () => {
       [['deploy', model, '--pause', '30'], /--pause: "30" has no unit/],
       [['deploy', model, '--canary', '10,5'], /--canary "10,5": steps must rise/],
       [['deploy', model, '--env', 'NOPE'], /--env "NOPE"/],
+      [
+        ['deploy', model, '--serving', '{"batching":{"maxBatchSize":"lots"}}'],
+        /--serving: .*batching\.maxBatchSize/,
+      ],
+      [['deploy', model, '--serving', '{not json'], /--serving is not JSON/],
+      [['deploy', model, '--canary', '10,100', '--rolling'], /--canary and --rolling do not go together/],
       [['scale', 'iris', 'lots'], /<replicas> must be a whole number from 0 to 1000, got "lots"/],
       [['traffic', 'iris', 'r1=90', 'x'], /traffic "x" is not <revision>=<percent>/],
       [['get', 'gadgets'], /unknown kind "gadgets"/],

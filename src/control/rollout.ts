@@ -171,7 +171,7 @@ export function abort(state: RolloutState, reason?: string): RolloutState {
   if (state.phase === 'aborting' || state.phase === 'aborted') return state;
   if (state.phase === 'succeeded')
     throw bad(`the rollout of ${state.deployment} to revision ${state.target} already succeeded`, {
-      hint: `use undo to go back to revision ${state.stable}`,
+      hint: `ferry rollout undo ${state.deployment} --to ${state.stable} goes back to it`,
     });
   return { ...state, phase: 'aborting', promoted: false, ...(reason === undefined ? {} : { reason }) };
 }
@@ -186,7 +186,7 @@ export function undo(state: RolloutState, toRevision: number): RolloutState {
   if (serving === null) {
     if (toRevision === state.stable) return abort(state);
     throw bad(`the rollout of ${state.deployment} to revision ${state.target} is still ${state.phase}`, {
-      hint: `abort it (back to revision ${state.stable}) or wait until it ends`,
+      hint: `ferry rollout abort ${state.deployment} (back to revision ${state.stable}), or wait until it ends`,
     });
   }
   return startRollout({

@@ -190,7 +190,7 @@ function authorize(request: FastifyRequest, access: Exclude<Access, 'public'>, s
   const header = request.headers.authorization;
   if (header === undefined || header === '') {
     throw new FerryError('FERRY_UNAUTHORIZED', 'No bearer token: send Authorization: Bearer <token>', {
-      hint: 'An admin creates tokens with POST /v1/tokens; `ferry up` prints the first admin token.',
+      hint: 'ferry up prints the first admin token and saves it for the CLI; an admin makes more with ferry token create (API: POST /v1/tokens).',
     });
   }
   const match = BEARER_RE.exec(header);
@@ -199,7 +199,9 @@ function authorize(request: FastifyRequest, access: Exclude<Access, 'public'>, s
     throw new FerryError(
       'FERRY_UNAUTHORIZED',
       match ? 'The bearer token is unknown or revoked' : 'The Authorization header is not "Bearer <token>"',
-      { hint: 'Check the token; an admin can list tokens with GET /v1/tokens and create new ones.' },
+      {
+        hint: 'Check the token; an admin lists tokens with ferry token list and makes new ones with ferry token create.',
+      },
     );
   }
   callers.set(request, caller);

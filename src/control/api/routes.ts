@@ -199,7 +199,7 @@ export const ROUTES: readonly RouteDef[] = [
       const model = deps.store.getModel(params.model);
       if (!model) {
         throw new FerryError('FERRY_MODEL_NOT_FOUND', `No model named ${JSON.stringify(params.model)}`, {
-          hint: 'GET /v1/models lists the models.',
+          hint: 'ferry get models lists them (API: GET /v1/models).',
         });
       }
       return model;
@@ -549,7 +549,7 @@ export const ROUTES: readonly RouteDef[] = [
     handler: ({ deps, params }) => {
       if (!deps.store.deleteToken(params.name)) {
         throw new FerryError('FERRY_NOT_FOUND', `No token named ${JSON.stringify(params.name)}`, {
-          hint: 'GET /v1/tokens lists the tokens.',
+          hint: 'ferry token list lists them (API: GET /v1/tokens).',
         });
       }
       return noContent();

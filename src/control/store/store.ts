@@ -752,7 +752,7 @@ function createStore(
   function requireModel(name: string): void {
     if (!q.model.get(name)) {
       throw new FerryError('FERRY_MODEL_NOT_FOUND', `No model named ${JSON.stringify(name)}`, {
-        hint: 'Create it first (createModel) or check the name.',
+        hint: 'ferry get models lists the models; ferry deploy creates one.',
       });
     }
   }
@@ -779,7 +779,7 @@ function createStore(
     const row = q.deployment.get(name);
     if (!row) {
       throw new FerryError(NOT_FOUND, `No deployment named ${JSON.stringify(name)}`, {
-        hint: 'List deployments to see the names.',
+        hint: 'ferry get deployments lists them.',
       });
     }
     return row;
@@ -832,7 +832,7 @@ function createStore(
     };
     if (q.deployment.get(name)) {
       throw new FerryError(CONFLICT, `A deployment named ${JSON.stringify(name)} already exists`, {
-        hint: 'Update it instead, or pick another name.',
+        hint: 'ferry deploy updates it (a new revision), or pick another --name.',
       });
     }
     const spec = revisionSpec(input.model, input.versionRef, column);

@@ -224,6 +224,16 @@ describe('platform under load (process runtime)', () => {
     const line = await seen;
     abort.abort();
     assert.equal(line?.revision, serving);
+
+    // A follow starts with the backlog (--tail), as `tail -f` does: the marked line is there at once.
+    const again = new AbortController();
+    const backlog: string[] = [];
+    for await (const l of client.followLogs('iris', { revision: serving, tail: 50 }, again.signal)) {
+      backlog.push(l.line);
+      if (l.line.includes(marker)) break;
+    }
+    again.abort();
+    assert.ok(backlog.some((l) => l.includes(marker)), 'the earlier line came first, from the backlog');
   });
 
   test('stopping with removeReplicas leaves no replica process behind', async () => {

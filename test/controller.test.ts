@@ -153,6 +153,9 @@ describe('controller with the process runtime', () => {
     await until('undo succeeded', () => controller.rollout('iris')?.phase === 'succeeded');
     assert.deepEqual(store.getRevision('iris', 3)?.spec.env, {});
     assert.equal(store.getRevision('iris', 3)?.specHash, store.getRevision('iris', 1)?.specHash);
+    // Undo puts back what the deployment asked for, not the defaults that filled the gaps: a later version
+    // whose ferry.yaml sets limits still gets them.
+    assert.deepEqual(store.getDeployment('iris')?.resources, { cpu: null, memoryBytes: null, gpu: 0 });
     assert.throws(() => controller.promote('iris'), /no rollout in progress/);
   });
 

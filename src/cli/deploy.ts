@@ -264,6 +264,8 @@ export async function deploy(
     const existing = (await client.getModel(model)).versions.find((v) => v.version === version);
 
     let reusedVersion = false;
+    /** The image as the platform pinned it (by digest), for an image deploy. */
+    let pinnedImage = existing?.image ?? undefined;
     if (existing) {
       const same = uploaded
         ? existing.artifact === uploaded.digest
@@ -284,7 +286,7 @@ export async function deploy(
     } else {
       // The docker runtime builds the image of an artifact itself (on this host's `ferry base` unless --base
       // or build.base says otherwise), so the same version runs on either runtime.
-      const added = await client.addVersion(model, {
+      const added: ModelVersion = await client.addVersion(model, {
         version,
         ...(fromDir ? {} : { image: target }),
         ...(uploaded ? { artifact: uploaded.digest } : {}),
@@ -293,6 +295,7 @@ export async function deploy(
           ...(opts.base === undefined ? {} : { base: opts.base }),
         },
       });
+      pinnedImage = added.image ?? undefined;
       progress(`registered ${model} version ${version} (${describeVersion(added)})`);
     }
 
@@ -346,7 +349,7 @@ export async function deploy(
       createdModel,
       artifact: uploaded
         ? `artifact ${short(uploaded.digest)} (${uploaded.files} file(s), ${formatBytes(uploaded.bytes)})`
-        : `image ${target}`,
+        : `image ${pinnedImage ?? target}`,
       ...(loaded ? { specVersion: loaded.spec.model.version } : {}),
       created: current === undefined,
       newRevision: current === undefined || view.revision !== current.revision,

@@ -396,6 +396,12 @@ describe('describe', () => {
         secretRefs: n === 2 ? ['HF_TOKEN', 'db-password'] : [],
         serving: {},
       },
+      settings: {
+        resources: { cpu: null, memoryBytes: null, gpu: 0 },
+        env: n === 2 ? { LOG: 'debug' } : {},
+        secretRefs: n === 2 ? ['db-password'] : [],
+        serving: {},
+      },
     });
     const d: DescribeView = {
       ...view({

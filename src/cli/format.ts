@@ -285,7 +285,10 @@ export function formatSize(bytes: number | null): string {
 
 export function deploymentsTable(views: readonly DeploymentView[], now: number): string {
   const status = (d: DeploymentView) => {
-    const failed = (d.revisionStatus ?? []).find((s) => s.problem?.fatal && (s.desired > 0 || s.percent > 0));
+    // A failed revision that is wanted, or the newest one (whose rollout it aborted), is the status to see.
+    const failed = (d.revisionStatus ?? []).find(
+      (s) => s.problem?.fatal && (s.desired > 0 || s.percent > 0 || s.revision === d.revision),
+    );
     return failed ? `r${failed.revision} failed: ${failed.problem!.reason}` : rolloutCell(d.rollout);
   };
   return table(

@@ -552,16 +552,7 @@ export class Controller implements ControlPlane {
   ): { replicas: Record<string, number>; wake: number | null } {
     const stored = this.store.getRollout(dep.name);
     let state = stored?.state as unknown as RolloutState | undefined;
-    const readyByRevision: Record<string, number> = {};
-    for (const o of this.observed) {
-      if (
-        o.deployment === dep.name &&
-        o.revision !== undefined &&
-        o.actual.state === 'ready' &&
-        !this.leaving.has(o.status.id)
-      )
-        readyByRevision[o.revision] = (readyByRevision[o.revision] ?? 0) + 1;
-    }
+    const readyByRevision = this.readyByRevision(dep.name);
     if (!stored || !state || isDone(state))
       return { replicas: this.stepTrafficTarget(dep, readyByRevision), wake: null };
     const strategy = toStrategy(stored.strategy as unknown as StrategyInput);
@@ -921,14 +912,18 @@ export class Controller implements ControlPlane {
           { hint: `It cannot take traffic. See ferry describe ${name}; deploy a fixed version instead.` },
         );
     }
-    const target = this.store.setTrafficTarget(name, entries);
+    const target = this.store.setTrafficTarget(name, entries)!;
     this.moveWaits.delete(name);
-    this.event(
-      name,
-      'Normal',
-      'TrafficRequested',
-      `Traffic asked for: ${formatSplit(target?.entries ?? entries)}`,
-    );
+    const dep = this.store.getDeployment(name)!;
+    const ready = this.readyByRevision(name);
+    if (stepTrafficMove(dep.replicas, this.store.getTraffic(name), target.entries, ready).apply) {
+      // Every revision it gives traffic to is ready for its share already: no reason to wait for a pass.
+      this.store.setTraffic(name, target.entries);
+      this.store.setTrafficTarget(name, null);
+      this.event(name, 'Normal', 'TrafficShifted', `Traffic set: ${formatSplit(target.entries)}`);
+    } else {
+      this.event(name, 'Normal', 'TrafficRequested', `Traffic asked for: ${formatSplit(target.entries)}`);
+    }
     this.nudge();
     return this.view(name);
   }
@@ -1058,10 +1053,11 @@ export class Controller implements ControlPlane {
     const result = this.store.updateDeployment(name, {
       model: rev.spec.model,
       versionRef,
-      resources: rev.spec.resources,
-      env: rev.spec.env,
-      secretRefs: rev.spec.secretRefs,
-      serving: rev.spec.serving,
+      // What the deployment asked for then; the version's ferry.yaml and the defaults fill in as they did.
+      resources: rev.settings.resources,
+      env: rev.settings.env,
+      secretRefs: rev.settings.secretRefs,
+      serving: rev.settings.serving,
     });
     // An undo is a way back, not an experiment: it rolls (replica by replica) whatever the canary strategy says.
     this.beginRollout(name, result.revision.number, 'RolledBack', `back to the spec of revision ${target}`, {
@@ -1137,6 +1133,20 @@ export class Controller implements ControlPlane {
   }
 
   // ------------------------------------------------------------------------------------------- helpers
+
+  /** Ready replicas per revision of a deployment, as last observed (not those on their way out). */
+  private readyByRevision(name: string): Record<string, number> {
+    const ready: Record<string, number> = {};
+    for (const o of this.observed)
+      if (
+        o.deployment === name &&
+        o.revision !== undefined &&
+        o.actual.state === 'ready' &&
+        !this.leaving.has(o.status.id)
+      )
+        ready[o.revision] = (ready[o.revision] ?? 0) + 1;
+    return ready;
+  }
 
   private revisionStatus(name: string, traffic: TrafficEntry[]): RevisionStatusView[] {
     const desired = this.desiredNow.get(name) ?? {};

@@ -107,9 +107,7 @@ export async function ensureEngineImage(
     if (!IMAGE_ID.test(request.image)) {
       const { registry } = parseImageRef(request.image);
       const { credentials } = resolveCredentials(registry);
-      onProgress(`pulling ${request.image}`);
       await engine.pullImage(request.image, { ...(credentials ? { auth: credentials } : {}), onProgress });
-      onProgress(`pulled ${request.image}`);
       return request.image;
     }
     if (!request.artifactDir)

@@ -466,6 +466,14 @@ export const RevisionSchema = component(
     createdAt: z.number(),
     versionRef: z.string(),
     spec: RevisionSpecSchema,
+    settings: z
+      .object({
+        resources: ResourcesSchema,
+        env: z.record(z.string(), z.string()),
+        secretRefs: z.array(z.string()),
+        serving: JsonObject,
+      })
+      .describe("the deployment's own settings when the revision was made (undo puts them back)"),
   }),
 );
 

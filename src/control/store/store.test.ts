@@ -516,6 +516,14 @@ describe('what a version says about running it', () => {
     assert.deepEqual(flags.revision.spec.env, { LOG_LEVEL: 'info', MODE: 'slow' });
     assert.deepEqual(flags.revision.spec.secretRefs, ['HF_TOKEN', 'db-password']);
 
+    // Each revision keeps what the deployment itself asked for (undo puts that back).
+    assert.deepEqual(created.revision.settings.resources, { cpu: null, memoryBytes: null, gpu: 0 });
+    assert.deepEqual(flags.revision.settings.env, { MODE: 'slow' });
+    assert.deepEqual(store.getRevision('d', 2)?.settings.resources, {
+      cpu: null,
+      memoryBytes: 512 * 1024 ** 2,
+      gpu: 0,
+    });
     // A version whose ferry.yaml sets nothing gets the platform's defaults: never unlimited.
     const plain = store.updateDeployment('d', { versionRef: 'b', resources: {}, env: {}, secretRefs: [] });
     assert.deepEqual(plain.revision.spec.resources, DEFAULT_RESOURCES);

@@ -107,6 +107,19 @@ export interface StoredRevision extends Revision {
   /** The version or alias the deployment asked for when this revision was made. */
   versionRef: string;
   spec: RevisionSpec;
+  /**
+   * The deployment's own settings when this revision was made (before the version's ferry.yaml and the
+   * defaults filled the gaps): what `undo` puts back, so that it does not pin what the file only suggested.
+   */
+  settings: DeploymentSettings;
+}
+
+/** What a deployment itself asks for (null and empty: let the version's ferry.yaml, then the defaults, say). */
+export interface DeploymentSettings {
+  resources: DeploymentResources;
+  env: Record<string, string>;
+  secretRefs: string[];
+  serving: Record<string, JsonValue>;
 }
 
 export interface Deployment {
@@ -491,12 +504,7 @@ interface EventRow {
 }
 
 /** What the deployments table keeps in `spec`: the user's request minus name/model/ref/replicas. */
-interface DeploymentSpecColumn {
-  resources: DeploymentResources;
-  env: Record<string, string>;
-  secretRefs: string[];
-  serving: Record<string, JsonValue>;
-}
+type DeploymentSpecColumn = DeploymentSettings;
 
 const toVersion = (r: VersionRow): ModelVersion => ({
   model: r.model,
@@ -527,7 +535,11 @@ function toDeployment(r: DeploymentRow): Deployment {
 }
 
 function toRevision(r: RevisionRow): StoredRevision {
-  const stored = JSON.parse(r.spec) as { versionRef: string; spec: RevisionSpec };
+  const stored = JSON.parse(r.spec) as {
+    versionRef: string;
+    spec: RevisionSpec;
+    settings?: DeploymentSettings;
+  };
   return {
     deployment: r.deployment,
     number: r.number,
@@ -537,6 +549,13 @@ function toRevision(r: RevisionRow): StoredRevision {
     createdAt: r.created_at,
     versionRef: stored.versionRef,
     spec: stored.spec,
+    // Revisions stored before settings were kept: their effective spec is the best there is.
+    settings: stored.settings ?? {
+      resources: stored.spec.resources,
+      env: stored.spec.env,
+      secretRefs: stored.spec.secretRefs,
+      serving: stored.spec.serving,
+    },
   };
 }
 
@@ -808,14 +827,16 @@ function createStore(
     number: number,
     versionRef: string,
     spec: RevisionSpec,
+    settings: DeploymentSettings,
     replicas: number,
     at: number,
   ): StoredRevision {
     const hash = specHash(spec);
     // Revision.image is a string: the image reference, or the artifact directory when there is no image.
     const image = spec.image ?? spec.artifactDir ?? '';
-    q.insertRevision.run(deployment, number, hash, JSON.stringify({ versionRef, spec }), image, replicas, at);
-    return { deployment, number, specHash: hash, image, replicas, createdAt: at, versionRef, spec };
+    const stored = JSON.stringify({ versionRef, spec, settings });
+    q.insertRevision.run(deployment, number, hash, stored, image, replicas, at);
+    return { deployment, number, specHash: hash, image, replicas, createdAt: at, versionRef, spec, settings };
   }
 
   const createDeployment = writeTransaction(db, (input: DeploymentInput): UpdateResult => {
@@ -847,7 +868,7 @@ function createStore(
       created_at: at,
       updated_at: at,
     });
-    const revision = insertRevision(name, 1, input.versionRef, spec, replicas, at);
+    const revision = insertRevision(name, 1, input.versionRef, spec, column, replicas, at);
     q.insertTraffic.run(name, 1, 100, 0);
     return { deployment: toDeployment(requireDeploymentRow(name)), revision, created: true };
   });
@@ -872,6 +893,7 @@ function createStore(
         row.current_revision + 1,
         next.version_ref,
         spec,
+        column,
         next.replicas,
         at,
       );

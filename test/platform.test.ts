@@ -233,7 +233,10 @@ describe('platform under load (process runtime)', () => {
       if (l.line.includes(marker)) break;
     }
     again.abort();
-    assert.ok(backlog.some((l) => l.includes(marker)), 'the earlier line came first, from the backlog');
+    assert.ok(
+      backlog.some((l) => l.includes(marker)),
+      'the earlier line came first, from the backlog',
+    );
   });
 
   test('stopping with removeReplicas leaves no replica process behind', async () => {

@@ -303,9 +303,10 @@ describe('ferry platform commands against a live control-plane API', () => {
     control.rollouts.set('iris', rollout);
     const status = await ferry(['rollout', 'status', 'iris', ...api()]);
     assert.equal(status.code, 0, status.stderr);
+    // The platform's message names `ferry rollout promote`; it is printed as this CLI was run, so it works.
     assert.equal(
       status.stdout,
-      'rollout r1 -> r2 (canary 10,100, step 1/2): paused at 10%\n  Paused at 10% on revision 2; ferry rollout promote iris continues\n',
+      `rollout r1 -> r2 (canary 10,100, step 1/2): paused at 10%\n  Paused at 10% on revision 2; node ${BIN} rollout promote iris continues\n`,
     );
     const promote = await ferry(['rollout', 'promote', 'iris', ...api()]);
     assert.match(promote.stdout, /^promoted: rollout r1 -> r2 .*progressing at 10%/);

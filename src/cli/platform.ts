@@ -28,7 +28,7 @@ import {
   trafficSummary,
   UsageError,
 } from './format.ts';
-import { action, cliCommand, EXIT_USAGE } from './output.ts';
+import { action, asRun, cliCommand, EXIT_USAGE } from './output.ts';
 
 // ---------------------------------------------------------------------------------------------- shared
 
@@ -85,15 +85,20 @@ export function run<A extends unknown[]>(body: (...args: A) => Promise<void>): (
   });
 }
 
+/**
+ * What a command prints for people. Messages from the platform name commands as `ferry <command>`; they are
+ * said as this user runs the CLI (asRun). JSON (printJson) goes out as the API sent it.
+ */
 export const out = (text: string): void => {
-  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  const said = asRun(text);
+  process.stdout.write(said.endsWith('\n') ? said : `${said}\n`);
 };
 export const say = (line: string): void => {
-  process.stderr.write(`${line}\n`);
+  process.stderr.write(`${asRun(line)}\n`);
 };
 
 export function printJson(value: unknown): void {
-  out(JSON.stringify(value, null, 2));
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];

@@ -1068,15 +1068,20 @@ export class Controller implements ControlPlane {
   }
 
   async logs(name: string, query: LogQuery): Promise<LogLine[]> {
+    return this.recentLines(name, query, { archived: true });
+  }
+
+  /** The last `tail` lines per replica: of the live ones, and with `archived` of those already gone too. */
+  private async recentLines(name: string, query: LogQuery, opts: { archived: boolean }): Promise<LogLine[]> {
     this.view(name);
     const tail = query.tail ?? DEFAULT_TAIL;
     const live = (await this.runtime.list({ ...this.mine, [LABELS.deployment]: name })).filter(
       (s) => query.revision === undefined || readReplicaClaim(s.labels).revision === query.revision,
     );
     const liveNames = new Set(live.map((s) => s.name));
-    const archived = (await this.archive.read(name, { ...query, tail })).filter(
-      (l) => !liveNames.has(l.replica),
-    );
+    const archived = opts.archived
+      ? (await this.archive.read(name, { ...query, tail })).filter((l) => !liveNames.has(l.replica))
+      : [];
     const now = this.now();
     const fromLive = await Promise.all(
       live.map(async (s) => {
@@ -1088,10 +1093,14 @@ export class Controller implements ControlPlane {
     return [...archived, ...fromLive.flat()].sort((a, b) => a.at - b.at);
   }
 
-  /** The last `tail` lines (as logs() gives them), then new lines as they come, until the signal aborts. */
+  /**
+   * The last `tail` lines of the live replicas (as `tail -f` starts; replicas that are gone are in logs()),
+   * then new lines as they come, until the signal aborts.
+   */
   async *followLogs(name: string, query: LogQuery, signal: AbortSignal): AsyncIterable<LogLine> {
     this.view(name);
-    if ((query.tail ?? DEFAULT_TAIL) > 0) for (const line of await this.logs(name, query)) yield line;
+    if ((query.tail ?? DEFAULT_TAIL) > 0)
+      for (const line of await this.recentLines(name, query, { archived: false })) yield line;
     const queue: LogLine[] = [];
     let wake: (() => void) | null = null;
     const push = (l: LogLine) => {

@@ -90,8 +90,8 @@ export function renderInitialSpec(options: InitialSpecOptions): string {
     '  limits:',
     `    maxBodySize: ${formatBytes(DEFAULTS.serving.limits.maxBodyBytes)}`,
     'resources:',
-    c('  # cpu: "2"', 'cores, or millicores like "500m"; unset = no limit'),
-    c('  # memory: 1Gi', 'unset = no limit'),
+    c('  # cpu: "2"', 'cores, or millicores like "500m"; unset: none for ferry serve, 1 on the platform'),
+    c('  # memory: 1Gi', 'unset: none for ferry serve, 1Gi on the platform'),
     `  gpu: ${DEFAULTS.resources.gpu}`,
   );
   if (options.requestFile !== undefined) {

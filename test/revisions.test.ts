@@ -14,6 +14,8 @@ import { appendFileSync, cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { deploy } from '../src/cli/deploy.ts';
+import { rolloutOutcome } from '../src/cli/format.ts';
+import { waitFor } from '../src/cli/platform.ts';
 import { ControlClient } from '../src/control/index.ts';
 import { buildImage, hostBase, RegistryClient } from '../src/image/index.ts';
 import { startTestRegistry, type TestRegistry } from '../src/image/registry/test-registry.ts';
@@ -210,6 +212,12 @@ describe('docker runtime: artifacts become images, registry images are pulled, l
     );
     assert.equal(failed.problem!.reason, 'ModelLoadFailed');
     assert.match(failed.problem!.message, /Protobuf parsing failed/);
+    // What `ferry deploy --wait` does: it stops at once with the reason instead of waiting out its timeout.
+    await assert.rejects(
+      waitFor(client, 'corrupt', 1, 10 * 60_000, (view) => rolloutOutcome(view, 1), quiet),
+      (error: Error) =>
+        /Revision 1 of corrupt failed \(ModelLoadFailed\): .*Protobuf parsing failed/.test(error.message),
+    );
   });
 
   test('a directory deployment made on processes runs on docker after a restart with the other runtime', async () => {

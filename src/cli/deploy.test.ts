@@ -41,5 +41,8 @@ describe('deploy arguments', () => {
     assert.deepEqual(strategyFromFlags({ maxSurge: 2 }), { kind: 'rolling', maxSurge: 2 });
     assert.throws(() => strategyFromFlags({ canary: '10,100', maxSurge: 2 }), UsageError);
     assert.throws(() => strategyFromFlags({ pause: 1000 }), /--pause .* give --canary/);
+    // --rolling is how a deployment with a canary strategy goes back to rolling updates.
+    assert.deepEqual(strategyFromFlags({ rolling: true }), { kind: 'rolling' });
+    assert.throws(() => strategyFromFlags({ canary: '50', rolling: true }), /--canary and --rolling/);
   });
 });

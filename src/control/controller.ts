@@ -714,7 +714,10 @@ export class Controller implements ControlPlane {
     });
     if ('blocked' in made) {
       // A missing secret waits for the user; an image-only version on the process runtime cannot run at all.
-      this.setProblem(dep, revision.number, { ...made.blocked, fatal: made.blocked.reason === 'NoArtifact' });
+      this.setProblem(dep, revision.number, {
+        ...made.blocked,
+        fatal: made.blocked.reason !== 'SecretMissing',
+      });
       return;
     }
     const key = crashKey(dep, revision.number);
@@ -725,6 +728,7 @@ export class Controller implements ControlPlane {
         'SecretMissing',
         'NoArtifact',
         'NoImage',
+        'NoGpu',
         'ReplicaCreateFailed',
         'PreparingImage',
         'ImageUnavailable',

@@ -34,7 +34,7 @@ export interface ReplicaSpecInput {
 
 /** Why a replica cannot be made now, for the revision's status. */
 export interface Blocked {
-  reason: 'SecretMissing' | 'NoArtifact' | 'NoImage';
+  reason: 'SecretMissing' | 'NoArtifact' | 'NoImage' | 'NoGpu';
   message: string;
 }
 
@@ -42,6 +42,13 @@ export function makeReplicaSpec(input: ReplicaSpecInput): { spec: ReplicaSpec } 
   const { revision, runtime } = input;
   const { spec: rs } = revision;
   const what = `Revision ${revision.number} (${rs.model}:${rs.version})`;
+  if (rs.resources.gpu > 0)
+    return {
+      blocked: {
+        reason: 'NoGpu',
+        message: `${what} asks for ${rs.resources.gpu} GPU(s) per replica; Ferry's runtimes do not give replicas GPUs yet, and running it without would not be what was asked. Set resources.gpu to 0 (ferry.yaml or the deployment) to run it on CPUs.`,
+      },
+    };
   if (input.secrets.missing.length > 0)
     return {
       blocked: {

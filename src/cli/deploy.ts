@@ -312,31 +312,21 @@ export async function deploy(
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
-    let view: DeploymentView;
-    if (!current) {
-      const input: DeployInput = {
-        name,
-        model,
-        version,
-        ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),
-        ...(resources ? { resources } : {}),
-        ...(opts.envVars ? { env: opts.envVars } : {}),
-        ...(opts.serving ? { serving: opts.serving as Record<string, JsonValue> } : {}),
-        ...(opts.strategy ? { strategy: opts.strategy } : {}),
-      };
-      view = await client.deploy(input);
-    } else {
-      const patch: UpdateInput = {
-        ...(current.model === model ? {} : { model }),
-        version,
-        ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),
-        ...(resources ? { resources } : {}),
-        ...(opts.envVars ? { env: opts.envVars } : {}),
-        ...(opts.serving ? { serving: opts.serving as Record<string, JsonValue> } : {}),
-        ...(opts.strategy ? { strategy: opts.strategy } : {}),
-      };
-      view = await client.update(name, patch);
-    }
+    // What the flags set; what they leave out keeps the deployment's value (or the defaults, for a new one).
+    const asked = {
+      version,
+      ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),
+      ...(resources ? { resources } : {}),
+      ...(opts.envVars ? { env: opts.envVars } : {}),
+      ...(opts.serving ? { serving: opts.serving as Record<string, JsonValue> } : {}),
+      ...(opts.strategy ? { strategy: opts.strategy } : {}),
+    };
+    const view: DeploymentView = current
+      ? await client.update(name, {
+          ...(current.model === model ? {} : { model }),
+          ...asked,
+        } satisfies UpdateInput)
+      : await client.deploy({ name, model, ...asked } satisfies DeployInput);
     // Secrets the revision needs (from ferry.yaml or the deployment) that are not set: said now, not found later.
     const revision = (await client.revisions(name)).find((r) => r.number === view.revision);
     const needed = revision?.spec.secretRefs ?? [];

@@ -10,18 +10,17 @@
  * content gives the same digest on any machine, at any time.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSpec } from '../spec/index.ts';
 import type { LoadedSpec } from '../spec/types.ts';
-import { compileHandler, sha256File } from './bundle.ts';
-import { installModelDependencies } from './npm-deps.ts';
+import { modelPlanInputs } from './build.ts';
 import { epochToCreated } from './oci/index.ts';
 import { planMembers } from './oci/layer.ts';
 import { type TarMember, tarStream } from './oci/tar.ts';
 import type { LayerEntry } from './oci/types.ts';
-import { compiledHandlerPath, MODEL_DIR, planImage, weightFiles } from './plan.ts';
+import { MODEL_DIR, planImage } from './plan.ts';
 
 export interface PreparedArtifact {
   /** sha256 of the tar stream: `sha256:<hex>`. */
@@ -51,43 +50,18 @@ export async function prepareArtifact(
 ): Promise<PreparedArtifact> {
   const log = options.onProgress ?? (() => undefined);
   const source = await loadSpec(dir);
-  const { spec } = source;
   const staging = await mkdtemp(join(tmpdir(), 'ferry-artifact-'));
   const cleanup = () => rm(staging, { recursive: true, force: true });
   try {
-    let handlerCompiled: { path: string; file: string } | undefined;
-    if (spec.model.format === 'handler') {
-      log(`compiling the handler ${spec.model.file}`);
-      handlerCompiled = await compileHandler({
-        modelDir: source.dir,
-        file: spec.model.file,
-        outDir: join(staging, 'handler'),
-        outPath: compiledHandlerPath(spec),
-      });
-    }
-    const deps = await installModelDependencies(
-      spec,
-      source.dir,
-      join(staging, 'deps'),
-      log,
-      options.cache !== false,
-    );
-    const modelFiles = await Promise.all(
-      weightFiles(spec).map(async (path) => {
-        const file = join(source.dir, path);
-        return { path, size: (await stat(file)).size, sha256: await sha256File(file) };
-      }),
-    );
+    const model = await modelPlanInputs(source, staging, log, {
+      cache: options.cache !== false,
+      prepared: false,
+    });
     // Only the model directory of the plan is used; the runtime layer and the image config are not.
     const plan = planImage({
-      spec,
-      specText: await readFile(source.file, 'utf8'),
-      modelDir: source.dir,
-      modelFiles,
-      ...(handlerCompiled ? { handlerCompiled } : {}),
+      ...model,
       serverFiles: [],
       onnxFiles: [],
-      npmDependencies: deps?.files ?? null,
       ferryVersion: 'artifact',
       created: epochToCreated(0),
       baseRef: 'artifact',

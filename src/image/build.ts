@@ -19,7 +19,7 @@ import { cachedLayer } from './layer-cache.ts';
 import { installedDependencies, installModelDependencies } from './npm-deps.ts';
 import { assembleImage, buildLayer, epochToCreated, readOciLayout, sourceDateEpoch } from './oci/index.ts';
 import type { Image, ImageConfig, Layer } from './oci/types.ts';
-import { compiledHandlerPath, type ImagePlan, planImage, weightFiles } from './plan.ts';
+import { compiledHandlerPath, type ImagePlan, type PlanInput, planImage, weightFiles } from './plan.ts';
 import { parseImageRef, RegistryClient, resolveCredentials } from './registry/index.ts';
 
 export { FERRY_VERSION };
@@ -144,36 +144,14 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
 
     log('bundling the server');
     const server = await bundleServer({ outDir: join(staging, 'server') });
-    let handlerCompiled: { path: string; file: string } | undefined;
-    if (spec.model.format === 'handler' && options.prepared) {
-      handlerCompiled = { path: spec.model.file, file: join(source.dir, spec.model.file) };
-    } else if (spec.model.format === 'handler') {
-      log(`compiling the handler ${spec.model.file}`);
-      handlerCompiled = await compileHandler({
-        modelDir: source.dir,
-        file: spec.model.file,
-        outDir: join(staging, 'handler'),
-        outPath: compiledHandlerPath(spec),
-      });
-    }
-    const deps = options.prepared
-      ? { files: await installedDependencies(source.dir) }
-      : await installModelDependencies(spec, source.dir, join(staging, 'deps'), log, options.cache !== false);
-    const modelFiles = await Promise.all(
-      weightFiles(spec).map(async (path) => {
-        const file = join(source.dir, path);
-        return { path, size: (await stat(file)).size, sha256: await sha256File(file) };
-      }),
-    );
+    const model = await modelPlanInputs(source, staging, log, {
+      cache: options.cache !== false,
+      prepared: options.prepared === true,
+    });
     const plan = planImage({
-      spec,
-      specText: await readFile(source.file, 'utf8'),
-      modelDir: source.dir,
-      modelFiles,
-      ...(handlerCompiled ? { handlerCompiled } : {}),
+      ...model,
       serverFiles: server.files,
       onnxFiles: onnxRuntimeFiles(),
-      npmDependencies: deps?.files ?? null,
       ferryVersion: FERRY_VERSION,
       ...(git.revision ? { revision: git.revision } : {}),
       ...(git.source ? { source: git.source } : {}),
@@ -216,6 +194,51 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
   } finally {
     if (options.stagingDir === undefined) await rm(staging, { recursive: true, force: true });
   }
+}
+
+/**
+ * The model's part of an image plan's input, made from its directory: the handler compiled, the npm
+ * dependencies installed, the weights hashed (or, for a prepared artifact, taken as they are). Shared by
+ * buildImage and prepareArtifact (artifact.ts), so an artifact holds exactly the image's model directory.
+ */
+export async function modelPlanInputs(
+  source: LoadedSpec,
+  staging: string,
+  log: (line: string) => void,
+  opts: { cache: boolean; prepared: boolean },
+): Promise<
+  Pick<PlanInput, 'spec' | 'specText' | 'modelDir' | 'modelFiles' | 'handlerCompiled' | 'npmDependencies'>
+> {
+  const { spec } = source;
+  let handlerCompiled: { path: string; file: string } | undefined;
+  if (spec.model.format === 'handler' && opts.prepared) {
+    handlerCompiled = { path: spec.model.file, file: join(source.dir, spec.model.file) };
+  } else if (spec.model.format === 'handler') {
+    log(`compiling the handler ${spec.model.file}`);
+    handlerCompiled = await compileHandler({
+      modelDir: source.dir,
+      file: spec.model.file,
+      outDir: join(staging, 'handler'),
+      outPath: compiledHandlerPath(spec),
+    });
+  }
+  const deps = opts.prepared
+    ? { files: await installedDependencies(source.dir) }
+    : await installModelDependencies(spec, source.dir, join(staging, 'deps'), log, opts.cache);
+  const modelFiles = await Promise.all(
+    weightFiles(spec).map(async (path) => {
+      const file = join(source.dir, path);
+      return { path, size: (await stat(file)).size, sha256: await sha256File(file) };
+    }),
+  );
+  return {
+    spec,
+    specText: await readFile(source.file, 'utf8'),
+    modelDir: source.dir,
+    modelFiles,
+    ...(handlerCompiled ? { handlerCompiled } : {}),
+    npmDependencies: deps?.files ?? null,
+  };
 }
 
 /** The base's Env first, then Ferry's (a later NAME= replaces an earlier one). */

@@ -21,7 +21,8 @@ import { EXIT_MODEL_LOAD_FAILED } from '../core/replica.ts';
 import type { ReplicaLogLine, ReplicaStatus, Runtime, RuntimeWatch } from '../runtime/index.ts';
 import { readiness } from '../runtime/index.ts';
 import { servingOverrideProblems } from '../spec/index.ts';
-import { LABELS, readReplicaClaim } from './labels.ts';
+import { type ControllerLogger, eventRecorder, type RecordEvent } from './events.ts';
+import { LABELS, platformLabels, readReplicaClaim } from './labels.ts';
 import { type LogArchive, lineTime } from './log-archive.ts';
 import {
   type CrashHistory,
@@ -35,10 +36,10 @@ import {
   abort as abortRollout,
   promote as promoteRollout,
   type RolloutState,
-  type RolloutStrategy,
   startRollout,
   stepRollout,
 } from './rollout.ts';
+import { isDone, rolloutMessage, toStrategy } from './rollout-record.ts';
 import { buildRoutes, type RoutePublisher, servingRevision, steadyReplicas } from './routing.ts';
 import type { Secrets } from './secrets.ts';
 import type {
@@ -50,7 +51,7 @@ import type {
   StoredRevision,
   TrafficEntry,
 } from './store/store.ts';
-import { stepTrafficMove, trafficMoveMessage } from './traffic-move.ts';
+import { formatSplit, stepTrafficMove, trafficMoveMessage } from './traffic-move.ts';
 import type { Action, ActualReplica, Condition } from './types.ts';
 import type {
   ControlPlane,
@@ -64,12 +65,6 @@ import type {
   RolloutView,
   StrategyInput,
 } from './views.ts';
-
-export interface ControllerLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
 
 export interface ControllerOptions {
   store: Store;
@@ -139,6 +134,7 @@ export class Controller implements ControlPlane {
   private readonly archive: LogArchive;
   private readonly gatewayUrl: string;
   private readonly log: ControllerLogger | undefined;
+  private readonly event: RecordEvent;
   private readonly now: () => number;
   private readonly policy: ReconcilePolicy;
   private readonly drainTimeoutMs: number;
@@ -200,7 +196,8 @@ export class Controller implements ControlPlane {
     this.replicaEnv = opts.replicaEnv ?? {};
     this.secrets = opts.secrets;
     this.images = opts.images;
-    this.mine = { [LABELS.managedBy]: 'ferry', [LABELS.platform]: opts.platformId };
+    this.mine = platformLabels(opts.platformId);
+    this.event = eventRecorder(this.store, this.now, this.log);
   }
 
   // ------------------------------------------------------------------------------------------- lifecycle
@@ -805,26 +802,6 @@ export class Controller implements ControlPlane {
     return name;
   }
 
-  private event(
-    deployment: string | undefined,
-    type: 'Normal' | 'Warning',
-    reason: string,
-    message: string,
-  ): void {
-    try {
-      this.store.addEvent({
-        ...(deployment === undefined ? {} : { deployment }),
-        type,
-        reason,
-        message,
-        at: this.now(),
-      });
-    } catch (error) {
-      this.log?.warn({ err: error }, 'could not record an event');
-    }
-    (type === 'Warning' ? this.log?.warn : this.log?.info)?.call(this.log, { deployment, reason }, message);
-  }
-
   // ------------------------------------------------------------------------------------------- ControlPlane
 
   deploy(input: DeploymentInput & { strategy?: StrategyInput }): DeploymentView {
@@ -1265,27 +1242,6 @@ function checkServing(serving: Record<string, JsonValue> | undefined): void {
     });
 }
 
-function isDone(state: RolloutState): boolean {
-  return state.phase === 'succeeded' || state.phase === 'aborted';
-}
-
-function toStrategy(input: StrategyInput): RolloutStrategy {
-  if (input.kind === 'canary') {
-    if (!Array.isArray(input.steps) || input.steps.length === 0)
-      throw new FerryError('FERRY_BAD_REQUEST', 'strategy.steps must list at least one canary step', {
-        hint: 'e.g. {"kind":"canary","steps":[{"percent":10,"pauseMs":30000},{"percent":100}]}',
-      });
-    return {
-      kind: 'canary',
-      steps: input.steps.map((s) => ({
-        percent: s.percent,
-        ...(s.pauseMs === undefined ? {} : { pauseMs: s.pauseMs }),
-      })),
-    };
-  }
-  return { kind: 'rolling', ...(input.maxSurge === undefined ? {} : { maxSurge: input.maxSurge }) };
-}
-
 function sameSplit(a: TrafficEntry[], b: TrafficEntry[]): boolean {
   const live = (t: TrafficEntry[]) =>
     t
@@ -1296,31 +1252,9 @@ function sameSplit(a: TrafficEntry[], b: TrafficEntry[]): boolean {
   return live(a) === live(b);
 }
 
-function rolloutMessage(s: RolloutState): string {
-  switch (s.phase) {
-    case 'progressing':
-      return `Revision ${s.target} has ${s.percent}% of traffic; waiting for its replicas to be ready`;
-    case 'paused':
-      return `Paused at ${s.percent}% on revision ${s.target}; ferry rollout promote ${s.deployment} continues`;
-    case 'aborting':
-      return `Aborting${s.reason ? ` (${s.reason})` : ''}: traffic goes back to revision ${s.stable}`;
-    case 'aborted':
-      return `Aborted${s.reason ? ` (${s.reason})` : ''}: revision ${s.stable} serves all traffic`;
-    case 'succeeded':
-      return `Revision ${s.target} serves all traffic`;
-  }
-}
-
 /** A runtime log line (a string, or `{stream, line}`) as stored, with its time. */
 function toStored(l: ReplicaLogLine, now: number): { at: number; stream: 'stdout' | 'stderr'; line: string } {
   return { at: lineTime(l.line, now), stream: l.stream, line: l.line };
-}
-
-/** `r1 90%, r2 10% (shadow r3 20%)` */
-function formatSplit(entries: TrafficEntry[]): string {
-  const live = entries.filter((e) => e.percent > 0).map((e) => `r${e.revision} ${e.percent}%`);
-  const shadow = entries.filter((e) => (e.shadow ?? 0) > 0).map((e) => `r${e.revision} ${e.shadow}%`);
-  return `${live.join(', ')}${shadow.length > 0 ? ` (shadow ${shadow.join(', ')})` : ''}`;
 }
 
 /**

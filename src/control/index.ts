@@ -6,7 +6,8 @@
 
 export * from './api/index.ts';
 export { type ArtifactInfo, ArtifactStore, type ReceivedArtifact } from './artifacts.ts';
-export { Controller, type ControllerLogger, type ControllerOptions } from './controller.ts';
+export { Controller, type ControllerOptions } from './controller.ts';
+export type { ControllerLogger } from './events.ts';
 export {
   isManaged,
   LABELS,

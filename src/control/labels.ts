@@ -20,6 +20,11 @@ export const LABELS = {
 
 export const MANAGED_BY = 'ferry';
 
+/** The labels every replica of one platform carries (`platformId`: its state directory's id); lists filter by them. */
+export function platformLabels(platformId: string): Record<string, string> {
+  return { [LABELS.managedBy]: MANAGED_BY, [LABELS.platform]: platformId };
+}
+
 export function makeReplicaLabels(rev: Revision, index: number): Record<string, string> {
   return {
     [LABELS.managedBy]: MANAGED_BY,

@@ -18,12 +18,12 @@
 import { FerryError } from '../core/errors.ts';
 import { freePort } from '../core/free-port.ts';
 import { EXIT_MODEL_LOAD_FAILED } from '../core/replica.ts';
-import type { ReplicaLogLine, ReplicaStatus, Runtime, RuntimeWatch } from '../runtime/index.ts';
+import type { ReplicaStatus, Runtime, RuntimeWatch } from '../runtime/index.ts';
 import { readiness } from '../runtime/index.ts';
 import { servingOverrideProblems } from '../spec/index.ts';
 import { type ControllerLogger, eventRecorder, type RecordEvent } from './events.ts';
-import { LABELS, platformLabels, readReplicaClaim } from './labels.ts';
-import { type LogArchive, lineTime } from './log-archive.ts';
+import { platformLabels, readReplicaClaim } from './labels.ts';
+import type { LogArchive } from './log-archive.ts';
 import {
   type CrashHistory,
   crashKey,
@@ -31,6 +31,7 @@ import {
   type ReconcilePolicy,
   reconcile,
 } from './reconcile.ts';
+import { ReplicaLogs, toStored } from './replica-logs.ts';
 import { makeReplicaSpec } from './replica-spec.ts';
 import {
   abort as abortRollout,
@@ -114,7 +115,6 @@ const IMAGE_RETRY_MS = 30_000;
 
 const DEFAULT_POLICY: ReconcilePolicy = { backoff: { baseMs: 1000, maxMs: 60_000 } };
 const STARTING_POLL_MS = 250;
-const DEFAULT_TAIL = 200;
 const CRASH_LOG_LINES = 10;
 /** A revision whose replicas crashed this many times in a row without one ever being ready has failed. */
 const FAILED_AFTER_CRASHES = 3;
@@ -147,6 +147,7 @@ export class Controller implements ControlPlane {
   private readonly imageStates = new Map<string, ImageState>();
   /** The labels every replica of this platform carries; lists are filtered by them. */
   private readonly mine: Record<string, string>;
+  private readonly replicaLogs: ReplicaLogs;
 
   private history: CrashHistory = {};
   private conditions: Record<string, Condition[]> = {};
@@ -198,6 +199,12 @@ export class Controller implements ControlPlane {
     this.images = opts.images;
     this.mine = platformLabels(opts.platformId);
     this.event = eventRecorder(this.store, this.now, this.log);
+    this.replicaLogs = new ReplicaLogs({
+      runtime: this.runtime,
+      archive: this.archive,
+      platformId: opts.platformId,
+      now: this.now,
+    });
   }
 
   // ------------------------------------------------------------------------------------------- lifecycle
@@ -1045,29 +1052,8 @@ export class Controller implements ControlPlane {
   }
 
   async logs(name: string, query: LogQuery): Promise<LogLine[]> {
-    return this.recentLines(name, query, { archived: true });
-  }
-
-  /** The last `tail` lines per replica: of the live ones, and with `archived` of those already gone too. */
-  private async recentLines(name: string, query: LogQuery, opts: { archived: boolean }): Promise<LogLine[]> {
     this.view(name);
-    const tail = query.tail ?? DEFAULT_TAIL;
-    const live = (await this.runtime.list({ ...this.mine, [LABELS.deployment]: name })).filter(
-      (s) => query.revision === undefined || readReplicaClaim(s.labels).revision === query.revision,
-    );
-    const liveNames = new Set(live.map((s) => s.name));
-    const archived = opts.archived
-      ? (await this.archive.read(name, { ...query, tail })).filter((l) => !liveNames.has(l.replica))
-      : [];
-    const now = this.now();
-    const fromLive = await Promise.all(
-      live.map(async (s) => {
-        const revision = readReplicaClaim(s.labels).revision ?? 0;
-        const lines = await this.runtime.logs(s.id, { tail }).catch(() => []);
-        return lines.map((l) => ({ ...toStored(l, now), replica: s.name, revision }));
-      }),
-    );
-    return [...archived, ...fromLive.flat()].sort((a, b) => a.at - b.at);
+    return this.replicaLogs.recent(name, query, { archived: true });
   }
 
   /**
@@ -1076,46 +1062,7 @@ export class Controller implements ControlPlane {
    */
   async *followLogs(name: string, query: LogQuery, signal: AbortSignal): AsyncIterable<LogLine> {
     this.view(name);
-    if ((query.tail ?? DEFAULT_TAIL) > 0)
-      for (const line of await this.recentLines(name, query, { archived: false })) yield line;
-    const queue: LogLine[] = [];
-    let wake: (() => void) | null = null;
-    const push = (l: LogLine) => {
-      queue.push(l);
-      wake?.();
-    };
-    const following = new Set<string>();
-    const attach = async () => {
-      const live = await this.runtime.list({ ...this.mine, [LABELS.deployment]: name }).catch(() => []);
-      for (const s of live) {
-        const revision = readReplicaClaim(s.labels).revision ?? 0;
-        if (following.has(s.id) || (query.revision !== undefined && revision !== query.revision)) continue;
-        if (s.state !== 'starting' && s.state !== 'ready') continue;
-        following.add(s.id);
-        void (async () => {
-          try {
-            for await (const l of this.runtime.followLogs(s.id, signal))
-              push({ ...toStored(l, this.now()), replica: s.name, revision });
-          } catch {
-            // the replica went away; its lines are in the archive
-          }
-        })();
-      }
-    };
-    await attach();
-    const poll = setInterval(() => void attach(), 1000);
-    const onAbort = () => wake?.();
-    signal.addEventListener('abort', onAbort);
-    try {
-      while (!signal.aborted) {
-        if (queue.length === 0) await new Promise<void>((r) => (wake = r));
-        wake = null;
-        while (queue.length > 0 && !signal.aborted) yield queue.shift()!;
-      }
-    } finally {
-      clearInterval(poll);
-      signal.removeEventListener('abort', onAbort);
-    }
+    yield* this.replicaLogs.follow(name, query, signal);
   }
 
   // ------------------------------------------------------------------------------------------- helpers
@@ -1250,11 +1197,6 @@ function sameSplit(a: TrafficEntry[], b: TrafficEntry[]): boolean {
       .sort()
       .join(',');
   return live(a) === live(b);
-}
-
-/** A runtime log line (a string, or `{stream, line}`) as stored, with its time. */
-function toStored(l: ReplicaLogLine, now: number): { at: number; stream: 'stdout' | 'stderr'; line: string } {
-  return { at: lineTime(l.line, now), stream: l.stream, line: l.line };
 }
 
 /**

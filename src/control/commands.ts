@@ -6,7 +6,7 @@
 import { FerryError } from '../core/errors.ts';
 import { servingOverrideProblems } from '../spec/index.ts';
 import type { RecordEvent } from './events.ts';
-import type { LoopPort } from './loop.ts';
+import type { LoopPort } from './loop-port.ts';
 import type { ReplicaLogs } from './replica-logs.ts';
 import {
   abort as abortRollout,

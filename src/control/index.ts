@@ -18,13 +18,8 @@ export {
   readReplicaClaim,
 } from './labels.ts';
 export { LogArchive, type LogArchiveOptions } from './log-archive.ts';
-export {
-  ControlLoop,
-  type ControlLoopOptions,
-  type ImageProvisioner,
-  type LoopPort,
-  type LoopStatus,
-} from './loop.ts';
+export { ControlLoop, type ControlLoopOptions, type ImageProvisioner } from './loop.ts';
+export type { LoopPort, LoopStatus } from './loop-port.ts';
 export {
   type CrashHistory,
   type CrashRecord,

@@ -24,7 +24,8 @@ import type { ReplicaStatus, Runtime, RuntimeWatch } from '../runtime/index.ts';
 import { readiness } from '../runtime/index.ts';
 import type { ControllerLogger, RecordEvent } from './events.ts';
 import { platformLabels, readReplicaClaim } from './labels.ts';
-import type { LogArchive } from './log-archive.ts';
+import { type LogArchive, toStored } from './log-archive.ts';
+import type { LoopPort, LoopStatus } from './loop-port.ts';
 import {
   type CrashHistory,
   crashKey,
@@ -32,7 +33,6 @@ import {
   type ReconcilePolicy,
   reconcile,
 } from './reconcile.ts';
-import { toStored } from './replica-logs.ts';
 import { makeReplicaSpec } from './replica-spec.ts';
 import { abort as abortRollout, type RolloutState, stepRollout } from './rollout.ts';
 import { isDone, rolloutMessage, toStrategy } from './rollout-record.ts';
@@ -101,33 +101,6 @@ interface Observed {
   deployment: string | undefined;
   revision: number | undefined;
   index: number | undefined;
-}
-
-/** What the loop last observed and decided for one deployment: its part of the deployment's view. */
-export interface LoopStatus {
-  /** Its replicas as last observed, those on their way out included. */
-  replicas: ReplicaView[];
-  /** Each revision wanted, with traffic, running or with a problem: replicas wanted and ready (newest first). */
-  revisions: RevisionStatusView[];
-  /** Ready replicas per revision (as a string key), not counting those on their way out. */
-  readyByRevision: Record<string, number>;
-  conditions: Condition[];
-  lastCrash: CrashView | null;
-}
-
-/**
- * What the command service (commands.ts) may ask of the loop; the rest of the loop is out of its reach.
- * A snapshot is for reading: the caller does not change it.
- */
-export interface LoopPort {
-  /** Asks for a pass soon (the store changed); passes never overlap. */
-  nudge(): void;
-  /** What the loop knows of one deployment now (empty for one it has not seen). */
-  status(deployment: string): LoopStatus;
-  /** The revision is rolled out again: forget that it failed and that it was ever ready. */
-  forgetFailure(deployment: string, revision: number): void;
-  /** A split was asked for by hand: what it waits for is reported anew, even when that did not change. */
-  forgetTrafficWait(deployment: string): void;
 }
 
 export class ControlLoop implements LoopPort {

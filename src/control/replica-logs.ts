@@ -3,9 +3,9 @@
  * those already gone (the archive), and new lines of the live ones as they come. Reads only; which deployments
  * exist is the caller's question (the command service checks the name first).
  */
-import type { ReplicaLogLine, Runtime } from '../runtime/index.ts';
+import type { Runtime } from '../runtime/index.ts';
 import { LABELS, platformLabels, readReplicaClaim } from './labels.ts';
-import { type LogArchive, lineTime } from './log-archive.ts';
+import { type LogArchive, toStored } from './log-archive.ts';
 import type { LogLine, LogQuery } from './views.ts';
 
 const DEFAULT_TAIL = 200;
@@ -98,12 +98,4 @@ export class ReplicaLogs {
       signal.removeEventListener('abort', onAbort);
     }
   }
-}
-
-/** A runtime log line (a string, or `{stream, line}`) as stored, with its time. */
-export function toStored(
-  l: ReplicaLogLine,
-  now: number,
-): { at: number; stream: 'stdout' | 'stderr'; line: string } {
-  return { at: lineTime(l.line, now), stream: l.stream, line: l.line };
 }

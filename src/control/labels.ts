@@ -20,7 +20,7 @@ export const LABELS = {
 
 export const MANAGED_BY = 'ferry';
 
-/** The labels every replica of one platform carries (`platformId`: its state directory's id); lists filter by them. */
+/** The labels every replica of one platform (`platformId`) carries; its lists of replicas filter by them. */
 export function platformLabels(platformId: string): Record<string, string> {
   return { [LABELS.managedBy]: MANAGED_BY, [LABELS.platform]: platformId };
 }

@@ -797,7 +797,7 @@ export class ControlLoop implements LoopPort {
     return name;
   }
 
-  // ------------------------------------------------------------------------------------------- views of what was observed
+  // ------------------------------------------------------------------------------- views of what was observed
 
   /** Ready replicas per revision of a deployment, as last observed (not those on their way out). */
   private readyByRevision(name: string): Record<string, number> {

@@ -1,12 +1,14 @@
 /**
- * Control plane: the pure decisions behind `ferry up` (reconciler diff, rollout steps) and the labels that
- * mark what Ferry runs. The loops that store revisions, call a runtime and the gateway come later and feed
- * these functions their state and `now`.
+ * Control plane: the store, the pure decisions behind `ferry up` (reconciler diff, rollout steps, traffic
+ * moves), the labels that mark what Ferry runs, and the controller: the reconcile loop (loop.ts) that feeds
+ * those decisions their state and `now`, and the command service (commands.ts) the HTTP API (api/) calls.
  */
 
 export * from './api/index.ts';
 export { type ArtifactInfo, ArtifactStore, type ReceivedArtifact } from './artifacts.ts';
-export { Controller, type ControllerLogger, type ControllerOptions } from './controller.ts';
+export { CommandService, type CommandServiceOptions } from './commands.ts';
+export { Controller, type ControllerOptions } from './controller.ts';
+export { type ControllerLogger, eventRecorder, type RecordEvent } from './events.ts';
 export {
   isManaged,
   LABELS,
@@ -16,6 +18,8 @@ export {
   readReplicaClaim,
 } from './labels.ts';
 export { LogArchive, type LogArchiveOptions } from './log-archive.ts';
+export { ControlLoop, type ControlLoopOptions, type ImageProvisioner } from './loop.ts';
+export type { LoopPort, LoopStatus } from './loop-port.ts';
 export {
   type CrashHistory,
   type CrashRecord,
@@ -27,6 +31,7 @@ export {
   type ReconcileResult,
   reconcile,
 } from './reconcile.ts';
+export { ReplicaLogs, type ReplicaLogsOptions } from './replica-logs.ts';
 export {
   abort,
   type CanaryStep,

@@ -20,6 +20,11 @@ export const LABELS = {
 
 export const MANAGED_BY = 'ferry';
 
+/** The labels every replica of one platform (`platformId`) carries; its lists of replicas filter by them. */
+export function platformLabels(platformId: string): Record<string, string> {
+  return { [LABELS.managedBy]: MANAGED_BY, [LABELS.platform]: platformId };
+}
+
 export function makeReplicaLabels(rev: Revision, index: number): Record<string, string> {
   return {
     [LABELS.managedBy]: MANAGED_BY,

@@ -9,6 +9,7 @@
  */
 import { appendFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ReplicaLogLine } from '../runtime/index.ts';
 import type { LogLine } from './views.ts';
 
 export interface LogArchiveOptions {
@@ -121,4 +122,9 @@ export function lineTime(line: string, fallback: number): number {
   if (!line.startsWith('{')) return fallback;
   const m = /"time":(\d{10,16})/.exec(line);
   return m ? Number(m[1]) : fallback;
+}
+
+/** A runtime log line (a string, or `{stream, line}`) as stored, with its time. */
+export function toStored(l: ReplicaLogLine, now: number): StoredLine {
+  return { at: lineTime(l.line, now), stream: l.stream, line: l.line };
 }

@@ -56,3 +56,10 @@ export function stepTrafficMove(
 export function trafficMoveMessage(waitingFor: TrafficMoveStep['waitingFor']): string {
   return `the new split waits for ${waitingFor.map((w) => `r${w.revision} (${w.ready}/${w.need} ready)`).join(', ')}`;
 }
+
+/** A split for humans: `r1 90%, r2 10% (shadow r3 20%)`. */
+export function formatSplit(entries: TrafficEntry[]): string {
+  const live = entries.filter((e) => e.percent > 0).map((e) => `r${e.revision} ${e.percent}%`);
+  const shadow = entries.filter((e) => (e.shadow ?? 0) > 0).map((e) => `r${e.revision} ${e.shadow}%`);
+  return `${live.join(', ')}${shadow.length > 0 ? ` (shadow ${shadow.join(', ')})` : ''}`;
+}

@@ -1,7 +1,7 @@
 /**
  * What the control-plane API shows and what it asks the controller to do. The API (api/) reads models,
  * versions, revisions, traffic and events from the store directly; every change of desired state and every
- * question about live replicas goes through `ControlPlane`, implemented by the controller (controller.ts).
+ * question about live replicas goes through `ControlPlane`, implemented by the command service (commands.ts).
  * These shapes are the API's JSON bodies: plain data, no class instances, timestamps in ms since the epoch.
  */
 import type { RolloutPhase } from './rollout.ts';

@@ -3,8 +3,8 @@
  * processes), the gateway (one port for every model), the controller (reconcile loop, rollouts) and the
  * control-plane API. `ferry up` runs this in a background process; tests run it in-process.
  *
- *   API (fastify, bearer tokens) -> Controller -> store (desired state) + runtime (replicas)
- *                                         \-> gateway.setRoutes (what serves, by revision)
+ *   API (fastify, bearer tokens) -> controller.commands -> store (desired state), nudges the loop
+ *   controller.loop -> runtime (replicas) + gateway.setRoutes (what serves, by revision)
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -115,7 +115,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
 
     const api = buildControlApi({
       store,
-      control: controller,
+      control: controller.commands,
       secrets,
       versions: { store, artifacts, pinImage: (ref) => pinImage(ref, engine) },
       info: { version: FERRY_VERSION, runtime: runtime.kind, gatewayUrl },

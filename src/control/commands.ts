@@ -1,0 +1,372 @@
+/**
+ * The command service: the `ControlPlane` the API calls. Each command checks the request, changes the desired
+ * state in the store, records an event and asks the loop for a pass; the loop (loop.ts) makes it so. Views
+ * join the store with what the loop last saw (`LoopPort.status`). The loop is reached only through `LoopPort`.
+ */
+import { FerryError } from '../core/errors.ts';
+import { servingOverrideProblems } from '../spec/index.ts';
+import type { RecordEvent } from './events.ts';
+import type { LoopPort } from './loop-port.ts';
+import type { ReplicaLogs } from './replica-logs.ts';
+import {
+  abort as abortRollout,
+  promote as promoteRollout,
+  type RolloutState,
+  startRollout,
+} from './rollout.ts';
+import { isDone, rolloutMessage, toStrategy } from './rollout-record.ts';
+import { servingRevision } from './routing.ts';
+import type { DeploymentInput, DeploymentPatch, JsonValue, Store, TrafficEntry } from './store/store.ts';
+import { formatSplit, stepTrafficMove } from './traffic-move.ts';
+import type { ControlPlane, DeploymentView, LogLine, LogQuery, RolloutView, StrategyInput } from './views.ts';
+
+export interface CommandServiceOptions {
+  store: Store;
+  loop: LoopPort;
+  /** Where `logs` and `followLogs` read from. */
+  logs: ReplicaLogs;
+  /** The runtime replicas run on, for the view. */
+  runtimeKind: 'process' | 'docker';
+  /** Base URL of the gateway, for the endpoint shown in views. */
+  gatewayUrl: string;
+  now: () => number;
+  event: RecordEvent;
+}
+
+export class CommandService implements ControlPlane {
+  private readonly store: Store;
+  private readonly loop: LoopPort;
+  private readonly replicaLogs: ReplicaLogs;
+  private readonly runtimeKind: 'process' | 'docker';
+  private readonly gatewayUrl: string;
+  private readonly now: () => number;
+  private readonly event: RecordEvent;
+
+  constructor(opts: CommandServiceOptions) {
+    this.store = opts.store;
+    this.loop = opts.loop;
+    this.replicaLogs = opts.logs;
+    this.runtimeKind = opts.runtimeKind;
+    this.gatewayUrl = opts.gatewayUrl.replace(/\/+$/, '');
+    this.now = opts.now;
+    this.event = opts.event;
+  }
+
+  deploy(input: DeploymentInput & { strategy?: StrategyInput }): DeploymentView {
+    const { strategy, ...rest } = input;
+    if (strategy) toStrategy(strategy);
+    checkServing(rest.serving);
+    const result = this.store.createDeployment(rest);
+    if (strategy) this.store.setStrategy(rest.name, strategy as unknown as JsonValue);
+    this.event(
+      rest.name,
+      'Normal',
+      'DeploymentCreated',
+      `Deployment ${rest.name} created: ${rest.model}:${result.revision.spec.version} as revision 1 with ${rest.replicas} replica(s)`,
+    );
+    this.loop.nudge();
+    return this.view(rest.name);
+  }
+
+  update(name: string, patch: DeploymentPatch & { strategy?: StrategyInput }): DeploymentView {
+    const { strategy, ...rest } = patch;
+    if (strategy) toStrategy(strategy);
+    checkServing(rest.serving);
+    this.requireNoActiveRollout(name, 'change it');
+    if (strategy) this.store.setStrategy(name, strategy as unknown as JsonValue);
+    const result = this.store.updateDeployment(name, rest);
+    if (result.created) {
+      this.store.setTrafficTarget(name, null);
+      this.beginRollout(name, result.revision.number, 'RevisionCreated');
+    } else if (
+      servingRevision(this.store.getTraffic(name)) !== result.revision.number &&
+      result.deployment.replicas > 0
+    ) {
+      // The spec asked for is the newest revision's, which does not serve (its rollout was aborted, or traffic
+      // was moved away): asking for it again means rolling it out again.
+      this.store.setTrafficTarget(name, null);
+      this.loop.forgetFailure(name, result.revision.number);
+      this.beginRollout(
+        name,
+        result.revision.number,
+        'RolloutRetried',
+        `revision ${result.revision.number} did not serve`,
+      );
+    }
+    this.loop.nudge();
+    return this.view(name);
+  }
+
+  scale(name: string, replicas: number): DeploymentView {
+    this.store.updateDeployment(name, { replicas });
+    const stored = this.store.getRollout(name);
+    const state = stored?.state as unknown as RolloutState | undefined;
+    if (stored && state && !isDone(state) && replicas >= 1) {
+      this.store.saveRollout(name, {
+        state: { ...state, replicas, moved: Math.min(state.moved, replicas) } as unknown as JsonValue,
+        strategy: stored.strategy,
+        startedAt: stored.startedAt,
+      });
+    }
+    this.event(name, 'Normal', 'Scaled', `Desired replicas set to ${replicas}`);
+    this.loop.nudge();
+    return this.view(name);
+  }
+
+  /**
+   * Asks for a split. It takes effect once every revision it gives live traffic to has ready replicas for its
+   * share (they are started now); until then the split in effect stays (traffic-move.ts). A revision that
+   * failed is refused at once.
+   */
+  setTraffic(name: string, entries: TrafficEntry[]): DeploymentView {
+    this.requireNoActiveRollout(name, 'set its traffic by hand');
+    const status = this.loop.status(name);
+    for (const e of entries) {
+      if (!this.store.getRevision(name, e.revision))
+        throw new FerryError('FERRY_NOT_FOUND', `Deployment ${name} has no revision ${e.revision}`, {
+          hint: `Revisions: ${this.store
+            .listRevisions(name)
+            .map((r) => r.number)
+            .join(', ')} (ferry get revisions ${name}).`,
+        });
+      const problem = status.revisions.find((r) => r.revision === e.revision)?.problem;
+      if (e.percent > 0 && problem?.fatal)
+        throw new FerryError(
+          'FERRY_CONFLICT',
+          `Revision ${e.revision} of ${name} failed (${problem.reason}): ${problem.message}`,
+          { hint: `It cannot take traffic. See ferry describe ${name}; deploy a fixed version instead.` },
+        );
+    }
+    const target = this.store.setTrafficTarget(name, entries)!;
+    this.loop.forgetTrafficWait(name);
+    const dep = this.store.getDeployment(name)!;
+    if (
+      stepTrafficMove(dep.replicas, this.store.getTraffic(name), target.entries, status.readyByRevision).apply
+    ) {
+      // Every revision it gives traffic to is ready for its share already: no reason to wait for a pass.
+      this.store.setTraffic(name, target.entries);
+      this.store.setTrafficTarget(name, null);
+      this.event(name, 'Normal', 'TrafficShifted', `Traffic set: ${formatSplit(target.entries)}`);
+    } else {
+      this.event(name, 'Normal', 'TrafficRequested', `Traffic asked for: ${formatSplit(target.entries)}`);
+    }
+    this.loop.nudge();
+    return this.view(name);
+  }
+
+  remove(name: string): void {
+    this.store.deleteDeployment(name);
+    this.event(
+      undefined,
+      'Normal',
+      'DeploymentDeleted',
+      `Deployment ${name} deleted; its replicas are drained and removed`,
+    );
+    this.loop.nudge();
+  }
+
+  setAlias(model: string, alias: string, version: string): Array<{ deployment: string; revision: number }> {
+    for (const d of this.store.listDeployments())
+      if (d.model === model && d.versionRef === alias)
+        this.requireNoActiveRollout(d.name, `move alias ${alias} it follows`);
+    const moved = this.store.setAlias(model, alias, version);
+    for (const u of moved.updated) this.beginRollout(u.deployment, u.revision, 'AliasMoved');
+    this.loop.nudge();
+    return moved.updated;
+  }
+
+  view(name: string): DeploymentView {
+    const dep = this.store.getDeployment(name);
+    if (!dep)
+      throw new FerryError('FERRY_NOT_FOUND', `No deployment named ${JSON.stringify(name)}`, {
+        hint: 'ferry get deployments lists them.',
+      });
+    const traffic = this.store.getTraffic(name);
+    const status = this.loop.status(name);
+    return {
+      ...dep,
+      strategy: this.store.getStrategy(name) as unknown as StrategyInput,
+      traffic,
+      trafficTarget: this.store.getTrafficTarget(name) ?? null,
+      revisionStatus: status.revisions,
+      runtime: this.runtimeKind,
+      rollout: this.rollout(name),
+      replicaStatus: status.replicas,
+      conditions: status.conditions,
+      lastCrash: status.lastCrash,
+      endpoint: `${this.gatewayUrl}/v2/models/${name}/infer`,
+    };
+  }
+
+  list(): DeploymentView[] {
+    return this.store.listDeployments().map((d) => this.view(d.name));
+  }
+
+  rollout(name: string): RolloutView | null {
+    const stored = this.store.getRollout(name);
+    if (!stored) return null;
+    const state = stored.state as unknown as RolloutState;
+    return {
+      deployment: name,
+      from: state.stable,
+      to: state.target,
+      phase: state.phase,
+      percent: state.percent,
+      strategy: stored.strategy as unknown as StrategyInput,
+      step: state.step,
+      startedAt: stored.startedAt,
+      updatedAt: stored.updatedAt,
+      message: rolloutMessage(state),
+    };
+  }
+
+  promote(name: string): RolloutView {
+    const { stored, state } = this.activeRollout(name, 'promote');
+    this.store.saveRollout(name, {
+      state: promoteRollout(state) as unknown as JsonValue,
+      strategy: stored.strategy,
+      startedAt: stored.startedAt,
+    });
+    this.event(
+      name,
+      'Normal',
+      'RolloutPromoted',
+      `Rollout to revision ${state.target} promoted past ${state.percent}%`,
+    );
+    this.loop.nudge();
+    return this.rollout(name) as RolloutView;
+  }
+
+  abort(name: string): RolloutView {
+    const { stored, state } = this.activeRollout(name, 'abort');
+    this.store.saveRollout(name, {
+      state: abortRollout(state) as unknown as JsonValue,
+      strategy: stored.strategy,
+      startedAt: stored.startedAt,
+    });
+    this.event(
+      name,
+      'Warning',
+      'RolloutAborting',
+      `Rollout to revision ${state.target} aborted; traffic goes back to revision ${state.stable}`,
+    );
+    this.loop.nudge();
+    return this.rollout(name) as RolloutView;
+  }
+
+  undo(name: string, toRevision?: number): RolloutView {
+    this.requireNoActiveRollout(name, 'undo', 'Abort the running rollout instead (ferry rollout abort).');
+    const serving = servingRevision(this.store.getTraffic(name));
+    const revisions = this.store.listRevisions(name);
+    const target =
+      toRevision ?? revisions.filter((r) => serving === undefined || r.number < serving).at(-1)?.number;
+    const rev = target === undefined ? undefined : this.store.getRevision(name, target);
+    if (!rev || target === undefined)
+      throw new FerryError(
+        'FERRY_NOT_FOUND',
+        toRevision === undefined
+          ? `Deployment ${name} has no revision before ${serving} to go back to`
+          : `Deployment ${name} has no revision ${toRevision}`,
+        { hint: `Revisions: ${revisions.map((r) => r.number).join(', ')}.` },
+      );
+    if (target === serving)
+      throw new FerryError('FERRY_CONFLICT', `Deployment ${name} already serves revision ${target}`);
+    // Like `kubectl rollout undo`: the old revision's spec comes back as the deployment's spec; a new revision
+    // is made from it unless it is the newest one already.
+    const versionRef =
+      this.store.resolveVersion(rev.spec.model, rev.versionRef).version === rev.spec.version
+        ? rev.versionRef
+        : rev.spec.version;
+    const result = this.store.updateDeployment(name, {
+      model: rev.spec.model,
+      versionRef,
+      // What the deployment asked for then; the version's ferry.yaml and the defaults fill in as they did.
+      resources: rev.settings.resources,
+      env: rev.settings.env,
+      secretRefs: rev.settings.secretRefs,
+      serving: rev.settings.serving,
+    });
+    // An undo is a way back, not an experiment: it rolls (replica by replica) whatever the canary strategy says.
+    this.beginRollout(name, result.revision.number, 'RolledBack', `back to the spec of revision ${target}`, {
+      kind: 'rolling',
+    });
+    this.loop.nudge();
+    return this.rollout(name) as RolloutView;
+  }
+
+  async logs(name: string, query: LogQuery): Promise<LogLine[]> {
+    this.view(name);
+    return this.replicaLogs.recent(name, query, { archived: true });
+  }
+
+  /**
+   * The last `tail` lines of the live replicas (as `tail -f` starts; replicas that are gone are in logs()),
+   * then new lines as they come, until the signal aborts.
+   */
+  async *followLogs(name: string, query: LogQuery, signal: AbortSignal): AsyncIterable<LogLine> {
+    this.view(name);
+    yield* this.replicaLogs.follow(name, query, signal);
+  }
+
+  private activeRollout(
+    name: string,
+    verb: string,
+  ): { stored: NonNullable<ReturnType<Store['getRollout']>>; state: RolloutState } {
+    this.view(name);
+    const stored = this.store.getRollout(name);
+    const state = stored?.state as unknown as RolloutState | undefined;
+    if (!stored || !state || isDone(state))
+      throw new FerryError('FERRY_CONFLICT', `Deployment ${name} has no rollout in progress to ${verb}`, {
+        hint: 'ferry rollout status shows the last one.',
+      });
+    return { stored, state };
+  }
+
+  private requireNoActiveRollout(name: string, what: string, hint?: string): void {
+    const state = this.store.getRollout(name)?.state as unknown as RolloutState | undefined;
+    if (state && !isDone(state))
+      throw new FerryError(
+        'FERRY_CONFLICT',
+        `Deployment ${name} is rolling out revision ${state.target} (${state.phase}, ${state.percent}%); cannot ${what} now`,
+        { hint: hint ?? 'Wait for it, promote it, or abort it (ferry rollout status|promote|abort).' },
+      );
+  }
+
+  /** Starts a rollout from the serving revision to `target` (or switches at once when nothing serves yet). */
+  private beginRollout(
+    name: string,
+    target: number,
+    reason: string,
+    why?: string,
+    strategyOverride?: StrategyInput,
+  ): void {
+    const dep = this.store.getDeployment(name);
+    if (!dep) return;
+    const stable = servingRevision(this.store.getTraffic(name));
+    const strategy = (strategyOverride as unknown as JsonValue) ?? this.store.getStrategy(name);
+    if (stable === undefined || stable === target || dep.replicas < 1) {
+      this.store.setTraffic(name, [{ revision: target, percent: 100 }]);
+      this.event(name, 'Normal', reason, `Revision ${target} takes all traffic${why ? ` (${why})` : ''}`);
+      return;
+    }
+    const state = startRollout({ deployment: name, stable, target, replicas: dep.replicas });
+    this.store.saveRollout(name, { state: state as unknown as JsonValue, strategy, startedAt: this.now() });
+    this.event(
+      name,
+      'Normal',
+      reason,
+      `Rolling out revision ${target} (from revision ${stable}${why ? `, ${why}` : ''}) with the ${(strategy as { kind?: string }).kind ?? 'rolling'} strategy`,
+    );
+  }
+}
+
+/** A deployment's serving options must be valid `serving` of ferry.yaml: refused at the API, not at replica start. */
+function checkServing(serving: Record<string, JsonValue> | undefined): void {
+  if (serving === undefined) return;
+  const problems = servingOverrideProblems(serving);
+  if (problems.length > 0)
+    throw new FerryError('FERRY_BAD_REQUEST', `serving options are not valid: ${problems.join('; ')}`, {
+      hint: 'They take the fields of the serving section of ferry.yaml (docs/spec.md), e.g. {"batching":{"maxBatchSize":32}}.',
+      details: problems,
+    });
+}

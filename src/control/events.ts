@@ -1,0 +1,41 @@
+/**
+ * Events: what happened to a deployment (or the platform), for `ferry describe` and the API. The loop and the
+ * command service record them the same way: in the store, and as a log line (warn for a Warning).
+ */
+import type { Store } from './store/store.ts';
+
+export interface ControllerLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** Records one event; `deployment` undefined for the platform's own (replicas adopted, deployment deleted). */
+export type RecordEvent = (
+  deployment: string | undefined,
+  type: 'Normal' | 'Warning',
+  reason: string,
+  message: string,
+) => void;
+
+/** An event recorder on the store; a store that cannot take the event costs the record, not the caller. */
+export function eventRecorder(
+  store: Pick<Store, 'addEvent'>,
+  now: () => number,
+  log: ControllerLogger | undefined,
+): RecordEvent {
+  return (deployment, type, reason, message) => {
+    try {
+      store.addEvent({
+        ...(deployment === undefined ? {} : { deployment }),
+        type,
+        reason,
+        message,
+        at: now(),
+      });
+    } catch (error) {
+      log?.warn({ err: error }, 'could not record an event');
+    }
+    (type === 'Warning' ? log?.warn : log?.info)?.call(log, { deployment, reason }, message);
+  };
+}

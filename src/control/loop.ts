@@ -1,0 +1,900 @@
+/**
+ * The reconcile loop: makes what runs match what the store asks for. Each pass (a "tick") observes, decides
+ * with the pure functions, then acts:
+ *
+ *   observe   runtime.list(managed-by=ferry) + readiness probes of starting replicas
+ *   decide    per deployment: stepRollout (when a rollout runs) or steadyReplicas (traffic) -> desired state;
+ *             reconcile(desired, actual) -> create / drain / remove; buildRoutes -> the gateway's table
+ *   act       store the rollout step and traffic, publish routes, start replicas, and in the background
+ *             drain (out of the routes, wait until the gateway has nothing in flight) then remove them,
+ *             archiving their logs first
+ *
+ * Ticks never overlap; a change (API call, runtime event) during a tick asks for another one right after.
+ * Between changes the loop wakes when a decision asked to (crash backoff, canary pause), every 250 ms while
+ * replicas start, and every `resyncMs` regardless.
+ *
+ * After a restart the first tick adopts what runs (reconcile on the listed replicas, by their labels).
+ *
+ * The command service (commands.ts) changes the store and asks for a pass; it reaches the loop only through
+ * `LoopPort`: nudge, a status snapshot per deployment, and forgetting what a new request makes stale.
+ */
+import { freePort } from '../core/free-port.ts';
+import { EXIT_MODEL_LOAD_FAILED } from '../core/replica.ts';
+import type { ReplicaStatus, Runtime, RuntimeWatch } from '../runtime/index.ts';
+import { readiness } from '../runtime/index.ts';
+import type { ControllerLogger, RecordEvent } from './events.ts';
+import { platformLabels, readReplicaClaim } from './labels.ts';
+import { type LogArchive, toStored } from './log-archive.ts';
+import type { LoopPort, LoopStatus } from './loop-port.ts';
+import {
+  type CrashHistory,
+  crashKey,
+  type DesiredState,
+  type ReconcilePolicy,
+  reconcile,
+} from './reconcile.ts';
+import { makeReplicaSpec } from './replica-spec.ts';
+import { abort as abortRollout, type RolloutState, stepRollout } from './rollout.ts';
+import { isDone, rolloutMessage, toStrategy } from './rollout-record.ts';
+import { buildRoutes, type RoutePublisher, steadyReplicas } from './routing.ts';
+import type { Secrets } from './secrets.ts';
+import type { Deployment, JsonValue, Store, StoredRevision, TrafficEntry } from './store/store.ts';
+import { formatSplit, stepTrafficMove, trafficMoveMessage } from './traffic-move.ts';
+import type { Action, ActualReplica, Condition } from './types.ts';
+import type { CrashView, ReplicaView, RevisionProblem, RevisionStatusView, StrategyInput } from './views.ts';
+
+export interface ControlLoopOptions {
+  store: Store;
+  runtime: Runtime;
+  routes: RoutePublisher;
+  logs: LogArchive;
+  logger?: ControllerLogger;
+  now: () => number;
+  /** Where events go (events.ts); the command service records into the same. */
+  event: RecordEvent;
+  policy?: ReconcilePolicy;
+  /** How long a drained replica may keep requests in flight before it is stopped anyway. Default 30 s. */
+  drainTimeoutMs?: number;
+  /** SIGTERM grace for a replica's server. Default 10 s. */
+  stopGraceMs?: number;
+  /** Full pass at least this often. Default 2 s. */
+  resyncMs?: number;
+  /** Extra environment for every replica (e.g. FERRY_LOG_LEVEL). */
+  replicaEnv?: Record<string, string>;
+  /** Where secretRefs are resolved; without it a revision that names secrets does not start. */
+  secrets?: Secrets;
+  /** Value of the `ferry.dev/platform` label: the loop sees and makes only replicas carrying it. */
+  platformId: string;
+  /** docker runtime: gets a version's image onto the engine (pulled, or built from its artifact). */
+  images?: ImageProvisioner;
+}
+
+/** What the loop needs to run a version on the docker runtime. */
+export interface ImageProvisioner {
+  /**
+   * Makes sure the engine has the version's image: already there, pulled from its registry, or built from its
+   * artifact. Resolves with what to run; `onProgress` gets a line per step. Rejects with the reason.
+   */
+  ensure(
+    request: { model: string; image: string | null; artifactDir: string | null; base?: string },
+    onProgress: (line: string) => void,
+  ): Promise<string>;
+}
+
+type ImageState =
+  | { state: 'preparing' }
+  | { state: 'ready'; image: string }
+  | { state: 'failed'; message: string; at: number };
+
+/** A failed pull or build is tried again after this long (a registry may come back). */
+const IMAGE_RETRY_MS = 30_000;
+
+const DEFAULT_POLICY: ReconcilePolicy = { backoff: { baseMs: 1000, maxMs: 60_000 } };
+const STARTING_POLL_MS = 250;
+const CRASH_LOG_LINES = 10;
+/** A revision whose replicas crashed this many times in a row without one ever being ready has failed. */
+const FAILED_AFTER_CRASHES = 3;
+
+interface Observed {
+  status: ReplicaStatus;
+  actual: ActualReplica;
+  deployment: string | undefined;
+  revision: number | undefined;
+  index: number | undefined;
+}
+
+export class ControlLoop implements LoopPort {
+  private readonly store: Store;
+  private readonly runtime: Runtime;
+  private readonly routes: RoutePublisher;
+  private readonly archive: LogArchive;
+  private readonly log: ControllerLogger | undefined;
+  private readonly event: RecordEvent;
+  private readonly now: () => number;
+  private readonly policy: ReconcilePolicy;
+  private readonly drainTimeoutMs: number;
+  private readonly stopGraceMs: number;
+  private readonly resyncMs: number;
+  private readonly replicaEnv: Record<string, string>;
+  private readonly secrets: Secrets | undefined;
+  private readonly images: ImageProvisioner | undefined;
+  /** Images made ready for the docker runtime, by `${model}:${version}`. */
+  private readonly imageStates = new Map<string, ImageState>();
+  /** The labels every replica of this platform carries; lists are filtered by them. */
+  private readonly mine: Record<string, string>;
+
+  private history: CrashHistory = {};
+  private conditions: Record<string, Condition[]> = {};
+  private observed: Observed[] = [];
+  /** Replica ids that answered ready once; forgotten when the replica goes. */
+  private readonly ready = new Set<string>();
+  /** Replica ids being drained or removed in the background. */
+  private readonly leaving = new Set<string>();
+  private readonly background = new Set<Promise<void>>();
+  private readonly servedNames = new Map<string, string>();
+  private readonly reportedCrashes = new Set<string>();
+  private readonly lastCrash = new Map<string, CrashView>();
+  /**
+   * What keeps a revision from serving, by crashKey(deployment, revision): a model that cannot load, a crash
+   * loop before it was ever ready, a secret not set, nothing this runtime can run. Cleared once one of its
+   * replicas is ready (or the replica can be made). A `fatal` problem aborts a rollout to the revision.
+   */
+  private readonly problems = new Map<string, RevisionProblem>();
+  /** Revisions (crashKey) that had a ready replica since this controller started. */
+  private readonly everReady = new Set<string>();
+  /** Replicas this controller stopped: their exit is not a crash, even after they leave `leaving`. */
+  private readonly stoppedByUs = new Set<string>();
+  /** Replicas per revision each deployment wanted in the last pass (for the view). */
+  private desiredNow = new Map<string, Record<string, number>>();
+  /** The last traffic-move wait reported per deployment, so an unchanged wait is not an event every pass. */
+  private readonly moveWaits = new Map<string, string>();
+
+  private running: Promise<void> | null = null;
+  private again = false;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = true;
+  private watcher: RuntimeWatch | null = null;
+  private firstPass = true;
+
+  constructor(opts: ControlLoopOptions) {
+    this.store = opts.store;
+    this.runtime = opts.runtime;
+    this.routes = opts.routes;
+    this.archive = opts.logs;
+    this.log = opts.logger;
+    this.now = opts.now;
+    this.policy = opts.policy ?? DEFAULT_POLICY;
+    this.drainTimeoutMs = opts.drainTimeoutMs ?? 30_000;
+    this.stopGraceMs = opts.stopGraceMs ?? 10_000;
+    this.resyncMs = opts.resyncMs ?? 2000;
+    this.replicaEnv = opts.replicaEnv ?? {};
+    this.secrets = opts.secrets;
+    this.images = opts.images;
+    this.mine = platformLabels(opts.platformId);
+    this.event = opts.event;
+  }
+
+  // ------------------------------------------------------------------------------------------- lifecycle
+
+  /** Adopts what runs (first tick) and starts the loop. */
+  async start(): Promise<void> {
+    this.stopped = false;
+    this.watcher = this.runtime.watch(this.mine, () => this.nudge());
+    await this.tick();
+  }
+
+  /**
+   * Stops the loop. With `removeReplicas`, every replica Ferry runs is drained from the gateway and removed
+   * (`ferry down`); without, they keep running for the next control plane to adopt.
+   */
+  async stop(opts: { removeReplicas: boolean }): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.watcher?.close();
+    this.watcher = null;
+    await this.running;
+    if (opts.removeReplicas) {
+      this.routes.setRoutes({ deployments: [] });
+      const all = await this.runtime.list(this.mine);
+      await this.routes.waitIdle(
+        all.map((r) => r.id),
+        this.drainTimeoutMs,
+      );
+      await Promise.all(all.map((r) => this.removeReplica(r, 'shutdown')));
+    }
+    await Promise.all(this.background);
+  }
+
+  /** Asks for a pass soon; passes never overlap. */
+  nudge(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    void this.tick();
+  }
+
+  /** One pass; resolves when it (and any pass asked for meanwhile) is done. Exposed for tests. */
+  async tick(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        let wakeAt: number | null = null;
+        try {
+          wakeAt = await this.pass();
+        } catch (error) {
+          this.log?.error({ err: error }, 'controller pass failed');
+          wakeAt = this.now() + 1000;
+        }
+        this.schedule(wakeAt);
+      } while (this.again && !this.stopped);
+    })();
+    try {
+      await this.running;
+    } finally {
+      this.running = null;
+    }
+  }
+
+  private schedule(wakeAt: number | null): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    const now = this.now();
+    const starting = this.observed.some(
+      (o) => o.actual.state === 'starting' && !this.leaving.has(o.status.id),
+    );
+    let at = now + this.resyncMs;
+    if (starting) at = Math.min(at, now + STARTING_POLL_MS);
+    if (wakeAt !== null) at = Math.min(at, Math.max(now, wakeAt));
+    this.timer = setTimeout(() => this.nudge(), Math.max(0, at - now));
+    this.timer.unref();
+  }
+
+  // ------------------------------------------------------------------------------------------- LoopPort
+
+  status(deployment: string): LoopStatus {
+    return {
+      replicas: this.replicaViews(deployment),
+      revisions: this.revisionStatus(deployment, this.store.getTraffic(deployment)),
+      readyByRevision: this.readyByRevision(deployment),
+      conditions: this.conditions[deployment] ?? [],
+      lastCrash: this.lastCrash.get(deployment) ?? null,
+    };
+  }
+
+  forgetFailure(deployment: string, revision: number): void {
+    this.problems.delete(crashKey(deployment, revision));
+    this.everReady.delete(crashKey(deployment, revision));
+  }
+
+  forgetTrafficWait(deployment: string): void {
+    this.moveWaits.delete(deployment);
+  }
+
+  // ------------------------------------------------------------------------------------------- one pass
+
+  private async pass(): Promise<number | null> {
+    const listed = await this.runtime.list(this.mine);
+    // A replica we are stopping or stopped, that the runtime still lists (a list read while it stopped, or a
+    // removal not seen yet), is neither desired, running nor crashed: it is on its way out.
+    const ids = new Set(listed.map((s) => s.id));
+    for (const id of this.stoppedByUs) if (!ids.has(id) && !this.leaving.has(id)) this.stoppedByUs.delete(id);
+    const statuses = listed.filter((s) => !this.stoppedByUs.has(s.id));
+    await this.probe(statuses);
+    this.observed = statuses.map((s) => this.observe(s));
+    if (this.firstPass) {
+      this.firstPass = false;
+      const adopted = this.observed.filter((o) => o.deployment !== undefined);
+      if (adopted.length > 0) {
+        this.event(
+          undefined,
+          'Normal',
+          'ReplicasAdopted',
+          `Found ${adopted.length} running replica(s): ${adopted.map((o) => o.status.name).join(', ')}`,
+        );
+      }
+    }
+    await this.reportCrashes();
+
+    const now = this.now();
+    let wakeAt: number | null = null;
+    const desired: DesiredState = { deployments: [] };
+    const routing: Parameters<typeof buildRoutes>[0] = { deployments: [], replicas: [] };
+    const desiredNow = new Map<string, Record<string, number>>();
+    for (const dep of this.store.listDeployments()) {
+      const { replicas, wake } = this.stepDeployment(dep, now);
+      desiredNow.set(dep.name, replicas);
+      if (wake !== null) wakeAt = wakeAt === null ? wake : Math.min(wakeAt, wake);
+      const revisions: DesiredState['deployments'][number]['revisions'] = [];
+      const servedNames: Record<string, string> = {};
+      for (const [rev, count] of Object.entries(replicas)) {
+        const stored = this.store.getRevision(dep.name, Number(rev));
+        if (!stored) continue;
+        revisions.push({ revision: stored, replicas: count });
+        servedNames[rev] = this.servedName(stored);
+      }
+      for (const t of this.store.getTraffic(dep.name)) {
+        const stored = this.store.getRevision(dep.name, t.revision);
+        if (stored) servedNames[t.revision] = this.servedName(stored);
+      }
+      desired.deployments.push({ name: dep.name, revisions });
+      routing.deployments.push({ name: dep.name, traffic: this.store.getTraffic(dep.name), servedNames });
+    }
+
+    this.desiredNow = desiredNow;
+    for (const key of this.problems.keys()) {
+      const at = key.lastIndexOf('@');
+      if (!desiredNow.has(key.slice(0, at))) this.problems.delete(key);
+    }
+    const actual = this.observed.filter((o) => !this.leaving.has(o.status.id)).map((o) => o.actual);
+    const result = reconcile(desired, actual, now, this.policy, this.history, this.conditions);
+    this.history = result.history;
+    this.noteCrashLoops(result.history);
+    this.noteConditions(result.conditions);
+    if (result.nextWakeAt !== null)
+      wakeAt = wakeAt === null ? result.nextWakeAt : Math.min(wakeAt, result.nextWakeAt);
+
+    const removing = new Set(result.actions.flatMap((a) => (a.kind === 'remove' ? [a.id] : [])));
+    routing.replicas = this.observed
+      .filter(
+        (o) => o.actual.state === 'ready' && !this.leaving.has(o.status.id) && !removing.has(o.status.id),
+      )
+      .flatMap((o) =>
+        o.deployment === undefined || o.revision === undefined
+          ? []
+          : [{ id: o.status.id, url: o.status.url, deployment: o.deployment, revision: o.revision }],
+      );
+    this.routes.setRoutes(buildRoutes(routing));
+    await this.act(result.actions);
+    return wakeAt;
+  }
+
+  private observe(status: ReplicaStatus): Observed {
+    const claim = readReplicaClaim(status.labels);
+    const state = status.state === 'starting' && this.ready.has(status.id) ? 'ready' : status.state;
+    return {
+      status,
+      deployment: claim.deployment,
+      revision: claim.revision,
+      index: claim.index,
+      actual: {
+        id: status.id,
+        labels: status.labels,
+        state,
+        ...(status.exitCode === undefined ? {} : { exitCode: status.exitCode }),
+        startedAt: status.startedAt,
+        restarts: (status as { restarts?: number }).restarts ?? 0,
+      },
+    };
+  }
+
+  /** Probes starting replicas that have not answered ready yet; forgets replicas that are gone or stopped. */
+  private async probe(statuses: ReplicaStatus[]): Promise<void> {
+    const live = new Set(
+      statuses.filter((s) => s.state === 'starting' || s.state === 'ready').map((s) => s.id),
+    );
+    for (const id of this.ready) if (!live.has(id)) this.ready.delete(id);
+    await Promise.all(
+      statuses
+        .filter((s) => s.state === 'starting' && !this.ready.has(s.id) && !this.leaving.has(s.id))
+        .map(async (s) => {
+          if (await readiness(s.url, 1000)) {
+            this.ready.add(s.id);
+            const claim = readReplicaClaim(s.labels);
+            if (claim.deployment !== undefined && claim.revision !== undefined) {
+              const key = crashKey(claim.deployment, claim.revision);
+              this.everReady.add(key);
+              this.problems.delete(key);
+            }
+            this.event(
+              claim.deployment,
+              'Normal',
+              'ReplicaReady',
+              `${s.name} (revision ${claim.revision}) is ready at ${s.url}`,
+            );
+          }
+        }),
+    );
+  }
+
+  /**
+   * One event per replica that stopped by itself, with its exit code and last log lines. A clean exit (code 0)
+   * is reported as such, not as a crash. A model that could not load (exit EXIT_MODEL_LOAD_FAILED) fails its
+   * revision at once, with the server's reason; the newest crash shows in the view.
+   */
+  private async reportCrashes(): Promise<void> {
+    for (const o of this.observed) {
+      const s = o.status;
+      if (s.state !== 'failed' && s.state !== 'exited') continue;
+      if (this.reportedCrashes.has(s.id) || this.leaving.has(s.id)) continue;
+      this.reportedCrashes.add(s.id);
+      const lines = await this.runtime.logs(s.id, { tail: CRASH_LOG_LINES }).catch(() => []);
+      const logTail = lines.map((l) => toStored(l, 0).line);
+      const where = `${s.name} (revision ${o.revision})`;
+      if (s.exitCode === 0) {
+        this.event(
+          o.deployment,
+          'Normal',
+          'ReplicaExited',
+          `${where} exited cleanly (code 0); it is replaced`,
+        );
+        continue;
+      }
+      if (o.deployment !== undefined) {
+        this.lastCrash.set(o.deployment, {
+          replica: s.name,
+          revision: o.revision ?? 0,
+          ...(s.exitCode === undefined ? {} : { exitCode: s.exitCode }),
+          at: this.now(),
+          logTail,
+        });
+      }
+      if (s.exitCode === EXIT_MODEL_LOAD_FAILED && o.deployment !== undefined && o.revision !== undefined) {
+        const reason = loadFailureReason(logTail) ?? 'the model failed to load (no reason in its log)';
+        this.setProblem(o.deployment, o.revision, {
+          reason: 'ModelLoadFailed',
+          message: reason,
+          fatal: true,
+        });
+        continue;
+      }
+      this.event(
+        o.deployment,
+        'Warning',
+        'ReplicaCrashed',
+        `${where} exited with code ${s.exitCode ?? 'unknown'}${logTail.length > 0 ? `; last log lines:\n${logTail.join('\n')}` : ''}`,
+      );
+    }
+  }
+
+  /** A revision whose replicas keep crashing and never were ready has failed (its rollout aborts). */
+  private noteCrashLoops(history: CrashHistory): void {
+    for (const [key, record] of Object.entries(history)) {
+      if (record.consecutive < FAILED_AFTER_CRASHES || this.everReady.has(key)) continue;
+      if (this.problems.get(key)?.fatal) continue;
+      const at = key.lastIndexOf('@');
+      const crash = this.lastCrash.get(key.slice(0, at));
+      const tail = crash?.logTail
+        .filter((l) => l.trim() !== '')
+        .slice(-3)
+        .join(' | ');
+      this.setProblem(key.slice(0, at), Number(key.slice(at + 1)), {
+        reason: 'CrashLoop',
+        message: `its replicas crashed ${record.consecutive} times in a row and none was ever ready (last exit code ${record.lastExitCode ?? 'unknown'})${tail ? `: ${tail}` : ''}`,
+        fatal: true,
+      });
+    }
+  }
+
+  /**
+   * The image a revision's replicas run on the docker runtime, once the engine has it; until then undefined,
+   * with the revision's status saying what is being done (pulling, building) or why it cannot be.
+   */
+  private imageFor(revision: StoredRevision): string | undefined {
+    const { model, version } = revision.spec;
+    const key = `${model}:${version}`;
+    const dep = revision.deployment;
+    const state = this.imageStates.get(key);
+    if (state?.state === 'ready') return state.image;
+    if (state?.state === 'preparing') return undefined;
+    if (state?.state === 'failed' && this.now() - state.at < IMAGE_RETRY_MS) {
+      this.setProblem(dep, revision.number, {
+        reason: 'ImageUnavailable',
+        message: state.message,
+        fatal: true,
+      });
+      return undefined;
+    }
+    this.imageStates.set(key, { state: 'preparing' });
+    const what = revision.spec.image ? `pulling ${revision.spec.image}` : 'building an image of its artifact';
+    this.setProblem(dep, revision.number, { reason: 'PreparingImage', message: what, fatal: false });
+    const meta = this.store.getModel(model)?.versions.find((v) => v.version === version)?.metadata;
+    const progress = (line: string) => {
+      const p = this.problems.get(crashKey(dep, revision.number));
+      if (p?.reason === 'PreparingImage') p.message = `${what}: ${line}`;
+    };
+    this.images!.ensure(
+      {
+        model,
+        image: revision.spec.image,
+        artifactDir: revision.spec.artifactDir,
+        ...(typeof meta?.base === 'string' ? { base: meta.base } : {}),
+      },
+      progress,
+    ).then(
+      (image) => {
+        this.imageStates.set(key, { state: 'ready', image });
+        this.event(dep, 'Normal', 'ImageReady', `${model}:${version} runs as ${image}`);
+        this.nudge();
+      },
+      (error: unknown) => {
+        const message = `${what} failed: ${error instanceof Error ? error.message : String(error)}`;
+        this.imageStates.set(key, { state: 'failed', message, at: this.now() });
+        this.setProblem(dep, revision.number, { reason: 'ImageUnavailable', message, fatal: true });
+        this.nudge();
+      },
+    );
+    return undefined;
+  }
+
+  /** Records what keeps a revision from serving (one event per new reason). */
+  private setProblem(deployment: string, revision: number, problem: Omit<RevisionProblem, 'since'>): void {
+    const key = crashKey(deployment, revision);
+    const old = this.problems.get(key);
+    if (old && old.reason === problem.reason && old.message === problem.message) return;
+    this.problems.set(key, { ...problem, since: this.now() });
+    this.event(
+      deployment,
+      'Warning',
+      problem.fatal ? 'RevisionFailed' : problem.reason,
+      `Revision ${revision}${problem.fatal ? ' failed' : ''} (${problem.reason}): ${problem.message}`,
+    );
+  }
+
+  /** The rollout step (if one runs) and the replicas each revision of this deployment needs now. */
+  private stepDeployment(
+    dep: Deployment,
+    now: number,
+  ): { replicas: Record<string, number>; wake: number | null } {
+    const stored = this.store.getRollout(dep.name);
+    let state = stored?.state as unknown as RolloutState | undefined;
+    const readyByRevision = this.readyByRevision(dep.name);
+    if (!stored || !state || isDone(state))
+      return { replicas: this.stepTrafficTarget(dep, readyByRevision), wake: null };
+    const strategy = toStrategy(stored.strategy as unknown as StrategyInput);
+    // A target that failed (cannot load, crash loop, nothing to run) never gets more traffic: abort.
+    const failure = this.problems.get(crashKey(dep.name, state.target));
+    if (failure?.fatal && state.phase !== 'aborting') {
+      state = abortRollout(state, `revision ${state.target} failed (${failure.reason}): ${failure.message}`);
+      this.store.saveRollout(dep.name, {
+        state: state as unknown as JsonValue,
+        strategy: stored.strategy,
+        startedAt: stored.startedAt,
+      });
+      this.event(
+        dep.name,
+        'Warning',
+        'RolloutAborting',
+        `Rollout to revision ${state.target} aborted: it failed (${failure.reason}); traffic goes back to revision ${state.stable}`,
+      );
+    }
+    const decision = stepRollout(state, { readyByRevision }, now, strategy);
+    const before = this.store.getTraffic(dep.name);
+    const traffic: TrafficEntry[] = decision.traffic.map((t) => ({
+      revision: t.revision,
+      percent: t.percent,
+    }));
+    if (!sameSplit(before, traffic)) {
+      this.store.setTraffic(dep.name, traffic);
+      this.event(
+        dep.name,
+        'Normal',
+        'TrafficShifted',
+        `Revision ${state.target} now takes ${decision.state.percent}% of traffic (revision ${state.stable}: ${100 - decision.state.percent}%)`,
+      );
+    }
+    if (JSON.stringify(decision.state) !== JSON.stringify(state)) {
+      this.store.saveRollout(dep.name, {
+        state: decision.state as unknown as JsonValue,
+        strategy: stored.strategy,
+        startedAt: stored.startedAt,
+      });
+      if (decision.state.phase !== state.phase) {
+        const reason = {
+          succeeded: 'RolloutSucceeded',
+          aborted: 'RolloutAborted',
+          paused: 'RolloutPaused',
+          progressing: 'RolloutProgressing',
+          aborting: 'RolloutAborting',
+        }[decision.state.phase];
+        this.event(
+          dep.name,
+          decision.state.phase === 'aborted' ? 'Warning' : 'Normal',
+          reason,
+          rolloutMessage(decision.state),
+        );
+      }
+    }
+    const replicas: Record<string, number> = {};
+    for (const [rev, count] of Object.entries(decision.desiredReplicas)) if (count > 0) replicas[rev] = count;
+    return { replicas, wake: decision.nextWakeAt };
+  }
+
+  /**
+   * Without a rollout: the split in effect, or a split asked for by hand (ferry traffic) that waits until the
+   * revisions it moves traffic to have ready replicas (traffic-move.ts). Returns the replicas per revision.
+   */
+  private stepTrafficTarget(
+    dep: Deployment,
+    readyByRevision: Record<string, number>,
+  ): Record<string, number> {
+    const current = this.store.getTraffic(dep.name);
+    const target = this.store.getTrafficTarget(dep.name);
+    if (!target) return steadyReplicas(dep.replicas, current);
+    const failed = target.entries
+      .filter((t) => t.percent > 0)
+      .map((t) => ({ revision: t.revision, problem: this.problems.get(crashKey(dep.name, t.revision)) }))
+      .find((f) => f.problem?.fatal);
+    if (failed) {
+      this.store.setTrafficTarget(dep.name, null);
+      this.moveWaits.delete(dep.name);
+      this.event(
+        dep.name,
+        'Warning',
+        'TrafficMoveCancelled',
+        `The split ${formatSplit(target.entries)} was not applied: revision ${failed.revision} failed (${failed.problem?.reason}): ${failed.problem?.message}; the split stays ${formatSplit(current)}`,
+      );
+      return steadyReplicas(dep.replicas, current);
+    }
+    const step = stepTrafficMove(dep.replicas, current, target.entries, readyByRevision);
+    if (step.apply) {
+      this.store.setTraffic(dep.name, target.entries);
+      this.store.setTrafficTarget(dep.name, null);
+      this.moveWaits.delete(dep.name);
+      this.event(
+        dep.name,
+        'Normal',
+        'TrafficShifted',
+        `Traffic moved as asked: ${formatSplit(target.entries)}`,
+      );
+      // Revisions that lost their traffic shrink on the next pass, after the new routes are out.
+      const replicas = steadyReplicas(dep.replicas, current);
+      for (const [rev, n] of Object.entries(step.desiredReplicas))
+        replicas[rev] = Math.max(replicas[rev] ?? 0, n);
+      this.nudge();
+      return replicas;
+    }
+    const message = trafficMoveMessage(step.waitingFor);
+    if (this.moveWaits.get(dep.name) !== message) {
+      this.moveWaits.set(dep.name, message);
+      this.event(dep.name, 'Normal', 'TrafficMoveWaiting', `${formatSplit(target.entries)}: ${message}`);
+    }
+    return step.desiredReplicas;
+  }
+
+  private async act(actions: Action[]): Promise<void> {
+    const drained = new Set(actions.flatMap((a) => (a.kind === 'drain' ? [a.id] : [])));
+    const creates: Array<Promise<void>> = [];
+    for (const a of actions) {
+      if (a.kind === 'create') creates.push(this.create(a.revision as StoredRevision, a.index));
+      if (a.kind === 'remove') {
+        const o = this.observed.find((x) => x.status.id === a.id);
+        if (!o) continue;
+        this.leaving.add(a.id);
+        const work = (async () => {
+          try {
+            if (drained.has(a.id)) await this.routes.waitIdle([a.id], this.drainTimeoutMs);
+            await this.removeReplica(o.status, a.reason);
+          } finally {
+            this.leaving.delete(a.id);
+            this.nudge();
+          }
+        })();
+        this.background.add(work);
+        void work.finally(() => this.background.delete(work));
+      }
+    }
+    await Promise.all(creates);
+  }
+
+  private async create(revision: StoredRevision, index: number): Promise<void> {
+    const dep = revision.deployment;
+    let image: string | undefined;
+    if (this.runtime.kind === 'docker' && this.images) {
+      image = this.imageFor(revision);
+      if (image === undefined) return;
+    }
+    const made = makeReplicaSpec({
+      ...(image === undefined ? {} : { image }),
+      revision,
+      index,
+      runtime: this.runtime.kind,
+      port: await freePort(),
+      nameSuffix: Math.random().toString(36).slice(2, 7),
+      platformLabels: this.mine,
+      replicaEnv: this.replicaEnv,
+      secrets:
+        revision.spec.secretRefs.length === 0
+          ? { env: {}, missing: [] }
+          : (this.secrets?.env(revision.spec.secretRefs) ?? { env: {}, missing: revision.spec.secretRefs }),
+    });
+    if ('blocked' in made) {
+      // A missing secret waits for the user; what cannot run here (no artifact, GPUs asked for) has failed.
+      this.setProblem(dep, revision.number, {
+        ...made.blocked,
+        fatal: made.blocked.reason !== 'SecretMissing',
+      });
+      return;
+    }
+    const key = crashKey(dep, revision.number);
+    const problem = this.problems.get(key);
+    if (
+      problem &&
+      [
+        'SecretMissing',
+        'NoArtifact',
+        'NoImage',
+        'NoGpu',
+        'ReplicaCreateFailed',
+        'PreparingImage',
+        'ImageUnavailable',
+      ].includes(problem.reason)
+    )
+      this.problems.delete(key);
+    try {
+      const status = await this.runtime.ensure(made.spec);
+      this.event(
+        dep,
+        'Normal',
+        'ReplicaCreated',
+        `${status.name} (revision ${revision.number}, slot ${index}) started at ${status.url}`,
+      );
+    } catch (error) {
+      // The engine may have lost the image (removed by hand): get it again on the next try.
+      if (image !== undefined) this.imageStates.delete(`${revision.spec.model}:${revision.spec.version}`);
+      this.setProblem(dep, revision.number, {
+        reason: 'ReplicaCreateFailed',
+        message: `could not start a replica: ${error instanceof Error ? error.message : String(error)}`,
+        fatal: false,
+      });
+    }
+  }
+
+  private async removeReplica(status: ReplicaStatus, reason: string): Promise<void> {
+    const claim = readReplicaClaim(status.labels);
+    try {
+      if (claim.deployment !== undefined && claim.revision !== undefined) {
+        const lines = await this.runtime.logs(status.id).catch(() => []);
+        const at = this.now();
+        await this.archive.archive(
+          { name: status.name, deployment: claim.deployment, revision: claim.revision },
+          lines.map((line) => toStored(line, at)),
+        );
+      }
+      this.stoppedByUs.add(status.id);
+      await this.runtime.remove(status.id, this.stopGraceMs);
+      this.ready.delete(status.id);
+      this.reportedCrashes.delete(status.id);
+      if (reason !== 'shutdown')
+        this.event(
+          claim.deployment,
+          'Normal',
+          'ReplicaRemoved',
+          `${status.name} (revision ${claim.revision}) removed: ${reason}`,
+        );
+    } catch (error) {
+      this.event(
+        claim.deployment,
+        'Warning',
+        'ReplicaRemoveFailed',
+        `Could not remove ${status.name}: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
+
+  private noteConditions(next: Record<string, Condition[]>): void {
+    for (const [dep, conds] of Object.entries(next)) {
+      for (const c of conds) {
+        const prev = this.conditions[dep]?.find((p) => p.type === c.type);
+        if (prev && prev.reason === c.reason && prev.status === c.status) continue;
+        if (c.reason === 'CrashLoopBackOff') this.event(dep, 'Warning', 'CrashLoopBackOff', c.message);
+      }
+    }
+    this.conditions = next;
+  }
+
+  /** The model name the revision's replicas serve: what its ferry.yaml (or image label) said, else the model. */
+  private servedName(rev: StoredRevision): string {
+    const key = `${rev.spec.model}:${rev.spec.version}`;
+    const known = this.servedNames.get(key);
+    if (known) return known;
+    const version = this.store.getModel(rev.spec.model)?.versions.find((v) => v.version === rev.spec.version);
+    const fromMeta = version?.metadata.servedName;
+    const name = version?.spec.servedName ?? (typeof fromMeta === 'string' ? fromMeta : rev.spec.model);
+    this.servedNames.set(key, name);
+    return name;
+  }
+
+  // ------------------------------------------------------------------------------- views of what was observed
+
+  /** Ready replicas per revision of a deployment, as last observed (not those on their way out). */
+  private readyByRevision(name: string): Record<string, number> {
+    const ready: Record<string, number> = {};
+    for (const o of this.observed)
+      if (
+        o.deployment === name &&
+        o.revision !== undefined &&
+        o.actual.state === 'ready' &&
+        !this.leaving.has(o.status.id)
+      )
+        ready[o.revision] = (ready[o.revision] ?? 0) + 1;
+    return ready;
+  }
+
+  private revisionStatus(name: string, traffic: TrafficEntry[]): RevisionStatusView[] {
+    const desired = this.desiredNow.get(name) ?? {};
+    const numbers = new Set<number>([
+      ...Object.keys(desired).map(Number),
+      ...traffic.map((t) => t.revision),
+      ...this.observed
+        .filter((o) => o.deployment === name && o.revision !== undefined)
+        .map((o) => o.revision!),
+      ...[...this.problems.keys()]
+        .filter((k) => k.startsWith(`${name}@`))
+        .map((k) => Number(k.slice(name.length + 1))),
+    ]);
+    return [...numbers]
+      .sort((a, b) => b - a)
+      .map((revision) => ({
+        revision,
+        desired: desired[revision] ?? 0,
+        ready: this.observed.filter(
+          (o) =>
+            o.deployment === name &&
+            o.revision === revision &&
+            o.actual.state === 'ready' &&
+            !this.leaving.has(o.status.id),
+        ).length,
+        percent: traffic.find((t) => t.revision === revision)?.percent ?? 0,
+        problem: this.problems.get(crashKey(name, revision)) ?? null,
+      }));
+  }
+
+  private replicaViews(name: string): ReplicaView[] {
+    return this.observed
+      .filter((o) => o.deployment === name)
+      .map((o) => ({
+        id: o.status.id,
+        name: o.status.name,
+        revision: o.revision ?? 0,
+        index: o.index ?? 0,
+        state: o.actual.state,
+        url: o.status.url,
+        startedAt: o.status.startedAt,
+        ...(o.status.exitCode === undefined ? {} : { exitCode: o.status.exitCode }),
+        restarts: o.actual.restarts,
+      }));
+  }
+}
+
+function sameSplit(a: TrafficEntry[], b: TrafficEntry[]): boolean {
+  const live = (t: TrafficEntry[]) =>
+    t
+      .filter((e) => e.percent > 0)
+      .map((e) => `${e.revision}:${e.percent}`)
+      .sort()
+      .join(',');
+  return live(a) === live(b);
+}
+
+/**
+ * Why a replica's model did not load, from its last log lines: the `error FERRY_MODEL_LOAD_FAILED: ...` line
+ * `ferry serve` and the image's server print last, else the newest error-level JSON log line.
+ */
+export function loadFailureReason(lines: string[]): string | undefined {
+  for (const line of [...lines].reverse()) {
+    const m = /(?:^|ferry: )error FERRY_MODEL_LOAD_FAILED: (.*?)(?: \(hint: .*\))?$/.exec(line.trim());
+    if (m) return m[1];
+  }
+  for (const line of [...lines].reverse()) {
+    try {
+      const record = JSON.parse(line) as {
+        level?: number;
+        msg?: string;
+        reason?: string;
+        err?: { message?: string };
+      };
+      if ((record.level ?? 0) >= 50)
+        return [record.msg, record.reason ?? record.err?.message].filter(Boolean).join(': ');
+    } catch {
+      // not a JSON line
+    }
+  }
+  return undefined;
+}

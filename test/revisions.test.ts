@@ -133,12 +133,18 @@ describe('docker runtime: artifacts become images, registry images are pulled, l
   });
 
   test('a directory runs as an image the platform builds from its artifact; edits of the directory change nothing', async () => {
+    const began = Date.now();
     await pinnedContent(client, home.path, 'boxed');
     const events = await client.events({ deployment: 'boxed', limit: 200 });
     assert.ok(
       events.some((e) => e.reason === 'ImageReady'),
       'the platform made the image',
     );
+    // The image says when its version was registered (in this test), not 1970 ("Created 56 years ago").
+    const [replica] = await client.replicas('boxed');
+    const container = await engine.docker.getContainer(replica!.id).inspect();
+    const created = Date.parse((await engine.docker.getImage(container.Image).inspect()).Created);
+    assert.ok(created >= began - 1000 && created <= Date.now(), `created ${new Date(created).toISOString()}`);
   });
 
   test('an image in a registry is pinned by digest when added, and pulled (with progress) when the engine lacks it', async () => {

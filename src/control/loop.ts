@@ -76,7 +76,14 @@ export interface ImageProvisioner {
    * artifact. Resolves with what to run; `onProgress` gets a line per step. Rejects with the reason.
    */
   ensure(
-    request: { model: string; image: string | null; artifactDir: string | null; base?: string },
+    request: {
+      model: string;
+      image: string | null;
+      artifactDir: string | null;
+      base?: string;
+      /** When the version was registered (ms); an image built for it says it was created then. */
+      createdAt?: number;
+    },
     onProgress: (line: string) => void,
   ): Promise<string>;
 }
@@ -494,7 +501,8 @@ export class ControlLoop implements LoopPort {
     this.imageStates.set(key, { state: 'preparing' });
     const what = revision.spec.image ? `pulling ${revision.spec.image}` : 'building an image of its artifact';
     this.setProblem(dep, revision.number, { reason: 'PreparingImage', message: what, fatal: false });
-    const meta = this.store.getModel(model)?.versions.find((v) => v.version === version)?.metadata;
+    const registered = this.store.getModel(model)?.versions.find((v) => v.version === version);
+    const meta = registered?.metadata;
     const progress = (line: string) => {
       const p = this.problems.get(crashKey(dep, revision.number));
       if (p?.reason === 'PreparingImage') p.message = `${what}: ${line}`;
@@ -505,6 +513,7 @@ export class ControlLoop implements LoopPort {
         image: revision.spec.image,
         artifactDir: revision.spec.artifactDir,
         ...(typeof meta?.base === 'string' ? { base: meta.base } : {}),
+        ...(registered ? { createdAt: registered.createdAt } : {}),
       },
       progress,
     ).then(

@@ -45,6 +45,11 @@ export interface BuildImageOptions {
    * installed; they go into the image as they are (nothing is compiled or installed again).
    */
   prepared?: boolean;
+  /**
+   * When the image says it was created (seconds since the epoch) if SOURCE_DATE_EPOCH and git say nothing:
+   * the platform gives a version's registration time, so its images do not claim 1970.
+   */
+  createdAt?: number;
 }
 
 export interface BuildImageResult {
@@ -136,7 +141,10 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
   const chosen = chooseBase({ option: options.base, spec: spec.build.base, localBase: localHostBase() });
   const baseRef = chosen.ref;
   const git = gitFacts(source.dir);
-  const times = imageTimes(process.env.SOURCE_DATE_EPOCH ? sourceDateEpoch() : undefined, git.commitTime);
+  const times = imageTimes(
+    process.env.SOURCE_DATE_EPOCH ? sourceDateEpoch() : undefined,
+    git.commitTime ?? options.createdAt,
+  );
   const staging = options.stagingDir ?? (await mkdtemp(join(tmpdir(), 'ferry-build-')));
   try {
     log(chosen.note);

@@ -94,6 +94,8 @@ export interface EngineImageRequest {
   artifactDir: string | null;
   /** Base for a build (default: build.base of the artifact's ferry.yaml, else this host's `ferry base`). */
   base?: string;
+  /** When the version was registered (ms): what a built image says as its creation time. */
+  createdAt?: number;
 }
 
 /** Makes sure the engine has the version's image; resolves with what to run (a reference or an image ID). */
@@ -127,7 +129,13 @@ export async function ensureEngineImage(
   const { spec } = await loadSpec(dir);
   const base = request.base ?? spec.build.base ?? (await hostBase(onProgress));
   onProgress(`building an image of the artifact on ${base}`);
-  const built = await buildImage({ dir, base, prepared: true, onProgress });
+  const built = await buildImage({
+    dir,
+    base,
+    prepared: true,
+    onProgress,
+    ...(request.createdAt === undefined ? {} : { createdAt: Math.floor(request.createdAt / 1000) }),
+  });
   const info = await loadIntoEngine(engine, built.image, tag);
   onProgress(`built ${tag} (${formatBytes(info.size)}), image ${info.id.slice(0, 19)}`);
   return info.id;

@@ -12,6 +12,7 @@ import { addVersionFromDir } from '../src/cli/upload.ts';
 import { ControlClient } from '../src/control/index.ts';
 import { type Platform, startPlatform } from '../src/platform/index.ts';
 import { ProcessRuntime } from '../src/runtime/index.ts';
+import { HANG_MS } from './hang.ts';
 import { ROOT, tempDir, until } from './helpers.ts';
 import { moreAnswers, servedBy, steadyLoad } from './load.ts';
 
@@ -227,11 +228,14 @@ describe('platform under load (process runtime)', () => {
 
     // A follow starts with the backlog (--tail), as `tail -f` does: the marked line is there at once.
     const again = new AbortController();
+    // Without a backlog the marked line never comes: the guard ends the follow, and the assertion fails.
+    const guard = setTimeout(() => again.abort(), HANG_MS);
     const backlog: string[] = [];
     for await (const l of client.followLogs('iris', { revision: serving, tail: 50 }, again.signal)) {
       backlog.push(l.line);
       if (l.line.includes(marker)) break;
     }
+    clearTimeout(guard);
     again.abort();
     assert.ok(
       backlog.some((l) => l.includes(marker)),

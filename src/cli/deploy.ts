@@ -18,6 +18,7 @@ import type {
   UpdateInput,
 } from '../control/index.ts';
 import { FerryError } from '../core/errors.ts';
+import type { PreparedArtifact } from '../image/artifact.ts';
 import type { LoadedSpec } from '../spec/index.ts';
 import { connect } from './context.ts';
 import {
@@ -45,7 +46,6 @@ import {
   waitFor,
   withConnection,
 } from './platform.ts';
-import type { UploadedArtifact } from './upload.ts';
 
 interface DeployFlags extends ConnectionFlags {
   name?: string;
@@ -220,8 +220,6 @@ export interface DeployResult {
   created: boolean;
   /** A new revision was made (always true for a new deployment). */
   newRevision: boolean;
-  /** The deployment before this deploy. */
-  previous?: DeploymentView;
   view: DeploymentView;
   /** Secrets the new revision needs that are not set: its replicas wait for them. */
   unsetSecrets: string[];
@@ -249,12 +247,12 @@ export async function deploy(
     );
   }
   // Packing an artifact needs the spec and image modules: loaded only now, so other commands start fast.
-  const { formatBytes, short, uploadModelDir } = await import('./upload.ts');
-  const uploaded: UploadedArtifact | undefined = fromDir
+  const { formatBytes, uploadModelDir } = await import('./upload.ts');
+  const uploaded: PreparedArtifact | undefined = fromDir
     ? await uploadModelDir(client, target, progress)
     : undefined;
   try {
-    const loaded = uploaded?.prepared.source;
+    const loaded = uploaded?.source;
     const model = opts.model ?? (loaded as LoadedSpec).spec.model.name;
     const name = opts.name ?? model;
     const version =
@@ -338,18 +336,17 @@ export async function deploy(
       reusedVersion,
       createdModel,
       artifact: uploaded
-        ? `artifact ${short(uploaded.digest)} (${uploaded.files} file(s), ${formatBytes(uploaded.bytes)})`
+        ? `artifact ${shortImage(uploaded.digest)} (${uploaded.files} file(s), ${formatBytes(uploaded.bytes)})`
         : `image ${pinnedImage ?? target}`,
       ...(loaded ? { specVersion: loaded.spec.model.version } : {}),
       created: current === undefined,
       newRevision: current === undefined || view.revision !== current.revision,
-      ...(current ? { previous: current } : {}),
       view,
       unsetSecrets,
       curl: curlFor(view.endpoint, loaded),
     };
   } finally {
-    await uploaded?.prepared.cleanup();
+    await uploaded?.cleanup();
   }
 }
 
@@ -379,7 +376,7 @@ function imageMatches(pinned: string | null, ref: string): boolean {
 
 function describeVersion(v: ModelVersion): string {
   const parts = [
-    ...(v.artifact ? [`artifact ${v.artifact.slice(0, 'sha256:'.length + 12)}`] : []),
+    ...(v.artifact ? [`artifact ${shortImage(v.artifact)}`] : []),
     ...(v.image ? [`image ${shortImage(v.image)}`] : []),
   ];
   return parts.join(', ') || 'nothing';

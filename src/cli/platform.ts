@@ -112,11 +112,45 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     });
   });
 
+/** What a poll of a deployment makes of one view: a line to show, and whether it is over (or why it failed). */
+interface Judged {
+  line: string;
+  done?: boolean;
+  error?: FerryError;
+}
+
 /**
- * Polls a deployment until `done(view)` says done or failed, printing a progress line whenever it changes.
- * Failed -> FerryError; over `timeoutMs` -> FERRY_DEADLINE_EXCEEDED with the last status and crash.
+ * Reads a deployment every 500 ms until `judge` says it is done (resolves with the view) or failed (throws its
+ * error), printing a line whenever it changes; past `timeoutMs`, throws `late(line, view)`.
  */
-export async function waitFor(
+async function pollDeployment(
+  client: ControlClient,
+  name: string,
+  timeoutMs: number,
+  judge: (view: DeploymentView) => Judged,
+  late: (line: string, view: DeploymentView) => FerryError,
+  progress: (line: string) => void,
+): Promise<DeploymentView> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    const view = await client.getDeployment(name);
+    const { line, done, error } = judge(view);
+    if (line !== last) progress(line);
+    last = line;
+    if (error) throw error;
+    if (done) return view;
+    if (Date.now() >= deadline) throw late(line, view);
+    await sleep(Math.min(500, Math.max(0, deadline - Date.now())));
+  }
+}
+
+/**
+ * Waits until revision `target` of a deployment is done per `outcome`, printing progress. Failed ->
+ * FerryError with the revision's problem (or the rollout's message); over `timeoutMs` ->
+ * FERRY_DEADLINE_EXCEEDED with the last status and crash.
+ */
+export function waitFor(
   client: ControlClient,
   name: string,
   target: number,
@@ -124,18 +158,14 @@ export async function waitFor(
   outcome: (view: DeploymentView) => 'waiting' | 'done' | 'failed',
   progress: (line: string) => void = say,
 ): Promise<DeploymentView> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    const view = await client.getDeployment(name);
+  const judge = (view: DeploymentView): Judged => {
     const line = progressLine(view, target);
-    if (line !== last) progress(line);
-    last = line;
     const state = outcome(view);
-    if (state === 'done') return view;
-    if (state === 'failed') {
-      const problem = revisionProblem(view, target);
-      throw new FerryError(
+    if (state !== 'failed') return { line, done: state === 'done' };
+    const problem = revisionProblem(view, target);
+    return {
+      line,
+      error: new FerryError(
         'FERRY_CONFLICT',
         problem
           ? `Revision ${target} of ${name} ${problem.fatal ? 'failed' : 'cannot start'} (${problem.reason}): ${problem.message}`
@@ -146,64 +176,57 @@ export async function waitFor(
               ? `Set the secret (${cliCommand()} secrets set <name>); the replicas start then. ${cliCommand()} describe ${name} shows the state.`
               : `See why: ${cliCommand()} describe ${name}; ${cliCommand()} logs ${name} --revision ${target}`,
         },
-      );
-    }
-    if (Date.now() >= deadline) {
-      const crash = view.lastCrash
-        ? `; last crash of ${view.lastCrash.replica} (exit ${view.lastCrash.exitCode ?? '?'}):\n${view.lastCrash.logTail.map((l) => `  | ${l}`).join('\n')}`
-        : '';
-      throw new FerryError(
-        'FERRY_DEADLINE_EXCEEDED',
-        `Gave up waiting for ${name} revision ${target} after ${Math.round(timeoutMs / 1000)} s: ${line}${crash}`,
-        {
-          hint: `It may still finish: ${cliCommand()} rollout status ${name} --watch. Raise --timeout, or look at ${cliCommand()} describe ${name}.`,
-        },
-      );
-    }
-    await sleep(Math.min(500, Math.max(0, deadline - Date.now())));
-  }
+      ),
+    };
+  };
+  const late = (line: string, view: DeploymentView) => {
+    const crash = view.lastCrash
+      ? `; last crash of ${view.lastCrash.replica} (exit ${view.lastCrash.exitCode ?? '?'}):\n${view.lastCrash.logTail.map((l) => `  | ${l}`).join('\n')}`
+      : '';
+    return new FerryError(
+      'FERRY_DEADLINE_EXCEEDED',
+      `Gave up waiting for ${name} revision ${target} after ${Math.round(timeoutMs / 1000)} s: ${line}${crash}`,
+      {
+        hint: `It may still finish: ${cliCommand()} rollout status ${name} --watch. Raise --timeout, or look at ${cliCommand()} describe ${name}.`,
+      },
+    );
+  };
+  return pollDeployment(client, name, timeoutMs, judge, late, progress);
 }
 
-/** Polls until the split asked for is in effect; it was cancelled (a revision failed) -> FerryError. */
-async function waitForSplit(
+/** Waits until the split asked for is in effect; it was cancelled (a revision failed) -> FerryError. */
+function waitForSplit(
   client: ControlClient,
   name: string,
   entries: TrafficEntry[],
   timeoutMs: number,
 ): Promise<DeploymentView> {
-  const deadline = Date.now() + timeoutMs;
   const asked = trafficSummary(entries);
-  let last = '';
-  for (;;) {
-    const view = await client.getDeployment(name);
-    if (!view.trafficTarget) {
-      if (trafficSummary(view.traffic) === asked) return view;
-      const failed = view.revisionStatus.find(
-        (r) => r.problem?.fatal && entries.some((e) => e.revision === r.revision),
-      );
-      throw new FerryError(
-        'FERRY_CONFLICT',
-        `The split ${asked} of ${name} was not applied${failed ? `: revision ${failed.revision} failed (${failed.problem!.reason}): ${failed.problem!.message}` : ''}; traffic stays ${trafficSummary(view.traffic)}`,
-        { hint: `See ${cliCommand()} describe ${name} and ${cliCommand()} events --deployment ${name}.` },
-      );
-    }
+  const judge = (view: DeploymentView): Judged => {
     const waiting = view.revisionStatus
       .filter((r) => entries.some((e) => e.revision === r.revision && e.percent > 0))
       .map((r) => `r${r.revision} ${r.ready}/${r.desired} ready${r.problem ? ` (${r.problem.reason})` : ''}`)
       .join(', ');
     const line = `moving to ${asked}: ${waiting}`;
-    if (line !== last) say(line);
-    last = line;
-    if (Date.now() >= deadline)
-      throw new FerryError(
-        'FERRY_DEADLINE_EXCEEDED',
-        `Gave up waiting for the split ${asked} of ${name}: ${waiting}`,
-        {
-          hint: `It still moves once the revisions are ready: ${cliCommand()} describe ${name}.`,
-        },
-      );
-    await sleep(Math.min(500, Math.max(0, deadline - Date.now())));
-  }
+    if (view.trafficTarget) return { line };
+    if (trafficSummary(view.traffic) === asked) return { line, done: true };
+    const failed = view.revisionStatus.find(
+      (r) => r.problem?.fatal && entries.some((e) => e.revision === r.revision),
+    );
+    return {
+      line,
+      error: new FerryError(
+        'FERRY_CONFLICT',
+        `The split ${asked} of ${name} was not applied${failed ? `: revision ${failed.revision} failed (${failed.problem!.reason}): ${failed.problem!.message}` : ''}; traffic stays ${trafficSummary(view.traffic)}`,
+        { hint: `See ${cliCommand()} describe ${name} and ${cliCommand()} events --deployment ${name}.` },
+      ),
+    };
+  };
+  const late = (line: string) =>
+    new FerryError('FERRY_DEADLINE_EXCEEDED', `Gave up waiting for the split ${asked} of ${name}: ${line}`, {
+      hint: `It still moves once the revisions are ready: ${cliCommand()} describe ${name}.`,
+    });
+  return pollDeployment(client, name, timeoutMs, judge, late, say);
 }
 
 // ---------------------------------------------------------------------------------------------- commands
@@ -583,7 +606,7 @@ function registerModels(program: Command): void {
       if (opts.dir) {
         const { uploadModelDir } = await import('./upload.ts');
         const uploaded = await uploadModelDir(client, resolve(opts.dir), say);
-        await uploaded.prepared.cleanup();
+        await uploaded.cleanup();
         artifact = uploaded.digest;
       }
       const added = await client.addVersion(model, {

@@ -6,43 +6,30 @@
 import type { ControlClient, ModelVersion } from '../control/index.ts';
 import { type PreparedArtifact, prepareArtifact } from '../image/artifact.ts';
 import { formatBytes } from '../image/build.ts';
+import { shortImage } from './format.ts';
 
 export { formatBytes };
 
-export interface UploadedArtifact {
-  digest: string;
-  files: number;
-  bytes: number;
-  /** False when the platform had it already. */
-  sent: boolean;
-  prepared: PreparedArtifact;
-}
-
-/** Prepares `dir` and uploads it unless the platform has it; the caller calls `prepared.cleanup()`. */
+/** Prepares `dir` and uploads it unless the platform has it; the caller calls `cleanup()` on the result. */
 export async function uploadModelDir(
   client: ControlClient,
   dir: string,
   progress: (line: string) => void,
-): Promise<UploadedArtifact> {
+): Promise<PreparedArtifact> {
   const prepared = await prepareArtifact(dir, { onProgress: progress });
   try {
     const what = `${prepared.files} file(s), ${formatBytes(prepared.bytes)}`;
     if (await client.hasArtifact(prepared.digest)) {
-      progress(`artifact ${short(prepared.digest)} (${what}) is on the platform already`);
-      return { digest: prepared.digest, files: prepared.files, bytes: prepared.bytes, sent: false, prepared };
+      progress(`artifact ${shortImage(prepared.digest)} (${what}) is on the platform already`);
+      return prepared;
     }
-    progress(`uploading artifact ${short(prepared.digest)} (${what})`);
+    progress(`uploading artifact ${shortImage(prepared.digest)} (${what})`);
     await client.uploadArtifact(prepared.digest, prepared.stream());
-    return { digest: prepared.digest, files: prepared.files, bytes: prepared.bytes, sent: true, prepared };
+    return prepared;
   } catch (error) {
     await prepared.cleanup();
     throw error;
   }
-}
-
-/** `sha256:0123456789ab`: the digest as people read it. */
-export function short(digest: string): string {
-  return digest.slice(0, 'sha256:'.length + 12);
 }
 
 /** Uploads `dir` and registers it as `version` of `model` (which must exist). */
@@ -57,6 +44,6 @@ export async function addVersionFromDir(
   try {
     return await client.addVersion(model, { version, artifact: uploaded.digest });
   } finally {
-    await uploaded.prepared.cleanup();
+    await uploaded.cleanup();
   }
 }

@@ -102,11 +102,11 @@ export class CommandService implements ControlPlane {
     const stored = this.store.getRollout(name);
     const state = stored?.state as unknown as RolloutState | undefined;
     if (stored && state && !isDone(state) && replicas >= 1) {
-      this.store.saveRollout(name, {
-        state: { ...state, replicas, moved: Math.min(state.moved, replicas) } as unknown as JsonValue,
-        strategy: stored.strategy,
-        startedAt: stored.startedAt,
-      });
+      this.store.setRolloutState(name, {
+        ...state,
+        replicas,
+        moved: Math.min(state.moved, replicas),
+      } as unknown as JsonValue);
     }
     this.event(name, 'Normal', 'Scaled', `Desired replicas set to ${replicas}`);
     this.loop.nudge();
@@ -144,8 +144,7 @@ export class CommandService implements ControlPlane {
       stepTrafficMove(dep.replicas, this.store.getTraffic(name), target.entries, status.readyByRevision).apply
     ) {
       // Every revision it gives traffic to is ready for its share already: no reason to wait for a pass.
-      this.store.setTraffic(name, target.entries);
-      this.store.setTrafficTarget(name, null);
+      this.store.applyTrafficTarget(name);
       this.event(name, 'Normal', 'TrafficShifted', `Traffic set: ${formatSplit(target.entries)}`);
     } else {
       this.event(name, 'Normal', 'TrafficRequested', `Traffic asked for: ${formatSplit(target.entries)}`);
@@ -221,12 +220,8 @@ export class CommandService implements ControlPlane {
   }
 
   promote(name: string): RolloutView {
-    const { stored, state } = this.activeRollout(name, 'promote');
-    this.store.saveRollout(name, {
-      state: promoteRollout(state) as unknown as JsonValue,
-      strategy: stored.strategy,
-      startedAt: stored.startedAt,
-    });
+    const state = this.activeRollout(name, 'promote');
+    this.store.setRolloutState(name, promoteRollout(state) as unknown as JsonValue);
     this.event(
       name,
       'Normal',
@@ -238,12 +233,8 @@ export class CommandService implements ControlPlane {
   }
 
   abort(name: string): RolloutView {
-    const { stored, state } = this.activeRollout(name, 'abort');
-    this.store.saveRollout(name, {
-      state: abortRollout(state) as unknown as JsonValue,
-      strategy: stored.strategy,
-      startedAt: stored.startedAt,
-    });
+    const state = this.activeRollout(name, 'abort');
+    this.store.setRolloutState(name, abortRollout(state) as unknown as JsonValue);
     this.event(
       name,
       'Warning',
@@ -308,10 +299,7 @@ export class CommandService implements ControlPlane {
     yield* this.replicaLogs.follow(name, query, signal);
   }
 
-  private activeRollout(
-    name: string,
-    verb: string,
-  ): { stored: NonNullable<ReturnType<Store['getRollout']>>; state: RolloutState } {
+  private activeRollout(name: string, verb: string): RolloutState {
     this.view(name);
     const stored = this.store.getRollout(name);
     const state = stored?.state as unknown as RolloutState | undefined;
@@ -319,7 +307,7 @@ export class CommandService implements ControlPlane {
       throw new FerryError('FERRY_CONFLICT', `Deployment ${name} has no rollout in progress to ${verb}`, {
         hint: 'ferry rollout status shows the last one.',
       });
-    return { stored, state };
+    return state;
   }
 
   private requireNoActiveRollout(name: string, what: string, hint?: string): void {

@@ -20,6 +20,7 @@
  */
 import { freePort } from '../core/free-port.ts';
 import { EXIT_MODEL_LOAD_FAILED } from '../core/replica.ts';
+import type { EngineImageRequest } from '../image/provision.ts';
 import type { ReplicaStatus, Runtime, RuntimeWatch } from '../runtime/index.ts';
 import { readiness } from '../runtime/index.ts';
 import type { ControllerLogger, RecordEvent } from './events.ts';
@@ -75,17 +76,7 @@ export interface ImageProvisioner {
    * Makes sure the engine has the version's image: already there, pulled from its registry, or built from its
    * artifact. Resolves with what to run; `onProgress` gets a line per step. Rejects with the reason.
    */
-  ensure(
-    request: {
-      model: string;
-      image: string | null;
-      artifactDir: string | null;
-      base?: string;
-      /** When the version was registered (ms); an image built for it says it was created then. */
-      createdAt?: number;
-    },
-    onProgress: (line: string) => void,
-  ): Promise<string>;
+  ensure(request: EngineImageRequest, onProgress: (line: string) => void): Promise<string>;
 }
 
 type ImageState =
@@ -99,6 +90,8 @@ const IMAGE_RETRY_MS = 30_000;
 const DEFAULT_POLICY: ReconcilePolicy = { backoff: { baseMs: 1000, maxMs: 60_000 } };
 const STARTING_POLL_MS = 250;
 const CRASH_LOG_LINES = 10;
+/** Revision problems that running replicas show, cleared only once one of its replicas is ready. */
+const SEEN_IN_REPLICAS = ['ModelLoadFailed', 'CrashLoop'];
 /** A revision whose replicas crashed this many times in a row without one ever being ready has failed. */
 const FAILED_AFTER_CRASHES = 3;
 
@@ -561,11 +554,7 @@ export class ControlLoop implements LoopPort {
     const failure = this.problems.get(crashKey(dep.name, state.target));
     if (failure?.fatal && state.phase !== 'aborting') {
       state = abortRollout(state, `revision ${state.target} failed (${failure.reason}): ${failure.message}`);
-      this.store.saveRollout(dep.name, {
-        state: state as unknown as JsonValue,
-        strategy: stored.strategy,
-        startedAt: stored.startedAt,
-      });
+      this.store.setRolloutState(dep.name, state as unknown as JsonValue);
       this.event(
         dep.name,
         'Warning',
@@ -589,11 +578,7 @@ export class ControlLoop implements LoopPort {
       );
     }
     if (JSON.stringify(decision.state) !== JSON.stringify(state)) {
-      this.store.saveRollout(dep.name, {
-        state: decision.state as unknown as JsonValue,
-        strategy: stored.strategy,
-        startedAt: stored.startedAt,
-      });
+      this.store.setRolloutState(dep.name, decision.state as unknown as JsonValue);
       if (decision.state.phase !== state.phase) {
         const reason = {
           succeeded: 'RolloutSucceeded',
@@ -643,8 +628,7 @@ export class ControlLoop implements LoopPort {
     }
     const step = stepTrafficMove(dep.replicas, current, target.entries, readyByRevision);
     if (step.apply) {
-      this.store.setTraffic(dep.name, target.entries);
-      this.store.setTrafficTarget(dep.name, null);
+      this.store.applyTrafficTarget(dep.name);
       this.moveWaits.delete(dep.name);
       this.event(
         dep.name,
@@ -652,12 +636,8 @@ export class ControlLoop implements LoopPort {
         'TrafficShifted',
         `Traffic moved as asked: ${formatSplit(target.entries)}`,
       );
-      // Revisions that lost their traffic shrink on the next pass, after the new routes are out.
-      const replicas = steadyReplicas(dep.replicas, current);
-      for (const [rev, n] of Object.entries(step.desiredReplicas))
-        replicas[rev] = Math.max(replicas[rev] ?? 0, n);
-      this.nudge();
-      return replicas;
+      this.nudge(); // the next pass shrinks what lost its traffic
+      return step.desiredReplicas;
     }
     const message = trafficMoveMessage(step.waitingFor);
     if (this.moveWaits.get(dep.name) !== message) {
@@ -721,21 +701,11 @@ export class ControlLoop implements LoopPort {
       });
       return;
     }
+    // What kept a replica from being made is gone now; what running replicas showed (a failed load, a crash
+    // loop) stays until one of them is ready.
     const key = crashKey(dep, revision.number);
     const problem = this.problems.get(key);
-    if (
-      problem &&
-      [
-        'SecretMissing',
-        'NoArtifact',
-        'NoImage',
-        'NoGpu',
-        'ReplicaCreateFailed',
-        'PreparingImage',
-        'ImageUnavailable',
-      ].includes(problem.reason)
-    )
-      this.problems.delete(key);
+    if (problem && !SEEN_IN_REPLICAS.includes(problem.reason)) this.problems.delete(key);
     try {
       const status = await this.runtime.ensure(made.spec);
       this.event(
@@ -828,6 +798,7 @@ export class ControlLoop implements LoopPort {
 
   private revisionStatus(name: string, traffic: TrafficEntry[]): RevisionStatusView[] {
     const desired = this.desiredNow.get(name) ?? {};
+    const ready = this.readyByRevision(name);
     const numbers = new Set<number>([
       ...Object.keys(desired).map(Number),
       ...traffic.map((t) => t.revision),
@@ -843,13 +814,7 @@ export class ControlLoop implements LoopPort {
       .map((revision) => ({
         revision,
         desired: desired[revision] ?? 0,
-        ready: this.observed.filter(
-          (o) =>
-            o.deployment === name &&
-            o.revision === revision &&
-            o.actual.state === 'ready' &&
-            !this.leaving.has(o.status.id),
-        ).length,
+        ready: ready[revision] ?? 0,
         percent: traffic.find((t) => t.revision === revision)?.percent ?? 0,
         problem: this.problems.get(crashKey(name, revision)) ?? null,
       }));

@@ -7,10 +7,12 @@
  * Decision table (N = the deployment's replicas, need(p) = ceil(N * p / 100), at least 1 when p > 0):
  *
  *   condition                                                   -> result
- *   every target revision with p > 0 has >= need(p) ready       -> apply the target; replicas for the target
+ *   every target revision with p > 0 has >= need(p) ready       -> apply the target
  *   (or N = 0: nothing serves, nothing to wait for)
- *   otherwise                                                   -> keep the split in effect; replicas for both
- *                                                                  splits (per revision the larger count)
+ *   otherwise                                                   -> keep the split in effect
+ *
+ * Either way the replicas are those of both splits (per revision the larger count): a revision that loses its
+ * traffic shrinks only on the next step, once the routes without it are out (as rollout.ts does).
  *
  * Shadow shares do not wait: a mirrored request's answer never reaches a client.
  */
@@ -20,7 +22,7 @@ import type { TrafficEntry } from './store/store.ts';
 export interface TrafficMoveStep {
   /** True: the target takes effect now. */
   apply: boolean;
-  /** Replicas per revision (as a string key) to run while waiting, or after applying. */
+  /** Replicas per revision (as a string key) to run now: both splits'. */
   desiredReplicas: Record<string, number>;
   /** Revisions still short of ready replicas, for status lines. Empty when apply is true. */
   waitingFor: Array<{ revision: number; ready: number; need: number }>;
@@ -44,12 +46,10 @@ export function stepTrafficMove(
       need: needFor(replicas, t.percent),
     }))
     .filter((w) => w.ready < w.need);
-  if (waitingFor.length === 0)
-    return { apply: true, desiredReplicas: steadyReplicas(replicas, target), waitingFor };
   const desiredReplicas = steadyReplicas(replicas, current);
   for (const [rev, count] of Object.entries(steadyReplicas(replicas, target)))
     desiredReplicas[rev] = Math.max(desiredReplicas[rev] ?? 0, count);
-  return { apply: false, desiredReplicas, waitingFor };
+  return { apply: waitingFor.length === 0, desiredReplicas, waitingFor };
 }
 
 /** One line for humans: what a waiting move waits for. */

@@ -76,14 +76,11 @@ export function createHttpApp({ dataPlane, metrics, logger, maxBodyBytes }: Http
     }
     done();
   });
-  // While draining, every answer closes its connection: a kept-alive connection that went idle would
-  // otherwise hold the listener open until its keep-alive timeout, and the exit with it.
-  app.addHook('onSend', (_request, reply, payload, done) => {
-    if (dataPlane.draining) reply.header('connection', 'close');
-    done(null, payload);
-  });
   app.addHook('onResponse', (request, reply, done) => {
     metrics.http(request.routeOptions.url ?? 'unmatched', reply.statusCode);
+    // While draining, a connection whose answer is out closes: kept alive and idle, it would hold the
+    // listener open until its keep-alive timeout, and the exit with it.
+    if (dataPlane.draining) request.raw.socket?.end();
     done();
   });
 

@@ -480,6 +480,23 @@ describe('traffic targets (a split that waits for ready replicas)', () => {
     assert.deepEqual(store.getTrafficTarget('iris-prod'), target, 'a refused target leaves the old one');
     store.setTrafficTarget('iris-prod', null);
     assert.equal(store.getTrafficTarget('iris-prod'), undefined);
+    assert.throws(
+      () => store.applyTrafficTarget('iris-prod'),
+      ferryError('FERRY_NOT_FOUND', /no split waiting/),
+    );
+    store.setTrafficTarget('iris-prod', [
+      { revision: 1, percent: 50 },
+      { revision: 2, percent: 50 },
+    ]);
+    assert.deepEqual(store.applyTrafficTarget('iris-prod'), [
+      { revision: 1, percent: 50 },
+      { revision: 2, percent: 50 },
+    ]);
+    assert.equal(store.getTrafficTarget('iris-prod'), undefined, 'applied means cleared');
+    assert.deepEqual(store.getTraffic('iris-prod'), [
+      { revision: 1, percent: 50 },
+      { revision: 2, percent: 50 },
+    ]);
     store.setTrafficTarget('iris-prod', [{ revision: 2, percent: 100 }]);
     store.deleteDeployment('iris-prod');
     assert.equal(store.getTrafficTarget('iris-prod'), undefined);
@@ -685,6 +702,14 @@ describe('rollouts and strategies', () => {
     });
     assert.deepEqual(reopened.getRollout('iris-prod')?.state, { phase: 'succeeded' });
     assert.ok((reopened.getRollout('iris-prod')?.updatedAt ?? 0) >= 90, 'updatedAt comes from the clock');
+    // The next state of the same rollout: strategy and start stay.
+    const stepped = reopened.setRolloutState('iris-prod', { phase: 'aborted' });
+    assert.deepEqual(
+      [stepped.state, stepped.strategy, stepped.startedAt],
+      [{ phase: 'aborted' }, { kind: 'rolling' }, 7],
+    );
+    assert.deepEqual(reopened.getRollout('iris-prod')?.strategy, { kind: 'rolling' });
+    assert.throws(() => reopened.setRolloutState('ghost', {}), ferryError('FERRY_NOT_FOUND'));
     reopened.deleteDeployment('iris-prod');
     assert.equal(reopened.getRollout('iris-prod'), undefined);
     reopened.close();

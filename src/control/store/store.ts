@@ -246,6 +246,8 @@ export interface Store {
    */
   setTrafficTarget(deployment: string, entries: TrafficEntry[] | null): TrafficTarget | undefined;
   getTrafficTarget(deployment: string): TrafficTarget | undefined;
+  /** Makes the waiting split the split in effect and clears it, in one transaction. */
+  applyTrafficTarget(deployment: string): TrafficEntry[];
   // rollouts
   /** The strategy new revisions of this deployment roll out with (default `{"kind":"rolling"}`). */
   getStrategy(deployment: string): JsonValue;
@@ -256,6 +258,8 @@ export interface Store {
     deployment: string,
     rollout: { state: JsonValue; strategy: JsonValue; startedAt: number },
   ): StoredRollout;
+  /** The running rollout's next state; its strategy and start stay. FERRY_NOT_FOUND when there is none. */
+  setRolloutState(deployment: string, state: JsonValue): StoredRollout;
   // secrets (sealed by the caller; the store keeps opaque bytes)
   putSecret(name: string, sealed: Uint8Array): SecretRecord;
   getSealedSecret(name: string): Uint8Array | undefined;
@@ -1091,6 +1095,14 @@ function createStore(
     },
   );
 
+  const applyTrafficTarget = writeTransaction(db, (deployment: string): TrafficEntry[] => {
+    const target = getTrafficTarget(deployment);
+    if (!target) throw new FerryError(NOT_FOUND, `Deployment ${deployment} has no split waiting`);
+    const traffic = setTraffic(deployment, target.entries);
+    q.clearTrafficTarget.run(deployment);
+    return traffic;
+  });
+
   function getTrafficTarget(deployment: string): TrafficTarget | undefined {
     const row = q.trafficTarget.get(deployment);
     return row
@@ -1206,6 +1218,7 @@ function createStore(
     getTraffic,
     setTrafficTarget,
     getTrafficTarget,
+    applyTrafficTarget,
     getStrategy: (name) => {
       requireDeploymentRow(name);
       return JSON.parse((q.strategy.get(name) as { strategy: string }).strategy) as JsonValue;
@@ -1241,6 +1254,19 @@ function createStore(
         };
       },
     ),
+    setRolloutState: writeTransaction(db, (name: string, state: JsonValue): StoredRollout => {
+      const row = q.rollout.get(name);
+      if (!row) throw new FerryError(NOT_FOUND, `Deployment ${name} has no rollout`);
+      const at = now();
+      q.upsertRollout.run(name, JSON.stringify(state), row.strategy, row.started_at, at);
+      return {
+        deployment: name,
+        state,
+        strategy: JSON.parse(row.strategy) as JsonValue,
+        startedAt: row.started_at,
+        updatedAt: at,
+      };
+    }),
     putSecret: writeTransaction(db, (name: string, sealed: Uint8Array): SecretRecord => {
       if (typeof name !== 'string' || !SECRET_RE.test(name)) {
         throw badRequest(

@@ -259,7 +259,11 @@ export async function deploy(
       opts.version ??
       (uploaded ? uploaded.digest.slice('sha256:'.length, 'sha256:'.length + 12) : imageVersion(target));
     const createdModel = await ensureModel(client, model);
-    const existing = (await client.getModel(model)).versions.find((v) => v.version === version);
+    // --version may name an alias (`stable`): the deployment then follows it, when it points at this content.
+    const record = await client.getModel(model);
+    const alias = record.aliases[version];
+    const existing = record.versions.find((v) => v.version === (alias ?? version));
+    const named = alias === undefined ? `version ${version}` : `version ${alias} (alias ${version})`;
 
     let reusedVersion = false;
     /** The image as the platform pinned it (by digest), for an image deploy. */
@@ -271,16 +275,19 @@ export async function deploy(
       if (!same) {
         throw new FerryError(
           'FERRY_CONFLICT',
-          `${model} version ${version} already exists with other content (${describeVersion(existing)})`,
+          `${model} ${named} already exists with other content (${describeVersion(existing)})`,
           {
-            hint: opts.version
-              ? 'Versions are immutable: pick another --version.'
-              : 'Versions are immutable: pass --version to name a new one.',
+            hint:
+              alias !== undefined
+                ? `To move the alias to this content: deploy it with --version <new name>, then ferry models alias ${model} ${version} <new name>.`
+                : opts.version
+                  ? 'Versions are immutable: pick another --version.'
+                  : 'Versions are immutable: pass --version to name a new one.',
           },
         );
       }
       reusedVersion = true;
-      progress(`${model} version ${version} is already registered with this content; reusing it`);
+      progress(`${model} ${named} is already registered with this content; reusing it`);
     } else {
       // The docker runtime builds the image of an artifact itself (on this host's `ferry base` unless --base
       // or build.base says otherwise), so the same version runs on either runtime.

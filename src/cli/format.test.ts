@@ -278,6 +278,25 @@ describe('formatting', () => {
         '',
       ].join('\n'),
     );
+    // What the STATUS column says when no rollout runs: a failed revision, or an aborted rollout to the newest.
+    const status = (v: DeploymentView) => deploymentsTable([v], NOW).split('\n')[1]!.split(/ {2,}/)[6];
+    assert.equal(status(view({ rollout: rollout({ phase: 'aborted', to: 2 }) })), 'r2 aborted');
+    assert.equal(
+      status(
+        view({
+          revisionStatus: [
+            {
+              revision: 2,
+              desired: 0,
+              ready: 0,
+              percent: 0,
+              problem: { reason: 'ModelLoadFailed', message: 'x', fatal: true, since: 0 },
+            },
+          ],
+        }),
+      ),
+      'r2 failed: ModelLoadFailed',
+    );
   });
 
   test('events and log lines', () => {

@@ -289,7 +289,10 @@ export function deploymentsTable(views: readonly DeploymentView[], now: number):
     const failed = (d.revisionStatus ?? []).find(
       (s) => s.problem?.fatal && (s.desired > 0 || s.percent > 0 || s.revision === d.revision),
     );
-    return failed ? `r${failed.revision} failed: ${failed.problem!.reason}` : rolloutCell(d.rollout);
+    if (failed) return `r${failed.revision} failed: ${failed.problem!.reason}`;
+    // The newest revision's rollout was aborted (the reason is kept with the rollout, across restarts).
+    if (d.rollout?.phase === 'aborted' && d.rollout.to === d.revision) return `r${d.revision} aborted`;
+    return rolloutCell(d.rollout);
   };
   return table(
     ['NAME', 'MODEL', 'VERSION', 'REVISION', 'READY', 'TRAFFIC', 'STATUS', 'AGE'],

@@ -428,6 +428,31 @@ describe('ferry platform commands against a live control-plane API', () => {
     assert.match(after.stderr, /FERRY_UNAUTHORIZED/);
   });
 
+  test('deploy --version <alias>: the deployment follows the alias when it points at this content', async () => {
+    const current = store.getModel('iris')!.versions.at(-1)!;
+    assert.equal(
+      current.artifact?.slice(7, 19),
+      current.version,
+      'the newest version is the model dir as it is',
+    );
+    store.setAlias('iris', 'stable', current.version);
+    const follow = await ferry(['deploy', model, '--name', 'follower', '--version', 'stable', ...api()]);
+    assert.equal(follow.code, 0, follow.stderr);
+    assert.match(
+      follow.stderr,
+      new RegExp(`iris version ${current.version} \\(alias stable\\) is already registered`),
+    );
+    assert.equal(store.getDeployment('follower')?.versionRef, 'stable', 'it follows the alias');
+    appendFileSync(join(model, 'ferry.yaml'), '# other content\n');
+    const other = await ferry(['deploy', model, '--name', 'follower', '--version', 'stable', ...api()]);
+    assert.equal(other.code, 1);
+    assert.match(
+      other.stderr,
+      /FERRY_CONFLICT: iris version \S+ \(alias stable\) already exists with other content/,
+    );
+    assert.match(other.stderr, /models alias iris stable <new name>/);
+  });
+
   test('no API known: FERRY_CONNECTION_FAILED with a hint to run ferry up', async () => {
     // No `ferry` on the PATH (an `npm link` on this machine would make the hint say `ferry up`).
     const env = { FERRY_HOME: join(dir, 'empty'), PATH: dirname(process.execPath) };

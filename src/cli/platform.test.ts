@@ -354,6 +354,13 @@ describe('ferry platform commands against a live control-plane API', () => {
       scale.stdout,
       /iris scaled to 3 replica\(s\) per serving revision \(r1 90% r2 10% r2 shadow 5%\)/,
     );
+    assert.doesNotMatch(scale.stderr, /warning/);
+    const zero = await ferry(['scale', 'web', '0', ...api()]);
+    assert.equal(zero.code, 0, zero.stderr);
+    assert.match(
+      zero.stderr,
+      /warning: requests to web now get 503 FERRY_NO_READY_REPLICA until it is scaled up/,
+    );
 
     control.lines.push(
       { at: 1, replica: 'iris-1-0', revision: 1, stream: 'stdout', line: 'listening' },

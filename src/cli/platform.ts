@@ -488,6 +488,10 @@ function registerScaleDelete(program: Command): void {
       out(
         `${name} scaled to ${view.replicas} replica(s) per serving revision (${trafficSummary(view.traffic)})`,
       );
+      if (view.replicas === 0)
+        say(
+          `warning: requests to ${name} now get 503 FERRY_NO_READY_REPLICA until it is scaled up again (no replica starts on demand yet)`,
+        );
     }),
   );
 

@@ -2,9 +2,16 @@
  * The model server's operations, independent of HTTP: health, metadata, inference, repository.
  * HTTP routes (http-app.ts) only translate between these and the wire.
  */
-import { FerryError } from '../core/errors.ts';
+import { FerryError, isFerryError } from '../core/errors.ts';
 import { FERRY_VERSION } from '../core/version.ts';
-import { validateInferRequest } from '../protocol/index.ts';
+import {
+  decodeInferRequest,
+  decodeV1Request,
+  type EncodedBody,
+  encodeInferResponse,
+  encodeV1Response,
+  validateInferRequest,
+} from '../protocol/index.ts';
 import type {
   InferRequest,
   InferResponse,
@@ -12,12 +19,26 @@ import type {
   ServerMetadata,
   Tensor,
 } from '../protocol/types.ts';
+import { checkInferMediaType, type InferRoute } from './media-type.ts';
 import type { ModelVersion } from './model-version.ts';
 import type { ModelRepository } from './repository.ts';
 
 export const SERVER_NAME = 'ferry';
 export const SERVER_VERSION = FERRY_VERSION;
 export const EXTENSIONS = ['binary_tensor_data', 'model_repository', 'kserve_v1'];
+
+/** An inference request as the HTTP layer received it. */
+export interface InferCall {
+  protocol: InferRoute;
+  name: string;
+  version?: string | undefined;
+  body: Buffer;
+  contentType?: string | undefined;
+  /** The binary tensor extension's Inference-Header-Content-Length. */
+  inferenceHeaderLength?: string | undefined;
+  /** performance.now() when the request arrived; its deadline counts from here. */
+  receivedAt: number;
+}
 
 export interface ModelMetadataWithState extends ModelMetadata {
   state: ModelVersion['state'];
@@ -78,7 +99,7 @@ export class DataPlane {
     return this.repository.resolve(name, version).serving;
   }
 
-  /** The version that will serve a request, checked ready; used by routes that decode per model limits. */
+  /** The version that will serve a request, checked ready. */
   target(name: string, version?: string): ModelVersion {
     const found = this.repository.resolve(name, version);
     if (found.state !== 'READY') {
@@ -91,54 +112,47 @@ export class DataPlane {
     return found;
   }
 
-  async infer(target: ModelVersion, request: InferRequest, receivedAt: number): Promise<InferResponse> {
-    validateInferRequest(request, target.metadata!);
-    const deadline = receivedAt + target.spec.serving.timeoutMs;
-    const outputs = await withDeadline(
-      target.submit(request, deadline),
-      deadline,
-      target.spec.serving.timeoutMs,
-    );
-    return {
-      model_name: target.name,
-      model_version: target.version,
-      ...(request.id === undefined ? {} : { id: request.id }),
-      outputs: selectOutputs(outputs, request),
-    };
+  /**
+   * One inference, from the bytes of a request to the bytes of its response: finds the model version,
+   * checks the media type, decodes (OIP v2 JSON or binary tensors, or KServe v1), validates against the
+   * model, queues it for its workers, encodes the answer, and counts it in the model's metrics. Failures
+   * throw a FerryError (counted too, except for an unknown or unready model).
+   */
+  async infer(call: InferCall): Promise<EncodedBody> {
+    const target = this.target(call.name, call.version);
+    const metrics = target.metrics;
+    try {
+      checkInferMediaType(call.contentType, call.protocol);
+      const request =
+        call.protocol === 'v2'
+          ? decodeInferRequest(call.body, call, target.spec.serving.limits)
+          : decodeV1Request(call.body, target.metadata!);
+      validateInferRequest(request, target.metadata!);
+      const outputs = await target.submit(request, call.receivedAt + target.spec.serving.timeoutMs);
+      const response: InferResponse = {
+        model_name: target.name,
+        model_version: target.version,
+        ...(request.id === undefined ? {} : { id: request.id }),
+        outputs: selectOutputs(outputs, request),
+      };
+      const encoded =
+        call.protocol === 'v2'
+          ? encodeInferResponse(response, request)
+          : { body: encodeV1Response(response), headers: JSON_HEADERS };
+      metrics.request(200, (performance.now() - call.receivedAt) / 1000);
+      return encoded;
+    } catch (error) {
+      const status = isFerryError(error) ? error.status : 500;
+      metrics.request(status, (performance.now() - call.receivedAt) / 1000);
+      throw error;
+    }
   }
 }
+
+const JSON_HEADERS = { 'content-type': 'application/json' };
 
 function selectOutputs(outputs: Tensor[], request: InferRequest): Tensor[] {
   if (request.outputs === undefined || request.outputs.length === 0) return outputs;
   const wanted = new Set(request.outputs.map((o) => o.name));
   return outputs.filter((t) => wanted.has(t.name));
-}
-
-/** Answers 504 when the deadline passes, even if the batch is still running (its result is then dropped). */
-function withDeadline<T>(work: Promise<T>, deadline: number, timeoutMs: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(
-      () =>
-        reject(
-          new FerryError(
-            'FERRY_DEADLINE_EXCEEDED',
-            `inference did not finish within the model's timeout of ${timeoutMs} ms`,
-            {
-              hint: 'Raise serving.timeout in ferry.yaml, add workers (serving.concurrency), or send less load.',
-            },
-          ),
-        ),
-      Math.max(0, deadline - performance.now()),
-    );
-    work.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
 }

@@ -1,21 +1,18 @@
 /**
- * HTTP routes of the model server (Open Inference Protocol v2 REST, the binary tensor extension,
- * the model repository extension, KServe v1 predict, Prometheus metrics). Routes only translate:
- * decode -> data plane -> encode. Every error leaves as {"error": message, "code": FERRY_...}.
- * The factory does not listen; tests use inject() or listen on port 0.
+ * The model server's HTTP server: the data path (inference, health) on plain node:http in data-front.ts,
+ * and every other route (server and model metadata, the model repository extension, KServe v1 predict,
+ * Prometheus metrics) in this Fastify app, which the front hands what it does not answer. Routes only
+ * translate between HTTP and the data plane. Every error leaves as {"error": message, "code": FERRY_...}.
+ * The factory does not listen; listen on port 0 in tests.
  */
+import { createServer } from 'node:http';
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import type { Logger } from 'pino';
-import { ERROR_CODES, FerryError, isFerryError } from '../core/errors.ts';
+import { FerryError } from '../core/errors.ts';
 import { DRAINING_HEADER } from '../core/replica.ts';
-import {
-  decodeInferRequest,
-  decodeV1Request,
-  encodeInferResponse,
-  encodeV1Response,
-} from '../protocol/index.ts';
+import { createDataFront } from './data-front.ts';
 import type { DataPlane } from './data-plane.ts';
-import { checkInferMediaType } from './media-type.ts';
+import { errorReply, toFerryError } from './http-errors.ts';
 import type { ServerMetrics } from './metrics.ts';
 
 export interface HttpAppOptions {
@@ -31,16 +28,23 @@ interface ModelParams {
   version?: string;
 }
 
-const JSON_TYPE = 'application/json';
+const KEEP_ALIVE_MS = 65_000;
 
 export function createHttpApp({ dataPlane, metrics, logger, maxBodyBytes }: HttpAppOptions) {
+  const front = createDataFront({ dataPlane, metrics, logger, maxBodyBytes });
   const app = Fastify({
+    serverFactory: (handler) => {
+      const server = createServer((req, res) => {
+        if (!front(req, res)) handler(req, res);
+      });
+      server.keepAliveTimeout = KEEP_ALIVE_MS;
+      return server;
+    },
     loggerInstance: logger,
     // No per-request access lines (they cost throughput); failures are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: maxBodyBytes,
     requestIdHeader: 'x-request-id',
-    keepAliveTimeout: 65_000,
     // Requests that arrive while draining get our own 503 (below), with a code and Connection: close.
     return503OnClosing: false,
     // Model versions may be up to 128 characters (docs/spec.md); leave room for names too.
@@ -108,12 +112,6 @@ export function createHttpApp({ dataPlane, metrics, logger, maxBodyBytes }: Http
   });
 
   app.get('/v2', async () => dataPlane.serverMetadata());
-  app.get('/v2/health/live', async () => ({ live: dataPlane.live() }));
-  app.get('/v2/health/ready', async (_request, reply) => {
-    const ready = dataPlane.ready();
-    return reply.code(ready ? 200 : 503).send({ ready });
-  });
-
   app.get<{ Params: ModelParams }>('/v2/models/:name', async (request) =>
     dataPlane.modelMetadata(request.params.name),
   );
@@ -128,47 +126,22 @@ export function createHttpApp({ dataPlane, metrics, logger, maxBodyBytes }: Http
   app.get<{ Params: ModelParams }>('/v2/models/:name/ready', modelReady);
   app.get<{ Params: ModelParams }>('/v2/models/:name/versions/:version/ready', modelReady);
 
-  const infer = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
-    const receivedAt = performance.now();
-    const { name, version } = request.params;
-    const target = dataPlane.target(name, version);
-    const model = target.metrics;
-    try {
-      checkInferMediaType(request.headers['content-type'], 'v2');
-      const decoded = decodeInferRequest(bodyOf(request), headersOf(request), target.spec.serving.limits);
-      const response = await dataPlane.infer(target, decoded, receivedAt);
-      const encoded = encodeInferResponse(response, decoded);
-      model.request(200, (performance.now() - receivedAt) / 1000);
-      return reply.headers(encoded.headers).send(encoded.body);
-    } catch (error) {
-      model.request(toFerryError(error).status, (performance.now() - receivedAt) / 1000);
-      throw error;
-    }
-  };
-  app.post<{ Params: ModelParams }>('/v2/models/:name/infer', infer);
-  app.post<{ Params: ModelParams }>('/v2/models/:name/versions/:version/infer', infer);
-
   // KServe v1: POST /v1/models/{name}:predict ({"instances": [...]} -> {"predictions": [...]}).
   app.post<{ Params: { target: string } }>('/v1/models/:target', async (request, reply) => {
-    const receivedAt = performance.now();
     const match = /^(.+):predict$/.exec(request.params.target);
     if (!match) {
       throw new FerryError('FERRY_ROUTE_NOT_FOUND', `no route POST ${request.url}`, {
         hint: 'KServe v1 inference is POST /v1/models/{name}:predict.',
       });
     }
-    const target = dataPlane.target(match[1]!);
-    const model = target.metrics;
-    try {
-      checkInferMediaType(request.headers['content-type'], 'v1');
-      const decoded = decodeV1Request(bodyOf(request), target.metadata!);
-      const response = await dataPlane.infer(target, decoded, receivedAt);
-      model.request(200, (performance.now() - receivedAt) / 1000);
-      return reply.type(JSON_TYPE).send(encodeV1Response(response));
-    } catch (error) {
-      model.request(toFerryError(error).status, (performance.now() - receivedAt) / 1000);
-      throw error;
-    }
+    const encoded = await dataPlane.infer({
+      protocol: 'v1',
+      name: match[1]!,
+      body: Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0),
+      contentType: request.headers['content-type'],
+      receivedAt: performance.now(),
+    });
+    return reply.headers(encoded.headers).send(encoded.body);
   });
   app.get<{ Params: { target: string } }>('/v1/models/:target', async (request) => {
     const name = request.params.target;
@@ -193,54 +166,7 @@ export function createHttpApp({ dataPlane, metrics, logger, maxBodyBytes }: Http
   return app;
 }
 
-function bodyOf(request: FastifyRequest): Buffer {
-  return Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-}
-
-function headersOf(request: FastifyRequest): { contentType?: string; inferenceHeaderLength?: string } {
-  const length = request.headers['inference-header-content-length'];
-  return {
-    contentType: request.headers['content-type'],
-    inferenceHeaderLength: Array.isArray(length) ? length[0] : length,
-  };
-}
-
-/** Maps Fastify's own errors (body too large, bad content length, ...) into the catalogue. */
-export function toFerryError(error: unknown, contentType?: string): FerryError {
-  if (isFerryError(error)) return error;
-  const fastify = error as Partial<FastifyError>;
-  switch (fastify.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new FerryError(
-        'FERRY_PAYLOAD_TOO_LARGE',
-        `request body is larger than the server's limit: ${fastify.message}`,
-        {
-          hint: 'Raise serving.limits.maxBodySize in ferry.yaml, or send tensors with the binary extension (smaller).',
-        },
-      );
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new FerryError(
-        'FERRY_UNSUPPORTED_MEDIA_TYPE',
-        `Content-Type ${JSON.stringify(contentType ?? '')} is not supported; use application/json, or application/octet-stream with Inference-Header-Content-Length for binary tensors`,
-        { hint: "With curl, add -H 'Content-Type: application/json'." },
-      );
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new FerryError('FERRY_BAD_REQUEST', fastify.message ?? 'bad request');
-  }
-  if (typeof fastify.statusCode === 'number' && fastify.statusCode >= 400 && fastify.statusCode < 500) {
-    return new FerryError('FERRY_BAD_REQUEST', fastify.message ?? 'bad request');
-  }
-  return new FerryError('FERRY_INTERNAL', `internal error: ${(error as Error)?.message ?? String(error)}`, {
-    cause: error,
-  });
-}
-
 function sendError(reply: FastifyReply, error: FerryError): void {
-  if (error.retryAfterSeconds !== undefined)
-    reply.header('retry-after', String(Math.max(1, Math.ceil(error.retryAfterSeconds))));
-  const body: Record<string, unknown> = { error: error.message, code: error.code };
-  if (error.hint) body.hint = error.hint;
-  if (error.code === 'FERRY_SPEC_INVALID' && error.details) body.details = error.details;
-  reply.code(ERROR_CODES[error.code].status).type(JSON_TYPE).send(body);
+  const { status, headers, body } = errorReply(error);
+  reply.code(status).headers(headers).send(body);
 }

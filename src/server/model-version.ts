@@ -7,16 +7,11 @@
 import { resolve } from 'node:path';
 import { FerryError } from '../core/errors.ts';
 import { decodeInferRequest } from '../protocol/index.ts';
-import type {
-  InferRequest,
-  ModelMetadata,
-  RepositoryIndexEntry,
-  Tensor,
-  TensorSpec,
-} from '../protocol/types.ts';
+import type { InferRequest, ModelMetadata, RepositoryIndexEntry, Tensor } from '../protocol/types.ts';
 import { sampleRequest } from '../spec/index.ts';
 import type { LoadedSpec, ModelSpec } from '../spec/types.ts';
-import { Batcher, batchKey, samplesOf, systemClock } from './batching/index.ts';
+import { Batcher, systemClock } from './batching/index.ts';
+import { dispatchPlan } from './batching/plan.ts';
 import { threadsPerWorker } from './cpu.ts';
 import type { ModelMetrics } from './metrics.ts';
 import { WorkerPool } from './worker/pool.ts';
@@ -32,13 +27,13 @@ export interface VersionLogger {
 /** Inference threads yield the CPU to the event loop when both want it (see inference-worker.ts). */
 const WORKER_NICE = 10;
 
-const UNBATCHED = { maxBatchSize: 1, maxQueueDelayMs: 0, preferredBatchSizes: [], maxQueueSize: 1024 };
-
 export class ModelVersion {
   state: VersionState = 'UNAVAILABLE';
   reason = '';
   metadata: ModelMetadata | null = null;
   loadedAt: number | null = null;
+  /** Requests are concatenated into batches (see batching/plan.ts); false: one model call each. */
+  batched = false;
   #pool: WorkerPool | null = null;
   #batcher: Batcher<InferRequest, Tensor[]> | null = null;
 
@@ -117,15 +112,25 @@ export class ModelVersion {
         inputs: pool.inputs,
         outputs: pool.outputs,
       };
+      const plan = dispatchPlan(spec.serving.batching, spec.model.format, pool.inputs, pool.outputs);
+      if (plan.ignored.length > 0) {
+        this.log.warn(
+          { ...fields, tensors: plan.ignored },
+          'serving.batching is ignored: these tensors have no dynamic first (batch) dimension',
+        );
+      }
+      this.batched = plan.batched;
       this.#batcher = new Batcher<InferRequest, Tensor[]>({
-        policy: this.#batchingPolicy(pool.inputs, pool.outputs),
+        policy: plan.policy,
         clock: systemClock,
         concurrency: spec.serving.concurrency,
-        samplesOf,
-        keyOf: batchKey,
-        execute: (batch) => pool.run(batch),
-        onBatch: ({ samples, queueMs, runMs }) => {
-          this.metrics.batch(samples, runMs / 1000);
+        samplesOf: plan.samplesOf,
+        keyOf: plan.keyOf,
+        execute: (batch) => pool.run(batch, plan.batched),
+        onBatch: ({ size, samples, queueMs, runMs }) => {
+          if (plan.batched) this.metrics.batch(samples, runMs / 1000);
+          // A group ran one model call per request: each counts as a call of its own.
+          else for (let i = 0; i < size; i++) this.metrics.batch(1, runMs / size / 1000);
           for (const ms of queueMs) this.metrics.queued(ms / 1000);
         },
       });
@@ -149,24 +154,6 @@ export class ModelVersion {
     }
   }
 
-  /**
-   * Batching needs every input and output to have a dynamic first dimension; otherwise requests
-   * run one at a time (and a configured batching section is reported as ignored).
-   */
-  #batchingPolicy(inputs: TensorSpec[], outputs: TensorSpec[]) {
-    const configured = this.spec.serving.batching;
-    if (configured === null) return UNBATCHED;
-    const fixed = [...inputs, ...outputs].filter((t) => t.shape[0] !== -1).map((t) => t.name);
-    if (fixed.length > 0) {
-      this.log.warn(
-        { model: this.name, version: this.version, tensors: fixed },
-        'serving.batching is ignored: these tensors have no dynamic first (batch) dimension',
-      );
-      return { ...UNBATCHED, maxQueueSize: configured.maxQueueSize };
-    }
-    return configured;
-  }
-
   /** Runs the first example (or a zero-filled request) once on every worker before reporting ready. */
   async #warmUp(): Promise<void> {
     const example = this.spec.examples[0]?.request;
@@ -182,7 +169,7 @@ export class ModelVersion {
           { maxBodyBytes: Number.MAX_SAFE_INTEGER },
         );
         try {
-          await this.#pool!.run([request]);
+          await this.#pool!.run([request], this.batched);
         } catch (error) {
           throw new FerryError(
             'FERRY_MODEL_LOAD_FAILED',

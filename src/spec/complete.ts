@@ -61,9 +61,10 @@ export function completeSpec(raw: RawSpec): ModelSpec {
 }
 
 function completeBatching(batching: NonNullable<RawSpec['serving']>['batching']): BatchingSpec | null {
-  if (batching === undefined || batching === null || batching === false) return DEFAULTS.serving.batching;
-  const given = batching === true ? {} : batching;
   const on = DEFAULTS.serving.batchingWhenOn;
+  if (batching === undefined) return { ...on, preferredBatchSizes: [...on.preferredBatchSizes], auto: true };
+  if (batching === null || batching === false) return null;
+  const given = batching === true ? {} : batching;
   const preferred = [...new Set(given.preferredBatchSizes ?? on.preferredBatchSizes)].sort((a, b) => a - b);
   return {
     maxBatchSize: given.maxBatchSize ?? on.maxBatchSize,

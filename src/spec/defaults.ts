@@ -10,8 +10,6 @@ export const DEFAULTS = {
     outputs: null,
   },
   serving: {
-    /** Batching is off unless `serving.batching` is given (`true`, `{}` or an object). */
-    batching: null,
     /** The values used for fields left out when batching is on. */
     batchingWhenOn: {
       maxBatchSize: 32,

@@ -30,7 +30,7 @@ describe('renderInitialSpec', () => {
     assert.equal(spec?.model.format, 'onnx');
     assert.equal(spec?.model.inputs, null);
     assert.equal(spec?.serving.timeoutMs, 30_000);
-    assert.equal(spec?.serving.batching, null);
+    assert.equal(spec?.serving.batching?.auto, true, 'batching left out: automatic');
   });
 
   it('writes a handler spec whose declared tensors load back', () => {

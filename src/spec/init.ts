@@ -78,8 +78,9 @@ export function renderInitialSpec(options: InitialSpecOptions): string {
   tensors('outputs', outputs);
   lines.push(
     'serving:',
-    '  # Dynamic batching stacks concurrent requests into one model call. Uncomment it when the first',
-    '  # dimension of every input and output is the batch (Ferry concatenates and splits along it).',
+    '  # Dynamic batching stacks concurrent requests into one model call. Left out, it is automatic: on',
+    '  # (with the values below) when the first dimension of every input and output is dynamic (the batch;',
+    '  # Ferry concatenates and splits along it), off otherwise. "batching: false" turns it off.',
     '  # batching:',
     c(`  #   maxBatchSize: ${on.maxBatchSize}`, 'samples per batch'),
     c('  #   maxQueueDelay: 2ms', 'how long the oldest request may wait for a batch to fill'),

@@ -126,7 +126,13 @@ describe('parseSpec: valid documents', () => {
         outputs: null,
       },
       serving: {
-        batching: null,
+        batching: {
+          maxBatchSize: 32,
+          maxQueueDelayMs: 0,
+          preferredBatchSizes: [],
+          maxQueueSize: 1024,
+          auto: true,
+        },
         concurrency: 1,
         timeoutMs: 30_000,
         threads: null,

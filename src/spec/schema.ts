@@ -251,8 +251,8 @@ const ServingSchema = z
       })
       .optional()
       .meta({
-        description: 'Dynamic batching. Omitted, null or false = off; true or {} = on with defaults.',
-        default: false,
+        description:
+          'Dynamic batching. Omitted = automatic (on with the defaults when every input and output of an ONNX model has a dynamic first dimension, else off); false or null = off; true or {} = on with defaults.',
       })
       .register(hints, {
         hint: 'e.g. "batching: true" or "batching: { maxBatchSize: 32, maxQueueDelay: 2ms }"',

@@ -16,10 +16,15 @@ export interface BatchingSpec {
   preferredBatchSizes: number[];
   /** Requests waiting beyond this are shed with 503 + Retry-After. */
   maxQueueSize: number;
+  /**
+   * Set when ferry.yaml does not configure batching: it is on with these defaults when the model allows it
+   * (ONNX, every input and output with a dynamic first dimension) and off, without a warning, otherwise.
+   */
+  auto?: true;
 }
 
 export interface ServingSpec {
-  /** null when batching is off. */
+  /** null when batching is off (`false` or `null` in ferry.yaml); `auto` set when it was left out. */
   batching: BatchingSpec | null;
   /** Number of inference workers (each with its own session). */
   concurrency: number;

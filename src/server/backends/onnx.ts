@@ -1,11 +1,11 @@
 /**
- * ONNX backend: one onnxruntime-node session; a batch of requests is concatenated along the
- * first dimension, run once, and split back.
+ * ONNX backend: one onnxruntime-node session. A batch concatenated along the first dimension (by the
+ * worker pool, on the main thread) runs as one call (`runBatch`); a group of requests the batcher put
+ * together only to share the hop to this thread runs one call per request (`infer`).
  */
 import type * as ort from 'onnxruntime-node';
 import { FerryError } from '../../core/errors.ts';
 import type { InferRequest, Tensor, TensorSpec } from '../../protocol/types.ts';
-import { concatBatch, splitBatch } from '../batching/concat.ts';
 import { fromOrtTensor, openSession, specsFromSession, toOrtTensor } from './onnx-tensors.ts';
 import type { Backend, BackendLoadOptions } from './types.ts';
 
@@ -30,23 +30,19 @@ function checkDeclaredNames(declared: TensorSpec[], actual: readonly string[], k
 }
 
 class OnnxBackend implements Backend {
-  readonly #inputNames: string[];
-
   constructor(
     private readonly session: ort.InferenceSession,
     readonly inputs: TensorSpec[],
     readonly outputs: TensorSpec[],
-  ) {
-    this.#inputNames = inputs.map((t) => t.name);
-  }
+  ) {}
 
   async infer(requests: InferRequest[]): Promise<Tensor[][]> {
-    if (requests.length === 1) return [await this.runConcatenated(requests[0]!.inputs)];
-    const { inputs, sizes } = concatBatch(requests, this.#inputNames);
-    return splitBatch(await this.runConcatenated(inputs), sizes);
+    const results: Tensor[][] = [];
+    for (const request of requests) results.push(await this.runBatch(request.inputs));
+    return results;
   }
 
-  async runConcatenated(inputs: Tensor[]): Promise<Tensor[]> {
+  async runBatch(inputs: Tensor[]): Promise<Tensor[]> {
     const feeds: Record<string, ort.Tensor> = {};
     for (const tensor of inputs) feeds[tensor.name] = toOrtTensor(tensor);
     const results = await this.session.run(feeds);

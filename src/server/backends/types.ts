@@ -21,13 +21,17 @@ export interface BackendLoadOptions {
 export interface Backend {
   readonly inputs: TensorSpec[];
   readonly outputs: TensorSpec[];
-  /** Runs one batch of already-validated requests; returns the outputs of each, in order. */
+  /**
+   * Runs already-validated requests one model call each (a group shares only the hop to the worker);
+   * returns the outputs of each, in order.
+   */
   infer(requests: InferRequest[]): Promise<Tensor[][]>;
   /**
    * Backends whose model takes a batch dimension run inputs already concatenated along it (by the
-   * main thread, so one buffer per input crosses to the worker) and return outputs batched the same way.
+   * main thread, so one buffer per input crosses to the worker) as one call, and return outputs batched
+   * the same way.
    */
-  runConcatenated?(inputs: Tensor[]): Promise<Tensor[]>;
+  runBatch?(inputs: Tensor[]): Promise<Tensor[]>;
   unload(): Promise<void>;
 }
 

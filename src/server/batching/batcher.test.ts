@@ -259,10 +259,25 @@ describe('Batcher', () => {
     assert.deepEqual(clock.armed, [80]);
     await complete(0);
     assert.deepEqual(ids(1), ['c']);
-    assert.deepEqual(clock.armed, []);
+    assert.deepEqual(clock.armed, [80], "c's running batch watches c's deadline");
     assert.equal(calls.length, 2);
     await complete(1);
     assert.equal(c.value, 'c!');
+    assert.deepEqual(clock.armed, [], 'the watch ends with the batch');
+  });
+
+  test('a running request is answered 504 at its deadline; its late result is dropped', async () => {
+    const { clock, submit, complete } = setup();
+    const a = submit('a', 1, 40);
+    const b = submit('b', 1, 90);
+    assert.deepEqual(clock.armed, [40, 90], "the running batch's watch at a's deadline; b's in the queue");
+    await clock.advanceTo(40);
+    assert.equal(a.error?.code, 'FERRY_DEADLINE_EXCEEDED');
+    assert.match(a.error?.message ?? '', /still running 40 ms after the request arrived/);
+    await complete(0);
+    assert.equal(a.value, undefined, 'the late result does not reach a');
+    await complete(1);
+    assert.equal(b.value, 'b!', 'the next request runs and answers');
   });
 
   test('with a run-time estimate, a request that cannot finish in time is rejected early, never run', async () => {

@@ -292,45 +292,84 @@ export class Batcher<TReq, TRes> {
     const requests = batch.map((entry) => entry.request);
     let samples = 0;
     for (const entry of batch) samples += entry.samples;
+    const overdue = this.#watchDeadlines(batch);
+    // The executor is free again: hand out the next batch before answering this one, so the worker does
+    // not wait while the main thread writes the responses.
+    const release = () => {
+      overdue.cancel();
+      this.#running--;
+      this.#pump();
+    };
     let pending: Promise<TRes[]>;
     try {
       pending = this.#execute(requests);
     } catch (error) {
       pending = Promise.reject(error);
     }
-    pending
-      .then(
-        (results) => {
-          const runMs = this.#clock.now() - dispatchedAt;
-          if (!Array.isArray(results) || results.length !== batch.length) {
-            const got = Array.isArray(results) ? `${results.length} results` : typeof results;
-            const error = new FerryError(
-              'FERRY_INTERNAL',
-              `the batch executor returned ${got} for a batch of ${batch.length} requests`,
-            );
-            for (const entry of batch) entry.reject(error);
-            this.#report(batch, samples, dispatchedAt, runMs, false);
-            return;
-          }
-          this.#estimator.observe(samples, runMs);
-          for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
-          this.#report(batch, samples, dispatchedAt, runMs, true);
-        },
-        (error: unknown) => {
-          const runMs = this.#clock.now() - dispatchedAt;
-          const failure = toFerryError(
-            error,
-            'FERRY_INFERENCE_FAILED',
-            `the model failed while running a batch of ${batch.length} request(s)`,
+    pending.then(
+      (results) => {
+        const runMs = this.#clock.now() - dispatchedAt;
+        release();
+        if (!Array.isArray(results) || results.length !== batch.length) {
+          const got = Array.isArray(results) ? `${results.length} results` : typeof results;
+          const error = new FerryError(
+            'FERRY_INTERNAL',
+            `the batch executor returned ${got} for a batch of ${batch.length} requests`,
           );
-          for (const entry of batch) entry.reject(failure);
+          for (const entry of batch) entry.reject(error);
           this.#report(batch, samples, dispatchedAt, runMs, false);
-        },
-      )
-      .finally(() => {
-        this.#running--;
-        this.#pump();
+          return;
+        }
+        this.#estimator.observe(samples, runMs);
+        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
+        this.#report(batch, samples, dispatchedAt, runMs, true);
+      },
+      (error: unknown) => {
+        const runMs = this.#clock.now() - dispatchedAt;
+        release();
+        const failure = toFerryError(
+          error,
+          'FERRY_INFERENCE_FAILED',
+          `the model failed while running a batch of ${batch.length} request(s)`,
+        );
+        for (const entry of batch) entry.reject(failure);
+        this.#report(batch, samples, dispatchedAt, runMs, false);
+      },
+    );
+  }
+
+  /**
+   * Answers a running request whose deadline passes before its batch finishes with 504 (the batch's late
+   * result is then dropped for it): one timer per batch, at its earliest deadline, not one per request.
+   */
+  #watchDeadlines(batch: Entry<TReq, TRes>[]): TimerHandle {
+    let timer: TimerHandle | null = null;
+    const answered = new Set<Entry<TReq, TRes>>();
+    const arm = (): void => {
+      let earliest = Number.POSITIVE_INFINITY;
+      for (const entry of batch)
+        if (!answered.has(entry) && entry.deadline < earliest) earliest = entry.deadline;
+      if (earliest === Number.POSITIVE_INFINITY) return;
+      timer = this.#clock.setTimer(Math.max(0, earliest - this.#clock.now()), () => {
+        const now = this.#clock.now();
+        for (const entry of batch) {
+          if (answered.has(entry) || entry.deadline > now) continue;
+          answered.add(entry);
+          entry.reject(
+            new FerryError(
+              'FERRY_DEADLINE_EXCEEDED',
+              `inference did not finish within the model's timeout: its batch was still running ${Math.round(now - entry.enqueuedAt)} ms after the request arrived`,
+              {
+                hint: 'Raise serving.timeout in ferry.yaml, add workers (serving.concurrency), or send less load.',
+              },
+            ),
+          );
+        }
+        arm();
       });
+    };
+    arm();
+    return { cancel: () => timer?.cancel() };
   }
 
   #report(

@@ -90,7 +90,7 @@ function batchRows(tensor: Tensor, request: InferRequest, index: number): number
     throw new FerryError(
       'FERRY_INVALID_INPUT',
       `${describe(request, index)}: input "${tensor.name}" is a scalar (shape []), but batching needs a first (batch) dimension`,
-      { hint: `Send shape [1] (or [n, ...]), or turn batching off (serving.batching: null).` },
+      { hint: `Send shape [1] (or [n, ...]), or turn batching off (serving.batching: false).` },
     );
   }
   const rows = tensor.shape[0]!;
@@ -178,7 +178,7 @@ export function splitBatch(outputs: Tensor[], sizes: number[]): Tensor[][] {
         'FERRY_INFERENCE_FAILED',
         `output "${output.name}" has shape [${output.shape.join(', ')}] for a batch of ${total} samples from ${sizes.length} requests: with batching on, the model's first dimension must be the batch dimension (the output's first dimension must equal the sum of the inputs' first dimensions)`,
         {
-          hint: 'Turn batching off for this model (serving.batching: null), or export it with a leading batch dimension.',
+          hint: 'Turn batching off for this model (serving.batching: false), or export it with a leading batch dimension.',
         },
       );
     }

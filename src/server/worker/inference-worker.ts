@@ -17,13 +17,23 @@ import {
 const port = parentPort!;
 const init = workerData as WorkerInit;
 
+/**
+ * False once a transfer failed: onnxruntime-node's output buffers are external memory that cannot be
+ * detached, and a failed postMessage (an exception, then a second call that copies) cost a fifth of this
+ * thread's time on small models. From then on outputs are copied, which is what the fallback did anyway.
+ */
+let canTransfer = true;
+
 function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
-  try {
-    port.postMessage(message, transfer);
-  } catch {
-    // Some runtime-owned buffers cannot be transferred; fall back to a copy.
-    port.postMessage(message);
+  if (canTransfer && transfer.length > 0) {
+    try {
+      port.postMessage(message, transfer);
+      return;
+    } catch {
+      canTransfer = false;
+    }
   }
+  port.postMessage(message);
 }
 
 async function loadBackend(): Promise<Backend> {
@@ -69,7 +79,7 @@ port.on('message', async (message: ToWorker) => {
   }
   try {
     if (message.type === 'run') {
-      const outputs = await backend.runConcatenated!(message.inputs);
+      const outputs = await backend.runBatch!(message.inputs);
       send({ type: 'ran', id: message.id, outputs }, transferables(outputs));
     } else {
       const outputs = await backend.infer(message.requests);

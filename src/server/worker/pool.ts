@@ -140,10 +140,12 @@ export class WorkerPool {
   }
 
   /**
-   * Runs one batch on the least busy worker. For ONNX models the requests are concatenated here, so one
-   * buffer per input crosses to the worker (transferred, not copied) and one per output comes back.
+   * Runs requests on the least busy worker, in one message. `concatenate` (a batch for a model with a batch
+   * dimension): they are concatenated here, so one buffer per input crosses to the worker (transferred, not
+   * copied), run as one model call, and one buffer per output comes back to be split. Otherwise the worker
+   * runs them one call each: grouping them only saves hops.
    */
-  run(requests: InferRequest[]): Promise<Tensor[][]> {
+  run(requests: InferRequest[], concatenate: boolean): Promise<Tensor[][]> {
     const slot = this.#slots.reduce<Slot | undefined>(
       (best, s) => (best === undefined || s.busy < best.busy ? s : best),
       undefined,
@@ -156,7 +158,7 @@ export class WorkerPool {
     const id = this.#nextId++;
     let message: ToWorker;
     let sizes: number[] | null = null;
-    if (this.init.format === 'onnx') {
+    if (concatenate) {
       let inputs = requests[0]!.inputs;
       if (requests.length > 1) {
         const batch = concatBatch(

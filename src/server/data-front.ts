@@ -1,0 +1,272 @@
+/**
+ * The model server's data path on plain node:http: inference (OIP v2 infer, with or without a version) and
+ * the health probes. Everything else (metadata, repository, KServe v1, /metrics) goes on to the Fastify app
+ * (http-app.ts), which owns the rest of the API; both answer errors the same way (http-errors.ts).
+ *
+ * Why not Fastify here: under load the main thread is the server's bottleneck, and a framework's generic
+ * request and reply objects, hooks and promises cost more than the protocol work itself. This front only
+ * moves bytes: it matches the path without a router, reads the body, hands it to dataPlane.infer (which
+ * decodes, validates, queues, encodes and counts), and answers with one write: status line, precomputed
+ * headers and body together. Listeners are module functions; a request's state is one small object.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { FerryError } from '../core/errors.ts';
+import { DRAINING_HEADER } from '../core/replica.ts';
+import type { DataPlane } from './data-plane.ts';
+import { errorReply, toFerryError } from './http-errors.ts';
+import type { RouteCounter, ServerMetrics } from './metrics.ts';
+
+export interface DataFrontOptions {
+  dataPlane: DataPlane;
+  metrics: ServerMetrics;
+  logger: Logger;
+  /** Largest body accepted, in bytes (each model may set a lower limit, checked when decoding). */
+  maxBodyBytes: number;
+}
+
+/** Answers the request and returns true, or returns false to leave it to the next handler. */
+export type DataFront = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+const INFER_ROUTE = '/v2/models/:name/infer';
+const INFER_VERSION_ROUTE = '/v2/models/:name/versions/:version/infer';
+const LIVE = Buffer.from('{"live":true}');
+const READY = Buffer.from('{"ready":true}');
+const NOT_READY = Buffer.from('{"ready":false}');
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** One inference request in flight: what the body listeners and the answer need. */
+interface Exchange {
+  front: Front;
+  res: ServerResponse;
+  route: RouteCounter;
+  name: string;
+  version: string | undefined;
+  requestId: string;
+  receivedAt: number;
+  chunks: Buffer[];
+  size: number;
+  tooLarge: boolean;
+}
+
+const EXCHANGE = Symbol('ferry.exchange');
+type WithExchange = IncomingMessage & { [EXCHANGE]?: Exchange };
+
+class Front {
+  readonly #dataPlane: DataPlane;
+  readonly #logger: Logger;
+  readonly maxBodyBytes: number;
+  readonly #infer: RouteCounter;
+  readonly #inferVersion: RouteCounter;
+  readonly #live: RouteCounter;
+  readonly #ready: RouteCounter;
+  #nextId = 0;
+
+  constructor({ dataPlane, metrics, logger, maxBodyBytes }: DataFrontOptions) {
+    this.#dataPlane = dataPlane;
+    this.#logger = logger;
+    this.maxBodyBytes = maxBodyBytes;
+    this.#infer = metrics.route(INFER_ROUTE);
+    this.#inferVersion = metrics.route(INFER_VERSION_ROUTE);
+    this.#live = metrics.route('/v2/health/live');
+    this.#ready = metrics.route('/v2/health/ready');
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse): boolean {
+    const url = req.url ?? '';
+    const query = url.indexOf('?');
+    const path = query < 0 ? url : url.slice(0, query);
+    if (req.method === 'GET') {
+      if (path === '/v2/health/ready') {
+        const ready = this.#dataPlane.ready();
+        this.#probe(req, res, this.#ready, ready ? 200 : 503, ready ? READY : NOT_READY);
+        return true;
+      }
+      if (path === '/v2/health/live') {
+        this.#probe(req, res, this.#live, 200, LIVE);
+        return true;
+      }
+      return false;
+    }
+    if (req.method !== 'POST' || !path.startsWith('/v2/models/') || !path.endsWith('/infer')) return false;
+    // /v2/models/{name}/infer or /v2/models/{name}/versions/{version}/infer; anything else is Fastify's.
+    const parts = path.slice(11, -6).split('/');
+    let name: string | undefined;
+    let version: string | undefined;
+    let route: RouteCounter;
+    if (parts.length === 1) {
+      name = parts[0];
+      route = this.#infer;
+    } else if (parts.length === 3 && parts[1] === 'versions') {
+      name = parts[0];
+      version = parts[2];
+      route = this.#inferVersion;
+    } else {
+      return false;
+    }
+    if (!name || version === '') return false;
+    if (name.includes('%') || version?.includes('%')) {
+      try {
+        name = decodeURIComponent(name);
+        if (version !== undefined) version = decodeURIComponent(version);
+      } catch {
+        return false; // a bad escape: Fastify answers it
+      }
+    }
+    const exchange: Exchange = {
+      front: this,
+      res,
+      route,
+      name,
+      version,
+      requestId: this.#requestId(req),
+      receivedAt: performance.now(),
+      chunks: [],
+      size: 0,
+      tooLarge: false,
+    };
+    if (this.#dataPlane.draining) {
+      this.#drainingReply(exchange);
+      req.resume();
+      return true;
+    }
+    const declared = Number(req.headers['content-length']);
+    if (declared > this.maxBodyBytes) {
+      exchange.tooLarge = true;
+      this.fail(exchange, tooLarge(declared, this.maxBodyBytes), true);
+      req.resume();
+      return true;
+    }
+    (req as WithExchange)[EXCHANGE] = exchange;
+    req.on('data', onData);
+    req.on('end', onEnd);
+    return true;
+  }
+
+  /** The whole body is in: infer and answer. */
+  infer(req: IncomingMessage, exchange: Exchange): void {
+    const { chunks } = exchange;
+    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, exchange.size);
+    const headers = req.headers;
+    const length = headers['inference-header-content-length'];
+    let pending: Promise<{ body: Buffer; headers: Record<string, string> }>;
+    try {
+      pending = this.#dataPlane.infer({
+        protocol: 'v2',
+        name: exchange.name,
+        version: exchange.version,
+        body,
+        contentType: headers['content-type'],
+        inferenceHeaderLength: Array.isArray(length) ? length[0] : length,
+        receivedAt: exchange.receivedAt,
+      });
+    } catch (error) {
+      this.fail(exchange, error, false);
+      return;
+    }
+    pending.then(
+      (reply) => this.#answer(exchange, 200, reply.headers, reply.body),
+      (error: unknown) => this.fail(exchange, error, false),
+    );
+  }
+
+  fail(exchange: Exchange, error: unknown, closeConnection: boolean): void {
+    const ferry = toFerryError(error);
+    const { status, headers, body } = errorReply(ferry);
+    const fields = {
+      reqId: exchange.requestId,
+      code: ferry.code,
+      status,
+      url: exchange.res.req.url,
+      err: status >= 500 ? error : undefined,
+    };
+    this.#logger[status >= 500 ? 'error' : 'warn'](fields, ferry.message);
+    if (closeConnection) headers.connection = 'close';
+    this.#answer(exchange, status, headers, body);
+  }
+
+  #answer(exchange: Exchange, status: number, headers: Record<string, string>, body: Buffer | string): void {
+    const { res } = exchange;
+    if (res.destroyed || res.headersSent) return;
+    exchange.route.count(status);
+    res.statusCode = status;
+    for (const key in headers) res.setHeader(key, headers[key]!);
+    res.setHeader('content-length', typeof body === 'string' ? Buffer.byteLength(body) : body.length);
+    res.setHeader('x-request-id', exchange.requestId);
+    // While draining, a connection whose answer is out closes: kept alive and idle, it would hold the
+    // listener open until its keep-alive timeout, and the exit with it.
+    if (this.#dataPlane.draining) res.setHeader('connection', 'close');
+    res.end(body);
+  }
+
+  #drainingReply(exchange: Exchange): void {
+    const { status, headers, body } = errorReply(
+      new FerryError(
+        'FERRY_SHUTTING_DOWN',
+        'the server is shutting down; send the request to another replica',
+        {
+          retryAfterSeconds: 1,
+        },
+      ),
+    );
+    // The header tells a gateway to try another replica (nothing was processed).
+    headers[DRAINING_HEADER] = '1';
+    headers.connection = 'close';
+    this.#answer(exchange, status, headers, body);
+  }
+
+  #probe(req: IncomingMessage, res: ServerResponse, route: RouteCounter, status: number, body: Buffer): void {
+    route.count(status);
+    res.writeHead(status, [
+      'content-type',
+      JSON_TYPE,
+      'content-length',
+      String(body.length),
+      'x-request-id',
+      this.#requestId(req),
+    ]);
+    res.end(body);
+    req.resume();
+  }
+
+  /** The client's x-request-id, or a fresh one (as Fastify makes them for the other routes). */
+  #requestId(req: IncomingMessage): string {
+    const given = req.headers['x-request-id'];
+    if (typeof given === 'string' && given !== '') return given;
+    return `req-${(++this.#nextId).toString(36)}`;
+  }
+}
+
+function onData(this: WithExchange, chunk: Buffer): void {
+  const exchange = this[EXCHANGE]!;
+  if (exchange.tooLarge) return;
+  exchange.size += chunk.length;
+  if (exchange.size > exchange.front.maxBodyBytes) {
+    exchange.tooLarge = true;
+    exchange.chunks = [];
+    exchange.front.fail(exchange, tooLarge(exchange.size, exchange.front.maxBodyBytes), true);
+    return;
+  }
+  exchange.chunks.push(chunk);
+}
+
+function onEnd(this: WithExchange): void {
+  const exchange = this[EXCHANGE]!;
+  if (exchange.tooLarge) return;
+  exchange.front.infer(this, exchange);
+}
+
+function tooLarge(size: number, limit: number): FerryError {
+  return new FerryError(
+    'FERRY_PAYLOAD_TOO_LARGE',
+    `request body is larger than the server's limit: ${size} bytes, over ${limit}`,
+    {
+      hint: 'Raise serving.limits.maxBodySize in ferry.yaml, or send tensors with the binary extension (smaller).',
+    },
+  );
+}
+
+export function createDataFront(options: DataFrontOptions): DataFront {
+  const front = new Front(options);
+  return (req, res) => front.handle(req, res);
+}

@@ -25,4 +25,4 @@ export {
 } from './datatypes.ts';
 export * from './types.ts';
 export { decodeV1Request, encodeV1Response } from './v1.ts';
-export { describeSpec, validateInferRequest } from './validate.ts';
+export { compileValidator, describeSpec, validateInferRequest } from './validate.ts';

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { FerryError } from '../core/errors.ts';
 import type { InferRequest, ModelMetadata, Tensor } from './types.ts';
-import { validateInferRequest } from './validate.ts';
+import { compileValidator, validateInferRequest } from './validate.ts';
 
 const model: ModelMetadata = {
   name: 'm',
@@ -71,5 +72,53 @@ describe('validateInferRequest', () => {
     assert.deepEqual(problems({ inputs: [tensor('x', 'FP32', [4]), tensor('mask', 'BOOL', [1, 4])] }), [
       'input "x": shape [4] has rank 1, the model\'s [-1,4] has rank 2',
     ]);
+  });
+});
+
+describe('compileValidator', () => {
+  it('accepts and refuses exactly what validateInferRequest does, with the same error', () => {
+    const check = compileValidator(model);
+    const names = fc.constantFrom('x', 'mask', 'y', 'z');
+    const arbTensor = fc.record({
+      name: names,
+      datatype: fc.constantFrom<Tensor['datatype']>('FP32', 'BOOL', 'INT64'),
+      shape: fc.array(fc.constantFrom(1, 2, 3, 4), { minLength: 1, maxLength: 3 }),
+    });
+    const arbRequest = fc.record(
+      {
+        inputs: fc.array(arbTensor, { maxLength: 3 }),
+        outputs: fc.array(fc.record({ name: names }), { maxLength: 2 }),
+      },
+      { requiredKeys: ['inputs'] },
+    );
+    fc.assert(
+      fc.property(arbRequest, (raw) => {
+        const request: InferRequest = {
+          ...raw,
+          inputs: raw.inputs.map((t) => tensor(t.name, t.datatype, t.shape)),
+        };
+        const outcome = (fn: () => void) => {
+          try {
+            fn();
+            return 'ok';
+          } catch (error) {
+            return (error as FerryError).message;
+          }
+        };
+        assert.equal(
+          outcome(() => check(request)),
+          outcome(() => validateInferRequest(request, model)),
+        );
+      }),
+      { numRuns: 2000 },
+    );
+    // The common case, and a duplicate that hides a missing input.
+    assert.doesNotThrow(() =>
+      check({ inputs: [tensor('x', 'FP32', [2, 4]), tensor('mask', 'BOOL', [2, 4])] }),
+    );
+    assert.throws(
+      () => check({ inputs: [tensor('x', 'FP32', [2, 4]), tensor('x', 'FP32', [2, 4])] }),
+      /"mask" \(BOOL \[-1,4\]\) is missing/,
+    );
   });
 });

@@ -65,3 +65,36 @@ export function validateInferRequest(request: InferRequest, model: ModelMetadata
     },
   );
 }
+
+/**
+ * validateInferRequest for one model, made once per model version: a request that matches (the common
+ * case) is accepted by a few comparisons against precomputed specs, without building a Map and a Set per
+ * request; anything else goes through validateInferRequest, which lists every problem.
+ */
+export function compileValidator(model: ModelMetadata): (request: InferRequest) => void {
+  const byName = new Map(model.inputs.map((spec) => [spec.name, spec]));
+  const outputs = new Set(model.outputs.map((spec) => spec.name));
+  const count = model.inputs.length;
+  const matches = (request: InferRequest): boolean => {
+    const inputs = request.inputs;
+    if (inputs.length !== count) return false;
+    for (let i = 0; i < count; i++) {
+      const tensor = inputs[i]!;
+      const spec = byName.get(tensor.name);
+      if (spec === undefined || tensor.datatype !== spec.datatype) return false;
+      const shape = tensor.shape;
+      const expected = spec.shape;
+      if (shape.length !== expected.length) return false;
+      for (let d = 0; d < shape.length; d++) if (expected[d]! >= 0 && shape[d] !== expected[d]) return false;
+      // As many inputs as the model has and all known: each given once means none is missing.
+      for (let j = 0; j < i; j++) if (inputs[j]!.name === tensor.name) return false;
+    }
+    if (request.outputs !== undefined) {
+      for (const output of request.outputs) if (!outputs.has(output.name)) return false;
+    }
+    return true;
+  };
+  return (request) => {
+    if (!matches(request)) validateInferRequest(request, model);
+  };
+}

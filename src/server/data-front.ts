@@ -189,13 +189,18 @@ class Front {
     const { res } = exchange;
     if (res.destroyed || res.headersSent) return;
     exchange.route.count(status);
-    res.statusCode = status;
-    for (const key in headers) res.setHeader(key, headers[key]!);
-    res.setHeader('content-length', typeof body === 'string' ? Buffer.byteLength(body) : body.length);
-    res.setHeader('x-request-id', exchange.requestId);
+    // One writeHead with a flat list, then end(body): Node sends the head and the body in one write.
+    const head: string[] = [
+      'content-length',
+      String(typeof body === 'string' ? Buffer.byteLength(body) : body.length),
+      'x-request-id',
+      exchange.requestId,
+    ];
+    for (const key in headers) head.push(key, headers[key]!);
     // While draining, a connection whose answer is out closes: kept alive and idle, it would hold the
     // listener open until its keep-alive timeout, and the exit with it.
-    if (this.#dataPlane.draining) res.setHeader('connection', 'close');
+    if (this.#dataPlane.draining && headers.connection === undefined) head.push('connection', 'close');
+    res.writeHead(status, head);
     res.end(body);
   }
 

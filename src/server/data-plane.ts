@@ -10,7 +10,6 @@ import {
   type EncodedBody,
   encodeInferResponse,
   encodeV1Response,
-  validateInferRequest,
 } from '../protocol/index.ts';
 import type {
   InferRequest,
@@ -127,7 +126,7 @@ export class DataPlane {
         call.protocol === 'v2'
           ? decodeInferRequest(call.body, call, target.spec.serving.limits)
           : decodeV1Request(call.body, target.metadata!);
-      validateInferRequest(request, target.metadata!);
+      target.validate(request);
       const outputs = await target.submit(request, call.receivedAt + target.spec.serving.timeoutMs);
       const response: InferResponse = {
         model_name: target.name,

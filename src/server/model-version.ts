@@ -6,7 +6,7 @@
 
 import { resolve } from 'node:path';
 import { FerryError } from '../core/errors.ts';
-import { decodeInferRequest } from '../protocol/index.ts';
+import { compileValidator, decodeInferRequest } from '../protocol/index.ts';
 import type { InferRequest, ModelMetadata, RepositoryIndexEntry, Tensor } from '../protocol/types.ts';
 import { sampleRequest } from '../spec/index.ts';
 import type { LoadedSpec, ModelSpec } from '../spec/types.ts';
@@ -32,6 +32,10 @@ export class ModelVersion {
   reason = '';
   metadata: ModelMetadata | null = null;
   loadedAt: number | null = null;
+  /** Checks a decoded request against this version's inputs and outputs (FERRY_INVALID_INPUT). */
+  validate: (request: InferRequest) => void = () => {
+    throw new FerryError('FERRY_MODEL_NOT_READY', `model "${this.name}" is not loaded`);
+  };
   /** Requests are concatenated into batches (see batching/plan.ts); false: one model call each. */
   batched = false;
   #pool: WorkerPool | null = null;
@@ -112,6 +116,7 @@ export class ModelVersion {
         inputs: pool.inputs,
         outputs: pool.outputs,
       };
+      this.validate = compileValidator(this.metadata);
       const plan = dispatchPlan(spec.serving.batching, spec.model.format, pool.inputs, pool.outputs);
       if (plan.ignored.length > 0) {
         this.log.warn(

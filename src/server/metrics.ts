@@ -50,7 +50,7 @@ export class ServerMetrics {
   });
   readonly #inferenceDuration = new HistogramFamily({
     name: 'ferry_inference_duration_seconds',
-    help: 'Time to run one batch in an inference worker, including the hop to and from the worker.',
+    help: 'Time to run one model call in an inference worker, including the hop to and from the worker (a group of unbatched requests counts as one call each, its time divided among them).',
     labelNames: ['model', 'version'],
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],

@@ -116,7 +116,18 @@ export async function buildCli() {
     format: 'esm',
     platform: 'node',
     target: 'node20',
-    packages: 'external',
+    external: [
+      'onnxruntime-node',
+      'onnxruntime-common',
+      'better-sqlite3',
+      'dockerode',
+      'esbuild',
+      'tsx',
+      'tsx/*',
+    ],
+    banner: {
+      js: "import { createRequire as __ferryCreateRequire } from 'node:module';\nconst require = __ferryCreateRequire(import.meta.url);",
+    },
     chunkNames: 'chunk-[hash]',
     write: false,
     metafile: true,
@@ -158,7 +169,13 @@ export async function buildCli() {
   if (!entry) throw new Error(`esbuild wrote no ${relative(ROOT, ENTRY)}`);
   writeAtomically(ENTRY, entry.contents);
   // Every input with its size and mtime; one modified since the build started gets mtime 0 (stale at once).
-  const sources = new Set([...Object.keys(worker.metafile.inputs), ...Object.keys(cli.metafile.inputs)]);
+  // A bundled npm package counts as its package.json (npm install rewrites it), not as every file in it.
+  const sources = new Set(
+    [...Object.keys(worker.metafile.inputs), ...Object.keys(cli.metafile.inputs)].map((file) => {
+      const pkg = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(file.split(sep).join('/'));
+      return pkg ? `${pkg[1]}/package.json` : file;
+    }),
+  );
   const inputs = [...sources].map((file) => {
     const stat = statSync(join(ROOT, file));
     return [file.split(sep).join('/'), stat.size, stat.mtimeMs >= started ? 0 : stat.mtimeMs];

@@ -13,7 +13,7 @@
  */
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { buildCli, isFresh } from '../scripts/build-cli.mjs';
 import { bundleServer, onnxRuntimeFiles } from '../src/image/bundle.ts';
 import { processCpuMs } from './lib/cpu.mjs';
@@ -28,6 +28,7 @@ usage: node --import tsx bench/startup.ts [options]
   --model <dir>       model directory, default examples/iris
   --skip <list>       leave out some of floor,serve,image
   --poll <ms>         pause between readiness probes, default 5
+  --compare <bin>     also time another checkout's bin/ferry.js serve (e.g. the commit before a change), in turn
   (of the common options --ferry and --ready-timeout apply)`;
 
 const { common, values } = parseOptions(USAGE, {
@@ -35,10 +36,12 @@ const { common, values } = parseOptions(USAGE, {
   model: { type: 'string' },
   skip: { type: 'string' },
   poll: { type: 'string' },
+  compare: { type: 'string' },
 });
 const runs = Math.round(numberFlag(values, 'runs', 10, 1, 200));
 const pollMs = numberFlag(values, 'poll', 5, 1, 1000);
 const modelDir = join(REPO_ROOT, typeof values.model === 'string' ? values.model : 'examples/iris');
+const compareBin = typeof values.compare === 'string' ? resolve(values.compare) : null;
 const skip = new Set(typeof values.skip === 'string' ? values.skip.split(',').map((s) => s.trim()) : []);
 for (const s of skip)
   if (!['floor', 'serve', 'image'].includes(s)) {
@@ -92,6 +95,14 @@ const allCases: Case[] = [
     }),
   },
   {
+    name: 'compare',
+    ferry: true,
+    command: (port) => ({
+      args: [compareBin ?? '', 'serve', modelDir, '--host', '127.0.0.1', '--port', String(port)],
+      env: baseEnv,
+    }),
+  },
+  {
     name: 'image',
     ferry: true,
     command: (port) => ({
@@ -101,10 +112,11 @@ const allCases: Case[] = [
     }),
   },
 ];
-const cases = allCases.filter((c) => !skip.has(c.name));
+const cases = allCases.filter((c) => !skip.has(c.name) && (c.name !== 'compare' || compareBin !== null));
 const TITLES: Record<string, string> = {
   floor: 'node:http floor',
   serve: 'ferry serve (compiled CLI)',
+  compare: `ferry serve (${compareBin === null ? '' : relative(REPO_ROOT, compareBin)})`,
   image: "image's server.mjs",
 };
 
@@ -244,7 +256,7 @@ printTable(
 
 const goals = printGoals([
   ...cases
-    .filter((c) => c.ferry)
+    .filter((c) => c.ferry && c.name !== 'compare')
     .map((c) => ({
       name: `${TITLES[c.name]}: ready`,
       value: stat(c.name, 'total'),
@@ -253,6 +265,17 @@ const goals = printGoals([
       unit: ' ms',
       detail: `${BUDGET_MS} ms + the session's creation (${createRef.toFixed(1)} ms, first create in this process)`,
     })),
+  ...(compareBin === null
+    ? []
+    : [
+        {
+          name: `${TITLES.compare}: ready`,
+          value: stat('compare', 'total'),
+          op: 'info' as const,
+          unit: ' ms',
+          detail: 'the other checkout, for comparison',
+        },
+      ]),
   {
     name: 'floor: ready',
     value: floorTotal,
@@ -263,7 +286,7 @@ const goals = printGoals([
 ]);
 
 saveResults('startup', {
-  options: { runs, pollMs, model: modelDir, threads, skip: [...skip], ferryBin: common.ferryBin },
+  options: { runs, pollMs, model: modelDir, threads, skip: [...skip], ferryBin: common.ferryBin, compareBin },
   reference: { ortImportMs: ortImport, coldCreateMs: coldCreate, warmCreatesMs: warmCreates },
   runs: Object.fromEntries(results),
   goals,

@@ -1,12 +1,21 @@
 #!/usr/bin/env node
 // Compiles the CLI (src/cli/main.ts) to plain JavaScript in dist/cli/, so that `ferry` starts without tsx:
 // esbuild bundles our sources with code splitting (each command's heavy modules land in chunks loaded only
-// when it runs); npm packages stay external and load from node_modules as usual.
+// when it runs). npm packages are bundled into the chunks as well (one file to compile instead of hundreds
+// to resolve and load through the ES module loader: `ferry serve` listened about 100 ms sooner), except
+// EXTERNAL: packages with native code or files they find beside themselves, which load from node_modules.
+// CommonJS packages get a require() (the banner) for the Node built-ins they require.
 //   node scripts/build-cli.mjs     build now (scripts/ensure-deps.mjs runs it; bin/ferry.js does when stale)
 //
-// dist/cli/build.json lists every source file that went into the build with its size and mtime; the build
-// is stale when one of them changed or is gone (a file new to the build can only come in through an edit of
-// one of them). bin/ferry.js checks that on every start: one small JSON read and a stat per file.
+// The inference worker that `ferry serve` starts in its worker threads (src/server/worker/inference-worker.ts
+// and the backends) is compiled too, first, to dist/cli/worker-<hash>.js; the CLI build is told its name
+// (define FERRY_COMPILED_WORKER, read by src/server/worker/worker-url.ts), so the worker runs without tsx as
+// well. Content-named, like the chunks: a server started by an earlier build keeps starting its own worker.
+//
+// dist/cli/build.json lists every source file that went into the build (CLI and worker) with its size and
+// mtime, a bundled npm package as its package.json (npm install rewrites it); the build is stale when one of
+// them changed or is gone (a file new to the build can only come in through an edit of one of them).
+// bin/ferry.js checks that on every start: one small JSON read and a stat per file (about 200).
 //
 // `import.meta.url` keeps meaning the source file's URL (src/...), not the chunk's: code that finds files
 // beside itself (the worker bootstrap, examples/, bin/ferry.js, the image bundler's entries) works unchanged.
@@ -33,8 +42,29 @@ export const OUT_DIR = join(ROOT, 'dist', 'cli');
 export const ENTRY = join(OUT_DIR, 'main.js');
 const MANIFEST = join(OUT_DIR, 'build.json');
 const SOURCE = 'src/cli/main.ts';
+const WORKER_SOURCE = 'src/server/worker/inference-worker.ts';
+/** The module that picks the worker's URL; FERRY_COMPILED_WORKER is relative to it. */
+const WORKER_URL_SOURCE = 'src/server/worker/worker-url.ts';
 /** Bumped when the build's options change, so that older builds count as stale. */
-const BUILD_FORMAT = 1;
+const BUILD_FORMAT = 3;
+/**
+ * npm packages left out of the bundle: native addons (onnxruntime-node, better-sqlite3; dockerode's ssh2 has an
+ * optional one), esbuild (runs its binary) and tsx (loader hooks it registers by file URL).
+ */
+const EXTERNAL = [
+  'onnxruntime-node',
+  'onnxruntime-common',
+  'better-sqlite3',
+  'dockerode',
+  'esbuild',
+  'tsx',
+  'tsx/*',
+];
+/** A top-level require() in every output file, for bundled CommonJS (esbuild's shim calls it if defined). */
+const REQUIRE_BANNER = [
+  "import { createRequire as __ferryCreateRequire } from 'node:module';",
+  'const require = __ferryCreateRequire(import.meta.url);',
+].join('\n');
 const KEEP_OLD_CHUNKS_MS = 24 * 60 * 60 * 1000;
 
 /** True when dist/cli holds a build of the current sources (made from this directory). */
@@ -99,41 +129,65 @@ function writeAtomically(path, contents) {
 export async function buildCli() {
   const esbuild = await import('esbuild');
   const started = Date.now();
-  const result = await esbuild.build({
+  const options = {
     absWorkingDir: ROOT,
-    entryPoints: { main: SOURCE },
     outdir: OUT_DIR,
     bundle: true,
     splitting: true,
     format: 'esm',
     platform: 'node',
     target: 'node20',
-    packages: 'external',
-    entryNames: '[name]',
+    external: EXTERNAL,
+    banner: { js: REQUIRE_BANNER },
     chunkNames: 'chunk-[hash]',
     write: false,
     metafile: true,
     legalComments: 'none',
     logLevel: 'silent',
     plugins: [sourceUrlPlugin(esbuild)],
+  };
+  // The worker first: the CLI's build needs the name of its entry.
+  const worker = await esbuild.build({
+    ...options,
+    entryPoints: { worker: WORKER_SOURCE },
+    entryNames: '[name]-[hash]',
+  });
+  const workerEntry = Object.entries(worker.metafile.outputs).find(
+    ([, output]) => output.entryPoint === WORKER_SOURCE,
+  )?.[0];
+  if (!workerEntry) throw new Error(`esbuild wrote no entry for ${WORKER_SOURCE}`);
+  const fromWorkerUrl = relative(dirname(join(ROOT, WORKER_URL_SOURCE)), join(ROOT, workerEntry));
+  const cli = await esbuild.build({
+    ...options,
+    entryPoints: { main: SOURCE },
+    entryNames: '[name]',
+    define: { FERRY_COMPILED_WORKER: JSON.stringify(fromWorkerUrl.split(sep).join('/')) },
   });
   mkdirSync(OUT_DIR, { recursive: true });
   const written = new Set();
   let entry;
-  for (const file of result.outputFiles) {
+  for (const file of [...worker.outputFiles, ...cli.outputFiles]) {
+    if (written.has(file.path)) continue;
     written.add(file.path);
     if (file.path === ENTRY) {
       entry = file;
       continue;
     }
-    // Content-named: an existing chunk of that name already has these bytes (touched: it is in use again).
+    // Content-named: an existing file of that name already has these bytes (touched: it is in use again).
     if (existsQuietly(file.path)) utimesSync(file.path, new Date(), new Date());
     else writeAtomically(file.path, file.contents);
   }
   if (!entry) throw new Error(`esbuild wrote no ${relative(ROOT, ENTRY)}`);
   writeAtomically(ENTRY, entry.contents);
   // Every input with its size and mtime; one modified since the build started gets mtime 0 (stale at once).
-  const inputs = Object.keys(result.metafile.inputs).map((file) => {
+  // A bundled npm package counts as its package.json (npm install rewrites it), not as every file in it.
+  const sources = new Set(
+    [...Object.keys(worker.metafile.inputs), ...Object.keys(cli.metafile.inputs)].map((file) => {
+      const pkg = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(file.split(sep).join('/'));
+      return pkg ? `${pkg[1]}/package.json` : file;
+    }),
+  );
+  const inputs = [...sources].map((file) => {
     const stat = statSync(join(ROOT, file));
     return [file.split(sep).join('/'), stat.size, stat.mtimeMs >= started ? 0 : stat.mtimeMs];
   });

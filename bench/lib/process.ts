@@ -21,6 +21,8 @@ export interface StartOptions {
   readyUrl: string;
   /** Give up after this long (default 30 s). */
   readyTimeoutMs?: number;
+  /** Pause between readiness probes (default 50 ms; bench/startup.ts polls faster to time the start). */
+  pollMs?: number;
   /** Run the child pinned to these CPUs with `taskset -c` (e.g. "1"). */
   cpus?: string;
 }
@@ -151,7 +153,7 @@ export async function startProcess(opts: StartOptions): Promise<RunningProcess> 
             (lastStatus === null ? 'got no answer' : `answered ${lastStatus}`),
         );
       }
-      await sleep(50);
+      await sleep(opts.pollMs ?? 50);
     }
   } catch (e) {
     await handle.stop(1000);

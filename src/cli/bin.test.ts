@@ -9,8 +9,9 @@ import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = join(ROOT, 'bin', 'ferry.js');
@@ -92,6 +93,13 @@ describe('bin/ferry.js', () => {
     assert.equal(edited.code, 0, edited.stderr);
     assert.equal(edited.stderr.split('\n')[0], BUILDING);
     assert.match(edited.stdout, /Ship an edited model/);
+
+    // The inference worker is compiled too (dist/cli/worker-<hash>.js): its sources count for freshness.
+    const worker = join(dir, 'src', 'server', 'worker', 'inference-worker.ts');
+    writeFileSync(worker, `${readFileSync(worker, 'utf8')}// edited\n`);
+    const workerEdited = await run(process.execPath, [bin, '--version'], { cwd: dir });
+    assert.equal(workerEdited.code, 0, workerEdited.stderr);
+    assert.equal(workerEdited.stderr.split('\n')[0], BUILDING);
   });
 
   test('sources that do not compile: exit 1 naming the file and line, nothing runs', async () => {
@@ -113,9 +121,11 @@ describe('bin/ferry.js', () => {
     assert.match(r.stderr, /^error FERRY_CONNECTION_FAILED: No Ferry control plane is known/m);
   });
 
-  test('--help, --version and get load none of the heavy packages', async () => {
+  /** `--import` this to append every module URL the process (and its worker threads) resolves to FERRY_TRACE. */
+  function traceHooks(): string {
     const hooks = join(work, 'trace');
-    mkdirSync(hooks);
+    const register = join(hooks, 'register.mjs');
+    mkdirSync(hooks, { recursive: true });
     writeFileSync(
       join(hooks, 'hooks.mjs'),
       `import { appendFileSync } from 'node:fs';
@@ -127,21 +137,43 @@ export async function resolve(specifier, context, next) {
 `,
     );
     writeFileSync(
-      join(hooks, 'register.mjs'),
+      register,
       `import { register } from 'node:module';\nregister(new URL('./hooks.mjs', import.meta.url));\n`,
     );
+    return register;
+  }
+
+  /**
+   * The module URLs a trace lists, and for each file of dist/cli among them the npm files esbuild bundled into
+   * it (from its `// path` comments), as `bundled:/<path>` (most packages are bundled into the compiled CLI).
+   */
+  function loadedModules(trace: string): string[] {
+    const urls = readFileSync(trace, 'utf8').split('\n').filter(Boolean);
+    const dist = pathToFileURL(join(ROOT, 'dist', 'cli')).href;
+    const bundled = [...new Set(urls)]
+      .filter((url) => url.startsWith(`${dist}/`))
+      .flatMap((url) =>
+        [...readFileSync(fileURLToPath(url), 'utf8').matchAll(/^\/\/ (\S*node_modules\/\S+)$/gm)].map(
+          (m) => `bundled:/${m[1]}`,
+        ),
+      );
+    return [...urls, ...bundled];
+  }
+
+  test('--help, --version and get load none of the heavy packages', async () => {
+    const register = traceHooks();
     const heavy =
       /\/node_modules\/(better-sqlite3|dockerode|fastify|onnxruntime-node|tsx|esbuild|zod|yaml|pino|prom-client)\//;
     for (const args of [['--help'], ['--version'], ['get'], ['deploy', '--help']]) {
-      const trace = join(hooks, `${args.join('-')}.txt`);
+      const trace = join(work, 'trace', `${args.join('-')}.txt`);
       writeFileSync(trace, '');
-      const r = await run(process.execPath, ['--import', join(hooks, 'register.mjs'), BIN, ...args], {
+      const r = await run(process.execPath, ['--import', register, BIN, ...args], {
         env: env({ FERRY_TRACE: trace }),
       });
       assert.equal(r.stderr.includes(BUILDING), false, 'the build was fresh');
       if (args[0] === 'get') assert.match(r.stderr, /FERRY_CONNECTION_FAILED/);
       else assert.equal(r.code, 0, r.stderr);
-      const loaded = readFileSync(trace, 'utf8').split('\n');
+      const loaded = loadedModules(trace);
       assert.ok(
         loaded.some((url) => url.includes('/node_modules/commander/')),
         'the trace sees packages',
@@ -152,6 +184,67 @@ export async function resolve(specifier, context, next) {
         `ferry ${args.join(' ')}`,
       );
     }
+  });
+
+  test('ferry serve runs its inference worker compiled, from dist/cli, without tsx', async () => {
+    const trace = join(work, 'trace', 'serve.txt');
+    writeFileSync(trace, '');
+    // --import is in execArgv, which worker threads inherit: the trace covers the worker too.
+    const child = spawn(
+      process.execPath,
+      ['--import', traceHooks(), BIN, 'serve', 'examples/iris', '--host', '127.0.0.1', '--port', '0'],
+      {
+        cwd: ROOT,
+        env: env({ FERRY_TRACE: trace, FERRY_LOG_LEVEL: 'info' }),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d;
+    });
+    try {
+      const url = await new Promise<string>((res, rej) => {
+        const lines = createInterface({ input: child.stdout });
+        lines.on('line', (line) => {
+          const record = JSON.parse(line) as { msg?: string; url?: string };
+          if (record.msg === 'server ready' && record.url) res(record.url);
+          else if (record.msg === 'server started, but no model is ready') rej(new Error(line));
+        });
+        void exited.then((code) =>
+          rej(new Error(`ferry serve exited (${code}) before it was ready:\n${stderr}`)),
+        );
+      });
+      const response = await fetch(`${url}/v2/models/iris/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: readFileSync(join(ROOT, 'examples', 'iris', 'requests', 'batch.json')),
+      });
+      assert.equal(response.status, 200, await response.clone().text());
+      const { outputs } = (await response.json()) as { outputs: Array<{ name: string; data: number[] }> };
+      assert.deepEqual(outputs.find((o) => o.name === 'label')?.data, [0, 1, 2]);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0, stderr);
+    assert.equal(stderr.includes(BUILDING), false, 'the build was fresh');
+    const loaded = readFileSync(trace, 'utf8').split('\n');
+    const dist = pathToFileURL(join(ROOT, 'dist', 'cli')).href;
+    const src = pathToFileURL(join(ROOT, 'src')).href;
+    assert.ok(
+      loaded.some((u) => u.startsWith(`${dist}/worker-`) && u.endsWith('.js')),
+      'the worker thread started from dist/cli/worker-<hash>.js',
+    );
+    assert.ok(
+      loaded.some((u) => u.includes('/node_modules/onnxruntime-node/')),
+      'the trace sees the worker thread load onnxruntime-node',
+    );
+    assert.deepEqual(
+      loaded.filter((u) => u.includes('/node_modules/tsx/') || u.startsWith(`${src}/`)),
+      [],
+      'neither tsx nor a source file under src/ is loaded',
+    );
   });
 
   test('node bin/ferry.js: hints say node bin/ferry.js', async () => {

@@ -26,7 +26,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SERVER_ENTRY = fileURLToPath(new URL('../server/entry.ts', import.meta.url));
 const WORKER_ENTRY = fileURLToPath(new URL('../server/worker/inference-worker.ts', import.meta.url));
 
-/** Name of the bundled worker, beside server.mjs; the pool finds it through the FERRY_BUNDLED_WORKER define. */
+/** Name of the bundled worker, beside server.mjs; worker/worker-url.ts finds it through the FERRY_BUNDLED_WORKER define. */
 const WORKER_FILE = 'worker.mjs';
 
 /**

@@ -16,15 +16,8 @@ import {
   type WorkerInit,
 } from './messages.ts';
 
-/**
- * Set by the image bundler (esbuild `define`, src/image/bundle.ts) to the bundled worker ("./worker.mjs"
- * beside server.mjs). Unset when running from source: the worker then starts through bootstrap.mjs (tsx).
- */
-declare const FERRY_BUNDLED_WORKER: string | undefined;
-const BOOTSTRAP = new URL(
-  typeof FERRY_BUNDLED_WORKER === 'string' ? FERRY_BUNDLED_WORKER : './bootstrap.mjs',
-  import.meta.url,
-);
+/** The worker's entry: bundled (image), compiled (dist/cli) or through tsx (from source); see worker-url.ts. */
+import { WORKER_URL as BOOTSTRAP } from './worker-url.ts';
 
 interface Pending {
   resolve: (outputs: Tensor[][]) => void;

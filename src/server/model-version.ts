@@ -11,7 +11,7 @@ import type { InferRequest, ModelMetadata, RepositoryIndexEntry, Tensor } from '
 import { sampleRequest } from '../spec/index.ts';
 import type { LoadedSpec, ModelSpec } from '../spec/types.ts';
 import { Batcher, systemClock } from './batching/index.ts';
-import { dispatchPlan } from './batching/plan.ts';
+import { dispatchPlan, PIPELINE_DEPTH } from './batching/plan.ts';
 import { threadsPerWorker } from './cpu.ts';
 import type { ModelMetrics } from './metrics.ts';
 import { WorkerPool } from './worker/pool.ts';
@@ -128,10 +128,11 @@ export class ModelVersion {
       this.#batcher = new Batcher<InferRequest, Tensor[]>({
         policy: plan.policy,
         clock: systemClock,
-        concurrency: spec.serving.concurrency,
+        concurrency: spec.serving.concurrency * PIPELINE_DEPTH,
         samplesOf: plan.samplesOf,
         keyOf: plan.keyOf,
-        execute: (batch) => pool.run(batch, plan.batched),
+        // The batcher's clock is performance.now(); the worker compares wall-clock times.
+        execute: (batch, deadline) => pool.run(batch, plan.batched, performance.timeOrigin + deadline),
         onBatch: ({ size, samples, queueMs, runMs }) => {
           if (plan.batched) this.metrics.batch(samples, runMs / 1000);
           // A group ran one model call per request: each counts as a call of its own.

@@ -51,8 +51,11 @@ export interface BatchInfo {
 export interface BatcherOptions<TReq, TRes> {
   policy: BatchingSpec;
   clock: Clock;
-  /** Runs one batch; resolves with one result per request, in order. */
-  execute: (batch: TReq[]) => Promise<TRes[]>;
+  /**
+   * Runs one batch; resolves with one result per request, in order. `deadline` (clock ms) is the latest of
+   * its requests': an executor that cannot start it before then may skip it (every request has had its 504).
+   */
+  execute: (batch: TReq[], deadline: number) => Promise<TRes[]>;
   /** Samples in a request (its first dimension); batch sizes are counted in samples. */
   samplesOf: (request: TReq) => number;
   /** Number of executors: at most this many batches run at once. */
@@ -78,7 +81,7 @@ interface Entry<TReq, TRes> {
 export class Batcher<TReq, TRes> {
   readonly #spec: BatchingSpec;
   readonly #clock: Clock;
-  readonly #execute: (batch: TReq[]) => Promise<TRes[]>;
+  readonly #execute: (batch: TReq[], deadline: number) => Promise<TRes[]>;
   readonly #samplesOf: (request: TReq) => number;
   readonly #keyOf: ((request: TReq) => string) | undefined;
   readonly #onBatch: ((info: BatchInfo) => void) | undefined;
@@ -291,7 +294,11 @@ export class Batcher<TReq, TRes> {
     this.#running++;
     const requests = batch.map((entry) => entry.request);
     let samples = 0;
-    for (const entry of batch) samples += entry.samples;
+    let latest = Number.NEGATIVE_INFINITY;
+    for (const entry of batch) {
+      samples += entry.samples;
+      if (entry.deadline > latest) latest = entry.deadline;
+    }
     const overdue = this.#watchDeadlines(batch);
     // The executor is free again: hand out the next batch before answering this one, so the worker does
     // not wait while the main thread writes the responses.
@@ -302,7 +309,7 @@ export class Batcher<TReq, TRes> {
     };
     let pending: Promise<TRes[]>;
     try {
-      pending = this.#execute(requests);
+      pending = this.#execute(requests, latest);
     } catch (error) {
       pending = Promise.reject(error);
     }

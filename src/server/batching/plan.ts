@@ -21,6 +21,14 @@ import { batchKey, samplesOf } from './concat.ts';
 
 /** Requests sent to a worker in one message when they are not batched. */
 export const GROUP_SIZE = 32;
+/**
+ * Batches in flight per worker: while it runs one, the next already waits in its port (the worker runs them
+ * in order), so it does not idle while the main thread answers the last batch and sends the next. Measured
+ * (S1 add model, 50 connections, 2 cores): grouped requests 20k -> 35k req/s, batched 46k -> 51k; 3 gave
+ * nothing more.
+ */
+export const PIPELINE_DEPTH = 2;
+
 export interface DispatchPlan {
   /** Concatenate each batch into one model call. */
   batched: boolean;

@@ -12,6 +12,7 @@ import {
   type ToWorker,
   transferables,
   type WorkerInit,
+  wallClockMs,
 } from './messages.ts';
 
 const port = parentPort!;
@@ -70,11 +71,34 @@ try {
   process.exit(0);
 }
 
-port.on('message', async (message: ToWorker) => {
+/**
+ * Messages run one at a time, in order: the pool may send a worker its next batch while one runs (so the
+ * worker never waits for the main thread between batches), and a handler's predict may await; two must not
+ * overlap in one worker.
+ */
+let queue: Promise<void> = Promise.resolve();
+
+port.on('message', (message: ToWorker) => {
+  queue = queue.then(() => handle(message));
+});
+
+async function handle(message: ToWorker): Promise<void> {
   if (message.type === 'unload') {
     await backend.unload().catch(() => undefined);
     send({ type: 'unloaded' });
     port.close();
+    return;
+  }
+  if (wallClockMs() > message.notAfter) {
+    // Every request in it has been answered 504 while it waited here: running it would be wasted.
+    send({
+      type: 'failed',
+      id: message.id,
+      error: {
+        code: 'FERRY_DEADLINE_EXCEEDED',
+        message: 'the deadline passed before the worker reached this batch',
+      },
+    });
     return;
   }
   try {
@@ -88,4 +112,4 @@ port.on('message', async (message: ToWorker) => {
   } catch (error) {
     send({ type: 'failed', id: message.id, error: serializeError(error, 'FERRY_INFERENCE_FAILED') });
   }
-});
+}

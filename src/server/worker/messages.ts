@@ -10,6 +10,15 @@ export interface WorkerInit {
   nice: number;
 }
 
+/**
+ * `notAfter` in a run message: the latest deadline of its requests as a wall-clock time in ms
+ * (performance.timeOrigin + performance.now(), comparable across threads). A worker that reaches the message
+ * later skips it: every request in it has been answered 504 already. Infinity: no deadline.
+ */
+export function wallClockMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
 export interface SerializedError {
   code: ErrorCode;
   message: string;
@@ -17,8 +26,8 @@ export interface SerializedError {
 }
 
 export type ToWorker =
-  | { type: 'infer'; id: number; requests: InferRequest[] }
-  | { type: 'run'; id: number; inputs: Tensor[] }
+  | { type: 'infer'; id: number; requests: InferRequest[]; notAfter: number }
+  | { type: 'run'; id: number; inputs: Tensor[]; notAfter: number }
   | { type: 'unload' };
 
 export type FromWorker =

@@ -136,9 +136,14 @@ export class WorkerPool {
    * Runs requests on the least busy worker, in one message. `concatenate` (a batch for a model with a batch
    * dimension): they are concatenated here, so one buffer per input crosses to the worker (transferred, not
    * copied), run as one model call, and one buffer per output comes back to be split. Otherwise the worker
-   * runs them one call each: grouping them only saves hops.
+   * runs them one call each: grouping them only saves hops. A worker that reaches the message after
+   * `notAfter` (wall-clock ms, see messages.ts) skips it.
    */
-  run(requests: InferRequest[], concatenate: boolean): Promise<Tensor[][]> {
+  run(
+    requests: InferRequest[],
+    concatenate: boolean,
+    notAfter = Number.POSITIVE_INFINITY,
+  ): Promise<Tensor[][]> {
     const slot = this.#slots.reduce<Slot | undefined>(
       (best, s) => (best === undefined || s.busy < best.busy ? s : best),
       undefined,
@@ -162,10 +167,10 @@ export class WorkerPool {
         sizes = batch.sizes;
       }
       ownBuffers(inputs);
-      message = { type: 'run', id, inputs };
+      message = { type: 'run', id, inputs, notAfter };
     } else {
       for (const request of requests) ownBuffers(request.inputs);
-      message = { type: 'infer', id, requests };
+      message = { type: 'infer', id, requests, notAfter };
     }
     return new Promise((resolve, reject) => {
       slot.pending.set(id, { resolve, reject, sizes });

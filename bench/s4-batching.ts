@@ -70,7 +70,7 @@ const expected = inproc['batch 1']?.outputs[model.output];
 if (!expected) throw new Error(`in-process run has no output "${model.output}"`);
 
 const variants = [
-  { name: 'off', batching: null },
+  { name: 'off', batching: false },
   { name: 'on', batching: { maxBatchSize: maxBatch, maxQueueDelayMs: maxDelayMs } },
 ] as const;
 const results: Record<string, Awaited<ReturnType<typeof measure>>> = {};

@@ -148,7 +148,12 @@ describe('model dir', () => {
       model: { name: 'add', version: '1', format: 'onnx', file: 'model.onnx' },
       serving: { batching: { maxBatchSize: 32, maxQueueDelay: '0ms' }, concurrency: 1, threads: 1 },
     });
+    // No section: the server's default; false: off whatever the default.
     assert.equal(parse(ferryYaml({ name: 'a', bytes: new Uint8Array() })).serving.batching, undefined);
+    assert.equal(
+      parse(ferryYaml({ name: 'a', bytes: new Uint8Array(), batching: false })).serving.batching,
+      false,
+    );
     const dir = await writeModelDir({ name: 'm', bytes: new Uint8Array([1, 2, 3]) });
     try {
       assert.deepEqual([...readFileSync(join(dir.dir, 'model.onnx'))], [1, 2, 3]);

@@ -23,6 +23,8 @@ export interface ChartSpec {
   throughputTitle?: string;
   /** Default "latency, ms". */
   latencyTitle?: string;
+  /** 'log' when throughputs span decades (S2: in-process run() next to JSON over HTTP). Default 'linear'. */
+  throughputScale?: 'linear' | 'log';
   /** 'log' when latencies span decades (S6: health probes next to saturated inference). Default 'linear'. */
   latencyScale?: 'linear' | 'log';
   rows: ChartRow[];
@@ -146,7 +148,8 @@ export function renderChart(spec: ChartSpec): string {
   const rows = spec.rows;
   const height = rows.length * ROW_H;
   const H = TOP + height + BOTTOM;
-  const tp = linearScale(rows.map((r) => r.rps).filter(ok));
+  const tpValues = rows.map((r) => r.rps).filter(ok);
+  const tp = spec.throughputScale === 'log' ? logScale(tpValues) : linearScale(tpValues);
   const latValues = rows.flatMap((r) => [r.p50Ms, r.p99Ms]).filter(ok);
   const lat = spec.latencyScale === 'log' ? logScale(latValues) : linearScale(latValues);
   const out: string[] = [
@@ -159,7 +162,14 @@ export function renderChart(spec: ChartSpec): string {
       `<text x="${LABEL_X}" y="44" fill="${COLORS.muted}" font-size="11">${esc(spec.subtitle)}</text>`,
     );
   }
-  axis(out, TP_X, tp, height, TOP, spec.throughputTitle ?? 'throughput, req/s');
+  axis(
+    out,
+    TP_X,
+    tp,
+    height,
+    TOP,
+    `${spec.throughputTitle ?? 'throughput, req/s'}${spec.throughputScale === 'log' ? ' (log scale)' : ''}`,
+  );
   axis(
     out,
     LAT_X,

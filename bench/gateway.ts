@@ -229,12 +229,27 @@ const goals = printGoals([
   },
 ]);
 
-saveResults('gateway', {
-  options: { ...common, connections, rate, rateConnections },
-  modelYaml: modelDir.yaml,
-  latency,
-  throughput,
-  failures,
-  goals,
-});
+saveResults(
+  'gateway',
+  {
+    options: { ...common, connections, rate, rateConnections },
+    modelYaml: modelDir.yaml,
+    latency,
+    throughput,
+    failures,
+    goals,
+  },
+  {
+    title: 'Gateway: one ferry serve replica of the add model, reached directly and through proxies',
+    throughputTitle: `throughput, req/s (closed loop, c=${connections})`,
+    latencyTitle: `latency, ms (${rate} req/s over ${rateConnections} connections)`,
+    rows: PATHS.filter((name) => !skip.has(name)).map((name) => ({
+      label: name,
+      note: note(name),
+      rps: throughput[name]?.rps,
+      p50Ms: latency[name]?.p50Ms,
+      p99Ms: latency[name]?.p99Ms,
+    })),
+  },
+);
 process.exitCode = Object.keys(failures).length > 0 ? 1 : 0;

@@ -175,13 +175,40 @@ const goals = printGoals([
   },
 ]);
 
-saveResults('s2-payloads', {
-  options: { ...common, low, high, unaligned: values.unaligned === true },
-  modelYaml: modelDir.yaml,
-  bodyBytes: Object.fromEntries(Object.entries(bodies).map(([k, v]) => [k, v.body.length])),
-  inProcess: { ...inproc, outputs: undefined },
-  results,
-  failures,
-  goals,
-});
+saveResults(
+  's2-payloads',
+  {
+    options: { ...common, low, high, unaligned: values.unaligned === true },
+    modelYaml: modelDir.yaml,
+    bodyBytes: Object.fromEntries(Object.entries(bodies).map(([k, v]) => [k, v.body.length])),
+    inProcess: { ...inproc, outputs: undefined },
+    results,
+    failures,
+    goals,
+  },
+  {
+    title: 'S2 payloads: image_mean FP32 [1,3,224,224], JSON vs binary tensors',
+    throughputScale: 'log',
+    latencyScale: 'log',
+    rows: [
+      {
+        label: 'in-process run()',
+        note: '1 caller',
+        rps: inproc.callsPerS,
+        p50Ms: inproc.p50Ms,
+        p99Ms: inproc.p99Ms,
+      },
+      ...plan.map((p) => {
+        const r = results[key(p)];
+        return {
+          label: `ferry ${p.format}`,
+          note: `${p.connections} connection${p.connections === 1 ? '' : 's'}${r ? '' : ', failed'}`,
+          rps: r?.rps,
+          p50Ms: r?.p50Ms,
+          p99Ms: r?.p99Ms,
+        };
+      }),
+    ],
+  },
+);
 process.exitCode = Object.keys(failures).length > 0 ? 1 : 0;

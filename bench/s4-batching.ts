@@ -70,7 +70,7 @@ const expected = inproc['batch 1']?.outputs[model.output];
 if (!expected) throw new Error(`in-process run has no output "${model.output}"`);
 
 const variants = [
-  { name: 'off', batching: null },
+  { name: 'off', batching: false },
   { name: 'on', batching: { maxBatchSize: maxBatch, maxQueueDelayMs: maxDelayMs } },
 ] as const;
 const results: Record<string, Awaited<ReturnType<typeof measure>>> = {};
@@ -195,12 +195,27 @@ const goals = printGoals([
   },
 ]);
 
-saveResults('s4-batching', {
-  options: { ...common, connections, maxBatch, maxDelayMs, format, inprocS, withLow },
-  modelYaml: yamls,
-  inProcess: Object.fromEntries(Object.entries(inproc).map(([k, r]) => [k, { ...r, outputs: undefined }])),
-  results,
-  failures,
-  goals,
-});
+saveResults(
+  's4-batching',
+  {
+    options: { ...common, connections, maxBatch, maxDelayMs, format, inprocS, withLow },
+    modelYaml: yamls,
+    inProcess: Object.fromEntries(Object.entries(inproc).map(([k, r]) => [k, { ...r, outputs: undefined }])),
+    results,
+    failures,
+    goals,
+  },
+  {
+    title: `S4 batching: matmul 4x${WIDTH}, batch-1 ${format} requests, maxBatchSize ${maxBatch}`,
+    throughputTitle: 'throughput, rows/s',
+    latencyScale: 'log',
+    rows: rows.map((r) => ({
+      label: String(r.config).replace('in-process run() ', 'run() '),
+      note: `${r.conns} connection${r.conns === 1 ? '' : 's'}${r.note ? `, ${r.note}` : ''}`,
+      rps: r.rows as number | null | undefined,
+      p50Ms: r.p50 as number | null | undefined,
+      p99Ms: r.p99 as number | null | undefined,
+    })),
+  },
+);
 process.exitCode = Object.keys(failures).length > 0 ? 1 : 0;

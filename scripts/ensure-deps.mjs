@@ -3,13 +3,14 @@
 // - npm packages (the locked versions), with onnxruntime-node's GPU download skipped (it targets a host we cannot reach);
 // - the CLI compiled to dist/cli (scripts/build-cli.mjs; bin/ferry.js would otherwise build it on its first start);
 // - with --test: what the test suite needs from the system: Debian's docker.io, docker-registry (the tests
-//   start their own on 127.0.0.1) and apache2-utils (htpasswd). scripts/test.mjs then makes sure an engine
-//   answers (starting one when needed).
+//   start their own on 127.0.0.1), apache2-utils (htpasswd) and strace (test/hot-path-budget.test.ts).
+//   scripts/test.mjs then makes sure an engine answers (starting one when needed).
 // Plain JavaScript on purpose: it must run before any dependency is installed.
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { aptInstall } from './apt.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -49,4 +50,7 @@ if (!isFresh()) run(process.execPath, [join(root, 'scripts', 'build-cli.mjs')]);
 
 if (process.argv.includes('--test')) {
   run(process.execPath, [join(root, 'scripts', 'ensure-docker.mjs'), '--install-only']);
+  // test/hot-path-budget.test.ts counts the server's system calls with strace.
+  if (spawnSync('strace', ['-V']).error)
+    await aptInstall((l) => console.error(`[ferry setup] ${l}`), ['strace']);
 }

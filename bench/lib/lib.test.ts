@@ -3,12 +3,14 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
+import { logTicks, niceTicks, renderChart } from './chart.ts';
 import { processCpuMs, treeCpuMs } from './cpu.mjs';
 import { runLoad } from './load.ts';
 import { ferryYaml, writeModelDir } from './modeldir.ts';
 import { binaryInferBody, checkInfer, jsonInferBody, readInferResponse, seededData } from './oip.ts';
 import { REPO_ROOT } from './options.ts';
 import { freePort, startProcess } from './process.ts';
+import { buildRequest, frameResponse, RawHttpConnection } from './raw-http.mjs';
 import { checkGoal, formatTable, ratio } from './report.ts';
 
 const FLOOR = join(REPO_ROOT, 'bench', 'baselines', 'floor.mjs');
@@ -148,7 +150,12 @@ describe('model dir', () => {
       model: { name: 'add', version: '1', format: 'onnx', file: 'model.onnx' },
       serving: { batching: { maxBatchSize: 32, maxQueueDelay: '0ms' }, concurrency: 1, threads: 1 },
     });
+    // No section: the server's default; false: off whatever the default.
     assert.equal(parse(ferryYaml({ name: 'a', bytes: new Uint8Array() })).serving.batching, undefined);
+    assert.equal(
+      parse(ferryYaml({ name: 'a', bytes: new Uint8Array(), batching: false })).serving.batching,
+      false,
+    );
     const dir = await writeModelDir({ name: 'm', bytes: new Uint8Array([1, 2, 3]) });
     try {
       assert.deepEqual([...readFileSync(join(dir.dir, 'model.onnx'))], [1, 2, 3]);
@@ -251,5 +258,64 @@ describe('processes and load', () => {
       (e: Error) => /silent was not ready within 500 ms/.test(e.message),
     );
     assert.deepEqual(withMarker(), [], 'the child still runs');
+  });
+});
+
+describe('chart', () => {
+  it('draws one row per server, n/a where nothing was measured, with nice axes', () => {
+    assert.deepEqual(niceTicks(41_000), [0, 10_000, 20_000, 30_000, 40_000, 50_000]);
+    assert.deepEqual(niceTicks(0.9), [0, 0.2, 0.4, 0.6, 0.8, 1]);
+    assert.deepEqual(logTicks(0.023, 254), [0.01, 0.1, 1, 10, 100, 1000]);
+    const svg = renderChart({
+      title: 'S1 <test> & more',
+      rows: [
+        { label: 'floor', rps: 40_000, p50Ms: 1.1, p99Ms: 4.7 },
+        { label: 'kserve', note: 'n/a: not installed' },
+      ],
+    });
+    assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    assert.match(svg, /S1 &lt;test&gt; &amp; more/);
+    assert.match(svg, />40,000</);
+    assert.match(svg, />4\.70</);
+    assert.equal((svg.match(/>n\/a</g) ?? []).length, 2, 'throughput and latency both say n/a for kserve');
+    assert.ok(svg.trimEnd().endsWith('</svg>'));
+  });
+});
+
+describe('raw-http', () => {
+  it('frames responses by Content-Length and by chunks, and waits for the rest', () => {
+    const cl = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello');
+    assert.deepEqual(frameResponse(cl), { status: 200, end: cl.length, bodyStart: cl.length - 5 });
+    assert.equal(frameResponse(cl.subarray(0, cl.length - 1)), null);
+    const chunked = Buffer.from(
+      'HTTP/1.1 503 X\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nHTTP/1.1',
+    );
+    assert.deepEqual(frameResponse(chunked), {
+      status: 503,
+      end: chunked.length - 8,
+      bodyStart: chunked.indexOf('\r\n\r\n') + 4,
+    });
+    assert.throws(() => frameResponse(Buffer.from('HTTP/1.1 200 OK\r\n\r\n')), /without Content-Length/);
+  });
+
+  it('sends a precomputed request over one keep-alive connection, again and again', async () => {
+    const floor = await startFloor();
+    try {
+      const port = Number(new URL(floor.base).port);
+      const conn = await RawHttpConnection.connect('127.0.0.1', port);
+      const req = buildRequest({ host: `127.0.0.1:${port}`, path: '/v2/health/ready' });
+      for (let i = 0; i < 3; i++) assert.equal((await conn.request(req)).status, 200);
+      const infer = buildRequest({
+        method: 'POST',
+        host: `127.0.0.1:${port}`,
+        path: '/v2/models/add/infer',
+        body: '{}',
+      });
+      const r = await conn.request(infer);
+      assert.equal(JSON.parse(r.body.toString()).model_name, 'add');
+      conn.close();
+    } finally {
+      await floor.proc.stop();
+    }
   });
 });

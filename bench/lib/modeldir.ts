@@ -8,8 +8,12 @@ export interface ModelDirOptions {
   name: string;
   version?: string;
   bytes: Uint8Array;
-  /** null or omitted = batching off. */
-  batching?: { maxBatchSize: number; maxQueueDelayMs: number } | null;
+  /**
+   * Dynamic batching: an object writes `serving.batching: { maxBatchSize, maxQueueDelay }` (on); false writes
+   * `serving.batching: false` (off, whatever the server's default); null or omitted writes no batching
+   * section, so the server's default applies (on for a model with a dynamic first dimension, since issue 9).
+   */
+  batching?: { maxBatchSize: number; maxQueueDelayMs: number } | false | null;
   /** Inference workers. Default 1. */
   concurrency?: number;
   /** Intra-op threads per worker. Default 1. */
@@ -31,7 +35,8 @@ export function ferryYaml(o: ModelDirOptions): string {
     `model: { name: ${o.name}, version: "${o.version ?? '1'}", format: onnx, file: model.onnx }`,
     'serving:',
   ];
-  if (o.batching) {
+  if (o.batching === false) lines.push('  batching: false');
+  else if (o.batching) {
     lines.push(
       `  batching: { maxBatchSize: ${o.batching.maxBatchSize}, maxQueueDelay: ${o.batching.maxQueueDelayMs}ms }`,
     );

@@ -12,9 +12,14 @@ export interface BenchModel {
   output: string;
 }
 
-/** y = x + x on FP32 [N,4] (S1). */
+/** y = x + x on FP32 [N,4] (S1): a dynamic first dimension, so the server may batch requests. */
 export function tinyAdd(): BenchModel {
   return { name: 'add', bytes: addModel(), input: 'x', output: 'y' };
+}
+
+/** y = x + x on FP32 [1,4] (S1's unbatched row): a fixed shape, no batch dimension to batch on. */
+export function tinyAddFixed(): BenchModel {
+  return { name: 'add', bytes: addModel({ batch: 1 }), input: 'x', output: 'y' };
 }
 
 /** image FP32 [N,3,224,224] -> per-channel mean FP32 [N,3] (S2): compute is negligible, payload is not. */

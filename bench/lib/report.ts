@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { arch, cpus, loadavg, platform, release } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type ChartSpec, writeChart } from './chart.ts';
 
 export type Cell = string | number | null | undefined;
 
@@ -110,8 +111,17 @@ function gitRev(): string | null {
   }
 }
 
+export interface Environment {
+  node: string;
+  platform: string;
+  cpuModel: string | null;
+  cpuCount: number;
+  loadavg: number[];
+  gitRev: string | null;
+}
+
 /** Facts about the machine and software that make a result file interpretable later. */
-export function environment(): Record<string, unknown> {
+export function environment(): Environment {
   const c = cpus();
   return {
     node: process.version,
@@ -125,16 +135,31 @@ export function environment(): Record<string, unknown> {
 
 export const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'results');
 
-/** Write bench/results/<scenario>-<timestamp>.json and return its path (relative to cwd). */
-export function saveResults(scenario: string, data: Record<string, unknown>): string {
+/**
+ * Write bench/results/<scenario>-<timestamp>.json, and with `chart` the chart of the results beside it
+ * (<scenario>-<timestamp>.svg, lib/chart.ts; its subtitle says when and where it was measured unless the
+ * chart has one). Returns the JSON file's path.
+ */
+export function saveResults(scenario: string, data: Record<string, unknown>, chart?: ChartSpec): string {
   mkdirSync(RESULTS_DIR, { recursive: true });
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const date = new Date();
+  const stamp = date.toISOString().replace(/[:.]/g, '-');
   const file = join(RESULTS_DIR, `${scenario}-${stamp}.json`);
+  const env = environment();
   writeFileSync(
     file,
-    `${JSON.stringify({ scenario, date: new Date().toISOString(), environment: environment(), ...data }, null, 2)}\n`,
+    `${JSON.stringify({ scenario, date: date.toISOString(), environment: env, ...data }, null, 2)}\n`,
   );
-  const rel = relative(process.cwd(), file);
-  process.stdout.write(`\nresults saved to ${rel.startsWith('..') ? file : rel}\n`);
+  const shown = (f: string) => {
+    const rel = relative(process.cwd(), f);
+    return rel.startsWith('..') ? f : rel;
+  };
+  process.stdout.write(`\nresults saved to ${shown(file)}\n`);
+  if (chart) {
+    const subtitle =
+      chart.subtitle ??
+      `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${env.cpuCount} CPUs (${env.cpuModel}), node ${env.node}, git ${env.gitRev ?? '?'}, load average ${env.loadavg[0]?.toFixed(2)}`;
+    process.stdout.write(`chart saved to ${shown(writeChart(file, { ...chart, subtitle }))}\n`);
+  }
   return file;
 }

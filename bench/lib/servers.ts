@@ -1,4 +1,4 @@
-/** The servers the scenarios compare: Ferry, the node:http floor, the FastAPI baseline. */
+/** The servers the scenarios compare: Ferry, the node:http floor, the Python baselines (FastAPI, Flask, KServe). */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -6,15 +6,26 @@ import type { CommonOptions } from './options.ts';
 import { REPO_ROOT } from './options.ts';
 import { freePort, type RunningProcess, startProcess } from './process.ts';
 
-/** Debian's interpreter: FastAPI/uvicorn/numpy come from Debian packages, not a pyenv python on PATH. */
+/** Debian's interpreter: the Python baselines' packages come from Debian, not a pyenv python on PATH. */
 export const PYTHON = '/usr/bin/python3';
-const PY_PACKAGES = [
-  'python3-fastapi',
-  'python3-uvicorn',
-  'python3-numpy',
-  'python3-uvloop',
-  'python3-httptools',
-];
+
+/** A Python baseline's needs: the modules it imports and the Debian packages that provide them. */
+interface PythonDeps {
+  label: string;
+  modules: string[];
+  packages: string[];
+}
+
+const FASTAPI_DEPS: PythonDeps = {
+  label: 'FastAPI',
+  modules: ['fastapi', 'uvicorn', 'numpy'],
+  packages: ['python3-fastapi', 'python3-uvicorn', 'python3-numpy', 'python3-uvloop', 'python3-httptools'],
+};
+const FLASK_DEPS: PythonDeps = {
+  label: 'Flask + gunicorn',
+  modules: ['flask', 'gunicorn', 'numpy'],
+  packages: ['python3-flask', 'gunicorn', 'python3-numpy'],
+};
 
 export interface Server {
   name: string;
@@ -41,22 +52,24 @@ export async function startFloor(o: CommonOptions): Promise<Server> {
   return { name: 'floor', proc, baseUrl: `http://127.0.0.1:${port}` };
 }
 
-function pythonHasDeps(): boolean {
-  const r = spawnSync(PYTHON, ['-c', 'import fastapi, uvicorn, numpy'], { stdio: 'ignore' });
+function pythonImports(modules: string[]): boolean {
+  const r = spawnSync(PYTHON, ['-c', `import ${modules.join(', ')}`], { stdio: 'ignore' });
   return r.status === 0;
 }
 
 /**
- * Make sure Debian's python3 can import fastapi, uvicorn and numpy; install the Debian packages
- * when missing (apt-get install, then apt-get update + retry). Returns null when ready, otherwise
- * the reason the FastAPI baseline cannot run.
+ * Make sure Debian's python3 can import a baseline's modules; install its Debian packages when missing
+ * (apt-get install, then apt-get update + retry). Returns null when ready, otherwise the reason the
+ * baseline cannot run.
  */
-export function ensureFastApi(): string | null {
+function ensurePython(deps: PythonDeps): string | null {
   if (!existsSync(PYTHON)) return `${PYTHON} not found`;
-  if (pythonHasDeps()) return null;
-  process.stderr.write(`bench: installing ${PY_PACKAGES.join(' ')} (apt-get) for the FastAPI baseline\n`);
+  if (pythonImports(deps.modules)) return null;
+  process.stderr.write(
+    `bench: installing ${deps.packages.join(' ')} (apt-get) for the ${deps.label} baseline\n`,
+  );
   const install = () =>
-    spawnSync('apt-get', ['install', '-y', ...PY_PACKAGES], {
+    spawnSync('apt-get', ['install', '-y', ...deps.packages], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
     });
@@ -69,32 +82,77 @@ export function ensureFastApi(): string | null {
     }
     r = install();
   }
-  if (r.status !== 0 || !pythonHasDeps()) {
+  if (r.status !== 0 || !pythonImports(deps.modules)) {
     const err = r.error?.message ?? r.stderr?.toString().trim().split('\n').slice(-3).join(' | ');
-    return `could not install ${PY_PACKAGES.join(' ')}: ${err || `apt-get exited with ${r.status}`}`;
+    return `could not install ${deps.packages.join(' ')}: ${err || `apt-get exited with ${r.status}`}`;
   }
   return null;
 }
 
-/** Start the FastAPI + uvicorn baseline (one worker). Call ensureFastApi() first. */
-export async function startFastApi(o: CommonOptions): Promise<Server> {
+/** FastAPI, uvicorn and numpy for Debian's python3 (installed when missing); null when ready, else why not. */
+export function ensureFastApi(): string | null {
+  return ensurePython(FASTAPI_DEPS);
+}
+
+/** Flask, gunicorn and numpy for Debian's python3 (installed when missing); null when ready, else why not. */
+export function ensureFlask(): string | null {
+  return ensurePython(FLASK_DEPS);
+}
+
+/**
+ * KServe is not a Debian package and PyPI may be out of reach: it is used when Debian's python3 can import it
+ * already (pip install kserve), never installed here. Null when ready, else why not.
+ */
+export function kserveAvailable(): string | null {
+  if (!existsSync(PYTHON)) return `${PYTHON} not found`;
+  const r = spawnSync(PYTHON, ['-c', 'import kserve, numpy'], { encoding: 'utf8' });
+  if (r.status === 0) return null;
+  const last = (r.stderr ?? '').trim().split('\n').pop() ?? '';
+  return `${PYTHON} cannot import kserve (${last || `exit ${r.status}`}); it is not packaged by Debian: pip install kserve`;
+}
+
+async function startPython(
+  o: CommonOptions,
+  name: string,
+  script: string,
+  extraArgs: string[] = [],
+): Promise<Server> {
   const port = await freePort();
   const proc = await startProcess({
-    name: 'fastapi',
+    name,
     command: PYTHON,
     args: [
-      join(REPO_ROOT, 'bench', 'baselines', 'fastapi_oip.py'),
+      join(REPO_ROOT, 'bench', 'baselines', script),
       '--host',
       '127.0.0.1',
       '--port',
       String(port),
+      ...extraArgs,
     ],
     env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
     readyUrl: `http://127.0.0.1:${port}/v2/health/ready`,
     readyTimeoutMs: o.readyTimeoutS * 1000,
     cpus: serverCpus(o),
   });
-  return { name: 'fastapi', proc, baseUrl: `http://127.0.0.1:${port}` };
+  return { name, proc, baseUrl: `http://127.0.0.1:${port}` };
+}
+
+/** Start the FastAPI + uvicorn baseline (one worker). Call ensureFastApi() first. */
+export function startFastApi(o: CommonOptions): Promise<Server> {
+  return startPython(o, 'fastapi', 'fastapi_oip.py');
+}
+
+/**
+ * Start the Flask + gunicorn baseline: one worker process, gthread worker class with one thread (why: see
+ * bench/README.md, S1). Call ensureFlask() first.
+ */
+export function startFlask(o: CommonOptions): Promise<Server> {
+  return startPython(o, 'flask', 'flask_oip.py', ['--worker-class', 'gthread', '--threads', '1']);
+}
+
+/** Start KServe's Python model server with the add model. Check kserveAvailable() first. */
+export function startKserve(o: CommonOptions): Promise<Server> {
+  return startPython(o, 'kserve', 'kserve_oip.py');
 }
 
 /** Start `node bin/ferry.js serve <modelDir> --host 127.0.0.1 --port <port>` and wait for /v2/health/ready. */

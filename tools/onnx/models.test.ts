@@ -35,6 +35,14 @@ describe('addModel', () => {
       );
     }
   });
+
+  it('has a fixed first dimension when given one, and rejects other batch sizes', async () => {
+    const s = await session(addModel({ batch: 1 }));
+    assert.deepEqual(s.inputMetadata[0], { name: 'x', isTensor: true, type: 'float32', shape: [1, 4] });
+    const { y } = await s.run({ x: new ort.Tensor('float32', new Float32Array([1, 2, 3, 4]), [1, 4]) });
+    assert.deepEqual(y!.data, new Float32Array([2, 4, 6, 8]));
+    await assert.rejects(s.run({ x: new ort.Tensor('float32', new Float32Array(8), [2, 4]) }));
+  });
 });
 
 describe('identityModel', () => {

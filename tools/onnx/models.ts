@@ -1,17 +1,26 @@
 /**
  * Ready-made ONNX models for tests and benchmarks. Each function returns ModelProto bytes
  * (ir_version 8, opset 17) that onnxruntime-node loads from memory or from a written file.
- * Batch dimensions are symbolic ('N') so the models accept any batch size.
+ * Batch dimensions are symbolic ('N') so the models accept any batch size, unless a model's options fix it.
  */
 import type { Datatype } from '../../src/protocol/types.ts';
 import { buildModel, ELEM_TYPE_FOR_DATATYPE } from './builder.ts';
 
-/** y = x + x, FP32 [N,4]. The "tiny" model: compute is negligible next to HTTP and codec overhead. */
-export function addModel(): Uint8Array {
+export interface AddModelOptions {
+  /** A fixed first dimension (e.g. 1: the model has no batch dimension). Default: symbolic 'N'. */
+  batch?: number;
+}
+
+/**
+ * y = x + x, FP32 [N,4] (or [batch,4] with a fixed `batch`). The "tiny" model: compute is negligible next to
+ * HTTP and codec overhead.
+ */
+export function addModel(options: AddModelOptions = {}): Uint8Array {
+  const first = options.batch ?? 'N';
   return buildModel({
     graphName: 'add',
-    inputs: [{ name: 'x', elemType: 'FLOAT', dims: ['N', 4] }],
-    outputs: [{ name: 'y', elemType: 'FLOAT', dims: ['N', 4] }],
+    inputs: [{ name: 'x', elemType: 'FLOAT', dims: [first, 4] }],
+    outputs: [{ name: 'y', elemType: 'FLOAT', dims: [first, 4] }],
     nodes: [{ op: 'Add', inputs: ['x', 'x'], outputs: ['y'] }],
   });
 }

@@ -58,6 +58,8 @@ interface Unloadable {
 export class ModelRepository {
   /** name -> version -> loaded version */
   readonly #models = new Map<string, Map<string, ModelVersion>>();
+  /** Each model's versions, newest first; made on the first resolve after a change (resolve runs per request). */
+  readonly #newestFirst = new Map<string, ModelVersion[]>();
   /** Directories whose spec could not be read, by directory. */
   readonly #broken = new Map<string, Unloadable>();
   #dirs: string[] = [];
@@ -130,11 +132,13 @@ export class ModelRepository {
       return next;
     }
     versions.set(version, next);
+    this.#newestFirst.delete(name);
     for (const old of new Set([previous, replaced])) {
       if (old === undefined || old === next) continue;
       const oldVersions = this.#models.get(old.name);
       if (oldVersions?.get(old.version) === old) oldVersions.delete(old.version);
       if (oldVersions?.size === 0) this.#models.delete(old.name);
+      this.#newestFirst.delete(old.name);
       await old.unload();
     }
     return next;
@@ -200,8 +204,13 @@ export class ModelRepository {
       }
       return found;
     }
-    const all = [...versions.values()].sort((a, b) => compareVersions(b.version, a.version));
-    return all.find((v) => v.state === 'READY') ?? all[0]!;
+    let all = this.#newestFirst.get(name);
+    if (all === undefined) {
+      all = [...versions.values()].sort((a, b) => compareVersions(b.version, a.version));
+      this.#newestFirst.set(name, all);
+    }
+    for (const v of all) if (v.state === 'READY') return v;
+    return all[0]!;
   }
 
   versionsOf(name: string): string[] {

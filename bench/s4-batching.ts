@@ -190,8 +190,17 @@ const goals = printGoals([
   {
     name: 'on / in-process ceiling',
     value: ratio(on?.rps, ceiling ? ceiling.callsPerS * maxBatch : null),
-    op: 'info',
+    op: '>=',
+    target: 0.7,
     detail: `rows/s vs in-process run() at batch ${maxBatch}`,
+  },
+  {
+    name: 'low-load p50 over in-process',
+    value: withLow ? diff(results['on c=1']?.p50Ms, inproc['batch 1']?.p50Ms) : null,
+    op: '<=',
+    target: 0.2,
+    unit: ' ms',
+    detail: 'p50 batching on at 1 connection minus in-process run() at batch 1',
   },
 ]);
 

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -53,6 +54,33 @@ describe('ferry serve examples/iris', () => {
     assert.ok(meta.extensions.includes('binary_tensor_data'));
     assert.equal((await fetch(`${base}/v2/health/live`)).status, 200);
     assert.equal((await fetch(`${base}/v2/health/ready`)).status, 200);
+  });
+
+  test('the data path (node:http front): HEAD probes, query strings, versions, escaped names, other routes', async () => {
+    const head = await fetch(`${base}/v2/health/ready`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(await head.text(), '', 'HEAD has no body');
+    assert.equal((await fetch(`${base}/v2/health/live?probe=1`)).status, 200);
+    const body = JSON.stringify(setosa);
+    for (const path of [
+      '/v2/models/iris/infer?x=1',
+      '/v2/models/iris/versions/1/infer',
+      '/v2/models/%69ris/infer',
+    ]) {
+      const response = await post(`${base}${path}`, body);
+      assert.equal(response.status, 200, `${path}: ${response.text}`);
+      assert.equal(response.json.model_name, 'iris', path);
+    }
+    const noVersion = await post(`${base}/v2/models/iris/versions/9/infer`, body);
+    assert.equal(noVersion.status, 404, noVersion.text);
+    assert.equal(noVersion.json.code, 'FERRY_VERSION_NOT_FOUND');
+    // Not the front's: Fastify answers, with the same error body.
+    const badEscape = await post(`${base}/v2/models/%E0%A4%A/infer`, body);
+    assert.equal(badEscape.status, 400, badEscape.text);
+    assert.match(String(badEscape.json.code), /^FERRY_/);
+    const unknown = await post(`${base}/v2/models/iris/infer/extra`, body);
+    assert.equal(unknown.status, 404, unknown.text);
+    assert.equal(unknown.json.code, 'FERRY_ROUTE_NOT_FOUND');
   });
 
   test('model metadata comes from the ONNX session', async () => {
@@ -370,6 +398,26 @@ describe('body limits', () => {
         'inference-header-content-length': String(Buffer.byteLength(huge)),
       });
       assert.ok([400, 413].includes(binary.status), binary.text);
+      // A body without Content-Length (chunked) is refused when it passes the limit; the rest is read and dropped.
+      const chunked = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const request = httpRequest(
+          `${server.url}/v2/models/iris/infer`,
+          { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } },
+          (res) => {
+            let text = '';
+            res.on('data', (c) => {
+              text += c;
+            });
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+          },
+        );
+        request.on('error', reject);
+        const piece = 'x'.repeat(16 * 1024);
+        for (let i = 0; i < 8; i++) request.write(piece);
+        request.end();
+      });
+      assert.equal(chunked.status, 413, chunked.text);
+      assert.equal(JSON.parse(chunked.text).code, 'FERRY_PAYLOAD_TOO_LARGE');
     } finally {
       await server.close();
     }

@@ -76,7 +76,8 @@ class Front {
     const url = req.url ?? '';
     const query = url.indexOf('?');
     const path = query < 0 ? url : url.slice(0, query);
-    if (req.method === 'GET') {
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      // HEAD: the same status and headers; node:http leaves the body out.
       if (path === '/v2/health/ready') {
         const ready = this.#dataPlane.ready();
         this.#probe(req, res, this.#ready, ready ? 200 : 503, ready ? READY : NOT_READY);
@@ -132,9 +133,9 @@ class Front {
     }
     const declared = Number(req.headers['content-length']);
     if (declared > this.maxBodyBytes) {
+      // Refused from the header alone: the connection closes rather than read what was announced.
       exchange.tooLarge = true;
       this.fail(exchange, tooLarge(declared, this.maxBodyBytes), true);
-      req.resume();
       return true;
     }
     (req as WithExchange)[EXCHANGE] = exchange;
@@ -247,9 +248,11 @@ function onData(this: WithExchange, chunk: Buffer): void {
   if (exchange.tooLarge) return;
   exchange.size += chunk.length;
   if (exchange.size > exchange.front.maxBodyBytes) {
+    // Answered now; the rest of the body is read and dropped, so the client, still sending, gets the answer
+    // (closing under it would reset the connection and lose it). Node's request timeout bounds the wait.
     exchange.tooLarge = true;
     exchange.chunks = [];
-    exchange.front.fail(exchange, tooLarge(exchange.size, exchange.front.maxBodyBytes), true);
+    exchange.front.fail(exchange, tooLarge(exchange.size, exchange.front.maxBodyBytes), false);
     return;
   }
   exchange.chunks.push(chunk);

@@ -1,6 +1,7 @@
 /**
  * The model server's operations, independent of HTTP: health, metadata, inference, repository.
- * HTTP routes (http-app.ts) only translate between these and the wire.
+ * The HTTP layer (data-front.ts for inference and health, http-app.ts for the rest) only moves bytes
+ * between these and the wire.
  */
 import { FerryError, isFerryError } from '../core/errors.ts';
 import { FERRY_VERSION } from '../core/version.ts';

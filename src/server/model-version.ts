@@ -147,7 +147,14 @@ export class ModelVersion {
       this.metrics.loaded(seconds);
       this.metrics.ready(true);
       this.log.info(
-        { ...fields, seconds: Number(seconds.toFixed(3)), threads, workers: pool.size },
+        {
+          ...fields,
+          seconds: Number(seconds.toFixed(3)),
+          threads,
+          workers: pool.size,
+          // batched: requests are concatenated into one model call; grouped: one call each (batching/plan.ts)
+          batching: this.batched ? 'batched' : 'grouped',
+        },
         'model version ready',
       );
     } catch (error) {

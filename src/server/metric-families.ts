@@ -85,16 +85,6 @@ export class CounterChild {
   }
 }
 
-export class CounterFamily extends Family<CounterChild> {
-  readonly type = 'counter';
-  protected create(): CounterChild {
-    return new CounterChild();
-  }
-  protected values(labels: Labels, child: CounterChild, out: MetricValue[]): void {
-    out.push({ value: child.value, labels });
-  }
-}
-
 export class GaugeChild {
   value = 0;
   set(value: number): void {
@@ -102,13 +92,24 @@ export class GaugeChild {
   }
 }
 
-export class GaugeFamily extends Family<GaugeChild> {
+/** A family whose children hold one number each (counters, gauges). */
+abstract class ValueFamily<Child extends { value: number }> extends Family<Child> {
+  protected values(labels: Labels, child: Child, out: MetricValue[]): void {
+    out.push({ value: child.value, labels });
+  }
+}
+
+export class CounterFamily extends ValueFamily<CounterChild> {
+  readonly type = 'counter';
+  protected create(): CounterChild {
+    return new CounterChild();
+  }
+}
+
+export class GaugeFamily extends ValueFamily<GaugeChild> {
   readonly type = 'gauge';
   protected create(): GaugeChild {
     return new GaugeChild();
-  }
-  protected values(labels: Labels, child: GaugeChild, out: MetricValue[]): void {
-    out.push({ value: child.value, labels });
   }
 }
 

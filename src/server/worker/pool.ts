@@ -1,7 +1,7 @@
 /**
- * A fixed set of inference workers for one model version. The batcher never hands out more batches
- * than there are workers, so `run` always finds an idle one. A worker that dies is replaced; the
- * batch it was running fails with FERRY_INFERENCE_FAILED.
+ * A fixed set of inference workers for one model version. `run` sends a batch to the least busy worker;
+ * the batcher keeps at most PIPELINE_DEPTH (batching/plan.ts) per worker in flight, which each worker runs
+ * in order. A worker that dies is replaced; the batches it held fail with FERRY_INFERENCE_FAILED.
  */
 import { Worker } from 'node:worker_threads';
 import { FerryError } from '../../core/errors.ts';

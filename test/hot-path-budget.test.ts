@@ -193,7 +193,9 @@ test('the hot path stays within its syscall budget (test/budgets/hot-path.json)'
       socketWritesPerResponse: c.socketWrites / n,
       socketReadsPerRequest: c.socketReads / n,
       otherWritesPerRequest: c.otherWrites / n,
-      syscallsPerRequest: c.total / n,
+      // futex calls are lock hand-offs between threads: their number follows the machine's load (0.2 per
+      // request on a quiet machine, up to 2.6 on a busy one), not the code, so they are left out of the budget.
+      syscallsPerRequest: (c.total - (c.byName.get('futex') ?? 0)) / n,
     };
     const top = [...c.byName.entries()]
       .sort((a, b) => b[1] - a[1])
@@ -203,7 +205,7 @@ test('the hot path stays within its syscall budget (test/budgets/hot-path.json)'
     t.diagnostic(
       `per request over ${n} (after ${budget.warmup} of warm-up): socket writes ${measured.socketWritesPerResponse.toFixed(2)}, ` +
         `socket reads ${measured.socketReadsPerRequest.toFixed(2)}, other writes ${measured.otherWritesPerRequest.toFixed(2)}, ` +
-        `all syscalls ${measured.syscallsPerRequest.toFixed(2)} (${top})`,
+        `syscalls other than futex ${measured.syscallsPerRequest.toFixed(2)} (${top})`,
     );
 
     const what: Record<keyof typeof measured, string> = {
@@ -211,7 +213,7 @@ test('the hot path stays within its syscall budget (test/budgets/hot-path.json)'
       socketReadsPerRequest: 'socket reads per request (read/readv/recvfrom/recvmsg on the connection)',
       otherWritesPerRequest:
         'other writes per request (eventfd wake-ups between the HTTP thread and the model worker, pipes, logs)',
-      syscallsPerRequest: 'system calls per request (all threads of the server)',
+      syscallsPerRequest: 'system calls per request other than futex (all threads of the server)',
     };
     const over = (Object.keys(measured) as (keyof typeof measured)[]).filter((k) => measured[k] > budget[k]);
     assert.deepEqual(

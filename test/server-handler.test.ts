@@ -132,6 +132,27 @@ describe('handler fixtures: failures of user code', () => {
     assert.equal((await post(`${base}/v2/models/faulty/infer`, actionBody('echo'))).status, 200);
   });
 
+  test("requests that share a hop to the worker fail alone: one request's error is not its group's", async () => {
+    // Two slow requests keep the only worker busy (two batches in flight); once a third waits in the queue,
+    // two more join it, and the three travel to the worker together, as one group.
+    const url = `${base}/v2/models/faulty/infer`;
+    const slow = [post(url, actionBody('slow')), post(url, actionBody('slow'))];
+    const first = post(url, actionBody('echo'));
+    await until('a request waiting in the queue', async () => {
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      return (metricValue(metrics, 'ferry_queue_depth', { model: 'faulty', version: '1' }) ?? 0) >= 1;
+    });
+    const group = [first, ...['throw', 'echo'].map((a) => post(url, actionBody(a)))];
+    const answers = await Promise.all(group);
+    assert.deepEqual(
+      answers.map((r) => r.status),
+      [200, 500, 200],
+      answers.map((r) => r.text).join('\n'),
+    );
+    assert.match(String(answers[1]!.json.error), /fixture exploded on purpose/);
+    for (const r of await Promise.all(slow)) assert.equal(r.status, 200, r.text);
+  });
+
   test('a handler whose load() throws is FAILED: index, metadata, readiness and infer say so', async () => {
     const index = (await server.client.repositoryIndex()).find((e) => e.name === 'broken-load');
     assert.equal(index?.state, 'FAILED');

@@ -182,7 +182,8 @@ export class ModelVersion {
           { maxBodyBytes: Number.MAX_SAFE_INTEGER },
         );
         try {
-          await this.#pool!.run([request], this.batched);
+          const [result] = await this.#pool!.run([request], this.batched);
+          if (result instanceof FerryError) throw result;
         } catch (error) {
           throw new FerryError(
             'FERRY_MODEL_LOAD_FAILED',

@@ -112,11 +112,7 @@ export async function loadHandlerBackend(options: BackendLoadOptions): Promise<B
   return {
     inputs: options.inputs,
     outputs,
-    async infer(requests) {
-      const results: Tensor[][] = [];
-      for (const request of requests) results.push(await runOne(request));
-      return results;
-    },
+    infer: runOne,
     async unload() {
       await handler.unload?.(state);
     },

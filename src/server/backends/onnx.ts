@@ -1,7 +1,7 @@
 /**
  * ONNX backend: one onnxruntime-node session. A batch concatenated along the first dimension (by the
- * worker pool, on the main thread) runs as one call (`runBatch`); a group of requests the batcher put
- * together only to share the hop to this thread runs one call per request (`infer`).
+ * worker pool, on the main thread) runs as one call (`runBatch`); a request of a group the batcher put
+ * together only to share the hop to this thread is one call of its own (`infer`).
  */
 import type * as ort from 'onnxruntime-node';
 import { FerryError } from '../../core/errors.ts';
@@ -36,10 +36,8 @@ class OnnxBackend implements Backend {
     readonly outputs: TensorSpec[],
   ) {}
 
-  async infer(requests: InferRequest[]): Promise<Tensor[][]> {
-    const results: Tensor[][] = [];
-    for (const request of requests) results.push(await this.runBatch(request.inputs));
-    return results;
+  infer(request: InferRequest): Promise<Tensor[]> {
+    return this.runBatch(request.inputs);
   }
 
   async runBatch(inputs: Tensor[]): Promise<Tensor[]> {

@@ -21,11 +21,8 @@ export interface BackendLoadOptions {
 export interface Backend {
   readonly inputs: TensorSpec[];
   readonly outputs: TensorSpec[];
-  /**
-   * Runs already-validated requests one model call each (a group shares only the hop to the worker);
-   * returns the outputs of each, in order.
-   */
-  infer(requests: InferRequest[]): Promise<Tensor[][]>;
+  /** Runs one already-validated request as one model call (the worker runs a group's requests one by one). */
+  infer(request: InferRequest): Promise<Tensor[]>;
   /**
    * Backends whose model takes a batch dimension run inputs already concatenated along it (by the
    * main thread, so one buffer per input crosses to the worker) as one call, and return outputs batched

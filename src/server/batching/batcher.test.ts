@@ -326,6 +326,19 @@ describe('Batcher', () => {
     assert.equal(d.value, 'd!');
   });
 
+  test('a result that is a FerryError fails that request alone; the others get theirs', async () => {
+    const { calls, submit, complete } = setup();
+    submit('a');
+    const b = submit('b');
+    const c = submit('c');
+    await complete(0);
+    calls[1]!.resolve(['b!', new FerryError('FERRY_INVALID_INPUT', 'c is not a picture')] as never);
+    await flush();
+    assert.equal(b.value, 'b!');
+    assert.equal(c.error?.code, 'FERRY_INVALID_INPUT');
+    assert.equal(c.error?.message, 'c is not a picture');
+  });
+
   test('a FerryError from the executor passes through unchanged; a synchronous throw is caught', async () => {
     const clock = new ManualClock();
     const notReady = new FerryError('FERRY_MODEL_NOT_READY', 'no worker');

@@ -52,10 +52,11 @@ export interface BatcherOptions<TReq, TRes> {
   policy: BatchingSpec;
   clock: Clock;
   /**
-   * Runs one batch; resolves with one result per request, in order. `deadline` (clock ms) is the latest of
-   * its requests': an executor that cannot start it before then may skip it (every request has had its 504).
+   * Runs one batch; resolves with one result per request, in order; a result that is a FerryError fails
+   * that request alone. `deadline` (clock ms) is the latest of its requests': an executor that cannot start
+   * it before then may skip it (every request has had its 504).
    */
-  execute: (batch: TReq[], deadline: number) => Promise<TRes[]>;
+  execute: (batch: TReq[], deadline: number) => Promise<(TRes | FerryError)[]>;
   /** Samples in a request (its first dimension); batch sizes are counted in samples. */
   samplesOf: (request: TReq) => number;
   /** Number of executors: at most this many batches run at once. */
@@ -81,7 +82,7 @@ interface Entry<TReq, TRes> {
 export class Batcher<TReq, TRes> {
   readonly #spec: BatchingSpec;
   readonly #clock: Clock;
-  readonly #execute: (batch: TReq[], deadline: number) => Promise<TRes[]>;
+  readonly #execute: (batch: TReq[], deadline: number) => Promise<(TRes | FerryError)[]>;
   readonly #samplesOf: (request: TReq) => number;
   readonly #keyOf: ((request: TReq) => string) | undefined;
   readonly #onBatch: ((info: BatchInfo) => void) | undefined;
@@ -335,7 +336,7 @@ export class Batcher<TReq, TRes> {
       this.#running--;
       this.#pump();
     };
-    let pending: Promise<TRes[]>;
+    let pending: Promise<(TRes | FerryError)[]>;
     try {
       pending = this.#execute(requests, latest);
     } catch (error) {
@@ -356,7 +357,11 @@ export class Batcher<TReq, TRes> {
           return;
         }
         this.#estimator.observe(samples, runMs);
-        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
+        for (let i = 0; i < batch.length; i++) {
+          const result = results[i]!;
+          if (result instanceof FerryError) batch[i]!.reject(result);
+          else batch[i]!.resolve(result);
+        }
         this.#report(batch, samples, dispatchedAt, runMs, true);
       },
       (error: unknown) => {

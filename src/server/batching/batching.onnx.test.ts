@@ -12,7 +12,7 @@ import type { InferRequest, Tensor } from '../../protocol/types.ts';
 import { loadOnnxBackend } from '../backends/onnx.ts';
 import type { Backend } from '../backends/types.ts';
 import { Batcher, type BatchInfo, systemClock } from './batcher.ts';
-import { batchKey, samplesOf } from './concat.ts';
+import { batchKey, concatBatch, samplesOf, splitBatch } from './concat.ts';
 
 let dir: string;
 before(async () => {
@@ -33,7 +33,14 @@ function batcherFor(backend: Backend, batches: BatchInfo[]) {
     policy: { maxBatchSize: 16, maxQueueDelayMs: 0, preferredBatchSizes: [], maxQueueSize: 100 },
     clock: systemClock,
     concurrency: 1,
-    execute: (batch) => backend.infer(batch),
+    // What the worker pool does for a batched model: concatenate, one model call, split.
+    execute: async (batch) => {
+      const { inputs, sizes } = concatBatch(
+        batch,
+        backend.inputs.map((t) => t.name),
+      );
+      return splitBatch(await backend.runBatch!(inputs), sizes);
+    },
     samplesOf,
     keyOf: batchKey,
     onBatch: (info) => batches.push(info),

@@ -5,9 +5,11 @@
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
+import type { Tensor } from '../../protocol/types.ts';
 import type { Backend } from '../backends/types.ts';
 import {
   type FromWorker,
+  type SerializedError,
   serializeError,
   type ToWorker,
   transferables,
@@ -106,8 +108,19 @@ async function handle(message: ToWorker): Promise<void> {
       const outputs = await backend.runBatch!(message.inputs);
       send({ type: 'ran', id: message.id, outputs }, transferables(outputs));
     } else {
-      const outputs = await backend.infer(message.requests);
-      send({ type: 'result', id: message.id, outputs }, transferables(outputs.flat()));
+      // One request's failure (a handler refusing its input, say) is its own, not its group's.
+      const results: ({ outputs: Tensor[] } | { error: SerializedError })[] = [];
+      const outputs: Tensor[] = [];
+      for (const request of message.requests) {
+        try {
+          const own = await backend.infer(request);
+          results.push({ outputs: own });
+          outputs.push(...own);
+        } catch (error) {
+          results.push({ error: serializeError(error, 'FERRY_INFERENCE_FAILED') });
+        }
+      }
+      send({ type: 'result', id: message.id, results }, transferables(outputs));
     }
   } catch (error) {
     send({ type: 'failed', id: message.id, error: serializeError(error, 'FERRY_INFERENCE_FAILED') });

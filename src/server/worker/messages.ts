@@ -33,7 +33,8 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'loaded'; inputs: TensorSpec[]; outputs: TensorSpec[] }
   | { type: 'load-failed'; error: SerializedError }
-  | { type: 'result'; id: number; outputs: Tensor[][] }
+  /** A group's answers, one per request in order: its outputs, or why it alone failed. */
+  | { type: 'result'; id: number; results: ({ outputs: Tensor[] } | { error: SerializedError })[] }
   | { type: 'ran'; id: number; outputs: Tensor[] }
   | { type: 'failed'; id: number; error: SerializedError }
   | { type: 'unloaded' };

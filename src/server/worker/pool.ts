@@ -20,7 +20,8 @@ import {
 import { WORKER_URL as BOOTSTRAP } from './worker-url.ts';
 
 interface Pending {
-  resolve: (outputs: Tensor[][]) => void;
+  /** Per request, in order: its outputs, or the error of that request alone (grouped requests). */
+  resolve: (outputs: (Tensor[] | FerryError)[]) => void;
   reject: (error: Error) => void;
   /** Samples per request when the inputs were concatenated; the batched outputs are split by these. */
   sizes: number[] | null;
@@ -87,7 +88,10 @@ export class WorkerPool {
             slot.pending.delete(message.id);
             slot.busy--;
             if (message.type === 'failed') pending.reject(deserializeError(message.error));
-            else if (message.type === 'result') pending.resolve(message.outputs);
+            else if (message.type === 'result')
+              pending.resolve(
+                message.results.map((r) => ('error' in r ? deserializeError(r.error) : r.outputs)),
+              );
             else settleBatch(pending, message.outputs);
             break;
           }
@@ -143,7 +147,7 @@ export class WorkerPool {
     requests: InferRequest[],
     concatenate: boolean,
     notAfter = Number.POSITIVE_INFINITY,
-  ): Promise<Tensor[][]> {
+  ): Promise<(Tensor[] | FerryError)[]> {
     const slot = this.#slots.reduce<Slot | undefined>(
       (best, s) => (best === undefined || s.busy < best.busy ? s : best),
       undefined,

@@ -3,7 +3,7 @@
  * end to end (JSON and binary), and fixture handlers that fail in each way a user's code can fail.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { FerryError } from '../src/core/errors.ts';
@@ -106,6 +106,13 @@ describe('handler fixtures: failures of user code', () => {
     fixtureModel(dir.path, 'crashy', 'faulty');
     fixtureModel(dir.path, 'broken-load', 'faulty', 'env:\n  FAIL_LOAD: "1"\n');
     fixtureModel(dir.path, 'no-predict', 'no-predict');
+    // A handler with batching on and a dynamic first dimension: its requests are grouped, never concatenated.
+    const batchedHandler = fixtureModel(dir.path, 'batched-handler', 'faulty');
+    writeFileSync(
+      join(batchedHandler, 'ferry.yaml'),
+      readFileSync(join(batchedHandler, 'ferry.yaml'), 'utf8').replaceAll('shape: [1]', 'shape: [-1]') +
+        'serving:\n  batching: true\n',
+    );
     server = await serve([dir.path]);
     base = server.url;
   });
@@ -151,6 +158,15 @@ describe('handler fixtures: failures of user code', () => {
     );
     assert.match(String(answers[1]!.json.error), /fixture exploded on purpose/);
     for (const r of await Promise.all(slow)) assert.equal(r.status, 200, r.text);
+  });
+
+  test('a handler with batching on answers every request (its requests are grouped, not concatenated)', async () => {
+    const url = `${base}/v2/models/batched-handler/infer`;
+    const answers = await Promise.all(['slow', 'echo', 'echo', 'echo'].map((a) => post(url, actionBody(a))));
+    for (const r of answers) {
+      assert.equal(r.status, 200, r.text);
+      assert.deepEqual(output(r.json as never, 'text').data, ['(unset)']);
+    }
   });
 
   test('a handler whose load() throws is FAILED: index, metadata, readiness and infer say so', async () => {

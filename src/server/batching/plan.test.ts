@@ -17,7 +17,7 @@ test('the decision table, row by row', () => {
     ['auto, handler', AUTO, 'handler', dynamic, false, []],
     ['auto, a fixed first dimension', AUTO, 'onnx', fixed, false, []],
     ['on, ONNX, all dynamic', ON, 'onnx', dynamic, true, []],
-    ['on, handler, all dynamic', ON, 'handler', dynamic, true, []],
+    ['on, handler, all dynamic', ON, 'handler', dynamic, false, []],
     ['on, a fixed first dimension', ON, 'onnx', fixed, false, ['x']],
   ];
   for (const [row, batching, format, tensors, batched, ignored] of rows) {
@@ -26,6 +26,9 @@ test('the decision table, row by row', () => {
     assert.deepEqual(plan.ignored, ignored, row);
     if (batched) assert.equal(plan.policy, batching, `${row}: the configured policy`);
   }
+  const handler = dispatchPlan(ON, 'handler', dynamic, [spec('y', -1, 4)]);
+  assert.equal(handler.policy, ON, 'a handler with batching on groups by the configured policy');
+  assert.equal(handler.keyOf, undefined, 'each request is its own call: shapes need not match');
 });
 
 test('grouped: up to GROUP_SIZE requests, counted as requests, no delay, the queue bound kept', () => {

@@ -7,8 +7,12 @@
  * | off (false / null)     | any                                                       | grouped                |
  * | left out (auto)        | ONNX, all dynamic (-1)                                     | batched, defaults      |
  * | left out (auto)        | a handler, or some tensor without a dynamic first dim     | grouped                |
- * | on (true / a mapping)  | ONNX or handler, all dynamic                               | batched, as configured |
+ * | on (true / a mapping)  | ONNX, all dynamic                                          | batched, as configured |
+ * | on (true / a mapping)  | a handler, all dynamic                                     | grouped, as configured |
  * | on (true / a mapping)  | some tensor without a dynamic first dim                    | grouped + a warning    |
+ *
+ * A handler's predict takes one request, so its "batching" is grouping with the configured policy (sizes in
+ * samples, the configured delay): the requests share the hop, each is its own call.
  *
  * Grouping is what makes a model without a batch dimension fast: without it every request costs a full
  * message round trip to the worker, and the worker idles while the main thread answers. A group is
@@ -51,9 +55,10 @@ export function dispatchPlan(
 ): DispatchPlan {
   const fixed = [...inputs, ...outputs].filter((t) => t.shape[0] !== -1).map((t) => t.name);
   const auto = batching?.auto === true;
-  const batchable = fixed.length === 0 && (format === 'onnx' || !auto);
-  if (batching !== null && batchable) {
-    return { batched: true, policy: batching, samplesOf, keyOf: batchKey, ignored: [] };
+  if (batching !== null && fixed.length === 0) {
+    if (format === 'onnx')
+      return { batched: true, policy: batching, samplesOf, keyOf: batchKey, ignored: [] };
+    if (!auto) return { batched: false, policy: batching, samplesOf, keyOf: undefined, ignored: [] };
   }
   return {
     batched: false,

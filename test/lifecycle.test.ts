@@ -260,9 +260,11 @@ describe('readiness', () => {
       return undefined;
     });
     assert.ok(liveBeforeReady, 'liveness was never 200 while the model was still loading');
-    const logs = jsonLines(server.output());
-    const loaded = logs.find((l) => l.msg === 'model version ready');
-    assert.ok(loaded && Number(loaded.seconds) >= 1, `load took ${loaded?.seconds} s; the handler waits 1 s`);
+    // The log line is written before readiness turns 200, but the pipe may bring it after the HTTP answer.
+    const loaded = await waitFor('the "model version ready" log line', () =>
+      jsonLines(server.output()).find((l) => l.msg === 'model version ready'),
+    );
+    assert.ok(Number(loaded.seconds) >= 1, `load took ${loaded.seconds} s; the handler waits 1 s`);
     // And the model then serves.
     const response = await post(`${server.url}/v2/models/slow/infer`, slowBody(0));
     assert.equal(response.status, 200, response.text);

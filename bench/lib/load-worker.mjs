@@ -8,12 +8,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import autocannon from 'autocannon';
 import { treeCpuMs } from './cpu.mjs';
-
-function percentile(sorted, q) {
-  if (sorted.length === 0) return Number.NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[i];
-}
+import { summarize } from './latency.mjs';
 
 const o = workerData;
 let lat = new Float64Array(1 << 16);
@@ -45,19 +40,9 @@ const instance = autocannon(
       parentPort.postMessage({ error: String(err?.stack ?? err) });
       return;
     }
-    const sorted = lat.subarray(0, n).sort();
-    let sum = 0;
-    for (let i = 0; i < n; i++) sum += sorted[i];
     parentPort.postMessage({
       result: {
-        requests: n,
-        wallS,
-        rps: n / wallS,
-        meanMs: n ? sum / n : Number.NaN,
-        p50Ms: percentile(sorted, 0.5),
-        p90Ms: percentile(sorted, 0.9),
-        p99Ms: percentile(sorted, 0.99),
-        maxMs: n ? sorted[n - 1] : Number.NaN,
+        ...summarize(lat, n, wallS),
         non2xx,
         errors: result.errors,
         timeouts: result.timeouts,

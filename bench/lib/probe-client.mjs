@@ -10,6 +10,7 @@
 // as autocannon's rate limit does instead: `rate` requests back to back at the start of every second, then
 // nothing until the next second (used to tell the probe's pattern from its client, bench/README.md, S6).
 import { parseArgs } from 'node:util';
+import { summarize } from './latency.mjs';
 import { buildRequest, RawHttpConnection } from './raw-http.mjs';
 
 const { values } = parseArgs({
@@ -29,11 +30,6 @@ const warmup = Number(values.warmup);
 if (!(port > 0 && rate > 0 && durationS > 0 && warmup >= 0)) {
   process.stderr.write('probe-client: --port, --rate and --duration must be positive numbers\n');
   process.exit(2);
-}
-
-function percentile(sorted, q) {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 
 const REQ = buildRequest({ host: `127.0.0.1:${port}`, path: values.path });
@@ -78,19 +74,9 @@ while (next < end) {
 }
 const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
 conn.close();
-const sorted = lat.subarray(0, n).sort();
-let sum = 0;
-for (let i = 0; i < n; i++) sum += sorted[i];
 process.stdout.write(
   `${JSON.stringify({
-    requests: n,
-    wallS,
-    rps: n / wallS,
-    meanMs: n ? sum / n : Number.NaN,
-    p50Ms: percentile(sorted, 0.5),
-    p90Ms: percentile(sorted, 0.9),
-    p99Ms: percentile(sorted, 0.99),
-    maxMs: n ? sorted[n - 1] : Number.NaN,
+    ...summarize(lat, n, wallS),
     non2xx,
     errors: 0,
     timeouts: 0,

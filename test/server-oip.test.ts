@@ -378,6 +378,31 @@ describe('ferry serve examples/iris', () => {
   });
 });
 
+describe('draining', () => {
+  test('once draining starts, inference and other routes answer 503 FERRY_SHUTTING_DOWN for a gateway to retry elsewhere; probes answer', async () => {
+    const server = await serve([IRIS]);
+    try {
+      server.dataPlane.startDraining();
+      const checks = [
+        ['/v2/models/iris/infer', JSON.stringify(setosa)], // the node:http front
+        ['/v1/models/iris:predict', JSON.stringify({ instances: [[5.1, 3.5, 1.4, 0.2]] })], // Fastify
+      ] as const;
+      for (const [path, body] of checks) {
+        const response = await post(`${server.url}${path}`, body);
+        assert.equal(response.status, 503, `${path}: ${response.text}`);
+        assert.equal(response.json.code, 'FERRY_SHUTTING_DOWN', path);
+        assert.equal(response.headers.get('x-ferry-draining'), '1', path);
+        assert.equal(response.headers.get('connection'), 'close', path);
+        assert.equal(response.headers.get('retry-after'), '1', path);
+      }
+      assert.equal((await fetch(`${server.url}/v2/health/ready`)).status, 503, 'not ready while draining');
+      assert.equal((await fetch(`${server.url}/v2/health/live`)).status, 200, 'still live');
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('body limits', () => {
   test('a body over the server limit is 413 FERRY_PAYLOAD_TOO_LARGE, before the model sees it', async () => {
     const server = await serve([IRIS], { maxBodyBytes: 64 * 1024 });

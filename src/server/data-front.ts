@@ -12,9 +12,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { FerryError } from '../core/errors.ts';
-import { DRAINING_HEADER } from '../core/replica.ts';
 import type { DataPlane } from './data-plane.ts';
-import { errorReply, toFerryError } from './http-errors.ts';
+import { drainingReply, errorReply, toFerryError } from './http-errors.ts';
 import type { RouteCounter, ServerMetrics } from './metrics.ts';
 
 export interface DataFrontOptions {
@@ -127,7 +126,8 @@ class Front {
       tooLarge: false,
     };
     if (this.#dataPlane.draining) {
-      this.#drainingReply(exchange);
+      const { status, headers, body } = drainingReply();
+      this.#answer(exchange, status, headers, body);
       req.resume();
       return true;
     }
@@ -203,22 +203,6 @@ class Front {
     if (this.#dataPlane.draining && headers.connection === undefined) head.push('connection', 'close');
     res.writeHead(status, head);
     res.end(body);
-  }
-
-  #drainingReply(exchange: Exchange): void {
-    const { status, headers, body } = errorReply(
-      new FerryError(
-        'FERRY_SHUTTING_DOWN',
-        'the server is shutting down; send the request to another replica',
-        {
-          retryAfterSeconds: 1,
-        },
-      ),
-    );
-    // The header tells a gateway to try another replica (nothing was processed).
-    headers[DRAINING_HEADER] = '1';
-    headers.connection = 'close';
-    this.#answer(exchange, status, headers, body);
   }
 
   #probe(req: IncomingMessage, res: ServerResponse, route: RouteCounter, status: number, body: Buffer): void {

@@ -9,10 +9,9 @@ import { createServer } from 'node:http';
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { FerryError } from '../core/errors.ts';
-import { DRAINING_HEADER } from '../core/replica.ts';
 import { createDataFront } from './data-front.ts';
 import type { DataPlane } from './data-plane.ts';
-import { errorReply, toFerryError } from './http-errors.ts';
+import { drainingReply, errorReply, toFerryError } from './http-errors.ts';
 import type { ServerMetrics } from './metrics.ts';
 
 export interface HttpAppOptions {
@@ -65,17 +64,8 @@ export function createHttpApp({ dataPlane, metrics, logger, maxBodyBytes }: Http
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     if (dataPlane.draining && !request.url.startsWith('/v2/health/') && request.url !== '/metrics') {
-      // The header tells a gateway to try another replica (nothing was processed); it never reads the body.
-      reply.header('connection', 'close');
-      reply.header(DRAINING_HEADER, '1');
-      sendError(
-        reply,
-        new FerryError(
-          'FERRY_SHUTTING_DOWN',
-          'the server is shutting down; send the request to another replica',
-          { retryAfterSeconds: 1 },
-        ),
-      );
+      const { status, headers, body } = drainingReply();
+      reply.code(status).headers(headers).send(body);
       return;
     }
     done();

@@ -3,6 +3,7 @@
  * catalogue's status (docs/errors.md), whichever HTTP layer caught it (the data-path front or Fastify).
  */
 import { ERROR_CODES, FerryError, isFerryError } from '../core/errors.ts';
+import { DRAINING_HEADER } from '../core/replica.ts';
 
 export interface ErrorReply {
   status: number;
@@ -19,6 +20,25 @@ export function errorReply(error: FerryError): ErrorReply {
   if (error.hint) body.hint = error.hint;
   if (error.code === 'FERRY_SPEC_INVALID' && error.details) body.details = error.details;
   return { status: ERROR_CODES[error.code].status, headers, body: JSON.stringify(body) };
+}
+
+/**
+ * The answer to a request that arrives while the server drains: 503 FERRY_SHUTTING_DOWN, Retry-After 1,
+ * Connection: close, and x-ferry-draining, which tells a gateway to try another replica (nothing ran).
+ */
+export function drainingReply(): ErrorReply {
+  const reply = errorReply(
+    new FerryError(
+      'FERRY_SHUTTING_DOWN',
+      'the server is shutting down; send the request to another replica',
+      {
+        retryAfterSeconds: 1,
+      },
+    ),
+  );
+  reply.headers[DRAINING_HEADER] = '1';
+  reply.headers.connection = 'close';
+  return reply;
 }
 
 /** Maps Fastify's own errors (body too large, bad content length, ...) and anything else into the catalogue. */

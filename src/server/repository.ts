@@ -58,8 +58,6 @@ interface Unloadable {
 export class ModelRepository {
   /** name -> version -> loaded version */
   readonly #models = new Map<string, Map<string, ModelVersion>>();
-  /** Each model's versions, newest first; made on the first resolve after a change (resolve runs per request). */
-  readonly #newestFirst = new Map<string, ModelVersion[]>();
   /** Directories whose spec could not be read, by directory. */
   readonly #broken = new Map<string, Unloadable>();
   #dirs: string[] = [];
@@ -132,13 +130,11 @@ export class ModelRepository {
       return next;
     }
     versions.set(version, next);
-    this.#newestFirst.delete(name);
     for (const old of new Set([previous, replaced])) {
       if (old === undefined || old === next) continue;
       const oldVersions = this.#models.get(old.name);
       if (oldVersions?.get(old.version) === old) oldVersions.delete(old.version);
       if (oldVersions?.size === 0) this.#models.delete(old.name);
-      this.#newestFirst.delete(old.name);
       await old.unload();
     }
     return next;
@@ -204,13 +200,18 @@ export class ModelRepository {
       }
       return found;
     }
-    let all = this.#newestFirst.get(name);
-    if (all === undefined) {
-      all = [...versions.values()].sort((a, b) => compareVersions(b.version, a.version));
-      this.#newestFirst.set(name, all);
+    // The newest READY version, else the newest; one pass, no array (this runs for every request).
+    let newest: ModelVersion | undefined;
+    let newestReady: ModelVersion | undefined;
+    for (const v of versions.values()) {
+      if (newest === undefined || compareVersions(v.version, newest.version) > 0) newest = v;
+      if (
+        v.state === 'READY' &&
+        (newestReady === undefined || compareVersions(v.version, newestReady.version) > 0)
+      )
+        newestReady = v;
     }
-    for (const v of all) if (v.state === 'READY') return v;
-    return all[0]!;
+    return newestReady ?? newest!;
   }
 
   versionsOf(name: string): string[] {

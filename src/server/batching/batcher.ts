@@ -190,37 +190,9 @@ export class Batcher<TReq, TRes> {
         ),
       );
     }
-    if (this.#running >= this.#concurrency && !this.#pumping)
-      return this.#enqueueWhileBusy(request, samples, key, deadline);
     return new Promise<TRes>((resolve, reject) => {
       this.#queue.push({ request, samples, enqueuedAt: this.#clock.now(), deadline, key, resolve, reject });
       this.#pump();
-    });
-  }
-
-  /**
-   * Every executor is busy, so the policy's answer is known without running it over the whole queue (which,
-   * per request, made a busy queue cost O(n^2)): wait until the earliest deadline, and expire what is due.
-   * Only the new request is checked here; the others were checked when they came and are checked again at
-   * their deadline (the armed timer) or when an executor frees up, whichever is first.
-   */
-  #enqueueWhileBusy(
-    request: TReq,
-    samples: number,
-    key: string | undefined,
-    deadline: number,
-  ): Promise<TRes> {
-    return new Promise<TRes>((resolve, reject) => {
-      const now = this.#clock.now();
-      const entry = { request, samples, enqueuedAt: now, deadline, key, resolve, reject };
-      const estimate = this.#estimator.ready ? (this.#estimator.estimate(samples) ?? 0) : undefined;
-      if (now >= deadline || (estimate !== undefined && now + estimate > deadline)) {
-        reject(lateError(entry, now, estimate));
-        return;
-      }
-      this.#queue.push(entry);
-      if (Number.isFinite(deadline) && (this.#timer === null || deadline < this.#timerAt))
-        this.#arm(deadline, now);
     });
   }
 

@@ -4,6 +4,7 @@
  * src/core/route-table.ts: control does not import gateway; the platform hands one to the other).
  */
 import type { RouteTable } from '../core/route-table.ts';
+import { splitKey } from '../core/tenant.ts';
 import type { TrafficEntry } from './store/store.ts';
 
 export type { RouteReplica, RouteRevision, RouteTable } from '../core/route-table.ts';
@@ -45,6 +46,7 @@ export function steadyReplicas(replicas: number, traffic: TrafficEntry[]): Recor
 
 export interface RoutingInput {
   deployments: Array<{
+    /** The deployment's key (src/core/tenant.ts); the table carries its tenant and plain name. */
     name: string;
     traffic: TrafficEntry[];
     /** servedName by revision number */
@@ -57,7 +59,9 @@ export interface RoutingInput {
 export function buildRoutes(input: RoutingInput): RouteTable {
   return {
     deployments: input.deployments.map((d) => ({
-      name: d.name,
+      ...splitKey(d.name),
+      // Every deployment is public until deployments carry their access (issue 10, in progress).
+      public: true,
       revisions: d.traffic
         .filter((t) => t.percent > 0 || (t.shadow ?? 0) > 0)
         .map((t) => ({

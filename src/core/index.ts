@@ -8,4 +8,5 @@ export {
   FAIL_ON_LOAD_ERROR_ENV,
 } from './replica.ts';
 export type { RouteDeployment, RouteReplica, RouteRevision, RouteTable } from './route-table.ts';
+export { DEFAULT_TENANT, keyForFiles, plainName, qualify, splitKey, tenantOf } from './tenant.ts';
 export { FERRY_VERSION } from './version.ts';

@@ -22,10 +22,37 @@ export interface RouteRevision {
 }
 
 export interface RouteDeployment {
+  /** The deployment's plain name (unique within its tenant; never contains '/'). */
   name: string;
+  /** Its tenant; left out = the default tenant (src/core/tenant.ts). */
+  tenant?: string;
+  /**
+   * true: anyone who reaches the gateway may call it. false or left out: private, a caller must present
+   * `Authorization: Bearer <token>` whose hash is one of the table's `callers` allowed on it.
+   */
+  public?: boolean;
   revisions: RouteRevision[];
+}
+
+/**
+ * Who may call private deployments: an invoker token of a tenant (any deployment of that tenant) or a key of one
+ * deployment. The gateway never sees a plain token: it hashes what a request presents (sha256, hex) and looks it
+ * up. Expired and revoked tokens are simply absent from the table.
+ */
+export interface RouteCaller {
+  /** Stable id for logs, metrics and the rate limiter's bucket (the token's id, never the token). */
+  id: string;
+  /** sha256 of the plain token, lowercase hex. */
+  hash: string;
+  tenant: string;
+  /** A per-deployment key: only this deployment (plain name, in `tenant`). Left out: every one of the tenant. */
+  deployment?: string;
+  /** Token bucket: sustained requests per second and burst; left out = no limit. */
+  rateLimit?: { perSecond: number; burst: number };
 }
 
 export interface RouteTable {
   deployments: RouteDeployment[];
+  /** Left out = no callers (private deployments then answer 401 to everyone). */
+  callers?: RouteCaller[];
 }

@@ -17,6 +17,7 @@ import Fastify, {
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { FerryError, isFerryError } from '../../core/errors.ts';
+import { DEFAULT_TENANT } from '../../core/tenant.ts';
 import type { Secrets } from '../secrets.ts';
 import type { Store } from '../store/store.ts';
 import type { VersionRegistryDeps } from '../versions.ts';
@@ -62,6 +63,8 @@ const BEARER_RE = /^Bearer[ \t]+([^\s]+)[ \t]*$/i;
 export interface Caller {
   name: string;
   role: string;
+  /** The tenant the request acts in. */
+  tenant: string;
 }
 const callers = new WeakMap<FastifyRequest, Caller>();
 
@@ -204,7 +207,7 @@ function authorize(request: FastifyRequest, access: Exclude<Access, 'public'>, s
       },
     );
   }
-  callers.set(request, caller);
+  callers.set(request, { ...caller, tenant: DEFAULT_TENANT });
   if (!ROLES_FOR[access].includes(caller.role)) {
     const what = access === 'admin' ? 'manage tokens' : access === 'write' ? 'change anything' : 'read';
     throw new FerryError(

@@ -170,6 +170,8 @@ function rollout(over: Partial<RolloutView> = {}): RolloutView {
 function view(over: Partial<DeploymentView> = {}): DeploymentView {
   return {
     name: 'iris',
+    tenant: 'default',
+    public: false,
     model: 'iris',
     versionRef: 'abc123',
     replicas: 2,

@@ -3,10 +3,13 @@
  * state in the store, records an event and asks the loop for a pass; the loop (loop.ts) makes it so. Views
  * join the store with what the loop last saw (`LoopPort.status`). The loop is reached only through `LoopPort`.
  */
+
 import { FerryError } from '../core/errors.ts';
+import { DEFAULT_TENANT, plainName, splitKey, tenantOf } from '../core/tenant.ts';
 import { servingOverrideProblems } from '../spec/index.ts';
 import type { RecordEvent } from './events.ts';
 import type { LoopPort } from './loop-port.ts';
+import { type DeploymentUse, quotaProblems, type Usage, usageOf } from './quota.ts';
 import type { ReplicaLogs } from './replica-logs.ts';
 import {
   abort as abortRollout,
@@ -56,7 +59,11 @@ export class CommandService implements ControlPlane {
     const { strategy, ...rest } = input;
     if (strategy) toStrategy(strategy);
     checkServing(rest.serving);
-    const result = this.store.createDeployment(rest);
+    const result = this.store.transaction(() => {
+      const created = this.store.createDeployment(rest);
+      this.checkQuotas(rest.name, 'deploy');
+      return created;
+    });
     if (strategy) this.store.setStrategy(rest.name, strategy as unknown as JsonValue);
     this.event(
       rest.name,
@@ -74,7 +81,11 @@ export class CommandService implements ControlPlane {
     checkServing(rest.serving);
     this.requireNoActiveRollout(name, 'change it');
     if (strategy) this.store.setStrategy(name, strategy as unknown as JsonValue);
-    const result = this.store.updateDeployment(name, rest);
+    const result = this.store.transaction(() => {
+      const updated = this.store.updateDeployment(name, rest);
+      this.checkQuotas(name, 'change');
+      return updated;
+    });
     if (result.created) {
       this.store.setTrafficTarget(name, null);
       this.beginRollout(name, result.revision.number, 'RevisionCreated');
@@ -98,7 +109,10 @@ export class CommandService implements ControlPlane {
   }
 
   scale(name: string, replicas: number): DeploymentView {
-    this.store.updateDeployment(name, { replicas });
+    this.store.transaction(() => {
+      this.store.updateDeployment(name, { replicas });
+      this.checkQuotas(name, 'scale');
+    });
     const stored = this.store.getRollout(name);
     const state = stored?.state as unknown as RolloutState | undefined;
     if (stored && state && !isDone(state) && replicas >= 1) {
@@ -154,7 +168,10 @@ export class CommandService implements ControlPlane {
   }
 
   remove(name: string): void {
-    this.store.deleteDeployment(name);
+    this.store.transaction(() => {
+      this.store.deleteDeployment(name);
+      this.store.deleteDeploymentKeys(name);
+    });
     this.event(
       undefined,
       'Normal',
@@ -176,8 +193,9 @@ export class CommandService implements ControlPlane {
 
   view(name: string): DeploymentView {
     const dep = this.store.getDeployment(name);
+    const { tenant, name: plain } = splitKey(name);
     if (!dep)
-      throw new FerryError('FERRY_NOT_FOUND', `No deployment named ${JSON.stringify(name)}`, {
+      throw new FerryError('FERRY_NOT_FOUND', `No deployment named ${JSON.stringify(plain)}`, {
         hint: 'ferry get deployments lists them.',
       });
     const traffic = this.store.getTraffic(name);
@@ -193,12 +211,51 @@ export class CommandService implements ControlPlane {
       replicaStatus: status.replicas,
       conditions: status.conditions,
       lastCrash: status.lastCrash,
-      endpoint: `${this.gatewayUrl}/v2/models/${name}/infer`,
+      tenant,
+      endpoint: `${this.gatewayUrl}${tenant === DEFAULT_TENANT ? '' : `/t/${tenant}`}/v2/models/${plain}/infer`,
     };
   }
 
-  list(): DeploymentView[] {
-    return this.store.listDeployments().map((d) => this.view(d.name));
+  list(tenant?: string): DeploymentView[] {
+    return this.store.listDeployments(tenant).map((d) => this.view(d.name));
+  }
+
+  accessChanged(): void {
+    this.loop.nudge();
+  }
+
+  tenantUsage(tenant: string): Usage {
+    const uses: DeploymentUse[] = [];
+    for (const d of this.store.listDeployments(tenant)) {
+      const resources = this.store.getRevision(d.name, d.revision)?.spec.resources;
+      uses.push({
+        replicas: d.replicas,
+        cpu: resources?.cpu ?? null,
+        memoryBytes: resources?.memoryBytes ?? null,
+      });
+    }
+    return usageOf(uses);
+  }
+
+  /** Throws FERRY_QUOTA_EXCEEDED when the tenant of `name` is now over a quota (called inside the change's transaction). */
+  private checkQuotas(name: string, verb: string): void {
+    const tenant = tenantOf(name);
+    const quotas = this.store.getTenant(tenant)?.quotas ?? {};
+    if (Object.keys(quotas).length === 0) return;
+    const deployments = this.store.listDeployments(tenant);
+    const specs = deployments.map((d) => this.store.getRevision(d.name, d.revision)?.spec.resources);
+    const problems = quotaProblems(quotas, this.tenantUsage(tenant), {
+      cpu: specs.some((r) => r?.cpu == null),
+      memory: specs.some((r) => r?.memoryBytes == null),
+    });
+    if (problems.length > 0)
+      throw new FerryError(
+        'FERRY_QUOTA_EXCEEDED',
+        `Cannot ${verb} ${plainName(name)}: tenant ${JSON.stringify(tenant)} would be over its quota (${problems.join('; ')})`,
+        {
+          hint: 'Scale something down or delete a deployment, or ask a platform admin to raise the quota (ferry tenant set-quota).',
+        },
+      );
   }
 
   rollout(name: string): RolloutView | null {

@@ -76,7 +76,9 @@ export class Controller implements ControlPlane {
   readonly setAlias: ControlPlane['setAlias'] = (model, alias, version) =>
     this.commands.setAlias(model, alias, version);
   readonly view: ControlPlane['view'] = (name) => this.commands.view(name);
-  readonly list: ControlPlane['list'] = () => this.commands.list();
+  readonly list: ControlPlane['list'] = (tenant) => this.commands.list(tenant);
+  readonly accessChanged: ControlPlane['accessChanged'] = () => this.commands.accessChanged();
+  readonly tenantUsage: ControlPlane['tenantUsage'] = (tenant) => this.commands.tenantUsage(tenant);
   readonly rollout: ControlPlane['rollout'] = (name) => this.commands.rollout(name);
   readonly promote: ControlPlane['promote'] = (name) => this.commands.promote(name);
   readonly abort: ControlPlane['abort'] = (name) => this.commands.abort(name);

@@ -18,8 +18,10 @@
  * The command service (commands.ts) changes the store and asks for a pass; it reaches the loop only through
  * `LoopPort`: nudge, a status snapshot per deployment, and forgetting what a new request makes stale.
  */
+
 import { freePort } from '../core/free-port.ts';
 import { EXIT_MODEL_LOAD_FAILED } from '../core/replica.ts';
+import { tenantOf } from '../core/tenant.ts';
 import type { EngineImageRequest } from '../image/provision.ts';
 import type { ReplicaStatus, Runtime, RuntimeWatch } from '../runtime/index.ts';
 import { readiness } from '../runtime/index.ts';
@@ -305,7 +307,11 @@ export class ControlLoop implements LoopPort {
     const now = this.now();
     let wakeAt: number | null = null;
     const desired: DesiredState = { deployments: [] };
-    const routing: Parameters<typeof buildRoutes>[0] = { deployments: [], replicas: [] };
+    const routing: Parameters<typeof buildRoutes>[0] = {
+      deployments: [],
+      replicas: [],
+      callers: this.store.invokerKeys(),
+    };
     const desiredNow = new Map<string, Record<string, number>>();
     for (const dep of this.store.listDeployments()) {
       const { replicas, wake } = this.stepDeployment(dep, now);
@@ -324,7 +330,12 @@ export class ControlLoop implements LoopPort {
         if (stored) servedNames[t.revision] = this.servedName(stored);
       }
       desired.deployments.push({ name: dep.name, revisions });
-      routing.deployments.push({ name: dep.name, traffic: this.store.getTraffic(dep.name), servedNames });
+      routing.deployments.push({
+        name: dep.name,
+        public: dep.public,
+        traffic: this.store.getTraffic(dep.name),
+        servedNames,
+      });
     }
 
     this.desiredNow = desiredNow;
@@ -691,7 +702,10 @@ export class ControlLoop implements LoopPort {
       secrets:
         revision.spec.secretRefs.length === 0
           ? { env: {}, missing: [] }
-          : (this.secrets?.env(revision.spec.secretRefs) ?? { env: {}, missing: revision.spec.secretRefs }),
+          : (this.secrets?.env(revision.spec.secretRefs, tenantOf(revision.deployment)) ?? {
+              env: {},
+              missing: revision.spec.secretRefs,
+            }),
     });
     if ('blocked' in made) {
       // A missing secret waits for the user; what cannot run here (no artifact, GPUs asked for) has failed.

@@ -9,7 +9,9 @@
  *   FERRY_CPU_LIMIT           the effective CPU limit, which the server sizes its threads by on every runtime
  *   one variable per secret   (secrets.ts envName)
  */
+
 import { CPU_LIMIT_ENV, FAIL_ON_LOAD_ERROR_ENV } from '../core/replica.ts';
+import { keyForFiles } from '../core/tenant.ts';
 import type { ReplicaSpec } from '../runtime/index.ts';
 import { SERVING_OVERRIDES_ENV } from '../spec/index.ts';
 import { makeReplicaLabels } from './labels.ts';
@@ -65,7 +67,7 @@ export function makeReplicaSpec(input: ReplicaSpecInput): { spec: ReplicaSpec } 
     ...input.secrets.env,
   };
   const spec: ReplicaSpec = {
-    name: `ferry-${revision.deployment}-r${revision.number}-${input.index}-${input.nameSuffix}`,
+    name: `ferry-${keyForFiles(revision.deployment)}-r${revision.number}-${input.index}-${input.nameSuffix}`,
     labels: { ...makeReplicaLabels(revision, input.index), ...input.platformLabels },
     port: input.port,
     env,

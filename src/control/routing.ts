@@ -3,7 +3,7 @@
  * which revision "serves" a deployment, and the routing table the gateway gets (its type is in
  * src/core/route-table.ts: control does not import gateway; the platform hands one to the other).
  */
-import type { RouteTable } from '../core/route-table.ts';
+import type { RouteCaller, RouteTable } from '../core/route-table.ts';
 import { splitKey } from '../core/tenant.ts';
 import type { TrafficEntry } from './store/store.ts';
 
@@ -48,20 +48,29 @@ export interface RoutingInput {
   deployments: Array<{
     /** The deployment's key (src/core/tenant.ts); the table carries its tenant and plain name. */
     name: string;
+    public: boolean;
     traffic: TrafficEntry[];
     /** servedName by revision number */
     servedNames: Record<string, string>;
   }>;
   /** Replicas that may take requests: listed, ready, not being drained. */
   replicas: Array<{ id: string; url: string; deployment: string; revision: number }>;
+  /** Invoker tokens that have not expired (store.invokerKeys()). */
+  callers?: Array<{
+    id: string;
+    hash: string;
+    tenant: string;
+    deployment: string | null;
+    rateLimit: { perSecond: number; burst: number } | null;
+    expiresAt: number | null;
+  }>;
 }
 
 export function buildRoutes(input: RoutingInput): RouteTable {
   return {
     deployments: input.deployments.map((d) => ({
       ...splitKey(d.name),
-      // Every deployment is public until deployments carry their access (issue 10, in progress).
-      public: true,
+      public: d.public,
       revisions: d.traffic
         .filter((t) => t.percent > 0 || (t.shadow ?? 0) > 0)
         .map((t) => ({
@@ -74,5 +83,15 @@ export function buildRoutes(input: RoutingInput): RouteTable {
             .map((r) => ({ id: r.id, url: r.url, ready: true })),
         })),
     })),
+    callers: (input.callers ?? []).map(
+      (c): RouteCaller => ({
+        id: c.id,
+        hash: c.hash,
+        tenant: c.tenant,
+        ...(c.deployment === null ? {} : { deployment: c.deployment }),
+        ...(c.rateLimit === null ? {} : { rateLimit: c.rateLimit }),
+        ...(c.expiresAt === null ? {} : { expiresAt: c.expiresAt }),
+      }),
+    ),
   };
 }

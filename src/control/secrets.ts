@@ -5,10 +5,12 @@
  * nothing. A deployment names secrets in `secretRefs`; each replica gets each one as an environment variable
  * named after it (`hf-token` -> `HF_TOKEN`, see envName).
  */
+
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { FerryError } from '../core/errors.ts';
+import { DEFAULT_TENANT, qualify } from '../core/tenant.ts';
 import type { SecretRecord, Store } from './store/store.ts';
 
 const KEY_BYTES = 32;
@@ -85,8 +87,9 @@ export class Secrets {
     return this.store.putSecret(name, this.box.seal(name, value));
   }
 
-  list(): SecretRecord[] {
-    return this.store.listSecrets();
+  /** Every secret, or those of one tenant (names are keys, src/core/tenant.ts). */
+  list(tenant?: string): SecretRecord[] {
+    return this.store.listSecrets(tenant);
   }
 
   delete(name: string): void {
@@ -98,13 +101,15 @@ export class Secrets {
    * The environment a replica gets for these secret names. Missing ones are listed, not thrown, so the caller
    * can say which (without ever saying a value).
    */
-  env(refs: string[]): { env: Record<string, string>; missing: string[] } {
+  env(refs: string[], tenant: string = DEFAULT_TENANT): { env: Record<string, string>; missing: string[] } {
     const env: Record<string, string> = {};
     const missing: string[] = [];
     for (const ref of refs) {
-      const sealed = this.store.getSealedSecret(ref);
+      // A revision names its tenant's secrets by their plain names: a tenant never reaches another's.
+      const key = qualify(tenant, ref);
+      const sealed = this.store.getSealedSecret(key);
       if (sealed === undefined) missing.push(ref);
-      else env[envName(ref)] = this.box.open(ref, sealed);
+      else env[envName(ref)] = this.box.open(key, sealed);
     }
     return { env, missing };
   }

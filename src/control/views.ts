@@ -4,6 +4,7 @@
  * question about live replicas goes through `ControlPlane`, implemented by the command service (commands.ts).
  * These shapes are the API's JSON bodies: plain data, no class instances, timestamps in ms since the epoch.
  */
+import type { Usage } from './quota.ts';
 import type { RolloutPhase } from './rollout.ts';
 import type {
   Deployment,
@@ -83,6 +84,7 @@ export interface RevisionStatusView {
 }
 
 export interface DeploymentView extends Deployment {
+  tenant: string;
   strategy: StrategyInput;
   traffic: TrafficEntry[];
   /** A split asked for by hand that waits for its revisions' replicas to be ready; null when none waits. */
@@ -95,7 +97,7 @@ export interface DeploymentView extends Deployment {
   replicaStatus: ReplicaView[];
   conditions: Condition[];
   lastCrash: CrashView | null;
-  /** Gateway URL that serves it: `${gateway}/v2/models/${name}/infer`. */
+  /** Gateway URL that serves it: `${gateway}/v2/models/${name}/infer` (`${gateway}/t/${tenant}/v2/...` outside the default tenant). */
   endpoint: string;
 }
 
@@ -134,7 +136,12 @@ export interface ControlPlane {
   /** Moves a model alias; deployments following it roll out. Returns the deployments that changed. */
   setAlias(model: string, alias: string, version: string): Array<{ deployment: string; revision: number }>;
   view(name: string): DeploymentView;
-  list(): DeploymentView[];
+  /** Every deployment, or those of one tenant. */
+  list(tenant?: string): DeploymentView[];
+  /** Tokens were made or revoked: the gateway's callers change. */
+  accessChanged(): void;
+  /** What a tenant's deployments use, against its quotas. */
+  tenantUsage(tenant: string): Usage;
   rollout(name: string): RolloutView | null;
   promote(name: string): RolloutView;
   abort(name: string): RolloutView;

@@ -75,6 +75,11 @@ export const ERROR_CODES = {
     summary: 'No bearer token, or the token is unknown or revoked.',
   },
   FERRY_FORBIDDEN: { status: 403, summary: "The token's role may not do this (e.g. a viewer writing)." },
+  FERRY_TENANT_NOT_FOUND: { status: 404, summary: 'No tenant with that name (control-plane API).' },
+  FERRY_QUOTA_EXCEEDED: {
+    status: 403,
+    summary: 'The change would take the tenant over a quota (deployments, replicas, CPU or memory).',
+  },
   FERRY_NOT_FOUND: {
     status: 404,
     summary: 'No deployment, model, version, revision or token with that name.',

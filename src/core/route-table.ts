@@ -49,6 +49,8 @@ export interface RouteCaller {
   deployment?: string;
   /** Token bucket: sustained requests per second and burst; left out = no limit. */
   rateLimit?: { perSecond: number; burst: number };
+  /** ms since the epoch after which the gateway refuses it (the control plane also drops it from the next table). */
+  expiresAt?: number;
 }
 
 export interface RouteTable {

@@ -1,7 +1,11 @@
 /**
  * The control-plane HTTP API as a Fastify app (the factory does not listen; tests use inject() or port 0).
  * JSON over HTTP; every route but GET /healthz and GET /openapi.json needs `Authorization: Bearer <token>`,
- * checked with the store's hashed tokens. viewer: reads only; deployer: reads and writes; admin: also tokens.
+ * checked with the store's hashed tokens. A request acts in its token's tenant; a platform admin names another
+ * with the `X-Ferry-Tenant` header (a tenant's token naming any tenant but its own is refused). Roles, per
+ * tenant: viewer reads; deployer also changes; admin also manages tokens; platform-admin all of it in every
+ * tenant, and tenants; invoker nothing here (the gateway only). The table is ROLES_FOR in routes.ts and
+ * docs/security.md.
  * Bodies, path parameters and queries are validated with the zod schemas of schemas.ts (strict: unknown
  * fields are refused). Every error leaves as {"error", "code", "hint"?, "details"?} with the code's status.
  *
@@ -17,14 +21,16 @@ import Fastify, {
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { FerryError, isFerryError } from '../../core/errors.ts';
-import { DEFAULT_TENANT } from '../../core/tenant.ts';
+import { DEFAULT_TENANT, plainName } from '../../core/tenant.ts';
 import type { Secrets } from '../secrets.ts';
 import type { Store } from '../store/store.ts';
 import type { VersionRegistryDeps } from '../versions.ts';
 import type { ControlPlane } from '../views.ts';
+import { callerOf, setCaller } from './caller.ts';
 import { buildOpenApi } from './openapi.ts';
-import { type Access, type ApiDeps, ROUTES, type RouteDef } from './routes.ts';
+import { type Access, type ApiDeps, ROLES_FOR, ROUTES, type RouteDef } from './routes.ts';
 import type { Info } from './schemas.ts';
+import { scopeOf } from './tenant-scope.ts';
 
 export interface ControlApiOptions {
   store: Store;
@@ -53,25 +59,11 @@ export const REDACTED_PATHS = [
 ];
 
 const JSON_TYPE = 'application/json';
-const ROLES_FOR: Record<Exclude<Access, 'public'>, readonly string[]> = {
-  read: ['admin', 'deployer', 'viewer'],
-  write: ['admin', 'deployer'],
-  admin: ['admin'],
-};
+export const TENANT_HEADER = 'x-ferry-tenant';
+const TENANT_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const BEARER_RE = /^Bearer[ \t]+([^\s]+)[ \t]*$/i;
 
-export interface Caller {
-  name: string;
-  role: string;
-  /** The tenant the request acts in. */
-  tenant: string;
-}
-const callers = new WeakMap<FastifyRequest, Caller>();
-
-/** Who sent the request (after authentication); undefined on public routes. */
-export function callerOf(request: FastifyRequest): Caller | undefined {
-  return callers.get(request);
-}
+export { type Caller, callerOf } from './caller.ts';
 
 export function buildControlApi(opts: ControlApiOptions): FastifyInstance {
   const logger = opts.logger
@@ -173,7 +165,8 @@ function registerRoute(app: FastifyInstance, def: RouteDef, deps: ApiDeps): void
           hint: 'Leave the body out.',
         });
       }
-      const result = await def.handler({ params, query, body, request, reply, deps });
+      const scope = scopeOf(callerOf(request)?.tenant ?? DEFAULT_TENANT);
+      const result = await def.handler({ params, query, body, request, reply, deps, scope });
       if (result === reply || reply.sent) return reply;
       if (def.status === 204) return reply.code(204).send();
       return reply.code(def.status).type(JSON_TYPE).send(result);
@@ -207,17 +200,44 @@ function authorize(request: FastifyRequest, access: Exclude<Access, 'public'>, s
       },
     );
   }
-  callers.set(request, { ...caller, tenant: DEFAULT_TENANT });
+  const name = plainName(caller.name);
+  const asked = request.headers[TENANT_HEADER];
+  let tenant = caller.tenant;
+  if (asked !== undefined) {
+    if (typeof asked !== 'string' || !TENANT_RE.test(asked))
+      throw new FerryError('FERRY_BAD_REQUEST', `The ${TENANT_HEADER} header is not a tenant name`, {
+        hint: 'Use 1-63 lowercase letters, digits and "-".',
+      });
+    if (asked !== caller.tenant && caller.role !== 'platform-admin')
+      throw new FerryError(
+        'FERRY_FORBIDDEN',
+        `Token ${JSON.stringify(name)} belongs to tenant ${JSON.stringify(caller.tenant)}; it cannot act in another`,
+        { hint: 'Leave --tenant out, or use a token of that tenant.' },
+      );
+    tenant = asked;
+  }
+  setCaller(request, { id: caller.id, name, role: caller.role, home: caller.tenant, tenant });
   if (!ROLES_FOR[access].includes(caller.role)) {
-    const what = access === 'admin' ? 'manage tokens' : access === 'write' ? 'change anything' : 'read';
+    const what =
+      access === 'platform'
+        ? 'manage tenants'
+        : access === 'admin'
+          ? 'manage tokens'
+          : access === 'write'
+            ? 'change anything'
+            : 'use the control plane';
     throw new FerryError(
       'FERRY_FORBIDDEN',
-      `Token ${JSON.stringify(caller.name)} has role ${JSON.stringify(caller.role)}, which may not ${what} (${request.method} ${request.url.split('?')[0]})`,
+      `Token ${JSON.stringify(name)} has role ${JSON.stringify(caller.role)}, which may not ${what} (${request.method} ${request.url.split('?')[0]})`,
       {
         hint: `This needs a token with role ${ROLES_FOR[access].join(' or ')}.`,
       },
     );
   }
+  if (tenant !== caller.tenant && !store.getTenant(tenant))
+    throw new FerryError('FERRY_TENANT_NOT_FOUND', `No tenant named ${JSON.stringify(tenant)}`, {
+      hint: 'ferry tenant list lists them; ferry tenant create makes one.',
+    });
 }
 
 export interface FieldProblem {

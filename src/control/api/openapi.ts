@@ -5,7 +5,7 @@
  * bearer scheme.
  */
 import { z } from 'zod';
-import type { RouteDef } from './routes.ts';
+import { ROLES_FOR, type RouteDef } from './routes.ts';
 import { COMPONENTS, ErrorBodySchema } from './schemas.ts';
 
 type Json = Record<string, unknown>;
@@ -98,8 +98,6 @@ function operation(route: RouteDef): Json {
   else op['x-ferry-roles'] = ROLES_FOR[route.access];
   return op;
 }
-
-const ROLES_FOR = { read: ['admin', 'deployer', 'viewer'], write: ['admin', 'deployer'], admin: ['admin'] };
 
 export interface OpenApiInfo {
   version: string;

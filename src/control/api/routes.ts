@@ -11,10 +11,12 @@ import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { FerryError, isFerryError } from '../../core/errors.ts';
+import { DEFAULT_TENANT } from '../../core/tenant.ts';
 import type { Secrets } from '../secrets.ts';
 import type { DeploymentPatch, Store } from '../store/store.ts';
 import { registerVersion, type VersionRegistryDeps } from '../versions.ts';
 import type { ControlPlane, LogLine, LogQuery, StrategyInput } from '../views.ts';
+import { callerOf } from './caller.ts';
 import {
   AddVersionBody,
   AliasParams,
@@ -23,6 +25,7 @@ import {
   ArtifactSchema,
   CreatedTokenSchema,
   CreateModelBody,
+  CreateTenantBody,
   CreateTokenBody,
   DeployBody,
   DeploymentParams,
@@ -47,7 +50,11 @@ import {
   SecretParams,
   SecretSchema,
   SetAliasBody,
+  SetQuotasBody,
   SetSecretBody,
+  TenantParams,
+  TenantSchema,
+  type TenantView,
   TokenParams,
   TokenSchema,
   TrafficBody,
@@ -55,9 +62,21 @@ import {
   UndoBody,
   UpdateBody,
 } from './schemas.ts';
+import { type Scope, unscope } from './tenant-scope.ts';
 
-/** public: no token; read: any role; write: admin or deployer; admin: admin only. */
-export type Access = 'public' | 'read' | 'write' | 'admin';
+/**
+ * public: no token; read: viewer and up; write: deployer and up; admin: a tenant's admin or a platform admin;
+ * platform: platform admins only (app.ts ROLES_FOR). Invoker tokens have no access here.
+ */
+export type Access = 'public' | 'read' | 'write' | 'admin' | 'platform';
+
+/** Which roles may call a route of each access level (docs/security.md shows the same table). */
+export const ROLES_FOR: Record<Exclude<Access, 'public'>, readonly string[]> = {
+  read: ['viewer', 'deployer', 'admin', 'platform-admin'],
+  write: ['deployer', 'admin', 'platform-admin'],
+  admin: ['admin', 'platform-admin'],
+  platform: ['platform-admin'],
+};
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 export interface ApiDeps {
@@ -80,6 +99,8 @@ export interface RouteInput<P, Q, B> {
   request: FastifyRequest;
   reply: FastifyReply;
   deps: ApiDeps;
+  /** The tenant the request acts in: names in, keys out (tenant-scope.ts). */
+  scope: Scope;
 }
 
 /** A route as app.ts and openapi.ts see it. */
@@ -171,7 +192,7 @@ export const ROUTES: readonly RouteDef[] = [
     tag: 'models',
     status: 200,
     response: { schema: ModelSchema, many: true },
-    handler: ({ deps }) => deps.store.listModels(),
+    handler: ({ deps, scope }) => deps.store.listModels(scope.tenant).map(unscope.model),
   }),
   route({
     method: 'POST',
@@ -183,7 +204,7 @@ export const ROUTES: readonly RouteDef[] = [
     body: CreateModelBody,
     status: 201,
     response: { schema: ModelSchema },
-    handler: ({ deps, body }) => deps.store.createModel(body.name),
+    handler: ({ deps, body, scope }) => unscope.model(deps.store.createModel(scope.key(body.name))),
   }),
   route({
     method: 'GET',
@@ -195,14 +216,14 @@ export const ROUTES: readonly RouteDef[] = [
     params: ModelParams,
     status: 200,
     response: { schema: ModelSchema },
-    handler: ({ deps, params }) => {
-      const model = deps.store.getModel(params.model);
+    handler: ({ deps, params, scope }) => {
+      const model = deps.store.getModel(scope.key(params.model));
       if (!model) {
         throw new FerryError('FERRY_MODEL_NOT_FOUND', `No model named ${JSON.stringify(params.model)}`, {
           hint: 'ferry get models lists them (API: GET /v1/models).',
         });
       }
-      return model;
+      return unscope.model(model);
     },
   }),
   route({
@@ -216,7 +237,8 @@ export const ROUTES: readonly RouteDef[] = [
     body: AddVersionBody,
     status: 201,
     response: { schema: ModelVersionSchema },
-    handler: ({ deps, params, body }) => registerVersion(requireVersions(deps), params.model, body),
+    handler: async ({ deps, params, body, scope }) =>
+      unscope.version(await registerVersion(requireVersions(deps), scope.key(params.model), body)),
   }),
   route({
     method: 'GET',
@@ -269,11 +291,13 @@ export const ROUTES: readonly RouteDef[] = [
     body: SetAliasBody,
     status: 200,
     response: { schema: AliasResultSchema },
-    handler: ({ deps, params, body }) => ({
+    handler: ({ deps, params, body, scope }) => ({
       model: params.model,
       alias: params.alias,
       version: body.version,
-      updated: deps.control.setAlias(params.model, params.alias, body.version),
+      updated: unscope.aliasUpdates(
+        deps.control.setAlias(scope.key(params.model), params.alias, body.version),
+      ),
     }),
   }),
 
@@ -287,7 +311,7 @@ export const ROUTES: readonly RouteDef[] = [
     tag: 'deployments',
     status: 200,
     response: { schema: DeploymentViewSchema, many: true },
-    handler: ({ deps }) => deps.control.list(),
+    handler: ({ deps, scope }) => deps.control.list(scope.tenant).map(unscope.deployment),
   }),
   route({
     method: 'POST',
@@ -299,15 +323,19 @@ export const ROUTES: readonly RouteDef[] = [
     body: DeployBody,
     status: 201,
     response: { schema: DeploymentViewSchema },
-    handler: ({ deps, body }) => {
-      const { version, replicas, strategy, ...rest } = body;
-      return deps.control.deploy(
-        dropUndefined({
-          ...rest,
-          versionRef: version,
-          replicas: replicas ?? 1,
-          strategy: strategy as StrategyInput | undefined,
-        }),
+    handler: ({ deps, body, scope }) => {
+      const { version, replicas, strategy, name, model, ...rest } = body;
+      return unscope.deployment(
+        deps.control.deploy(
+          dropUndefined({
+            ...rest,
+            name: scope.key(name),
+            model: scope.key(model),
+            versionRef: version,
+            replicas: replicas ?? 1,
+            strategy: strategy as StrategyInput | undefined,
+          }),
+        ),
       );
     },
   }),
@@ -321,11 +349,14 @@ export const ROUTES: readonly RouteDef[] = [
     params: DeploymentParams,
     status: 200,
     response: { schema: DescribeViewSchema },
-    handler: ({ deps, params }) => ({
-      ...deps.control.view(params.name),
-      revisions: deps.store.listRevisions(params.name),
-      events: deps.store.listEvents({ deployment: params.name, limit: 20 }),
-    }),
+    handler: ({ deps, params, scope }) => {
+      const key = scope.key(params.name);
+      return {
+        ...unscope.deployment(deps.control.view(key)),
+        revisions: deps.store.listRevisions(key).map(unscope.revision),
+        events: deps.store.listEvents({ deployment: key, limit: 20 }).map(unscope.event),
+      };
+    },
   }),
   route({
     method: 'PATCH',
@@ -338,14 +369,15 @@ export const ROUTES: readonly RouteDef[] = [
     body: UpdateBody,
     status: 200,
     response: { schema: DeploymentViewSchema },
-    handler: ({ deps, params, body }) => {
-      const { version, strategy, ...rest } = body;
+    handler: ({ deps, params, body, scope }) => {
+      const { version, strategy, model, ...rest } = body;
       const patch: DeploymentPatch & { strategy?: StrategyInput } = dropUndefined({
         ...rest,
+        model: model === undefined ? undefined : scope.key(model),
         versionRef: version,
         strategy: strategy as StrategyInput | undefined,
       });
-      return deps.control.update(params.name, patch);
+      return unscope.deployment(deps.control.update(scope.key(params.name), patch));
     },
   }),
   route({
@@ -357,8 +389,8 @@ export const ROUTES: readonly RouteDef[] = [
     tag: 'deployments',
     params: DeploymentParams,
     status: 204,
-    handler: ({ deps, params }) => {
-      deps.control.remove(params.name);
+    handler: ({ deps, params, scope }) => {
+      deps.control.remove(scope.key(params.name));
       return noContent();
     },
   }),
@@ -373,7 +405,8 @@ export const ROUTES: readonly RouteDef[] = [
     body: ScaleBody,
     status: 200,
     response: { schema: DeploymentViewSchema },
-    handler: ({ deps, params, body }) => deps.control.scale(params.name, body.replicas),
+    handler: ({ deps, params, body, scope }) =>
+      unscope.deployment(deps.control.scale(scope.key(params.name), body.replicas)),
   }),
   route({
     method: 'GET',
@@ -385,7 +418,7 @@ export const ROUTES: readonly RouteDef[] = [
     params: DeploymentParams,
     status: 200,
     response: { schema: ReplicaSchema, many: true },
-    handler: ({ deps, params }) => deps.control.view(params.name).replicaStatus,
+    handler: ({ deps, params, scope }) => deps.control.view(scope.key(params.name)).replicaStatus,
   }),
   route({
     method: 'GET',
@@ -397,7 +430,7 @@ export const ROUTES: readonly RouteDef[] = [
     params: DeploymentParams,
     status: 200,
     response: { schema: TrafficSchema },
-    handler: ({ deps, params }) => ({ traffic: deps.store.getTraffic(params.name) }),
+    handler: ({ deps, params, scope }) => ({ traffic: deps.store.getTraffic(scope.key(params.name)) }),
   }),
   route({
     method: 'PUT',
@@ -410,7 +443,8 @@ export const ROUTES: readonly RouteDef[] = [
     body: TrafficBody,
     status: 200,
     response: { schema: DeploymentViewSchema },
-    handler: ({ deps, params, body }) => deps.control.setTraffic(params.name, body.traffic),
+    handler: ({ deps, params, body, scope }) =>
+      unscope.deployment(deps.control.setTraffic(scope.key(params.name), body.traffic)),
   }),
   route({
     method: 'GET',
@@ -422,7 +456,8 @@ export const ROUTES: readonly RouteDef[] = [
     params: DeploymentParams,
     status: 200,
     response: { schema: RevisionSchema, many: true },
-    handler: ({ deps, params }) => deps.store.listRevisions(params.name),
+    handler: ({ deps, params, scope }) =>
+      deps.store.listRevisions(scope.key(params.name)).map(unscope.revision),
   }),
   route({
     method: 'GET',
@@ -434,7 +469,10 @@ export const ROUTES: readonly RouteDef[] = [
     params: DeploymentParams,
     status: 200,
     response: { schema: RolloutEnvelopeSchema },
-    handler: ({ deps, params }) => ({ rollout: deps.control.rollout(params.name) }),
+    handler: ({ deps, params, scope }) => {
+      const rollout = deps.control.rollout(scope.key(params.name));
+      return { rollout: rollout === null ? null : unscope.rollout(rollout) };
+    },
   }),
   route({
     method: 'POST',
@@ -446,7 +484,7 @@ export const ROUTES: readonly RouteDef[] = [
     params: DeploymentParams,
     status: 200,
     response: { schema: RolloutSchema },
-    handler: ({ deps, params }) => deps.control.promote(params.name),
+    handler: ({ deps, params, scope }) => unscope.rollout(deps.control.promote(scope.key(params.name))),
   }),
   route({
     method: 'POST',
@@ -458,7 +496,7 @@ export const ROUTES: readonly RouteDef[] = [
     params: DeploymentParams,
     status: 200,
     response: { schema: RolloutSchema },
-    handler: ({ deps, params }) => deps.control.abort(params.name),
+    handler: ({ deps, params, scope }) => unscope.rollout(deps.control.abort(scope.key(params.name))),
   }),
   route({
     method: 'POST',
@@ -472,7 +510,8 @@ export const ROUTES: readonly RouteDef[] = [
     bodyOptional: true,
     status: 200,
     response: { schema: RolloutSchema },
-    handler: ({ deps, params, body }) => deps.control.undo(params.name, body.revision),
+    handler: ({ deps, params, body, scope }) =>
+      unscope.rollout(deps.control.undo(scope.key(params.name), body.revision)),
   }),
   route({
     method: 'GET',
@@ -486,13 +525,14 @@ export const ROUTES: readonly RouteDef[] = [
     query: LogsQuery,
     status: 200,
     response: { schema: LogLineSchema, many: true, ndjson: true },
-    handler: async ({ deps, params, query, request, reply }) => {
+    handler: async ({ deps, params, query, request, reply, scope }) => {
+      const key = scope.key(params.name);
       const logQuery: LogQuery = dropUndefined({ revision: query.revision, tail: query.tail });
-      if (query.follow !== 'true') return deps.control.logs(params.name, logQuery);
+      if (query.follow !== 'true') return deps.control.logs(key, logQuery);
       // Refuse an unknown deployment with a proper status before the stream's 200 goes out.
-      if (!deps.store.getDeployment(params.name)) deps.control.view(params.name);
+      if (!deps.store.getDeployment(key)) deps.control.view(key);
       await streamNdjson(request, reply, deps.heartbeatMs, (signal) =>
-        deps.control.followLogs(params.name, logQuery, signal),
+        deps.control.followLogs(key, logQuery, signal),
       );
       return reply;
     },
@@ -507,7 +547,17 @@ export const ROUTES: readonly RouteDef[] = [
     query: EventsQuery,
     status: 200,
     response: { schema: EventSchema, many: true },
-    handler: ({ deps, query }) => deps.store.listEvents(dropUndefined(query)),
+    handler: ({ deps, query, scope }) =>
+      deps.store
+        .listEvents(
+          dropUndefined({
+            limit: query.limit,
+            ...(query.deployment === undefined
+              ? { tenant: scope.tenant }
+              : { deployment: scope.key(query.deployment) }),
+          }),
+        )
+        .map(unscope.event),
   }),
 
   // ---- tokens
@@ -516,25 +566,45 @@ export const ROUTES: readonly RouteDef[] = [
     url: '/v1/tokens',
     access: 'admin',
     operationId: 'listTokens',
-    summary: 'API tokens (names and roles; never the tokens)',
+    summary: "The tenant's tokens (names, roles, scopes, expiry; never the tokens)",
     tag: 'tokens',
     status: 200,
     response: { schema: TokenSchema, many: true },
-    handler: ({ deps }) => deps.store.listTokens(),
+    handler: ({ deps, scope }) => deps.store.listTokens(scope.tenant).map(unscope.token),
   }),
   route({
     method: 'POST',
     url: '/v1/tokens',
     access: 'admin',
     operationId: 'createToken',
-    summary: 'Create a token; the answer holds the plain token, shown this once',
+    summary: 'Create a token in the tenant; the answer holds the plain token, shown this once',
     tag: 'tokens',
     body: CreateTokenBody,
     status: 201,
     response: { schema: CreatedTokenSchema },
-    handler: ({ deps, body, reply }) => {
+    handler: ({ deps, body, reply, request, scope }) => {
+      const caller = callerOf(request);
+      if (
+        body.role === 'platform-admin' &&
+        (caller?.role !== 'platform-admin' || scope.tenant !== DEFAULT_TENANT)
+      )
+        throw new FerryError(
+          'FERRY_FORBIDDEN',
+          'Only a platform admin makes platform-admin tokens, and only in the default tenant',
+          { hint: 'Give the token role admin to administer one tenant.' },
+        );
+      if (body.deployment !== undefined && !deps.store.getDeployment(scope.key(body.deployment)))
+        throw new FerryError('FERRY_NOT_FOUND', `No deployment named ${JSON.stringify(body.deployment)}`, {
+          hint: 'A key is made for a deployment that exists: ferry get deployments lists them.',
+        });
       reply.header('cache-control', 'no-store');
-      return deps.store.createToken(body.name, body.role);
+      const created = deps.store.createToken(scope.key(body.name), body.role, {
+        expiresAt: body.expiresInSeconds === undefined ? null : Date.now() + body.expiresInSeconds * 1000,
+        deployment: body.deployment ?? null,
+        rateLimit: body.rateLimit ?? null,
+      });
+      if (created.role === 'invoker') deps.control.accessChanged();
+      return unscope.token(created);
     },
   }),
   route({
@@ -542,16 +612,98 @@ export const ROUTES: readonly RouteDef[] = [
     url: '/v1/tokens/:name',
     access: 'admin',
     operationId: 'deleteToken',
-    summary: 'Revoke a token',
+    summary: 'Revoke a token of the tenant',
     tag: 'tokens',
     params: TokenParams,
     status: 204,
-    handler: ({ deps, params }) => {
-      if (!deps.store.deleteToken(params.name)) {
+    handler: ({ deps, params, scope }) => {
+      if (!deps.store.deleteToken(scope.key(params.name))) {
         throw new FerryError('FERRY_NOT_FOUND', `No token named ${JSON.stringify(params.name)}`, {
           hint: 'ferry token list lists them (API: GET /v1/tokens).',
         });
       }
+      deps.control.accessChanged();
+      return noContent();
+    },
+  }),
+
+  // ---- tenants
+  route({
+    method: 'GET',
+    url: '/v1/tenant',
+    access: 'read',
+    operationId: 'currentTenant',
+    summary: 'The tenant this request acts in, with its quotas and what it uses',
+    tag: 'tenants',
+    status: 200,
+    response: { schema: TenantSchema },
+    handler: ({ deps, scope }) => tenantView(deps, scope.tenant),
+  }),
+  route({
+    method: 'GET',
+    url: '/v1/tenants',
+    access: 'platform',
+    operationId: 'listTenants',
+    summary: 'Every tenant, with quotas and use (platform admins)',
+    tag: 'tenants',
+    status: 200,
+    response: { schema: TenantSchema, many: true },
+    handler: ({ deps }) => deps.store.listTenants().map((t) => tenantView(deps, t.name)),
+  }),
+  route({
+    method: 'POST',
+    url: '/v1/tenants',
+    access: 'platform',
+    operationId: 'createTenant',
+    summary: 'Create a tenant, optionally with quotas (platform admins)',
+    tag: 'tenants',
+    body: CreateTenantBody,
+    status: 201,
+    response: { schema: TenantSchema },
+    handler: ({ deps, body }) => {
+      deps.store.createTenant(body.name, body.quotas ?? {});
+      return tenantView(deps, body.name);
+    },
+  }),
+  route({
+    method: 'GET',
+    url: '/v1/tenants/:tenant',
+    access: 'platform',
+    operationId: 'getTenant',
+    summary: 'One tenant with its quotas and use (platform admins)',
+    tag: 'tenants',
+    params: TenantParams,
+    status: 200,
+    response: { schema: TenantSchema },
+    handler: ({ deps, params }) => tenantView(deps, params.tenant),
+  }),
+  route({
+    method: 'PUT',
+    url: '/v1/tenants/:tenant/quotas',
+    access: 'platform',
+    operationId: 'setQuotas',
+    summary: "Replace a tenant's quotas (what runs is not stopped; changes beyond them are refused)",
+    tag: 'tenants',
+    params: TenantParams,
+    body: SetQuotasBody,
+    status: 200,
+    response: { schema: TenantSchema },
+    handler: ({ deps, params, body }) => {
+      deps.store.setQuotas(params.tenant, body.quotas);
+      return tenantView(deps, params.tenant);
+    },
+  }),
+  route({
+    method: 'DELETE',
+    url: '/v1/tenants/:tenant',
+    access: 'platform',
+    operationId: 'deleteTenant',
+    summary: 'Delete an empty tenant (platform admins)',
+    tag: 'tenants',
+    params: TenantParams,
+    status: 204,
+    handler: ({ deps, params }) => {
+      deps.store.deleteTenant(params.tenant);
       return noContent();
     },
   }),
@@ -565,7 +717,7 @@ export const ROUTES: readonly RouteDef[] = [
     tag: 'secrets',
     status: 200,
     response: { schema: SecretSchema, many: true },
-    handler: ({ deps }) => secretsOf(deps).list(),
+    handler: ({ deps, scope }) => secretsOf(deps).list(scope.tenant).map(unscope.secret),
   }),
   route({
     method: 'PUT',
@@ -578,7 +730,8 @@ export const ROUTES: readonly RouteDef[] = [
     body: SetSecretBody,
     status: 200,
     response: { schema: SecretSchema },
-    handler: ({ deps, params, body }) => secretsOf(deps).set(params.name, body.value),
+    handler: ({ deps, params, body, scope }) =>
+      unscope.secret(secretsOf(deps).set(scope.key(params.name), body.value)),
   }),
   route({
     method: 'DELETE',
@@ -589,12 +742,21 @@ export const ROUTES: readonly RouteDef[] = [
     tag: 'secrets',
     params: SecretParams,
     status: 204,
-    handler: ({ deps, params }) => {
-      secretsOf(deps).delete(params.name);
+    handler: ({ deps, params, scope }) => {
+      secretsOf(deps).delete(scope.key(params.name));
       return noContent();
     },
   }),
 ];
+
+function tenantView(deps: ApiDeps, name: string): TenantView {
+  const tenant = deps.store.getTenant(name);
+  if (!tenant)
+    throw new FerryError('FERRY_TENANT_NOT_FOUND', `No tenant named ${JSON.stringify(name)}`, {
+      hint: 'ferry tenant list lists them.',
+    });
+  return { ...tenant, usage: deps.control.tenantUsage(name) };
+}
 
 function secretsOf(deps: ApiDeps): Secrets {
   if (!deps.secrets)

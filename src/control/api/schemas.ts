@@ -126,6 +126,10 @@ const deploymentFields = {
   secretRefs: secretRefsField.optional(),
   serving: JsonObject.optional().describe('Serving overrides (batching, concurrency, timeouts)'),
   strategy: StrategySchema.optional(),
+  public: z
+    .boolean()
+    .optional()
+    .describe('Callable at the gateway without a token. Default false: an invoker token or key is needed'),
 };
 
 export const DeployBody = component(
@@ -144,6 +148,7 @@ export const UpdateBody = component(
     secretRefs: deploymentFields.secretRefs,
     serving: deploymentFields.serving,
     strategy: deploymentFields.strategy,
+    public: deploymentFields.public,
   }),
 );
 
@@ -170,11 +175,41 @@ export const UndoBody = component(
   }),
 );
 
-export const TOKEN_ROLES = ['admin', 'deployer', 'viewer'] as const;
+export const TOKEN_ROLES = ['viewer', 'deployer', 'admin', 'platform-admin', 'invoker'] as const;
+const RateLimitSchema = component(
+  'RateLimit',
+  z.strictObject({
+    perSecond: z.number().positive().max(1e6).describe('Sustained requests per second'),
+    burst: int(1, 1e6).describe('Requests allowed at once after a quiet spell'),
+  }),
+);
 export const CreateTokenBody = component(
   'CreateTokenBody',
-  z.strictObject({ name: nameField('Token name'), role: z.enum(TOKEN_ROLES) }),
+  z.strictObject({
+    name: nameField('Token name'),
+    role: z.enum(TOKEN_ROLES),
+    expiresInSeconds: int(1, 10 * 365 * 86400)
+      .optional()
+      .describe('Default: never expires'),
+    deployment: nameField('Deployment (invoker only): a key for this one deployment').optional(),
+    rateLimit: RateLimitSchema.optional().describe('invoker only: the gateway limits requests made with it'),
+  }),
 );
+
+const QuotasSchema = component(
+  'Quotas',
+  z.strictObject({
+    deployments: int(0, 1e6).optional(),
+    replicas: int(0, 1e6).optional().describe('Desired replicas over all deployments'),
+    cpu: z.number().min(0).max(1e6).optional().describe('CPU cores over all replicas'),
+    memoryBytes: z.number().int().min(0).optional().describe('Memory over all replicas, bytes'),
+  }),
+);
+export const CreateTenantBody = component(
+  'CreateTenantBody',
+  z.strictObject({ name: nameField('Tenant name'), quotas: QuotasSchema.optional() }),
+);
+export const SetQuotasBody = component('SetQuotasBody', z.strictObject({ quotas: QuotasSchema }));
 
 export const SetSecretBody = component(
   'SetSecretBody',
@@ -192,6 +227,8 @@ export type TrafficInput = z.infer<typeof TrafficBody>;
 export type UndoInput = z.infer<typeof UndoBody>;
 export type TokenRole = (typeof TOKEN_ROLES)[number];
 export type CreateTokenInput = z.infer<typeof CreateTokenBody>;
+export type CreateTenantInput = z.infer<typeof CreateTenantBody>;
+export type TenantView = z.infer<typeof TenantSchema>;
 export type SetSecretInput = z.infer<typeof SetSecretBody>;
 
 // ---------------------------------------------------------------------------------------------- params, queries
@@ -202,6 +239,7 @@ export const AliasParams = z.strictObject({ model: z.string(), alias: z.string()
 export const DeploymentParams = z.strictObject({ name: z.string() });
 export const TokenParams = z.strictObject({ name: z.string() });
 export const SecretParams = z.strictObject({ name: z.string() });
+export const TenantParams = z.strictObject({ tenant: z.string() });
 
 /** Query values arrive as strings. */
 const queryInt = (min: number, max: number) =>
@@ -396,6 +434,7 @@ const deploymentShape = {
   env: z.record(z.string(), z.string()),
   secretRefs: z.array(z.string()),
   serving: JsonObject,
+  public: z.boolean().describe('callable at the gateway without a token'),
   revision: z.number(),
   createdAt: z.number(),
   updatedAt: z.number(),
@@ -424,6 +463,7 @@ export const RevisionStatusSchema = component(
 
 const deploymentViewShape = {
   ...deploymentShape,
+  tenant: z.string(),
   strategy: StrategySchema,
   traffic: z.array(StoredTrafficEntry),
   trafficTarget: z
@@ -482,6 +522,7 @@ export const EventSchema = component(
   z.object({
     id: z.number(),
     deployment: z.string().optional(),
+    tenant: z.string().optional(),
     type: z.enum(['Normal', 'Warning']),
     reason: z.string(),
     message: z.string(),
@@ -510,19 +551,40 @@ export const SecretSchema = component(
   z.object({ name: z.string(), createdAt: z.number(), updatedAt: z.number() }),
 );
 
-export const TokenSchema = component(
-  'Token',
-  z.object({ id: z.string(), name: z.string(), role: z.string(), createdAt: z.number() }),
-);
+const tokenShape = {
+  id: z.string(),
+  name: z.string(),
+  tenant: z.string(),
+  role: z.string(),
+  createdAt: z.number(),
+  expiresAt: z.number().nullable(),
+  deployment: z.string().nullable(),
+  rateLimit: z.object({ perSecond: z.number(), burst: z.number() }).nullable(),
+};
+export const TokenSchema = component('Token', z.object(tokenShape));
 
 export const CreatedTokenSchema = component(
   'CreatedToken',
   z.object({
-    id: z.string(),
-    name: z.string(),
-    role: z.string(),
-    createdAt: z.number(),
+    ...tokenShape,
     token: z.string().describe('The plain token; shown once, only its hash is stored'),
+  }),
+);
+
+export const TenantSchema = component(
+  'Tenant',
+  z.object({
+    name: z.string(),
+    createdAt: z.number(),
+    quotas: z.object({
+      deployments: z.number().optional(),
+      replicas: z.number().optional(),
+      cpu: z.number().optional(),
+      memoryBytes: z.number().optional(),
+    }),
+    usage: z
+      .object({ deployments: z.number(), replicas: z.number(), cpu: z.number(), memoryBytes: z.number() })
+      .describe("what the tenant's deployments use now"),
   }),
 );
 

@@ -2,7 +2,9 @@
  * Test-only: a small ControlPlane over a real store that records its calls, so the API's tests do not wait
  * for the real controller. Replicas, rollouts and log lines are whatever the test puts in. Not exported.
  */
+
 import { FerryError } from '../../core/errors.ts';
+import { tenantOf } from '../../core/tenant.ts';
 import type { Store } from '../store/store.ts';
 import type {
   ControlPlane,
@@ -83,7 +85,17 @@ export function recordingControl(store: Store, gatewayUrl = 'http://127.0.0.1:1'
       return store.setAlias(model, alias, version).updated;
     },
     view: (name) => view(name),
-    list: () => store.listDeployments().map((d) => view(d.name)),
+    list: (tenant) => store.listDeployments(tenant).map((d) => view(d.name)),
+    accessChanged: () => record('accessChanged'),
+    tenantUsage: (tenant) => {
+      const ds = store.listDeployments(tenant);
+      return {
+        deployments: ds.length,
+        replicas: ds.reduce((n, d) => n + d.replicas, 0),
+        cpu: 0,
+        memoryBytes: 0,
+      };
+    },
     rollout(name) {
       view(name);
       return self.rollouts.get(name) ?? null;
@@ -172,6 +184,7 @@ export function recordingControl(store: Store, gatewayUrl = 'http://127.0.0.1:1'
     }
     return {
       ...d,
+      tenant: tenantOf(name),
       strategy: strategies.get(name) ?? { kind: 'rolling', maxSurge: 1 },
       traffic: store.getTraffic(name),
       trafficTarget: store.getTrafficTarget(name) ?? null,

@@ -121,4 +121,30 @@ export const MIGRATIONS: readonly string[] = [
     requested_at  INTEGER NOT NULL
   ) STRICT;
   `,
+  // 5: tenants. Objects stay keyed by one text column each: an object's key is its plain name in the default
+  //    tenant and `tenant/name` in any other (src/core/tenant.ts), so every row written before tenants existed
+  //    is the default tenant's, unchanged. Tenants carry quotas; tokens carry their tenant, an optional expiry,
+  //    an optional deployment (a per-deployment key) and an optional rate limit (invokers, at the gateway).
+  //    Before tenants an admin token administered everything: it becomes a platform admin. Deployments made
+  //    before private endpoints existed stay public (new ones are private unless asked otherwise); events carry
+  //    their tenant so a tenant's list can be read newest first with a limit.
+  `
+  CREATE TABLE tenants (
+    name        TEXT PRIMARY KEY,
+    quotas      TEXT NOT NULL DEFAULT '{}',
+    created_at  INTEGER NOT NULL
+  ) STRICT;
+  INSERT INTO tenants (name, quotas, created_at) VALUES ('default', '{}', 0);
+
+  ALTER TABLE api_tokens ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+  ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER;
+  ALTER TABLE api_tokens ADD COLUMN deployment TEXT;
+  ALTER TABLE api_tokens ADD COLUMN rate_limit TEXT;
+  UPDATE api_tokens SET role = 'platform-admin' WHERE role = 'admin';
+
+  ALTER TABLE deployments ADD COLUMN public INTEGER NOT NULL DEFAULT 1;
+
+  ALTER TABLE events ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+  CREATE INDEX events_by_tenant ON events (tenant, id);
+  `,
 ];

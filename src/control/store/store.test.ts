@@ -106,7 +106,10 @@ describe('restart (file, WAL)', () => {
       [1, 2],
     );
     assert.equal(second.resolveVersion('iris', 'production').version, '1');
-    assert.deepEqual(second.verifyToken(token), { name: 'ci', role: 'deployer' });
+    assert.deepEqual(
+      { ...second.verifyToken(token), id: '' },
+      { id: '', name: 'ci', tenant: 'default', role: 'deployer', deployment: null },
+    );
     assert.equal(second.listEvents({ deployment: 'iris-prod' })[0]?.message, 'r2');
     second.close();
   });
@@ -580,7 +583,15 @@ describe('events', () => {
     const [first] = store.listEvents({ deployment: 'b', limit: 1 });
     assert.deepEqual(
       { ...first, id: 0 },
-      { id: 0, deployment: 'b', type: 'Warning', reason: 'CrashLoop', message: 'b2', at: 2 },
+      {
+        id: 0,
+        deployment: 'b',
+        tenant: 'default',
+        type: 'Warning',
+        reason: 'CrashLoop',
+        message: 'b2',
+        at: 2,
+      },
     );
     assert.equal(store.listEvents({ limit: 1 })[0]?.deployment, undefined);
   });
@@ -623,7 +634,13 @@ describe('tokens', () => {
     const store = seeded();
     const created = store.createToken('ci', 'deployer');
     assert.match(created.token, /^ferry_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
-    assert.deepEqual(store.verifyToken(created.token), { name: 'ci', role: 'deployer' });
+    assert.deepEqual(store.verifyToken(created.token), {
+      id: created.id,
+      name: 'ci',
+      tenant: 'default',
+      role: 'deployer',
+      deployment: null,
+    });
     const last = created.token.at(-1) === 'A' ? 'B' : 'A';
     assert.equal(store.verifyToken(created.token.slice(0, -1) + last), null);
     assert.equal(store.verifyToken(''), null);

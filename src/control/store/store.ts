@@ -10,11 +10,23 @@
  * replicas already running, whose spec-hash label stays valid); the revision records the count it was
  * created with.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { FerryError } from '../../core/errors.ts';
+import { DEFAULT_TENANT, splitKey } from '../../core/tenant.ts';
 import type { Revision } from '../types.ts';
 import { MIGRATIONS } from './migrations.ts';
+import { type Quotas, type TenantRecord, tenantTable } from './tenants.ts';
+import {
+  type CreatedToken,
+  type InvokerKey,
+  type TokenOptions,
+  type TokenRecord,
+  tokenTable,
+  type VerifiedToken,
+} from './tokens.ts';
+
+export type { CreatedToken, InvokerKey, Quotas, TenantRecord, TokenOptions, TokenRecord, VerifiedToken };
 
 // ---------------------------------------------------------------------------------------------- types
 
@@ -85,6 +97,8 @@ export interface DeploymentInput {
   secretRefs?: string[];
   /** Serving overrides (batching, concurrency, timeouts), stored as given. */
   serving?: Record<string, JsonValue>;
+  /** Callable at the gateway without a token. Default false: private (an invoker token or key is needed). */
+  public?: boolean;
 }
 
 export type DeploymentPatch = Partial<Omit<DeploymentInput, 'name'>>;
@@ -132,6 +146,8 @@ export interface Deployment {
   env: Record<string, string>;
   secretRefs: string[];
   serving: Record<string, JsonValue>;
+  /** Callable at the gateway without a token (not part of any revision: changing it starts no rollout). */
+  public: boolean;
   /** The newest revision number. */
   revision: number;
   createdAt: number;
@@ -167,7 +183,10 @@ export interface TrafficTarget {
 export type EventType = 'Normal' | 'Warning';
 
 export interface EventInput {
+  /** The deployment's key; its tenant is the event's. */
   deployment?: string;
+  /** For an event without a deployment; default: the deployment's tenant, else the default tenant. */
+  tenant?: string;
   type: EventType;
   /** CamelCase, machine-readable (e.g. `RevisionCreated`). */
   reason: string;
@@ -178,18 +197,6 @@ export interface EventInput {
 
 export interface EventRecord extends EventInput {
   id: number;
-}
-
-export interface TokenRecord {
-  id: string;
-  name: string;
-  role: string;
-  createdAt: number;
-}
-
-export interface CreatedToken extends TokenRecord {
-  /** The plain token. Shown once; only its hash is stored. */
-  token: string;
 }
 
 /** A deployment's rollout as stored: the pure state machine's state and the strategy it runs with. */
@@ -220,10 +227,12 @@ export interface StoreOptions {
 
 export interface Store {
   readonly path: string;
+  // Every name below is a key (src/core/tenant.ts): the plain name in the default tenant, tenant/name elsewhere.
   // models
   createModel(name: string): ModelRecord;
   getModel(name: string): ModelRecord | undefined;
-  listModels(): ModelRecord[];
+  /** Every model, or those of one tenant. */
+  listModels(tenant?: string): ModelRecord[];
   addVersion(model: string, input: AddVersionInput): ModelVersion;
   /** Points `alias` at `version`; deployments following the alias get a new revision. */
   setAlias(model: string, alias: string, version: string): AliasMoveResult;
@@ -232,7 +241,8 @@ export interface Store {
   createDeployment(input: DeploymentInput): UpdateResult;
   updateDeployment(name: string, patch: DeploymentPatch): UpdateResult;
   getDeployment(name: string): Deployment | undefined;
-  listDeployments(): Deployment[];
+  /** Every deployment, or those of one tenant. */
+  listDeployments(tenant?: string): Deployment[];
   /** Oldest first. */
   listRevisions(name: string): StoredRevision[];
   getRevision(name: string, number: number): StoredRevision | undefined;
@@ -263,17 +273,30 @@ export interface Store {
   // secrets (sealed by the caller; the store keeps opaque bytes)
   putSecret(name: string, sealed: Uint8Array): SecretRecord;
   getSealedSecret(name: string): Uint8Array | undefined;
-  listSecrets(): SecretRecord[];
+  /** Every secret, or those of one tenant. */
+  listSecrets(tenant?: string): SecretRecord[];
   deleteSecret(name: string): boolean;
   // events
   addEvent(event: EventInput): EventRecord;
   /** Newest first. */
-  listEvents(query?: { deployment?: string; limit?: number }): EventRecord[];
-  // tokens
-  createToken(name: string, role: string): CreatedToken;
-  verifyToken(plain: string): { name: string; role: string } | null;
-  listTokens(): TokenRecord[];
+  listEvents(query?: { deployment?: string; tenant?: string; limit?: number }): EventRecord[];
+  // tokens (tokens.ts)
+  createToken(name: string, role: string, options?: TokenOptions): CreatedToken;
+  verifyToken(plain: string): VerifiedToken | null;
+  listTokens(tenant?: string): TokenRecord[];
   deleteToken(name: string): boolean;
+  /** Revokes the keys made for one deployment (given by its key); how many. */
+  deleteDeploymentKeys(deployment: string): number;
+  /** Invoker tokens not expired, for the gateway. */
+  invokerKeys(): InvokerKey[];
+  // tenants (tenants.ts)
+  getTenant(name: string): TenantRecord | undefined;
+  listTenants(): TenantRecord[];
+  createTenant(name: string, quotas?: Quotas): TenantRecord;
+  setQuotas(name: string, quotas: Quotas): TenantRecord;
+  deleteTenant(name: string): void;
+  /** Runs `fn` in one write transaction: when it throws, every change it made is undone. */
+  transaction<T>(fn: () => T): T;
   // lifecycle
   /** Migration numbers applied by this open (empty when the file was up to date). */
   readonly appliedMigrations: readonly number[];
@@ -304,6 +327,15 @@ function checkName(what: string, value: unknown): string {
       'Use 1-63 lowercase letters, digits and "-", starting and ending with a letter or digit.',
     );
   }
+  return value;
+}
+
+/** A key: a name, or tenant/name (src/core/tenant.ts), each part a valid name. */
+function checkKey(what: string, value: unknown): string {
+  if (typeof value !== 'string') return checkName(what, value);
+  const { tenant, name } = splitKey(value);
+  if (tenant !== DEFAULT_TENANT) checkName('Tenant name', tenant);
+  checkName(what, name);
   return value;
 }
 
@@ -479,6 +511,7 @@ interface VersionRow {
 
 interface DeploymentRow {
   name: string;
+  public: number;
   model: string;
   version_ref: string;
   replicas: number;
@@ -501,6 +534,7 @@ interface RevisionRow {
 interface EventRow {
   id: number;
   deployment: string | null;
+  tenant: string;
   type: EventType;
   reason: string;
   message: string;
@@ -532,6 +566,7 @@ function toDeployment(r: DeploymentRow): Deployment {
     env: spec.env,
     secretRefs: spec.secretRefs,
     serving: spec.serving,
+    public: r.public === 1,
     revision: r.current_revision,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -566,6 +601,7 @@ function toRevision(r: RevisionRow): StoredRevision {
 const toEvent = (r: EventRow): EventRecord => ({
   id: r.id,
   ...(r.deployment === null ? {} : { deployment: r.deployment }),
+  tenant: r.tenant,
   type: r.type,
   reason: r.reason,
   message: r.message,
@@ -677,12 +713,12 @@ function createStore(
       'SELECT name FROM deployments WHERE model = ? AND version_ref = ? ORDER BY name',
     ),
     insertDeployment: db.prepare(
-      `INSERT INTO deployments (name, model, version_ref, replicas, spec, current_revision, created_at, updated_at)
-       VALUES (@name, @model, @version_ref, @replicas, @spec, @current_revision, @created_at, @updated_at)`,
+      `INSERT INTO deployments (name, model, version_ref, replicas, spec, current_revision, created_at, updated_at, public)
+       VALUES (@name, @model, @version_ref, @replicas, @spec, @current_revision, @created_at, @updated_at, @public)`,
     ),
     updateDeployment: db.prepare(
       `UPDATE deployments SET model = @model, version_ref = @version_ref, replicas = @replicas, spec = @spec,
-       current_revision = @current_revision, updated_at = @updated_at WHERE name = @name`,
+       current_revision = @current_revision, updated_at = @updated_at, public = @public WHERE name = @name`,
     ),
     deleteDeployment: db.prepare('DELETE FROM deployments WHERE name = ?'),
     revisions: db.prepare<[string], RevisionRow>(
@@ -733,7 +769,7 @@ function createStore(
     ),
     deleteSecret: db.prepare('DELETE FROM secrets WHERE name = ?'),
     insertEvent: db.prepare(
-      'INSERT INTO events (deployment, type, reason, message, at) VALUES (?, ?, ?, ?, ?)',
+      'INSERT INTO events (deployment, tenant, type, reason, message, at) VALUES (?, ?, ?, ?, ?, ?)',
     ),
     event: db.prepare<[number | bigint], EventRow>('SELECT * FROM events WHERE id = ?'),
     pruneEvents: db.prepare(
@@ -744,17 +780,9 @@ function createStore(
       'SELECT * FROM events WHERE deployment = ? ORDER BY id DESC LIMIT ?',
     ),
     eventsAll: db.prepare<[number], EventRow>('SELECT * FROM events ORDER BY id DESC LIMIT ?'),
-    insertToken: db.prepare(
-      'INSERT INTO api_tokens (id, name, role, hash, created_at) VALUES (?, ?, ?, ?, ?)',
+    eventsOfTenant: db.prepare<[string, number], EventRow>(
+      'SELECT * FROM events WHERE tenant = ? ORDER BY id DESC LIMIT ?',
     ),
-    tokenById: db.prepare<[string], { name: string; role: string; hash: Buffer }>(
-      'SELECT name, role, hash FROM api_tokens WHERE id = ?',
-    ),
-    tokenByName: db.prepare<[string], { id: string }>('SELECT id FROM api_tokens WHERE name = ?'),
-    tokens: db.prepare<[], { id: string; name: string; role: string; created_at: number }>(
-      'SELECT id, name, role, created_at FROM api_tokens ORDER BY name',
-    ),
-    deleteToken: db.prepare('DELETE FROM api_tokens WHERE name = ?'),
   };
 
   // ---- models
@@ -845,8 +873,12 @@ function createStore(
 
   const createDeployment = writeTransaction(db, (input: DeploymentInput): UpdateResult => {
     if (typeof input !== 'object' || input === null) throw badRequest('The deployment must be an object');
-    const name = checkName('Deployment name', input.name);
-    checkName('Model name', input.model);
+    const name = checkKey('Deployment name', input.name);
+    checkKey('Model name', input.model);
+    if (splitKey(input.model).tenant !== splitKey(name).tenant)
+      throw badRequest('A deployment serves a model of its own tenant');
+    if (input.public !== undefined && typeof input.public !== 'boolean')
+      throw badRequest('public must be true or false');
     checkVersion('versionRef', input.versionRef);
     const replicas = checkReplicas(input.replicas);
     const column: DeploymentSpecColumn = {
@@ -871,6 +903,7 @@ function createStore(
       current_revision: 1,
       created_at: at,
       updated_at: at,
+      public: input.public === true ? 1 : 0,
     });
     const revision = insertRevision(name, 1, input.versionRef, spec, column, replicas, at);
     q.insertTraffic.run(name, 1, 100, 0);
@@ -908,7 +941,8 @@ function createStore(
       next.model !== row.model ||
       next.version_ref !== row.version_ref ||
       next.replicas !== row.replicas ||
-      next.spec !== row.spec;
+      next.spec !== row.spec ||
+      next.public !== row.public;
     if (changed) {
       q.updateDeployment.run({
         ...next,
@@ -925,7 +959,12 @@ function createStore(
     if ('name' in patch)
       throw badRequest('A deployment cannot be renamed', 'Create a new deployment instead.');
     const old = JSON.parse(row.spec) as DeploymentSpecColumn;
-    const model = patch.model === undefined ? row.model : checkName('Model name', patch.model);
+    const model = patch.model === undefined ? row.model : checkKey('Model name', patch.model);
+    if (splitKey(model).tenant !== splitKey(name).tenant)
+      throw badRequest('A deployment serves a model of its own tenant');
+    if (patch.public !== undefined && typeof patch.public !== 'boolean')
+      throw badRequest('public must be true or false');
+    const isPublic = patch.public === undefined ? row.public : patch.public ? 1 : 0;
     const versionRef =
       patch.versionRef === undefined ? row.version_ref : checkVersion('versionRef', patch.versionRef);
     const replicas = patch.replicas === undefined ? row.replicas : checkReplicas(patch.replicas);
@@ -935,13 +974,20 @@ function createStore(
       secretRefs: patch.secretRefs === undefined ? old.secretRefs : checkSecretRefs(patch.secretRefs),
       serving: patch.serving === undefined ? old.serving : checkServing(patch.serving),
     };
-    return apply(row, { name, model, version_ref: versionRef, replicas, spec: JSON.stringify(column) });
+    return apply(row, {
+      name,
+      model,
+      version_ref: versionRef,
+      replicas,
+      spec: JSON.stringify(column),
+      public: isPublic,
+    });
   });
 
   // ---- models (writes)
 
   const createModel = writeTransaction(db, (name: string): ModelRecord => {
-    checkName('Model name', name);
+    checkKey('Model name', name);
     if (q.model.get(name)) {
       throw new FerryError(CONFLICT, `A model named ${JSON.stringify(name)} already exists`, {
         hint: 'Add a version to it instead.',
@@ -1136,62 +1182,41 @@ function createStore(
     if (!Number.isFinite(event.at))
       throw badRequest(`event.at ${JSON.stringify(event.at)} is not a time in ms`);
     const deployment = event.deployment ?? null;
-    const info = q.insertEvent.run(deployment, event.type, event.reason, event.message, event.at);
+    const tenant = event.tenant ?? (deployment === null ? DEFAULT_TENANT : splitKey(deployment).tenant);
+    const info = q.insertEvent.run(deployment, tenant, event.type, event.reason, event.message, event.at);
     q.pruneEvents.run({ d: deployment, keep: keepEvents });
     return toEvent(q.event.get(info.lastInsertRowid) as EventRow);
   });
 
-  function listEvents(query: { deployment?: string; limit?: number } = {}): EventRecord[] {
+  function listEvents(query: { deployment?: string; tenant?: string; limit?: number } = {}): EventRecord[] {
     const limit = query.limit ?? 100;
     if (!Number.isInteger(limit) || limit < 1) {
       throw badRequest(`limit ${JSON.stringify(limit)} is not allowed`, 'Use an integer >= 1.');
     }
     const rows =
-      query.deployment === undefined ? q.eventsAll.all(limit) : q.eventsFor.all(query.deployment, limit);
+      query.deployment !== undefined
+        ? q.eventsFor.all(query.deployment, limit)
+        : query.tenant !== undefined
+          ? q.eventsOfTenant.all(query.tenant, limit)
+          : q.eventsAll.all(limit);
     return rows.map(toEvent);
   }
 
-  // ---- tokens
-
-  const TOKEN_RE = /^ferry_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
-  // Compared against when a token is malformed or unknown, so that path costs the same as a real compare.
-  const DUMMY_HASH = sha256('ferry-no-such-token');
-
-  function createToken(name: string, role: string): CreatedToken {
-    checkName('Token name', name);
-    if (typeof role !== 'string' || !/^[a-z][a-z0-9-]{0,31}$/.test(role)) {
-      throw badRequest(
-        `Token role ${JSON.stringify(role)} is not valid`,
-        'Use a lowercase word such as admin or viewer.',
-      );
-    }
-    if (q.tokenByName.get(name)) {
-      throw new FerryError(CONFLICT, `A token named ${JSON.stringify(name)} already exists`, {
-        hint: 'Delete it first or pick another name.',
-      });
-    }
-    const id = randomBytes(8).toString('hex');
-    const token = `ferry_${id}_${randomBytes(32).toString('base64url')}`;
-    const createdAt = now();
-    q.insertToken.run(id, name, role, sha256(token), createdAt);
-    return { id, name, role, createdAt, token };
-  }
-
-  function verifyToken(plain: string): { name: string; role: string } | null {
-    const match = typeof plain === 'string' ? TOKEN_RE.exec(plain) : null;
-    const row = match ? q.tokenById.get(match[1] as string) : undefined;
-    const given = sha256(typeof plain === 'string' ? plain : '');
-    const expected = row && row.hash.length === given.length ? row.hash : DUMMY_HASH;
-    const equal = timingSafeEqual(given, expected);
-    return row && equal ? { name: row.name, role: row.role } : null;
-  }
+  const tokens = tokenTable(db, now, checkKey);
+  const tenants = tenantTable(db, now, checkName);
+  const ofTenant = (tenant: string | undefined) => (name: string) =>
+    tenant === undefined || splitKey(name).tenant === tenant;
 
   return {
     path,
     appliedMigrations,
     createModel,
     getModel,
-    listModels: () => q.models.all().map((m) => getModel(m.name) as ModelRecord),
+    listModels: (tenant) =>
+      q.models
+        .all()
+        .filter((m) => ofTenant(tenant)(m.name))
+        .map((m) => getModel(m.name) as ModelRecord),
     addVersion,
     setAlias,
     resolveVersion,
@@ -1201,7 +1226,11 @@ function createStore(
       const row = q.deployment.get(name);
       return row ? toDeployment(row) : undefined;
     },
-    listDeployments: () => q.deployments.all().map(toDeployment),
+    listDeployments: (tenant) =>
+      q.deployments
+        .all()
+        .filter((d) => ofTenant(tenant)(d.name))
+        .map(toDeployment),
     listRevisions: (name) => {
       requireDeploymentRow(name);
       return q.revisions.all(name).map(toRevision);
@@ -1268,7 +1297,7 @@ function createStore(
       };
     }),
     putSecret: writeTransaction(db, (name: string, sealed: Uint8Array): SecretRecord => {
-      if (typeof name !== 'string' || !SECRET_RE.test(name)) {
+      if (typeof name !== 'string' || !SECRET_RE.test(splitKey(name).name)) {
         throw badRequest(
           `Secret name ${JSON.stringify(name)} is not valid`,
           'Use 1-253 letters, digits, ".", "_" and "-", starting with a letter or digit.',
@@ -1280,16 +1309,17 @@ function createStore(
       return { name, createdAt: row.created_at, updatedAt: row.updated_at };
     }),
     getSealedSecret: (name) => q.secret.get(name)?.sealed,
-    listSecrets: () =>
-      q.secrets.all().map((r) => ({ name: r.name, createdAt: r.created_at, updatedAt: r.updated_at })),
+    listSecrets: (tenant) =>
+      q.secrets
+        .all()
+        .filter((r) => ofTenant(tenant)(r.name))
+        .map((r) => ({ name: r.name, createdAt: r.created_at, updatedAt: r.updated_at })),
     deleteSecret: (name) => q.deleteSecret.run(name).changes > 0,
     addEvent,
     listEvents,
-    createToken,
-    verifyToken,
-    listTokens: () =>
-      q.tokens.all().map((t) => ({ id: t.id, name: t.name, role: t.role, createdAt: t.created_at })),
-    deleteToken: (name) => q.deleteToken.run(name).changes > 0,
+    ...tokens,
+    ...tenants,
+    transaction: <T>(fn: () => T): T => writeTransaction(db, fn)(),
     close: () => db.close(),
   };
 }

@@ -106,6 +106,8 @@ export interface ConnectOptions {
   api?: string;
   /** --token <t> */
   token?: string;
+  /** --tenant <t> (else FERRY_TENANT): act in this tenant (a platform admin's token may name any). */
+  tenant?: string;
 }
 
 export interface Connection {
@@ -162,9 +164,11 @@ export function resolveConnection(
 /** A client of the control-plane API resolved as `resolveConnection` says. */
 export function connect(opts: ConnectOptions, env: NodeJS.ProcessEnv = process.env): ControlClient {
   const c = resolveConnection(opts, env);
+  const tenant = nonEmpty(opts.tenant) ?? nonEmpty(env.FERRY_TENANT);
   return new ControlClient({
     url: c.apiUrl,
     ...(c.token === undefined ? {} : { token: c.token }),
+    ...(tenant === undefined ? {} : { tenant }),
     // node:http instead of undici: a platform command starts and exits faster (see http-fetch.ts).
     fetch: httpFetch,
   });

@@ -1,6 +1,7 @@
 /**
- * `ferry up --demo`: deploys examples/iris through the API (as `ferry deploy examples/iris` would), waits until
- * the gateway answers an inference with 200, and prints the curl that just worked.
+ * `ferry up --demo`: deploys examples/iris through the API (as `ferry deploy examples/iris` would), makes a key
+ * for it (the deployment is private, as every new one), waits until the gateway answers an inference with 200,
+ * and prints the curl that just worked, key included.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -23,6 +24,7 @@ export async function deployDemo(
   const progress = (line: string) => say(`  ${line}`);
   // On docker the platform builds the image on a base made from this host's Node: nothing to download.
   await deploy(client, IRIS, { name: 'iris' }, progress);
+  const key = await demoKey(client);
   const requestFile = join(IRIS, 'requests', 'setosa.json');
   const body = readFileSync(requestFile);
   const endpoint = `${ctx.gatewayUrl}/v2/models/iris/infer`;
@@ -43,7 +45,7 @@ export async function deployDemo(
       const res = await fetch(endpoint, {
         method: 'POST',
         body,
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
       }).catch(() => undefined);
       if (res?.status === 200) {
         const answer = (await res.json()) as { outputs?: Array<{ name: string; data: unknown[] }> };
@@ -53,7 +55,13 @@ export async function deployDemo(
           `iris is serving (revision ${view.revision}; the gateway answered label ${JSON.stringify(label)} for a setosa). Try:`,
         );
         say('');
-        say(`  curl -s ${endpoint} -H 'content-type: application/json' -d @${requestFile}`);
+        say(
+          `  curl -s ${endpoint} -H 'content-type: application/json' -H 'authorization: Bearer ${key}' -d @${requestFile}`,
+        );
+        say('');
+        say(
+          `The endpoint is private: that key (an invoker token for iris only; ${cliCommand()} token list shows it) is what lets the curl in.`,
+        );
         say('');
         const ferry = cliCommand();
         say(
@@ -77,4 +85,14 @@ export async function deployDemo(
     }
     await new Promise((r) => setTimeout(r, 300));
   }
+}
+
+const DEMO_KEY = 'iris-demo-key';
+
+/** A fresh key for the demo deployment (a key is shown once: one left by an earlier demo is replaced). */
+async function demoKey(client: ControlClient): Promise<string> {
+  await client.deleteToken(DEMO_KEY).catch((error: unknown) => {
+    if (!(error instanceof FerryError && error.code === 'FERRY_NOT_FOUND')) throw error;
+  });
+  return (await client.createToken(DEMO_KEY, 'invoker', { deployment: 'iris' })).token;
 }

@@ -61,6 +61,8 @@ interface DeployFlags extends ConnectionFlags {
   cpus?: number;
   memory?: number;
   base?: string;
+  public?: boolean;
+  private?: boolean;
   wait?: boolean;
   timeout: number;
 }
@@ -152,6 +154,11 @@ export function registerDeploy(program: Command): void {
         '--base <ref>',
         "docker runtime: base image the platform builds the model's image on (default: build.base, else this host's ferry base)",
       )
+      .option(
+        '--public',
+        'anyone who reaches the gateway may call it (default for a new deployment: private)',
+      )
+      .option('--private', 'callers need an invoker token or a key of this deployment (the default)')
       .option('--wait', 'wait until the new revision serves all traffic (exit 1 if aborted or timed out)')
       .addOption(
         new Option('--timeout <duration>', 'with --wait: give up after this long')
@@ -160,6 +167,7 @@ export function registerDeploy(program: Command): void {
       ),
   ).action(
     run(async (target: string, flags: DeployFlags) => {
+      if (flags.public && flags.private) throw new UsageError('--public and --private exclude each other');
       const env = flags.env ? parseEnvPairs('--env', flags.env) : undefined;
       const strategy = strategyFromFlags(flags);
       let serving: Record<string, unknown> | undefined;
@@ -173,7 +181,13 @@ export function registerDeploy(program: Command): void {
       const result = await deploy(
         client,
         target,
-        { ...flags, serving, ...(env ? { envVars: env } : {}), strategy },
+        {
+          ...flags,
+          serving,
+          ...(env ? { envVars: env } : {}),
+          strategy,
+          ...(flags.public ? { public: true } : flags.private ? { public: false } : {}),
+        },
         say,
       );
       printResult(result);
@@ -204,6 +218,8 @@ export interface DeployOptions {
   memory?: number;
   strategy?: StrategyInput | undefined;
   base?: string;
+  /** Callable without a token; left out: a new deployment is private, an existing one keeps its access. */
+  public?: boolean;
 }
 
 export interface DeployResult {
@@ -325,6 +341,7 @@ export async function deploy(
       ...(opts.envVars ? { env: opts.envVars } : {}),
       ...(opts.serving ? { serving: opts.serving as Record<string, JsonValue> } : {}),
       ...(opts.strategy ? { strategy: opts.strategy } : {}),
+      ...(opts.public === undefined ? {} : { public: opts.public }),
     };
     const view: DeploymentView = current
       ? await client.update(name, {
@@ -350,7 +367,7 @@ export async function deploy(
       newRevision: current === undefined || view.revision !== current.revision,
       view,
       unsetSecrets,
-      curl: curlFor(view.endpoint, loaded),
+      curl: curlFor(view.endpoint, loaded, !view.public),
     };
   } finally {
     await uploaded?.cleanup();
@@ -390,8 +407,14 @@ function describeVersion(v: ModelVersion): string {
 }
 
 /** A curl that works: the model's sample request when it has one, else a placeholder body. */
-export function curlFor(endpoint: string, loaded: LoadedSpec | undefined): string {
-  const head = `curl -s -X POST ${endpoint} -H 'content-type: application/json'`;
+export function curlFor(
+  endpoint: string,
+  loaded: LoadedSpec | undefined,
+  needsKey = false,
+  key = '$FERRY_KEY',
+): string {
+  const auth = needsKey ? ` -H "authorization: Bearer ${key}"` : '';
+  const head = `curl -s -X POST ${endpoint} -H 'content-type: application/json'${auth}`;
   if (loaded) {
     const first = loaded.spec.examples[0]?.name;
     const sample = [...(first ? [`requests/${first}.json`] : []), 'requests/sample.json', 'request.json']
@@ -447,6 +470,13 @@ function printResult(r: DeployResult): void {
     lines.push(
       `warning     secret ${secret} is not set: replicas of r${v.revision} wait for it; set it with: ${ferry} secrets set ${secret} (value from stdin)`,
     );
-  lines.push(`endpoint    ${v.endpoint}`, `try         ${r.curl}`);
+  lines.push(`endpoint    ${v.endpoint}`);
+  if (v.public) lines.push('access      public: anyone who reaches the gateway may call it');
+  else
+    lines.push(
+      `access      private: callers send an invoker token; make a key for it with`,
+      `            export FERRY_KEY=$(${ferry} token create ${v.name}-key --role invoker --deployment ${v.name}${v.tenant === 'default' ? '' : ` --tenant ${v.tenant}`})`,
+    );
+  lines.push(`try         ${r.curl}`);
   out(lines.join('\n'));
 }

@@ -269,19 +269,20 @@ describe('formatting', () => {
             traffic: [{ revision: 1, percent: 100 }],
             replicaStatus: [],
             revision: 1,
+            public: true,
           }),
         ],
         NOW,
       ),
       [
-        'NAME                MODEL  VERSION  REVISION  READY  TRAFFIC        STATUS             AGE',
-        'iris                iris   abc123   r2        1/2    r1 90% r2 10%  -                  3h',
-        'sentiment-analysis  sent   stable   r1        0/2    r1 100%        r1->r2 50% paused  3h',
+        'NAME                MODEL  VERSION  REVISION  READY  TRAFFIC        ACCESS   STATUS             AGE',
+        'iris                iris   abc123   r2        1/2    r1 90% r2 10%  private  -                  3h',
+        'sentiment-analysis  sent   stable   r1        0/2    r1 100%        public   r1->r2 50% paused  3h',
         '',
       ].join('\n'),
     );
     // What the STATUS column says when no rollout runs: a failed revision, or an aborted rollout to the newest.
-    const status = (v: DeploymentView) => deploymentsTable([v], NOW).split('\n')[1]!.split(/ {2,}/)[6];
+    const status = (v: DeploymentView) => deploymentsTable([v], NOW).split('\n')[1]!.split(/ {2,}/)[7];
     assert.equal(status(view({ rollout: rollout({ phase: 'aborted', to: 2 }) })), 'r2 aborted');
     assert.equal(
       status(

@@ -295,7 +295,7 @@ export function deploymentsTable(views: readonly DeploymentView[], now: number):
     return rolloutCell(d.rollout);
   };
   return table(
-    ['NAME', 'MODEL', 'VERSION', 'REVISION', 'READY', 'TRAFFIC', 'STATUS', 'AGE'],
+    ['NAME', 'MODEL', 'VERSION', 'REVISION', 'READY', 'TRAFFIC', 'ACCESS', 'STATUS', 'AGE'],
     views.map((d) => [
       d.name,
       d.model,
@@ -303,6 +303,7 @@ export function deploymentsTable(views: readonly DeploymentView[], now: number):
       `r${d.revision}`,
       readySummary(d),
       trafficSummary(d.traffic),
+      d.public ? 'public' : 'private',
       status(d),
       age(d.createdAt, now),
     ]),
@@ -384,8 +385,14 @@ export function replicasTable(replicas: readonly ReplicaView[], now: number): st
 
 export function tokensTable(tokens: readonly TokenRecord[], now: number): string {
   return table(
-    ['NAME', 'ROLE', 'AGE'],
-    tokens.map((t) => [t.name, t.role, age(t.createdAt, now)]),
+    ['NAME', 'ROLE', 'SCOPE', 'EXPIRES', 'AGE'],
+    tokens.map((t) => [
+      t.name,
+      t.role,
+      t.deployment === null ? (t.role === 'invoker' ? 'all deployments' : '-') : `deployment ${t.deployment}`,
+      t.expiresAt === null ? 'never' : t.expiresAt <= now ? 'expired' : `in ${age(now, t.expiresAt)}`,
+      age(t.createdAt, now),
+    ]),
   );
 }
 
@@ -495,6 +502,13 @@ export function describeText(view: DescribeView, now: number): string {
   field('Serving', Object.keys(view.serving).length === 0 ? 'defaults' : JSON.stringify(view.serving));
   field('Strategy', strategySummary(view.strategy));
   field('Endpoint', view.endpoint);
+  field(
+    'Access',
+    view.public
+      ? 'public (anyone who reaches the gateway)'
+      : 'private (an invoker token of the tenant, or a key of this deployment)',
+  );
+  if (view.tenant !== undefined && view.tenant !== 'default') field('Tenant', view.tenant);
   field('Created', `${new Date(view.createdAt).toISOString()} (${age(view.createdAt, now)} ago)`);
   field('Updated', `${new Date(view.updatedAt).toISOString()} (${age(view.updatedAt, now)} ago)`);
   out.push('', `Traffic: ${trafficSummary(view.traffic)}`);

@@ -549,7 +549,10 @@ describe('ferry platform commands against a live control-plane API', () => {
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /^error FERRY_FILE_NOT_FOUND: cannot read --from-file .*nope: ENOENT/m);
     assert.equal(badName.code, 1);
-    assert.match(badName.stderr, /^error FERRY_BAD_REQUEST: "..\/x" is not a name: names cannot contain "\/"/m);
+    assert.match(
+      badName.stderr,
+      /^error FERRY_BAD_REQUEST: "..\/x" is not a name: names cannot contain "\/"/m,
+    );
     assert.deepEqual(secrets.env(['api-key']).missing, ['api-key']);
   });
 });

@@ -35,6 +35,7 @@ import { action, asRun, cliCommand, EXIT_USAGE } from './output.ts';
 export interface ConnectionFlags {
   api?: string;
   token?: string;
+  tenant?: string;
 }
 
 export interface OutputFlags extends ConnectionFlags {
@@ -45,7 +46,8 @@ export interface OutputFlags extends ConnectionFlags {
 export function withConnection(command: Command): Command {
   return command
     .option('--api <url>', 'control-plane API URL (FERRY_API_URL, else the `ferry up` context)')
-    .option('--token <token>', 'API token (FERRY_TOKEN, else the `ferry up` context)');
+    .option('--token <token>', 'API token (FERRY_TOKEN, else the `ferry up` context)')
+    .option('--tenant <name>', "act in this tenant (FERRY_TENANT; default: the token's own)");
 }
 
 /** Adds --api, --token and -o/--output table|json. */
@@ -668,7 +670,16 @@ export async function ensureModel(client: ControlClient, model: string): Promise
   }
 }
 
-const ROLES: readonly TokenRole[] = ['admin', 'deployer', 'viewer'];
+const ROLES: readonly TokenRole[] = ['viewer', 'deployer', 'admin', 'platform-admin', 'invoker'];
+
+/** `10` or `10/s`, with an optional burst: the gateway's limit for an invoker token. */
+function parseRate(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)(?:\/s)?$/.exec(value.trim());
+  const n = m ? Number(m[1]) : Number.NaN;
+  if (!(n > 0))
+    throw new UsageError(`--rate ${JSON.stringify(value)}: give requests per second, e.g. 50 or 50/s`);
+  return n;
+}
 
 function registerTokens(program: Command): void {
   const token = program.command('token').description('API tokens: create (shown once), list, revoke');
@@ -679,19 +690,65 @@ function registerTokens(program: Command): void {
       .description('create a token; it is printed once, only its hash is kept')
       .argument('<name>')
       .addOption(
-        new Option('--role <role>', 'admin, deployer (deploy and steer) or viewer (read only)')
+        new Option(
+          '--role <role>',
+          'viewer (read), deployer (deploy and steer), admin (also tokens), platform-admin (every tenant), invoker (call models at the gateway)',
+        )
           .choices(ROLES)
           .makeOptionMandatory(),
+      )
+      .option(
+        '--expires <duration>',
+        'it stops working after this long, e.g. 30d, 12h (default: never)',
+        flag((v) => parseDurationFlag('--expires', v)),
+      )
+      .option('--deployment <name>', 'invoker: a key for this one deployment only')
+      .option(
+        '--rate <n>',
+        'invoker: requests per second the gateway lets through (429 beyond)',
+        flag((v) => parseRate(v)),
+      )
+      .option(
+        '--burst <n>',
+        'invoker: requests at once after a quiet spell (default: --rate, at least 1)',
+        flag((v) => parseIntFlag('--burst', v, 1, 1_000_000)),
       ),
   ).action(
-    run(async (name: string, opts: OutputFlags & { role: TokenRole }) => {
-      const created = await connect(opts).createToken(name, opts.role);
-      if (opts.output === 'json') return printJson(created);
-      out(created.token);
-      say(
-        `token ${created.name} (${created.role}) created; it is shown only now. Use it with --token or FERRY_TOKEN.`,
-      );
-    }),
+    run(
+      async (
+        name: string,
+        opts: OutputFlags & {
+          role: TokenRole;
+          expires?: number;
+          deployment?: string;
+          rate?: number;
+          burst?: number;
+        },
+      ) => {
+        if (opts.burst !== undefined && opts.rate === undefined) throw new UsageError('--burst needs --rate');
+        const created = await connect(opts).createToken(name, opts.role, {
+          ...(opts.expires === undefined
+            ? {}
+            : { expiresInSeconds: Math.max(1, Math.ceil(opts.expires / 1000)) }),
+          ...(opts.deployment === undefined ? {} : { deployment: opts.deployment }),
+          ...(opts.rate === undefined
+            ? {}
+            : {
+                rateLimit: { perSecond: opts.rate, burst: opts.burst ?? Math.max(1, Math.ceil(opts.rate)) },
+              }),
+        });
+        if (opts.output === 'json') return printJson(created);
+        out(created.token);
+        const scope = created.deployment ? `, deployment ${created.deployment}` : '';
+        say(
+          `token ${created.name} (${created.role}, tenant ${created.tenant}${scope}) created; it is shown only now. ${
+            created.role === 'invoker'
+              ? 'Send it to the gateway as Authorization: Bearer <token>.'
+              : 'Use it with --token or FERRY_TOKEN.'
+          }`,
+        );
+      },
+    ),
   );
 
   withOutput(token.command('list').description('list tokens (names and roles, never the tokens)')).action(

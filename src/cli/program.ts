@@ -13,6 +13,7 @@ import { registerPlatform } from './platform.ts';
 import { registerPredict } from './predict.ts';
 import { registerSecrets } from './secrets.ts';
 import { registerServe } from './serve.ts';
+import { registerTenants } from './tenant.ts';
 import { registerTest } from './test.ts';
 import { registerUp } from './up.ts';
 
@@ -39,5 +40,6 @@ export function buildProgram(): Command {
   registerDeploy(program);
   registerPlatform(program);
   registerSecrets(program);
+  registerTenants(program);
   return program;
 }

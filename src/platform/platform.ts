@@ -111,7 +111,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     if (opts.adminToken === 'rotate') store.deleteToken('admin');
     const adminToken = store.listTokens().some((t) => t.name === 'admin')
       ? null
-      : store.createToken('admin', 'admin').token;
+      : store.createToken('admin', 'platform-admin').token;
 
     const api = buildControlApi({
       store,

@@ -15,15 +15,18 @@ import type {
   TokenRecord,
   TrafficEntry,
 } from '../store/store.ts';
+import type { Quotas } from '../store/tenants.ts';
 import type { DeploymentView, DescribeView, LogLine, ReplicaView, RolloutView } from '../views.ts';
 import type {
   AddVersionBodyInput,
   AliasResult,
+  CreateTokenInput,
   DeployInput,
   EventsQueryInput,
   Health,
   Info,
   LogsQueryInput,
+  TenantView,
   TokenRole,
   UpdateInput,
 } from './schemas.ts';
@@ -33,6 +36,8 @@ export interface ControlClientOptions {
   url: string;
   /** API token (sent as `Authorization: Bearer <token>`). */
   token?: string;
+  /** The tenant to act in (sent as X-Ferry-Tenant); left out: the token's own. Only a platform admin may name another. */
+  tenant?: string;
   fetch?: typeof fetch;
 }
 
@@ -53,11 +58,13 @@ const enc = encodeURIComponent;
 export class ControlClient {
   readonly url: string;
   readonly #token: string | undefined;
+  readonly #tenant: string | undefined;
   readonly #fetch: typeof fetch;
 
   constructor(opts: ControlClientOptions) {
     this.url = opts.url.replace(/\/+$/, '');
     this.#token = opts.token;
+    this.#tenant = opts.tenant;
     this.#fetch = opts.fetch ?? globalThis.fetch;
   }
 
@@ -214,8 +221,32 @@ export class ControlClient {
   listTokens(): Promise<TokenRecord[]> {
     return this.#json('GET', '/v1/tokens');
   }
-  createToken(name: string, role: TokenRole): Promise<CreatedToken> {
-    return this.#json('POST', '/v1/tokens', { name, role });
+  createToken(
+    name: string,
+    role: TokenRole,
+    options: Omit<CreateTokenInput, 'name' | 'role'> = {},
+  ): Promise<CreatedToken> {
+    return this.#json('POST', '/v1/tokens', { name, role, ...options });
+  }
+
+  // ---- tenants
+  currentTenant(): Promise<TenantView> {
+    return this.#json('GET', '/v1/tenant');
+  }
+  listTenants(): Promise<TenantView[]> {
+    return this.#json('GET', '/v1/tenants');
+  }
+  getTenant(name: string): Promise<TenantView> {
+    return this.#json('GET', `/v1/tenants/${enc(name)}`);
+  }
+  createTenant(name: string, quotas?: Quotas): Promise<TenantView> {
+    return this.#json('POST', '/v1/tenants', { name, ...(quotas ? { quotas } : {}) });
+  }
+  setQuotas(name: string, quotas: Quotas): Promise<TenantView> {
+    return this.#json('PUT', `/v1/tenants/${enc(name)}/quotas`, { quotas });
+  }
+  async deleteTenant(name: string): Promise<void> {
+    await this.#request('DELETE', `/v1/tenants/${enc(name)}`);
   }
   async deleteToken(name: string): Promise<void> {
     await this.#request('DELETE', `/v1/tokens/${enc(name)}`);
@@ -254,6 +285,7 @@ export class ControlClient {
   async #request(method: Method, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
+    if (this.#tenant !== undefined) headers['x-ferry-tenant'] = this.#tenant;
     const raw = body instanceof RawBody ? body : undefined;
     if (body !== undefined) headers['content-type'] = raw ? raw.contentType : 'application/json';
     let response: Response;

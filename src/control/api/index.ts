@@ -1,12 +1,19 @@
 /** The control-plane HTTP API (Fastify app factory), its typed client and the request/response types. */
-export { buildControlApi, type ControlApiOptions, callerOf, type FieldProblem } from './app.ts';
+export {
+  buildControlApi,
+  type ControlApiOptions,
+  callerOf,
+  type FieldProblem,
+  TENANT_HEADER,
+} from './app.ts';
 export { ControlClient, type ControlClientOptions } from './client.ts';
 export { buildOpenApi } from './openapi.ts';
-export { ROUTES as CONTROL_API_ROUTES } from './routes.ts';
+export { ROLES_FOR, ROUTES as CONTROL_API_ROUTES } from './routes.ts';
 export {
   type AddVersionBodyInput,
   type AliasResult,
   type CreateModelInput,
+  type CreateTenantInput,
   type CreateTokenInput,
   type DeployInput,
   type ErrorBody,
@@ -17,6 +24,7 @@ export {
   type ResourcesBodyInput,
   type ScaleInput,
   type SetAliasInput,
+  type TenantView,
   TOKEN_ROLES,
   type TokenRole,
   type TrafficInput,

@@ -14,6 +14,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { FerryError } from '../../core/errors.ts';
 import type { Revision } from '../types.ts';
+import { type AuditLog, openAuditLog } from './audit-log.ts';
 import { MIGRATIONS } from './migrations.ts';
 
 // ---------------------------------------------------------------------------------------------- types
@@ -274,6 +275,8 @@ export interface Store {
   verifyToken(plain: string): { name: string; role: string } | null;
   listTokens(): TokenRecord[];
   deleteToken(name: string): boolean;
+  // audit log (append-only, hash-chained: audit-log.ts)
+  readonly audit: AuditLog;
   // lifecycle
   /** Migration numbers applied by this open (empty when the file was up to date). */
   readonly appliedMigrations: readonly number[];
@@ -1290,6 +1293,7 @@ function createStore(
     listTokens: () =>
       q.tokens.all().map((t) => ({ id: t.id, name: t.name, role: t.role, createdAt: t.created_at })),
     deleteToken: (name) => q.deleteToken.run(name).changes > 0,
+    audit: openAuditLog(db, path),
     close: () => db.close(),
   };
 }

@@ -21,6 +21,10 @@ import {
   AliasResultSchema,
   ArtifactParams,
   ArtifactSchema,
+  AuditEntrySchema,
+  AuditQuery,
+  AuditVerificationSchema,
+  AuditVerifyQuery,
   CreatedTokenSchema,
   CreateModelBody,
   CreateTokenBody,
@@ -593,6 +597,33 @@ export const ROUTES: readonly RouteDef[] = [
       secretsOf(deps).delete(params.name);
       return noContent();
     },
+  }),
+  // ---- audit log (app.ts writes it: every mutation and every denied request)
+  route({
+    method: 'GET',
+    url: '/v1/audit',
+    access: 'admin',
+    operationId: 'listAudit',
+    summary:
+      'Audit records, newest first (oldest first with after): every change and every denied request, hash-chained',
+    tag: 'audit',
+    query: AuditQuery,
+    status: 200,
+    response: { schema: AuditEntrySchema, many: true },
+    handler: ({ deps, query }) => deps.store.audit.list(dropUndefined(query)),
+  }),
+  route({
+    method: 'GET',
+    url: '/v1/audit/verify',
+    access: 'admin',
+    operationId: 'verifyAudit',
+    summary:
+      'Check the audit chain from the first record, and its end against the head kept beside the database',
+    tag: 'audit',
+    query: AuditVerifyQuery,
+    status: 200,
+    response: { schema: AuditVerificationSchema },
+    handler: ({ deps, query }) => deps.store.audit.verify(query.head),
   }),
 ];
 

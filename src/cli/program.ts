@@ -6,6 +6,7 @@
  */
 import { Command } from 'commander';
 import { FERRY_VERSION } from '../core/version.ts';
+import { registerAudit } from './audit.ts';
 import { registerDeploy } from './deploy.ts';
 import { registerImage } from './image.ts';
 import { registerInit } from './init.ts';
@@ -39,5 +40,6 @@ export function buildProgram(): Command {
   registerDeploy(program);
   registerPlatform(program);
   registerSecrets(program);
+  registerAudit(program);
   return program;
 }

@@ -6,6 +6,7 @@ export { ROUTES as CONTROL_API_ROUTES } from './routes.ts';
 export {
   type AddVersionBodyInput,
   type AliasResult,
+  type AuditQueryInput,
   type CreateModelInput,
   type CreateTokenInput,
   type DeployInput,

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
 import { ArtifactStore } from '../artifacts.ts';
 import { SecretBox, Secrets } from '../secrets.ts';
 import type { AuditEntry } from '../store/audit-log.ts';
@@ -34,7 +35,7 @@ after(async () => {
   for (const env of envs) await env.close();
 });
 
-async function setup(): Promise<Env> {
+async function setup(logs?: string[]): Promise<Env> {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-audit-api-'));
   const dbPath = join(dir, 'state.db');
   const store = openStore(dbPath);
@@ -44,6 +45,7 @@ async function setup(): Promise<Env> {
     info: INFO,
     secrets: new Secrets(store, SecretBox.open(join(dir, 'secret.key'))),
     versions: { store, artifacts: new ArtifactStore(join(dir, 'artifacts')) },
+    ...(logs ? { logger: pino({ level: 'info' }, { write: (line: string) => logs.push(line) }) } : {}),
   });
   await app.ready();
   const env: Env = {
@@ -327,7 +329,8 @@ test('tamper: a log rewritten with recomputed hashes shows against the kept head
 });
 
 test('when the audit log cannot be written, changes are refused until it can; nothing is lost', async () => {
-  const env = await setup();
+  const logs: string[] = [];
+  const env = await setup(logs);
   const headFile = `${env.dbPath}.audit-head`;
   // Make the head file unwritable: a directory with a file in it where the file should be.
   rmSync(headFile, { force: true });
@@ -342,6 +345,15 @@ test('when the audit log cannot be written, changes are refused until it can; no
   assert.equal((await call(env, 'GET', '/v1/models', env.viewer)).status, 200, 'reads still work');
   assert.equal(env.store.getModel('wine'), undefined);
   assert.equal(env.store.audit.list().length, 0);
+  const errors = logs.map((l) => JSON.parse(l)).filter((l) => l.level === 50);
+  assert.ok(
+    errors.some((l) => /audit log cannot be written/.test(l.msg)),
+    'the failure is logged at error level',
+  );
+  assert.ok(
+    errors.some((l) => l.audit?.object === 'models/iris' && l.audit?.status === 201),
+    'with the record it could not write',
+  );
 
   rmSync(headFile, { recursive: true });
   const again = await call(env, 'POST', '/v1/models', env.deployer, { name: 'wine' });

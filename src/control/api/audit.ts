@@ -112,7 +112,20 @@ export interface AuditRecorder {
   readonly pending: number;
 }
 
+/** Where a failure to write is reported: the API's logger, else stderr (never nowhere). */
+type Report = (fields: Record<string, unknown>, message: string) => void;
+
+function reporter(logger: FastifyBaseLogger | undefined): Report {
+  if (logger) return (fields, message) => logger.error(fields, message);
+  return (fields, message) => {
+    const { err, ...rest } = fields;
+    const error = err instanceof Error ? { err: err.message } : {};
+    process.stderr.write(`${JSON.stringify({ level: 'error', msg: message, ...rest, ...error })}\n`);
+  };
+}
+
 export function auditRecorder(log: AuditLog, logger: FastifyBaseLogger | undefined): AuditRecorder {
+  const report = reporter(logger);
   const waiting: AuditRecord[] = [];
   let dropped = 0;
 
@@ -122,7 +135,7 @@ export function auditRecorder(log: AuditLog, logger: FastifyBaseLogger | undefin
       try {
         log.append(waiting[0]!);
       } catch (error) {
-        logger?.error(
+        report(
           { err: error, waiting: waiting.length, dropped },
           'the audit log cannot be written: changes are refused until it can',
         );
@@ -131,10 +144,7 @@ export function auditRecorder(log: AuditLog, logger: FastifyBaseLogger | undefin
       waiting.shift();
     }
     if (dropped > 0) {
-      logger?.error(
-        { dropped },
-        `${dropped} audit records were dropped while the audit log could not be written`,
-      );
+      report({ dropped }, `${dropped} audit records were dropped while the audit log could not be written`);
       dropped = 0;
     }
     return true;
@@ -151,10 +161,10 @@ export function auditRecorder(log: AuditLog, logger: FastifyBaseLogger | undefin
       if (waiting.length >= MAX_PENDING_AUDIT) {
         const lost = waiting.shift();
         dropped++;
-        logger?.error({ audit: lost }, 'audit record dropped: too many wait to be written');
+        report({ audit: lost }, 'audit record dropped: too many wait to be written');
       }
       waiting.push(record);
-      if (!flush()) logger?.error({ audit: record }, 'audit record not written yet (kept in memory)');
+      if (!flush()) report({ audit: record }, 'audit record not written yet (kept in memory)');
     },
     gate(request) {
       if (waiting.length === 0 || !isMutating(request.method)) return;

@@ -5,6 +5,8 @@
  * exit code 2.
  */
 import type {
+  AuditEntry,
+  AuditVerification,
   EventRecord,
   ModelRecord,
   SecretRecord,
@@ -394,6 +396,46 @@ export function tokensTable(tokens: readonly TokenRecord[], now: number): string
       age(t.createdAt, now),
     ]),
   );
+}
+
+/** Audit records, oldest first: SEQ TIME ACTOR ACTION OBJECT OUTCOME SOURCE REQUEST. */
+export function auditTable(records: readonly AuditEntry[]): string {
+  return table(
+    ['SEQ', 'TIME', 'ACTOR', 'ACTION', 'OBJECT', 'OUTCOME', 'SOURCE', 'REQUEST'],
+    [...records]
+      .sort((a, b) => a.seq - b.seq)
+      .map((r) => [
+        String(r.seq),
+        r.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+        r.role === undefined ? r.actor : `${r.actor} (${r.role})`,
+        r.action,
+        r.object,
+        r.outcome === 'allowed'
+          ? `allowed ${r.status ?? ''}`.trimEnd()
+          : `${r.outcome} ${r.status ?? ''}${r.code ? ` ${r.code}` : ''}`,
+        r.source,
+        r.requestId,
+      ]),
+  );
+}
+
+/** What `ferry audit --verify` prints: the verdict first, then the heads. */
+export function auditVerifyText(check: AuditVerification): string {
+  const lines: string[] = [];
+  if (check.ok) lines.push(`audit log intact: ${check.checked} records checked`);
+  else
+    lines.push(
+      `audit log BROKEN at record ${check.brokenAt?.seq}: ${check.brokenAt?.reason ?? 'no reason given'}`,
+      `records 1 to ${check.checked} are intact`,
+    );
+  lines.push(`head: record ${check.head.seq} ${check.head.hash}`);
+  lines.push(
+    check.kept
+      ? `kept beside the database: record ${check.kept.seq} ${check.kept.hash}`
+      : 'kept beside the database: none',
+  );
+  if (check.warning) lines.push(`warning: ${check.warning}`);
+  return `${lines.join('\n')}\n`;
 }
 
 /** Names and ages only: the API never returns a value. */

@@ -20,7 +20,7 @@ export function printError(error: unknown): number {
 
 /** `ferry <command>` at the start of a word, for the commands this CLI has. */
 const FERRY_COMMAND =
-  /(^|[\s(`'"])ferry (?=(?:init|serve|predict|test|base|build|push|run|up|down|deploy|get|describe|rollout|traffic|scale|delete|logs|events|models|token|secrets?)\b)/g;
+  /(^|[\s(`'"])ferry (?=(?:init|serve|predict|test|base|build|push|run|up|down|deploy|get|describe|rollout|traffic|scale|delete|logs|events|models|token|secrets?|audit)\b)/g;
 
 /**
  * A message from elsewhere (the control plane, the spec loader) names commands as `ferry <command>`; say them

@@ -239,8 +239,8 @@ describe('ferry platform commands against a live control-plane API', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.doesNotMatch(r.stdout + r.stderr, new RegExp(admin), 'the token is never printed');
     }
-    assert.match(get.stdout, /^NAME +MODEL +VERSION +REVISION +READY +TRAFFIC +STATUS +AGE$/m);
-    assert.match(get.stdout, new RegExp(`^iris +iris +[0-9a-f]{12} +r2 +2/1 +r1 100% +- +${AGE}$`, 'm'));
+    assert.match(get.stdout, /^NAME +MODEL +VERSION +REVISION +READY +TRAFFIC +ACCESS +STATUS +AGE$/m);
+    assert.match(get.stdout, new RegExp(`^iris +iris +[0-9a-f]{12} +r2 +2/1 +r1 100% +private +- +${AGE}$`, 'm'));
     const list = JSON.parse(json.stdout) as Array<{ name: string; revision: number; endpoint: string }>;
     assert.deepEqual(
       list.map((d) => [d.name, d.revision, d.endpoint]),
@@ -426,7 +426,7 @@ describe('ferry platform commands against a live control-plane API', () => {
     assert.equal(write.code, 1);
     assert.match(write.stderr, /FERRY_FORBIDDEN/);
     const adminList = await ferry(['token', 'list', ...api()]);
-    assert.match(adminList.stdout, new RegExp(`^ci +viewer +${AGE}$`, 'm'));
+    assert.match(adminList.stdout, new RegExp(`^ci +viewer +- +never +${AGE}$`, 'm'));
     assert.doesNotMatch(adminList.stdout, new RegExp(token));
     const revoke = await ferry(['token', 'revoke', 'ci', ...api()]);
     assert.equal(revoke.code, 0, revoke.stderr);

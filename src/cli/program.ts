@@ -6,6 +6,7 @@
  */
 import { Command } from 'commander';
 import { FERRY_VERSION } from '../core/version.ts';
+import { registerAudit } from './audit.ts';
 import { registerDeploy } from './deploy.ts';
 import { registerImage } from './image.ts';
 import { registerInit } from './init.ts';
@@ -41,5 +42,6 @@ export function buildProgram(): Command {
   registerPlatform(program);
   registerSecrets(program);
   registerTenants(program);
+  registerAudit(program);
   return program;
 }

@@ -12,10 +12,12 @@ import {
 const record = (n: number, outcome: AuditRecord['outcome'] = 'allowed'): AuditRecord => ({
   at: `2026-12-06T12:00:0${n}.000Z`,
   actor: `token-${n}`,
+  role: 'admin',
   tenant: n % 2 ? 'team-a' : 'team-b',
   action: 'deployment.update',
   object: `deployments/m${n}`,
   outcome,
+  status: outcome === 'denied' ? 403 : 200,
   source: '127.0.0.1',
   requestId: `req-${n}`,
 });
@@ -82,4 +84,36 @@ test('canonical JSON sorts keys at every level and leaves out undefined', () => 
   const a = nextRecord(undefined, record(1));
   const reordered = Object.fromEntries(Object.entries(record(1)).reverse()) as unknown as AuditRecord;
   assert.equal(nextRecord(undefined, reordered).hash, a.hash, 'key order does not change the hash');
+});
+
+test('a kept head (seq and hash) allows records written after it and finds a cut or a rewrite', () => {
+  const rows = log(5);
+  const kept = { seq: 3, hash: rows[2]!.hash };
+  assert.deepEqual(verifyChain(rows, kept), { ok: true, count: 5, head: rows[4]!.hash });
+  assert.deepEqual(verifyChain(rows, { seq: 0, hash: GENESIS }).ok, true);
+
+  const cut = verifyChain(rows.slice(0, 2), kept);
+  assert.equal(cut.ok, false);
+  assert.equal(!cut.ok && cut.seq, 3);
+  assert.match(
+    !cut.ok ? cut.reason : '',
+    /ends at record 2, but the kept head is record 3: records 3 to 3 were deleted/,
+  );
+
+  // Rewritten from record 2 on, every hash recomputed: the chain alone holds, the kept head does not.
+  const rewritten = rows.slice(0, 1);
+  for (let n = 2; n <= 5; n++)
+    rewritten.push(nextRecord(rewritten.at(-1), { ...record(n), actor: 'mallory' }));
+  assert.equal(verifyChain(rewritten).ok, true);
+  const check = verifyChain(rewritten, kept);
+  assert.equal(!check.ok && check.seq, 3);
+  assert.match(!check.ok ? check.reason : '', /record 3 is not the one kept as head/);
+});
+
+test('verifyChain reads an iterator once', () => {
+  const rows = log(4);
+  function* once() {
+    yield* rows;
+  }
+  assert.deepEqual(verifyChain(once(), rows[3]!.hash), { ok: true, count: 4, head: rows[3]!.hash });
 });

@@ -88,6 +88,10 @@ export const ERROR_CODES = {
     status: 409,
     summary: 'The request clashes with the current state (name taken, rollout in progress, ...).',
   },
+  FERRY_AUDIT_UNAVAILABLE: {
+    status: 503,
+    summary: 'The audit log could not be written; changes are refused until it can be (the logs say why).',
+  },
   FERRY_NO_READY_REPLICA: {
     status: 503,
     summary: 'The gateway has no ready replica for the deployment or revision; retry later.',

@@ -11,7 +11,13 @@
  *
  * Tokens never reach the logs: request lines carry method, URL and id only (no headers), and the logger's
  * redaction drops the Authorization header wherever it could appear.
+ *
+ * Every change (POST, PUT, PATCH, DELETE) and every denied request goes to the audit log from one onResponse
+ * hook, whatever answered it (audit.ts says what a record holds and what happens when it cannot be written).
+ * A request's id is the client's x-request-id when it is a short plain string, else a fresh UUID; every
+ * answer carries it back in x-request-id.
  */
+import { randomUUID } from 'node:crypto';
 import Fastify, {
   type FastifyError,
   type FastifyInstance,
@@ -26,6 +32,7 @@ import type { Secrets } from '../secrets.ts';
 import type { Store } from '../store/store.ts';
 import type { VersionRegistryDeps } from '../versions.ts';
 import type { ControlPlane } from '../views.ts';
+import { auditRecorder } from './audit.ts';
 import { callerOf, setCaller } from './caller.ts';
 import { buildOpenApi } from './openapi.ts';
 import { type Access, type ApiDeps, ROLES_FOR, ROUTES, type RouteDef } from './routes.ts';
@@ -65,6 +72,12 @@ const BEARER_RE = /^Bearer[ \t]+([^\s]+)[ \t]*$/i;
 
 export { type Caller, callerOf } from './caller.ts';
 
+/** The FERRY_... code of each error answer (for the audit record). */
+const errorCodes = new WeakMap<FastifyRequest, string>();
+const REQUEST_ID_RE = /^[A-Za-z0-9._:@-]{1,128}$/;
+/** A token pasted as a request id would reach the audit log: such an id is replaced. */
+const TOKEN_IN_ID_RE = /ferry_[0-9a-f]{16}_/;
+
 export function buildControlApi(opts: ControlApiOptions): FastifyInstance {
   const logger = opts.logger
     ? opts.logger.child({}, { redact: { paths: REDACTED_PATHS, censor: '[redacted]' } })
@@ -77,6 +90,13 @@ export function buildControlApi(opts: ControlApiOptions): FastifyInstance {
     // the 72 s keep-alive timeout. API calls are short; at shutdown one in flight fails and can be retried.
     forceCloseConnections: true,
     routerOptions: { maxParamLength: 256 },
+    // The client's x-request-id when it is a short plain string (it goes into the audit log), else a UUID.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID_RE.test(given) && !TOKEN_IN_ID_RE.test(given)
+        ? given
+        : randomUUID();
+    },
     frameworkErrors: (error, request, reply) => {
       const ferry = toApiError(error, request.headers['content-type']);
       request.log.warn({ code: ferry.code, url: request.url }, ferry.message);
@@ -119,6 +139,29 @@ export function buildControlApi(opts: ControlApiOptions): FastifyInstance {
     );
   });
 
+  // The audit log: one record per change and per denial, written once the answer is out (audit.ts).
+  const audit = auditRecorder(opts.store.audit, logger);
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id);
+    try {
+      if (request.routeOptions.url !== undefined) audit.gate(request);
+      done();
+    } catch (error) {
+      done(error as Error);
+    }
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    const config = request.routeOptions.config as { operationId?: string } | undefined;
+    audit.record({
+      request,
+      route: { operationId: config?.operationId, url: request.routeOptions.url },
+      status: reply.statusCode,
+      code: errorCodes.get(request),
+      caller: callerOf(request),
+    });
+    done();
+  });
+
   // Routes are added in a plugin so that hooks the caller adds before ready() (e.g. onRoute) see them.
   app.register(async (instance) => {
     // Streamed bodies (artifact uploads) reach their handler unread; the handler bounds what it reads.
@@ -134,6 +177,7 @@ function registerRoute(app: FastifyInstance, def: RouteDef, deps: ApiDeps): void
   app.route({
     method: def.method,
     url: def.url,
+    config: { operationId: def.operationId },
     ...(access === 'public'
       ? {}
       : {
@@ -222,7 +266,7 @@ function authorize(request: FastifyRequest, access: Exclude<Access, 'public'>, s
       access === 'platform'
         ? 'manage tenants'
         : access === 'admin'
-          ? 'manage tokens'
+          ? 'manage tokens or read the audit log'
           : access === 'write'
             ? 'change anything'
             : 'use the control plane';
@@ -317,6 +361,7 @@ export function toApiError(error: unknown, contentType?: string): FerryError {
 }
 
 function sendError(reply: FastifyReply, error: FerryError): void {
+  errorCodes.set(reply.request, error.code);
   if (error.code === 'FERRY_UNAUTHORIZED') reply.header('www-authenticate', 'Bearer realm="ferry"');
   if (error.retryAfterSeconds !== undefined)
     reply.header('retry-after', String(Math.max(1, Math.ceil(error.retryAfterSeconds))));

@@ -359,3 +359,33 @@ test('the follow stream sends heartbeat newlines while no line comes', { timeout
     await s.close();
   }
 });
+
+test('audit: an admin lists and verifies the log over HTTP; the source is the client address', async () => {
+  const s = await serve();
+  try {
+    await s.admin.createModel('iris');
+    const deployer = new ControlClient({ url: s.url, token: s.store.createToken('ci', 'deployer').token });
+    await rejects(deployer.listAudit(), 'FERRY_FORBIDDEN', /read the audit log/);
+    await rejects(deployer.verifyAudit(), 'FERRY_FORBIDDEN');
+    const records = await s.admin.listAudit({ limit: 10 });
+    assert.deepEqual(
+      records.map((r) => [r.seq, r.actor, r.action, r.object, r.outcome]),
+      [
+        [3, 'ci', 'verifyAudit', 'audit/verify', 'denied'],
+        [2, 'ci', 'listAudit', 'audit', 'denied'],
+        [1, 'root', 'createModel', 'models/iris', 'allowed'],
+      ],
+    );
+    assert.equal(records[2]?.source, '127.0.0.1');
+    assert.deepEqual(
+      (await s.admin.listAudit({ actor: 'ci', after: 2 })).map((r) => r.seq),
+      [3],
+    );
+    const check = await s.admin.verifyAudit();
+    assert.equal(check.ok, true);
+    assert.deepEqual(check.head, { seq: 3, hash: records[0]!.hash });
+    assert.equal((await s.admin.verifyAudit(records[1]!.hash)).ok, false, 'the log goes on past that head');
+  } finally {
+    await s.close();
+  }
+});

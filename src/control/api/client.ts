@@ -5,6 +5,7 @@
  * stops following).
  */
 import { ERROR_CODES, type ErrorCode, FerryError, isFerryError } from '../../core/errors.ts';
+import type { AuditEntry, AuditVerification } from '../store/audit-log.ts';
 import type {
   CreatedToken,
   EventRecord,
@@ -20,6 +21,7 @@ import type { DeploymentView, DescribeView, LogLine, ReplicaView, RolloutView } 
 import type {
   AddVersionBodyInput,
   AliasResult,
+  AuditQueryInput,
   CreateTokenInput,
   DeployInput,
   EventsQueryInput,
@@ -250,6 +252,16 @@ export class ControlClient {
   }
   async deleteToken(name: string): Promise<void> {
     await this.#request('DELETE', `/v1/tokens/${enc(name)}`);
+  }
+
+  // ---- audit log (admins)
+  /** Newest first (oldest first with `after`). */
+  listAudit(query: AuditQueryInput = {}): Promise<AuditEntry[]> {
+    return this.#json('GET', `/v1/audit${queryString({ ...query })}`);
+  }
+  /** Checks the chain; `head`: a head hash kept elsewhere, where the log must end. */
+  verifyAudit(head?: string): Promise<AuditVerification> {
+    return this.#json('GET', `/v1/audit/verify${queryString({ head })}`);
   }
 
   // ---- secrets (values go in, never come back)

@@ -12,6 +12,7 @@ export { ROLES_FOR, ROUTES as CONTROL_API_ROUTES } from './routes.ts';
 export {
   type AddVersionBodyInput,
   type AliasResult,
+  type AuditQueryInput,
   type CreateModelInput,
   type CreateTenantInput,
   type CreateTokenInput,

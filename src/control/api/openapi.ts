@@ -118,7 +118,7 @@ export function buildOpenApi(routes: readonly RouteDef[], info: OpenApiInfo): Js
       title: 'Ferry control plane',
       version: info.version,
       description:
-        'Models, deployments, traffic, rollouts, logs and tokens. Send `Authorization: Bearer <token>`; viewers may only read, deployers and admins write, admins manage tokens.',
+        'Models, deployments, traffic, rollouts, logs, tokens and the audit log. Send `Authorization: Bearer <token>`; viewers may only read, deployers and admins write, admins manage tokens and read the audit log.',
     },
     ...(info.apiUrl ? { servers: [{ url: info.apiUrl }] } : {}),
     security: [{ bearer: [] }],

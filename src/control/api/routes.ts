@@ -23,6 +23,10 @@ import {
   AliasResultSchema,
   ArtifactParams,
   ArtifactSchema,
+  AuditEntrySchema,
+  AuditQuery,
+  AuditVerificationSchema,
+  AuditVerifyQuery,
   CreatedTokenSchema,
   CreateModelBody,
   CreateTenantBody,
@@ -746,6 +750,41 @@ export const ROUTES: readonly RouteDef[] = [
       secretsOf(deps).delete(scope.key(params.name));
       return noContent();
     },
+  }),
+  // ---- audit log (app.ts writes it: every mutation and every denied request)
+  route({
+    method: 'GET',
+    url: '/v1/audit',
+    access: 'admin',
+    operationId: 'listAudit',
+    summary:
+      'Audit records, newest first (oldest first with after): every change and every denied request, hash-chained',
+    tag: 'audit',
+    query: AuditQuery,
+    status: 200,
+    response: { schema: AuditEntrySchema, many: true },
+    // A tenant's admin reads its tenant's records; a platform admin reads every tenant's.
+    handler: ({ deps, query, request, scope }) =>
+      deps.store.audit.list(
+        dropUndefined({
+          ...query,
+          tenant: callerOf(request)?.role === 'platform-admin' ? undefined : scope.tenant,
+        }),
+      ),
+  }),
+  route({
+    method: 'GET',
+    url: '/v1/audit/verify',
+    // One chain runs through every tenant's records: checking it is the platform's business.
+    access: 'platform',
+    operationId: 'verifyAudit',
+    summary:
+      'Check the audit chain from the first record, and its end against the head kept beside the database',
+    tag: 'audit',
+    query: AuditVerifyQuery,
+    status: 200,
+    response: { schema: AuditVerificationSchema },
+    handler: ({ deps, query }) => deps.store.audit.verify(query.head),
   }),
 ];
 

@@ -255,6 +255,35 @@ export const EventsQuery = z.strictObject({
   limit: queryInt(1, 1000).optional(),
 });
 
+const HEX64 = /^[0-9a-f]{64}$/;
+
+export const AuditQuery = z.strictObject({
+  limit: queryInt(1, 1000).optional().describe('at most this many (default 100)'),
+  before: queryInt(1, Number.MAX_SAFE_INTEGER).optional().describe('only records older than this seq'),
+  after: queryInt(0, Number.MAX_SAFE_INTEGER)
+    .optional()
+    .describe('only records newer than this seq; the answer is then oldest first'),
+  actor: z.string().min(1).optional().describe("a token's name, or anonymous"),
+  action: z.string().min(1).optional().describe('an operationId of this document, e.g. deleteToken'),
+  outcome: z.enum(['allowed', 'denied', 'failed']).optional(),
+});
+export const AuditVerifyQuery = z.strictObject({
+  head: z
+    .string()
+    .regex(HEX64, { message: 'a head is the 64 hex digits of a record hash' })
+    .optional()
+    .describe('a head hash kept elsewhere (from an earlier verify): the log must end there'),
+});
+
+export interface AuditQueryInput {
+  limit?: number;
+  before?: number;
+  after?: number;
+  actor?: string;
+  action?: string;
+  outcome?: 'allowed' | 'denied' | 'failed';
+}
+
 export interface LogsQueryInput {
   revision?: number;
   tail?: number;
@@ -585,6 +614,43 @@ export const TenantSchema = component(
     usage: z
       .object({ deployments: z.number(), replicas: z.number(), cpu: z.number(), memoryBytes: z.number() })
       .describe("what the tenant's deployments use now"),
+  }),
+);
+
+export const AuditEntrySchema = component(
+  'AuditEntry',
+  z.object({
+    seq: z.number().describe('1, 2, 3, ... in the order written'),
+    at: z.string().describe('ISO 8601 time of the answer'),
+    actor: z.string().describe("the token's name (never the token), or anonymous"),
+    role: z.string().optional().describe("the token's role"),
+    tenant: z.string(),
+    action: z.string().describe('the operationId of the route'),
+    object: z.string().describe('what it was asked of, from the path (names only), e.g. deployments/iris'),
+    outcome: z.enum(['allowed', 'denied', 'failed']).describe('denied: 401 or 403; failed: any other error'),
+    status: z.number().optional().describe('the HTTP status answered'),
+    code: z.string().optional().describe('the FERRY_... code of an error answer'),
+    source: z.string().describe("the client's address"),
+    requestId: z.string().describe('the x-request-id the client sent (when usable) or the one the API gave'),
+    prevHash: z.string().describe("the previous record's hash (64 zeros for the first)"),
+    hash: z.string().describe('sha256 of prevHash, seq and the record as canonical JSON'),
+  }),
+);
+
+const AuditHeadSchema = z.object({ seq: z.number(), hash: z.string() });
+
+export const AuditVerificationSchema = component(
+  'AuditVerification',
+  z.object({
+    ok: z.boolean(),
+    checked: z.number().describe('records checked and found intact'),
+    head: AuditHeadSchema.describe('the newest record (seq 0 when the log is empty)'),
+    kept: AuditHeadSchema.nullable().describe('the head kept beside the database, if any'),
+    brokenAt: z
+      .object({ seq: z.number(), reason: z.string() })
+      .optional()
+      .describe('where the chain breaks and why'),
+    warning: z.string().optional(),
   }),
 );
 

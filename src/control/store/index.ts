@@ -1,4 +1,10 @@
 /** The control plane's desired state in SQLite: models, deployments and revisions, traffic, events, tokens. */
+export type {
+  AuditEntry,
+  AuditLog,
+  AuditQuery,
+  AuditVerification,
+} from './audit-log.ts';
 export { MIGRATIONS } from './migrations.ts';
 export {
   type AddVersionInput,

@@ -147,4 +147,35 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE events ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
   CREATE INDEX events_by_tenant ON events (tenant, id);
   `,
+  // 6: the audit log (issue 10; store/audit-log.ts): one row per API mutation and per denied request, each
+  //    chained to the one before by hash (control/audit-chain.ts). The triggers make it append-only against
+  //    accidents (a stray UPDATE or DELETE fails); a deliberate edit past them breaks the chain instead.
+  `
+  CREATE TABLE audit (
+    seq         INTEGER PRIMARY KEY,
+    at          TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    role        TEXT,
+    tenant      TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    object      TEXT NOT NULL,
+    outcome     TEXT NOT NULL CHECK (outcome IN ('allowed', 'denied', 'failed')),
+    status      INTEGER,
+    code        TEXT,
+    source      TEXT NOT NULL,
+    request_id  TEXT NOT NULL,
+    prev_hash   TEXT NOT NULL,
+    hash        TEXT NOT NULL
+  ) STRICT;
+
+  CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+  BEGIN
+    SELECT RAISE(ABORT, 'the audit log is append-only');
+  END;
+
+  CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+  BEGIN
+    SELECT RAISE(ABORT, 'the audit log is append-only');
+  END;
+  `,
 ];

@@ -15,6 +15,7 @@ import Database from 'better-sqlite3';
 import { FerryError } from '../../core/errors.ts';
 import { DEFAULT_TENANT, splitKey } from '../../core/tenant.ts';
 import type { Revision } from '../types.ts';
+import { type AuditLog, openAuditLog } from './audit-log.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { type Quotas, type TenantRecord, tenantTable } from './tenants.ts';
 import {
@@ -297,6 +298,8 @@ export interface Store {
   deleteTenant(name: string): void;
   /** Runs `fn` in one write transaction: when it throws, every change it made is undone. */
   transaction<T>(fn: () => T): T;
+  // audit log (append-only, hash-chained: audit-log.ts)
+  readonly audit: AuditLog;
   // lifecycle
   /** Migration numbers applied by this open (empty when the file was up to date). */
   readonly appliedMigrations: readonly number[];
@@ -1320,6 +1323,7 @@ function createStore(
     ...tokens,
     ...tenants,
     transaction: <T>(fn: () => T): T => writeTransaction(db, fn)(),
+    audit: openAuditLog(db, path),
     close: () => db.close(),
   };
 }

@@ -65,7 +65,7 @@ describe('platform with the Docker runtime', () => {
     assert.equal(p.runtime.kind, 'docker');
     await client.createModel('iris');
     await client.addVersion('iris', { version: '1', image: tag });
-    await client.deploy({ name: 'iris', model: 'iris', version: '1', replicas: 2 });
+    await client.deploy({ name: 'iris', model: 'iris', version: '1', replicas: 2, public: true });
     await until(
       '2 ready containers',
       async () => (await client.replicas('iris')).filter((r) => r.state === 'ready').length === 2,

@@ -51,7 +51,7 @@ describe('platform under load (process runtime)', () => {
     infer = `${platform.gatewayUrl}/v2/models/iris/infer`;
     await client.createModel('iris');
     await addVersionFromDir(client, 'iris', '1', IRIS);
-    await client.deploy({ name: 'iris', model: 'iris', version: '1', replicas: 2 });
+    await client.deploy({ name: 'iris', model: 'iris', version: '1', replicas: 2, public: true });
     await until('2 ready replicas', async () => (await readyCount(1)) === 2);
     await until(
       'the gateway serves',

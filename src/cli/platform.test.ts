@@ -240,7 +240,10 @@ describe('ferry platform commands against a live control-plane API', () => {
       assert.doesNotMatch(r.stdout + r.stderr, new RegExp(admin), 'the token is never printed');
     }
     assert.match(get.stdout, /^NAME +MODEL +VERSION +REVISION +READY +TRAFFIC +ACCESS +STATUS +AGE$/m);
-    assert.match(get.stdout, new RegExp(`^iris +iris +[0-9a-f]{12} +r2 +2/1 +r1 100% +private +- +${AGE}$`, 'm'));
+    assert.match(
+      get.stdout,
+      new RegExp(`^iris +iris +[0-9a-f]{12} +r2 +2/1 +r1 100% +private +- +${AGE}$`, 'm'),
+    );
     const list = JSON.parse(json.stdout) as Array<{ name: string; revision: number; endpoint: string }>;
     assert.deepEqual(
       list.map((d) => [d.name, d.revision, d.endpoint]),

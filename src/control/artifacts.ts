@@ -43,6 +43,13 @@ export interface ArtifactStoreOptions {
   maxEntries?: number;
 }
 
+/** The answer for an artifact the platform does not have, or that the asking tenant never uploaded. */
+export function artifactNotFound(digest: string): FerryError {
+  return new FerryError('FERRY_NOT_FOUND', `No artifact ${digest} on this platform`, {
+    hint: 'Upload it first (ferry deploy <dir> does), then register the version.',
+  });
+}
+
 export class ArtifactStore {
   readonly root: string;
   private readonly maxBytes: number;
@@ -64,10 +71,7 @@ export class ArtifactStore {
   /** Like get(), but a missing artifact is FERRY_NOT_FOUND naming it. */
   require(digest: string): ArtifactInfo {
     const found = this.get(digest);
-    if (!found)
-      throw new FerryError('FERRY_NOT_FOUND', `No artifact ${digest} on this platform`, {
-        hint: 'Upload it first (ferry deploy <dir> does), then register the version.',
-      });
+    if (!found) throw artifactNotFound(digest);
     return found;
   }
 

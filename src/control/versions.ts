@@ -5,8 +5,9 @@
  * names) is read once, here, with the spec loader, and stored with the version.
  */
 import { FerryError } from '../core/errors.ts';
+import { tenantOf } from '../core/tenant.ts';
 import { loadSpec } from '../spec/index.ts';
-import type { ArtifactStore } from './artifacts.ts';
+import { type ArtifactStore, artifactNotFound } from './artifacts.ts';
 import type { JsonValue, ModelVersion, Store, VersionSpec } from './store/store.ts';
 
 /** What a client sends (POST /v1/models/{model}/versions). */
@@ -65,6 +66,8 @@ export async function registerVersion(
   let spec: VersionSpec = {};
   let artifactDir: string | undefined;
   if (request.artifact !== undefined) {
+    // Another tenant's upload is, to this one, an artifact nobody uploaded.
+    if (!deps.store.ownsArtifact(request.artifact, tenantOf(model))) throw artifactNotFound(request.artifact);
     artifactDir = deps.artifacts.require(request.artifact).dir;
     spec = await versionSpecOf(artifactDir);
   }

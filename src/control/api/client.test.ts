@@ -48,7 +48,7 @@ async function serve(followHeartbeatMs?: number): Promise<Server> {
     store,
     control,
     url,
-    admin: new ControlClient({ url, token: store.createToken('root', 'admin').token }),
+    admin: new ControlClient({ url, token: store.createToken('root', 'platform-admin').token }),
     async close() {
       await app.close();
       store.close();

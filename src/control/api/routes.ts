@@ -12,6 +12,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { FerryError, isFerryError } from '../../core/errors.ts';
 import { DEFAULT_TENANT } from '../../core/tenant.ts';
+import { artifactNotFound } from '../artifacts.ts';
 import type { Secrets } from '../secrets.ts';
 import type { DeploymentPatch, Store } from '../store/store.ts';
 import { registerVersion, type VersionRegistryDeps } from '../versions.ts';
@@ -254,8 +255,9 @@ export const ROUTES: readonly RouteDef[] = [
     params: ArtifactParams,
     status: 200,
     response: { schema: ArtifactSchema },
-    handler: ({ deps, params }) => {
+    handler: ({ deps, params, scope }) => {
       requireVersions(deps).artifacts.require(params.digest);
+      if (!deps.store.ownsArtifact(params.digest, scope.tenant)) throw artifactNotFound(params.digest);
       return { digest: params.digest };
     },
   }),
@@ -274,8 +276,9 @@ export const ROUTES: readonly RouteDef[] = [
     },
     status: 201,
     response: { schema: ArtifactSchema },
-    handler: async ({ deps, params, request }) => {
+    handler: async ({ deps, params, request, scope }) => {
       const received = await requireVersions(deps).artifacts.receive(params.digest, request.body as Readable);
+      deps.store.ownArtifact(received.digest, scope.tenant);
       return {
         digest: received.digest,
         files: received.files,

@@ -178,4 +178,16 @@ export const MIGRATIONS: readonly string[] = [
     SELECT RAISE(ABORT, 'the audit log is append-only');
   END;
   `,
+  // 7: artifacts are stored once by content, but a tenant sees only those it uploaded itself (or, from before
+  //    tenants, those its versions use): another tenant's digest answers 404, as one nobody uploaded, and must
+  //    be uploaded (proving the bytes) before a version can name it.
+  `
+  CREATE TABLE artifact_owners (
+    digest  TEXT NOT NULL,
+    tenant  TEXT NOT NULL,
+    PRIMARY KEY (digest, tenant)
+  ) STRICT;
+  INSERT INTO artifact_owners (digest, tenant)
+    SELECT DISTINCT artifact, 'default' FROM model_versions WHERE artifact IS NOT NULL;
+  `,
 ];

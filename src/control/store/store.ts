@@ -296,6 +296,9 @@ export interface Store {
   createTenant(name: string, quotas?: Quotas): TenantRecord;
   setQuotas(name: string, quotas: Quotas): TenantRecord;
   deleteTenant(name: string): void;
+  /** Records that `tenant` uploaded this artifact (it may then see it and name it in versions). */
+  ownArtifact(digest: string, tenant: string): void;
+  ownsArtifact(digest: string, tenant: string): boolean;
   /** Runs `fn` in one write transaction: when it throws, every change it made is undone. */
   transaction<T>(fn: () => T): T;
   // audit log (append-only, hash-chained: audit-log.ts)
@@ -1323,6 +1326,12 @@ function createStore(
     ...tokens,
     ...tenants,
     transaction: <T>(fn: () => T): T => writeTransaction(db, fn)(),
+    ownArtifact: (digest, tenant) => {
+      db.prepare('INSERT OR IGNORE INTO artifact_owners (digest, tenant) VALUES (?, ?)').run(digest, tenant);
+    },
+    ownsArtifact: (digest, tenant) =>
+      db.prepare('SELECT 1 FROM artifact_owners WHERE digest = ? AND tenant = ?').get(digest, tenant) !==
+      undefined,
     audit: openAuditLog(db, path),
     close: () => db.close(),
   };

@@ -441,10 +441,10 @@ export function auditVerifyText(check: AuditVerification): string {
 /** Names and ages only: the API never returns a value. */
 export function secretsTable(secrets: readonly SecretRecord[], now: number): string {
   return table(
-    ['NAME', 'CREATED', 'UPDATED'],
+    ['NAME', 'VERSION', 'CREATED', 'UPDATED'],
     [...secrets]
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-      .map((s) => [s.name, age(s.createdAt, now), age(s.updatedAt, now)]),
+      .map((s) => [s.name, String(s.version), age(s.createdAt, now), age(s.updatedAt, now)]),
   );
 }
 

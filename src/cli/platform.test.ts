@@ -492,7 +492,7 @@ describe('ferry platform commands against a live control-plane API', () => {
     const args = ['secrets', 'set', 'hf-token', ...api()];
     const set = await ferry(args, { input: `${value}\n` });
     assert.equal(set.code, 0, set.stderr);
-    assert.equal(set.stdout, 'secret hf-token created\n');
+    assert.equal(set.stdout, 'secret hf-token created (version 1)\n');
     assert.deepEqual(
       secrets.env(['hf-token']),
       { env: { HF_TOKEN: value }, missing: [] },
@@ -505,7 +505,7 @@ describe('ferry platform commands against a live control-plane API', () => {
     assert.equal(fromFile.code, 0, fromFile.stderr);
     assert.deepEqual(secrets.env(['db-password']).env, { DB_PASSWORD: 'pa ss\nword' });
     const replaced = await ferry(args, { input: 'second' });
-    assert.equal(replaced.stdout, 'secret hf-token replaced\n');
+    assert.equal(replaced.stdout, 'secret hf-token replaced (version 2)\n');
     assert.deepEqual(secrets.env(['hf-token']).env, { HF_TOKEN: 'second' });
 
     const [list, json] = await Promise.all([

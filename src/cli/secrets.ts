@@ -87,7 +87,9 @@ export function registerSecrets(program: Command): void {
   const secrets = program
     .command('secrets')
     .alias('secret')
-    .description('secrets that deployments get as environment variables: set, list, rm (values never shown)');
+    .description(
+      'secrets that deployments get (as files read into the environment): set, list, rm, rotate-key (values never shown)',
+    );
 
   withOutput(
     secrets
@@ -107,8 +109,17 @@ export function registerSecrets(program: Command): void {
       );
       const record = await connect(opts).setSecret(name, value);
       if (opts.output === 'json') return printJson(record);
-      out(`secret ${record.name} ${record.createdAt === record.updatedAt ? 'created' : 'replaced'}`);
-      say('Replicas that start from now on get this value; running ones keep the one they started with.');
+      out(
+        `secret ${record.name} ${record.version === 1 ? 'created' : 'replaced'} (version ${record.version})`,
+      );
+      for (const r of record.rolledOut)
+        say(
+          `${r.deployment} rolls out revision r${r.revision} with it (ferry rollout status ${r.deployment})`,
+        );
+      if (record.rolledOut.length === 0 && record.version > 1)
+        say(
+          'No deployment uses an older version of it; deployments that name it get this version from now on.',
+        );
     }),
   );
 
@@ -117,6 +128,22 @@ export function registerSecrets(program: Command): void {
       const list = await connect(opts).listSecrets();
       if (opts.output === 'json') return printJson(list);
       out(list.length === 0 ? 'No secrets.' : secretsTable(list, Date.now()));
+    }),
+  );
+
+  withOutput(
+    secrets
+      .command('rotate-key')
+      .description(
+        'seal every secret again under a new key and forget the old one (platform admins); nothing stops or restarts',
+      ),
+  ).action(
+    run(async (opts: OutputFlags) => {
+      const rotation = await connect(opts).rotateSecretKey();
+      if (opts.output === 'json') return printJson(rotation);
+      out(
+        `sealing key rotated: new key ${rotation.keyId}, ${rotation.resealed} sealed value(s) sealed again`,
+      );
     }),
   );
 

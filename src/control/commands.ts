@@ -224,6 +224,44 @@ export class CommandService implements ControlPlane {
     this.loop.nudge();
   }
 
+  checkSecretChange(secret: string): void {
+    for (const name of this.usersOfSecret(secret))
+      this.requireNoActiveRollout(name, `change secret ${plainName(secret)} it uses`);
+  }
+
+  secretChanged(secret: string): Array<{ deployment: string; revision: number }> {
+    const rolled: Array<{ deployment: string; revision: number }> = [];
+    const { name: ref } = splitKey(secret);
+    const newest = this.store.secretVersion(secret);
+    for (const name of this.usersOfSecret(secret)) {
+      const dep = this.store.getDeployment(name)!;
+      const pinned = this.store.getRevision(name, dep.revision)?.spec.secretVersions?.[ref];
+      // Not pinned: the secret was not set when the revision was made; its replicas take the newest.
+      if (pinned === undefined || pinned === newest) continue;
+      const result = this.store.updateDeployment(name, {});
+      if (!result.created) continue;
+      this.store.setTrafficTarget(name, null);
+      this.beginRollout(
+        name,
+        result.revision.number,
+        'SecretChanged',
+        `secret ${ref} is now version ${newest}`,
+      );
+      rolled.push({ deployment: name, revision: result.revision.number });
+    }
+    this.loop.nudge();
+    return rolled;
+  }
+
+  /** Deployments of the secret's tenant whose newest revision names it. */
+  private usersOfSecret(secret: string): string[] {
+    const { tenant, name: ref } = splitKey(secret);
+    return this.store
+      .listDeployments(tenant)
+      .filter((d) => this.store.getRevision(d.name, d.revision)?.spec.secretRefs.includes(ref))
+      .map((d) => d.name);
+  }
+
   tenantUsage(tenant: string): Usage {
     const uses: DeploymentUse[] = [];
     for (const d of this.store.listDeployments(tenant)) {

@@ -78,6 +78,9 @@ export class Controller implements ControlPlane {
   readonly view: ControlPlane['view'] = (name) => this.commands.view(name);
   readonly list: ControlPlane['list'] = (tenant) => this.commands.list(tenant);
   readonly accessChanged: ControlPlane['accessChanged'] = () => this.commands.accessChanged();
+  readonly checkSecretChange: ControlPlane['checkSecretChange'] = (secret) =>
+    this.commands.checkSecretChange(secret);
+  readonly secretChanged: ControlPlane['secretChanged'] = (secret) => this.commands.secretChanged(secret);
   readonly tenantUsage: ControlPlane['tenantUsage'] = (tenant) => this.commands.tenantUsage(tenant);
   readonly rollout: ControlPlane['rollout'] = (name) => this.commands.rollout(name);
   readonly promote: ControlPlane['promote'] = (name) => this.commands.promote(name);

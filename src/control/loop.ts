@@ -702,7 +702,11 @@ export class ControlLoop implements LoopPort {
       secrets:
         revision.spec.secretRefs.length === 0
           ? { env: {}, missing: [] }
-          : (this.secrets?.env(revision.spec.secretRefs, tenantOf(revision.deployment)) ?? {
+          : (this.secrets?.env(
+              revision.spec.secretRefs,
+              tenantOf(revision.deployment),
+              revision.spec.secretVersions,
+            ) ?? {
               env: {},
               missing: revision.spec.secretRefs,
             }),

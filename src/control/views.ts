@@ -140,6 +140,13 @@ export interface ControlPlane {
   list(tenant?: string): DeploymentView[];
   /** Tokens were made or revoked: the gateway's callers change. */
   accessChanged(): void;
+  /** Refuses (FERRY_CONFLICT) to change a secret that a deployment in the middle of a rollout uses. */
+  checkSecretChange(secret: string): void;
+  /**
+   * A secret got a new version: every deployment whose newest revision pinned an older one gets a new revision
+   * with the new version, rolled out with its strategy. Returns those deployments.
+   */
+  secretChanged(secret: string): Array<{ deployment: string; revision: number }>;
   /** What a tenant's deployments use, against its quotas. */
   tenantUsage(tenant: string): Usage;
   rollout(name: string): RolloutView | null;

@@ -27,7 +27,9 @@ import type {
   EventsQueryInput,
   Health,
   Info,
+  KeyRotation,
   LogsQueryInput,
+  SecretSetResult,
   TenantView,
   TokenRole,
   UpdateInput,
@@ -268,8 +270,11 @@ export class ControlClient {
   listSecrets(): Promise<SecretRecord[]> {
     return this.#json('GET', '/v1/secrets');
   }
-  setSecret(name: string, value: string): Promise<SecretRecord> {
+  setSecret(name: string, value: string): Promise<SecretSetResult> {
     return this.#json('PUT', `/v1/secrets/${enc(name)}`, { value });
+  }
+  rotateSecretKey(): Promise<KeyRotation> {
+    return this.#json('POST', '/v1/secrets/rotate-key');
   }
   async deleteSecret(name: string): Promise<void> {
     await this.#request('DELETE', `/v1/secrets/${enc(name)}`);

@@ -41,6 +41,7 @@ import {
   HealthSchema,
   type Info,
   InfoSchema,
+  KeyRotationSchema,
   LogLineSchema,
   LogsQuery,
   ModelParams,
@@ -54,6 +55,7 @@ import {
   ScaleBody,
   SecretParams,
   SecretSchema,
+  SecretSetSchema,
   SetAliasBody,
   SetQuotasBody,
   SetSecretBody,
@@ -731,14 +733,32 @@ export const ROUTES: readonly RouteDef[] = [
     url: '/v1/secrets/:name',
     access: 'write',
     operationId: 'setSecret',
-    summary: 'Set a secret; deployments naming it in secretRefs get it as an environment variable',
+    summary:
+      'Set a secret (a new version); deployments whose revision uses an older version roll out a new revision with it',
     tag: 'secrets',
     params: SecretParams,
     body: SetSecretBody,
     status: 200,
-    response: { schema: SecretSchema },
-    handler: ({ deps, params, body, scope }) =>
-      unscope.secret(secretsOf(deps).set(scope.key(params.name), body.value)),
+    response: { schema: SecretSetSchema },
+    handler: ({ deps, params, body, scope }) => {
+      const key = scope.key(params.name);
+      deps.control.checkSecretChange(key);
+      const record = secretsOf(deps).set(key, body.value);
+      const rolledOut = unscope.aliasUpdates(deps.control.secretChanged(key));
+      return { ...unscope.secret(record), rolledOut };
+    },
+  }),
+  route({
+    method: 'POST',
+    url: '/v1/secrets/rotate-key',
+    access: 'platform',
+    operationId: 'rotateSecretKey',
+    summary:
+      'Seal every secret (every kept version, every tenant) again under a new key, then forget the old one; nothing stops',
+    tag: 'secrets',
+    status: 200,
+    response: { schema: KeyRotationSchema },
+    handler: ({ deps }) => secretsOf(deps).rotateKey(),
   }),
   route({
     method: 'DELETE',

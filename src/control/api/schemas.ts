@@ -575,10 +575,33 @@ export const LogLineSchema = component(
   }),
 );
 
-export const SecretSchema = component(
-  'Secret',
-  z.object({ name: z.string(), createdAt: z.number(), updatedAt: z.number() }),
+const secretShape = {
+  name: z.string(),
+  version: z.number().describe('1, 2, ...: each set makes a new version'),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+};
+export const SecretSchema = component('Secret', z.object(secretShape));
+
+export const SecretSetSchema = component(
+  'SecretSet',
+  z.object({
+    ...secretShape,
+    rolledOut: z
+      .array(z.object({ deployment: z.string(), revision: z.number() }))
+      .describe('deployments that used an older version: each rolls out a new revision with this one'),
+  }),
 );
+export type SecretSetResult = z.infer<typeof SecretSetSchema>;
+
+export const KeyRotationSchema = component(
+  'KeyRotation',
+  z.object({
+    keyId: z.string().describe("the new key's id (never the key)"),
+    resealed: z.number().describe('sealed values (secret versions) sealed again under it'),
+  }),
+);
+export type KeyRotation = z.infer<typeof KeyRotationSchema>;
 
 const tokenShape = {
   id: z.string(),

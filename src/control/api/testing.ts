@@ -87,6 +87,11 @@ export function recordingControl(store: Store, gatewayUrl = 'http://127.0.0.1:1'
     view: (name) => view(name),
     list: (tenant) => store.listDeployments(tenant).map((d) => view(d.name)),
     accessChanged: () => record('accessChanged'),
+    checkSecretChange: (secret) => record('checkSecretChange', secret),
+    secretChanged: (secret) => {
+      record('secretChanged', secret);
+      return [];
+    },
     tenantUsage: (tenant) => {
       const ds = store.listDeployments(tenant);
       return {

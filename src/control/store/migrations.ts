@@ -190,4 +190,19 @@ export const MIGRATIONS: readonly string[] = [
   INSERT INTO artifact_owners (digest, tenant)
     SELECT DISTINCT artifact, 'default' FROM model_versions WHERE artifact IS NOT NULL;
   `,
+  // 8: secrets are versioned: each set makes a new version (its sealed value in secret_versions); a revision
+  //    pins the versions it was made with. A value set before is its secret's version 1; `secrets.sealed` is no
+  //    longer read (emptied, so a value lives in one place).
+  `
+  ALTER TABLE secrets ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+  CREATE TABLE secret_versions (
+    name        TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    sealed      BLOB NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (name, version)
+  ) STRICT;
+  INSERT INTO secret_versions (name, version, sealed, created_at) SELECT name, 1, sealed, updated_at FROM secrets;
+  UPDATE secrets SET sealed = x'';
+  `,
 ];

@@ -13,10 +13,11 @@
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { FerryError } from '../../core/errors.ts';
-import { DEFAULT_TENANT, splitKey } from '../../core/tenant.ts';
+import { DEFAULT_TENANT, qualify, splitKey } from '../../core/tenant.ts';
 import type { Revision } from '../types.ts';
 import { type AuditLog, openAuditLog } from './audit-log.ts';
 import { MIGRATIONS } from './migrations.ts';
+import { type SealedVersion, type SecretRecord, secretTable } from './secret-versions.ts';
 import { type Quotas, type TenantRecord, tenantTable } from './tenants.ts';
 import {
   type CreatedToken,
@@ -27,7 +28,17 @@ import {
   type VerifiedToken,
 } from './tokens.ts';
 
-export type { CreatedToken, InvokerKey, Quotas, TenantRecord, TokenOptions, TokenRecord, VerifiedToken };
+export type {
+  CreatedToken,
+  InvokerKey,
+  Quotas,
+  SealedVersion,
+  SecretRecord,
+  TenantRecord,
+  TokenOptions,
+  TokenRecord,
+  VerifiedToken,
+};
 
 // ---------------------------------------------------------------------------------------------- types
 
@@ -114,6 +125,12 @@ export interface RevisionSpec {
   resources: DeploymentResources;
   env: Record<string, string>;
   secretRefs: string[];
+  /**
+   * The version of each secret in secretRefs that was set when the revision was made: its replicas get those
+   * values (a secret not set then is left out, and its replicas get the newest once it is set). Left out when
+   * there are no secretRefs, so revisions without secrets keep the hash they had before versions existed.
+   */
+  secretVersions?: Record<string, number>;
   serving: Record<string, JsonValue>;
 }
 
@@ -210,13 +227,6 @@ export interface StoredRollout {
   updatedAt: number;
 }
 
-/** A secret as listed: its name and dates, never its value. */
-export interface SecretRecord {
-  name: string;
-  createdAt: number;
-  updatedAt: number;
-}
-
 export interface StoreOptions {
   /** Events kept per deployment (and for events without one); older ones are dropped. Default 1000. */
   eventsPerDeployment?: number;
@@ -271,9 +281,14 @@ export interface Store {
   ): StoredRollout;
   /** The running rollout's next state; its strategy and start stay. FERRY_NOT_FOUND when there is none. */
   setRolloutState(deployment: string, state: JsonValue): StoredRollout;
-  // secrets (sealed by the caller; the store keeps opaque bytes)
+  // secrets, versioned (secret-versions.ts; sealed by the caller, the store keeps opaque bytes)
+  /** A new version of the secret. */
   putSecret(name: string, sealed: Uint8Array): SecretRecord;
-  getSealedSecret(name: string): Uint8Array | undefined;
+  /** A version's sealed bytes (default: the newest). */
+  getSealedSecret(name: string, version?: number): Uint8Array | undefined;
+  secretVersion(name: string): number | undefined;
+  sealedVersions(): SealedVersion[];
+  resealSecret(name: string, version: number, sealed: Uint8Array): boolean;
   /** Every secret, or those of one tenant. */
   listSecrets(tenant?: string): SecretRecord[];
   deleteSecret(name: string): boolean;
@@ -763,17 +778,6 @@ function createStore(
        ON CONFLICT (deployment) DO UPDATE SET state = excluded.state, strategy = excluded.strategy,
          started_at = excluded.started_at, updated_at = excluded.updated_at`,
     ),
-    upsertSecret: db.prepare(
-      `INSERT INTO secrets (name, sealed, created_at, updated_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at`,
-    ),
-    secret: db.prepare<[string], { name: string; sealed: Buffer; created_at: number; updated_at: number }>(
-      'SELECT * FROM secrets WHERE name = ?',
-    ),
-    secrets: db.prepare<[], { name: string; created_at: number; updated_at: number }>(
-      'SELECT name, created_at, updated_at FROM secrets ORDER BY name',
-    ),
-    deleteSecret: db.prepare('DELETE FROM secrets WHERE name = ?'),
     insertEvent: db.prepare(
       'INSERT INTO events (deployment, tenant, type, reason, message, at) VALUES (?, ?, ?, ?, ?, ?)',
     ),
@@ -848,6 +852,12 @@ function createStore(
    */
   function revisionSpec(model: string, versionRef: string, s: DeploymentSpecColumn): RevisionSpec {
     const v = resolveVersion(model, versionRef);
+    const secretRefs = [...new Set([...(v.spec.secrets ?? []), ...s.secretRefs])].sort();
+    const secretVersions: Record<string, number> = {};
+    for (const ref of secretRefs) {
+      const version = secrets.secretVersion(qualify(splitKey(model).tenant, ref));
+      if (version !== undefined) secretVersions[ref] = version;
+    }
     return {
       model,
       version: v.version,
@@ -855,7 +865,8 @@ function createStore(
       artifactDir: v.artifactDir,
       resources: effectiveResources(s.resources, v.spec.resources),
       env: { ...(v.spec.env ?? {}), ...s.env },
-      secretRefs: [...new Set([...(v.spec.secrets ?? []), ...s.secretRefs])].sort(),
+      secretRefs,
+      ...(secretRefs.length > 0 ? { secretVersions } : {}),
       serving: s.serving,
     };
   }
@@ -1209,6 +1220,7 @@ function createStore(
   }
 
   const tokens = tokenTable(db, now, checkKey);
+  const secrets = secretTable(db, now);
   const tenants = tenantTable(db, now, checkName);
   const ofTenant = (tenant: string | undefined) => (name: string) =>
     tenant === undefined || splitKey(name).tenant === tenant;
@@ -1302,25 +1314,9 @@ function createStore(
         updatedAt: at,
       };
     }),
-    putSecret: writeTransaction(db, (name: string, sealed: Uint8Array): SecretRecord => {
-      if (typeof name !== 'string' || !SECRET_RE.test(splitKey(name).name)) {
-        throw badRequest(
-          `Secret name ${JSON.stringify(name)} is not valid`,
-          'Use 1-253 letters, digits, ".", "_" and "-", starting with a letter or digit.',
-        );
-      }
-      const at = now();
-      q.upsertSecret.run(name, Buffer.from(sealed), at, at);
-      const row = q.secret.get(name)!;
-      return { name, createdAt: row.created_at, updatedAt: row.updated_at };
-    }),
-    getSealedSecret: (name) => q.secret.get(name)?.sealed,
-    listSecrets: (tenant) =>
-      q.secrets
-        .all()
-        .filter((r) => ofTenant(tenant)(r.name))
-        .map((r) => ({ name: r.name, createdAt: r.created_at, updatedAt: r.updated_at })),
-    deleteSecret: (name) => q.deleteSecret.run(name).changes > 0,
+    ...secrets,
+    putSecret: writeTransaction(db, secrets.putSecret),
+    deleteSecret: writeTransaction(db, secrets.deleteSecret),
     addEvent,
     listEvents,
     ...tokens,

@@ -513,7 +513,10 @@ describe('ferry platform commands against a live control-plane API', () => {
       ferry(['secrets', 'list', '-o', 'json', ...api()]),
     ]);
     assert.equal(list.code, 0, list.stderr);
-    assert.match(list.stdout, /^NAME +VERSION +CREATED +UPDATED\ndb-password +1 +\d+s +\d+s\nhf-token +2 +\d+s +\d+s\n$/);
+    assert.match(
+      list.stdout,
+      /^NAME +VERSION +CREATED +UPDATED\ndb-password +1 +\d+s +\d+s\nhf-token +2 +\d+s +\d+s\n$/,
+    );
     assert.deepEqual(
       (JSON.parse(json.stdout) as Array<Record<string, unknown>>).map((s) => Object.keys(s).sort()),
       [

@@ -28,6 +28,7 @@ interface UpOptions {
   foreground?: boolean;
   demo?: boolean;
   restart?: boolean;
+  allowRegistry?: string[];
 }
 
 /** What the background process tells `ferry up` once it listens (over the IPC channel). */
@@ -56,6 +57,11 @@ export function registerUp(program: Command): void {
     )
     .option('--home <dir>', 'state directory (FERRY_HOME)', ferryHomeDir())
     .option('--demo', 'also deploy the iris example and print a curl that works')
+    .option(
+      '--allow-registry <host>',
+      'registries image versions may come from: host[:port] or *.domain, repeatable (FERRY_ALLOWED_REGISTRIES, comma-separated; default: any on an ordinary address)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .option('--foreground', 'run in this process (logs to stdout) instead of in the background')
     .option(
       '--restart',
@@ -197,6 +203,7 @@ async function startBackground(
     String(options.gatewayPort),
     '--home',
     home,
+    ...(options.allowRegistry ?? []).flatMap((r) => ['--allow-registry', r]),
   ];
   let child: ChildProcess;
   try {
@@ -258,6 +265,7 @@ async function runForeground(home: string, runtime: RuntimeChoice, options: UpOp
       runtime,
       apiPort: options.apiPort,
       gatewayPort: options.gatewayPort,
+      ...(options.allowRegistry ? { allowedRegistries: options.allowRegistry } : {}),
       logger,
       adminToken:
         process.env.FERRY_UP_CHILD === 'rotate' || (process.send === undefined && !readContext(home)?.token)

@@ -8,11 +8,13 @@
  */
 import { createHash } from 'node:crypto';
 import { FerryError, isFerryError } from '../core/errors.ts';
+import { registryAllowed } from '../core/ssrf.ts';
 import { loadSpec } from '../spec/index.ts';
 import { buildImage, formatBytes, hostBase } from './build.ts';
 import { loadIntoEngine } from './engine/load.ts';
 import type { Engine } from './engine/types.ts';
 import { parseJson } from './oci/image.ts';
+import { guardedFetch } from './registry/guarded-fetch.ts';
 import { DOCKER_HUB, parseImageRef, RegistryClient, resolveCredentials } from './registry/index.ts';
 
 const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
@@ -27,7 +29,15 @@ export interface PinnedImage {
  * The image `ref` names, pinned: a registry reference by its manifest digest (asked of the registry), a local
  * image by the engine's ID. A reference with a digest stays as given.
  */
-export async function pinImage(ref: string, engine: Engine | undefined): Promise<PinnedImage> {
+/**
+ * `allowedRegistries`: the platform's allow-list (exact host[:port] or *.domain; empty: every registry on an
+ * allowed address, see src/core/ssrf.ts).
+ */
+export async function pinImage(
+  ref: string,
+  engine: Engine | undefined,
+  allowedRegistries: readonly string[] = [],
+): Promise<PinnedImage> {
   const local = async () => {
     const info = await engine?.inspectImage(ref);
     return info ? { ref: info.id, labels: info.config.Labels ?? {} } : undefined;
@@ -53,8 +63,20 @@ export async function pinImage(ref: string, engine: Engine | undefined): Promise
       },
     );
   }
+  if (!registryAllowed(parsed.registry, allowedRegistries))
+    throw new FerryError(
+      'FERRY_FORBIDDEN',
+      `Registry ${parsed.registry} is not one this platform pulls from (allowed: ${allowedRegistries.join(', ')})`,
+      {
+        hint: 'A platform admin allows it with ferry up --allow-registry <host[:port]> (or FERRY_ALLOWED_REGISTRIES).',
+      },
+    );
   const { credentials } = resolveCredentials(parsed.registry);
-  const client = new RegistryClient(parsed.registry, credentials ? { credentials } : {});
+  // An API caller named this reference: every connection it causes passes the SSRF guard.
+  const client = new RegistryClient(parsed.registry, {
+    ...(credentials ? { credentials } : {}),
+    fetch: guardedFetch,
+  });
   try {
     const manifest = await client.getManifest(parsed.repository, parsed.reference);
     const host = ref.slice(0, ref.indexOf('/'));

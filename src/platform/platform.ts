@@ -46,6 +46,11 @@ export interface PlatformOptions {
    * lost the token it was shown once).
    */
   adminToken?: 'if-missing' | 'rotate';
+  /**
+   * Registries image versions may be pinned from (host[:port] or *.domain). Default: FERRY_ALLOWED_REGISTRIES
+   * (comma-separated), else any registry on an address the SSRF guard allows (src/core/ssrf.ts).
+   */
+  allowedRegistries?: string[];
   /** Passed to the controller (tests shorten them). */
   drainTimeoutMs?: number;
   stopGraceMs?: number;
@@ -109,6 +114,12 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     cleanups.unshift(() => controller.stop({ removeReplicas: false }));
 
     if (opts.adminToken === 'rotate') store.deleteToken('admin');
+    const allowedRegistries =
+      opts.allowedRegistries ??
+      (process.env.FERRY_ALLOWED_REGISTRIES ?? '')
+        .split(',')
+        .map((r) => r.trim())
+        .filter((r) => r !== '');
     const adminToken = store.listTokens().some((t) => t.name === 'admin')
       ? null
       : store.createToken('admin', 'platform-admin').token;
@@ -117,7 +128,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       store,
       control: controller.commands,
       secrets,
-      versions: { store, artifacts, pinImage: (ref) => pinImage(ref, engine) },
+      versions: { store, artifacts, pinImage: (ref) => pinImage(ref, engine, allowedRegistries) },
       info: { version: FERRY_VERSION, runtime: runtime.kind, gatewayUrl },
       logger: opts.logger ? opts.logger.child({ component: 'api' }) : false,
     });

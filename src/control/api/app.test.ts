@@ -740,7 +740,10 @@ describe('framework errors', () => {
       throw new Error('boom');
     };
     try {
-      assertError(await call(env, 'GET', '/v1/deployments', env.viewer), 500, 'FERRY_INTERNAL', /boom/);
+      const answer = await call(env, 'GET', '/v1/deployments', env.viewer);
+      assertError(answer, 500, 'FERRY_INTERNAL', /Internal error/);
+      assert.ok(!JSON.stringify(answer.body).includes('boom'), 'the cause stays in the log');
+      assert.ok(!JSON.stringify(answer.body).includes('at '), 'no stack');
     } finally {
       env.control.list = original;
     }
@@ -797,7 +800,10 @@ describe('openapi', () => {
             `${where}: success response`,
           );
           assert.ok(op.responses.default, `${where}: error response`);
-          if (['post', 'put', 'patch'].includes(method) && !/(rollout\/(promote|abort)|rotate-key)$/.test(path)) {
+          if (
+            ['post', 'put', 'patch'].includes(method) &&
+            !/(rollout\/(promote|abort)|rotate-key)$/.test(path)
+          ) {
             const content = op.requestBody?.content ?? {};
             const raw = /\/artifacts\//.test(path) ? 'application/x-tar' : 'application/json';
             assert.ok(content[raw]?.schema, `${where}: body schema (${raw})`);
@@ -924,4 +930,64 @@ const sameShapes: [
 ] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true];
 test('response schemas match the contract types', () => {
   assert.ok(sameShapes.every(Boolean));
+});
+
+describe('API hygiene', () => {
+  let env: Env;
+  before(async () => {
+    env = await setup();
+  });
+  after(() => env.close());
+
+  test('lists page: limit, then x-ferry-next-after, until the last page', async () => {
+    for (const name of ['a1', 'a2', 'a3']) await call(env, 'POST', '/v1/models', env.deployer, { name });
+    const first = await env.app.inject({
+      method: 'GET',
+      url: '/v1/models?limit=2',
+      headers: { authorization: `Bearer ${env.viewer}` },
+    });
+    assert.deepEqual(
+      first.json().map((m: { name: string }) => m.name),
+      ['a1', 'a2'],
+    );
+    assert.equal(first.headers['x-ferry-next-after'], 'a2');
+    const last = await env.app.inject({
+      method: 'GET',
+      url: '/v1/models?limit=2&after=a2',
+      headers: { authorization: `Bearer ${env.viewer}` },
+    });
+    assert.deepEqual(
+      last.json().map((m: { name: string }) => m.name),
+      ['a3'],
+    );
+    assert.equal(last.headers['x-ferry-next-after'], undefined);
+    assertError(
+      await call(env, 'GET', '/v1/models?limit=5000', env.viewer),
+      400,
+      'FERRY_BAD_REQUEST',
+      /limit/,
+    );
+  });
+
+  test('every answer carries the security headers; a body over 1 MiB is 413', async () => {
+    for (const url of ['/healthz', '/v1/info', '/v1/nope']) {
+      const res = await env.app.inject({
+        method: 'GET',
+        url,
+        headers: { authorization: `Bearer ${env.viewer}` },
+      });
+      assert.equal(res.headers['x-content-type-options'], 'nosniff', url);
+      assert.equal(res.headers['x-frame-options'], 'DENY', url);
+      assert.match(String(res.headers['content-security-policy']), /default-src 'none'/, url);
+      assert.equal(res.headers['cache-control'], 'no-store', url);
+    }
+    const big = await env.app.inject({
+      method: 'POST',
+      url: '/v1/models',
+      headers: { authorization: `Bearer ${env.deployer}`, 'content-type': 'application/json' },
+      payload: JSON.stringify({ name: 'x', pad: 'y'.repeat(1024 * 1024) }),
+    });
+    assert.equal(big.statusCode, 413);
+    assert.equal(big.json().code, 'FERRY_PAYLOAD_TOO_LARGE');
+  });
 });

@@ -67,6 +67,16 @@ export const REDACTED_PATHS = [
 
 const JSON_TYPE = 'application/json';
 export const TENANT_HEADER = 'x-ferry-tenant';
+export const MAX_JSON_BODY_BYTES = 1024 * 1024;
+
+/** On every answer: JSON is never sniffed, framed, cached or sent with a referrer. */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+  'referrer-policy': 'no-referrer',
+  'cross-origin-resource-policy': 'same-origin',
+};
 const TENANT_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const BEARER_RE = /^Bearer[ \t]+([^\s]+)[ \t]*$/i;
 
@@ -89,6 +99,9 @@ export function buildControlApi(opts: ControlApiOptions): FastifyInstance {
     // client ended is never seen as idle (fastify#7044 and kin), and close(), so `ferry down`, waited out
     // the 72 s keep-alive timeout. API calls are short; at shutdown one in flight fails and can be retried.
     forceCloseConnections: true,
+    // JSON bodies: the largest real one (a deployment with env and serving overrides) is a few KiB. Artifact
+    // uploads are streams, bounded by the artifact store instead.
+    bodyLimit: MAX_JSON_BODY_BYTES,
     routerOptions: { maxParamLength: 256 },
     // The client's x-request-id when it is a short plain string (it goes into the audit log), else a UUID.
     genReqId: (req) => {
@@ -160,6 +173,12 @@ export function buildControlApi(opts: ControlApiOptions): FastifyInstance {
       caller: callerOf(request),
     });
     done();
+  });
+
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.header(name, value);
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    done(null, payload);
   });
 
   // Routes are added in a plugin so that hooks the caller adds before ready() (e.g. onRoute) see them.
@@ -355,8 +374,11 @@ export function toApiError(error: unknown, contentType?: string): FerryError {
       hint: 'Send a JSON body with Content-Type: application/json.',
     });
   }
-  return new FerryError('FERRY_INTERNAL', `internal error: ${(error as Error)?.message ?? String(error)}`, {
+  // An error nobody shaped for a caller may carry internals (paths, SQL): the answer says only that it
+  // happened; the log (setErrorHandler) has the error and its stack, under the same request id.
+  return new FerryError('FERRY_INTERNAL', "Internal error; the control plane's log has the details", {
     cause: error,
+    hint: 'Quote the x-request-id of this answer when reporting it.',
   });
 }
 

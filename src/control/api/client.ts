@@ -85,7 +85,7 @@ export class ControlClient {
 
   // ---- models
   listModels(): Promise<ModelRecord[]> {
-    return this.#json('GET', '/v1/models');
+    return this.#all('/v1/models');
   }
   getModel(name: string): Promise<ModelRecord> {
     return this.#json('GET', `/v1/models/${enc(name)}`);
@@ -116,7 +116,7 @@ export class ControlClient {
 
   // ---- deployments
   listDeployments(): Promise<DeploymentView[]> {
-    return this.#json('GET', '/v1/deployments');
+    return this.#all('/v1/deployments');
   }
   getDeployment(name: string): Promise<DescribeView> {
     return this.#json('GET', `/v1/deployments/${enc(name)}`);
@@ -141,7 +141,7 @@ export class ControlClient {
     return this.#json('PUT', `/v1/deployments/${enc(name)}/traffic`, { traffic: entries });
   }
   revisions(name: string): Promise<StoredRevision[]> {
-    return this.#json('GET', `/v1/deployments/${enc(name)}/revisions`);
+    return this.#all(`/v1/deployments/${enc(name)}/revisions`);
   }
   replicas(name: string): Promise<ReplicaView[]> {
     return this.#json('GET', `/v1/deployments/${enc(name)}/replicas`);
@@ -223,7 +223,7 @@ export class ControlClient {
 
   // ---- tokens
   listTokens(): Promise<TokenRecord[]> {
-    return this.#json('GET', '/v1/tokens');
+    return this.#all('/v1/tokens');
   }
   createToken(
     name: string,
@@ -238,7 +238,7 @@ export class ControlClient {
     return this.#json('GET', '/v1/tenant');
   }
   listTenants(): Promise<TenantView[]> {
-    return this.#json('GET', '/v1/tenants');
+    return this.#all('/v1/tenants');
   }
   getTenant(name: string): Promise<TenantView> {
     return this.#json('GET', `/v1/tenants/${enc(name)}`);
@@ -268,7 +268,7 @@ export class ControlClient {
 
   // ---- secrets (values go in, never come back)
   listSecrets(): Promise<SecretRecord[]> {
-    return this.#json('GET', '/v1/secrets');
+    return this.#all('/v1/secrets');
   }
   setSecret(name: string, value: string): Promise<SecretSetResult> {
     return this.#json('PUT', `/v1/secrets/${enc(name)}`, { value });
@@ -281,12 +281,28 @@ export class ControlClient {
   }
 
   // ---- plumbing
+  /** Every page of a list (the API pages at 1000; x-ferry-next-after says where the next page starts). */
+  async #all<T>(path: string): Promise<T[]> {
+    const items: T[] = [];
+    let after: string | null = null;
+    do {
+      const response = await this.#request('GET', after === null ? path : `${path}?after=${enc(after)}`);
+      items.push(...(await this.#parse<T[]>('GET', path, response)));
+      after = response.headers.get('x-ferry-next-after');
+    } while (after !== null);
+    return items;
+  }
+
   async #json<T>(method: Method, path: string, body?: unknown): Promise<T> {
     const response = await this.#request(
       method,
       path,
       isRaw(body) ? new RawBody(body.raw, body.contentType) : body,
     );
+    return this.#parse<T>(method, path, response);
+  }
+
+  async #parse<T>(method: Method, path: string, response: Response): Promise<T> {
     const text = await response.text();
     try {
       return JSON.parse(text) as T;

@@ -42,14 +42,17 @@ import {
   type Info,
   InfoSchema,
   KeyRotationSchema,
+  ListQuery,
   LogLineSchema,
   LogsQuery,
+  MAX_PAGE,
   ModelParams,
   ModelSchema,
   ModelVersionSchema,
   OpenApiDocumentSchema,
   ReplicaSchema,
   RevisionSchema,
+  RevisionsQuery,
   RolloutEnvelopeSchema,
   RolloutSchema,
   ScaleBody,
@@ -197,9 +200,11 @@ export const ROUTES: readonly RouteDef[] = [
     operationId: 'listModels',
     summary: 'Models with their versions and aliases',
     tag: 'models',
+    query: ListQuery,
     status: 200,
     response: { schema: ModelSchema, many: true },
-    handler: ({ deps, scope }) => deps.store.listModels(scope.tenant).map(unscope.model),
+    handler: ({ deps, scope, query, reply }) =>
+      page(deps.store.listModels(scope.tenant).map(unscope.model), query, (m) => m.name, reply),
   }),
   route({
     method: 'POST',
@@ -318,9 +323,11 @@ export const ROUTES: readonly RouteDef[] = [
     operationId: 'listDeployments',
     summary: 'Deployments with traffic, rollout and replica status',
     tag: 'deployments',
+    query: ListQuery,
     status: 200,
     response: { schema: DeploymentViewSchema, many: true },
-    handler: ({ deps, scope }) => deps.control.list(scope.tenant).map(unscope.deployment),
+    handler: ({ deps, scope, query, reply }) =>
+      page(deps.control.list(scope.tenant).map(unscope.deployment), query, (d) => d.name, reply),
   }),
   route({
     method: 'POST',
@@ -463,10 +470,13 @@ export const ROUTES: readonly RouteDef[] = [
     summary: 'Revisions of a deployment, oldest first',
     tag: 'rollouts',
     params: DeploymentParams,
+    query: RevisionsQuery,
     status: 200,
     response: { schema: RevisionSchema, many: true },
-    handler: ({ deps, params, scope }) =>
-      deps.store.listRevisions(scope.key(params.name)).map(unscope.revision),
+    handler: ({ deps, params, scope, query, reply }) =>
+      page(deps.store.listRevisions(scope.key(params.name)), query, (r) => r.number, reply).map(
+        unscope.revision,
+      ),
   }),
   route({
     method: 'GET',
@@ -561,6 +571,7 @@ export const ROUTES: readonly RouteDef[] = [
         .listEvents(
           dropUndefined({
             limit: query.limit,
+            before: query.before,
             ...(query.deployment === undefined
               ? { tenant: scope.tenant }
               : { deployment: scope.key(query.deployment) }),
@@ -577,9 +588,11 @@ export const ROUTES: readonly RouteDef[] = [
     operationId: 'listTokens',
     summary: "The tenant's tokens (names, roles, scopes, expiry; never the tokens)",
     tag: 'tokens',
+    query: ListQuery,
     status: 200,
     response: { schema: TokenSchema, many: true },
-    handler: ({ deps, scope }) => deps.store.listTokens(scope.tenant).map(unscope.token),
+    handler: ({ deps, scope, query, reply }) =>
+      page(deps.store.listTokens(scope.tenant).map(unscope.token), query, (t) => t.name, reply),
   }),
   route({
     method: 'POST',
@@ -655,9 +668,11 @@ export const ROUTES: readonly RouteDef[] = [
     operationId: 'listTenants',
     summary: 'Every tenant, with quotas and use (platform admins)',
     tag: 'tenants',
+    query: ListQuery,
     status: 200,
     response: { schema: TenantSchema, many: true },
-    handler: ({ deps }) => deps.store.listTenants().map((t) => tenantView(deps, t.name)),
+    handler: ({ deps, query, reply }) =>
+      page(deps.store.listTenants(), query, (t) => t.name, reply).map((t) => tenantView(deps, t.name)),
   }),
   route({
     method: 'POST',
@@ -724,9 +739,11 @@ export const ROUTES: readonly RouteDef[] = [
     operationId: 'listSecrets',
     summary: 'Secrets (names and dates; never the values)',
     tag: 'secrets',
+    query: ListQuery,
     status: 200,
     response: { schema: SecretSchema, many: true },
-    handler: ({ deps, scope }) => secretsOf(deps).list(scope.tenant).map(unscope.secret),
+    handler: ({ deps, scope, query, reply }) =>
+      page(secretsOf(deps).list(scope.tenant).map(unscope.secret), query, (s) => s.name, reply),
   }),
   route({
     method: 'PUT',
@@ -810,6 +827,25 @@ export const ROUTES: readonly RouteDef[] = [
     handler: ({ deps, query }) => deps.store.audit.verify(query.head),
   }),
 ];
+
+export const NEXT_PAGE_HEADER = 'x-ferry-next-after';
+
+/**
+ * One page of a list sorted by `keyOf`: the items after `query.after`, at most `query.limit` (default MAX_PAGE).
+ * When more remain, the answer's `x-ferry-next-after` header holds the key to ask after.
+ */
+function page<T, K extends string | number>(
+  items: readonly T[],
+  query: { limit?: number | undefined; after?: K | undefined },
+  keyOf: (item: T) => K,
+  reply: FastifyReply,
+): T[] {
+  const limit = query.limit ?? MAX_PAGE;
+  const after = query.after;
+  const rest = after === undefined ? items : items.filter((item) => keyOf(item) > after);
+  if (rest.length > limit) reply.header(NEXT_PAGE_HEADER, String(keyOf(rest[limit - 1]!)));
+  return rest.slice(0, limit);
+}
 
 function tenantView(deps: ApiDeps, name: string): TenantView {
   const tenant = deps.store.getTenant(name);

@@ -253,6 +253,24 @@ export const LogsQuery = z.strictObject({
 export const EventsQuery = z.strictObject({
   deployment: z.string().optional(),
   limit: queryInt(1, 1000).optional(),
+  before: queryInt(1, Number.MAX_SAFE_INTEGER)
+    .optional()
+    .describe('only events older than this id (paging back)'),
+});
+
+/** Every list of named objects pages: at most `limit` (default and most 1000) after the name `after`. */
+export const MAX_PAGE = 1000;
+export const ListQuery = z.strictObject({
+  limit: queryInt(1, MAX_PAGE).optional().describe(`at most this many (default ${MAX_PAGE})`),
+  after: z
+    .string()
+    .max(253)
+    .optional()
+    .describe('only those after this name (the x-ferry-next-after of the last page)'),
+});
+export const RevisionsQuery = z.strictObject({
+  limit: queryInt(1, MAX_PAGE).optional().describe(`at most this many (default ${MAX_PAGE})`),
+  after: queryInt(0, Number.MAX_SAFE_INTEGER).optional().describe('only revisions numbered after this'),
 });
 
 const HEX64 = /^[0-9a-f]{64}$/;

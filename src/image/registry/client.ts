@@ -41,6 +41,8 @@ export interface RegistryClientOptions {
   /** Added to authentication errors (e.g. "the Docker config uses a credential helper Ferry does not run"). */
   credentialsHint?: string;
   onProgress?: (event: PushProgress) => void;
+  /** The fetch to use; default the global one. The platform passes guardedFetch for references API callers name. */
+  fetch?: typeof fetch;
 }
 
 export interface PushResult {
@@ -270,7 +272,12 @@ export class RegistryClient {
       if (authorization) headers.authorization = authorization;
       let res: Response;
       try {
-        res = await fetch(url, { method, headers, body: init.body, redirect: 'follow' });
+        res = await (this.options.fetch ?? fetch)(url, {
+          method,
+          headers,
+          body: init.body,
+          redirect: 'follow',
+        });
       } catch (err) {
         throw this.networkError(err, repo);
       }
@@ -332,7 +339,7 @@ export class RegistryClient {
     realm.searchParams.set('scope', params.scope ?? scope);
     let res: Response;
     try {
-      res = await fetch(realm, { headers: basic ? { authorization: basic } : {} });
+      res = await (this.options.fetch ?? fetch)(realm, { headers: basic ? { authorization: basic } : {} });
     } catch (err) {
       throw this.networkError(err, repo, `its token service ${realm.host}`);
     }

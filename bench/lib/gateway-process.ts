@@ -29,6 +29,7 @@ gateway.setRoutes({
   deployments: [
     {
       name: values.deployment,
+      public: true,
       revisions: [
         {
           revision: 1,

@@ -3,7 +3,8 @@
  * One `ferry serve` replica of the trivial add model (as S1); then, one after the other in the same
  * run: straight to the replica, through the Ferry gateway (its own process), through nginx (one
  * worker, upstream keep-alive). Two loads each: a fixed moderate rate (latency added) and a closed
- * loop at --connections (maximum throughput).
+ * loop at --connections (maximum throughput). `gateway-private` is the same gateway with the deployment
+ * private (tenant prefix, a bearer token hashed and looked up on every request): the access check's cost.
  * Goals: gateway adds <= 0.3 ms at p50, and gateway rps >= 0.8x nginx rps.
  */
 import { join } from 'node:path';
@@ -22,7 +23,7 @@ usage: node --import tsx bench/gateway.ts [options]
   --connections <n>       closed-loop connections for the throughput run, default 32
   --rate <n>              requests/s for the latency run, default 1000
   --rate-connections <n>  connections for the latency run, default 8
-  --skip <list>           comma-separated paths to leave out: direct,gateway,nginx,node-proxy`;
+  --skip <list>           comma-separated paths to leave out: direct,gateway,gateway-private,nginx,node-proxy`;
 
 const { common, values } = parseOptions(USAGE, {
   connections: { type: 'string' },
@@ -57,7 +58,10 @@ type Result = Awaited<ReturnType<typeof measure>>;
 const latency: Record<string, Result> = {};
 const throughput: Record<string, Result> = {};
 const failures: Record<string, string> = {};
-const PATHS = ['direct', 'gateway', 'nginx', 'node-proxy'] as const;
+const PATHS = ['direct', 'gateway', 'gateway-private', 'nginx', 'node-proxy'] as const;
+/** The private path's bearer token (a made-up one of the API's length). */
+const TOKEN = 'fy_bench_0123456789abcdefghijklmnopqrstuvwxyzABCD';
+const PRIVATE_HEADERS = { ...HEADERS, authorization: `Bearer ${TOKEN}` };
 
 let nginxBin: string | null = null;
 if (!skip.has('nginx')) {
@@ -71,9 +75,12 @@ if (!skip.has('nginx')) {
  * the Ferry gateway (lib/gateway-process.ts, through tsx) or the textbook node:http proxy
  * (baselines/node-proxy.mjs: the floor of any proxy written for Node). Both take the same flags.
  */
-async function startNodeProxy(name: 'gateway' | 'node-proxy', upstream: string): Promise<Server> {
+async function startNodeProxy(
+  name: 'gateway' | 'gateway-private' | 'node-proxy',
+  upstream: string,
+): Promise<Server> {
   const script =
-    name === 'gateway'
+    name !== 'node-proxy'
       ? ['--import', 'tsx', join(REPO_ROOT, 'bench', 'lib', 'gateway-process.ts')]
       : [join(REPO_ROOT, 'bench', 'baselines', 'node-proxy.mjs')];
   const port = await freePort();
@@ -83,6 +90,7 @@ async function startNodeProxy(name: 'gateway' | 'node-proxy', upstream: string):
     args: [
       ...script,
       ...['--port', String(port), '--deployment', DEPLOYMENT, '--served', model.name, '--upstream', upstream],
+      ...(name === 'gateway-private' ? ['--token', TOKEN] : []),
     ],
     cwd: REPO_ROOT,
     readyUrl: `http://127.0.0.1:${port}/v2/health/ready`,
@@ -93,15 +101,16 @@ async function startNodeProxy(name: 'gateway' | 'node-proxy', upstream: string):
 }
 
 async function measurePath(name: string, url: string, cpuPids: number[]): Promise<void> {
-  await checkInfer(url, { body: Buffer.from(BODY), headers: HEADERS }, model.output, EXPECTED);
+  const headers = name === 'gateway-private' ? PRIVATE_HEADERS : HEADERS;
+  await checkInfer(url, { body: Buffer.from(BODY), headers }, model.output, EXPECTED);
   latency[name] = await measure(
     `${name} @${rate}/s`,
-    { url, method: 'POST', body: BODY, headers: HEADERS, connections: rateConnections, rate, cpuPids },
+    { url, method: 'POST', body: BODY, headers, connections: rateConnections, rate, cpuPids },
     common,
   );
   throughput[name] = await measure(
     `${name} c=${connections}`,
-    { url, method: 'POST', body: BODY, headers: HEADERS, connections, cpuPids },
+    { url, method: 'POST', body: BODY, headers, connections, cpuPids },
     common,
   );
 }
@@ -117,6 +126,7 @@ try {
   const proxies: Record<(typeof PATHS)[number], (() => Promise<Server>) | null> = {
     direct: null,
     gateway: () => startNodeProxy('gateway', upstream),
+    'gateway-private': () => startNodeProxy('gateway-private', upstream),
     nginx: nginxBin
       ? () => startNginx(common, nginxBin!, { upstream, deployment: DEPLOYMENT, served: model.name })
       : null,
@@ -129,7 +139,7 @@ try {
       const start = proxies[name];
       if (start) proxy = await start();
       const url = proxy
-        ? `${proxy.baseUrl}/v2/models/${DEPLOYMENT}/infer`
+        ? `${proxy.baseUrl}${name === 'gateway-private' ? '/t/bench' : ''}/v2/models/${DEPLOYMENT}/infer`
         : `${upstream}/v2/models/${model.name}/infer`;
       // CPU column: the proxy's own CPU per request (the replica's for the direct path).
       await measurePath(name, url, [proxy ? proxy.proc.pid : replica.proc.pid]);
@@ -203,6 +213,18 @@ const goals = printGoals([
     op: 'info',
     unit: ' ms',
     detail: 'the reference proxy',
+  },
+  {
+    name: 'gateway-private/gateway rps',
+    value: ratio(throughput['gateway-private']?.rps, throughput.gateway?.rps),
+    op: 'info',
+    detail: 'a private deployment (bearer token hashed and looked up per request) vs a public one',
+  },
+  {
+    name: 'gateway-private added p50 vs gateway',
+    value: diff(latency['gateway-private']?.p50Ms, latency.gateway?.p50Ms),
+    op: 'info',
+    unit: ' ms',
   },
   {
     name: 'gateway/node-proxy rps',

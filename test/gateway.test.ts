@@ -23,6 +23,7 @@ function routes(ids: string[]): RouteTable {
     deployments: [
       {
         name: 'flowers',
+        public: true,
         revisions: [
           {
             revision: 1,

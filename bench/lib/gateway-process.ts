@@ -4,7 +4,12 @@
  *
  *   node --import tsx bench/lib/gateway-process.ts --port <p> --deployment <name> \
  *     --served <model name> --upstream http://127.0.0.1:<port> [--balancer least-outstanding|power-of-two]
+ *     [--token <token>]
+ *
+ * With --token the deployment is private (in tenant `bench`, reached at /t/bench/...) and the table has one
+ * caller with that token's hash: every request is hashed and looked up. Without, it is public.
  */
+import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { createGateway } from '../../src/gateway/index.ts';
 
@@ -16,6 +21,7 @@ const { values } = parseArgs({
     served: { type: 'string' },
     upstream: { type: 'string', multiple: true },
     balancer: { type: 'string', default: 'least-outstanding' },
+    token: { type: 'string' },
   },
 });
 if (!values.port || !values.deployment || !values.served || !values.upstream?.length) {
@@ -29,6 +35,7 @@ gateway.setRoutes({
   deployments: [
     {
       name: values.deployment,
+      ...(values.token === undefined ? { public: true } : { tenant: 'bench', public: false }),
       revisions: [
         {
           revision: 1,
@@ -40,6 +47,10 @@ gateway.setRoutes({
       ],
     },
   ],
+  callers:
+    values.token === undefined
+      ? []
+      : [{ id: 'bench', hash: createHash('sha256').update(values.token).digest('hex'), tenant: 'bench' }],
 });
 const url = await gateway.listen(Number(values.port), values.host);
 process.stdout.write(`gateway listening on ${url}\n`);

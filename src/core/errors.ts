@@ -74,11 +74,18 @@ export const ERROR_CODES = {
     status: 401,
     summary: 'No bearer token, or the token is unknown or revoked.',
   },
-  FERRY_FORBIDDEN: { status: 403, summary: "The token's role may not do this (e.g. a viewer writing)." },
+  FERRY_FORBIDDEN: {
+    status: 403,
+    summary: "The token's role may not do this (e.g. a viewer writing), or may not call this deployment.",
+  },
   FERRY_TENANT_NOT_FOUND: { status: 404, summary: 'No tenant with that name (control-plane API).' },
   FERRY_QUOTA_EXCEEDED: {
     status: 403,
     summary: 'The change would take the tenant over a quota (deployments, replicas, CPU or memory).',
+  },
+  FERRY_RATE_LIMITED: {
+    status: 429,
+    summary: "The token's rate limit at the gateway is spent; retry after the Retry-After delay.",
   },
   FERRY_NOT_FOUND: {
     status: 404,

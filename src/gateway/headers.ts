@@ -4,7 +4,9 @@
  * gateway: `connection` and the headers it names, `keep-alive`, `proxy-connection`,
  * `transfer-encoding` (each hop frames the body itself), `te`, `trailer`, `upgrade`, and the
  * proxy credentials. `host` is set to the replica's; `expect` is dropped because the gateway's own
- * server already answered `100 Continue`.
+ * server already answered `100 Continue`. `authorization` never reaches a replica either: it carries the
+ * caller's Ferry token (access.ts reads it here), on public deployments too, where the gateway does not read
+ * it but cannot tell a Ferry token from any other.
  */
 import { randomUUID } from 'node:crypto';
 
@@ -20,7 +22,8 @@ const HOP_BY_HOP = new Set([
   'proxy-authenticate',
 ]);
 
-const REQUEST_DROP = new Set([...HOP_BY_HOP, 'host', 'expect']);
+const AUTHORIZATION = 'authorization';
+const REQUEST_DROP = new Set([...HOP_BY_HOP, 'host', 'expect', AUTHORIZATION]);
 /** Upstream copies of the headers the gateway sets itself are dropped, never duplicated. */
 const RESPONSE_DROP = new Set([...HOP_BY_HOP, 'x-ferry-revision', 'x-ferry-replica']);
 
@@ -37,6 +40,10 @@ export interface ForwardedRequest {
   pin: string | undefined;
   /** The client framed its body with chunked encoding (no content-length): so does the gateway. */
   chunked: boolean;
+  /** The Authorization header's value (never in `block`); the first one when repeated. */
+  authorization: string | undefined;
+  /** Authorization came more than once (the access check refuses that). */
+  authorizationRepeated: boolean;
 }
 
 const NO_TOKENS: string[] = [];
@@ -65,6 +72,8 @@ export function forwardRequestHeaders(raw: readonly string[]): ForwardedRequest 
   let pin: string | undefined;
   let named: string[] | null = null;
   let chunked = false;
+  let authorization: string | undefined;
+  let authorizationRepeated = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
@@ -74,6 +83,10 @@ export function forwardRequestHeaders(raw: readonly string[]): ForwardedRequest 
         const tokens = connectionTokens(value);
         if (tokens.length > 0) named = named === null ? tokens : [...named, ...tokens];
       } else if (lower === 'transfer-encoding') chunked = true;
+      else if (lower === AUTHORIZATION) {
+        if (authorization === undefined) authorization = value;
+        else authorizationRepeated = true;
+      }
       continue;
     }
     if (lower === REQUEST_ID_HEADER) {
@@ -95,7 +108,7 @@ export function forwardRequestHeaders(raw: readonly string[]): ForwardedRequest 
     requestId = randomUUID();
     block += `${REQUEST_ID_HEADER}: ${requestId}\r\n`;
   }
-  return { block, requestId, pin, chunked };
+  return { block, requestId, pin, chunked, authorization, authorizationRepeated };
 }
 
 /** The request head for one attempt: request line, host, the forwarded headers, blank line. */

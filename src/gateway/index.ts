@@ -23,8 +23,20 @@
  * - proxy.ts: one proxied request (streaming, retries, shadow copies, timeouts, client aborts).
  * - upstream.ts: the keep-alive HTTP/1.1 client to the replicas.
  * - state.ts: replicas by id (outstanding counts, ejection, retry budget), `waitIdle`.
- * - paths.ts, headers.ts, reply.ts, metrics.ts: path parsing, header rewriting, error bodies, metrics.
+ * - paths.ts, headers.ts, reply.ts, metrics.ts: path parsing (tenant prefix and Host), header rewriting,
+ *   error bodies, metrics.
+ * - access.ts, rate-limit.ts: private deployments (bearer token hashed and looked up among the table's
+ *   callers) and per-token token buckets.
  */
+export {
+  type AccessDecision,
+  AccessTable,
+  bearerToken,
+  type CallerState,
+  type Denied,
+  mayCall,
+  tokenHash,
+} from './access.ts';
 export {
   isEligible,
   leastOutstanding,
@@ -40,8 +52,8 @@ export {
   type ReplicaHealth,
   syncReplicas,
 } from './ejection.ts';
-export { type FailureReason, GatewayMetrics, type ShadowOutcome } from './metrics.ts';
-export { type LocalRoute, type ParsedPath, parsePath } from './paths.ts';
+export { type DeniedReason, type FailureReason, GatewayMetrics, type ShadowOutcome } from './metrics.ts';
+export { addressedTenant, type LocalRoute, type ParsedPath, parsePath, tenantFromHost } from './paths.ts';
 export type { BalancerName } from './proxy.ts';
 export { evenlySpread, type Random, seededRandom } from './random.ts';
 export {
@@ -59,6 +71,7 @@ export {
 export {
   assertRouteTable,
   parseReplicaUrl,
+  type RouteCaller,
   type RouteDeployment,
   type RouteReplica,
   type RouteRevision,

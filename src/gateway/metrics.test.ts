@@ -39,3 +39,16 @@ test('revision metrics carry deployment, revision and code labels', async () => 
   assert.match(text, /ferry_gateway_shadow_requests_total\{deployment="iris",revision="3",outcome="ok"\} 1/);
   assert.match(text, /ferry_gateway_retries_total\{deployment="iris"\} 1/);
 });
+
+test('denials are counted by deployment key and reason, only the reasons that happened', async () => {
+  const metrics = new GatewayMetrics();
+  metrics.denied('acme/iris', 'unauthorized');
+  metrics.denied('acme/iris', 'unauthorized');
+  metrics.denied('acme/iris', 'rate_limited');
+  metrics.denied('iris', 'forbidden');
+  const text = (await metrics.render()).body;
+  assert.match(text, /ferry_gateway_denied_total\{deployment="acme\/iris",reason="unauthorized"\} 2/);
+  assert.match(text, /ferry_gateway_denied_total\{deployment="acme\/iris",reason="rate_limited"\} 1/);
+  assert.match(text, /ferry_gateway_denied_total\{deployment="iris",reason="forbidden"\} 1/);
+  assert.doesNotMatch(text, /deployment="acme\/iris",reason="forbidden"/);
+});

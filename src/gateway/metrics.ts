@@ -24,6 +24,9 @@ export type FailureReason =
   /** the connection broke after the response had started */
   | 'response_aborted';
 
+/** Why the access check refused a request (label `reason` of denied_total). */
+export type DeniedReason = 'unauthorized' | 'forbidden' | 'rate_limited';
+
 export type ShadowOutcome = 'ok' | 'error_status' | 'failed' | 'no_replica' | 'body_too_large';
 
 export interface RevisionMetrics {
@@ -41,6 +44,8 @@ interface Tally {
   outstanding: number;
 }
 
+const DENIED_REASONS: readonly DeniedReason[] = ['unauthorized', 'forbidden', 'rate_limited'];
+
 export class GatewayMetrics {
   readonly registry = new Registry();
   /** Per (deployment, revision): counts kept as plain numbers, exported at collect time. */
@@ -55,6 +60,21 @@ export class GatewayMetrics {
       c.reset();
       for (const t of this.#tallies.values())
         for (const [code, n] of t.codes) c.labels(t.deployment, t.revision, String(code)).inc(n);
+    },
+  });
+  /** Per deployment key: denials by reason, plain numbers exported at collect time (a flood of 429s is cheap). */
+  readonly #deniedCounts = new Map<string, Record<DeniedReason, number>>();
+  readonly #denied: Counter<'deployment' | 'reason'> = new Counter({
+    name: 'ferry_gateway_denied_total',
+    help: 'Requests to a private deployment refused by the access check, by reason (unauthorized, forbidden, rate_limited).',
+    labelNames: ['deployment', 'reason'] as const,
+    registers: [this.registry],
+    collect: () => {
+      const c = this.#denied;
+      c.reset();
+      for (const [deployment, counts] of this.#deniedCounts)
+        for (const reason of DENIED_REASONS)
+          if (counts[reason] > 0) c.labels(deployment, reason).inc(counts[reason]);
     },
   });
   readonly #duration = new Histogram({
@@ -122,6 +142,16 @@ export class GatewayMetrics {
     const codes = this.#tally(deployment, '').codes;
     codes.set(code, (codes.get(code) ?? 0) + 1);
     this.#duration.labels(deployment, '').observe(seconds);
+  }
+
+  /** A request to a known deployment refused by the access check (the deployment key, never a token). */
+  denied(deployment: string, reason: DeniedReason): void {
+    let counts = this.#deniedCounts.get(deployment);
+    if (counts === undefined) {
+      counts = { unauthorized: 0, forbidden: 0, rate_limited: 0 };
+      this.#deniedCounts.set(deployment, counts);
+    }
+    counts[reason]++;
   }
 
   retry(deployment: string): () => void {

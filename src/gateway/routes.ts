@@ -5,9 +5,17 @@
  */
 import { FerryError } from '../core/errors.ts';
 
-import type { RouteTable } from '../core/route-table.ts';
+import type { RouteCaller, RouteTable } from '../core/route-table.ts';
+import { DEFAULT_TENANT, qualify } from '../core/tenant.ts';
+import { rateLimitProblems } from './rate-limit.ts';
 
-export type { RouteDeployment, RouteReplica, RouteRevision, RouteTable } from '../core/route-table.ts';
+export type {
+  RouteCaller,
+  RouteDeployment,
+  RouteReplica,
+  RouteRevision,
+  RouteTable,
+} from '../core/route-table.ts';
 
 const SUM_TOLERANCE = 1e-6;
 
@@ -32,8 +40,15 @@ export function routeTableProblems(table: RouteTable): string[] {
       problems.push(`${at}.name: must be a non-empty name without '/'`);
       return;
     }
-    if (names.has(d.name)) problems.push(`${at}.name: '${d.name}' appears twice`);
-    names.add(d.name);
+    if (d.tenant !== undefined && !isPlainName(d.tenant))
+      problems.push(`${at}.tenant: must be left out or a non-empty name without '/'`);
+    if (d.public !== undefined && typeof d.public !== 'boolean')
+      problems.push(`${at}.public: must be left out, true or false`);
+    // Names are unique per tenant: the same name in two tenants is two deployments.
+    const key = qualify(typeof d.tenant === 'string' ? d.tenant : DEFAULT_TENANT, d.name);
+    if (names.has(key))
+      problems.push(`${at}.name: '${d.name}' appears twice in tenant '${d.tenant ?? DEFAULT_TENANT}'`);
+    names.add(key);
     if (!Array.isArray(d.revisions)) {
       problems.push(`${at}.revisions: must be a list`);
       return;
@@ -70,7 +85,48 @@ export function routeTableProblems(table: RouteTable): string[] {
         `${at}: serving percents sum to ${Number(sum.toFixed(6))}; they must sum to 100 (or all be 0)`,
       );
   });
+  callerProblems(table.callers, problems);
   return problems;
+}
+
+function isPlainName(x: unknown): x is string {
+  return typeof x === 'string' && x !== '' && !x.includes('/');
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** The callers' problems (never quoting a hash: it stands for a secret). */
+function callerProblems(callers: RouteCaller[] | undefined, problems: string[]): void {
+  if (callers === undefined) return;
+  if (!Array.isArray(callers)) {
+    problems.push('callers: must be left out or a list');
+    return;
+  }
+  const ids = new Set<string>();
+  const hashes = new Set<string>();
+  callers.forEach((c, i) => {
+    const at = `callers[${i}]`;
+    if (typeof c?.id !== 'string' || c.id === '') problems.push(`${at}.id: must be a non-empty string`);
+    else if (ids.has(c.id)) problems.push(`${at}.id: '${c.id}' appears twice`);
+    else ids.add(c.id);
+    if (typeof c?.hash !== 'string' || !SHA256_HEX.test(c.hash))
+      problems.push(`${at}.hash: must be a sha256 in 64 lowercase hex digits`);
+    else if (hashes.has(c.hash)) problems.push(`${at}.hash: the same hash as an earlier caller`);
+    else hashes.add(c.hash);
+    if (!isPlainName(c?.tenant)) problems.push(`${at}.tenant: must be a non-empty name without '/'`);
+    if (c?.deployment !== undefined && !isPlainName(c.deployment))
+      problems.push(`${at}.deployment: must be left out or a non-empty name without '/'`);
+    if (c?.expiresAt !== undefined && !Number.isFinite(c.expiresAt))
+      problems.push(`${at}.expiresAt: must be left out or a time in ms`);
+    const limit = c?.rateLimit;
+    if (limit !== undefined) {
+      if (limit === null || typeof limit !== 'object')
+        problems.push(`${at}.rateLimit: must be left out or { perSecond, burst }`);
+      else
+        for (const p of rateLimitProblems({ ratePerSecond: limit.perSecond, burst: limit.burst }))
+          problems.push(`${at}.rateLimit: ${p.replace('ratePerSecond', 'perSecond')}`);
+    }
+  });
 }
 
 /** Throws FERRY_BAD_REQUEST listing every problem when the table is unusable. */

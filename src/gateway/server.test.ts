@@ -126,7 +126,7 @@ function rev(
 }
 
 function table(name: string, ...revisions: RouteRevision[]): RouteTable {
-  return { deployments: [{ name, revisions }] };
+  return { deployments: [{ name, public: true, revisions }] };
 }
 
 async function gateway(
@@ -282,7 +282,7 @@ test('unknown deployments, paths and pinned revisions get 404s with codes that s
   assert.equal(model.status, 404);
   assert.equal(model.json?.code, 'FERRY_MODEL_NOT_FOUND');
   assert.match(String(model.json?.error), /no deployment 'nope'/);
-  assert.match(String(model.json?.hint), /Deployments: d\./);
+  assert.match(String(model.json?.hint), /Public deployments here: d \(private ones are not listed\)/);
   for (const path of [
     '/v3/models/d',
     '/v2/models/d/explain',
@@ -732,4 +732,376 @@ test('power-of-two balancing spreads load over the ready replicas', async () => 
     reps.reduce((n, r) => n + r.seen.length, 0),
     60,
   );
+});
+
+// ---------------------------------------------------------------------------------------------
+// tenants, private deployments, rate limits
+
+const sha256hex = (s: string) => createHash('sha256').update(s).digest('hex');
+const TOKENS = {
+  acme: 'fy_acme_invoker_0123456789',
+  globex: 'fy_globex_invoker_9876543210',
+  acmeKey: 'fy_acme_iris_key_abcdef',
+  limited: 'fy_acme_limited_token',
+};
+
+function dep(name: string, tenant: string | undefined, isPublic: boolean | undefined, r: RouteRevision) {
+  return {
+    name,
+    ...(tenant === undefined ? {} : { tenant }),
+    ...(isPublic === undefined ? {} : { public: isPublic }),
+    revisions: [r],
+  };
+}
+
+/** node:http (fetch may not set Host, nor send a header twice). */
+function rawCall(
+  url: string,
+  headers: Record<string, string | string[]> = {},
+): Promise<{ status: number; headers: IncomingHttpHeaders; json: Record<string, unknown> | undefined }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST' });
+    for (const [k, v] of Object.entries(headers)) req.setHeader(k, v);
+    req.on('response', (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => {
+        let json: Record<string, unknown> | undefined;
+        try {
+          json = JSON.parse(text);
+        } catch {}
+        resolve({ status: res.statusCode!, headers: res.headers, json });
+      });
+    });
+    req.on('error', reject);
+    req.end('{}');
+  });
+}
+
+async function tenantSetup(options: GatewayOptions = {}) {
+  const plain = await standIn('plain');
+  const acme = await standIn('acme');
+  const acmeOther = await standIn('acme-other');
+  const globex = await standIn('globex');
+  const routes: RouteTable = {
+    deployments: [
+      dep('iris', undefined, true, rev(1, 100, [plain])),
+      dep('iris', 'acme', undefined, rev(1, 100, [acme])),
+      dep('other', 'acme', false, rev(1, 100, [acmeOther])),
+      dep('iris', 'globex', false, rev(1, 100, [globex])),
+      dep('open', 'globex', true, rev(2, 100, [{ id: 'globex-open', url: globex.url }])),
+    ],
+    callers: [
+      { id: 'tok-acme', hash: sha256hex(TOKENS.acme), tenant: 'acme' },
+      { id: 'tok-globex', hash: sha256hex(TOKENS.globex), tenant: 'globex' },
+      { id: 'key-acme-iris', hash: sha256hex(TOKENS.acmeKey), tenant: 'acme', deployment: 'iris' },
+    ],
+  };
+  const { gw, base } = await gateway(routes, options);
+  return { gw, base, routes, plain, acme, acmeOther, globex };
+}
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+test('a private deployment needs a bearer token of its tenant: 401 without or with a bad one, 200 with it', async () => {
+  const { gw, base, acme } = await tenantSetup();
+  const url = `${base}/t/acme/v2/models/iris/infer`;
+  const none = await call(url, { body: '{}' });
+  assert.equal(none.status, 401);
+  assert.equal(none.json?.code, 'FERRY_UNAUTHORIZED');
+  assert.equal(none.headers.get('www-authenticate'), 'Bearer realm="ferry"');
+  assert.match(String(none.json?.error), /deployment 'iris' is private/);
+  for (const authorization of [
+    `Bearer ${TOKENS.acme}x`,
+    `Basic ${Buffer.from(`u:${TOKENS.acme}`).toString('base64')}`,
+    'Bearer',
+    `Bearer ${TOKENS.acme} extra`,
+    TOKENS.acme,
+    '',
+  ]) {
+    const bad = await call(url, { body: '{}', headers: { authorization } });
+    assert.equal(bad.status, 401, authorization);
+    assert.equal(bad.json?.code, 'FERRY_UNAUTHORIZED');
+    assert.equal(bad.headers.get('www-authenticate'), 'Bearer realm="ferry", error="invalid_token"');
+  }
+  // The token counts in the Authorization header only: never from the URL.
+  for (const q of [`access_token=${TOKENS.acme}`, `token=${TOKENS.acme}`])
+    assert.equal((await call(`${url}?${q}`, { body: '{}' })).status, 401, q);
+  // Twice (even the right token twice): refused, as a proxy might pick either.
+  const twice = await rawCall(url, { authorization: [`Bearer ${TOKENS.acme}`, `Bearer ${TOKENS.acme}`] });
+  assert.equal(twice.status, 401);
+  assert.equal(acme.seen.length, 0, 'nothing reached the replica');
+
+  for (const scheme of ['Bearer', 'bearer', 'BEARER'])
+    assert.equal(
+      (await call(url, { body: '{}', headers: { authorization: `${scheme} ${TOKENS.acme}` } })).status,
+      200,
+      scheme,
+    );
+  assert.equal(acme.seen.length, 3);
+  for (const s of acme.seen)
+    assert.equal(s.headers.authorization, undefined, 'the token never goes upstream');
+  assert.equal(await metricValue(gw, 'ferry_gateway_denied_total', { deployment: 'acme/iris' }), 10);
+  assert.equal(
+    await metricValue(gw, 'ferry_gateway_denied_total', { deployment: 'acme/iris', reason: 'unauthorized' }),
+    10,
+  );
+  assert.equal(
+    await metricValue(gw, 'ferry_gateway_requests_total', { deployment: 'acme/iris', code: '401' }),
+    10,
+  );
+  const text = (await call(`${base}/metrics`)).body.toString();
+  for (const t of Object.values(TOKENS)) {
+    assert.ok(!text.includes(t), 'no token in /metrics');
+    assert.ok(!text.includes(sha256hex(t)), 'no token hash in /metrics');
+  }
+});
+
+test('public deployments take anyone; Authorization is stripped there too and no token is read', async () => {
+  const { base, plain, globex } = await tenantSetup();
+  const open = await call(`${base}/v2/models/iris/infer`, { body: '{}' });
+  assert.equal(open.status, 200);
+  assert.equal(open.headers.get('x-ferry-replica'), 'plain');
+  const junk = await call(`${base}/v2/models/iris/infer`, { body: '{}', headers: bearer('not-a-token') });
+  assert.equal(junk.status, 200, 'a public deployment does not judge tokens');
+  assert.equal(plain.seen[1]!.headers.authorization, undefined);
+  const tenantPublic = await call(`${base}/t/globex/v2/models/open/infer`, { body: '{}' });
+  assert.equal(tenantPublic.status, 200);
+  assert.equal(tenantPublic.headers.get('x-ferry-replica'), 'globex-open');
+  assert.equal(globex.seen[0]!.url, '/v2/models/model-r2/infer');
+});
+
+test('same name in two tenants: each token reaches its own tenant, 403 on the other; keys stay on their deployment', async () => {
+  const { gw, base, acme, acmeOther, globex, plain } = await tenantSetup();
+  const acmeIris = `${base}/t/acme/v2/models/iris/infer`;
+  const globexIris = `${base}/t/globex/v2/models/iris/infer`;
+  assert.equal((await call(acmeIris, { body: '{}', headers: bearer(TOKENS.acme) })).status, 200);
+  assert.equal((await call(globexIris, { body: '{}', headers: bearer(TOKENS.globex) })).status, 200);
+  assert.equal(acme.seen.length, 1);
+  assert.equal(globex.seen.length, 1);
+  assert.equal(acme.seen[0]!.url, '/v2/models/model-r1/infer', 'OIP path inside the prefix, rewritten');
+
+  const cross = await call(globexIris, { body: '{}', headers: bearer(TOKENS.acme) });
+  assert.equal(cross.status, 403);
+  assert.equal(cross.json?.code, 'FERRY_FORBIDDEN');
+  assert.match(String(cross.json?.error), /token 'tok-acme' may not call deployment 'iris'/);
+  assert.equal((await call(acmeIris, { body: '{}', headers: bearer(TOKENS.globex) })).status, 403);
+  // A per-deployment key: its deployment only.
+  assert.equal((await call(acmeIris, { body: '{}', headers: bearer(TOKENS.acmeKey) })).status, 200);
+  const otherDep = await call(`${base}/t/acme/v1/models/other:predict`, {
+    body: '{}',
+    headers: bearer(TOKENS.acmeKey),
+  });
+  assert.equal(otherDep.status, 403);
+  assert.equal((await call(globexIris, { body: '{}', headers: bearer(TOKENS.acmeKey) })).status, 403);
+  // The tenant's invoker token: every deployment of the tenant.
+  assert.equal(
+    (await call(`${base}/t/acme/v1/models/other:predict`, { body: '{}', headers: bearer(TOKENS.acme) }))
+      .status,
+    200,
+  );
+  assert.equal(acmeOther.seen.length, 1);
+  // The default tenant's public iris is neither of them.
+  assert.equal(
+    (await call(`${base}/v2/models/iris/infer`, { body: '{}' })).headers.get('x-ferry-replica'),
+    'plain',
+  );
+  assert.equal(
+    (await call(`${base}/t/default/v2/models/iris/infer`, { body: '{}' })).headers.get('x-ferry-replica'),
+    'plain',
+  );
+  assert.equal(plain.seen.length, 2);
+  assert.equal(acme.seen.length, 2);
+  assert.equal(globex.seen.length, 1);
+  assert.equal(
+    await metricValue(gw, 'ferry_gateway_denied_total', { deployment: 'globex/iris', reason: 'forbidden' }),
+    2,
+  );
+  assert.equal(
+    await metricValue(gw, 'ferry_gateway_denied_total', { deployment: 'acme/other', reason: 'forbidden' }),
+    1,
+  );
+});
+
+test('%2F and other tricks never reach another tenant; unknown names are 404 and the hint names no private one', async () => {
+  const { base, acme, globex, plain } = await tenantSetup();
+  for (const path of [
+    '/v2/models/acme%2Firis/infer',
+    '/v2/models/acme%2firis/infer',
+    '/v1/models/acme%2Firis:predict',
+    '/t/acme%2Fglobex/v2/models/iris/infer',
+    '/t/globex/v2/models/..%2Facme%2Firis/infer',
+    '/t/acme/t/globex/v2/models/iris/infer',
+    '/t/acme/v2/models/iris/../../../t/globex/v2/models/iris/infer',
+  ]) {
+    const res = await call(`${base}${path}`, { body: '{}', headers: bearer(TOKENS.acme) });
+    assert.equal(res.status, 404, path);
+    assert.equal(res.json?.code, 'FERRY_ROUTE_NOT_FOUND', path);
+  }
+  const unknown = await call(`${base}/t/acme/v2/models/nope/infer`, {
+    body: '{}',
+    headers: bearer(TOKENS.acme),
+  });
+  assert.equal(unknown.status, 404);
+  assert.equal(unknown.json?.code, 'FERRY_MODEL_NOT_FOUND');
+  assert.match(String(unknown.json?.error), /no deployment 'nope' in tenant 'acme'/);
+  assert.doesNotMatch(String(unknown.json?.hint), /iris|other/, 'private names are not listed');
+  const globexHint = String((await call(`${base}/t/globex/v2/models/nope/infer`, { body: '{}' })).json?.hint);
+  assert.match(globexHint, /Public deployments here: open /);
+  assert.doesNotMatch(globexHint, /iris/);
+  const defaultHint = String((await call(`${base}/v2/models/nope/infer`, { body: '{}' })).json?.hint);
+  assert.match(defaultHint, /Public deployments here: iris /);
+  assert.doesNotMatch(defaultHint, /open|other/, "another tenant's names are not listed");
+  // An unknown tenant looks like any unknown name.
+  assert.equal((await call(`${base}/t/initech/v2/models/iris/infer`, { body: '{}' })).status, 404);
+  assert.equal(acme.seen.length + globex.seen.length + plain.seen.length, 0);
+});
+
+test('under /t/{tenant}/ the gateway answers health and server metadata for every tenant; /metrics is not there', async () => {
+  const { base } = await tenantSetup();
+  for (const t of ['acme', 'initech']) {
+    assert.deepEqual((await call(`${base}/t/${t}/v2/health/live`)).json, { live: true });
+    assert.deepEqual((await call(`${base}/t/${t}/v2/health/ready`)).json, { ready: true });
+    assert.equal((await call(`${base}/t/${t}/v2`)).json?.name, 'ferry-gateway');
+    assert.equal((await call(`${base}/t/${t}/metrics`)).status, 404);
+  }
+});
+
+test('tenantHostSuffix: the Host names the tenant for unprefixed paths; a prefix must agree with it', async () => {
+  const { base, acme, plain } = await tenantSetup({ tenantHostSuffix: '.Models.Example.Test' });
+  const host = (h: string) => ({ host: h, ...bearer(TOKENS.acme) });
+  const byHost = await rawCall(`${base}/v2/models/iris/infer`, host('acme.models.example.test:8080'));
+  assert.equal(byHost.status, 200);
+  assert.equal(byHost.headers['x-ferry-replica'], 'acme');
+  assert.equal(acme.seen[0]!.headers.host, new URL(acme.url).host, 'the replica gets its own Host');
+  assert.equal(
+    (await rawCall(`${base}/t/acme/v2/models/iris/infer`, host('acme.models.example.test'))).status,
+    200,
+  );
+  const disagree = await rawCall(`${base}/t/globex/v2/models/iris/infer`, host('acme.models.example.test'));
+  assert.equal(disagree.status, 404);
+  assert.equal(disagree.json?.code, 'FERRY_ROUTE_NOT_FOUND');
+  assert.equal((await rawCall(`${base}/v2/models/iris/infer`, host('a.b.models.example.test'))).status, 404);
+  // Another Host (an IP, localhost): the default tenant, and prefixes as usual.
+  const ip = await rawCall(`${base}/v2/models/iris/infer`, { host: '127.0.0.1' });
+  assert.equal(ip.headers['x-ferry-replica'], 'plain');
+  assert.equal((await rawCall(`${base}/t/acme/v2/models/iris/infer`, host('localhost'))).status, 200);
+  assert.equal(plain.seen.length, 1);
+  assert.equal(acme.seen.length, 3);
+  assert.throws(
+    () => createGateway({ tenantHostSuffix: 'models.example.test' }),
+    (e: Error & { code?: string }) => e.code === 'FERRY_BAD_REQUEST' && /leading dot/.test(e.message),
+  );
+});
+
+test('rate limits: 429 with Retry-After past the burst, recovery with time, buckets kept across route tables', async () => {
+  let now = 5_000_000;
+  const r = await standIn('r');
+  const table1: RouteTable = {
+    deployments: [
+      dep('d', 'acme', false, rev(1, 100, [r])),
+      dep('pub', 'acme', true, rev(2, 100, [{ id: 'r-pub', url: r.url }])),
+    ],
+    callers: [
+      {
+        id: 'tok-limited',
+        hash: sha256hex(TOKENS.limited),
+        tenant: 'acme',
+        rateLimit: { perSecond: 0.5, burst: 2 },
+      },
+      { id: 'tok-free', hash: sha256hex(TOKENS.acme), tenant: 'acme' },
+    ],
+  };
+  const { gw, base } = await gateway(table1, { now: () => now });
+  const url = `${base}/t/acme/v2/models/d/infer`;
+  const send = (token: string, u = url) => call(u, { body: '{}', headers: bearer(token) });
+  assert.equal((await send(TOKENS.limited)).status, 200);
+  assert.equal((await send(TOKENS.limited)).status, 200);
+  const limited = await send(TOKENS.limited);
+  assert.equal(limited.status, 429);
+  assert.equal(limited.json?.code, 'FERRY_RATE_LIMITED');
+  assert.equal(limited.headers.get('retry-after'), '2', 'one token every 2 s at 0.5/s');
+  assert.match(String(limited.json?.error), /token 'tok-limited' is over its rate limit/);
+  // Another token of the tenant has no limit; a public deployment limits nobody.
+  for (let i = 0; i < 5; i++) assert.equal((await send(TOKENS.acme)).status, 200);
+  for (let i = 0; i < 3; i++)
+    assert.equal((await send(TOKENS.limited, `${base}/t/acme/v2/models/pub/infer`)).status, 200);
+  // A new route table (a replica change, the same callers) does not refill the bucket.
+  gw.setRoutes(structuredClone(table1));
+  assert.equal((await send(TOKENS.limited)).status, 429);
+  now += 1000;
+  const later = await send(TOKENS.limited);
+  assert.equal(later.status, 429);
+  assert.equal(later.headers.get('retry-after'), '1');
+  now += 1000;
+  assert.equal((await send(TOKENS.limited)).status, 200, 'a token came back after 2 s');
+  assert.equal((await send(TOKENS.limited)).status, 429);
+  assert.equal(
+    await metricValue(gw, 'ferry_gateway_denied_total', { deployment: 'acme/d', reason: 'rate_limited' }),
+    4,
+  );
+  assert.equal(
+    await metricValue(gw, 'ferry_gateway_requests_total', { deployment: 'acme/d', code: '429' }),
+    4,
+  );
+  // A refused request consumed nothing upstream.
+  assert.equal(r.seen.length, 2 + 5 + 3 + 1);
+});
+
+test('setRoutes: a name once per tenant (twice across tenants is fine); callers are checked', () => {
+  const gw = createGateway();
+  const r = rev(1, 100, [{ id: 'a', url: 'http://127.0.0.1:1' }]);
+  const r2 = rev(1, 100, [{ id: 'b', url: 'http://127.0.0.1:1' }]);
+  gw.setRoutes({ deployments: [dep('iris', undefined, true, r), dep('iris', 'acme', false, r2)] });
+  const problems = (table: RouteTable): string => {
+    try {
+      gw.setRoutes(table);
+      return '';
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+  assert.match(
+    problems({ deployments: [dep('iris', 'acme', true, r), dep('iris', 'acme', false, r2)] }),
+    /deployments\[1\]\.name: 'iris' appears twice in tenant 'acme'/,
+  );
+  assert.match(
+    problems({ deployments: [dep('iris', undefined, true, r), dep('iris', 'default', false, r2)] }),
+    /appears twice in tenant 'default'/,
+  );
+  assert.match(problems({ deployments: [dep('iris', 'a/b', true, r)] }), /deployments\[0\]\.tenant/);
+  assert.match(
+    problems({ deployments: [{ ...dep('iris', 'a', true, r), public: 'yes' as unknown as boolean }] }),
+    /deployments\[0\]\.public/,
+  );
+  const good = { id: 't1', hash: sha256hex('x'), tenant: 'acme' };
+  assert.equal(problems({ deployments: [], callers: [good] }), '');
+  const message = problems({
+    deployments: [],
+    callers: [
+      good,
+      { ...good },
+      { id: 't3', hash: sha256hex('y').toUpperCase(), tenant: 'acme' },
+      { id: 't4', hash: 'abc', tenant: '' },
+      {
+        id: 't5',
+        hash: sha256hex('z'),
+        tenant: 'acme',
+        deployment: 'a/b',
+        rateLimit: { perSecond: 0, burst: 0.5 },
+      },
+    ],
+  });
+  for (const want of [
+    /callers\[1\]\.id: 't1' appears twice/,
+    /callers\[1\]\.hash: the same hash as an earlier caller/,
+    /callers\[2\]\.hash: must be a sha256 in 64 lowercase hex digits/,
+    /callers\[3\]\.hash/,
+    /callers\[3\]\.tenant/,
+    /callers\[4\]\.deployment/,
+    /callers\[4\]\.rateLimit: perSecond must be a number above 0, got 0/,
+    /callers\[4\]\.rateLimit: burst must be a number of at least 1, got 0.5/,
+  ])
+    assert.match(message, want);
+  assert.ok(!message.includes(sha256hex('x')), 'a hash is never quoted');
 });

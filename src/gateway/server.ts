@@ -2,7 +2,8 @@
  * The gateway's HTTP server: one port in front of every deployment's replicas. Plain node:http
  * (no framework on the hot path) on the client side, and upstream.ts (keep-alive pools) to the
  * replicas. Per request:
- * parse the path (paths.ts) -> deployment -> revision (traffic.ts pickRevision, header
+ * parse the path (paths.ts) -> tenant (path prefix or Host) and deployment -> access check for a private
+ * deployment (access.ts: bearer token, caller, rate limit) -> revision (traffic.ts pickRevision, header
  * `x-ferry-revision` pins) -> replica (balancer.ts) -> Exchange (proxy.ts) streams it through.
  * The control plane calls `setRoutes` whenever replicas or traffic change, and drains a replica
  * by removing it from the table and then awaiting `waitIdle([id])`.
@@ -12,17 +13,19 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { FerryError } from '../core/errors.ts';
+import { DEFAULT_TENANT } from '../core/tenant.ts';
 import { FERRY_VERSION } from '../core/version.ts';
+import { AccessTable, type Denied, WWW_AUTHENTICATE, WWW_AUTHENTICATE_INVALID } from './access.ts';
 import type { EjectionPolicy } from './ejection.ts';
 import { forwardRequestHeaders, REQUEST_ID_HEADER } from './headers.ts';
 import { GatewayMetrics } from './metrics.ts';
-import { parsePath } from './paths.ts';
+import { addressedTenant, parsePath, tenantFromHost } from './paths.ts';
 import { type BalancerName, Exchange, type ProxyContext, pickReplica } from './proxy.ts';
 import { evenlySpread, type Random } from './random.ts';
 import { sendError, sendJson } from './reply.ts';
 import { DEFAULT_RETRY_BUDGET, type RetryBudgetPolicy, recordRequest } from './retry-budget.ts';
 import { assertRouteTable, type RouteTable } from './routes.ts';
-import { RouteState } from './state.ts';
+import { type DeploymentState, RouteState } from './state.ts';
 import { type PickOptions, pickRevision, shadowTargets } from './traffic.ts';
 import { UpstreamClient } from './upstream.ts';
 
@@ -50,7 +53,13 @@ export interface GatewayOptions {
   random?: Random;
   /** The traffic split's draws. Default evenlySpread(): shares hold over any window of requests. */
   splitRandom?: Random;
-  /** Milliseconds clock for ejection and the retry budget; default Date.now. */
+  /**
+   * Host-based tenant addressing: with '.models.example.com', `Host: acme.models.example.com` addresses tenant
+   * acme with unprefixed paths (a `/t/{tenant}` prefix, when also given, must name the same tenant). Hosts not
+   * under the suffix (an IP, localhost) address the default tenant. Default: none (tenants by prefix only).
+   */
+  tenantHostSuffix?: string;
+  /** Milliseconds clock for ejection, the retry budget and rate limits; default Date.now. */
   now?: () => number;
   /** Request bodies up to this size are kept for retries and shadow copies; default 16 MiB. */
   maxRetryBodyBytes?: number;
@@ -73,6 +82,28 @@ export interface Gateway {
   waitIdle(replicaIds: readonly string[], timeoutMs: number): Promise<boolean>;
   /** prom-client registry, also served at GET /metrics. */
   readonly metrics: Registry;
+}
+
+const HOST = 'host';
+
+/** The Host header from raw headers (usually the first one). */
+function hostHeader(raw: readonly string[]): string | undefined {
+  for (let i = 0; i < raw.length; i += 2)
+    if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === HOST) return raw[i + 1];
+  return undefined;
+}
+
+/** '.models.example.com' (lower case, leading dot), or '' for none; throws on a suffix that cannot work. */
+function hostSuffix(suffix: string | undefined): string {
+  if (suffix === undefined || suffix === '') return '';
+  const s = suffix.toLowerCase();
+  if (!/^(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/.test(s))
+    throw new FerryError(
+      'FERRY_BAD_REQUEST',
+      `gateway: tenantHostSuffix '${suffix}' is not a DNS suffix with a leading dot`,
+      { hint: "e.g. '.models.example.com': Host acme.models.example.com then addresses tenant acme." },
+    );
+  return s;
 }
 
 const SERVER_METADATA = JSON.stringify({ name: 'ferry-gateway', version: FERRY_VERSION, extensions: [] });
@@ -104,9 +135,71 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     closing: false,
   };
   const closeGraceMs = options.closeGraceMs ?? 10_000;
+  const tenantSuffix = hostSuffix(options.tenantHostSuffix);
+  const access = new AccessTable();
   if (options.routes) {
     assertRouteTable(options.routes);
     state.set(options.routes);
+    access.set(options.routes.callers, now());
+  }
+
+  function notFound(tenant: string, name: string): FerryError {
+    const known = state.publicNames(tenant);
+    const where = tenant === DEFAULT_TENANT ? '' : ` in tenant '${tenant}'`;
+    // Only the addressed tenant's public deployments are named: never a private one, never another tenant's.
+    return new FerryError('FERRY_MODEL_NOT_FOUND', `no deployment '${name}'${where} behind this gateway`, {
+      hint:
+        known.length === 0
+          ? 'Check the name, and the tenant (/t/{tenant}/ before the path for one but the default); private deployments are not listed.'
+          : `Public deployments here: ${known.slice(0, 20).join(', ')}${known.length > 20 ? ', ...' : ''} (private ones are not listed).`,
+    });
+  }
+
+  /** The access check's refusal of a request to private deployment `dep`. */
+  function deny(
+    res: ServerResponse,
+    dep: DeploymentState,
+    denied: Denied,
+    requestId: string,
+    startedAt: number,
+  ): void {
+    const seconds = (performance.now() - startedAt) / 1000;
+    if (denied.kind === 'unauthorized') {
+      metrics.denied(dep.name, 'unauthorized');
+      metrics.unrouted(dep.name, 401, seconds);
+      const message =
+        denied.why === 'missing'
+          ? `deployment '${dep.plainName}' is private: send Authorization: Bearer <token>`
+          : denied.why === 'malformed'
+            ? 'the Authorization header is not one "Bearer <token>"'
+            : 'the bearer token is unknown, expired or revoked';
+      sendError(
+        res,
+        new FerryError('FERRY_UNAUTHORIZED', message, {
+          hint: "Use an invoker token of the deployment's tenant or a key of this deployment, in the Authorization header only (never in the URL).",
+        }),
+        requestId,
+        ['www-authenticate', denied.why === 'missing' ? WWW_AUTHENTICATE : WWW_AUTHENTICATE_INVALID],
+      );
+      return;
+    }
+    metrics.denied(dep.name, 'forbidden');
+    metrics.unrouted(dep.name, 403, seconds);
+    logger?.debug(
+      { deployment: dep.name, caller: denied.caller.id },
+      'gateway: caller may not call deployment',
+    );
+    sendError(
+      res,
+      new FerryError(
+        'FERRY_FORBIDDEN',
+        `token '${denied.caller.id}' may not call deployment '${dep.plainName}'`,
+        {
+          hint: "An invoker token calls its own tenant's deployments; a deployment key only its deployment.",
+        },
+      ),
+      requestId,
+    );
   }
 
   function local(req: IncomingMessage, res: ServerResponse, route: string): void {
@@ -163,23 +256,60 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       );
       return;
     }
-    const dep = state.deployments.get(parsed.deployment);
-    if (dep === undefined) {
+    const tenant =
+      tenantSuffix === ''
+        ? (parsed.tenant ?? DEFAULT_TENANT)
+        : addressedTenant(
+            parsed.tenant,
+            tenantFromHost(hostHeader(req.rawHeaders), tenantSuffix),
+            DEFAULT_TENANT,
+          );
+    if (tenant === null) {
       metrics.unrouted('', 404, (performance.now() - startedAt) / 1000);
-      const known = [...state.deployments.keys()];
       sendError(
         res,
-        new FerryError('FERRY_MODEL_NOT_FOUND', `no deployment '${parsed.deployment}' behind this gateway`, {
-          hint:
-            known.length === 0
-              ? 'No deployment is routed yet.'
-              : `Deployments: ${known.slice(0, 20).join(', ')}${known.length > 20 ? ', ...' : ''}.`,
+        new FerryError('FERRY_ROUTE_NOT_FOUND', `no route ${req.method} ${url} for this Host`, {
+          hint: `The Host names one tenant (<tenant>${tenantSuffix}); a /t/{tenant}/ prefix must name the same one.`,
         }),
         undefined,
       );
       return;
     }
+    const dep = state.lookup(tenant, parsed.deployment);
+    if (dep === undefined) {
+      metrics.unrouted('', 404, (performance.now() - startedAt) / 1000);
+      sendError(res, notFound(tenant, parsed.deployment), undefined);
+      return;
+    }
     const fwd = forwardRequestHeaders(req.rawHeaders);
+    if (!dep.public) {
+      const at = now();
+      const decision = access.check(
+        fwd.authorization,
+        fwd.authorizationRepeated,
+        dep.tenant,
+        dep.plainName,
+        at,
+      );
+      if (decision.kind !== 'caller') {
+        deny(res, dep, decision, fwd.requestId, startedAt);
+        return;
+      }
+      const wait = access.take(decision, at);
+      if (wait > 0) {
+        metrics.denied(dep.name, 'rate_limited');
+        metrics.unrouted(dep.name, 429, (performance.now() - startedAt) / 1000);
+        sendError(
+          res,
+          new FerryError('FERRY_RATE_LIMITED', `token '${decision.id}' is over its rate limit`, {
+            hint: `It may send ${decision.limit!.ratePerSecond}/s (bursts of ${decision.limit!.burst}); retry after ${wait} s.`,
+            retryAfterSeconds: wait,
+          }),
+          fwd.requestId,
+        );
+        return;
+      }
+    }
     const pick = pickRevision(
       dep.targets,
       fwd.pin === undefined ? EMPTY_PICK : { pinnedRevision: fwd.pin },
@@ -303,6 +433,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     setRoutes(table) {
       assertRouteTable(table);
       state.set(table);
+      access.set(table.callers, now());
     },
     outstanding: (id) => state.outstanding(id),
     waitIdle: (ids, timeoutMs) => state.waitIdle(ids, timeoutMs),

@@ -8,6 +8,7 @@
  * `waitIdle` still see it; that is how the control plane drains a replica before stopping it.
  */
 import type { Logger } from 'pino';
+import { DEFAULT_TENANT, qualify } from '../core/tenant.ts';
 import type { Replica } from './balancer.ts';
 import {
   type EjectionPolicy,
@@ -44,7 +45,13 @@ export interface RevisionState {
 }
 
 export interface DeploymentState {
+  /** The deployment's key (src/core/tenant.ts): its name in the default tenant, `tenant/name` elsewhere. */
   name: string;
+  tenant: string;
+  /** The name within its tenant (what the request path says). */
+  plainName: string;
+  /** Anyone may call it; false: a caller's token is checked (access.ts). */
+  public: boolean;
   targets: TrafficTarget[];
   /** Some revision receives shadow copies. */
   hasShadow: boolean;
@@ -67,7 +74,12 @@ export interface RouteStateOptions {
 }
 
 export class RouteState {
+  /** By key (DeploymentState.name). */
   readonly deployments = new Map<string, DeploymentState>();
+  /** tenant -> plain name -> deployment: a request's lookup without building its key. */
+  #byTenant = new Map<string, Map<string, DeploymentState>>();
+  /** tenant -> its public deployments' names (a 404's hint never names a private one, nor another tenant's). */
+  #publicNames = new Map<string, string[]>();
   readonly replicas = new Map<string, ReplicaState>();
   readonly #waiters = new Set<Waiter>();
   /** Label children and ejection state outlive a table that drops and re-adds a revision. */
@@ -82,15 +94,22 @@ export class RouteState {
   set(table: RouteTable): void {
     const seen = new Set<string>();
     const next = new Map<string, DeploymentState>();
+    const byTenant = new Map<string, Map<string, DeploymentState>>();
+    const publicNames = new Map<string, string[]>();
     for (const d of table.deployments) {
-      const previous = this.deployments.get(d.name);
+      const tenant = d.tenant ?? DEFAULT_TENANT;
+      const name = qualify(tenant, d.name);
+      const previous = this.deployments.get(name);
       const dep: DeploymentState = {
-        name: d.name,
+        name,
+        tenant,
+        plainName: d.name,
+        public: d.public === true,
         targets: [],
         hasShadow: false,
         revisions: new Map(),
         budget: previous?.budget ?? retryBudget(this.#o.retryBudget),
-        countRetry: previous?.countRetry ?? this.#o.metrics.retry(d.name),
+        countRetry: previous?.countRetry ?? this.#o.metrics.retry(name),
       };
       for (const r of d.revisions) {
         const key = String(r.revision);
@@ -105,10 +124,10 @@ export class RouteState {
         const oldRev = previous?.revisions.get(key);
         const ejection = oldRev ? syncReplicas(oldRev.ejection, ids) : ejectionState(ids);
         for (const p of replicas) p.ejectedUntil = ejection.replicas[p.id]?.ejectedUntil;
-        const metricsKey = `${d.name}\u0000${key}`;
+        const metricsKey = `${name}\u0000${key}`;
         let metrics = this.#revisionMetrics.get(metricsKey);
         if (metrics === undefined) {
-          metrics = this.#o.metrics.forRevision(d.name, key);
+          metrics = this.#o.metrics.forRevision(name, key);
           this.#revisionMetrics.set(metricsKey, metrics);
         }
         dep.revisions.set(key, {
@@ -121,10 +140,23 @@ export class RouteState {
           metrics,
         });
       }
-      next.set(d.name, dep);
+      next.set(name, dep);
+      let names = byTenant.get(tenant);
+      if (names === undefined) {
+        names = new Map();
+        byTenant.set(tenant, names);
+      }
+      names.set(d.name, dep);
+      if (dep.public) {
+        const list = publicNames.get(tenant);
+        if (list === undefined) publicNames.set(tenant, [d.name]);
+        else list.push(d.name);
+      }
     }
     this.deployments.clear();
     for (const [k, v] of next) this.deployments.set(k, v);
+    this.#byTenant = byTenant;
+    this.#publicNames = publicNames;
     for (const [id, p] of this.replicas) {
       if (seen.has(id)) continue;
       p.routed = false;
@@ -132,6 +164,16 @@ export class RouteState {
       if (p.outstanding === 0) this.replicas.delete(id);
     }
     this.#notify();
+  }
+
+  /** Deployment `name` of `tenant`, or undefined. */
+  lookup(tenant: string, name: string): DeploymentState | undefined {
+    return this.#byTenant.get(tenant)?.get(name);
+  }
+
+  /** The public deployments of `tenant`, by plain name (for a 404's hint). */
+  publicNames(tenant: string): readonly string[] {
+    return this.#publicNames.get(tenant) ?? [];
   }
 
   #replica(id: string, url: string, ready: boolean): ReplicaState {

@@ -130,17 +130,11 @@ describe('private endpoints', () => {
     const { token } = await as['tenant-a']!.createToken('limited', 'invoker', {
       rateLimit: { perSecond: 0.01, burst: 2 },
     });
-    await until(
-      'the token reaches the gateway',
-      async () =>
-        (await infer('/t/tenant-a/v2/models/open/infer')).status === 200 &&
-        (await infer('/t/tenant-a/v2/models/other/infer', token)).status !== 401,
-    );
-    // `other` has no replica: its answers are 503 after the check, and each spends a token of the bucket too.
-    const answers: number[] = [];
-    for (let i = 0; i < 4; i++) answers.push((await infer('/t/tenant-a/v2/models/iris/infer', token)).status);
-    assert.ok(answers.includes(429), `answers: ${answers.join(', ')}`);
-    const limited = await infer('/t/tenant-a/v2/models/iris/infer', token);
+    const iris = '/t/tenant-a/v2/models/iris/infer';
+    // The first answer that is not 401 (the token reached the gateway) spends the first of the burst of two.
+    await until('the token reaches the gateway', async () => (await infer(iris, token)).status !== 401);
+    assert.equal((await infer(iris, token)).status, 200, 'the second of the burst');
+    const limited = await infer(iris, token);
     assert.equal(limited.status, 429);
     assert.ok(Number(limited.headers.get('retry-after')) >= 1);
     assert.equal(JSON.parse(limited.body).code, 'FERRY_RATE_LIMITED');

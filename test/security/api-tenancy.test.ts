@@ -350,3 +350,66 @@ describe('tokens', () => {
     }
   });
 });
+
+describe('quotas', () => {
+  test('deploy, scale and change beyond a quota are refused, naming the quota, its use and its limit', async () => {
+    const root = platform.adminToken!;
+    assert.equal(
+      (
+        await call('POST', '/v1/tenants', root, {
+          name: 'tenant-q',
+          quotas: { deployments: 2, replicas: 3, cpu: 2 },
+        })
+      ).status,
+      201,
+    );
+    const admin = (
+      (
+        await call(
+          'POST',
+          '/v1/tokens',
+          root,
+          { name: 'q-admin', role: 'admin' },
+          { 'x-ferry-tenant': 'tenant-q' },
+        )
+      ).body as { token: string }
+    ).token;
+    const q = new ControlClient({ url: platform.apiUrl, token: admin });
+    await q.createModel('m');
+    await addVersionFromDir(q, 'm', '1', IRIS);
+    // examples/iris asks for 1 CPU per replica (the default): 3 replicas would be 3 CPU > 2.
+    await q.deploy({ name: 'one', model: 'm', version: '1', replicas: 1 });
+    const over = await call('POST', '/v1/deployments', admin, {
+      name: 'two',
+      model: 'm',
+      version: '1',
+      replicas: 2,
+    });
+    assert.equal(over.status, 403, over.text);
+    assert.equal((over.body as { code: string }).code, 'FERRY_QUOTA_EXCEEDED');
+    assert.match((over.body as { error: string }).error, /cpu: 3 CPU of 2 CPU/);
+    assert.equal((await call('GET', '/v1/deployments/two', admin)).status, 404, 'nothing was made');
+    const scaled = await call('PUT', '/v1/deployments/one/replicas', admin, { replicas: 4 });
+    assert.equal(scaled.status, 403);
+    assert.match((scaled.body as { error: string }).error, /replicas: 4 of 3/);
+    assert.equal((await q.getDeployment('one')).replicas, 1, 'the scale did not happen');
+    const changed = await call('PATCH', '/v1/deployments/one', admin, { resources: { cpu: 3 } });
+    assert.equal(changed.status, 403);
+    assert.equal((await q.revisions('one')).length, 1, 'no revision was made');
+    await q.deploy({ name: 'two', model: 'm', version: '1', replicas: 1, resources: { cpu: 0.5 } });
+    const third = await call('POST', '/v1/deployments', admin, {
+      name: 'three',
+      model: 'm',
+      version: '1',
+      replicas: 0,
+    });
+    assert.match((third.body as { error: string }).error, /deployments: 3 of 2/);
+    const usage = (await call('GET', '/v1/tenant', admin)).body as { usage: Record<string, number> };
+    assert.deepEqual(
+      { deployments: usage.usage.deployments, replicas: usage.usage.replicas, cpu: usage.usage.cpu },
+      { deployments: 2, replicas: 2, cpu: 1.5 },
+    );
+    await q.scale('one', 0);
+    await q.scale('two', 0);
+  });
+});

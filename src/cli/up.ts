@@ -29,6 +29,7 @@ interface UpOptions {
   demo?: boolean;
   restart?: boolean;
   allowRegistry?: string[];
+  tenantHostSuffix?: string;
 }
 
 /** What the background process tells `ferry up` once it listens (over the IPC channel). */
@@ -57,6 +58,10 @@ export function registerUp(program: Command): void {
     )
     .option('--home <dir>', 'state directory (FERRY_HOME)', ferryHomeDir())
     .option('--demo', 'also deploy the iris example and print a curl that works')
+    .option(
+      '--tenant-host-suffix <suffix>',
+      'gateway: Host <tenant><suffix> addresses that tenant with plain paths, e.g. .models.example.com (besides /t/<tenant>/)',
+    )
     .option(
       '--allow-registry <host>',
       'registries image versions may come from: host[:port] or *.domain, repeatable (FERRY_ALLOWED_REGISTRIES, comma-separated; default: any on an ordinary address)',
@@ -204,6 +209,7 @@ async function startBackground(
     '--home',
     home,
     ...(options.allowRegistry ?? []).flatMap((r) => ['--allow-registry', r]),
+    ...(options.tenantHostSuffix ? ['--tenant-host-suffix', options.tenantHostSuffix] : []),
   ];
   let child: ChildProcess;
   try {
@@ -266,6 +272,7 @@ async function runForeground(home: string, runtime: RuntimeChoice, options: UpOp
       apiPort: options.apiPort,
       gatewayPort: options.gatewayPort,
       ...(options.allowRegistry ? { allowedRegistries: options.allowRegistry } : {}),
+      ...(options.tenantHostSuffix ? { tenantHostSuffix: options.tenantHostSuffix } : {}),
       logger,
       adminToken:
         process.env.FERRY_UP_CHILD === 'rotate' || (process.send === undefined && !readContext(home)?.token)

@@ -51,6 +51,8 @@ export interface PlatformOptions {
    * (comma-separated), else any registry on an address the SSRF guard allows (src/core/ssrf.ts).
    */
   allowedRegistries?: string[];
+  /** Host-based tenants at the gateway: `Host: <tenant><suffix>` addresses that tenant (e.g. `.models.example.com`). */
+  tenantHostSuffix?: string;
   /** Passed to the controller (tests shorten them). */
   drainTimeoutMs?: number;
   stopGraceMs?: number;
@@ -82,7 +84,10 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const store = openStore(join(opts.home, 'state.db'));
   const cleanups: Array<() => Promise<void> | void> = [() => store.close()];
   try {
-    const gateway = createGateway(opts.logger ? { logger: opts.logger.child({ component: 'gateway' }) } : {});
+    const gateway = createGateway({
+      ...(opts.logger ? { logger: opts.logger.child({ component: 'gateway' }) } : {}),
+      ...(opts.tenantHostSuffix ? { tenantHostSuffix: opts.tenantHostSuffix } : {}),
+    });
     const gatewayPort = opts.gatewayPort ?? DEFAULT_GATEWAY_PORT;
     const gatewayUrl = await gateway
       .listen(gatewayPort, host)

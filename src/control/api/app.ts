@@ -37,7 +37,7 @@ import { callerOf, setCaller } from './caller.ts';
 import { buildOpenApi } from './openapi.ts';
 import { type Access, type ApiDeps, ROLES_FOR, ROUTES, type RouteDef } from './routes.ts';
 import type { Info } from './schemas.ts';
-import { scopeOf } from './tenant-scope.ts';
+import { scopeOf, unscopeText } from './tenant-scope.ts';
 
 export interface ControlApiOptions {
   store: Store;
@@ -387,8 +387,10 @@ function sendError(reply: FastifyReply, error: FerryError): void {
   if (error.code === 'FERRY_UNAUTHORIZED') reply.header('www-authenticate', 'Bearer realm="ferry"');
   if (error.retryAfterSeconds !== undefined)
     reply.header('retry-after', String(Math.max(1, Math.ceil(error.retryAfterSeconds))));
-  const body: Record<string, unknown> = { error: error.message, code: error.code };
-  if (error.hint) body.hint = error.hint;
+  // Keys of the caller's own tenant read as the plain names it knows (tenant-scope.ts unscopeText).
+  const tenant = callerOf(reply.request)?.tenant ?? DEFAULT_TENANT;
+  const body: Record<string, unknown> = { error: unscopeText(error.message, tenant), code: error.code };
+  if (error.hint) body.hint = unscopeText(error.hint, tenant);
   if (
     error.details !== undefined &&
     (error.code === 'FERRY_BAD_REQUEST' || error.code === 'FERRY_SPEC_INVALID')

@@ -5,7 +5,7 @@
  * The answer also says which tenant (`tenant` on deployments, events and tokens).
  */
 import { FerryError } from '../../core/errors.ts';
-import { KEY_SEPARATOR, plainName, qualify } from '../../core/tenant.ts';
+import { DEFAULT_TENANT, KEY_SEPARATOR, plainName, qualify } from '../../core/tenant.ts';
 import type {
   EventRecord,
   ModelRecord,
@@ -59,10 +59,24 @@ export const unscope = {
     deployment: plainName(r.deployment),
     spec: { ...r.spec, model: plainName(r.spec.model) },
   }),
-  event: (e: EventRecord): EventRecord =>
-    e.deployment === undefined ? e : { ...e, deployment: plainName(e.deployment) },
+  event: (e: EventRecord): EventRecord => ({
+    ...e,
+    ...(e.deployment === undefined ? {} : { deployment: plainName(e.deployment) }),
+    message: unscopeText(e.message, e.tenant ?? DEFAULT_TENANT),
+  }),
   secret: (s: SecretRecord): SecretRecord => ({ ...s, name: plainName(s.name) }),
   token: <T extends TokenRecord>(t: T): T => ({ ...t, name: plainName(t.name) }),
   aliasUpdates: (updated: Array<{ deployment: string; revision: number }>) =>
     updated.map((u) => ({ ...u, deployment: plainName(u.deployment) })),
 };
+
+/**
+ * A message written below the API names objects by key (`team-a/iris`); the tenant reading it knows them by
+ * plain name. A key stands where a name would: at the start, or after a space, quote, bracket or comma; so an
+ * image reference such as `registry:5000/team-a/iris` (a `/` before the tenant) is left alone.
+ */
+export function unscopeText(text: string, tenant: string): string {
+  if (tenant === DEFAULT_TENANT || !text.includes(`${tenant}${KEY_SEPARATOR}`)) return text;
+  const escaped = tenant.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return text.replace(new RegExp(`(^|[\\s"'(\\[,])${escaped}${KEY_SEPARATOR}`, 'g'), '$1');
+}

@@ -82,10 +82,10 @@ describe('ferry audit against a live control-plane API', () => {
     const r = await ferry(['audit']);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trimEnd().split('\n');
-    assert.match(lines[0]!, /^SEQ +TIME +ACTOR +ACTION +OBJECT +OUTCOME +SOURCE +REQUEST$/);
+    assert.match(lines[0]!, /^SEQ +TIME +TENANT +ACTOR +ACTION +OBJECT +OUTCOME +SOURCE +REQUEST$/);
     assert.match(
       lines[1]!,
-      /^1 +\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ +root \(platform-admin\) +createModel +models\/iris +allowed 201 +127\.0\.0\.1 +\S+$/,
+      /^1 +\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ +default +root \(platform-admin\) +createModel +models\/iris +allowed 201 +127\.0\.0\.1 +\S+$/,
     );
     assert.match(lines[3]!, /^3 .* createModel +models\/iris +failed 409 FERRY_CONFLICT /);
     assert.match(lines[4]!, /^4 .* look \(viewer\) +listAudit +audit +denied 403 FERRY_FORBIDDEN /);

@@ -401,12 +401,13 @@ export function tokensTable(tokens: readonly TokenRecord[], now: number): string
 /** Audit records, oldest first: SEQ TIME ACTOR ACTION OBJECT OUTCOME SOURCE REQUEST. */
 export function auditTable(records: readonly AuditEntry[]): string {
   return table(
-    ['SEQ', 'TIME', 'ACTOR', 'ACTION', 'OBJECT', 'OUTCOME', 'SOURCE', 'REQUEST'],
+    ['SEQ', 'TIME', 'TENANT', 'ACTOR', 'ACTION', 'OBJECT', 'OUTCOME', 'SOURCE', 'REQUEST'],
     [...records]
       .sort((a, b) => a.seq - b.seq)
       .map((r) => [
         String(r.seq),
         r.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+        r.tenant,
         r.role === undefined ? r.actor : `${r.actor} (${r.role})`,
         r.action,
         r.object,

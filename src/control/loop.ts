@@ -684,7 +684,6 @@ export class ControlLoop implements LoopPort {
       revision,
       index,
       runtime: this.runtime.kind,
-      port: await freePort(),
       nameSuffix: Math.random().toString(36).slice(2, 7),
       platformLabels: this.mine,
       replicaEnv: this.replicaEnv,

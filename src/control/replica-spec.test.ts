@@ -30,7 +30,6 @@ const input = (over: Partial<ReplicaSpecInput> = {}): ReplicaSpecInput => ({
   revision: revision(),
   index: 1,
   runtime: 'process',
-  port: 41000,
   nameSuffix: 'x1y2z',
   platformLabels: { 'ferry.dev/managed-by': 'ferry', 'ferry.dev/platform': 'p1' },
   replicaEnv: { FERRY_LOG_LEVEL: 'info' },
@@ -45,7 +44,6 @@ describe('makeReplicaSpec', () => {
     assert.equal(made.spec.name, 'ferry-iris-r3-1-x1y2z');
     assert.equal(made.spec.modelDir, '/state/artifacts/sha256/abc');
     assert.equal(made.spec.image, undefined);
-    assert.equal(made.spec.port, 41000);
     assert.equal(made.spec.cpus, 0.5);
     assert.equal(made.spec.memoryBytes, 256 * 1024 ** 2);
     assert.deepEqual(made.spec.labels, {

@@ -19,7 +19,6 @@ export interface ReplicaSpecInput {
   revision: StoredRevision;
   index: number;
   runtime: 'process' | 'docker';
-  port: number;
   /** Makes the name unique among replicas ever made for this slot (a random string). */
   nameSuffix: string;
   /** Labels every replica of this platform carries (managed-by, platform). */
@@ -67,7 +66,6 @@ export function makeReplicaSpec(input: ReplicaSpecInput): { spec: ReplicaSpec } 
   const spec: ReplicaSpec = {
     name: `ferry-${revision.deployment}-r${revision.number}-${input.index}-${input.nameSuffix}`,
     labels: { ...makeReplicaLabels(revision, input.index), ...input.platformLabels },
-    port: input.port,
     env,
     ...(rs.resources.cpu === null ? {} : { cpus: rs.resources.cpu }),
     ...(rs.resources.memoryBytes === null ? {} : { memoryBytes: rs.resources.memoryBytes }),

@@ -184,7 +184,7 @@ export async function chooseRuntime(
     engine: answered ? engine : undefined,
   });
   if (choice === 'process') return processRuntime();
-  if (answered) return { runtime: new DockerRuntime(engine), engine };
+  if (answered) return { runtime: new DockerRuntime(engine, { socketDir: join(home, 'sockets') }), engine };
   if (choice === 'docker') {
     throw new FerryError(
       'FERRY_ENGINE_FAILED',

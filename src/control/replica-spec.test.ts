@@ -1,7 +1,7 @@
 /** makeReplicaSpec, the pure function from a revision to what a runtime starts (or why it cannot). */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { makeReplicaSpec, type ReplicaSpecInput } from './replica-spec.ts';
+import { egressNetworkName, makeReplicaSpec, type ReplicaSpecInput } from './replica-spec.ts';
 import type { StoredRevision } from './store/store.ts';
 
 const revision = (over: Partial<StoredRevision['spec']> = {}): StoredRevision => ({
@@ -111,5 +111,19 @@ describe('makeReplicaSpec', () => {
       assert.equal(made.blocked.reason, reason);
       assert.match(made.blocked.message, message);
     }
+  });
+
+  test('sealed unless the revision asks for egress: then a bridge network of the deployment and installation', () => {
+    const sealed = makeReplicaSpec(input({ runtime: 'docker', image: 'iris:1' }));
+    assert.ok('spec' in sealed);
+    assert.equal(sealed.spec.egressNetwork, undefined);
+    const open = makeReplicaSpec(
+      input({ runtime: 'docker', image: 'iris:1', revision: revision({ network: { egress: true } }) }),
+    );
+    assert.ok('spec' in open);
+    assert.equal(open.spec.egressNetwork, 'ferry-egress-p1-iris');
+    assert.equal(egressNetworkName('p1', 'team-a/iris'), 'ferry-egress-p1-team-a_iris');
+    const long = egressNetworkName('0123456789ab', 'x'.repeat(63));
+    assert.ok(long.length <= 64 && /^ferry-egress-0123456789ab-[0-9a-f]{24}$/.test(long), long);
   });
 });

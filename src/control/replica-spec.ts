@@ -9,6 +9,7 @@
  *   FERRY_CPU_LIMIT           the effective CPU limit, which the server sizes its threads by on every runtime
  *   one variable per secret   (secrets.ts envName)
  */
+import { createHash } from 'node:crypto';
 import { CPU_LIMIT_ENV, FAIL_ON_LOAD_ERROR_ENV } from '../core/replica.ts';
 import type { ReplicaSpec } from '../runtime/index.ts';
 import { SERVING_OVERRIDES_ENV } from '../spec/index.ts';
@@ -35,6 +36,17 @@ export interface ReplicaSpecInput {
 export interface Blocked {
   reason: 'SecretMissing' | 'NoArtifact' | 'NoImage' | 'NoGpu';
   message: string;
+}
+
+/**
+ * The bridge network of a deployment whose replicas may reach other machines (one per deployment and
+ * installation; the docker runtime creates and removes it): `ferry-egress-<platform>-<deployment>`, the
+ * deployment's key made safe for a network name, or hashed when too long.
+ */
+export function egressNetworkName(platform: string, deployment: string): string {
+  const plain = `ferry-egress-${platform}-${deployment.replace(/[^a-zA-Z0-9_.-]/g, '_')}`;
+  if (plain.length <= 64) return plain;
+  return `ferry-egress-${platform.slice(0, 12)}-${createHash('sha256').update(deployment).digest('hex').slice(0, 24)}`;
 }
 
 export function makeReplicaSpec(input: ReplicaSpecInput): { spec: ReplicaSpec } | { blocked: Blocked } {
@@ -64,6 +76,14 @@ export function makeReplicaSpec(input: ReplicaSpecInput): { spec: ReplicaSpec } 
     ...input.secrets.env,
   };
   const spec: ReplicaSpec = {
+    ...(rs.network?.egress === true
+      ? {
+          egressNetwork: egressNetworkName(
+            input.platformLabels['ferry.dev/platform'] ?? 'local',
+            revision.deployment,
+          ),
+        }
+      : {}),
     name: `ferry-${revision.deployment}-r${revision.number}-${input.index}-${input.nameSuffix}`,
     labels: { ...makeReplicaLabels(revision, input.index), ...input.platformLabels },
     env,

@@ -46,6 +46,8 @@ export interface VersionSpec {
   env?: Record<string, string>;
   /** Secret names (secrets: of ferry.yaml). */
   secrets?: string[];
+  /** network: of ferry.yaml, kept only when it asks for egress. */
+  network?: { egress: true };
 }
 
 export interface AddVersionInput {
@@ -100,6 +102,8 @@ export interface RevisionSpec {
   env: Record<string, string>;
   secretRefs: string[];
   serving: Record<string, JsonValue>;
+  /** Replicas may connect to other machines (the version's ferry.yaml `network.egress`); absent: sealed. */
+  network?: { egress: true };
 }
 
 /** A stored revision: the reconciler's `Revision` plus what it was made from. */
@@ -427,6 +431,11 @@ function checkVersionSpec(value: VersionSpec | undefined): VersionSpec {
   if (spec.resources !== undefined) out.resources = checkResources(spec.resources);
   if (spec.env !== undefined) out.env = checkEnv(spec.env);
   if (spec.secrets !== undefined) out.secrets = checkSecretRefs(spec.secrets);
+  if (spec.network !== undefined) {
+    if (typeof spec.network !== 'object' || spec.network === null || typeof spec.network.egress !== 'boolean')
+      throw badRequest('spec.network must be { egress: true | false }');
+    if (spec.network.egress) out.network = { egress: true };
+  }
   return out;
 }
 
@@ -823,6 +832,7 @@ function createStore(
       env: { ...(v.spec.env ?? {}), ...s.env },
       secretRefs: [...new Set([...(v.spec.secrets ?? []), ...s.secretRefs])].sort(),
       serving: s.serving,
+      ...(v.spec.network?.egress === true ? { network: { egress: true as const } } : {}),
     };
   }
 

@@ -18,7 +18,6 @@
  * The command service (commands.ts) changes the store and asks for a pass; it reaches the loop only through
  * `LoopPort`: nudge, a status snapshot per deployment, and forgetting what a new request makes stale.
  */
-import { freePort } from '../core/free-port.ts';
 import { EXIT_MODEL_LOAD_FAILED } from '../core/replica.ts';
 import type { EngineImageRequest } from '../image/provision.ts';
 import type { ReplicaStatus, Runtime, RuntimeWatch } from '../runtime/index.ts';

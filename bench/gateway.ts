@@ -1,12 +1,16 @@
 /**
  * Gateway: what the Ferry gateway adds in front of one replica, next to nginx as a reference proxy.
- * One `ferry serve` replica of the trivial add model (as S1); then, one after the other in the same
- * run: straight to the replica, through the Ferry gateway (its own process), through nginx (one
- * worker, upstream keep-alive). Two loads each: a fixed moderate rate (latency added) and a closed
- * loop at --connections (maximum throughput). `gateway-private` is the same gateway with the deployment
- * private (tenant prefix, a bearer token hashed and looked up on every request): the access check's cost.
+ * One `ferry serve` replica of the trivial add model (as S1) on TCP, and one on a unix socket (as the
+ * platform runs them); then, one after the other in the same run: straight to the TCP replica, through
+ * the Ferry gateway to the TCP replica, through the gateway to the socket replica (gateway-unix: the same
+ * gateway, the upstream hop over the socket), the gateway with the deployment private (gateway-private:
+ * tenant prefix, a bearer token hashed and looked up on every request: the access check's cost), through
+ * nginx (one worker, upstream keep-alive). Two loads each: a fixed moderate rate (latency added) and a closed
+ * loop at --connections (maximum throughput).
  * Goals: gateway adds <= 0.3 ms at p50, and gateway rps >= 0.8x nginx rps.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpuUsPerRequest, log, measure, setupPinning } from './lib/measure.ts';
 import { writeModelDir } from './lib/modeldir.ts';
@@ -23,7 +27,7 @@ usage: node --import tsx bench/gateway.ts [options]
   --connections <n>       closed-loop connections for the throughput run, default 32
   --rate <n>              requests/s for the latency run, default 1000
   --rate-connections <n>  connections for the latency run, default 8
-  --skip <list>           comma-separated paths to leave out: direct,gateway,gateway-private,nginx,node-proxy`;
+  --skip <list>           comma-separated paths to leave out: direct,gateway,gateway-unix,gateway-private,nginx,node-proxy`;
 
 const { common, values } = parseOptions(USAGE, {
   connections: { type: 'string' },
@@ -58,7 +62,7 @@ type Result = Awaited<ReturnType<typeof measure>>;
 const latency: Record<string, Result> = {};
 const throughput: Record<string, Result> = {};
 const failures: Record<string, string> = {};
-const PATHS = ['direct', 'gateway', 'gateway-private', 'nginx', 'node-proxy'] as const;
+const PATHS = ['direct', 'gateway', 'gateway-unix', 'gateway-private', 'nginx', 'node-proxy'] as const;
 /** The private path's bearer token (a made-up one of the API's length). */
 const TOKEN = 'fy_bench_0123456789abcdefghijklmnopqrstuvwxyzABCD';
 const PRIVATE_HEADERS = { ...HEADERS, authorization: `Bearer ${TOKEN}` };
@@ -120,12 +124,18 @@ log(
     `latency at ${rate}/s over ${rateConnections} connections, throughput at c=${connections}`,
 );
 let replica: Server | null = null;
+let socketReplica: Server | null = null;
+const socketDir = mkdtempSync(join(tmpdir(), 'ferry-bench-gw-'));
 try {
   replica = await startFerry(common, modelDir.dir, 'replica');
   const upstream = replica.baseUrl;
+  if (!skip.has('gateway-unix'))
+    socketReplica = await startFerry(common, modelDir.dir, 'replica-unix', join(socketDir, 'ferry.sock'));
+  const socketUpstream = socketReplica?.baseUrl;
   const proxies: Record<(typeof PATHS)[number], (() => Promise<Server>) | null> = {
     direct: null,
     gateway: () => startNodeProxy('gateway', upstream),
+    'gateway-unix': socketUpstream ? () => startNodeProxy('gateway', socketUpstream) : null,
     'gateway-private': () => startNodeProxy('gateway-private', upstream),
     nginx: nginxBin
       ? () => startNginx(common, nginxBin!, { upstream, deployment: DEPLOYMENT, served: model.name })
@@ -155,6 +165,8 @@ try {
   log(`  replica: FAILED\n${(e as Error).message.replace(/^/gm, '    ')}`);
 } finally {
   await replica?.proc.stop();
+  await socketReplica?.proc.stop();
+  rmSync(socketDir, { recursive: true, force: true });
   await modelDir.cleanup();
 }
 
@@ -206,6 +218,28 @@ const goals = printGoals([
     op: '>=',
     target: 0.8,
     detail: `closed loop, c=${connections}`,
+  },
+  {
+    name: 'gateway added p50, unix/tcp upstream',
+    value: ratio(
+      diff(latency['gateway-unix']?.p50Ms, latency.direct?.p50Ms),
+      diff(latency.gateway?.p50Ms, latency.direct?.p50Ms),
+    ),
+    op: 'info',
+    detail:
+      'added p50 with the replica on a unix socket over added p50 with it on TCP (< 1: the socket helps)',
+  },
+  {
+    name: 'gateway rps, unix/tcp upstream',
+    value: ratio(throughput['gateway-unix']?.rps, throughput.gateway?.rps),
+    op: 'info',
+    detail: `closed loop, c=${connections}`,
+  },
+  {
+    name: 'gateway cpu us/req, unix/tcp upstream',
+    value: ratio(cpuUsPerRequest(throughput['gateway-unix']), cpuUsPerRequest(throughput.gateway)),
+    op: 'info',
+    detail: "the gateway process's own CPU per request",
   },
   {
     name: 'nginx added p50',

@@ -16,7 +16,7 @@ import {
   Secrets,
   type Store,
 } from '../src/control/index.ts';
-import { ProcessRuntime, type Runtime } from '../src/runtime/index.ts';
+import { ProcessRuntime, type Runtime, replicaGet } from '../src/runtime/index.ts';
 import { ROOT, tempDir, until, writeModelDir } from './helpers.ts';
 
 const IRIS = join(ROOT, 'examples', 'iris');
@@ -95,8 +95,7 @@ describe('controller with the process runtime', () => {
     assert.equal(rev.servedName, 'iris');
     // Each routed replica really serves.
     for (const r of rev.replicas) {
-      const res = await fetch(`${r.url}/v2/models/iris/ready`);
-      assert.equal(res.status, 200);
+      assert.equal(await replicaGet(r.url, '/v2/models/iris/ready', 5000), 200);
     }
     const reasons = store.listEvents({ deployment: 'iris' }).map((e) => e.reason);
     assert.ok(reasons.includes('DeploymentCreated'));

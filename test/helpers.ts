@@ -1,6 +1,6 @@
 /** Shared by integration tests: temporary model directories and in-process servers on free ports. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,8 +17,14 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export { HANG_MS };
 export const FERRY_BIN = join(ROOT, 'bin', 'ferry.js');
 
+/**
+ * A fresh directory under the system's temp dir. Under root it lets others through (0711, not listable): process
+ * replicas then run as an unprivileged user (src/runtime/process-runtime.ts) and must reach the model
+ * directories and sockets tests make here.
+ */
 export function tempDir(prefix = 'ferry-test-'): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
+  if (process.getuid?.() === 0) chmodSync(path, 0o711);
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 

@@ -1,6 +1,6 @@
 /**
- * The platform with the Docker runtime: replicas are hardened containers of the iris image (host networking,
- * 127.0.0.1 only), reached through the gateway. A rollout under load with zero failures, a control-plane
+ * The platform with the Docker runtime: replicas are hardened, sealed containers of the iris image (no network,
+ * a unix socket each), reached through the gateway. A rollout under load with zero failures, a control-plane
  * restart that adopts the running containers, and a shutdown that leaves no container behind.
  */
 import assert from 'node:assert/strict';

@@ -20,6 +20,7 @@ import { ControlClient } from '../src/control/index.ts';
 import { buildImage, hostBase, RegistryClient } from '../src/image/index.ts';
 import { startTestRegistry, type TestRegistry } from '../src/image/registry/test-registry.ts';
 import { type Platform, platformId, startPlatform } from '../src/platform/index.ts';
+import { postReplica } from '../src/runtime/contract.ts';
 import { requireDocker } from './docker-env.ts';
 import { ROOT, tempDir, until } from './helpers.ts';
 
@@ -40,12 +41,9 @@ function setModelVersion(dir: string, modelVersion: string): void {
 }
 
 async function modelVersionAt(url: string, servedName = 'iris'): Promise<string> {
-  const res = await fetch(`${url}/v2/models/${servedName}/infer`, {
-    method: 'POST',
-    body: BODY,
-    headers: { 'content-type': 'application/json' },
-  });
-  const body = (await res.json()) as { model_version?: string };
+  // A replica's url is its unix socket (unix:<path>): asked directly, past the gateway.
+  const res = await postReplica(url, `/v2/models/${servedName}/infer`, BODY);
+  const body = res.body as { model_version?: string };
   assert.equal(res.status, 200, JSON.stringify(body));
   return body.model_version ?? '';
 }

@@ -3,8 +3,10 @@
  * stop it by PID. Every started child is tracked, and stopped on SIGINT/SIGTERM and at exit,
  * so an interrupted benchmark leaves nothing running.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { freePort } from '../../src/core/free-port.ts';
+import { replicaGet } from '../../src/runtime/readiness.ts';
 
 export { freePort };
 
@@ -19,6 +21,8 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** GET this URL until it answers 2xx. */
   readyUrl: string;
+  /** Send that GET over this unix socket instead (the URL's path is what is asked for). */
+  readySocket?: string;
   /** Give up after this long (default 30 s). */
   readyTimeoutMs?: number;
   /** Pause between readiness probes (default 50 ms; bench/startup.ts polls faster to time the start). */
@@ -72,7 +76,9 @@ function installHandlers(): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function probe(url: string, timeoutMs: number): Promise<number | null> {
+async function probe(url: string, timeoutMs: number, socket?: string): Promise<number | null> {
+  if (socket !== undefined)
+    return replicaGet(`unix:${socket}`, new URL(url).pathname, timeoutMs).catch(() => null);
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
     await res.arrayBuffer();
@@ -145,7 +151,7 @@ export async function startProcess(opts: StartOptions): Promise<RunningProcess> 
       if (exitInfo !== null) {
         throw new Error(`${opts.name} exited (${exitInfo}) before ${opts.readyUrl} was ready`);
       }
-      lastStatus = await probe(opts.readyUrl, 1000);
+      lastStatus = await probe(opts.readyUrl, 1000, opts.readySocket);
       if (lastStatus !== null && lastStatus >= 200 && lastStatus < 300) return handle;
       if (Date.now() > deadline) {
         throw new Error(

@@ -156,19 +156,31 @@ export function startKserve(o: CommonOptions): Promise<Server> {
 }
 
 /** Start `node bin/ferry.js serve <modelDir> --host 127.0.0.1 --port <port>` and wait for /v2/health/ready. */
-export async function startFerry(o: CommonOptions, modelDir: string, name = 'ferry'): Promise<Server> {
+/**
+ * `ferry serve` on 127.0.0.1:<free port>, or (socket) on that unix socket; baseUrl is then `unix:<path>`,
+ * which the gateway takes as a replica url but fetch does not.
+ */
+export async function startFerry(
+  o: CommonOptions,
+  modelDir: string,
+  name = 'ferry',
+  socket?: string,
+): Promise<Server> {
   if (!existsSync(o.ferryBin)) throw new Error(`bench: Ferry entry point ${o.ferryBin} does not exist`);
   const port = await freePort();
+  const listen =
+    socket === undefined ? ['--host', '127.0.0.1', '--port', String(port)] : ['--socket', socket];
   const proc = await startProcess({
     name,
     command: process.execPath,
-    args: [o.ferryBin, 'serve', modelDir, '--host', '127.0.0.1', '--port', String(port)],
+    args: [o.ferryBin, 'serve', modelDir, ...listen],
     cwd: REPO_ROOT,
     readyUrl: `http://127.0.0.1:${port}/v2/health/ready`,
+    ...(socket === undefined ? {} : { readySocket: socket }),
     readyTimeoutMs: o.readyTimeoutS * 1000,
     cpus: serverCpus(o),
   });
-  return { name, proc, baseUrl: `http://127.0.0.1:${port}` };
+  return { name, proc, baseUrl: socket === undefined ? `http://127.0.0.1:${port}` : `unix:${socket}` };
 }
 
 /** Start a server, run fn, and stop the server by PID whatever happens. */

@@ -4,7 +4,7 @@
  * Every platform command connects with `connect()`: flags first, then FERRY_API_URL / FERRY_TOKEN, then
  * the context file. The token is never printed.
  */
-import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ControlClient } from '../control/api/client.ts';
@@ -31,10 +31,13 @@ export function contextPath(home: string = ferryHomeDir()): string {
   return join(home, 'context.json');
 }
 
-/** Saves the context (directory 0700, file 0600, written atomically). */
+/**
+ * Saves the context (directory 0700, file 0600, written atomically). A directory the platform made traversable
+ * (0711: Ferry runs as root with the process runtime, whose replicas run as another user) keeps that.
+ */
 export function writeContext(home: string, ctx: FerryContext): void {
   mkdirSync(home, { recursive: true, mode: 0o700 });
-  chmodSync(home, 0o700);
+  chmodSync(home, (statSync(home).mode & 0o777) === 0o711 ? 0o711 : 0o700);
   const file = contextPath(home);
   const tmp = `${file}.${process.pid}.tmp`;
   const body: FerryContext = {

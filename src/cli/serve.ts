@@ -1,4 +1,5 @@
 /** `ferry serve [dir...]`: run the model server on model directories. */
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { FerryError, isFerryError } from '../core/errors.ts';
 import { EXIT_MODEL_LOAD_FAILED, FAIL_ON_LOAD_ERROR_ENV } from '../core/replica.ts';
@@ -9,6 +10,7 @@ import { action, intOption, printError } from './output.ts';
 interface ServeOptions {
   host: string;
   port: number;
+  socket?: string;
   watch?: boolean;
   demo?: boolean;
   shutdownTimeout: number;
@@ -26,6 +28,10 @@ export function registerServe(program: Command): void {
       'port to listen on (0 = any free port)',
       intOption('--port', 0, 65535),
       Number(process.env.FERRY_PORT ?? 8080),
+    )
+    .option(
+      '--socket <path>',
+      'listen on this unix socket (absolute path, mode 0600, removed on exit) instead of --host/--port',
     )
     .option('-w, --watch', 'reload a model when its files change')
     .option(
@@ -62,6 +68,7 @@ export function registerServe(program: Command): void {
             paths,
             host: options.host,
             port: options.port,
+            ...(options.socket === undefined ? {} : { socketPath: resolve(options.socket) }),
             watch: options.watch ?? false,
             shutdownTimeoutMs: options.shutdownTimeout * 1000,
             failOnLoadError: process.env[FAIL_ON_LOAD_ERROR_ENV] === '1',

@@ -18,8 +18,6 @@
  * The command service (commands.ts) changes the store and asks for a pass; it reaches the loop only through
  * `LoopPort`: nudge, a status snapshot per deployment, and forgetting what a new request makes stale.
  */
-
-import { freePort } from '../core/free-port.ts';
 import { EXIT_MODEL_LOAD_FAILED } from '../core/replica.ts';
 import { tenantOf } from '../core/tenant.ts';
 import type { EngineImageRequest } from '../image/provision.ts';
@@ -695,7 +693,6 @@ export class ControlLoop implements LoopPort {
       revision,
       index,
       runtime: this.runtime.kind,
-      port: await freePort(),
       nameSuffix: Math.random().toString(36).slice(2, 7),
       platformLabels: this.mine,
       replicaEnv: this.replicaEnv,

@@ -1,7 +1,7 @@
 /** makeReplicaSpec, the pure function from a revision to what a runtime starts (or why it cannot). */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { makeReplicaSpec, type ReplicaSpecInput } from './replica-spec.ts';
+import { egressNetworkName, makeReplicaSpec, type ReplicaSpecInput } from './replica-spec.ts';
 import type { StoredRevision } from './store/store.ts';
 
 const revision = (over: Partial<StoredRevision['spec']> = {}): StoredRevision => ({
@@ -30,7 +30,6 @@ const input = (over: Partial<ReplicaSpecInput> = {}): ReplicaSpecInput => ({
   revision: revision(),
   index: 1,
   runtime: 'process',
-  port: 41000,
   nameSuffix: 'x1y2z',
   platformLabels: { 'ferry.dev/managed-by': 'ferry', 'ferry.dev/platform': 'p1' },
   replicaEnv: { FERRY_LOG_LEVEL: 'info' },
@@ -45,7 +44,6 @@ describe('makeReplicaSpec', () => {
     assert.equal(made.spec.name, 'ferry-iris-r3-1-x1y2z');
     assert.equal(made.spec.modelDir, '/state/artifacts/sha256/abc');
     assert.equal(made.spec.image, undefined);
-    assert.equal(made.spec.port, 41000);
     assert.equal(made.spec.cpus, 0.5);
     assert.equal(made.spec.memoryBytes, 256 * 1024 ** 2);
     assert.deepEqual(made.spec.labels, {
@@ -113,5 +111,19 @@ describe('makeReplicaSpec', () => {
       assert.equal(made.blocked.reason, reason);
       assert.match(made.blocked.message, message);
     }
+  });
+
+  test('sealed unless the revision asks for egress: then a bridge network of the deployment and installation', () => {
+    const sealed = makeReplicaSpec(input({ runtime: 'docker', image: 'iris:1' }));
+    assert.ok('spec' in sealed);
+    assert.equal(sealed.spec.egressNetwork, undefined);
+    const open = makeReplicaSpec(
+      input({ runtime: 'docker', image: 'iris:1', revision: revision({ network: { egress: true } }) }),
+    );
+    assert.ok('spec' in open);
+    assert.equal(open.spec.egressNetwork, 'ferry-egress-p1-iris');
+    assert.equal(egressNetworkName('p1', 'team-a/iris'), 'ferry-egress-p1-team-a_iris');
+    const long = egressNetworkName('0123456789ab', 'x'.repeat(63));
+    assert.ok(long.length <= 64 && /^ferry-egress-0123456789ab-[0-9a-f]{24}$/.test(long), long);
   });
 });

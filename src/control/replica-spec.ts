@@ -9,7 +9,7 @@
  *   FERRY_CPU_LIMIT           the effective CPU limit, which the server sizes its threads by on every runtime
  *   one variable per secret   (secrets.ts envName)
  */
-
+import { createHash } from 'node:crypto';
 import { CPU_LIMIT_ENV, FAIL_ON_LOAD_ERROR_ENV } from '../core/replica.ts';
 import { keyForFiles } from '../core/tenant.ts';
 import type { ReplicaSpec } from '../runtime/index.ts';
@@ -21,7 +21,6 @@ export interface ReplicaSpecInput {
   revision: StoredRevision;
   index: number;
   runtime: 'process' | 'docker';
-  port: number;
   /** Makes the name unique among replicas ever made for this slot (a random string). */
   nameSuffix: string;
   /** Labels every replica of this platform carries (managed-by, platform). */
@@ -38,6 +37,17 @@ export interface ReplicaSpecInput {
 export interface Blocked {
   reason: 'SecretMissing' | 'NoArtifact' | 'NoImage' | 'NoGpu';
   message: string;
+}
+
+/**
+ * The bridge network of a deployment whose replicas may reach other machines (one per deployment and
+ * installation; the docker runtime creates and removes it): `ferry-egress-<platform>-<deployment>`, the
+ * deployment's key made safe for a network name, or hashed when too long.
+ */
+export function egressNetworkName(platform: string, deployment: string): string {
+  const plain = `ferry-egress-${platform}-${deployment.replace(/[^a-zA-Z0-9_.-]/g, '_')}`;
+  if (plain.length <= 64) return plain;
+  return `ferry-egress-${platform.slice(0, 12)}-${createHash('sha256').update(deployment).digest('hex').slice(0, 24)}`;
 }
 
 export function makeReplicaSpec(input: ReplicaSpecInput): { spec: ReplicaSpec } | { blocked: Blocked } {
@@ -67,9 +77,16 @@ export function makeReplicaSpec(input: ReplicaSpecInput): { spec: ReplicaSpec } 
     ...input.secrets.env,
   };
   const spec: ReplicaSpec = {
+    ...(rs.network?.egress === true
+      ? {
+          egressNetwork: egressNetworkName(
+            input.platformLabels['ferry.dev/platform'] ?? 'local',
+            revision.deployment,
+          ),
+        }
+      : {}),
     name: `ferry-${keyForFiles(revision.deployment)}-r${revision.number}-${input.index}-${input.nameSuffix}`,
     labels: { ...makeReplicaLabels(revision, input.index), ...input.platformLabels },
-    port: input.port,
     env,
     ...(rs.resources.cpu === null ? {} : { cpus: rs.resources.cpu }),
     ...(rs.resources.memoryBytes === null ? {} : { memoryBytes: rs.resources.memoryBytes }),

@@ -99,6 +99,8 @@ export async function versionSpecOf(dir: string): Promise<VersionSpec> {
     resources: { cpu: spec.resources.cpu, memoryBytes: spec.resources.memoryBytes, gpu: spec.resources.gpu },
     env: { ...spec.env },
     secrets: [...spec.secrets],
+    // Only when asked for: versions that do not say keep their spec (and their revisions' hashes) as before.
+    ...(spec.network.egress ? { network: { egress: true } } : {}),
   };
 }
 

@@ -20,3 +20,36 @@ export const DRAINING_HEADER = 'x-ferry-draining';
 
 /** The replica's effective CPU limit in cores; the server sizes its threads by it on every runtime. */
 export const CPU_LIMIT_ENV = 'FERRY_CPU_LIMIT';
+
+/**
+ * A replica's address when it listens on a unix socket: `unix:<absolute path>` (the route table's
+ * RouteReplica.url and a runtime's ReplicaStatus.url). Otherwise a replica's url is `http://127.0.0.1:<port>`.
+ */
+export const UNIX_URL_PREFIX = 'unix:';
+
+/** The server listens on this unix socket (absolute path) instead of TCP; the image's entry reads it. */
+export const LISTEN_SOCKET_ENV = 'FERRY_LISTEN_SOCKET';
+
+/** Permission bits of that socket, octal (default 600: only the server's own user may connect). */
+export const SOCKET_MODE_ENV = 'FERRY_SOCKET_MODE';
+
+/** Longest unix socket path Linux takes (sun_path is 108 bytes, with its terminating NUL). */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
+/** `unix:<path>` for an absolute socket path. */
+export function unixUrl(path: string): string {
+  return `${UNIX_URL_PREFIX}${path}`;
+}
+
+/**
+ * The socket path of a `unix:<path>` url, or null when the url is not one or the path is unusable (not
+ * absolute, with NUL, '.' or '..' segments, or longer than MAX_SOCKET_PATH_BYTES).
+ */
+export function socketPathOf(url: unknown): string | null {
+  if (typeof url !== 'string' || !url.startsWith(UNIX_URL_PREFIX)) return null;
+  const path = url.slice(UNIX_URL_PREFIX.length);
+  if (!path.startsWith('/') || path.includes('\0') || Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES)
+    return null;
+  if (path.split('/').some((p) => p === '.' || p === '..')) return null;
+  return path;
+}

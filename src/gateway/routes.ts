@@ -4,6 +4,7 @@
  * edits it, it compiles it into its own per-request structures (see state.ts).
  */
 import { FerryError } from '../core/errors.ts';
+import { socketPathOf } from '../core/replica.ts';
 
 import type { RouteCaller, RouteTable } from '../core/route-table.ts';
 import { DEFAULT_TENANT, qualify } from '../core/tenant.ts';
@@ -26,7 +27,8 @@ function isShare(x: unknown): x is number {
 /**
  * Every problem with a route table, each naming where (`deployments[i].revisions[j]...`) and what
  * is allowed. Light on purpose: the control plane built the table; this catches wiring bugs
- * (duplicate names, shares out of range, a replica URL that is not http://host:port).
+ * (duplicate names, shares out of range, a replica URL that is neither http://host:port nor
+ * unix:<absolute socket path>).
  */
 export function routeTableProblems(table: RouteTable): string[] {
   const problems: string[] = [];
@@ -77,7 +79,9 @@ export function routeTableProblems(table: RouteTable): string[] {
         else replicaIds.add(p.id);
         if (typeof p?.ready !== 'boolean') problems.push(`${pat}.ready: must be true or false`);
         if (parseReplicaUrl(p?.url) === null)
-          problems.push(`${pat}.url: '${String(p?.url)}' is not http://<host>:<port>`);
+          problems.push(
+            `${pat}.url: '${String(p?.url)}' is neither http://<host>:<port> nor unix:<absolute socket path> (at most 107 bytes, no '.' or '..')`,
+          );
       });
     });
     if (sum !== 0 && Math.abs(sum - 100) > SUM_TOLERANCE)
@@ -138,9 +142,15 @@ export function assertRouteTable(table: RouteTable): void {
     });
 }
 
-/** host and port of an http:// replica URL, or null. A path in the URL is ignored. */
-export function parseReplicaUrl(url: unknown): { host: string; port: number } | null {
+/**
+ * Where a replica listens: host and port of an http:// URL (a path in it is ignored), or the socket path of a
+ * `unix:<path>` URL (then host is that path and port 0: the upstream client connects to a path when host
+ * starts with '/'). null when it is neither.
+ */
+export function parseReplicaUrl(url: unknown): { host: string; port: number; socketPath?: string } | null {
   if (typeof url !== 'string') return null;
+  const socketPath = socketPathOf(url);
+  if (socketPath !== null) return { host: socketPath, port: 0, socketPath };
   let u: URL;
   try {
     u = new URL(url);

@@ -24,9 +24,11 @@ import type { TrafficTarget } from './traffic.ts';
 
 export interface ReplicaState extends Replica {
   url: string;
+  /** A hostname or address, or (a replica on a unix socket) the socket's absolute path. */
   host: string;
+  /** 0 for a socket. */
   port: number;
-  /** `host:port`, the Host header sent to this replica. */
+  /** The Host header sent to this replica: `host:port`, or `localhost` on a socket. */
   hostHeader: string;
   /** False once the replica left the table (it may still finish requests). */
   routed: boolean;
@@ -188,7 +190,7 @@ export class RouteState {
         url,
         host: target.host,
         port: target.port,
-        hostHeader: `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`,
+        hostHeader: hostHeaderOf(target),
         routed: true,
       };
       this.replicas.set(id, p);
@@ -199,7 +201,7 @@ export class RouteState {
         p.url = url;
         p.host = target.host;
         p.port = target.port;
-        p.hostHeader = `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
+        p.hostHeader = hostHeaderOf(target);
       }
     }
     return p;
@@ -290,4 +292,9 @@ export class RouteState {
     }
     this.#waiters.clear();
   }
+}
+
+function hostHeaderOf(target: { host: string; port: number; socketPath?: string }): string {
+  if (target.socketPath !== undefined) return 'localhost';
+  return `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
 }

@@ -3,7 +3,10 @@
  * replica might: split at every byte, chunked, interim 100 responses, close-delimited bodies.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { UpstreamClient, type UpstreamError } from './upstream.ts';
 
@@ -44,10 +47,14 @@ function trickle(socket: Socket, text: string, then?: () => void): void {
   step();
 }
 
-function exchange(port: number, head = 'GET / HTTP/1.1\r\nhost: x\r\n\r\n', headOnly = false) {
+function exchange(port: number | string, head = 'GET / HTTP/1.1\r\nhost: x\r\n\r\n', headOnly = false) {
   return new Promise<{ status: number; headers: string[]; body: string; reused: boolean }>(
     (resolve, reject) => {
-      const conn = client.connection('127.0.0.1', port, `127.0.0.1:${port}`);
+      // A string: a unix socket's path (the pool key the gateway passes for those is always 'localhost').
+      const conn =
+        typeof port === 'string'
+          ? client.connection(port, 0, 'localhost')
+          : client.connection('127.0.0.1', port, `127.0.0.1:${port}`);
       let status = 0;
       let headers: string[] = [];
       let body = '';
@@ -121,4 +128,34 @@ test('failures say whether any response byte had arrived', async () => {
   await assert.rejects(exchange(during), (e: UpstreamError) => e.beforeHead === false);
   const garbage = await rawServer((socket) => socket.write('SPDY/3 what\r\n\r\n'));
   await assert.rejects(exchange(garbage), (e: UpstreamError) => e.code === 'HPE_INVALID_STATUS');
+});
+
+test('a replica on a unix socket: the same client, one pool per socket path', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-upstream-'));
+  try {
+    const paths = [join(dir, 'a.sock'), join(dir, 'b.sock')];
+    for (const [i, path] of paths.entries()) {
+      const server = createServer((socket) => {
+        socket.on('data', (d) => {
+          if (d.includes('\r\n\r\n')) socket.write(`HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n${i}`);
+        });
+        socket.on('error', () => {});
+      });
+      servers.push(server);
+      await new Promise<void>((r) => server.listen(path, () => r()));
+    }
+    const a = await exchange(paths[0]!);
+    assert.deepEqual([a.status, a.body, a.reused], [200, '0', false]);
+    // Same Host key, another socket: its own pool and connection.
+    const b = await exchange(paths[1]!);
+    assert.deepEqual([b.body, b.reused], ['1', false]);
+    const again = await exchange(paths[0]!);
+    assert.deepEqual([again.body, again.reused], ['0', true]);
+    await assert.rejects(
+      exchange(join(dir, 'none.sock')),
+      (e: UpstreamError) => e.beforeHead && e.code === 'ENOENT',
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

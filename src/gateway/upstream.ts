@@ -8,6 +8,9 @@
  * IncomingMessage stream per response) costing about as much CPU as the server side. The replicas
  * are Ferry model servers speaking plain HTTP/1.1, so this client only needs what they send.
  *
+ * A replica is reached over TCP (host, port) or over a unix socket (host is then the socket's absolute
+ * path); both get the same keep-alive pools.
+ *
  * Bytes are never decoded: the request head is written as latin1 (header values and the URL come
  * from Node's parser as latin1), body chunks go to the socket as they are, and response body
  * chunks are slices of the socket's buffers (chunked framing removed; the gateway's own server
@@ -86,7 +89,7 @@ export class UpstreamConnection {
 
   constructor(pool: UpstreamPool, host: string, port: number) {
     this.#pool = pool;
-    const socket = connect({ host, port, noDelay: true });
+    const socket = isSocketPath(host) ? connect({ path: host }) : connect({ host, port, noDelay: true });
     this.socket = socket;
     socket.on('data', (b: Buffer) => this.#onData(b));
     socket.on('error', (e: NodeJS.ErrnoException) => this.#onClose(e.code ?? 'ECONNRESET', e.message));
@@ -460,7 +463,15 @@ export class UpstreamPool {
   }
 }
 
-/** Pools by `host:port`, swept every few seconds so idle connections do not pile up. */
+/** A host that is an absolute path: a unix socket. */
+function isSocketPath(host: string): boolean {
+  return host.charCodeAt(0) === 47; // '/'
+}
+
+/**
+ * Pools by key (the caller's `host:port` Host header) or, for a socket, by its path; swept every few seconds
+ * so idle connections do not pile up.
+ */
 export class UpstreamClient {
   readonly #pools = new Map<string, UpstreamPool>();
   readonly #timer: NodeJS.Timeout;
@@ -473,11 +484,13 @@ export class UpstreamClient {
     this.#timer.unref();
   }
 
+  /** host: a hostname or address, or a unix socket's absolute path (port is then ignored). */
   connection(host: string, port: number, key: string): UpstreamConnection {
-    let pool = this.#pools.get(key);
+    const k = isSocketPath(host) ? host : key;
+    let pool = this.#pools.get(k);
     if (pool === undefined) {
       pool = new UpstreamPool(host, port);
-      this.#pools.set(key, pool);
+      this.#pools.set(k, pool);
     }
     return pool.acquire(Date.now());
   }

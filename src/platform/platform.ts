@@ -7,7 +7,7 @@
  *   controller.loop -> runtime (replicas) + gateway.setRoutes (what serves, by revision)
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import {
@@ -82,6 +82,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   mkdirSync(opts.home, { recursive: true, mode: 0o700 });
   const { runtime, engine } = await chooseRuntime(opts.runtime ?? 'auto', opts.home);
   const store = openStore(join(opts.home, 'state.db'));
+  if (runtime.kind === 'process' && process.getuid?.() === 0) letReplicasThrough(opts.home);
   const cleanups: Array<() => Promise<void> | void> = [() => store.close()];
   try {
     const gateway = createGateway({
@@ -162,6 +163,20 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   }
 }
 
+/**
+ * Ferry runs as root with the process runtime: replicas run as an unprivileged user (process-runtime.ts) that must
+ * reach its model (artifacts/, files 0444) and its socket directory (replicas/sockets/). The state directory lets
+ * everyone through (0711, not listable); what is Ferry's alone is made unreadable to others: the store, the log
+ * archive (the runtime keeps its own records and logs 0700; secret.key and platform-id are 0600 already).
+ */
+function letReplicasThrough(home: string): void {
+  chmodSync(home, 0o711);
+  for (const file of ['state.db', 'state.db-wal', 'state.db-shm'])
+    if (existsSync(join(home, file))) chmodSync(join(home, file), 0o600);
+  mkdirSync(join(home, 'logs'), { recursive: true, mode: 0o700 });
+  chmodSync(join(home, 'logs'), 0o700);
+}
+
 /** A listen failure as a FerryError; a taken port names the flag that picks another. */
 function throwListenError(error: unknown, what: string, host: string, port: number, flag: string): never {
   const code = (error as NodeJS.ErrnoException).code;
@@ -200,7 +215,7 @@ export async function chooseRuntime(
     engine: answered ? engine : undefined,
   });
   if (choice === 'process') return processRuntime();
-  if (answered) return { runtime: new DockerRuntime(engine), engine };
+  if (answered) return { runtime: new DockerRuntime(engine, { socketDir: join(home, 'sockets') }), engine };
   if (choice === 'docker') {
     throw new FerryError(
       'FERRY_ENGINE_FAILED',

@@ -5,13 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { lstatSync, readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { isFerryError } from '../core/errors.ts';
 import { freePort } from '../core/free-port.ts';
-import { readiness, withReadiness } from './readiness.ts';
+import { socketPathOf } from '../core/replica.ts';
+import { readiness, replicaGet, withReadiness } from './readiness.ts';
 import type { ReplicaLogLine, ReplicaSpec, ReplicaStatus, Runtime, RuntimeEvent } from './types.ts';
 
 export { freePort };
@@ -28,7 +30,10 @@ export interface RuntimeFixture {
   crash(replica: ReplicaStatus): Promise<void>;
   /** Removes whatever the fixture made (state directories, images, leftover replicas with these labels). */
   cleanup(): Promise<void>;
-  /** Runtime-specific checks of a running replica (docker: the hardened settings, read back from the engine). */
+  /**
+   * Runtime-specific checks of a running replica (docker: the hardened settings, read back from the engine;
+   * both: who may connect to its socket).
+   */
   checkReplica?(replica: ReplicaStatus, spec: ReplicaSpec): Promise<void>;
 }
 
@@ -117,33 +122,52 @@ async function drain(it: AsyncIterator<ReplicaLogLine>, what: string, ms: number
   return rest;
 }
 
-/** Local addresses (hex "ADDR:PORT" as /proc/net/tcp* shows them) with a socket listening on this port. */
-function listeners(port: number): string[] {
-  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
-  const out: string[] = [];
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const row of text.split('\n').slice(1)) {
-      const [, local, , state] = row.trim().split(/\s+/);
-      if (state === '0A' && local?.endsWith(`:${hexPort}`)) out.push(local);
-    }
-  }
-  return out;
-}
-
 async function portOpen(url: string): Promise<boolean> {
   try {
-    const res = await fetch(`${url}/v2/health/live`, { signal: AbortSignal.timeout(1000) });
-    await res.body?.cancel();
+    await replicaGet(url, '/v2/health/live', 1000);
     return true;
   } catch {
     return false;
   }
+}
+
+/** POST of a JSON body to a replica's url (`unix:<path>` or http): status and parsed body (or text). */
+export function postReplica(
+  url: string,
+  path: string,
+  body: string | Buffer,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: unknown }> {
+  const socketPath = socketPathOf(url);
+  const target =
+    socketPath !== null ? { socketPath } : { host: new URL(url).hostname, port: Number(new URL(url).port) };
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        ...target,
+        path,
+        method: 'POST',
+        agent: false,
+        headers: { 'content-type': 'application/json', ...headers },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('end', () => {
+          let parsed: unknown = text;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            // not JSON: the text
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 export function runRuntimeContract(
@@ -165,7 +189,6 @@ export function runRuntimeContract(
       return {
         name: `ferry-${run}-${suffix}`,
         labels: { ...labels, 'ferry.dev/replica-index': suffix, ...extra },
-        port: await freePort(),
         env: { FERRY_LOG_LEVEL: 'info' },
         cpus: 1,
         memoryBytes: 512 * 1024 * 1024,
@@ -195,26 +218,25 @@ export function runRuntimeContract(
       first = await runtime.ensure(firstSpec);
       assert.equal(first.name, firstSpec.name);
       assert.deepEqual(first.labels, firstSpec.labels);
-      assert.equal(first.url, `http://127.0.0.1:${firstSpec.port}`);
+      const socket = socketPathOf(first.url);
+      assert.ok(socket !== null, `listens on a unix socket, not ${first.url}`);
       assert.ok(first.state === 'starting' || first.state === 'ready', first.state);
       assert.ok(Math.abs(first.startedAt - Date.now()) < 60_000);
       await until('readiness', readyTimeoutMs, async () => ((await readiness(first.url)) ? true : undefined));
-      const res = await fetch(`${first.url}/v2/models/iris/infer`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: readFileSync(join(IRIS, 'requests', 'setosa.json')),
-      });
+      const res = await postReplica(
+        first.url,
+        '/v2/models/iris/infer',
+        readFileSync(join(IRIS, 'requests', 'setosa.json')),
+      );
       assert.equal(res.status, 200);
-      const body = (await res.json()) as { outputs: Array<{ name: string; data: number[] }> };
+      const body = res.body as { outputs: Array<{ name: string; data: number[] }> };
       assert.deepEqual(body.outputs.find((o) => o.name === 'label')?.data, [0]);
       const [listed] = await withReadiness(await runtime.list(labels));
       assert.equal(listed?.state, 'ready');
       assert.equal(first.restarts, 0);
       assert.equal(listed?.restarts, 0, 'restarts: none in place');
-      // Bound to the loopback interface only (host networking for docker: the host's sockets).
-      assert.deepEqual(listeners(firstSpec.port), [
-        `0100007F:${firstSpec.port.toString(16).toUpperCase().padStart(4, '0')}`,
-      ]);
+      // A socket on this machine, in a directory of its own.
+      assert.ok(lstatSync(socket).isSocket());
       await fx.checkReplica?.(first, firstSpec);
     });
 
@@ -259,7 +281,7 @@ export function runRuntimeContract(
       for (const bad of [
         { ...good, name: '../escape' },
         { ...good, modelDir: undefined, image: undefined },
-        { ...good, port: 0 },
+        { ...good, egressNetwork: 'no spaces allowed' },
       ]) {
         await assert.rejects(
           runtime.ensure(bad),
@@ -284,7 +306,7 @@ export function runRuntimeContract(
       );
       assert.ok((await adopter.logs(first.id)).length > 0);
       await adopter.remove(first.id, 10_000);
-      assert.equal(await portOpen(first.url), false, 'the port is closed after remove');
+      assert.equal(await portOpen(first.url), false, 'nothing answers on its socket after remove');
       assert.deepEqual(await adopter.list(labels), []);
       assert.deepEqual(await runtime.list(labels), []);
       await adopter.remove(first.id); // idempotent
@@ -346,13 +368,13 @@ export function runRuntimeContract(
         const it = runtime.followLogs(r.id, aborted.signal)[Symbol.asyncIterator]();
         const it2 = runtime.followLogs(r.id, untilStopped.signal)[Symbol.asyncIterator]();
         const reqId = `follow-${run}`;
-        const res = await fetch(`${r.url}/v2/models/iris/infer`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-request-id': reqId },
-          body: '{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 3], "data": [1, 2, 3]}]}',
-        });
+        const res = await postReplica(
+          r.url,
+          '/v2/models/iris/infer',
+          '{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 3], "data": [1, 2, 3]}]}',
+          { 'x-request-id': reqId },
+        );
         assert.equal(res.status, 400);
-        await res.body?.cancel();
         const line = await lineMatching(it, 'the request log line', 10_000, (l) => l.line.includes(reqId));
         assert.equal(JSON.parse(line.line).reqId, reqId);
         assert.ok(line.stream === 'stdout' || line.stream === 'stderr');

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { cleanupContainers, requireDocker, uniqueName } from '../../test/docker-env.ts';
 import { HANG_MS } from '../../test/hang.ts';
+import { socketPathOf } from '../core/replica.ts';
 import {
   type ContainerEventOptions,
   createEngine,
@@ -11,7 +14,7 @@ import {
   loadIntoEngine,
 } from '../image/engine/index.ts';
 import { buildImage, hostBase } from '../image/index.ts';
-import { CONTRACT_RUN_LABEL, freePort, runRuntimeContract } from './contract.ts';
+import { CONTRACT_RUN_LABEL, runRuntimeContract } from './contract.ts';
 import { DockerRuntime } from './docker-runtime.ts';
 import type { RuntimeEvent } from './types.ts';
 
@@ -31,16 +34,21 @@ function irisImage(): Promise<string> {
   return loaded;
 }
 
+// The replicas' socket directories (as $FERRY_HOME/sockets on the platform).
+const stateDir = mkdtempSync(join(tmpdir(), 'ferry-docker-runtime-'));
+const socketDir = join(stateDir, 'sockets');
+
 after(async () => {
   if (loaded !== undefined) await requireDocker().removeImage(tag, true);
+  rmSync(stateDir, { recursive: true, force: true });
 });
 
 runRuntimeContract('docker', async ({ labels }) => {
   const engine = requireDocker();
   return {
-    runtime: new DockerRuntime(engine),
+    runtime: new DockerRuntime(engine, { socketDir }),
     replicaSource: await irisImage(),
-    reopen: () => new DockerRuntime(createEngine()),
+    reopen: () => new DockerRuntime(createEngine(), { socketDir }),
     crash: async (replica) => {
       await engine.docker.getContainer(replica.id).kill();
     },
@@ -60,14 +68,23 @@ runRuntimeContract('docker', async ({ labels }) => {
       assert.equal(hc.Memory, spec.memoryBytes);
       assert.equal(hc.MemorySwap, spec.memoryBytes, 'no swap beyond the memory limit');
       assert.equal(hc.NanoCpus, (spec.cpus ?? 0) * 1e9);
-      assert.equal(hc.NetworkMode, 'host');
+      assert.equal(hc.NetworkMode, 'none', 'sealed: no network');
+      // Only its own socket directory is shared with it, read-write; nothing else of the host.
+      const socket = socketPathOf(replica.url)!;
+      assert.deepEqual(hc.Binds, [`${dirname(socket)}:/run/ferry:rw`]);
+      assert.equal(statSync(socketDir).mode & 0o777, 0o700, 'the socket root lets only Ferry through');
+      assert.equal(statSync(dirname(socket)).mode & 0o777, 0o733);
+      assert.ok(statSync(socket).isSocket());
       assert.equal(hc.RestartPolicy?.Name, 'no');
       assert.deepEqual(hc.LogConfig, {
         Type: 'json-file',
         Config: { 'max-size': String(10 * 1024 * 1024), 'max-file': '3' },
       });
-      assert.ok(info.Config.Env.includes('FERRY_HOST=127.0.0.1'), info.Config.Env.join(' '));
-      assert.ok(info.Config.Env.includes(`FERRY_PORT=${spec.port}`), info.Config.Env.join(' '));
+      assert.ok(
+        info.Config.Env.includes('FERRY_LISTEN_SOCKET=/run/ferry/ferry.sock'),
+        info.Config.Env.join(' '),
+      );
+      assert.ok(!info.Config.Env.some((e) => e.startsWith('FERRY_HOST=')), info.Config.Env.join(' '));
       assert.equal(info.RestartCount, 0);
     },
     cleanup: async () => {
@@ -107,7 +124,7 @@ describe('DockerRuntime.watch across engine stream ends', { timeout: 4 * HANG_MS
         return typeof value === 'function' ? value.bind(target) : value;
       },
     }) as Engine;
-    const runtime = new DockerRuntime(flaky, { watchRetryMaxMs: 200 });
+    const runtime = new DockerRuntime(flaky, { socketDir, watchRetryMaxMs: 200 });
     const events: RuntimeEvent[] = [];
     let notify: (() => void) | undefined;
     const w = runtime.watch(labels, (e) => {
@@ -132,7 +149,6 @@ describe('DockerRuntime.watch across engine stream ends', { timeout: 4 * HANG_MS
       const r = await runtime.ensure({
         name: uniqueName('ferry-rt-watch'),
         labels,
-        port: await freePort(),
         image: await irisImage(),
       });
       open(); // the subscription is made only now: the start is caught up (since = watch time)

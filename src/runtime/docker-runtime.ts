@@ -1,17 +1,28 @@
 /**
  * Runtime that runs each replica as a hardened container (src/image/engine: non-root, read-only root,
- * no capabilities, no-new-privileges, limits) with host networking, the server bound to 127.0.0.1:<port>.
+ * no capabilities, no-new-privileges, limits), sealed: no network at all (`--network none`: no interface but
+ * its own loopback), the server listening on a unix socket in a directory of its own,
+ * `<socketDir>/<name>/ferry.sock` on the host (socket-dir.ts), bind-mounted read-write at /run/ferry and
+ * nothing else of the host. `socketDir` is 0700 (only Ferry's user and root pass), each replica's directory
+ * 0733 so the container's user (65532 in Ferry's images) can make its socket there, the socket 0666 (who can
+ * connect is decided by the directories: Ferry's user, root, and that one replica). A replica whose spec
+ * declares egress joins a dedicated bridge network instead (ReplicaSpec.egressNetwork: made here when missing,
+ * inter-container traffic off, removed with its last replica), never the host's network, and keeps the socket.
  * What the runtime needs to find again after a restart lives in the container's labels: its replica name,
- * port and start time. Removing stops (SIGTERM, then SIGKILL after the grace period) and deletes the container.
+ * socket path and start time (containers of older Ferry versions: a port, host networking). Removing stops (SIGTERM, then SIGKILL after the grace period) and deletes the container.
  * The restart policy is "no": a crashed replica stays failed (with its exit code) until the reconciler
  * replaces it. Output is kept by the engine's json-file driver, bounded (max-size, max-file).
  * watch() follows the engine's event stream (start / die / destroy, filtered by label), subscribing with
  * `since` = the moment watch() was called (and, after the stream ends, the last event seen), so nothing is
  * lost between subscribing and a list() the caller makes meanwhile.
  */
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { FerryError } from '../core/errors.ts';
+import { LISTEN_SOCKET_ENV, SOCKET_MODE_ENV, socketPathOf, unixUrl } from '../core/replica.ts';
 import type { ContainerEvent, ContainerState, Engine } from '../image/engine/index.ts';
 import { singleFlight } from './single-flight.ts';
+import { replicaSocketDir, SOCKET_FILE } from './socket-dir.ts';
 import type {
   ReplicaLogLine,
   ReplicaSpec,
@@ -25,13 +36,23 @@ import { validateReplicaSpec } from './validate.ts';
 /** Labels the docker runtime adds to every replica container (beside the caller's). */
 export const RUNTIME_LABELS = {
   name: 'ferry.dev/replica-name',
+  /** The host path of its socket. */
+  socket: 'ferry.dev/replica-socket',
+  /** The egress network it joined, when it has one. */
+  network: 'ferry.dev/replica-network',
+  /** Containers made before sockets: the port it listens on (host networking). */
   port: 'ferry.dev/replica-port',
   startedAt: 'ferry.dev/replica-started-at',
   /** JSON array of the caller's label keys: a container also carries its image's labels, not listed back. */
   keys: 'ferry.dev/replica-label-keys',
 } as const;
 
+/** Where the socket directory is mounted in a replica, and the socket in it. */
+export const CONTAINER_SOCKET_DIR = '/run/ferry';
+
 export interface DockerRuntimeOptions {
+  /** Host directory of the replicas' socket directories (the platform's: `$FERRY_HOME/sockets`). */
+  socketDir: string;
   /** Defaults when a spec gives none (as `ferry run`: 1 core, 1 GiB). */
   cpus?: number;
   memoryBytes?: number;
@@ -45,10 +66,28 @@ export interface DockerRuntimeOptions {
 export class DockerRuntime implements Runtime {
   readonly kind = 'docker' as const;
 
+  readonly socketDir: string;
+  /** Network operations in order per network (a removal must not race a replica joining it). */
+  private readonly networkOps = new Map<string, Promise<unknown>>();
+
   constructor(
     readonly engine: Engine,
-    private readonly opts: DockerRuntimeOptions = {},
-  ) {}
+    private readonly opts: DockerRuntimeOptions,
+  ) {
+    this.socketDir = resolve(opts.socketDir);
+  }
+
+  private serialized<T>(network: string | undefined, op: () => Promise<T>): Promise<T> {
+    if (network === undefined) return op();
+    const prev = this.networkOps.get(network) ?? Promise.resolve();
+    const next = prev.then(op, op);
+    const settled = next.catch(() => undefined);
+    this.networkOps.set(network, settled);
+    void settled.then(() => {
+      if (this.networkOps.get(network) === settled) this.networkOps.delete(network);
+    });
+    return next;
+  }
 
   /** Idempotent; two concurrent calls for one name start one replica. */
   readonly ensure = singleFlight(
@@ -67,25 +106,45 @@ export class DockerRuntime implements Runtime {
       // A stopped container of that name: replaced (the name must be free for the new one).
       await this.engine.remove(c.id);
     }
+    const dir = replicaSocketDir(this.socketDir, spec.name);
+    const socket = `${dir}/${SOCKET_FILE}`;
+    await mkdir(this.socketDir, { recursive: true, mode: 0o700 });
+    await chmod(this.socketDir, 0o700);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { mode: 0o733 });
+    await chmod(dir, 0o733);
+    const network = spec.egressNetwork;
     const startedAt = Date.now();
-    const { id } = await this.engine.runContainer({
-      image: spec.image,
-      name: spec.name,
-      env: spec.env ?? {},
-      hostPort: spec.port,
-      network: 'host',
-      readOnly: true,
-      cpus: spec.cpus ?? this.opts.cpus ?? 1,
-      memoryBytes: spec.memoryBytes ?? this.opts.memoryBytes ?? 1024 * 1024 * 1024,
-      pidsLimit: this.opts.pidsLimit ?? 256,
-      ...(this.opts.logLimit ? { logLimit: this.opts.logLimit } : {}),
-      labels: {
-        ...spec.labels,
-        [RUNTIME_LABELS.name]: spec.name,
-        [RUNTIME_LABELS.port]: String(spec.port),
-        [RUNTIME_LABELS.startedAt]: String(startedAt),
-        [RUNTIME_LABELS.keys]: JSON.stringify(Object.keys(spec.labels)),
-      },
+    const { id } = await this.serialized(network, async () => {
+      if (network !== undefined)
+        await this.engine.ensureNetwork(network, {
+          ...pick(spec.labels, NETWORK_LABEL_KEYS),
+          [RUNTIME_LABELS.network]: network,
+        });
+      return this.engine.runContainer({
+        image: spec.image!,
+        name: spec.name,
+        env: {
+          ...(spec.env ?? {}),
+          [LISTEN_SOCKET_ENV]: `${CONTAINER_SOCKET_DIR}/${SOCKET_FILE}`,
+          [SOCKET_MODE_ENV]: '666',
+        },
+        network: network === undefined ? 'none' : { bridge: network },
+        writableBinds: [{ source: dir, target: CONTAINER_SOCKET_DIR }],
+        readOnly: true,
+        cpus: spec.cpus ?? this.opts.cpus ?? 1,
+        memoryBytes: spec.memoryBytes ?? this.opts.memoryBytes ?? 1024 * 1024 * 1024,
+        pidsLimit: this.opts.pidsLimit ?? 256,
+        ...(this.opts.logLimit ? { logLimit: this.opts.logLimit } : {}),
+        labels: {
+          ...spec.labels,
+          [RUNTIME_LABELS.name]: spec.name,
+          [RUNTIME_LABELS.socket]: socket,
+          ...(network === undefined ? {} : { [RUNTIME_LABELS.network]: network }),
+          [RUNTIME_LABELS.startedAt]: String(startedAt),
+          [RUNTIME_LABELS.keys]: JSON.stringify(Object.keys(spec.labels)),
+        },
+      });
     });
     return {
       id,
@@ -93,7 +152,7 @@ export class DockerRuntime implements Runtime {
       labels: { ...spec.labels },
       state: 'starting',
       startedAt,
-      url: `http://127.0.0.1:${spec.port}`,
+      url: unixUrl(socket),
       restarts: 0,
     };
   }
@@ -198,8 +257,18 @@ export class DockerRuntime implements Runtime {
   }
 
   async remove(id: string, graceMs = 10_000): Promise<void> {
+    const found = await this.engine.inspectContainer(id);
     await this.engine.stop(id, Math.max(0, Math.ceil(graceMs / 1000)));
-    await this.engine.remove(id);
+    const network = found?.labels?.[RUNTIME_LABELS.network];
+    await this.serialized(network, async () => {
+      await this.engine.remove(id);
+      // The network goes with its last replica (attached ones keep it: removeNetwork says false).
+      if (network !== undefined) await this.engine.removeNetwork(network);
+    });
+    // Its socket directory, only when it is one of ours.
+    const socket = socketPathOf(unixUrl(found?.labels?.[RUNTIME_LABELS.socket] ?? ''));
+    if (socket !== null && dirname(dirname(socket)) === this.socketDir)
+      await rm(dirname(socket), { recursive: true, force: true });
   }
 
   /** undefined for a container this runtime did not make (no replica-name / port labels), or one gone. */
@@ -217,7 +286,12 @@ export class DockerRuntime implements Runtime {
   ): ReplicaStatus | undefined {
     const name = all[RUNTIME_LABELS.name];
     const port = all[RUNTIME_LABELS.port];
-    if (name === undefined || port === undefined || !/^\d{1,5}$/.test(port)) return undefined;
+    const socket = socketPathOf(unixUrl(all[RUNTIME_LABELS.socket] ?? ''));
+    let url: string;
+    if (socket !== null) url = unixUrl(socket);
+    else if (port !== undefined && /^\d{1,5}$/.test(port)) url = `http://127.0.0.1:${port}`;
+    else return undefined;
+    if (name === undefined) return undefined;
     const labels: Record<string, string> = {};
     for (const key of labelKeys(all[RUNTIME_LABELS.keys])) {
       const value = all[key];
@@ -228,7 +302,7 @@ export class DockerRuntime implements Runtime {
       name,
       labels,
       startedAt: Number(all[RUNTIME_LABELS.startedAt]) || 0,
-      url: `http://127.0.0.1:${port}`,
+      url,
       restarts: state?.restartCount ?? 0,
     };
     // Unknown state (a destroyed container we never saw die): it is not running.
@@ -249,6 +323,15 @@ export class DockerRuntime implements Runtime {
 /** What is known of a container's state: all of inspect, or what an event says. */
 type KnownState = Pick<ContainerState, 'running' | 'restartCount'> &
   Partial<Pick<ContainerState, 'exitCode' | 'oomKilled' | 'status'>>;
+
+/** The caller's labels an egress network carries too (which installation and deployment it belongs to). */
+const NETWORK_LABEL_KEYS = ['ferry.dev/managed-by', 'ferry.dev/platform', 'ferry.dev/deployment'];
+
+function pick(labels: Record<string, string>, keys: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of keys) if (labels[k] !== undefined) out[k] = labels[k];
+  return out;
+}
 
 function labelKeys(json: string | undefined): string[] {
   try {

@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { HANG_MS } from '../../test/hang.ts';
-import { freePort, lineMatching, runRuntimeContract } from './contract.ts';
-import { ProcessRuntime } from './process-runtime.ts';
+import { isFerryError } from '../core/errors.ts';
+import { socketPathOf } from '../core/replica.ts';
+import { lineMatching, postReplica, runRuntimeContract } from './contract.ts';
+import { ProcessRuntime, REPLICA_UID } from './process-runtime.ts';
 import { readiness } from './readiness.ts';
 import type { ReplicaLogLine, ReplicaStatus, RuntimeEvent } from './types.ts';
 
@@ -23,6 +25,21 @@ runRuntimeContract('process', async () => {
       const pid = await runtime.pidOf(replica.id);
       if (pid === undefined) throw new Error(`no pid for ${replica.id}`);
       process.kill(pid, 'SIGKILL');
+    },
+    // Only Ferry's user may connect; under root, the replica runs as the unprivileged REPLICA_UID.
+    checkReplica: async (replica) => {
+      const socket = socketPathOf(replica.url)!;
+      const asRoot = process.getuid?.() === 0;
+      const want = asRoot ? REPLICA_UID : process.getuid?.();
+      const st = statSync(socket);
+      assert.equal(st.mode & 0o777, 0o600, 'the socket is 0600');
+      assert.equal(st.uid, want);
+      assert.equal(statSync(dirname(socket)).mode & 0o777, 0o700, 'its directory is 0700');
+      const pid = await runtime.pidOf(replica.id);
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      const [, real, effective] = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status) ?? [];
+      assert.deepEqual([Number(real), Number(effective)], [want, want], 'the replica runs as that user');
+      if (asRoot) assert.match(status, /^Groups:\s*$/m, 'with no supplementary groups');
     },
     cleanup: async () => rmSync(stateDir, { recursive: true, force: true }),
   };
@@ -56,7 +73,6 @@ describe('ProcessRuntime: log cuts and watching from another instance', { timeou
     replica = await runtime.ensure({
       name: `ferry-cut-${process.pid}`,
       labels,
-      port: await freePort(),
       modelDir: IRIS,
       env: { FERRY_LOG_LEVEL: 'info' },
     });
@@ -69,13 +85,13 @@ describe('ProcessRuntime: log cuts and watching from another instance', { timeou
   });
 
   async function badRequest(id: string): Promise<void> {
-    const res = await fetch(`${replica.url}/v2/models/iris/infer`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-request-id': id },
-      body: '{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 3], "data": [1, 2, 3]}]}',
-    });
+    const res = await postReplica(
+      replica.url,
+      '/v2/models/iris/infer',
+      '{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 3], "data": [1, 2, 3]}]}',
+      { 'x-request-id': id },
+    );
     assert.equal(res.status, 400);
-    await res.body?.cancel();
   }
 
   const reqIds = (lines: ReplicaLogLine[]) =>
@@ -163,7 +179,6 @@ describe('ProcessRuntime: log cuts and watching from another instance', { timeou
       const s = {
         name: `ferry-cut-${process.pid}-b`,
         labels,
-        port: await freePort(),
         modelDir: IRIS,
       };
       const r = await runtime.ensure(s);
@@ -190,6 +205,33 @@ describe('ProcessRuntime: log cuts and watching from another instance', { timeou
       );
     } finally {
       w.close();
+    }
+  });
+});
+
+describe('ProcessRuntime as root', () => {
+  test("refuses, naming the directory, a model directory the replica's user cannot read", {
+    skip: process.getuid?.() !== 0 ? 'Ferry is not running as root here' : false,
+  }, async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'ferry-process-runtime-root-'));
+    const hidden = mkdtempSync(join(tmpdir(), 'ferry-hidden-')); // 0700, root's
+    try {
+      const modelDir = join(hidden, 'iris');
+      cpSync(IRIS, modelDir, { recursive: true });
+      const runtime = new ProcessRuntime({ stateDir });
+      await assert.rejects(
+        runtime.ensure({ name: `ferry-hidden-${process.pid}`, labels: {}, modelDir }),
+        (err: unknown) =>
+          isFerryError(err) &&
+          err.code === 'FERRY_BAD_REQUEST' &&
+          err.message.includes(`uid ${REPLICA_UID}`) &&
+          err.message.includes(`${hidden} (mode 0700) does not let it through`) &&
+          /FERRY_HOME/.test(err.hint ?? ''),
+      );
+      assert.deepEqual(await runtime.list({}), []);
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+      rmSync(hidden, { recursive: true, force: true });
     }
   });
 });

@@ -10,16 +10,46 @@
  * of the old file `.log.1` holds, so that followLogs continues across a cut without losing or repeating lines.
  * watch(): children this instance spawned report their exit at once (the 'exit' event); replicas started or
  * adopted elsewhere are seen by polling the records (watchPollMs).
+ *
+ * Each replica listens on a unix socket, `<stateDir>/sockets/<name>/ferry.sock` (socket-dir.ts; mode 0600), not
+ * on a TCP port: only Ferry's user (and root) can connect, so no other local program reaches a replica past
+ * the gateway, and no port is picked and raced for. When Ferry runs as root, replicas run as an unprivileged
+ * user (replicaUser, default uid/gid 65532, no supplementary groups): their socket directory is theirs, the
+ * state directory is made traversable (0711) but records and logs stay root's (0700; a replica writes its log
+ * through the descriptor it inherits), and ensure() refuses, naming the directory, when that user could not
+ * read the model directory or the ferry CLI. Replicas share that one user: they are kept from Ferry's state,
+ * not from each other (docs/security.md).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, statSync, watch as watchFile, writeFileSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, truncate, writeFile } from 'node:fs/promises';
+import {
+  existsSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  watch as watchFile,
+  writeFileSync,
+} from 'node:fs';
+import {
+  chmod,
+  chown,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FerryError } from '../core/errors.ts';
+import { unixUrl } from '../core/replica.ts';
 import { singleFlight } from './single-flight.ts';
+import { replicaSocketDir, SOCKET_FILE } from './socket-dir.ts';
 import {
   type ReplicaLogLine,
   type ReplicaSpec,
@@ -48,7 +78,15 @@ export interface ProcessRuntimeOptions {
    * instance), and followLogs() checks the replica still runs besides file notifications (default 1000 ms).
    */
   watchPollMs?: number;
+  /**
+   * Run replicas as this user and group (spawn's uid/gid; supplementary groups are dropped). Default: uid/gid
+   * 65532 when Ferry runs as root, else null (replicas run as Ferry's own user). Only root can switch users.
+   */
+  replicaUser?: { uid: number; gid: number } | null;
 }
+
+/** The unprivileged user of replicas when Ferry runs as root: the `nonroot` uid of Ferry's images. */
+export const REPLICA_UID = 65532;
 
 /** What `<stateDir>/logs/<name>.log.cut` holds: the last cut kept bytes [from, to) of the old file in `.log.1`. */
 interface LogCut {
@@ -66,7 +104,10 @@ interface ReplicaRecord {
   pid: number;
   name: string;
   labels: Record<string, string>;
-  port: number;
+  /** The socket it listens on. */
+  socket?: string;
+  /** A replica recorded before sockets: it listens on 127.0.0.1:<port>. */
+  port?: number;
   startedAt: number;
   /** The exact argv, compared with /proc/<pid>/cmdline. */
   argv: string[];
@@ -83,6 +124,7 @@ export class ProcessRuntime implements Runtime {
   /** Children this instance started, by replica id: their exit status comes from the handle. */
   private readonly children = new Map<string, { child: ChildProcess; exit?: number }>();
   private readonly watchPollMs: number;
+  private readonly replicaUser: { uid: number; gid: number } | null;
   /** Open watch() subscriptions and followLogs() loops, told at once about what this instance sees. */
   private readonly watchers = new Set<RecordWatcher>();
   private readonly wakers = new Set<() => void>();
@@ -93,6 +135,16 @@ export class ProcessRuntime implements Runtime {
     this.nodePath = opts.nodePath ?? process.execPath;
     this.maxLogBytes = opts.maxLogBytes ?? 5 * 1024 * 1024;
     this.watchPollMs = opts.watchPollMs ?? 1000;
+    this.replicaUser =
+      opts.replicaUser !== undefined
+        ? opts.replicaUser
+        : process.getuid?.() === 0
+          ? { uid: REPLICA_UID, gid: REPLICA_UID }
+          : null;
+  }
+
+  private get socketRoot(): string {
+    return join(this.stateDir, 'sockets');
   }
 
   private recordPath(name: string): string {
@@ -132,18 +184,37 @@ export class ProcessRuntime implements Runtime {
       // A stopped replica of that name: replaced by a new process.
       await this.forget(existing, false);
     }
-    await mkdir(join(this.stateDir, 'replicas'), { recursive: true });
-    await mkdir(join(this.stateDir, 'logs'), { recursive: true });
-    const argv = [
-      this.nodePath,
-      this.ferryBin,
-      'serve',
-      resolve(modelDir),
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(spec.port),
-    ];
+    const user = this.replicaUser;
+    const socketDir = replicaSocketDir(this.socketRoot, spec.name);
+    const socket = join(socketDir, SOCKET_FILE);
+    await mkdir(join(this.stateDir, 'replicas'), { recursive: true, mode: 0o700 });
+    await mkdir(join(this.stateDir, 'logs'), { recursive: true, mode: 0o700 });
+    await mkdir(this.socketRoot, { recursive: true, mode: 0o700 });
+    if (user !== null) {
+      // The replica's user must reach its socket directory (traverse only: nothing here is listable).
+      await chmod(this.stateDir, 0o711);
+      await chmod(this.socketRoot, 0o711);
+      for (const [path, need] of [
+        [resolve(modelDir), 'rx'],
+        [this.ferryBin, 'r'],
+        [REPO_ROOT, 'x'],
+        [this.socketRoot, 'x'],
+      ] as const) {
+        const blocked = blockedFor(path, need, user);
+        if (blocked !== null)
+          throw new FerryError(
+            'FERRY_BAD_REQUEST',
+            `Replica '${spec.name}': its user (uid ${user.uid}) cannot ${need === 'x' ? 'reach' : 'read'} ${path}: ${blocked}.`,
+            {
+              hint: `Ferry runs as root, so replicas run as uid ${user.uid}. Give others search permission on that directory (chmod o+x), or use a state directory (FERRY_HOME) such as /var/lib/ferry rather than one under /root.`,
+            },
+          );
+      }
+    }
+    await rm(socketDir, { recursive: true, force: true });
+    await mkdir(socketDir, { mode: 0o700 });
+    if (user !== null) await chown(socketDir, user.uid, user.gid);
+    const argv = [this.nodePath, this.ferryBin, 'serve', resolve(modelDir), '--socket', socket];
     const log = await open(this.logPath(spec.name), 'a');
     let child: ChildProcess;
     try {
@@ -151,7 +222,8 @@ export class ProcessRuntime implements Runtime {
         detached: true,
         stdio: ['ignore', log.fd, log.fd],
         cwd: REPO_ROOT,
-        env: childEnv(spec),
+        env: childEnv(spec, user === null ? undefined : socketDir),
+        ...(user === null ? {} : { uid: user.uid, gid: user.gid }),
       });
     } finally {
       await log.close();
@@ -171,7 +243,7 @@ export class ProcessRuntime implements Runtime {
       pid,
       name: spec.name,
       labels: { ...spec.labels },
-      port: spec.port,
+      socket,
       startedAt: Date.now(),
       argv,
     };
@@ -393,7 +465,7 @@ export class ProcessRuntime implements Runtime {
       name: r.name,
       labels: { ...r.labels },
       startedAt: r.startedAt,
-      url: `http://127.0.0.1:${r.port}`,
+      url: r.socket !== undefined ? unixUrl(r.socket) : `http://127.0.0.1:${r.port}`,
       restarts: 0,
     };
     const own = this.children.get(r.id);
@@ -447,6 +519,9 @@ export class ProcessRuntime implements Runtime {
     const last = this.statusOf(r);
     this.children.delete(r.id);
     await rm(this.recordPath(r.name), { force: true });
+    // Its process is gone: so is what its socket directory held (only a directory of ours, under socketRoot).
+    if (r.socket !== undefined && dirname(dirname(r.socket)) === this.socketRoot)
+      await rm(dirname(r.socket), { recursive: true, force: true });
     if (withLogs) {
       const path = this.logPath(r.name);
       await rm(path, { force: true });
@@ -676,13 +751,45 @@ function writeRecordSync(path: string, r: ReplicaRecord): void {
   renameSync(tmp, path);
 }
 
-/** The child's environment: no control-plane secrets, only what node needs plus the replica's env. */
-function childEnv(spec: ReplicaSpec): NodeJS.ProcessEnv {
+/**
+ * The child's environment: no control-plane secrets, only what node needs plus the replica's env. A replica
+ * running as another user gets its own directory as HOME (Ferry's is not its to read).
+ */
+function childEnv(spec: ReplicaSpec, home: string | undefined): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const k of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ', 'FERRY_HOME', 'FERRY_LOG_LEVEL']) {
+  for (const k of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ', 'FERRY_LOG_LEVEL']) {
     if (process.env[k] !== undefined) env[k] = process.env[k];
   }
-  return { ...env, ...spec.env, FERRY_HOST: '127.0.0.1', FERRY_PORT: String(spec.port) };
+  if (home !== undefined) env.HOME = home;
+  return { ...env, ...spec.env };
+}
+
+/**
+ * Why `user` could not reach (`x`) or read (`r`, `rx`) path, judged by mode bits along the way (owner, group,
+ * others; ACLs and supplementary groups are not looked at), or null when it can.
+ */
+function blockedFor(path: string, need: 'r' | 'x' | 'rx', user: { uid: number; gid: number }): string | null {
+  let real: string;
+  try {
+    real = realpathSync(path);
+  } catch {
+    return 'it does not exist';
+  }
+  const parts = real.split('/').filter(Boolean);
+  let at = '/';
+  for (let i = 0; i <= parts.length; i++) {
+    if (i > 0) at = join(at, parts[i - 1]!);
+    const last = i === parts.length;
+    const st = statSync(at);
+    const shift = st.uid === user.uid ? 6 : st.gid === user.gid ? 3 : 0;
+    const bits = (st.mode >> shift) & 0o7;
+    const wants = last ? need : 'x';
+    if (wants.includes('x') && (st.isDirectory() || !last) && (bits & 0o1) === 0)
+      return `${at} (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}) does not let it through`;
+    if (wants.includes('r') && (bits & 0o4) === 0)
+      return `${at} (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}) is not readable by it`;
+  }
+  return null;
 }
 
 function nameOf(id: string): string | undefined {
@@ -698,7 +805,7 @@ function parseRecord(text: string): ReplicaRecord | undefined {
     typeof r.name !== 'string' ||
     !Number.isInteger(r.pid) ||
     (r.pid ?? 0) <= 1 ||
-    !Number.isInteger(r.port) ||
+    (typeof r.socket !== 'string' && !Number.isInteger(r.port)) ||
     !Array.isArray(r.argv) ||
     typeof r.labels !== 'object' ||
     r.labels === null

@@ -1,8 +1,9 @@
 /**
  * The Runtime port: what the control plane needs to start, find, read and stop model-server replicas.
  * Implementations: process (a `ferry serve` child per replica), docker (a hardened container per replica).
- * Readiness is not a runtime concern: a live replica is listed as `starting`; callers probe
- * `${url}/v2/health/ready` (readiness(), withReadiness()) to tell `ready` apart.
+ * Every replica's server listens on a unix socket in a directory of its own that the runtime makes
+ * (socket-dir.ts); its url is `unix:<socket path>`. Readiness is not a runtime concern: a live replica is
+ * listed as `starting`; callers probe its `/v2/health/ready` (readiness(), withReadiness()) to tell `ready` apart.
  */
 
 export type ReplicaState = 'starting' | 'ready' | 'failed' | 'exited';
@@ -11,8 +12,12 @@ export interface ReplicaSpec {
   /** Unique per replica, e.g. `ferry-<deployment>-r<rev>-<index>`; the identity `ensure` is idempotent on. */
   name: string;
   labels: Record<string, string>;
-  /** Port the server listens on, on 127.0.0.1 only. */
-  port: number;
+  /**
+   * docker: the replica may reach other machines, through this dedicated bridge network (the runtime creates
+   * it when missing and removes it with its last replica; its members cannot reach each other). Left out: no
+   * network at all (`--network none`). The process runtime has no network isolation and ignores it.
+   */
+  egressNetwork?: string;
   /** Model directory (with ferry.yaml): the process runtime serves it. */
   modelDir?: string;
   /** Image reference: the docker runtime runs it. */
@@ -34,7 +39,10 @@ export interface ReplicaStatus {
   exitCode?: number;
   /** Milliseconds since the epoch. */
   startedAt: number;
-  /** Base URL of its OIP server, `http://127.0.0.1:<port>`. */
+  /**
+   * Where its OIP server listens: `unix:<socket path>` (a replica started before sockets: `http://127.0.0.1:<port>`).
+   * Probe it with readiness(); the gateway takes it as RouteReplica.url.
+   */
   url: string;
   /**
    * Times the runtime restarted it in place (docker: the engine's RestartCount). Runtimes here never do

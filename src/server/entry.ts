@@ -5,6 +5,9 @@
  *   FERRY_MODEL_DIR         model directory (with its ferry.yaml)         default /app/model
  *   FERRY_HOST              address to bind                               default 0.0.0.0
  *   FERRY_PORT              port, 0-65535                                 default 8080
+ *   FERRY_LISTEN_SOCKET     absolute path of a unix socket to listen on   default none (TCP)
+ *                           instead of FERRY_HOST:FERRY_PORT (a stale socket file there is replaced)
+ *   FERRY_SOCKET_MODE       that socket's permission bits, octal          default 600
  *   FERRY_SHUTDOWN_TIMEOUT  seconds draining may take on SIGTERM, 0-3600  default 30
  *   FERRY_LOG_LEVEL         pino level                                    default info
  *   FERRY_SERVING_OVERRIDES JSON merged over ferry.yaml's serving section  default none
@@ -19,9 +22,15 @@
  * requests off. A second signal exits at once (130).
  */
 import { isFerryError } from '../core/errors.ts';
-import { EXIT_MODEL_LOAD_FAILED, FAIL_ON_LOAD_ERROR_ENV } from '../core/replica.ts';
+import {
+  EXIT_MODEL_LOAD_FAILED,
+  FAIL_ON_LOAD_ERROR_ENV,
+  LISTEN_SOCKET_ENV,
+  SOCKET_MODE_ENV,
+} from '../core/replica.ts';
 import { parseServingOverrides, SERVING_OVERRIDES_ENV } from '../spec/index.ts';
 import { createLogger, startServer } from './server.ts';
+import { parseSocketMode } from './socket.ts';
 
 const EXIT_USAGE = 2;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -30,6 +39,8 @@ interface EntryConfig {
   modelDir: string;
   host: string;
   port: number;
+  socketPath: string | undefined;
+  socketMode: number;
   shutdownTimeoutMs: number;
   logLevel: string;
   servingOverrides: Record<string, unknown> | undefined;
@@ -63,6 +74,15 @@ function readConfig(env: NodeJS.ProcessEnv): EntryConfig | { problem: string } {
     return {
       problem: `FERRY_HOST must be an address to bind such as 0.0.0.0, 127.0.0.1 or ::, got ${JSON.stringify(host)}`,
     };
+  const socketPath = get(LISTEN_SOCKET_ENV);
+  if (socketPath !== undefined && !socketPath.startsWith('/'))
+    return { problem: `${LISTEN_SOCKET_ENV} must be an absolute path, got ${JSON.stringify(socketPath)}` };
+  const modeText = get(SOCKET_MODE_ENV) ?? '600';
+  const socketMode = parseSocketMode(modeText);
+  if (socketMode === null)
+    return {
+      problem: `${SOCKET_MODE_ENV} must be octal permission bits such as 600, got ${JSON.stringify(modeText)}`,
+    };
   const overridesText = get(SERVING_OVERRIDES_ENV);
   const overrides = overridesText === undefined ? undefined : parseServingOverrides(overridesText);
   if (overrides !== undefined && 'problem' in overrides) return overrides;
@@ -71,6 +91,8 @@ function readConfig(env: NodeJS.ProcessEnv): EntryConfig | { problem: string } {
     modelDir: get('FERRY_MODEL_DIR') ?? '/app/model',
     host,
     port,
+    socketPath,
+    socketMode,
     shutdownTimeoutMs: timeout * 1000,
     logLevel,
   };
@@ -104,6 +126,9 @@ try {
     host: config.host,
     port: config.port,
     portSetting: 'FERRY_PORT',
+    ...(config.socketPath === undefined
+      ? {}
+      : { socketPath: config.socketPath, socketMode: config.socketMode }),
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     logger,
     ...(config.servingOverrides ? { servingOverrides: config.servingOverrides } : {}),

@@ -6,10 +6,12 @@ import { watch } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { FerryError } from '../core/errors.ts';
+import { unixUrl } from '../core/replica.ts';
 import { DataPlane } from './data-plane.ts';
 import { createHttpApp } from './http-app.ts';
 import { ServerMetrics } from './metrics.ts';
 import { ModelRepository } from './repository.ts';
+import { listenOnSocket, removeSocket } from './socket.ts';
 
 export interface ServerOptions {
   /** Model directories or repository directories. */
@@ -17,6 +19,13 @@ export interface ServerOptions {
   host: string;
   /** 0 picks a free port. */
   port: number;
+  /**
+   * Listen on this unix socket (absolute path) instead of host:port. A stale socket file there is replaced;
+   * a live one is FERRY_PORT_IN_USE. Removed on close.
+   */
+  socketPath?: string;
+  /** Permission bits of the socket (default 0o600: only this user may connect). */
+  socketMode?: number;
   /** How the user sets the port, for the hint when it is taken: "--port" (default) or "FERRY_PORT". */
   portSetting?: string;
   /** Reload a model when files in its directory change. */
@@ -36,7 +45,9 @@ export interface ServerOptions {
 }
 
 export interface RunningServer {
+  /** `http://<host>:<port>`, or `unix:<path>` on a socket. */
   url: string;
+  /** 0 on a socket. */
   port: number;
   dataPlane: DataPlane;
   repository: ModelRepository;
@@ -69,17 +80,24 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   loading.catch(() => undefined); // awaited below; a failure must not be unhandled meanwhile
   const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024 * 1024;
   const app = createHttpApp({ dataPlane, metrics, logger, maxBodyBytes });
+  const socketPath = options.socketPath;
   try {
-    await app.listen({ host: options.host, port: options.port });
+    if (socketPath === undefined) await app.listen({ host: options.host, port: options.port });
+    else
+      await listenOnSocket(socketPath, options.socketMode ?? 0o600, () => app.listen({ path: socketPath }));
   } catch (error) {
     await app.close();
     await loading.catch(() => undefined);
     await repository.unloadAll().catch(() => undefined);
-    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw portInUse(options);
+    if (socketPath === undefined && (error as NodeJS.ErrnoException).code === 'EADDRINUSE')
+      throw portInUse(options);
     throw error;
   }
-  const port = (app.server.address() as AddressInfo).port;
-  const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
+  const port = socketPath === undefined ? (app.server.address() as AddressInfo).port : 0;
+  const url =
+    socketPath === undefined
+      ? `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`
+      : unixUrl(socketPath);
 
   try {
     await loading;
@@ -100,6 +118,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   } catch (error) {
     await repository.unloadAll().catch(() => undefined);
     await app.close();
+    if (socketPath !== undefined) await removeSocket(socketPath);
     throw error;
   }
   const maxLimit = Math.max(0, ...repository.all().map((v) => v.spec.serving.limits.maxBodyBytes));
@@ -127,6 +146,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       // Close the listener first (in-flight requests finish, new ones get 503), then stop the workers.
       const drained = app
         .close()
+        .then(() => (socketPath === undefined ? undefined : removeSocket(socketPath)))
         .then(() => repository.unloadAll())
         .then(() => true);
       const timedOut = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref());

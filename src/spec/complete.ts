@@ -41,6 +41,7 @@ export function completeSpec(raw: RawSpec): ModelSpec {
       memoryBytes: resources.memory ?? DEFAULTS.resources.memoryBytes,
       gpu: resources.gpu ?? DEFAULTS.resources.gpu,
     },
+    network: { egress: raw.network?.egress ?? DEFAULTS.network.egress },
     build: {
       base: build.base ?? DEFAULTS.build.base,
       dependencies: { ...(build.dependencies ?? DEFAULTS.build.dependencies) },

@@ -31,6 +31,10 @@ export const DEFAULTS = {
     memoryBytes: null,
     gpu: 0,
   },
+  /** Sealed by default: no network for replicas. */
+  network: {
+    egress: false,
+  },
   build: {
     base: null,
     dependencies: {} as Readonly<Record<string, string>>,

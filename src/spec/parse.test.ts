@@ -33,6 +33,8 @@ resources:
   cpu: 1500m
   memory: 1Gi
   gpu: 1
+network:
+  egress: true
 build:
   base: node:20-slim
   dependencies: { sharp: ^0.33.0 }
@@ -95,6 +97,7 @@ describe('parseSpec: valid documents', () => {
         limits: { maxBodyBytes: 8 * 1024 * 1024 },
       },
       resources: { cpu: 1.5, memoryBytes: 1024 ** 3, gpu: 1 },
+      network: { egress: true },
       build: { base: 'node:20-slim', dependencies: { sharp: '^0.33.0' } },
       examples: [
         {
@@ -139,6 +142,7 @@ describe('parseSpec: valid documents', () => {
         limits: { maxBodyBytes: 64 * 1024 * 1024 },
       },
       resources: { cpu: null, memoryBytes: null, gpu: 0 },
+      network: { egress: false },
       build: { base: null, dependencies: {} },
       examples: [],
       env: {},

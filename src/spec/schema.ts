@@ -317,6 +317,16 @@ const ResourcesSchema = z
   })
   .meta({ description: 'What one replica may use.' });
 
+const NetworkSchema = z
+  .strictObject({
+    egress: z.boolean().optional().meta({
+      description:
+        'true: replicas may open connections to other machines (docker: a dedicated bridge network per deployment, never the host network). false: none at all (docker: --network none); the gateway reaches them over a unix socket either way.',
+      default: DEFAULTS.network.egress,
+    }),
+  })
+  .meta({ description: 'What a replica may reach over the network.' });
+
 const BuildSchema = z
   .strictObject({
     base: z
@@ -387,6 +397,7 @@ export const RawSpecSchema = z
     model: ModelSchema,
     serving: ServingSchema.optional(),
     resources: ResourcesSchema.optional(),
+    network: NetworkSchema.optional(),
     build: BuildSchema.optional(),
     examples: z.array(ExampleSchema).optional().meta({ description: 'Sample requests.', default: [] }),
     env: z

@@ -71,6 +71,10 @@ export interface ModelSpec {
     memoryBytes: number | null;
     gpu: number;
   };
+  network: {
+    /** Replicas may connect to other machines (docker: a dedicated bridge network); default false: no network. */
+    egress: boolean;
+  };
   build: {
     /** Base image reference; null = Ferry's default. */
     base: string | null;

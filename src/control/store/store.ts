@@ -70,6 +70,8 @@ export interface VersionSpec {
   env?: Record<string, string>;
   /** Secret names (secrets: of ferry.yaml). */
   secrets?: string[];
+  /** network: of ferry.yaml, kept only when it asks for egress. */
+  network?: { egress: true };
 }
 
 export interface AddVersionInput {
@@ -132,6 +134,8 @@ export interface RevisionSpec {
    */
   secretVersions?: Record<string, number>;
   serving: Record<string, JsonValue>;
+  /** Replicas may connect to other machines (the version's ferry.yaml `network.egress`); absent: sealed. */
+  network?: { egress: true };
 }
 
 /** A stored revision: the reconciler's `Revision` plus what it was made from. */
@@ -480,6 +484,11 @@ function checkVersionSpec(value: VersionSpec | undefined): VersionSpec {
   if (spec.resources !== undefined) out.resources = checkResources(spec.resources);
   if (spec.env !== undefined) out.env = checkEnv(spec.env);
   if (spec.secrets !== undefined) out.secrets = checkSecretRefs(spec.secrets);
+  if (spec.network !== undefined) {
+    if (typeof spec.network !== 'object' || spec.network === null || typeof spec.network.egress !== 'boolean')
+      throw badRequest('spec.network must be { egress: true | false }');
+    if (spec.network.egress) out.network = { egress: true };
+  }
   return out;
 }
 
@@ -868,6 +877,7 @@ function createStore(
       secretRefs,
       ...(secretRefs.length > 0 ? { secretVersions } : {}),
       serving: s.serving,
+      ...(v.spec.network?.egress === true ? { network: { egress: true as const } } : {}),
     };
   }
 

@@ -282,13 +282,15 @@ describe('DockerEngine (real engine)', () => {
     await engine.stop(id, 10);
     await ended;
     assert.equal(Buffer.concat(followed).toString(), `listening on 127.0.0.1:${port}\ndraining\n`);
-    assert.deepEqual(await engine.inspectContainer(id), {
+    const { labels: stateLabels, ...state } = (await engine.inspectContainer(id))!;
+    assert.deepEqual(state, {
       running: false,
       exitCode: 0,
       status: 'exited',
       oomKilled: false,
       restartCount: 0,
     });
+    assert.equal(stateLabels?.[TEST_LABEL], labels[TEST_LABEL], 'its labels come with its state');
     await engine.stop(id, 1); // already stopped: no-op
     await engine.remove(id);
   });

@@ -351,7 +351,7 @@ export class DockerEngine implements Engine {
         Cmd: opts.cmd,
         Entrypoint: opts.entrypoint,
         HostConfig: {
-          NetworkMode: opts.network,
+          NetworkMode: typeof opts.network === 'string' ? opts.network : opts.network.bridge,
           CapDrop: ['ALL'],
           SecurityOpt: ['no-new-privileges'],
           ReadonlyRootfs: true,
@@ -361,7 +361,10 @@ export class DockerEngine implements Engine {
           Memory: memory,
           // No swap beyond the memory limit.
           MemorySwap: memory,
-          Binds: opts.binds?.map((b) => `${b.source}:${b.target}:ro`),
+          Binds: [
+            ...(opts.binds ?? []).map((b) => `${b.source}:${b.target}:ro`),
+            ...(opts.writableBinds ?? []).map((b) => `${b.source}:${b.target}:rw`),
+          ],
           // Crashed replicas are replaced by whoever runs them (the reconciler), not restarted in place.
           RestartPolicy: { Name: 'no' },
           LogConfig: {
@@ -555,6 +558,7 @@ export class DockerEngine implements Engine {
         status: info.State.Status,
         oomKilled: info.State.OOMKilled,
         restartCount: info.RestartCount ?? 0,
+        labels: info.Config.Labels ?? {},
       };
     } catch (err) {
       if ((err as DockerodeError).statusCode === 404) return null;
@@ -580,6 +584,41 @@ export class DockerEngine implements Engine {
       // 404: gone; 409: removal already in progress.
       if (status === 404 || status === 409) return;
       throw this.fail(err, `remove container ${id.slice(0, 12)}`);
+    }
+  }
+
+  async ensureNetwork(name: string, labels: Record<string, string>): Promise<void> {
+    try {
+      const found = await this.docker.listNetworks({ filters: { name: [name] } });
+      if (found.some((n) => n.Name === name)) return;
+      await this.docker.createNetwork({
+        Name: name,
+        Driver: 'bridge',
+        CheckDuplicate: true,
+        Internal: false,
+        Labels: labels,
+        Options: {
+          'com.docker.network.bridge.enable_icc': 'false',
+          'com.docker.network.bridge.enable_ip_masquerade': 'true',
+        },
+      });
+    } catch (err) {
+      // 409: made meanwhile by another call.
+      if ((err as DockerodeError).statusCode === 409) return;
+      throw this.fail(err, `create network ${name}`);
+    }
+  }
+
+  async removeNetwork(name: string): Promise<boolean> {
+    try {
+      await this.docker.getNetwork(name).remove();
+      return true;
+    } catch (err) {
+      const status = (err as DockerodeError).statusCode;
+      if (status === 404) return true;
+      // 403 (older engines) / 409: containers are still attached.
+      if (status === 403 || status === 409) return false;
+      throw this.fail(err, `remove network ${name}`);
     }
   }
 

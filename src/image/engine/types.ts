@@ -39,6 +39,15 @@ export interface ReadOnlyBind {
   target: string;
 }
 
+/**
+ * A read-write bind mount of a directory: what a replica's socket directory needs (the server creates its
+ * socket there, the host side connects to it). Only that directory is shared.
+ */
+export interface WritableBind {
+  source: string;
+  target: string;
+}
+
 export interface RunOptions {
   image: string;
   name?: string;
@@ -48,7 +57,11 @@ export interface RunOptions {
    * so it binds the loopback interface only).
    */
   hostPort?: number;
-  network: 'host';
+  /**
+   * 'host': the host's network (`ferry run`); 'none': no interface but the container's own loopback;
+   * { bridge }: that user-defined bridge network (ensureNetwork), never the default one.
+   */
+  network: 'host' | 'none' | { bridge: string };
   /** CPU limit in cores (fractions allowed). */
   cpus?: number;
   memoryBytes?: number;
@@ -64,6 +77,7 @@ export interface RunOptions {
   /** Overrides the image's ENTRYPOINT. */
   entrypoint?: string[];
   binds?: ReadOnlyBind[];
+  writableBinds?: WritableBind[];
   /**
    * Bounds on the container's output kept by the engine (json-file driver, rotated): default 10 MB per file,
    * 3 files.
@@ -88,6 +102,7 @@ export interface ContainerState {
   oomKilled: boolean;
   /** Times the engine restarted it in place (its restart policy); 0 under policy "no". */
   restartCount: number;
+  labels?: Record<string, string>;
 }
 
 /** One line of a container's output, from the stream that wrote it (without its newline). */
@@ -197,6 +212,13 @@ export interface Engine {
   stop(id: string, timeoutS: number): Promise<void>;
   /** Removes a container (forcibly). No-op when gone. */
   remove(id: string): Promise<void>;
+  /**
+   * Creates a bridge network unless one of that name exists: containers on it reach other machines (masqueraded)
+   * but not each other (inter-container traffic off). Labelled as given.
+   */
+  ensureNetwork(name: string, labels: Record<string, string>): Promise<void>;
+  /** Removes a network; resolves false (and keeps it) while containers are attached, true once gone. */
+  removeNetwork(name: string): Promise<boolean>;
   /** Containers (running or not) carrying all these labels. */
   listByLabel(labels: Record<string, string>): Promise<ContainerSummary[]>;
   /** Builds a Dockerfile context (tarball) with host networking. Rejects with the failing step and its log. */

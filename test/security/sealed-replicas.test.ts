@@ -103,7 +103,7 @@ describe('sealed docker replicas on the platform', () => {
     client = new ControlClient({ url: platform.apiUrl, token: platform.adminToken! });
     await client.createModel('iris');
     await client.addVersion('iris', { version: '1', image });
-    await client.deploy({ name: 'iris', model: 'iris', version: '1', replicas: 2 });
+    await client.deploy({ name: 'iris', model: 'iris', version: '1', replicas: 2, public: true });
     await until(
       '2 ready replicas',
       async () => (await client.replicas('iris')).filter((r) => r.state === 'ready').length === 2,

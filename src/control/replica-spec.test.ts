@@ -62,7 +62,7 @@ describe('makeReplicaSpec', () => {
     });
   });
 
-  test('serving overrides and secrets arrive as environment variables', () => {
+  test('serving overrides arrive as environment variables, secrets as `secrets` (files), never in env', () => {
     const made = makeReplicaSpec(
       input({
         revision: revision({ serving: { batching: { maxBatchSize: 8 } }, secretRefs: ['hf-token'] }),
@@ -71,7 +71,8 @@ describe('makeReplicaSpec', () => {
     );
     assert.ok('spec' in made);
     assert.equal(made.spec.env?.FERRY_SERVING_OVERRIDES, '{"batching":{"maxBatchSize":8}}');
-    assert.equal(made.spec.env?.HF_TOKEN, 'v');
+    assert.equal(made.spec.env?.HF_TOKEN, undefined);
+    assert.deepEqual(made.spec.secrets, { HF_TOKEN: 'v' });
   });
 
   test('a docker replica runs the image it is given, else the version image', () => {

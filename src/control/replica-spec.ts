@@ -7,7 +7,8 @@
  *   FERRY_SERVING_OVERRIDES   the deployment's serving options (when any)
  *   FERRY_FAIL_ON_LOAD_ERROR  1: a model that cannot load ends the server (exit 3) so the failure is seen
  *   FERRY_CPU_LIMIT           the effective CPU limit, which the server sizes its threads by on every runtime
- *   one variable per secret   (secrets.ts envName)
+ * and its secrets (one variable per secret, secrets.ts envName) as `secrets`, which runtimes deliver as files,
+ * never in the replica's environment.
  */
 import { createHash } from 'node:crypto';
 import { CPU_LIMIT_ENV, FAIL_ON_LOAD_ERROR_ENV } from '../core/replica.ts';
@@ -74,9 +75,9 @@ export function makeReplicaSpec(input: ReplicaSpecInput): { spec: ReplicaSpec } 
     ...(Object.keys(rs.serving).length > 0 ? { [SERVING_OVERRIDES_ENV]: JSON.stringify(rs.serving) } : {}),
     [FAIL_ON_LOAD_ERROR_ENV]: '1',
     ...(rs.resources.cpu === null ? {} : { [CPU_LIMIT_ENV]: String(rs.resources.cpu) }),
-    ...input.secrets.env,
   };
   const spec: ReplicaSpec = {
+    ...(Object.keys(input.secrets.env).length > 0 ? { secrets: input.secrets.env } : {}),
     ...(rs.network?.egress === true
       ? {
           egressNetwork: egressNetworkName(

@@ -53,3 +53,9 @@ export function socketPathOf(url: unknown): string | null {
   if (path.split('/').some((p) => p === '.' || p === '..')) return null;
   return path;
 }
+
+/**
+ * The directory a replica's secrets arrive in, one file per secret named as its environment variable; the
+ * server reads them into its environment and removes them (src/server/secret-files.ts).
+ */
+export const SECRETS_DIR_ENV = 'FERRY_SECRETS_DIR';

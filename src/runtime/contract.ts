@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { lstatSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -35,6 +35,11 @@ export interface RuntimeFixture {
    * both: who may connect to its socket).
    */
   checkReplica?(replica: ReplicaStatus, spec: ReplicaSpec): Promise<void>;
+  /**
+   * Everything the outside can read of the replica's environment: its server process's initial environment
+   * (`/proc/<pid>/environ`) and, docker, the container's configuration as `docker inspect` shows it.
+   */
+  exposedEnvironment(replica: ReplicaStatus): Promise<string>;
 }
 
 export interface RuntimeContractContext {
@@ -238,6 +243,34 @@ export function runRuntimeContract(
       // A socket on this machine, in a directory of its own.
       assert.ok(lstatSync(socket).isSocket());
       await fx.checkReplica?.(first, firstSpec);
+    });
+
+    test('secrets arrive as files the server reads and removes; they are in no environment anyone can read', async () => {
+      const value = `contract-secret-${run}`;
+      const withSecret = { ...(await spec('s')), secrets: { FERRY_CONTRACT_SECRET: value } };
+      const replica = await runtime.ensure(withSecret);
+      try {
+        await until('readiness', readyTimeoutMs, async () =>
+          (await readiness(replica.url)) ? true : undefined,
+        );
+        const exposed = await fx.exposedEnvironment(replica);
+        assert.ok(exposed.includes('FERRY_SECRETS_DIR'), 'the environment is read (it names the directory)');
+        assert.ok(!exposed.includes(value), 'the value is in no environment');
+        await until('the server says it read the file', readyTimeoutMs, async () =>
+          (await runtime.logs(replica.id)).some((l) => l.line.includes('FERRY_CONTRACT_SECRET'))
+            ? true
+            : undefined,
+        );
+        assert.ok(!(await runtime.logs(replica.id)).some((l) => l.line.includes(value)), 'nor in its log');
+        if (process.getuid?.() === 0)
+          assert.equal(
+            existsSync(join(dirname(socketPathOf(replica.url)!), 'secrets')),
+            false,
+            'the files are gone once read',
+          );
+      } finally {
+        await runtime.remove(replica.id, 1000);
+      }
     });
 
     test('ensure is idempotent: the same name gives the same replica', async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -51,6 +51,10 @@ runRuntimeContract('docker', async ({ labels }) => {
     reopen: () => new DockerRuntime(createEngine(), { socketDir }),
     crash: async (replica) => {
       await engine.docker.getContainer(replica.id).kill();
+    },
+    exposedEnvironment: async (replica) => {
+      const info = await engine.docker.getContainer(replica.id).inspect();
+      return `${JSON.stringify(info)}\n${readFileSync(`/proc/${info.State.Pid}/environ`, 'utf8')}`;
     },
     // The hardening of `ferry run` (src/image/run.ts), read back from the engine.
     checkReplica: async (replica, spec) => {

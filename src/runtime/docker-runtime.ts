@@ -19,10 +19,16 @@
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { FerryError } from '../core/errors.ts';
-import { LISTEN_SOCKET_ENV, SOCKET_MODE_ENV, socketPathOf, unixUrl } from '../core/replica.ts';
+import {
+  LISTEN_SOCKET_ENV,
+  SECRETS_DIR_ENV,
+  SOCKET_MODE_ENV,
+  socketPathOf,
+  unixUrl,
+} from '../core/replica.ts';
 import type { ContainerEvent, ContainerState, Engine } from '../image/engine/index.ts';
 import { singleFlight } from './single-flight.ts';
-import { replicaSocketDir, SOCKET_FILE } from './socket-dir.ts';
+import { replicaSocketDir, SECRETS_SUBDIR, SOCKET_FILE, writeSecretFiles } from './socket-dir.ts';
 import type {
   ReplicaLogLine,
   ReplicaSpec,
@@ -49,6 +55,8 @@ export const RUNTIME_LABELS = {
 
 /** Where the socket directory is mounted in a replica, and the socket in it. */
 export const CONTAINER_SOCKET_DIR = '/run/ferry';
+/** The user Ferry's images run as (src/image/base.ts): the owner of a replica's secret files. */
+const CONTAINER_UID = 65532;
 
 export interface DockerRuntimeOptions {
   /** Host directory of the replicas' socket directories (the platform's: `$FERRY_HOME/sockets`). */
@@ -113,6 +121,7 @@ export class DockerRuntime implements Runtime {
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { mode: 0o733 });
     await chmod(dir, 0o733);
+    const secretsDir = await writeSecretFiles(dir, spec.secrets, { uid: CONTAINER_UID, gid: CONTAINER_UID });
     const network = spec.egressNetwork;
     const startedAt = Date.now();
     const { id } = await this.serialized(network, async () => {
@@ -128,6 +137,9 @@ export class DockerRuntime implements Runtime {
           ...(spec.env ?? {}),
           [LISTEN_SOCKET_ENV]: `${CONTAINER_SOCKET_DIR}/${SOCKET_FILE}`,
           [SOCKET_MODE_ENV]: '666',
+          ...(secretsDir === undefined
+            ? {}
+            : { [SECRETS_DIR_ENV]: `${CONTAINER_SOCKET_DIR}/${SECRETS_SUBDIR}` }),
         },
         network: network === undefined ? 'none' : { bridge: network },
         writableBinds: [{ source: dir, target: CONTAINER_SOCKET_DIR }],

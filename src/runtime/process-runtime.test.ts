@@ -26,6 +26,8 @@ runRuntimeContract('process', async () => {
       if (pid === undefined) throw new Error(`no pid for ${replica.id}`);
       process.kill(pid, 'SIGKILL');
     },
+    exposedEnvironment: async (replica) =>
+      readFileSync(`/proc/${await runtime.pidOf(replica.id)}/environ`, 'utf8'),
     // Only Ferry's user may connect; under root, the replica runs as the unprivileged REPLICA_UID.
     checkReplica: async (replica) => {
       const socket = socketPathOf(replica.url)!;

@@ -47,9 +47,9 @@ import { constants as osConstants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FerryError } from '../core/errors.ts';
-import { unixUrl } from '../core/replica.ts';
+import { SECRETS_DIR_ENV, unixUrl } from '../core/replica.ts';
 import { singleFlight } from './single-flight.ts';
-import { replicaSocketDir, SOCKET_FILE } from './socket-dir.ts';
+import { replicaSocketDir, SOCKET_FILE, writeSecretFiles } from './socket-dir.ts';
 import {
   type ReplicaLogLine,
   type ReplicaSpec,
@@ -213,6 +213,7 @@ export class ProcessRuntime implements Runtime {
     }
     await rm(socketDir, { recursive: true, force: true });
     await mkdir(socketDir, { mode: 0o700 });
+    const secretsDir = await writeSecretFiles(socketDir, spec.secrets, user);
     if (user !== null) await chown(socketDir, user.uid, user.gid);
     const argv = [this.nodePath, this.ferryBin, 'serve', resolve(modelDir), '--socket', socket];
     const log = await open(this.logPath(spec.name), 'a');
@@ -222,7 +223,10 @@ export class ProcessRuntime implements Runtime {
         detached: true,
         stdio: ['ignore', log.fd, log.fd],
         cwd: REPO_ROOT,
-        env: childEnv(spec, user === null ? undefined : socketDir),
+        env: {
+          ...childEnv(spec, user === null ? undefined : socketDir),
+          ...(secretsDir === undefined ? {} : { [SECRETS_DIR_ENV]: secretsDir }),
+        },
         ...(user === null ? {} : { uid: user.uid, gid: user.gid }),
       });
     } finally {

@@ -23,6 +23,13 @@ export interface ReplicaSpec {
   /** Image reference: the docker runtime runs it. */
   image?: string;
   env?: Record<string, string>;
+  /**
+   * Environment variables the model gets that must not be in the replica's configuration: written as files (one
+   * per variable, readable by the replica's user only) into its own directory, named by FERRY_SECRETS_DIR; the
+   * server reads them into its environment and removes them (src/server/secret-files.ts). Never in `env`, so
+   * never in `docker inspect` or `/proc/<pid>/environ`.
+   */
+  secrets?: Record<string, string>;
   /** CPU limit in cores (docker; the process runtime does not enforce it). */
   cpus?: number;
   /** Memory limit in bytes (docker; the process runtime does not enforce it). */

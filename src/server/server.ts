@@ -2,15 +2,17 @@
  * Starts a model server: load the repository, listen, and on SIGTERM/SIGINT drain (readiness goes
  * false, in-flight requests finish, workers stop) and close within a deadline.
  */
+
 import { watch } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { FerryError } from '../core/errors.ts';
-import { unixUrl } from '../core/replica.ts';
+import { SECRETS_DIR_ENV, unixUrl } from '../core/replica.ts';
 import { DataPlane } from './data-plane.ts';
 import { createHttpApp } from './http-app.ts';
 import { ServerMetrics } from './metrics.ts';
 import { ModelRepository } from './repository.ts';
+import { loadSecretFiles } from './secret-files.ts';
 import { listenOnSocket, removeSocket } from './socket.ts';
 
 export interface ServerOptions {
@@ -62,6 +64,13 @@ export function createLogger(level = process.env.FERRY_LOG_LEVEL ?? 'info'): Log
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const logger = options.logger ?? createLogger();
+  // Before any worker starts: workers copy the environment when they are made.
+  const secretsDir = process.env[SECRETS_DIR_ENV];
+  if (secretsDir) {
+    const names = loadSecretFiles(secretsDir);
+    delete process.env[SECRETS_DIR_ENV];
+    logger.info({ secrets: names }, `secrets read from files: ${names.join(', ') || 'none'}`);
+  }
   const metrics = new ServerMetrics();
   const repository = new ModelRepository(
     options.paths,

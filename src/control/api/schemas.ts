@@ -350,6 +350,10 @@ export const VersionSpecSchema = component(
       .optional(),
     env: z.record(z.string(), z.string()).optional(),
     secrets: z.array(z.string()).optional(),
+    network: z
+      .object({ egress: z.literal(true) })
+      .optional()
+      .describe('network.egress in its ferry.yaml (left out: sealed, no network)'),
   }),
 );
 
@@ -538,6 +542,14 @@ export const RevisionSpecSchema = component(
     resources: ResourcesSchema,
     env: z.record(z.string(), z.string()),
     secretRefs: z.array(z.string()),
+    secretVersions: z
+      .record(z.string(), z.number())
+      .optional()
+      .describe('the version of each secret the revision was made with (its replicas get those values)'),
+    network: z
+      .object({ egress: z.literal(true) })
+      .optional()
+      .describe('egress: true gives replicas a network'),
     serving: JsonObject,
   }),
 );

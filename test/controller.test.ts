@@ -236,7 +236,7 @@ describe('controller with the process runtime', () => {
     assert.ok(store.listEvents({ limit: 50 }).some((e) => e.reason === 'ReplicasAdopted'));
   });
 
-  test('a revision that names a missing secret waits (one event), then starts with it as env', async () => {
+  test('a revision that names a missing secret waits (one event), then starts with it (as a file, not in its environment)', async () => {
     controller.deploy({
       name: 'vault',
       model: 'iris',
@@ -260,8 +260,12 @@ describe('controller with the process runtime', () => {
     const replica = await until('vault replica ready', () =>
       controller.view('vault').replicaStatus.find((r) => r.state === 'ready'),
     );
-    const environ = readFileSync(`/proc/${replica.id.split('@')[1]}/environ`, 'utf8').split('\0');
-    assert.ok(environ.includes(`API_KEY=${value}`));
+    // It arrives as a file the server reads into its environment, never in the process's own environment.
+    const environ = readFileSync(`/proc/${replica.id.split('@')[1]}/environ`, 'utf8');
+    assert.ok(!environ.includes(value), 'not in /proc/<pid>/environ');
+    await until('the server read it', async () =>
+      (await controller.logs('vault', {})).some((l) => l.line.includes('secrets read from files: API_KEY')),
+    );
     const said = JSON.stringify([
       store.listEvents({ limit: 1000 }),
       await controller.logs('vault', {}),

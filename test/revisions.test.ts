@@ -203,8 +203,11 @@ describe('docker runtime: artifacts become images, registry images are pulled, l
     assert.equal(inspected.HostConfig.NanoCpus, 500_000_000);
     assert.equal(inspected.HostConfig.Memory, 256 * 1024 ** 2);
     const env = inspected.Config.Env ?? [];
-    for (const pair of ['GREETING=hello', 'FERRY_CPU_LIMIT=0.5', 'HF_TOKEN=hf-0123456789'])
+    for (const pair of ['GREETING=hello', 'FERRY_CPU_LIMIT=0.5'])
       assert.ok(env.includes(pair), `${pair} in the container's environment`);
+    // The secret arrives as a file the server reads, never in the container's configuration.
+    assert.ok(!JSON.stringify(inspected).includes('hf-0123456789'), 'the secret is not in docker inspect');
+    assert.ok(env.includes('FERRY_SECRETS_DIR=/run/ferry/secrets'));
   });
 
   test('a model that cannot load in a container fails its revision with the reason, at once', async () => {

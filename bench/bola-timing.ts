@@ -1,4 +1,8 @@
 /**
+ * Token timing: do refused tokens take the same time, whether malformed, of an unknown id, or of a known id with
+ * a wrong secret (the last compares a hash; the first two compare against a dummy hash so they cost the same)?
+ * Printed after the BOLA table, same method.
+ *
  * BOLA timing: does an answer take longer for another tenant's object than for one that exists nowhere? A real
  * platform (process runtime, no replica) on a temporary home; tenant A owns a deployment, a model and a secret;
  * tenant B's viewer asks for A's and for missing ones, taking turns (A's, missing, A's, ...), on one keep-alive
@@ -59,6 +63,33 @@ try {
       `${name.padEnd(12)} ${a50.toFixed(3).padStart(7)}  ${m50.toFixed(3).padStart(11)}  ${(a50 / m50).toFixed(2).padStart(5)}  ${a90.toFixed(3).padStart(8)}  ${m90.toFixed(3).padStart(11)}  ${(a90 / m90).toFixed(2).padStart(5)}`,
     );
   }
+
+  const refused = async (token: string): Promise<number> => {
+    const t0 = process.hrtime.bigint();
+    const res = await fetch(`${platform.apiUrl}/v1/info`, { headers: { authorization: `Bearer ${token}` } });
+    await res.arrayBuffer();
+    if (res.status !== 401) throw new Error(`expected 401, got ${res.status}`);
+    return Number(process.hrtime.bigint() - t0) / 1e6;
+  };
+  const id = bViewer.slice('ferry_'.length, 'ferry_'.length + 16);
+  const kinds = {
+    malformed: 'not-a-ferry-token',
+    'unknown id': `ferry_${'0'.repeat(16)}_${'x'.repeat(43)}`,
+    'known id, wrong secret': `ferry_${id}_${'x'.repeat(43)}`,
+  };
+  const samples: Record<string, number[]> = {};
+  for (const k of Object.keys(kinds)) samples[k] = [];
+  for (let i = 0; i < 200; i++) for (const t of Object.values(kinds)) await refused(t); // warm-up
+  for (let i = 0; i < requests; i++)
+    for (const [k, t] of Object.entries(kinds)) samples[k]!.push(await refused(t));
+  const base = pct(samples['known id, wrong secret']!, 0.5);
+  console.log(
+    `\nRefused tokens (401), ${requests} each, taking turns (ms); ratio to "known id, wrong secret"`,
+  );
+  for (const [k, xs] of Object.entries(samples))
+    console.log(
+      `${k.padEnd(24)} p50 ${pct(xs, 0.5).toFixed(3)}  p90 ${pct(xs, 0.9).toFixed(3)}  ratio ${(pct(xs, 0.5) / base).toFixed(2)}`,
+    );
 } finally {
   await platform.stop({ removeReplicas: true });
   rmSync(home, { recursive: true, force: true });

@@ -14,11 +14,17 @@ export function sendJson(
   extra?: readonly string[],
 ): void {
   const text = JSON.stringify(body);
+  // The gateway's own answers (errors, health, metadata) are never sniffed or cached; the models' answers pass
+  // through as the replicas wrote them.
   const headers = [
     'content-type',
     'application/json; charset=utf-8',
     'content-length',
     String(Buffer.byteLength(text)),
+    'x-content-type-options',
+    'nosniff',
+    'cache-control',
+    'no-store',
   ];
   if (requestId !== undefined) headers.push(REQUEST_ID_HEADER, requestId);
   if (extra !== undefined) headers.push(...extra);

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { addVersionFromDir } from '../../src/cli/upload.ts';
@@ -38,6 +39,7 @@ before(async () => {
     apiPort: 0,
     gatewayPort: 0,
     resyncMs: 300,
+    tenantHostSuffix: '.models.test',
   });
   const root = new ControlClient({ url: platform.apiUrl, token: platform.adminToken! });
   for (const t of ['tenant-a', 'tenant-b']) {
@@ -112,6 +114,38 @@ describe('private endpoints', () => {
     for (const path of ['/t/tenant-a%2Firis/v2/models/iris/infer', '/v2/models/tenant-a%2Firis/infer']) {
       assert.equal((await infer(path, key)).status, 404, path);
     }
+  });
+
+  test('Host-based tenants (ferry up --tenant-host-suffix): the Host names the tenant for plain OIP paths', async () => {
+    const { token } = await as['tenant-a']!.createToken('host-caller', 'invoker');
+    const viaHost = (host: string, t?: string) =>
+      new Promise<number>((resolve, reject) => {
+        const url = new URL(platform.gatewayUrl);
+        const req = request(
+          {
+            host: url.hostname,
+            port: url.port,
+            method: 'POST',
+            path: '/v2/models/iris/infer',
+            headers: {
+              host,
+              'content-type': 'application/json',
+              'content-length': String(BODY.length),
+              ...(t ? { authorization: `Bearer ${t}` } : {}),
+            },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on('error', reject);
+        req.end(BODY);
+      });
+    await until('the token reaches the gateway', async () => (await viaHost('tenant-a.models.test', token)) === 200);
+    assert.equal(await viaHost('tenant-a.models.test'), 401, 'still private');
+    assert.equal(await viaHost('tenant-b.models.test', token), 403, "tenant-b's iris is not tenant-a's");
+    assert.equal(await viaHost('127.0.0.1', token), 404, 'any other Host is the default tenant, which has no iris');
   });
 
   test('a token in the query string is not a credential', async () => {

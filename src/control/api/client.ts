@@ -144,7 +144,7 @@ export class ControlClient {
     return this.#all(`/v1/deployments/${enc(name)}/revisions`);
   }
   replicas(name: string): Promise<ReplicaView[]> {
-    return this.#json('GET', `/v1/deployments/${enc(name)}/replicas`);
+    return this.#all(`/v1/deployments/${enc(name)}/replicas`);
   }
 
   // ---- rollouts

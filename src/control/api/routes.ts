@@ -432,9 +432,18 @@ export const ROUTES: readonly RouteDef[] = [
     summary: 'Live replicas of a deployment',
     tag: 'deployments',
     params: DeploymentParams,
+    query: ListQuery,
     status: 200,
     response: { schema: ReplicaSchema, many: true },
-    handler: ({ deps, params, scope }) => deps.control.view(scope.key(params.name)).replicaStatus,
+    handler: ({ deps, params, scope, query, reply }) =>
+      page(
+        [...deps.control.view(scope.key(params.name)).replicaStatus].sort((a, b) =>
+          a.name < b.name ? -1 : 1,
+        ),
+        query,
+        (r) => r.name,
+        reply,
+      ),
   }),
   route({
     method: 'GET',

@@ -12,6 +12,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runLoad } from './lib/load.ts';
 import { cpuUsPerRequest, log, measure, setupPinning } from './lib/measure.ts';
 import { writeModelDir } from './lib/modeldir.ts';
 import { tinyAdd } from './lib/models.ts';
@@ -27,14 +28,17 @@ usage: node --import tsx bench/gateway.ts [options]
   --connections <n>       closed-loop connections for the throughput run, default 32
   --rate <n>              requests/s for the latency run, default 1000
   --rate-connections <n>  connections for the latency run, default 8
-  --skip <list>           comma-separated paths to leave out: direct,gateway,gateway-unix,gateway-private,nginx,node-proxy`;
+  --skip <list>           comma-separated paths to leave out: direct,gateway,gateway-unix,gateway-private,nginx,node-proxy
+  --ab-rounds <n>         TCP vs unix upstream, taking turns: rounds of one latency run each, default 6 (0: none)`;
 
 const { common, values } = parseOptions(USAGE, {
   connections: { type: 'string' },
   rate: { type: 'string' },
   'rate-connections': { type: 'string' },
   skip: { type: 'string' },
+  'ab-rounds': { type: 'string' },
 });
+const abRounds = numberFlag(values, 'ab-rounds', 6, 0, 100);
 const connections = numberFlag(values, 'connections', 32, 1, 1024);
 const rate = numberFlag(values, 'rate', 1000, 1, 1_000_000);
 const rateConnections = numberFlag(values, 'rate-connections', 8, 1, 1024);
@@ -59,6 +63,10 @@ const modelDir = await writeModelDir({
 });
 
 type Result = Awaited<ReturnType<typeof measure>>;
+/** p50 per round of the TCP-vs-unix comparison (ms). */
+const ab: { tcp: number[]; unix: number[] } = { tcp: [], unix: [] };
+const median = (xs: number[]) =>
+  xs.length === 0 ? undefined : [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 const latency: Record<string, Result> = {};
 const throughput: Record<string, Result> = {};
 const failures: Record<string, string> = {};
@@ -160,6 +168,47 @@ try {
       await proxy?.proc.stop();
     }
   }
+  // TCP vs unix upstream, taking turns: the paths above run one after the other, so a slower phase of the
+  // machine or a colder replica lands on one of them. Here both gateways run at once, both warm, and each round
+  // measures both at the fixed rate, in alternating order.
+  if (abRounds > 0 && socketUpstream && !skip.has('gateway') && !skip.has('gateway-unix')) {
+    const tcpGw = await startNodeProxy('gateway', upstream);
+    const unixGw = await startNodeProxy('gateway', socketUpstream);
+    try {
+      const urlOf = (s: Server) => `${s.baseUrl}/v2/models/${DEPLOYMENT}/infer`;
+      const load = (url: string, durationS: number) =>
+        runLoad({
+          url,
+          method: 'POST',
+          body: BODY,
+          headers: HEADERS,
+          connections: rateConnections,
+          rate,
+          durationS,
+        });
+      for (const s of [tcpGw, unixGw]) await load(urlOf(s), Math.max(1, common.warmupS));
+      for (let round = 0; round < abRounds; round++) {
+        const order: Array<['tcp' | 'unix', Server]> =
+          round % 2 === 0
+            ? [
+                ['tcp', tcpGw],
+                ['unix', unixGw],
+              ]
+            : [
+                ['unix', unixGw],
+                ['tcp', tcpGw],
+              ];
+        for (const [side, s] of order) {
+          const r = await load(urlOf(s), common.durationS);
+          ab[side].push(r.p50Ms);
+          log(`  a/b round ${round + 1} ${side}: p50 ${r.p50Ms.toFixed(3)} ms, p99 ${r.p99Ms.toFixed(3)} ms`);
+        }
+      }
+    } finally {
+      await tcpGw.proc.stop();
+      await unixGw.proc.stop();
+    }
+  }
 } catch (e) {
   failures.replica = (e as Error).message;
   log(`  replica: FAILED\n${(e as Error).message.replace(/^/gm, '    ')}`);
@@ -230,6 +279,12 @@ const goals = printGoals([
       'added p50 with the replica on a unix socket over added p50 with it on TCP (< 1: the socket helps)',
   },
   {
+    name: 'gateway p50, unix/tcp upstream (a/b)',
+    value: ratio(median(ab.unix), median(ab.tcp)),
+    op: 'info',
+    detail: `both gateways running, ${abRounds} rounds taking turns at ${rate}/s: median p50 ${median(ab.unix)?.toFixed(3) ?? '-'} ms (unix) vs ${median(ab.tcp)?.toFixed(3) ?? '-'} ms (tcp); < 1: the socket helps`,
+  },
+  {
     name: 'gateway rps, unix/tcp upstream',
     value: ratio(throughput['gateway-unix']?.rps, throughput.gateway?.rps),
     op: 'info',
@@ -288,10 +343,11 @@ const goals = printGoals([
 saveResults(
   'gateway',
   {
-    options: { ...common, connections, rate, rateConnections },
+    options: { ...common, connections, rate, rateConnections, abRounds },
     modelYaml: modelDir.yaml,
     latency,
     throughput,
+    ab,
     failures,
     goals,
   },

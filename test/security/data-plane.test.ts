@@ -142,10 +142,17 @@ describe('private endpoints', () => {
         req.on('error', reject);
         req.end(BODY);
       });
-    await until('the token reaches the gateway', async () => (await viaHost('tenant-a.models.test', token)) === 200);
+    await until(
+      'the token reaches the gateway',
+      async () => (await viaHost('tenant-a.models.test', token)) === 200,
+    );
     assert.equal(await viaHost('tenant-a.models.test'), 401, 'still private');
     assert.equal(await viaHost('tenant-b.models.test', token), 403, "tenant-b's iris is not tenant-a's");
-    assert.equal(await viaHost('127.0.0.1', token), 404, 'any other Host is the default tenant, which has no iris');
+    assert.equal(
+      await viaHost('127.0.0.1', token),
+      404,
+      'any other Host is the default tenant, which has no iris',
+    );
   });
 
   test('a token in the query string is not a credential', async () => {

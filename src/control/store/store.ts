@@ -524,8 +524,6 @@ export function specHash(spec: RevisionSpec): string {
   return createHash('sha256').update(canonicalJson(spec)).digest('hex');
 }
 
-const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
-
 // ---------------------------------------------------------------------------------------------- rows
 
 interface VersionRow {

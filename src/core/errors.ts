@@ -72,7 +72,7 @@ export const ERROR_CODES = {
   // Platform (control-plane API, gateway, images, runtimes)
   FERRY_UNAUTHORIZED: {
     status: 401,
-    summary: 'No bearer token, or the token is unknown or revoked.',
+    summary: 'No bearer token, or the token is unknown, expired or revoked.',
   },
   FERRY_FORBIDDEN: {
     status: 403,

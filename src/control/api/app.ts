@@ -257,7 +257,9 @@ function authorize(request: FastifyRequest, access: Exclude<Access, 'public'>, s
   if (!caller) {
     throw new FerryError(
       'FERRY_UNAUTHORIZED',
-      match ? 'The bearer token is unknown or revoked' : 'The Authorization header is not "Bearer <token>"',
+      match
+        ? 'The bearer token is unknown, expired or revoked'
+        : 'The Authorization header is not "Bearer <token>"',
       {
         hint: 'Check the token; an admin lists tokens with ferry token list and makes new ones with ferry token create.',
       },
@@ -283,7 +285,7 @@ function authorize(request: FastifyRequest, access: Exclude<Access, 'public'>, s
   if (!ROLES_FOR[access].includes(caller.role)) {
     const what =
       access === 'platform'
-        ? 'manage tenants'
+        ? 'do this (tenants, quotas, the sealing key, verifying the audit chain: platform admins only)'
         : access === 'admin'
           ? 'manage tokens or read the audit log'
           : access === 'write'

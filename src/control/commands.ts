@@ -62,9 +62,9 @@ export class CommandService implements ControlPlane {
     const result = this.store.transaction(() => {
       const created = this.store.createDeployment(rest);
       this.checkQuotas(rest.name, 'deploy');
+      if (strategy) this.store.setStrategy(rest.name, strategy as unknown as JsonValue);
       return created;
     });
-    if (strategy) this.store.setStrategy(rest.name, strategy as unknown as JsonValue);
     this.event(
       rest.name,
       'Normal',
@@ -80,8 +80,9 @@ export class CommandService implements ControlPlane {
     if (strategy) toStrategy(strategy);
     checkServing(rest.serving);
     this.requireNoActiveRollout(name, 'change it');
-    if (strategy) this.store.setStrategy(name, strategy as unknown as JsonValue);
+    // One transaction: a change refused by a quota leaves the strategy as it was too.
     const result = this.store.transaction(() => {
+      if (strategy) this.store.setStrategy(name, strategy as unknown as JsonValue);
       const updated = this.store.updateDeployment(name, rest);
       this.checkQuotas(name, 'change');
       return updated;

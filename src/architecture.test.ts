@@ -17,11 +17,24 @@ const ALLOWED: Record<string, string[]> = {
   client: ['core', 'protocol'],
   server: ['core', 'spec', 'protocol'],
   image: ['core', 'spec', 'protocol'],
-  control: ['core', 'spec', 'protocol', 'image', 'runtime'],
+  autoscaler: ['core'],
+  control: ['core', 'spec', 'protocol', 'image', 'runtime', 'autoscaler'],
   gateway: ['core', 'protocol'],
   runtime: ['core', 'spec', 'image'],
-  platform: ['core', 'spec', 'protocol', 'image', 'runtime', 'control', 'gateway'],
-  cli: ['core', 'spec', 'protocol', 'client', 'server', 'image', 'runtime', 'control', 'gateway', 'platform'],
+  platform: ['core', 'spec', 'protocol', 'image', 'runtime', 'control', 'gateway', 'autoscaler'],
+  cli: [
+    'core',
+    'spec',
+    'protocol',
+    'client',
+    'server',
+    'image',
+    'runtime',
+    'control',
+    'gateway',
+    'platform',
+    'autoscaler',
+  ],
 };
 
 function sourceFiles(dir: string): string[] {

@@ -31,6 +31,13 @@ export interface RouteDeployment {
    * `Authorization: Bearer <token>` whose hash is one of the table's `callers` allowed on it.
    */
   public?: boolean;
+  /**
+   * Scale to zero (issue 11): when no revision that would get a request has a ready replica, the gateway holds
+   * the request (at most `maxHeld` for the deployment, each at most `maxWaitMs`) and tells the control plane at
+   * once (GatewayOptions.onHeld); held requests go out as soon as a table brings a ready replica. Past either
+   * bound: 503 FERRY_NO_READY_REPLICA with Retry-After. Left out: no holding (503 at once, as before).
+   */
+  activator?: { maxHeld: number; maxWaitMs: number };
   revisions: RouteRevision[];
 }
 
@@ -57,4 +64,29 @@ export interface RouteTable {
   deployments: RouteDeployment[];
   /** Left out = no callers (private deployments then answer 401 to everyone). */
   callers?: RouteCaller[];
+}
+
+/**
+ * The load of one revision over the period since the previous sample, as the gateway counts it (issue 11): what
+ * the autoscaler decides on. Cheap to keep: per revision an in-flight counter, the time it last changed, the
+ * integral of in-flight over time and an arrivals counter; no per-request allocation.
+ */
+export interface RevisionLoadSample {
+  /** The deployment's key (src/core/tenant.ts). */
+  deployment: string;
+  revision: number;
+  /** When the sample was taken (ms since the epoch). */
+  at: number;
+  /** The period it covers (ms). */
+  periodMs: number;
+  /** Average requests in flight to the revision's replicas over the period (shadow copies not counted). */
+  concurrency: number;
+  /** Requests routed to the revision during the period (retries not counted again). */
+  arrivals: number;
+}
+
+/** Requests held by the activator for a deployment (no ready replica), at sampling time. */
+export interface HeldSample {
+  deployment: string;
+  held: number;
 }

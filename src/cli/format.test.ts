@@ -172,6 +172,7 @@ function view(over: Partial<DeploymentView> = {}): DeploymentView {
     name: 'iris',
     tenant: 'default',
     public: false,
+    scaling: null,
     model: 'iris',
     versionRef: 'abc123',
     replicas: 2,

@@ -476,6 +476,35 @@ export const CrashSchema = component(
     .describe("The newest crash of one of the deployment's replicas"),
 );
 
+const scalingFields = {
+  minReplicas: int(0, 1000).describe('0 allows scale to zero'),
+  maxReplicas: int(1, 1000),
+  metric: z.enum(['concurrency', 'rps']).describe('requests in flight (default) or requests per second'),
+  target: z.number().positive().nullable().describe("per replica; null: derived from the model's capacity"),
+  targetUtilization: z.number().positive().max(1),
+  stableWindowMs: z.number().int().min(1000),
+  panicWindowMs: z.number().int().min(1000),
+  panicThreshold: z.number().gt(1).describe('2 = 200%'),
+  maxScaleUpRate: z.number().min(1),
+  maxScaleDownRate: z.number().min(1),
+  scaleDownDelayMs: z.number().int().min(0),
+  scaleToZeroGraceMs: z.number().int().min(0),
+  initialScale: int(0, 1000),
+};
+export const ScalingSchema = component(
+  'Scaling',
+  z.object(scalingFields).describe('autoscaling settings (docs/autoscaling.md)'),
+);
+export const ScalingBody = component(
+  'ScalingBody',
+  z.strictObject({
+    scaling: z
+      .strictObject(Object.fromEntries(Object.entries(scalingFields).map(([k, v]) => [k, v.optional()])))
+      .nullable()
+      .describe('the settings to change (the defaults under them); null: back to a fixed replica count'),
+  }),
+);
+
 const deploymentShape = {
   name: z.string(),
   model: z.string(),
@@ -486,6 +515,7 @@ const deploymentShape = {
   secretRefs: z.array(z.string()),
   serving: JsonObject,
   public: z.boolean().describe('callable at the gateway without a token'),
+  scaling: ScalingSchema.nullable().describe('autoscaling settings; null: a fixed replica count'),
   revision: z.number(),
   createdAt: z.number(),
   updatedAt: z.number(),

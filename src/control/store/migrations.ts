@@ -205,4 +205,10 @@ export const MIGRATIONS: readonly string[] = [
   INSERT INTO secret_versions (name, version, sealed, created_at) SELECT name, 1, sealed, updated_at FROM secrets;
   UPDATE secrets SET sealed = x'';
   `,
+  // 9: a deployment's scaling settings (issue 11): null = a fixed replica count (deployments.replicas); else the
+  //    autoscaler's settings as JSON (src/autoscaler/types.ts ScalingSettings), and `replicas` is what it last
+  //    decided.
+  `
+  ALTER TABLE deployments ADD COLUMN scaling TEXT;
+  `,
 ];

@@ -12,6 +12,8 @@
  */
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
+import { scalingSettings } from '../../autoscaler/settings.ts';
+import type { ScalingSettings } from '../../autoscaler/types.ts';
 import { FerryError } from '../../core/errors.ts';
 import { DEFAULT_TENANT, qualify, splitKey } from '../../core/tenant.ts';
 import type { Revision } from '../types.ts';
@@ -170,6 +172,11 @@ export interface Deployment {
   serving: Record<string, JsonValue>;
   /** Callable at the gateway without a token (not part of any revision: changing it starts no rollout). */
   public: boolean;
+  /**
+   * Autoscaling settings (issue 11); null: a fixed replica count. When set, `replicas` is what the autoscaler
+   * last decided. Not part of any revision: changing it starts no rollout.
+   */
+  scaling: ScalingSettings | null;
   /** The newest revision number. */
   revision: number;
   createdAt: number;
@@ -318,6 +325,13 @@ export interface Store {
   /** Records that `tenant` uploaded this artifact (it may then see it and name it in versions). */
   ownArtifact(digest: string, tenant: string): void;
   ownsArtifact(digest: string, tenant: string): boolean;
+  /**
+   * Turns autoscaling on with these settings (the defaults under what is given, checked: FERRY_BAD_REQUEST
+   * naming every problem) or off (null). Returns the deployment.
+   */
+  setScaling(name: string, scaling: Partial<ScalingSettings> | null): Deployment;
+  /** The autoscaler's decision for a deployment: its desired replicas (changes no revision). */
+  setDesiredReplicas(name: string, replicas: number): void;
   /** Runs `fn` in one write transaction: when it throws, every change it made is undone. */
   transaction<T>(fn: () => T): T;
   // audit log (append-only, hash-chained: audit-log.ts)
@@ -540,6 +554,7 @@ interface VersionRow {
 interface DeploymentRow {
   name: string;
   public: number;
+  scaling: string | null;
   model: string;
   version_ref: string;
   replicas: number;
@@ -595,6 +610,7 @@ function toDeployment(r: DeploymentRow): Deployment {
     secretRefs: spec.secretRefs,
     serving: spec.serving,
     public: r.public === 1,
+    scaling: r.scaling === null ? null : (JSON.parse(r.scaling) as ScalingSettings),
     revision: r.current_revision,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -938,7 +954,7 @@ function createStore(
   /** Writes the deployment row, and a new revision when the effective spec's hash differs from the newest. */
   function apply(
     row: DeploymentRow,
-    next: Omit<DeploymentRow, 'current_revision' | 'created_at' | 'updated_at'>,
+    next: Omit<DeploymentRow, 'current_revision' | 'created_at' | 'updated_at' | 'scaling'>,
   ) {
     const column = JSON.parse(next.spec) as DeploymentSpecColumn;
     const spec = revisionSpec(next.model, next.version_ref, column);
@@ -1330,6 +1346,21 @@ function createStore(
     ...tokens,
     ...tenants,
     transaction: <T>(fn: () => T): T => writeTransaction(db, fn)(),
+    setScaling: writeTransaction(db, (name: string, scaling: Partial<ScalingSettings> | null): Deployment => {
+      requireDeploymentRow(name);
+      const full = scaling === null ? null : scalingSettings(scaling);
+      db.prepare('UPDATE deployments SET scaling = ?, updated_at = ? WHERE name = ?').run(
+        full === null ? null : JSON.stringify(full),
+        now(),
+        name,
+      );
+      return toDeployment(requireDeploymentRow(name));
+    }),
+    setDesiredReplicas: writeTransaction(db, (name: string, replicas: number) => {
+      requireDeploymentRow(name);
+      checkReplicas(replicas);
+      db.prepare('UPDATE deployments SET replicas = ? WHERE name = ?').run(replicas, name);
+    }),
     ownArtifact: (digest, tenant) => {
       db.prepare('INSERT OR IGNORE INTO artifact_owners (digest, tenant) VALUES (?, ?)').run(digest, tenant);
     },

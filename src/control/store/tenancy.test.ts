@@ -230,3 +230,21 @@ describe('tokens with tenants, expiry and scopes', () => {
     assert.deepEqual(store.invokerKeys(), []);
   });
 });
+
+describe('scaling settings (issue 11)', () => {
+  test('on with the defaults under what is given, checked; off again; no revision either way', () => {
+    const store = twoTenants();
+    assert.equal(store.getDeployment('iris')?.scaling, null);
+    const on = store.setScaling('iris', { minReplicas: 0, maxReplicas: 4 });
+    assert.equal(on.scaling?.minReplicas, 0);
+    assert.equal(on.scaling?.stableWindowMs, 60_000);
+    assert.throws(
+      () => store.setScaling('iris', { minReplicas: 5, maxReplicas: 4 }),
+      ferryError('FERRY_BAD_REQUEST', /minReplicas 5 is above maxReplicas 4/),
+    );
+    store.setDesiredReplicas('iris', 3);
+    assert.equal(store.getDeployment('iris')?.replicas, 3);
+    assert.equal(store.setScaling('iris', null).scaling, null);
+    assert.equal(store.listRevisions('iris').length, 1);
+  });
+});

@@ -1,0 +1,330 @@
+/**
+ * Autoscaling (issue 11), the virtual-clock half: every load trace (lib/autoscale/traces.ts) through Knative's KPA
+ * and Kubernetes' HPA with their documented defaults (lib/autoscale/kpa.ts, hpa.ts) and Ferry's policy
+ * (src/autoscaler/decide.ts `ferryPolicy`, when it exists), on the same simulated replicas and the same seeded
+ * arrivals (lib/autoscale/sim.ts). Prints a table per trace and the goal rows; saves JSON. No server is started:
+ * the live half (the same traces against `ferry up`) is to come.
+ * Goals (issue 11): decision <= 2 s after a step; >= 99.9% success through scale from zero; SLO-violation
+ * seconds <= 0.5x the KPA-default policy's at equal or lower replica-seconds. (Cold start of iris <= 1 s with
+ * processes, <= 2 s with Docker: live half.)
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Policy, ScalingSettings } from '../src/autoscaler/types.ts';
+import { hpaPolicy } from './lib/autoscale/hpa.ts';
+import { kpaPolicy } from './lib/autoscale/kpa.ts';
+import { type ReplicaModel, type SimResult, simulate } from './lib/autoscale/sim.ts';
+import { TRACES, type Trace, type TraceName } from './lib/autoscale/traces.ts';
+import { log } from './lib/measure.ts';
+import { numberFlag, parseOptions, REPO_ROOT } from './lib/options.ts';
+import { type Cell, type Goal, printGoals, printTable, saveResults } from './lib/report.ts';
+
+const USAGE = `autoscale: Ferry's scaling policy vs Knative KPA-default and HPA-default on the same virtual-clock traces.
+usage: node --import tsx bench/autoscale.ts [options]
+  --trace <names>        comma-separated: step,burst,idle-burst,diurnal (default all)
+  --seed <n>             PRNG seed for arrivals and service times, default 1
+  --arrivals <a>         poisson (default) or even
+  --slo-ms <ms>          latency SLO: a second violates it when its p99 is above, default 3 x service time
+  --service-ms <ms>      mean service time of one request on a replica, default 50
+  --service <d>          fixed (default) or exp (exponential service times)
+  --slots <n>            requests a replica serves at once, default 4 (also the derived per-replica target)
+  --queue <n>            requests waiting per replica beyond its slots, default 10 x slots
+  --start-ms <ms>        cold start: from asked for to ready, default 1000
+  --deadline-ms <ms>     a request still waiting this long after arriving fails, default 5000
+  --activator-cap <n>    requests held while no replica is ready, default 10000
+  --max-replicas <n>     maxReplicas for every policy, default 50
+  --ferry-tick-ms <ms>   Ferry's decision period, default 1000
+  --ferry-policy <path>  module exporting ferryPolicy (and DEFAULT_SETTINGS beside it in settings.ts),
+                         default <repo>/src/autoscaler/decide.ts`;
+
+const { values } = parseOptions(USAGE, {
+  trace: { type: 'string' },
+  seed: { type: 'string' },
+  arrivals: { type: 'string' },
+  'slo-ms': { type: 'string' },
+  'service-ms': { type: 'string' },
+  service: { type: 'string' },
+  slots: { type: 'string' },
+  queue: { type: 'string' },
+  'start-ms': { type: 'string' },
+  'deadline-ms': { type: 'string' },
+  'activator-cap': { type: 'string' },
+  'max-replicas': { type: 'string' },
+  'ferry-tick-ms': { type: 'string' },
+  'ferry-policy': { type: 'string' },
+});
+const die = (m: string): never => {
+  process.stderr.write(`bench: ${m}\n`);
+  process.exit(2);
+};
+const traceNames = (typeof values.trace === 'string' ? values.trace : Object.keys(TRACES).join(','))
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
+for (const n of traceNames)
+  if (!(n in TRACES)) die(`--trace: unknown trace "${n}" (${Object.keys(TRACES).join(', ')})`);
+const seed = numberFlag(values, 'seed', 1, 0, 2 ** 32 - 1);
+const arrivals = values.arrivals ?? 'poisson';
+if (arrivals !== 'poisson' && arrivals !== 'even')
+  die(`--arrivals must be poisson or even, got "${arrivals}"`);
+const service = values.service ?? 'fixed';
+if (service !== 'fixed' && service !== 'exp') die(`--service must be fixed or exp, got "${service}"`);
+const serviceMs = numberFlag(values, 'service-ms', 50, 0.1, 60_000);
+const slots = Math.round(numberFlag(values, 'slots', 4, 1, 1024));
+const replica: ReplicaModel = {
+  slots,
+  serviceMs,
+  service: service as 'fixed' | 'exp',
+  queueCap: Math.round(numberFlag(values, 'queue', 10 * slots, 0, 1_000_000)),
+  startMs: numberFlag(values, 'start-ms', 1000, 0, 600_000),
+};
+const sloMs = numberFlag(values, 'slo-ms', 3 * serviceMs, 0.1, 600_000);
+const deadlineMs = numberFlag(values, 'deadline-ms', 5000, 1, 3_600_000);
+const activatorCap = Math.round(numberFlag(values, 'activator-cap', 10_000, 0, 10_000_000));
+const maxReplicas = Math.round(numberFlag(values, 'max-replicas', 50, 1, 10_000));
+const ferryTickMs = numberFlag(values, 'ferry-tick-ms', 1000, 1, 600_000);
+const ferryPath = resolve(
+  typeof values['ferry-policy'] === 'string'
+    ? values['ferry-policy']
+    : join(REPO_ROOT, 'src', 'autoscaler', 'decide.ts'),
+);
+
+// Ferry's policy, if it is there yet.
+let ferry: { policy: Policy<unknown>; defaults: ScalingSettings } | null = null;
+let ferryMissing = '';
+if (!existsSync(ferryPath)) ferryMissing = `${ferryPath} does not exist`;
+else {
+  try {
+    const mod = (await import(pathToFileURL(ferryPath).href)) as { ferryPolicy?: Policy<unknown> };
+    const settingsPath = join(ferryPath, '..', 'settings.ts');
+    const sm = existsSync(settingsPath)
+      ? ((await import(pathToFileURL(settingsPath).href)) as { DEFAULT_SETTINGS?: ScalingSettings })
+      : {};
+    if (!mod.ferryPolicy || typeof mod.ferryPolicy.decide !== 'function') {
+      ferryMissing = `${ferryPath} exports no ferryPolicy`;
+    } else if (!sm.DEFAULT_SETTINGS) ferryMissing = `${settingsPath} exports no DEFAULT_SETTINGS`;
+    else ferry = { policy: mod.ferryPolicy, defaults: sm.DEFAULT_SETTINGS };
+  } catch (e) {
+    ferryMissing = `importing ${ferryPath} failed: ${(e as Error).message}`;
+  }
+}
+if (!ferry) log(`ferry policy: not yet (${ferryMissing})`);
+
+/** The same per-replica set point for the reference policies: the KPA default with containerConcurrency = slots. */
+const BASE: ScalingSettings = {
+  minReplicas: 0,
+  maxReplicas,
+  metric: 'concurrency',
+  target: null,
+  targetUtilization: 0.7,
+  stableWindowMs: 60_000,
+  panicWindowMs: 6_000,
+  panicThreshold: 2,
+  maxScaleUpRate: 1000,
+  maxScaleDownRate: 2,
+  scaleDownDelayMs: 0,
+  scaleToZeroGraceMs: 30_000,
+  initialScale: 1,
+};
+
+interface Runner {
+  label: string;
+  policy: Policy<unknown>;
+  tickMs: number;
+  pokeAtZero: boolean;
+  settings(trace: Trace, initial: number): ScalingSettings;
+}
+const runners: Runner[] = [
+  {
+    label: 'kpa-default',
+    policy: kpaPolicy() as Policy<unknown>,
+    tickMs: kpaPolicy().config.tickMs,
+    pokeAtZero: true,
+    settings: (_t, initial) => ({ ...BASE, minReplicas: 0, initialScale: initial }),
+  },
+  {
+    label: 'hpa-default',
+    policy: hpaPolicy() as Policy<unknown>,
+    tickMs: hpaPolicy().config.syncPeriodMs,
+    pokeAtZero: false,
+    settings: (_t, initial) => ({ ...BASE, minReplicas: 1, initialScale: initial }),
+  },
+];
+if (ferry) {
+  const f = ferry;
+  runners.push({
+    label: 'ferry',
+    policy: f.policy,
+    tickMs: ferryTickMs,
+    pokeAtZero: true,
+    // Ferry's defaults; min 0 on the trace that starts from zero (its default min is 1: no cold start unless asked).
+    settings: (t, initial) => ({
+      ...f.defaults,
+      maxReplicas,
+      initialScale: initial,
+      minReplicas: t.rate(0) === 0 ? 0 : f.defaults.minReplicas,
+    }),
+  });
+}
+
+const results: Record<string, SimResult[]> = {};
+const traces: Trace[] = traceNames.map((n) => TRACES[n as TraceName]());
+for (const trace of traces) {
+  const r0 = trace.rate(0);
+  const initial = r0 === 0 ? 0 : Math.ceil((r0 * serviceMs) / 1000 / (slots * 0.7));
+  log(
+    `trace ${trace.name}: ${trace.description}, ${trace.durationMs / 1000} s, ${initial} replicas at start`,
+  );
+  results[trace.name] = runners.map((run) => {
+    const res = simulate({
+      trace,
+      policy: run.policy,
+      settings: run.settings(trace, initial),
+      tickMs: run.tickMs,
+      pokeAtZero: run.pokeAtZero,
+      replica,
+      derivedTarget: slots,
+      seed,
+      arrivals: arrivals as 'poisson' | 'even',
+      sampleMs: 1000,
+      deadlineMs,
+      activatorCap,
+      activatorWaitMs: deadlineMs,
+      sloMs,
+      initialReplicas: initial,
+    });
+    return { ...res, policy: run.label };
+  });
+}
+
+const s = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : ms / 1000);
+for (const trace of traces) {
+  const rows: Record<string, Cell>[] = (results[trace.name] ?? []).map((r) => {
+    const up = r.steps.find((st) => st.toRps > st.fromRps);
+    const down = r.steps.find((st) => st.toRps < st.fromRps);
+    return {
+      policy: r.policy,
+      tick: (runners.find((x) => x.label === r.policy)?.tickMs ?? 0) / 1000,
+      decide: up ? (s(up.decisionMs) ?? 'never') : '-',
+      ready: up ? (s(up.readyMs) ?? 'never') : '-',
+      down: down ? (s(down.decisionMs) ?? 'never') : '-',
+      slo: r.sloViolationS,
+      failed: r.failed,
+      success: r.successRatio === null ? null : r.successRatio * 100,
+      rs: r.replicaSeconds,
+      peak: r.peakReplicas,
+      p99: r.p99Ms,
+    };
+  });
+  if (!ferry) rows.push({ policy: 'ferry', tick: ferryTickMs / 1000, decide: 'not yet', note: ferryMissing });
+  const up = trace.steps.find((st) => st.toRps > st.fromRps);
+  printTable(
+    `autoscale ${trace.name}: ${trace.description}; replica ${slots} slots x ${serviceMs} ms, start ${replica.startMs} ms, SLO p99 <= ${sloMs} ms${up ? `; needed after the step: ${Math.ceil((up.toRps * serviceMs) / 1000 / slots)}` : ''}`,
+    [
+      { key: 'policy', title: 'policy' },
+      { key: 'tick', title: 'tick s', digits: 0 },
+      { key: 'decide', title: 'step->decision s', digits: 2 },
+      { key: 'ready', title: 'step->ready s', digits: 2 },
+      { key: 'down', title: 'down->decision s', digits: 0 },
+      { key: 'slo', title: 'SLO-viol s', digits: 0 },
+      { key: 'failed', title: 'failed', digits: 0 },
+      { key: 'success', title: 'success %', digits: 3 },
+      { key: 'rs', title: 'replica-s', digits: 0 },
+      { key: 'peak', title: 'peak', digits: 0 },
+      { key: 'p99', title: 'p99 ms', digits: 0 },
+      { key: 'note', title: 'note' },
+    ],
+    rows,
+  );
+}
+
+// Goals.
+const byPolicy = (trace: string, policy: string) => results[trace]?.find((r) => r.policy === policy);
+const goals: Goal[] = [];
+const worstDecision = (policy: string): number | null => {
+  let worst: number | null = null;
+  for (const t of traces) {
+    for (const st of byPolicy(t.name, policy)?.steps ?? []) {
+      if (st.toRps <= st.fromRps) continue;
+      const d = st.decisionMs === null ? Number.POSITIVE_INFINITY : st.decisionMs / 1000;
+      worst = worst === null ? d : Math.max(worst, d);
+    }
+  }
+  return worst;
+};
+goals.push({
+  name: 'ferry: step -> decision (worst up-step)',
+  value: ferry ? worstDecision('ferry') : null,
+  op: '<=',
+  target: 2,
+  unit: ' s',
+  detail: ferry ? 'virtual clock, all traces' : 'not yet: no ferryPolicy',
+});
+for (const p of ['kpa-default', 'hpa-default']) {
+  goals.push({ name: `${p}: step -> decision (worst)`, value: worstDecision(p), op: 'info', unit: ' s' });
+}
+if (traceNames.includes('idle-burst')) {
+  const f = byPolicy('idle-burst', 'ferry');
+  goals.push({
+    name: 'ferry: success through scale from zero',
+    value: f?.successRatio === null || f?.successRatio === undefined ? null : f.successRatio * 100,
+    op: '>=',
+    target: 99.9,
+    unit: '%',
+    detail: ferry ? 'idle-burst trace' : 'not yet: no ferryPolicy',
+  });
+  const k = byPolicy('idle-burst', 'kpa-default');
+  if (k?.successRatio != null) {
+    goals.push({
+      name: 'kpa-default: success from zero',
+      value: k.successRatio * 100,
+      op: 'info',
+      unit: '%',
+    });
+  }
+}
+for (const t of traces) {
+  const k = byPolicy(t.name, 'kpa-default');
+  const f = byPolicy(t.name, 'ferry');
+  goals.push({
+    name: `ferry: SLO-violation s, ${t.name}`,
+    value: f ? f.sloViolationS : null,
+    op: '<=',
+    target: k ? 0.5 * k.sloViolationS : undefined,
+    unit: ' s',
+    detail: f ? `<= 0.5 x kpa-default's ${k?.sloViolationS ?? '?'} s` : 'not yet: no ferryPolicy',
+  });
+  goals.push({
+    name: `ferry / kpa-default replica-s, ${t.name}`,
+    value: f && k && k.replicaSeconds > 0 ? f.replicaSeconds / k.replicaSeconds : null,
+    op: '<=',
+    target: 1,
+    detail: f ? 'at equal or lower cost' : 'not yet: no ferryPolicy',
+  });
+}
+goals.push({
+  name: 'cold start of iris, zero -> first answer',
+  value: null,
+  op: 'info',
+  detail: 'live half (ferry up): to come',
+});
+printGoals(goals);
+
+saveResults('autoscale', {
+  options: {
+    traces: traceNames,
+    seed,
+    arrivals,
+    replica,
+    sloMs,
+    deadlineMs,
+    activatorCap,
+    maxReplicas,
+    ferryTickMs,
+  },
+  ferry: ferry ? { module: ferryPath, defaults: ferry.defaults } : { missing: ferryMissing },
+  reference: { kpa: kpaPolicy().config, hpa: hpaPolicy().config },
+  traces: Object.fromEntries(traces.map((t) => [t.name, { description: t.description, params: t.params }])),
+  runs: results,
+});

@@ -7,6 +7,7 @@
 import { Command } from 'commander';
 import { FERRY_VERSION } from '../core/version.ts';
 import { registerAudit } from './audit.ts';
+import { registerAutoscale } from './autoscale.ts';
 import { registerDeploy } from './deploy.ts';
 import { registerImage } from './image.ts';
 import { registerInit } from './init.ts';
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerPlatform(program);
   registerSecrets(program);
   registerTenants(program);
+  registerAutoscale(program);
   registerAudit(program);
   return program;
 }

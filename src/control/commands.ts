@@ -4,6 +4,7 @@
  * join the store with what the loop last saw (`LoopPort.status`). The loop is reached only through `LoopPort`.
  */
 
+import type { ScalingSettings } from '../autoscaler/types.ts';
 import { FerryError } from '../core/errors.ts';
 import { DEFAULT_TENANT, plainName, splitKey, tenantOf } from '../core/tenant.ts';
 import { servingOverrideProblems } from '../spec/index.ts';
@@ -17,7 +18,7 @@ import {
   type RolloutState,
   startRollout,
 } from './rollout.ts';
-import { isDone, rolloutMessage, toStrategy } from './rollout-record.ts';
+import { isDone, rescaled, rolloutMessage, toStrategy } from './rollout-record.ts';
 import { servingRevision } from './routing.ts';
 import type { DeploymentInput, DeploymentPatch, JsonValue, Store, TrafficEntry } from './store/store.ts';
 import { formatSplit, stepTrafficMove } from './traffic-move.ts';
@@ -115,14 +116,8 @@ export class CommandService implements ControlPlane {
       this.checkQuotas(name, 'scale');
     });
     const stored = this.store.getRollout(name);
-    const state = stored?.state as unknown as RolloutState | undefined;
-    if (stored && state && !isDone(state) && replicas >= 1) {
-      this.store.setRolloutState(name, {
-        ...state,
-        replicas,
-        moved: Math.min(state.moved, replicas),
-      } as unknown as JsonValue);
-    }
+    const next = stored ? rescaled(stored.state as unknown as RolloutState, replicas) : undefined;
+    if (next) this.store.setRolloutState(name, next as unknown as JsonValue);
     this.event(name, 'Normal', 'Scaled', `Desired replicas set to ${replicas}`);
     this.loop.nudge();
     return this.view(name);
@@ -219,6 +214,21 @@ export class CommandService implements ControlPlane {
 
   list(tenant?: string): DeploymentView[] {
     return this.store.listDeployments(tenant).map((d) => this.view(d.name));
+  }
+
+  setScaling(name: string, scaling: Partial<ScalingSettings> | null): DeploymentView {
+    const dep = this.store.setScaling(name, scaling);
+    const s = dep.scaling;
+    this.event(
+      name,
+      'Normal',
+      'AutoscalingSet',
+      s === null
+        ? `Autoscaling off: ${dep.replicas} replica(s) stay`
+        : `Autoscaling on: ${s.minReplicas}-${s.maxReplicas} replicas on ${s.metric}, target ${s.target ?? 'derived from the model'}`,
+    );
+    this.loop.nudge();
+    return this.view(name);
   }
 
   accessChanged(): void {

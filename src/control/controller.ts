@@ -70,6 +70,8 @@ export class Controller implements ControlPlane {
   readonly deploy: ControlPlane['deploy'] = (input) => this.commands.deploy(input);
   readonly update: ControlPlane['update'] = (name, patch) => this.commands.update(name, patch);
   readonly scale: ControlPlane['scale'] = (name, replicas) => this.commands.scale(name, replicas);
+  readonly setScaling: ControlPlane['setScaling'] = (name, scaling) =>
+    this.commands.setScaling(name, scaling);
   readonly setTraffic: ControlPlane['setTraffic'] = (name, entries) =>
     this.commands.setTraffic(name, entries);
   readonly remove: ControlPlane['remove'] = (name) => this.commands.remove(name);

@@ -18,11 +18,13 @@
  * The command service (commands.ts) changes the store and asks for a pass; it reaches the loop only through
  * `LoopPort`: nudge, a status snapshot per deployment, and forgetting what a new request makes stale.
  */
+
 import { EXIT_MODEL_LOAD_FAILED } from '../core/replica.ts';
 import { tenantOf } from '../core/tenant.ts';
 import type { EngineImageRequest } from '../image/provision.ts';
 import type { ReplicaStatus, Runtime, RuntimeWatch } from '../runtime/index.ts';
 import { readiness } from '../runtime/index.ts';
+import { Autoscaling, type LoadSource } from './autoscaling.ts';
 import type { ControllerLogger, RecordEvent } from './events.ts';
 import { platformLabels, readReplicaClaim } from './labels.ts';
 import { type LogArchive, toStored } from './log-archive.ts';
@@ -68,7 +70,12 @@ export interface ControlLoopOptions {
   platformId: string;
   /** docker runtime: gets a version's image onto the engine (pulled, or built from its artifact). */
   images?: ImageProvisioner;
+  /** The gateway's load counts (issue 11): without them no deployment autoscales (no data holds). */
+  load?: LoadSource;
 }
+
+/** Requests the gateway holds for a deployment at zero replicas (docs/autoscaling.md): at most, and how long. */
+export const ACTIVATOR = { maxHeld: 100, maxWaitMs: 30_000 };
 
 /** What the loop needs to run a version on the docker runtime. */
 export interface ImageProvisioner {
@@ -117,6 +124,7 @@ export class ControlLoop implements LoopPort {
   private readonly resyncMs: number;
   private readonly replicaEnv: Record<string, string>;
   private readonly secrets: Secrets | undefined;
+  private readonly autoscaling: Autoscaling | undefined;
   private readonly images: ImageProvisioner | undefined;
   /** Images made ready for the docker runtime, by `${model}:${version}`. */
   private readonly imageStates = new Map<string, ImageState>();
@@ -169,6 +177,7 @@ export class ControlLoop implements LoopPort {
     this.resyncMs = opts.resyncMs ?? 2000;
     this.replicaEnv = opts.replicaEnv ?? {};
     this.secrets = opts.secrets;
+    this.autoscaling = opts.load ? new Autoscaling(opts.store, opts.load, opts.event) : undefined;
     this.images = opts.images;
     this.mine = platformLabels(opts.platformId);
     this.event = opts.event;
@@ -311,6 +320,11 @@ export class ControlLoop implements LoopPort {
       callers: this.store.invokerKeys(),
     };
     const desiredNow = new Map<string, Record<string, number>>();
+    // Autoscaled deployments get their desired replicas first (what the steps below then work with).
+    const autoscaleAt = this.autoscaling?.step(now, (name) =>
+      Object.values(this.readyByRevision(name)).reduce((a, b) => a + b, 0),
+    );
+    if (autoscaleAt != null) wakeAt = wakeAt === null ? autoscaleAt : Math.min(wakeAt, autoscaleAt);
     for (const dep of this.store.listDeployments()) {
       const { replicas, wake } = this.stepDeployment(dep, now);
       desiredNow.set(dep.name, replicas);
@@ -331,6 +345,7 @@ export class ControlLoop implements LoopPort {
       routing.deployments.push({
         name: dep.name,
         public: dep.public,
+        ...(dep.scaling?.minReplicas === 0 ? { activator: ACTIVATOR } : {}),
         traffic: this.store.getTraffic(dep.name),
         servedNames,
       });

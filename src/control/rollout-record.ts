@@ -42,3 +42,12 @@ export function rolloutMessage(s: RolloutState): string {
       return `Revision ${s.target} serves all traffic`;
   }
 }
+
+/**
+ * A running rollout told of a new replica count (ferry scale, the autoscaler): it keeps its step, with the count
+ * it moves to; undefined when there is nothing to change (done, or 0 replicas: a rollout keeps at least one).
+ */
+export function rescaled(state: RolloutState, replicas: number): RolloutState | undefined {
+  if (isDone(state) || replicas < 1) return undefined;
+  return { ...state, replicas, moved: Math.min(state.moved, replicas) };
+}

@@ -49,6 +49,8 @@ export interface RoutingInput {
     /** The deployment's key (src/core/tenant.ts); the table carries its tenant and plain name. */
     name: string;
     public: boolean;
+    /** Hold requests at zero replicas (scale to zero). */
+    activator?: { maxHeld: number; maxWaitMs: number };
     traffic: TrafficEntry[];
     /** servedName by revision number */
     servedNames: Record<string, string>;
@@ -71,6 +73,7 @@ export function buildRoutes(input: RoutingInput): RouteTable {
     deployments: input.deployments.map((d) => ({
       ...splitKey(d.name),
       public: d.public,
+      ...(d.activator ? { activator: d.activator } : {}),
       revisions: d.traffic
         .filter((t) => t.percent > 0 || (t.shadow ?? 0) > 0)
         .map((t) => ({

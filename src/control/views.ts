@@ -4,6 +4,7 @@
  * question about live replicas goes through `ControlPlane`, implemented by the command service (commands.ts).
  * These shapes are the API's JSON bodies: plain data, no class instances, timestamps in ms since the epoch.
  */
+import type { ScalingSettings } from '../autoscaler/types.ts';
 import type { Usage } from './quota.ts';
 import type { RolloutPhase } from './rollout.ts';
 import type {
@@ -129,6 +130,8 @@ export interface ControlPlane {
   update(name: string, patch: DeploymentPatch & { strategy?: StrategyInput }): DeploymentView;
   /** Desired replicas; same revision, no rollout. */
   scale(name: string, replicas: number): DeploymentView;
+  /** Autoscaling on (these settings over the defaults) or off (null: the replica count stays where it is). */
+  setScaling(name: string, scaling: Partial<ScalingSettings> | null): DeploymentView;
   /** Sets the split by hand (A/B, shadow). Refused with FERRY_CONFLICT while a rollout is in progress. */
   setTraffic(name: string, entries: TrafficEntry[]): DeploymentView;
   /** Deletes the deployment; its replicas are drained and removed. */

@@ -4,6 +4,8 @@
  * reads the NDJSON stream line by line and stops when the signal aborts (the server sees the disconnect and
  * stops following).
  */
+
+import type { ScalingSettings } from '../../autoscaler/types.ts';
 import { ERROR_CODES, type ErrorCode, FerryError, isFerryError } from '../../core/errors.ts';
 import type { AuditEntry, AuditVerification } from '../store/audit-log.ts';
 import type {
@@ -129,6 +131,10 @@ export class ControlClient {
   }
   scale(name: string, replicas: number): Promise<DeploymentView> {
     return this.#json('PUT', `/v1/deployments/${enc(name)}/replicas`, { replicas });
+  }
+  /** Autoscaling on (settings over the defaults) or off (null). */
+  setScaling(name: string, scaling: Partial<ScalingSettings> | null): Promise<DeploymentView> {
+    return this.#json('PUT', `/v1/deployments/${enc(name)}/scaling`, { scaling });
   }
   async deleteDeployment(name: string): Promise<void> {
     await this.#request('DELETE', `/v1/deployments/${enc(name)}`);

@@ -10,6 +10,7 @@
 import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
+import type { ScalingSettings } from '../../autoscaler/types.ts';
 import { FerryError, isFerryError } from '../../core/errors.ts';
 import { DEFAULT_TENANT } from '../../core/tenant.ts';
 import { artifactNotFound } from '../artifacts.ts';
@@ -56,6 +57,7 @@ import {
   RolloutEnvelopeSchema,
   RolloutSchema,
   ScaleBody,
+  ScalingBody,
   SecretParams,
   SecretSchema,
   SecretSetSchema,
@@ -423,6 +425,22 @@ export const ROUTES: readonly RouteDef[] = [
     response: { schema: DeploymentViewSchema },
     handler: ({ deps, params, body, scope }) =>
       unscope.deployment(deps.control.scale(scope.key(params.name), body.replicas)),
+  }),
+  route({
+    method: 'PUT',
+    url: '/v1/deployments/:name/scaling',
+    access: 'write',
+    operationId: 'setScaling',
+    summary: 'Autoscaling on (the given settings over the defaults; docs/autoscaling.md) or off (null)',
+    tag: 'deployments',
+    params: DeploymentParams,
+    body: ScalingBody,
+    status: 200,
+    response: { schema: DeploymentViewSchema },
+    handler: ({ deps, params, body, scope }) =>
+      unscope.deployment(
+        deps.control.setScaling(scope.key(params.name), body.scaling as Partial<ScalingSettings> | null),
+      ),
   }),
   route({
     method: 'GET',

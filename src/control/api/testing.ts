@@ -87,6 +87,11 @@ export function recordingControl(store: Store, gatewayUrl = 'http://127.0.0.1:1'
     view: (name) => view(name),
     list: (tenant) => store.listDeployments(tenant).map((d) => view(d.name)),
     accessChanged: () => record('accessChanged'),
+    setScaling: (name, scaling) => {
+      record('setScaling', name, scaling);
+      store.setScaling(name, scaling);
+      return view(name);
+    },
     checkSecretChange: (secret) => record('checkSecretChange', secret),
     secretChanged: (secret) => {
       record('secretChanged', secret);

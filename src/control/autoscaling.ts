@@ -1,0 +1,106 @@
+/**
+ * The control plane's side of autoscaling (issue 11): once per loop pass, the gateway's load samples since the
+ * last pass go to each autoscaled deployment's policy (src/autoscaler, pure), and its decision becomes the
+ * deployment's desired replicas, as `ferry scale` would set them (a rollout in progress keeps its step and gets
+ * the new count, rollout-record.ts `rescaled`). Each change is an event that says why:
+ * "scaled iris 1 -> 3: concurrency 27.4 over 6 s (panic), target 8". Nothing here waits: the loop calls it.
+ */
+import { decide, type FerryState, initialState } from '../autoscaler/decide.ts';
+import type { Sample } from '../autoscaler/types.ts';
+import type { HeldSample, RevisionLoadSample } from '../core/route-table.ts';
+import { plainName } from '../core/tenant.ts';
+import type { RecordEvent } from './events.ts';
+import type { RolloutState } from './rollout.ts';
+import { rescaled } from './rollout-record.ts';
+import type { Deployment, JsonValue, Store } from './store/store.ts';
+
+/** What the gateway counts (src/gateway: loadSamples resets its period each call). */
+export interface LoadSource {
+  loadSamples(now?: number): RevisionLoadSample[];
+  heldSamples(): HeldSample[];
+}
+
+/** Decisions are made this often at most (and at once when a pass sees requests held at zero). */
+export const DECISION_MS = 1000;
+
+export class Autoscaling {
+  readonly #states = new Map<string, FerryState>();
+  readonly #pending = new Map<string, Sample[]>();
+  #lastDecision = new Map<string, number>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly load: LoadSource,
+    private readonly event: RecordEvent,
+  ) {}
+
+  /**
+   * Takes the samples since the last pass and decides for every autoscaled deployment whose decision is due (or
+   * that has requests held at zero). `ready(name)` counts ready replicas of the deployment's serving revisions.
+   * Returns when the next decision is due, or null when nothing autoscales.
+   */
+  step(now: number, ready: (name: string) => number): number | null {
+    const samples = this.load.loadSamples(now);
+    const held = new Map(this.load.heldSamples().map((h) => [h.deployment, h.held]));
+    const bySample = new Map<string, Map<number, Sample>>();
+    for (const s of samples) {
+      // A deployment's load is its revisions' together (a canary's own share: a later step).
+      const perAt = bySample.get(s.deployment) ?? new Map<number, Sample>();
+      const prev = perAt.get(s.at);
+      perAt.set(s.at, {
+        at: s.at,
+        periodMs: s.periodMs,
+        concurrency: (prev?.concurrency ?? 0) + s.concurrency,
+        arrivals: (prev?.arrivals ?? 0) + s.arrivals,
+      });
+      bySample.set(s.deployment, perAt);
+    }
+    let next: number | null = null;
+    const seen = new Set<string>();
+    for (const dep of this.store.listDeployments()) {
+      if (dep.scaling === null) continue;
+      seen.add(dep.name);
+      const pending = [...(this.#pending.get(dep.name) ?? []), ...(bySample.get(dep.name)?.values() ?? [])];
+      const holding = held.get(dep.name) ?? 0;
+      const last = this.#lastDecision.get(dep.name) ?? Number.NEGATIVE_INFINITY;
+      if (now - last < DECISION_MS && holding === 0) {
+        this.#pending.set(dep.name, pending);
+        next = Math.min(next ?? Number.POSITIVE_INFINITY, last + DECISION_MS);
+        continue;
+      }
+      this.#pending.delete(dep.name);
+      this.#lastDecision.set(dep.name, now);
+      this.decideFor(dep, now, pending, ready(dep.name), holding);
+      next = Math.min(next ?? Number.POSITIVE_INFINITY, now + DECISION_MS);
+    }
+    for (const name of [...this.#states.keys()]) if (!seen.has(name)) this.forget(name);
+    return next;
+  }
+
+  forget(name: string): void {
+    this.#states.delete(name);
+    this.#pending.delete(name);
+    this.#lastDecision.delete(name);
+  }
+
+  private decideFor(dep: Deployment, now: number, samples: Sample[], ready: number, held: number): void {
+    const settings = dep.scaling!;
+    const state = this.#states.get(dep.name) ?? { ...initialState(settings, now), desired: dep.replicas };
+    const d = decide(now, { samples, ready, held }, settings, state);
+    this.#states.set(dep.name, d.state);
+    if (d.desired === dep.replicas) return;
+    this.store.transaction(() => {
+      this.store.setDesiredReplicas(dep.name, d.desired);
+      const rollout = this.store.getRollout(dep.name);
+      const rs = rollout?.state as unknown as RolloutState | undefined;
+      const next = rs ? rescaled(rs, d.desired) : undefined;
+      if (rollout && next) this.store.setRolloutState(dep.name, next as unknown as JsonValue);
+    });
+    this.event(
+      dep.name,
+      'Normal',
+      'Autoscaled',
+      `scaled ${plainName(dep.name)} ${dep.replicas} -> ${d.desired}: ${d.reason}`,
+    );
+  }
+}

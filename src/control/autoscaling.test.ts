@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { HeldSample, RevisionLoadSample } from '../core/route-table.ts';
+import { Autoscaling, type LoadSource } from './autoscaling.ts';
+import { eventRecorder } from './events.ts';
+import { openStore } from './store/store.ts';
+
+/** What the gateway would hand over: the samples queued for the next call. */
+function loadOf(): LoadSource & { push(s: RevisionLoadSample): void; held: HeldSample[] } {
+  let queued: RevisionLoadSample[] = [];
+  const src = {
+    held: [] as HeldSample[],
+    push: (s: RevisionLoadSample) => queued.push(s),
+    loadSamples: () => {
+      const out = queued;
+      queued = [];
+      return out;
+    },
+    heldSamples: () => src.held,
+  };
+  return src;
+}
+
+function setup() {
+  const store = openStore(':memory:');
+  store.createModel('iris');
+  store.addVersion('iris', { version: '1', image: 'img' });
+  store.createDeployment({ name: 'iris', model: 'iris', versionRef: '1', replicas: 1 });
+  store.setScaling('iris', { minReplicas: 0, maxReplicas: 4, target: 2, targetUtilization: 1 });
+  const load = loadOf();
+  const a = new Autoscaling(
+    store,
+    load,
+    eventRecorder(store, () => 0, undefined),
+  );
+  return { store, load, a };
+}
+
+test('the gateway’s load becomes desired replicas, with an event that says why', () => {
+  const { store, load, a } = setup();
+  for (let t = 0; t <= 10; t++) {
+    load.push({ deployment: 'iris', revision: 1, at: t * 1000, periodMs: 1000, concurrency: 6, arrivals: 6 });
+    a.step(t * 1000, () => store.getDeployment('iris')!.replicas);
+  }
+  assert.equal(store.getDeployment('iris')!.replicas, 3);
+  const ev = store.listEvents({ deployment: 'iris' }).find((e) => e.reason === 'Autoscaled')!;
+  assert.match(ev.message, /^scaled iris 1 -> 3: concurrency 6 over 6 s \(panic\), target 2$/);
+});
+
+test('a request held at zero starts one at once, between decision ticks', () => {
+  const { store, load, a } = setup();
+  store.setDesiredReplicas('iris', 0);
+  a.step(0, () => 0);
+  load.held = [{ deployment: 'iris', held: 2 }];
+  assert.equal(
+    a.step(100, () => 0),
+    1100,
+  );
+  assert.equal(store.getDeployment('iris')!.replicas, 1);
+});
+
+test('deployments without scaling are left alone; decisions at most once a second', () => {
+  const { store, load, a } = setup();
+  store.setScaling('iris', null);
+  load.push({ deployment: 'iris', revision: 1, at: 0, periodMs: 1000, concurrency: 50, arrivals: 50 });
+  assert.equal(
+    a.step(0, () => 1),
+    null,
+  );
+  assert.equal(store.getDeployment('iris')!.replicas, 1);
+});

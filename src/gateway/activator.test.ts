@@ -263,6 +263,37 @@ test('load samples: failures, timeouts, client aborts and retries all come back 
   }
 });
 
+test('load samples: shadow copies are not load of the shadow revision', async () => {
+  const live = await standIn('live');
+  const shadow = await standIn('shadow');
+  const { gw, base } = await gateway(
+    tableOf({
+      name: 'd',
+      public: true,
+      revisions: [
+        {
+          revision: 1,
+          percent: 100,
+          shadow: 0,
+          servedName: 'm',
+          replicas: [{ id: 'l', url: live.url, ready: true }],
+        },
+        {
+          revision: 2,
+          percent: 0,
+          shadow: 100,
+          servedName: 'm',
+          replicas: [{ id: 's', url: shadow.url, ready: true }],
+        },
+      ],
+    }),
+  );
+  for (let i = 0; i < 3; i++) assert.equal((await call(`${base}/v2/models/d/infer`)).status, 200);
+  await until(() => shadow.seen.length === 3 && gw.outstanding('s') === 0, 'the shadow copies answered');
+  const byRevision = new Map(gw.loadSamples().map((s) => [s.revision, s.arrivals]));
+  assert.deepEqual([byRevision.get(1), byRevision.get(2)], [3, 0]);
+});
+
 test('load samples: a revision that left the table is reported while its requests finish, then forgotten', async () => {
   let t = 0;
   const answers: ServerResponse[] = [];

@@ -303,16 +303,22 @@ export class Activator {
     this.#unhook(q, h);
     o.metrics.activatorReleased(dep.name);
     const shadows = dep.hasShadow ? shadowTargets(dep.targets, o.random) : null;
-    new Exchange(
-      o.ctx,
-      h.req,
-      h.res,
-      h.revision,
-      h.path,
-      h.fwd,
-      h.startedAt,
-      shadows !== null && shadows.length > 0 ? shadows : null,
-    ).start(replica, { chunks: h.chunks, bytes: h.bytes, ended: h.ended });
+    try {
+      new Exchange(
+        o.ctx,
+        h.req,
+        h.res,
+        h.revision,
+        h.path,
+        h.fwd,
+        h.startedAt,
+        shadows !== null && shadows.length > 0 ? shadows : null,
+      ).start(replica, { chunks: h.chunks, bytes: h.bytes, ended: h.ended });
+    } catch (e) {
+      // Never out of setRoutes: this request's connection is cut (its close handler lowers the load).
+      o.logger?.error({ err: e, deployment: dep.name }, 'gateway: releasing a held request failed');
+      h.res.destroy();
+    }
   }
 
   /** Gateway closing: every held request gets 503 now. */

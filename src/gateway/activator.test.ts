@@ -516,6 +516,78 @@ test('held requests of a deployment that leaves the table get 404; without activ
   assert.deepEqual(gw.heldSamples(), []);
 });
 
+test('a held request whose body is still coming when released is sent whole; a body too large cannot wait', async () => {
+  const r = await standIn('r');
+  const { gw, base } = await gateway(tableOf(deployment([{ id: 'r', url: r.url, ready: false }])), {
+    maxRetryBodyBytes: 1_000,
+  });
+  const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const client = request(`${base}/v2/models/d/infer`, { method: 'POST' });
+    client.on('response', (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    client.on('error', reject);
+    client.write('{"first":');
+    void until(() => held(gw) === 1, 'held').then(() => {
+      gw.setRoutes(tableOf(deployment([{ id: 'r', url: r.url, ready: true }])));
+      client.end('"second"}');
+    });
+  });
+  assert.deepEqual(await answer, { status: 200, body: 'ok:{"first":"second"}' });
+  gw.setRoutes(tableOf(deployment([{ id: 'r', url: r.url, ready: false }])));
+  const big = await call(`${base}/v2/models/d/infer`, 'x'.repeat(5_000));
+  assert.equal(big.status, 503);
+  assert.equal(big.json?.code, 'FERRY_NO_READY_REPLICA');
+  assert.match(String(big.json?.error), /body over 1000 bytes cannot wait/);
+  assert.equal(
+    await metricValue(gw, 'ferry_gateway_activator_rejected_total', { reason: 'body_too_large' }),
+    1,
+  );
+  assert.equal(held(gw), 0);
+  assert.equal(r.seen.length, 1);
+});
+
+test('a held request whose revision leaves the split is drawn again; a pinned one whose revision left gets 404', async () => {
+  let t = 0;
+  const old = await standIn('old');
+  const next = await standIn('next');
+  const revision = (n: number, percent: number, s: StandIn, ready: boolean) => ({
+    revision: n,
+    percent,
+    shadow: 0,
+    servedName: `m${n}`,
+    replicas: [{ id: s.id, url: s.url, ready }],
+  });
+  const { gw, base } = await gateway(
+    tableOf(deployment([], { revisions: [revision(1, 100, old, false), revision(2, 0, next, false)] })),
+    { now: () => t },
+  );
+  const drawn = call(`${base}/v2/models/d/infer`, 'drawn');
+  await until(() => held(gw) === 1, 'held');
+  const pinned = call(`${base}/v2/models/d/infer`, 'pinned', { 'x-ferry-revision': '1' });
+  await until(() => held(gw) === 2, 'both held');
+  // A rollout at zero: revision 2 takes the traffic (still starting), revision 1 is gone.
+  gw.setRoutes(tableOf(deployment([], { revisions: [revision(2, 100, next, false)] })));
+  const gone = await pinned;
+  assert.equal(gone.status, 404);
+  assert.equal(gone.json?.code, 'FERRY_NOT_FOUND');
+  assert.equal(held(gw), 1);
+  t = 1_000;
+  const loads = new Map(gw.loadSamples().map((s) => [s.revision, s]));
+  assert.equal(loads.get(2)!.concurrency, 1, 'the held request now waits for revision 2');
+  gw.setRoutes(tableOf(deployment([], { revisions: [revision(2, 100, next, true)] })));
+  const res = await drawn;
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('x-ferry-revision'), '2');
+  assert.deepEqual(
+    next.seen.map((s) => [s.url, s.body]),
+    [['/v2/models/m2/infer', 'drawn']],
+  );
+  assert.equal(old.seen.length, 0);
+});
+
 test('setRoutes checks the activator bounds', () => {
   const gw = createGateway();
   assert.throws(

@@ -61,7 +61,10 @@ export interface GatewayOptions {
    * under the suffix (an IP, localhost) address the default tenant. Default: none (tenants by prefix only).
    */
   tenantHostSuffix?: string;
-  /** Milliseconds clock for ejection, the retry budget and rate limits; default Date.now. */
+  /**
+   * Milliseconds clock for ejection, the retry budget, rate limits, load samples and the activator's deadlines
+   * (checked when the queue's timer fires); default Date.now.
+   */
   now?: () => number;
   /** Request bodies up to this size are kept for retries and shadow copies; default 16 MiB. */
   maxRetryBodyBytes?: number;

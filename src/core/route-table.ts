@@ -32,10 +32,12 @@ export interface RouteDeployment {
    */
   public?: boolean;
   /**
-   * Scale to zero (issue 11): when no revision that would get a request has a ready replica, the gateway holds
-   * the request (at most `maxHeld` for the deployment, each at most `maxWaitMs`) and tells the control plane at
-   * once (GatewayOptions.onHeld); held requests go out as soon as a table brings a ready replica. Past either
-   * bound: 503 FERRY_NO_READY_REPLICA with Retry-After. Left out: no holding (503 at once, as before).
+   * Scale to zero (issue 11): when the revision a request is routed to (by the split or its pin) has no ready
+   * replica, the gateway holds the request (at most `maxHeld` for the deployment, each at most `maxWaitMs`; the
+   * access check and rate limit first) and tells the control plane at once (GatewayOptions.onHeld); held requests
+   * go out in order as soon as a table brings a ready replica of their revision. Past either bound: 503
+   * FERRY_NO_READY_REPLICA with Retry-After. Left out: no holding (503 at once, as before). maxHeld: a whole
+   * number >= 1; maxWaitMs: > 0 and at most one hour (src/gateway/routes.ts checks).
    */
   activator?: { maxHeld: number; maxWaitMs: number };
   revisions: RouteRevision[];

@@ -27,6 +27,8 @@
  *   error bodies, metrics.
  * - access.ts, rate-limit.ts: private deployments (bearer token hashed and looked up among the table's
  *   callers) and per-token token buckets.
+ * - load.ts: per-revision in-flight and arrivals for the autoscaler (`loadSamples`).
+ * - activator.ts: scale from zero: holds requests while no replica of their revision is ready.
  */
 export {
   type AccessDecision,
@@ -52,7 +54,13 @@ export {
   type ReplicaHealth,
   syncReplicas,
 } from './ejection.ts';
-export { type DeniedReason, type FailureReason, GatewayMetrics, type ShadowOutcome } from './metrics.ts';
+export {
+  type ActivatorRejectReason,
+  type DeniedReason,
+  type FailureReason,
+  GatewayMetrics,
+  type ShadowOutcome,
+} from './metrics.ts';
 export { addressedTenant, type LocalRoute, type ParsedPath, parsePath, tenantFromHost } from './paths.ts';
 export type { BalancerName } from './proxy.ts';
 export { evenlySpread, type Random, seededRandom } from './random.ts';

@@ -27,6 +27,27 @@ export type FailureReason =
 /** Why the access check refused a request (label `reason` of denied_total). */
 export type DeniedReason = 'unauthorized' | 'forbidden' | 'rate_limited';
 
+/**
+ * Why the activator answered a held (or to-be-held) request 503 itself (label `reason` of
+ * activator_rejected_total): the deployment's queue was full, the request waited maxWaitMs, its body was too
+ * large to keep, the deployment (or the pinned revision, or every serving share, or its activator) left the route
+ * table, or the gateway is closing.
+ */
+export type ActivatorRejectReason = 'full' | 'timeout' | 'body_too_large' | 'removed' | 'closing';
+
+const ACTIVATOR_REJECT_REASONS: readonly ActivatorRejectReason[] = [
+  'full',
+  'timeout',
+  'body_too_large',
+  'removed',
+  'closing',
+];
+
+interface ActivatorCounts {
+  released: number;
+  rejected: Record<ActivatorRejectReason, number>;
+}
+
 export type ShadowOutcome = 'ok' | 'error_status' | 'failed' | 'no_replica' | 'body_too_large';
 
 export interface RevisionMetrics {
@@ -126,6 +147,72 @@ export class GatewayMetrics {
         if (t.revision !== '') g.labels(t.deployment, t.revision).set(t.outstanding);
     },
   });
+
+  /** Per deployment key: the activator's releases and refusals (plain numbers, exported at collect time). */
+  readonly #activatorCounts = new Map<string, ActivatorCounts>();
+  /** What the activator holds now, per deployment key (set by the gateway). */
+  #heldSource: () => Iterable<readonly [string, number]> = () => [];
+  readonly #activatorHeld: Gauge<'deployment'> = new Gauge({
+    name: 'ferry_gateway_activator_held',
+    help: 'Requests the activator holds now because no replica of their revision is ready (scale from zero).',
+    labelNames: ['deployment'] as const,
+    registers: [this.registry],
+    collect: () => {
+      const g = this.#activatorHeld;
+      g.reset();
+      for (const [deployment, held] of this.#heldSource()) g.labels(deployment).set(held);
+    },
+  });
+  readonly #activatorReleased: Counter<'deployment'> = new Counter({
+    name: 'ferry_gateway_activator_released_total',
+    help: 'Held requests sent on to a replica once a route table brought a ready one.',
+    labelNames: ['deployment'] as const,
+    registers: [this.registry],
+    collect: () => {
+      const c = this.#activatorReleased;
+      c.reset();
+      for (const [deployment, counts] of this.#activatorCounts)
+        if (counts.released > 0) c.labels(deployment).inc(counts.released);
+    },
+  });
+  readonly #activatorRejected: Counter<'deployment' | 'reason'> = new Counter({
+    name: 'ferry_gateway_activator_rejected_total',
+    help: 'Requests the activator answered 503 itself, by reason (full, timeout, body_too_large, removed, closing).',
+    labelNames: ['deployment', 'reason'] as const,
+    registers: [this.registry],
+    collect: () => {
+      const c = this.#activatorRejected;
+      c.reset();
+      for (const [deployment, counts] of this.#activatorCounts)
+        for (const reason of ACTIVATOR_REJECT_REASONS)
+          if (counts.rejected[reason] > 0) c.labels(deployment, reason).inc(counts.rejected[reason]);
+    },
+  });
+
+  #activator(deployment: string): ActivatorCounts {
+    let counts = this.#activatorCounts.get(deployment);
+    if (counts === undefined) {
+      counts = {
+        released: 0,
+        rejected: { full: 0, timeout: 0, body_too_large: 0, removed: 0, closing: 0 },
+      };
+      this.#activatorCounts.set(deployment, counts);
+    }
+    return counts;
+  }
+
+  /** Where the held gauge reads from: (deployment key, held) pairs. */
+  setHeldSource(source: () => Iterable<readonly [string, number]>): void {
+    this.#heldSource = source;
+  }
+
+  activatorReleased(deployment: string): void {
+    this.#activator(deployment).released++;
+  }
+
+  activatorRejected(deployment: string, reason: ActivatorRejectReason): void {
+    this.#activator(deployment).rejected[reason]++;
+  }
 
   #tally(deployment: string, revision: string): Tally {
     const key = `${deployment}\u0000${revision}`;

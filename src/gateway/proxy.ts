@@ -38,6 +38,13 @@ import type { UpstreamClient, UpstreamConnection, UpstreamError, UpstreamListene
 
 export type BalancerName = 'least-outstanding' | 'power-of-two';
 
+/** A body the activator read while the request was held (kept whole: it was within maxRetryBodyBytes). */
+export interface HeldBody {
+  chunks: Buffer[];
+  bytes: number;
+  ended: boolean;
+}
+
 export interface ProxyContext {
   state: RouteState;
   upstream: UpstreamClient;
@@ -163,13 +170,26 @@ export class Exchange {
     this.#shadows = shadows;
   }
 
-  start(replica: ReplicaState): void {
+  /**
+   * Sends the request to `replica`. `held`: the activator held it and read (part of) its body already; the
+   * request is then already in flight for the revision's load (counted when it was held).
+   */
+  start(replica: ReplicaState, held?: HeldBody): void {
+    // The close listener first: whatever happens next, the load's in-flight count comes down with it.
+    this.#res.once('close', () => this.#onClose());
+    if (held === undefined) this.#revision.load.arrive(this.#ctx.now());
+    else {
+      this.#chunks = held.chunks;
+      this.#bodyBytes = held.bytes;
+      this.#bodyEnded = held.ended;
+    }
     this.#send(replica);
     const req = this.#req;
-    req.on('data', (chunk: Buffer) => this.#onData(chunk));
-    req.on('end', () => this.#onEnd());
+    if (!this.#bodyEnded) {
+      req.on('data', (chunk: Buffer) => this.#onData(chunk));
+      req.on('end', () => this.#onEnd());
+    } else this.#startShadows();
     req.on('error', noop);
-    this.#res.once('close', () => this.#onClose());
     this.#timer = setTimeout(() => this.#onTimeout(), this.#ctx.requestTimeoutMs);
   }
 
@@ -209,6 +229,10 @@ export class Exchange {
     this.#bodyEnded = true;
     const a = this.#current;
     if (a !== null && !a.released) a.conn.end();
+    this.#startShadows();
+  }
+
+  #startShadows(): void {
     const shadows = this.#shadows;
     if (shadows !== null && !this.#done) {
       this.#shadows = null;
@@ -435,6 +459,7 @@ export class Exchange {
         a.conn.abort();
       }
     }
+    this.#revision.load.leave(this.#ctx.now());
     this.#revision.metrics.request(finished ? this.#code : 499, (performance.now() - this.#startedAt) / 1000);
   }
 

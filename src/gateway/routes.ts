@@ -51,6 +51,7 @@ export function routeTableProblems(table: RouteTable): string[] {
     if (names.has(key))
       problems.push(`${at}.name: '${d.name}' appears twice in tenant '${d.tenant ?? DEFAULT_TENANT}'`);
     names.add(key);
+    if (d.activator !== undefined) activatorProblems(d.activator, `${at}.activator`, problems);
     if (!Array.isArray(d.revisions)) {
       problems.push(`${at}.revisions: must be a list`);
       return;
@@ -91,6 +92,28 @@ export function routeTableProblems(table: RouteTable): string[] {
   });
   callerProblems(table.callers, problems);
   return problems;
+}
+
+/** The longest a held request may wait for a replica (a cold start that takes longer is not one to wait for). */
+export const MAX_ACTIVATOR_WAIT_MS = 3_600_000;
+
+function activatorProblems(a: unknown, at: string, problems: string[]): void {
+  if (a === null || typeof a !== 'object') {
+    problems.push(`${at}: must be left out or { maxHeld, maxWaitMs }`);
+    return;
+  }
+  const { maxHeld, maxWaitMs } = a as { maxHeld?: unknown; maxWaitMs?: unknown };
+  if (!Number.isInteger(maxHeld) || (maxHeld as number) < 1)
+    problems.push(`${at}.maxHeld: ${String(maxHeld)} is not a whole number of requests, 1 or more`);
+  if (
+    typeof maxWaitMs !== 'number' ||
+    !Number.isFinite(maxWaitMs) ||
+    maxWaitMs <= 0 ||
+    maxWaitMs > MAX_ACTIVATOR_WAIT_MS
+  )
+    problems.push(
+      `${at}.maxWaitMs: ${String(maxWaitMs)} is not a time in ms above 0 and at most ${MAX_ACTIVATOR_WAIT_MS}`,
+    );
 }
 
 function isPlainName(x: unknown): x is string {

@@ -13,9 +13,11 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { FerryError } from '../core/errors.ts';
+import type { HeldSample, RevisionLoadSample } from '../core/route-table.ts';
 import { DEFAULT_TENANT } from '../core/tenant.ts';
 import { FERRY_VERSION } from '../core/version.ts';
 import { AccessTable, type Denied, WWW_AUTHENTICATE, WWW_AUTHENTICATE_INVALID } from './access.ts';
+import { Activator, hasReadyReplica } from './activator.ts';
 import type { EjectionPolicy } from './ejection.ts';
 import { forwardRequestHeaders, REQUEST_ID_HEADER } from './headers.ts';
 import { GatewayMetrics } from './metrics.ts';
@@ -59,7 +61,10 @@ export interface GatewayOptions {
    * under the suffix (an IP, localhost) address the default tenant. Default: none (tenants by prefix only).
    */
   tenantHostSuffix?: string;
-  /** Milliseconds clock for ejection, the retry budget and rate limits; default Date.now. */
+  /**
+   * Milliseconds clock for ejection, the retry budget, rate limits, load samples and the activator's deadlines
+   * (checked when the queue's timer fires); default Date.now.
+   */
   now?: () => number;
   /** Request bodies up to this size are kept for retries and shadow copies; default 16 MiB. */
   maxRetryBodyBytes?: number;
@@ -67,6 +72,12 @@ export interface GatewayOptions {
   closeGraceMs?: number;
   /** Initial route table (default: empty). */
   routes?: RouteTable;
+  /**
+   * Called at once, with the deployment's key, whenever the activator holds a request because its revision has
+   * no ready replica (scale from zero): the platform nudges the autoscaler with it. Called for every held request;
+   * the receiver coalesces. It must not throw (an error is logged and ignored).
+   */
+  onHeld?: (deployment: string) => void;
 }
 
 export interface Gateway {
@@ -80,6 +91,14 @@ export interface Gateway {
   outstanding(replicaId: string): number;
   /** True once all of them have nothing in flight; false when timeoutMs passed first. */
   waitIdle(replicaIds: readonly string[], timeoutMs: number): Promise<boolean>;
+  /**
+   * Per revision in the table (and per revision that left it with requests in flight or unreported activity):
+   * the average requests in flight and the arrivals since the previous call (or since the revision first appeared),
+   * then a new period starts. Held requests count as in flight. `now` defaults to the gateway's clock.
+   */
+  loadSamples(now?: number): RevisionLoadSample[];
+  /** Requests held by the activator, per deployment with an activator in the table (0 included) or with any held. */
+  heldSamples(): HeldSample[];
   /** prom-client registry, also served at GET /metrics. */
   readonly metrics: Registry;
 }
@@ -139,7 +158,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const access = new AccessTable();
   if (options.routes) {
     assertRouteTable(options.routes);
-    state.set(options.routes);
+    state.set(options.routes, now());
     access.set(options.routes.callers, now());
   }
 
@@ -201,6 +220,17 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       requestId,
     );
   }
+
+  const activator = new Activator({
+    ctx,
+    state,
+    metrics,
+    splitRandom,
+    random,
+    onHeld: options.onHeld,
+    logger,
+    notFound,
+  });
 
   function local(req: IncomingMessage, res: ServerResponse, route: string): void {
     const method = req.method;
@@ -348,6 +378,11 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     dep.budget = recordRequest(dep.budget, now());
     const replica = pickReplica(ctx, revision);
     if (replica === null) {
+      if (dep.activator !== null && !ctx.closing && !hasReadyReplica(revision)) {
+        activator.hold(dep, revision, pick.pinned, req, res, parsed, fwd, startedAt);
+        return;
+      }
+      revision.load.arriveAndLeave();
       revision.metrics.request(503, (performance.now() - startedAt) / 1000);
       sendError(
         res,
@@ -418,6 +453,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     close() {
       if (closed) return closed;
       ctx.closing = true;
+      activator.closeAll();
       closed = new Promise<void>((resolve) => {
         const grace = setTimeout(() => server.closeAllConnections(), closeGraceMs);
         server.close(() => {
@@ -432,9 +468,13 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     },
     setRoutes(table) {
       assertRouteTable(table);
-      state.set(table);
-      access.set(table.callers, now());
+      const at = now();
+      state.set(table, at);
+      access.set(table.callers, at);
+      activator.routesChanged();
     },
+    loadSamples: (at) => state.loadSamples(at ?? now()),
+    heldSamples: () => activator.heldSamples(),
     outstanding: (id) => state.outstanding(id),
     waitIdle: (ids, timeoutMs) => state.waitIdle(ids, timeoutMs),
   };

@@ -8,6 +8,7 @@
  * `waitIdle` still see it; that is how the control plane drains a replica before stopping it.
  */
 import type { Logger } from 'pino';
+import type { RevisionLoadSample } from '../core/route-table.ts';
 import { DEFAULT_TENANT, qualify } from '../core/tenant.ts';
 import type { Replica } from './balancer.ts';
 import {
@@ -17,6 +18,7 @@ import {
   onResult,
   syncReplicas,
 } from './ejection.ts';
+import { RevisionLoad } from './load.ts';
 import type { GatewayMetrics, RevisionMetrics } from './metrics.ts';
 import { type RetryBudgetPolicy, type RetryBudgetState, retryBudget } from './retry-budget.ts';
 import { parseReplicaUrl, type RouteTable } from './routes.ts';
@@ -38,12 +40,16 @@ export interface RevisionState {
   deployment: DeploymentState;
   /** The revision number as a string (traffic tables, labels, headers). */
   key: string;
+  /** Its share of live traffic (0..100). */
+  percent: number;
   servedName: string;
   /** servedName, percent-encoded for the path. */
   encodedName: string;
   replicas: ReplicaState[];
   ejection: EjectionState;
   metrics: RevisionMetrics;
+  /** In-flight and arrivals for the autoscaler's samples (load.ts); the same object across route tables. */
+  load: RevisionLoad;
 }
 
 export interface DeploymentState {
@@ -54,6 +60,8 @@ export interface DeploymentState {
   plainName: string;
   /** Anyone may call it; false: a caller's token is checked (access.ts). */
   public: boolean;
+  /** Scale from zero: hold requests while no replica is ready (activator.ts); null = 503 at once. */
+  activator: { maxHeld: number; maxWaitMs: number } | null;
   targets: TrafficTarget[];
   /** Some revision receives shadow copies. */
   hasShadow: boolean;
@@ -86,15 +94,18 @@ export class RouteState {
   readonly #waiters = new Set<Waiter>();
   /** Label children and ejection state outlive a table that drops and re-adds a revision. */
   readonly #revisionMetrics = new Map<string, RevisionMetrics>();
+  /** Per revision (same key as #revisionMetrics); kept while in the table or while requests are in flight. */
+  readonly #loads = new Map<string, RevisionLoad>();
   readonly #o: RouteStateOptions;
 
   constructor(options: RouteStateOptions) {
     this.#o = options;
   }
 
-  /** Replaces the table (already validated). */
-  set(table: RouteTable): void {
+  /** Replaces the table (already validated). `now` starts the load period of a revision seen for the first time. */
+  set(table: RouteTable, now: number): void {
     const seen = new Set<string>();
+    for (const l of this.#loads.values()) l.routed = false;
     const next = new Map<string, DeploymentState>();
     const byTenant = new Map<string, Map<string, DeploymentState>>();
     const publicNames = new Map<string, string[]>();
@@ -107,6 +118,7 @@ export class RouteState {
         tenant,
         plainName: d.name,
         public: d.public === true,
+        activator: d.activator ? { maxHeld: d.activator.maxHeld, maxWaitMs: d.activator.maxWaitMs } : null,
         targets: [],
         hasShadow: false,
         revisions: new Map(),
@@ -132,14 +144,22 @@ export class RouteState {
           metrics = this.#o.metrics.forRevision(name, key);
           this.#revisionMetrics.set(metricsKey, metrics);
         }
+        let load = this.#loads.get(metricsKey);
+        if (load === undefined) {
+          load = new RevisionLoad(name, r.revision, now);
+          this.#loads.set(metricsKey, load);
+        }
+        load.routed = true;
         dep.revisions.set(key, {
           deployment: dep,
           key,
+          percent: r.percent,
           servedName: r.servedName,
           encodedName: encodeURIComponent(r.servedName),
           replicas,
           ejection,
           metrics,
+          load,
         });
       }
       next.set(name, dep);
@@ -166,6 +186,29 @@ export class RouteState {
       if (p.outstanding === 0) this.replicas.delete(id);
     }
     this.#notify();
+  }
+
+  /**
+   * One sample per revision in the table, and per revision that left it but had requests in flight or arrivals
+   * in the period; starts the next period. A revision that left the table and is idle is then forgotten.
+   */
+  loadSamples(now: number): RevisionLoadSample[] {
+    const out: RevisionLoadSample[] = [];
+    for (const [k, l] of this.#loads) {
+      if (
+        !l.routed &&
+        l.inFlight === 0 &&
+        l.arrivals === 0 &&
+        l.integral === 0 &&
+        l.changedAt <= l.periodStart
+      ) {
+        this.#loads.delete(k);
+        continue;
+      }
+      out.push(l.sample(now));
+      if (!l.routed && l.inFlight === 0) this.#loads.delete(k);
+    }
+    return out;
   }
 
   /** Deployment `name` of `tenant`, or undefined. */

@@ -85,9 +85,13 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   if (runtime.kind === 'process' && process.getuid?.() === 0) letReplicasThrough(opts.home);
   const cleanups: Array<() => Promise<void> | void> = [() => store.close()];
   try {
+    // A request held at zero replicas wakes the controller at once (the autoscaler starts one); bound late, as
+    // the controller is made after the gateway it routes to.
+    let wake = () => {};
     const gateway = createGateway({
       ...(opts.logger ? { logger: opts.logger.child({ component: 'gateway' }) } : {}),
       ...(opts.tenantHostSuffix ? { tenantHostSuffix: opts.tenantHostSuffix } : {}),
+      onHeld: () => wake(),
     });
     const gatewayPort = opts.gatewayPort ?? DEFAULT_GATEWAY_PORT;
     const gatewayUrl = await gateway
@@ -101,6 +105,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     // image (/app/node_modules): by Node's resolution, walking up from the artifact to the store's root.
     await artifacts.linkPackages(onnxRuntimePackageDirs());
     const controller = new Controller({
+      load: gateway,
       store,
       secrets,
       runtime,
@@ -116,6 +121,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       ...(opts.stopGraceMs === undefined ? {} : { stopGraceMs: opts.stopGraceMs }),
       ...(opts.resyncMs === undefined ? {} : { resyncMs: opts.resyncMs }),
     });
+    wake = () => controller.nudge();
     await controller.start();
     cleanups.unshift(() => controller.stop({ removeReplicas: false }));
 

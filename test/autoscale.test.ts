@@ -1,5 +1,5 @@
 /**
- * Autoscaling live (issue 11), on the process runtime: a deployment with min 0 goes to zero when idle, comes back
+ * Autoscaling live (issue 11), on both runtimes: a deployment with min 0 goes to zero when idle, comes back
  * from zero under load with no failed request (the gateway holds requests until a replica is ready), and goes
  * back to zero. Short windows so the test does not wait a minute; the policy's timing is tested on a virtual
  * clock (src/autoscaler), its speed in bench/autoscale.ts. Traffic only to 127.0.0.1.
@@ -7,85 +7,91 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { addVersionFromDir } from '../src/cli/upload.ts';
 import { ControlClient } from '../src/control/index.ts';
 import { type Platform, startPlatform } from '../src/platform/index.ts';
+import { requireDocker } from './docker-env.ts';
 import { ROOT, tempDir, until } from './helpers.ts';
 
 const IRIS = join(ROOT, 'examples', 'iris');
 const BODY = readFileSync(join(IRIS, 'requests', 'setosa.json'));
-const home = tempDir('ferry-autoscale-');
-let platform: Platform;
-let client: ControlClient;
+for (const runtime of ['process', 'docker'] as const) {
+  describe(`autoscaling on the ${runtime} runtime`, () => {
+    const home = tempDir(`ferry-autoscale-${runtime}-`);
+    let platform: Platform;
+    let client: ControlClient;
+    if (runtime === 'docker') requireDocker();
 
-const running = async () => (await client.replicas('iris')).filter((r) => r.state !== 'exited').length;
+    const running = async () => (await client.replicas('iris')).filter((r) => r.state !== 'exited').length;
 
-before(async () => {
-  platform = await startPlatform({
-    home: home.path,
-    runtime: 'process',
-    apiPort: 0,
-    gatewayPort: 0,
-    resyncMs: 300,
+    before(async () => {
+      platform = await startPlatform({
+        home: home.path,
+        runtime: 'process',
+        apiPort: 0,
+        gatewayPort: 0,
+        resyncMs: 300,
+      });
+      client = new ControlClient({ url: platform.apiUrl, token: platform.adminToken! });
+      await client.createModel('iris');
+      await addVersionFromDir(client, 'iris', '1', IRIS);
+      await client.deploy({ name: 'iris', model: 'iris', version: '1', replicas: 1, public: true });
+      await until('a ready replica', async () =>
+        (await client.replicas('iris')).some((r) => r.state === 'ready'),
+      );
+      await client.setScaling('iris', {
+        minReplicas: 0,
+        maxReplicas: 3,
+        target: 2,
+        targetUtilization: 1,
+        stableWindowMs: 3_000,
+        panicWindowMs: 1_000,
+        scaleToZeroGraceMs: 1_000,
+      });
+    });
+
+    after(async () => {
+      await platform?.stop({ removeReplicas: true });
+      home.remove();
+    });
+
+    test('idle: to zero after the window and the grace', async () => {
+      await until('scaled to zero', async () => (await client.getDeployment('iris')).replicas === 0);
+      await until('no replica runs', async () => (await running()) === 0);
+      const events = await client.events({ deployment: 'iris' });
+      assert.ok(
+        events.some((e) => e.reason === 'Autoscaled' && /-> 0: .*idle/.test(e.message)),
+        JSON.stringify(events),
+      );
+    });
+
+    test('from zero under load: every request answered (held until a replica is ready), then back to zero', async () => {
+      const statuses: number[] = [];
+      const sends: Array<Promise<void>> = [];
+      // 120 requests at about 20/s, fired without waiting for answers (a client would not know the model was asleep).
+      for (let i = 0; i < 120; i++) {
+        sends.push(
+          fetch(`${platform.gatewayUrl}/v2/models/iris/infer`, {
+            method: 'POST',
+            body: BODY,
+            headers: { 'content-type': 'application/json' },
+          }).then(async (res) => {
+            await res.arrayBuffer();
+            statuses.push(res.status);
+          }),
+        );
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await Promise.all(sends);
+      const failed = statuses.filter((s) => s !== 200);
+      assert.deepEqual(failed, [], `${failed.length} of ${statuses.length} failed`);
+      const events = await client.events({ deployment: 'iris' });
+      assert.ok(
+        events.some((e) => /activate/.test(e.message)),
+        'started from zero by a held request',
+      );
+      await until('back to zero', async () => (await client.getDeployment('iris')).replicas === 0);
+    });
   });
-  client = new ControlClient({ url: platform.apiUrl, token: platform.adminToken! });
-  await client.createModel('iris');
-  await addVersionFromDir(client, 'iris', '1', IRIS);
-  await client.deploy({ name: 'iris', model: 'iris', version: '1', replicas: 1, public: true });
-  await until('a ready replica', async () =>
-    (await client.replicas('iris')).some((r) => r.state === 'ready'),
-  );
-  await client.setScaling('iris', {
-    minReplicas: 0,
-    maxReplicas: 3,
-    target: 2,
-    targetUtilization: 1,
-    stableWindowMs: 3_000,
-    panicWindowMs: 1_000,
-    scaleToZeroGraceMs: 1_000,
-  });
-});
-
-after(async () => {
-  await platform?.stop({ removeReplicas: true });
-  home.remove();
-});
-
-test('idle: to zero after the window and the grace', async () => {
-  await until('scaled to zero', async () => (await client.getDeployment('iris')).replicas === 0);
-  await until('no replica runs', async () => (await running()) === 0);
-  const events = await client.events({ deployment: 'iris' });
-  assert.ok(
-    events.some((e) => e.reason === 'Autoscaled' && /-> 0: .*idle/.test(e.message)),
-    JSON.stringify(events),
-  );
-});
-
-test('from zero under load: every request answered (held until a replica is ready), then back to zero', async () => {
-  const statuses: number[] = [];
-  const sends: Array<Promise<void>> = [];
-  // 120 requests at about 20/s, fired without waiting for answers (a client would not know the model was asleep).
-  for (let i = 0; i < 120; i++) {
-    sends.push(
-      fetch(`${platform.gatewayUrl}/v2/models/iris/infer`, {
-        method: 'POST',
-        body: BODY,
-        headers: { 'content-type': 'application/json' },
-      }).then(async (res) => {
-        await res.arrayBuffer();
-        statuses.push(res.status);
-      }),
-    );
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  await Promise.all(sends);
-  const failed = statuses.filter((s) => s !== 200);
-  assert.deepEqual(failed, [], `${failed.length} of ${statuses.length} failed`);
-  const events = await client.events({ deployment: 'iris' });
-  assert.ok(
-    events.some((e) => /activate/.test(e.message)),
-    'started from zero by a held request',
-  );
-  await until('back to zero', async () => (await client.getDeployment('iris')).replicas === 0);
-});
+}

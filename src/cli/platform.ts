@@ -492,7 +492,7 @@ function registerScaleDelete(program: Command): void {
       );
       if (view.replicas === 0)
         say(
-          `warning: requests to ${name} now get 503 FERRY_NO_READY_REPLICA until it is scaled up again (no replica starts on demand yet)`,
+          `warning: requests to ${name} now get 503 FERRY_NO_READY_REPLICA until it is scaled up again; to start replicas on demand, use ferry autoscale ${name} --min 0`,
         );
     }),
   );

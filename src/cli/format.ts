@@ -552,6 +552,12 @@ export function describeText(view: DescribeView, now: number): string {
       : 'private (an invoker token of the tenant, or a key of this deployment)',
   );
   if (view.tenant !== undefined && view.tenant !== 'default') field('Tenant', view.tenant);
+  const sc = view.scaling;
+  if (sc)
+    field(
+      'Autoscaling',
+      `${sc.minReplicas}-${sc.maxReplicas} replicas on ${sc.metric}, target ${sc.target ?? 'derived'} at ${Math.round(sc.targetUtilization * 100)}%${sc.minReplicas === 0 ? `, to zero after ${sc.scaleToZeroGraceMs / 1000} s idle` : ''} (ferry events shows each decision)`,
+    );
   field('Created', `${new Date(view.createdAt).toISOString()} (${age(view.createdAt, now)} ago)`);
   field('Updated', `${new Date(view.updatedAt).toISOString()} (${age(view.updatedAt, now)} ago)`);
   out.push('', `Traffic: ${trafficSummary(view.traffic)}`);

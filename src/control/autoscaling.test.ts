@@ -69,3 +69,15 @@ test('deployments without scaling are left alone; decisions at most once a secon
   );
   assert.equal(store.getDeployment('iris')!.replicas, 1);
 });
+
+test("decisions stay within the tenant's quotas, and the event says so", () => {
+  const { store, load, a } = setup();
+  store.setQuotas('default', { replicas: 2 });
+  for (let t = 0; t <= 10; t++) {
+    load.push({ deployment: 'iris', revision: 1, at: t * 1000, periodMs: 1000, concurrency: 6, arrivals: 6 });
+    a.step(t * 1000, () => store.getDeployment('iris')!.replicas);
+  }
+  assert.equal(store.getDeployment('iris')!.replicas, 2);
+  const ev = store.listEvents({ deployment: 'iris' }).find((e) => e.reason === 'Autoscaled')!;
+  assert.match(ev.message, /the tenant's quota allows 2$/);
+});

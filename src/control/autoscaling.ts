@@ -8,8 +8,9 @@
 import { decide, type FerryState, initialState } from '../autoscaler/decide.ts';
 import type { Sample } from '../autoscaler/types.ts';
 import type { HeldSample, RevisionLoadSample } from '../core/route-table.ts';
-import { plainName } from '../core/tenant.ts';
+import { plainName, splitKey } from '../core/tenant.ts';
 import type { RecordEvent } from './events.ts';
+import { type DeploymentUse, maxReplicasWithin, usageOf } from './quota.ts';
 import type { RolloutState } from './rollout.ts';
 import { rescaled } from './rollout-record.ts';
 import type { Deployment, JsonValue, Store } from './store/store.ts';
@@ -87,20 +88,42 @@ export class Autoscaling {
     const settings = dep.scaling!;
     const state = this.#states.get(dep.name) ?? { ...initialState(settings, now), desired: dep.replicas };
     const d = decide(now, { samples, ready, held }, settings, state);
-    this.#states.set(dep.name, d.state);
-    if (d.desired === dep.replicas) return;
+    // Within the tenant's quotas: the decision is cut to what they leave (and the event says so).
+    const cap = this.quotaCap(dep);
+    const desired = Math.min(d.desired, Math.max(cap, settings.minReplicas === 0 ? 0 : 1));
+    const reason = desired < d.desired ? `${d.reason}; the tenant's quota allows ${cap}` : d.reason;
+    this.#states.set(dep.name, { ...d.state, desired });
+    if (desired === dep.replicas) return;
     this.store.transaction(() => {
-      this.store.setDesiredReplicas(dep.name, d.desired);
+      this.store.setDesiredReplicas(dep.name, desired);
       const rollout = this.store.getRollout(dep.name);
       const rs = rollout?.state as unknown as RolloutState | undefined;
-      const next = rs ? rescaled(rs, d.desired) : undefined;
+      const next = rs ? rescaled(rs, desired) : undefined;
       if (rollout && next) this.store.setRolloutState(dep.name, next as unknown as JsonValue);
     });
     this.event(
       dep.name,
       'Normal',
       'Autoscaled',
-      `scaled ${plainName(dep.name)} ${dep.replicas} -> ${d.desired}: ${d.reason}`,
+      `scaled ${plainName(dep.name)} ${dep.replicas} -> ${desired}: ${reason}`,
     );
+  }
+
+  /** The most replicas the deployment's tenant quotas leave it. */
+  private quotaCap(dep: Deployment): number {
+    const { tenant } = splitKey(dep.name);
+    const quotas = this.store.getTenant(tenant)?.quotas ?? {};
+    if (Object.keys(quotas).length === 0) return Number.POSITIVE_INFINITY;
+    const others: DeploymentUse[] = [];
+    for (const d of this.store.listDeployments(tenant)) {
+      if (d.name === dep.name) continue;
+      const r = this.store.getRevision(d.name, d.revision)?.spec.resources;
+      others.push({ replicas: d.replicas, cpu: r?.cpu ?? null, memoryBytes: r?.memoryBytes ?? null });
+    }
+    const mine = this.store.getRevision(dep.name, dep.revision)?.spec.resources;
+    return maxReplicasWithin(quotas, usageOf(others), {
+      cpu: mine?.cpu ?? null,
+      memoryBytes: mine?.memoryBytes ?? null,
+    });
   }
 }

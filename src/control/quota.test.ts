@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { quotaProblems, usageOf } from './quota.ts';
+import { maxReplicasWithin, quotaProblems, usageOf } from './quota.ts';
 
 const GIB = 1024 ** 3;
 
@@ -31,4 +31,13 @@ test('each quota over its limit is named with its use and limit; at the limit is
   assert.deepEqual(quotaProblems({ cpu: 100 }, usage, { cpu: true, memory: true }), [
     'cpu: a deployment has no CPU limit',
   ]);
+});
+
+test('the most replicas a deployment may have within its quotas, beside the others', () => {
+  const others = { deployments: 1, replicas: 2, cpu: 2, memoryBytes: 2 * GIB };
+  assert.equal(maxReplicasWithin({}, others, { cpu: 1, memoryBytes: GIB }), Number.POSITIVE_INFINITY);
+  assert.equal(maxReplicasWithin({ replicas: 10 }, others, { cpu: 1, memoryBytes: GIB }), 8);
+  assert.equal(maxReplicasWithin({ cpu: 4 }, others, { cpu: 0.5, memoryBytes: GIB }), 4);
+  assert.equal(maxReplicasWithin({ memoryBytes: 3 * GIB }, others, { cpu: 1, memoryBytes: GIB }), 1);
+  assert.equal(maxReplicasWithin({ replicas: 1 }, others, { cpu: 1, memoryBytes: GIB }), 0, 'never negative');
 });

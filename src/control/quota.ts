@@ -63,3 +63,22 @@ export function quotaProblems(
     problems.push('memory: a deployment has no memory limit');
   return problems;
 }
+
+/**
+ * The most replicas one deployment may have within its tenant's quotas, given what the tenant's other deployments
+ * use and what one replica of it takes (the autoscaler decides within this; ferry scale is refused beyond it).
+ * Infinity when no quota bounds it.
+ */
+export function maxReplicasWithin(
+  quotas: Quotas,
+  others: Usage,
+  perReplica: { cpu: number | null; memoryBytes: number | null },
+): number {
+  let max = Number.POSITIVE_INFINITY;
+  if (quotas.replicas !== undefined) max = Math.min(max, quotas.replicas - others.replicas);
+  if (quotas.cpu !== undefined && perReplica.cpu !== null && perReplica.cpu > 0)
+    max = Math.min(max, Math.floor((quotas.cpu - others.cpu + 1e-9) / perReplica.cpu));
+  if (quotas.memoryBytes !== undefined && perReplica.memoryBytes !== null && perReplica.memoryBytes > 0)
+    max = Math.min(max, Math.floor((quotas.memoryBytes - others.memoryBytes) / perReplica.memoryBytes));
+  return Math.max(0, max);
+}

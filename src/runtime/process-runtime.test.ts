@@ -105,7 +105,15 @@ describe('ProcessRuntime: log cuts and watching from another instance', { timeou
   test('followLogs catches up from .log.1 when the log was cut before it read the end', async () => {
     const log = runtime.logPath(replica.name);
     // Close to the cap without a cut (list() is what cuts), then follow from there.
-    for (let i = 0; statSync(log).size < MAX_LOG - 700; i++) await badRequest(`cut-fill-${i}`);
+    let last = '';
+    for (let i = 0; statSync(log).size < MAX_LOG - 700; i++) {
+      last = `cut-fill-${i}`;
+      await badRequest(last);
+    }
+    // The server may write a request's line just after its answer: the follow starts once the last one is in.
+    await until('the last fill line is in the log', HANG_MS, () =>
+      readFileSync(log, 'utf8').includes(`"reqId":"${last}"`) ? true : undefined,
+    );
     assert.ok(statSync(log).size <= MAX_LOG, 'not past the cap yet');
     const abort = new AbortController();
     const it = runtime.followLogs(replica.id, abort.signal)[Symbol.asyncIterator]();

@@ -163,6 +163,10 @@ describe('ProcessRuntime: log cuts and watching from another instance', { timeou
         await badRequest(`cut-live-${i}`);
         await runtime.list(labels); // cuts the log when it is past maxLogBytes
       }
+      // The server may write a request's line just after answering it: the partial line goes in after the last.
+      await until('the last request line to be followed', HANG_MS, () =>
+        lines.some((l) => l.line.includes(`"reqId":"cut-live-${n - 1}"`)) ? true : undefined,
+      );
       appendFileSync(log, 'a partial ');
       appendFileSync(log, 'line\n');
       await until('the partial line to be followed', HANG_MS, () =>

@@ -91,6 +91,10 @@ for (const runtime of ['process', 'docker'] as const) {
         events.some((e) => /activate/.test(e.message)),
         'started from zero by a held request',
       );
+      const cold = events.find((e) => e.reason === 'ColdStart');
+      assert.ok(cold, 'the cold start is an event');
+      assert.match(cold.message, /^cold start of iris: ready \d+\.\d\d s after the decision to start it/);
+      console.log(`# ${runtime}: ${cold.message}`);
       await until('back to zero', async () => (await client.getDeployment('iris')).replicas === 0);
     });
   });

@@ -28,6 +28,8 @@ export class Autoscaling {
   readonly #states = new Map<string, FerryState>();
   readonly #pending = new Map<string, Sample[]>();
   #lastDecision = new Map<string, number>();
+  /** Deployments started from zero by a decision, and when: the next replica ready ends the cold start. */
+  readonly #coldSince = new Map<string, number>();
 
   constructor(
     private readonly store: Store,
@@ -82,6 +84,19 @@ export class Autoscaling {
     this.#states.delete(name);
     this.#pending.delete(name);
     this.#lastDecision.delete(name);
+    this.#coldSince.delete(name);
+  }
+
+  /**
+   * A replica of `name` became ready: when the deployment was started from zero, the cold start is over and
+   * this says how long it took (from the decision, and from the replica's start), else undefined.
+   */
+  replicaReady(name: string, now: number, replicaStartedAt: number): string | undefined {
+    const since = this.#coldSince.get(name);
+    if (since === undefined) return undefined;
+    this.#coldSince.delete(name);
+    const s = (ms: number) => (Math.max(0, ms) / 1000).toFixed(2);
+    return `cold start of ${plainName(name)}: ready ${s(now - since)} s after the decision to start it (replica start to ready ${s(now - replicaStartedAt)} s)`;
   }
 
   private decideFor(dep: Deployment, now: number, samples: Sample[], ready: number, held: number): void {
@@ -94,6 +109,7 @@ export class Autoscaling {
     const reason = desired < d.desired ? `${d.reason}; the tenant's quota allows ${cap}` : d.reason;
     this.#states.set(dep.name, { ...d.state, desired });
     if (desired === dep.replicas) return;
+    if (dep.replicas === 0 && desired > 0 && ready === 0) this.#coldSince.set(dep.name, now);
     this.store.transaction(() => {
       this.store.setDesiredReplicas(dep.name, desired);
       const rollout = this.store.getRollout(dep.name);

@@ -422,6 +422,11 @@ export class ControlLoop implements LoopPort {
               'ReplicaReady',
               `${s.name} (revision ${claim.revision}) is ready at ${s.url}`,
             );
+            const cold =
+              claim.deployment === undefined
+                ? undefined
+                : this.autoscaling?.replicaReady(claim.deployment, this.now(), s.startedAt);
+            if (cold) this.event(claim.deployment, 'Normal', 'ColdStart', cold);
           }
         }),
     );

@@ -105,15 +105,16 @@ describe('ProcessRuntime: log cuts and watching from another instance', { timeou
   test('followLogs catches up from .log.1 when the log was cut before it read the end', async () => {
     const log = runtime.logPath(replica.name);
     // Close to the cap without a cut (list() is what cuts), then follow from there.
-    let last = '';
+    // The server may write a request's line just after answering it: each line is waited for, so the size read
+    // before the next request (and before the follow starts) is the whole log's.
+    const logged = (id: string) =>
+      until(`the line of ${id} in the log`, HANG_MS, () =>
+        readFileSync(log, 'utf8').includes(`"reqId":"${id}"`) ? true : undefined,
+      );
     for (let i = 0; statSync(log).size < MAX_LOG - 700; i++) {
-      last = `cut-fill-${i}`;
-      await badRequest(last);
+      await badRequest(`cut-fill-${i}`);
+      await logged(`cut-fill-${i}`);
     }
-    // The server may write a request's line just after its answer: the follow starts once the last one is in.
-    await until('the last fill line is in the log', HANG_MS, () =>
-      readFileSync(log, 'utf8').includes(`"reqId":"${last}"`) ? true : undefined,
-    );
     assert.ok(statSync(log).size <= MAX_LOG, 'not past the cap yet');
     const abort = new AbortController();
     const it = runtime.followLogs(replica.id, abort.signal)[Symbol.asyncIterator]();

@@ -1,16 +1,15 @@
 /**
  * Autoscaling (issue 11), the virtual-clock half: every load trace (lib/autoscale/traces.ts) through Knative's KPA
  * and Kubernetes' HPA with their documented defaults (lib/autoscale/kpa.ts, hpa.ts) and Ferry's policy
- * (src/autoscaler/decide.ts `ferryPolicy`, when it exists), on the same simulated replicas and the same seeded
+ * (src/autoscaler/decide.ts `ferryPolicy`), on the same simulated replicas and the same seeded
  * arrivals (lib/autoscale/sim.ts). Prints a table per trace and the goal rows; saves JSON. No server is started:
  * the live half (the same traces against `ferry up`) is to come.
  * Goals (issue 11): decision <= 2 s after a step; >= 99.9% success through scale from zero; SLO-violation
  * seconds <= 0.5x the KPA-default policy's at equal or lower replica-seconds. (Cold start of iris <= 1 s with
  * processes, <= 2 s with Docker: live half.)
  */
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { ferryPolicy } from '../src/autoscaler/decide.ts';
+import { DEFAULT_SETTINGS } from '../src/autoscaler/settings.ts';
 import type { Policy, ScalingSettings } from '../src/autoscaler/types.ts';
 import { hpaPolicy } from './lib/autoscale/hpa.ts';
 import { kpaPolicy } from './lib/autoscale/kpa.ts';
@@ -34,9 +33,7 @@ usage: node --import tsx bench/autoscale.ts [options]
   --deadline-ms <ms>     a request still waiting this long after arriving fails, default 5000
   --activator-cap <n>    requests held while no replica is ready, default 10000
   --max-replicas <n>     maxReplicas for every policy, default 50
-  --ferry-tick-ms <ms>   Ferry's decision period, default 1000
-  --ferry-policy <path>  module exporting ferryPolicy (and DEFAULT_SETTINGS beside it in settings.ts),
-                         default <repo>/src/autoscaler/decide.ts`;
+  --ferry-tick-ms <ms>   Ferry's decision period, default 1000`;
 
 const { values } = parseOptions(USAGE, {
   trace: { type: 'string' },
@@ -52,7 +49,6 @@ const { values } = parseOptions(USAGE, {
   'activator-cap': { type: 'string' },
   'max-replicas': { type: 'string' },
   'ferry-tick-ms': { type: 'string' },
-  'ferry-policy': { type: 'string' },
 });
 const die = (m: string): never => {
   process.stderr.write(`bench: ${m}\n`);
@@ -84,49 +80,11 @@ const deadlineMs = numberFlag(values, 'deadline-ms', 5000, 1, 3_600_000);
 const activatorCap = Math.round(numberFlag(values, 'activator-cap', 10_000, 0, 10_000_000));
 const maxReplicas = Math.round(numberFlag(values, 'max-replicas', 50, 1, 10_000));
 const ferryTickMs = numberFlag(values, 'ferry-tick-ms', 1000, 1, 600_000);
-const ferryPath = resolve(
-  typeof values['ferry-policy'] === 'string'
-    ? values['ferry-policy']
-    : join(REPO_ROOT, 'src', 'autoscaler', 'decide.ts'),
-);
-
-// Ferry's policy, if it is there yet.
-let ferry: { policy: Policy<unknown>; defaults: ScalingSettings } | null = null;
-let ferryMissing = '';
-if (!existsSync(ferryPath)) ferryMissing = `${ferryPath} does not exist`;
-else {
-  try {
-    const mod = (await import(pathToFileURL(ferryPath).href)) as { ferryPolicy?: Policy<unknown> };
-    const settingsPath = join(ferryPath, '..', 'settings.ts');
-    const sm = existsSync(settingsPath)
-      ? ((await import(pathToFileURL(settingsPath).href)) as { DEFAULT_SETTINGS?: ScalingSettings })
-      : {};
-    if (!mod.ferryPolicy || typeof mod.ferryPolicy.decide !== 'function') {
-      ferryMissing = `${ferryPath} exports no ferryPolicy`;
-    } else if (!sm.DEFAULT_SETTINGS) ferryMissing = `${settingsPath} exports no DEFAULT_SETTINGS`;
-    else ferry = { policy: mod.ferryPolicy, defaults: sm.DEFAULT_SETTINGS };
-  } catch (e) {
-    ferryMissing = `importing ${ferryPath} failed: ${(e as Error).message}`;
-  }
-}
-if (!ferry) log(`ferry policy: not yet (${ferryMissing})`);
-
-/** The same per-replica set point for the reference policies: the KPA default with containerConcurrency = slots. */
-const BASE: ScalingSettings = {
-  minReplicas: 0,
-  maxReplicas,
-  metric: 'concurrency',
-  target: null,
-  targetUtilization: 0.7,
-  stableWindowMs: 60_000,
-  panicWindowMs: 6_000,
-  panicThreshold: 2,
-  maxScaleUpRate: 1000,
-  maxScaleDownRate: 2,
-  scaleDownDelayMs: 0,
-  scaleToZeroGraceMs: 30_000,
-  initialScale: 1,
-};
+/**
+ * The per-replica set point the reference policies share: Knative's documented defaults (the same numbers as
+ * Ferry's, src/autoscaler/settings.ts, which lists them side by side) with containerConcurrency = slots.
+ */
+const BASE: ScalingSettings = { ...DEFAULT_SETTINGS, minReplicas: 0, maxReplicas, target: null };
 
 interface Runner {
   label: string;
@@ -151,22 +109,19 @@ const runners: Runner[] = [
     settings: (_t, initial) => ({ ...BASE, minReplicas: 1, initialScale: initial }),
   },
 ];
-if (ferry) {
-  const f = ferry;
-  runners.push({
-    label: 'ferry',
-    policy: f.policy,
-    tickMs: ferryTickMs,
-    pokeAtZero: true,
-    // Ferry's defaults; min 0 on the trace that starts from zero (its default min is 1: no cold start unless asked).
-    settings: (t, initial) => ({
-      ...f.defaults,
-      maxReplicas,
-      initialScale: initial,
-      minReplicas: t.rate(0) === 0 ? 0 : f.defaults.minReplicas,
-    }),
-  });
-}
+runners.push({
+  label: 'ferry',
+  policy: ferryPolicy as Policy<unknown>,
+  tickMs: ferryTickMs,
+  pokeAtZero: true,
+  // Ferry's defaults; min 0 on the trace that starts from zero (its default min is 1: no cold start unless asked).
+  settings: (t, initial) => ({
+    ...DEFAULT_SETTINGS,
+    maxReplicas,
+    initialScale: initial,
+    minReplicas: t.rate(0) === 0 ? 0 : DEFAULT_SETTINGS.minReplicas,
+  }),
+});
 
 const results: Record<string, SimResult[]> = {};
 const traces: Trace[] = traceNames.map((n) => TRACES[n as TraceName]());
@@ -217,7 +172,6 @@ for (const trace of traces) {
       p99: r.p99Ms,
     };
   });
-  if (!ferry) rows.push({ policy: 'ferry', tick: ferryTickMs / 1000, decide: 'not yet', note: ferryMissing });
   const up = trace.steps.find((st) => st.toRps > st.fromRps);
   printTable(
     `autoscale ${trace.name}: ${trace.description}; replica ${slots} slots x ${serviceMs} ms, start ${replica.startMs} ms, SLO p99 <= ${sloMs} ms${up ? `; needed after the step: ${Math.ceil((up.toRps * serviceMs) / 1000 / slots)}` : ''}`,
@@ -255,11 +209,11 @@ const worstDecision = (policy: string): number | null => {
 };
 goals.push({
   name: 'ferry: step -> decision (worst up-step)',
-  value: ferry ? worstDecision('ferry') : null,
+  value: worstDecision('ferry'),
   op: '<=',
   target: 2,
   unit: ' s',
-  detail: ferry ? 'virtual clock, all traces' : 'not yet: no ferryPolicy',
+  detail: 'virtual clock, all traces',
 });
 for (const p of ['kpa-default', 'hpa-default']) {
   goals.push({ name: `${p}: step -> decision (worst)`, value: worstDecision(p), op: 'info', unit: ' s' });
@@ -272,7 +226,7 @@ if (traceNames.includes('idle-burst')) {
     op: '>=',
     target: 99.9,
     unit: '%',
-    detail: ferry ? 'idle-burst trace' : 'not yet: no ferryPolicy',
+    detail: 'idle-burst trace',
   });
   const k = byPolicy('idle-burst', 'kpa-default');
   if (k?.successRatio != null) {
@@ -323,7 +277,7 @@ saveResults('autoscale', {
     maxReplicas,
     ferryTickMs,
   },
-  ferry: ferry ? { module: ferryPath, defaults: ferry.defaults } : { missing: ferryMissing },
+  ferry: { defaults: DEFAULT_SETTINGS },
   reference: { kpa: kpaPolicy().config, hpa: hpaPolicy().config },
   traces: Object.fromEntries(traces.map((t) => [t.name, { description: t.description, params: t.params }])),
   runs: results,

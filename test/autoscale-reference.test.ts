@@ -6,21 +6,14 @@ import { hpaPolicy } from '../bench/lib/autoscale/hpa.ts';
 import { kpaPolicy } from '../bench/lib/autoscale/kpa.ts';
 import { type SimOptions, simulate } from '../bench/lib/autoscale/sim.ts';
 import type { Trace } from '../bench/lib/autoscale/traces.ts';
+import { DEFAULT_SETTINGS } from '../src/autoscaler/settings.ts';
 import type { Decision, Observation, Policy, Sample, ScalingSettings } from '../src/autoscaler/types.ts';
 
 const SETTINGS: ScalingSettings = {
+  ...DEFAULT_SETTINGS, // Knative's defaults too (src/autoscaler/settings.ts lists them side by side)
   minReplicas: 0,
   maxReplicas: 100,
-  metric: 'concurrency',
   target: 10, // x 0.7 = 7 per replica
-  targetUtilization: 0.7,
-  stableWindowMs: 60_000,
-  panicWindowMs: 6_000,
-  panicThreshold: 2,
-  maxScaleUpRate: 1000,
-  maxScaleDownRate: 2,
-  scaleDownDelayMs: 0,
-  scaleToZeroGraceMs: 30_000,
   initialScale: 2,
 };
 

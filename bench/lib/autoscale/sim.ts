@@ -23,7 +23,9 @@
  * failures and the success ratio; replica-seconds (every replica from the moment it is asked for until removed,
  * starting and draining included).
  */
+
 import type { Observation, Policy, Sample, ScalingSettings } from '../../../src/autoscaler/types.ts';
+import { seededRandom } from '../../../src/gateway/random.ts';
 import type { Trace } from './traces.ts';
 
 export interface ReplicaModel {
@@ -103,18 +105,6 @@ export interface SimResult {
   changes: DecisionRecord[];
   /** Per second: arrivals, ready replicas at the end of the second, p99 of that second's arrivals (null: none). */
   perSecond: { arrivals: number[]; ready: number[]; p99Ms: (number | null)[] };
-}
-
-/** mulberry32: small, fast, deterministic. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 type Where = 'activator' | 'queued' | 'service' | 'done' | 'failed';
@@ -215,8 +205,8 @@ export function simulate(o: SimOptions): SimResult {
   check(o);
   const { trace, policy, settings, replica: model } = o;
   const end = trace.durationMs;
-  const rand = prng(o.seed);
-  const arrivalRand = prng(o.seed ^ 0x9e3779b9);
+  const rand = seededRandom(o.seed);
+  const arrivalRand = seededRandom(o.seed ^ 0x9e3779b9);
   const heap = new Heap();
   let seq = 0;
   const at = (t: number, kind: number, extra: Partial<Ev> = {}) =>

@@ -1,8 +1,7 @@
 /**
  * Autoscaling live (issue 11), on both runtimes: a deployment with min 0 goes to zero when idle, comes back
  * from zero with no failed request (a burst held by the gateway until a replica is ready, then steady clients
- * without a rate to keep), and goes
- * back to zero. Short windows so the test does not wait a minute; the policy's timing is tested on a virtual
+ * without a rate to keep), and goes back to zero. Short windows so the test does not wait a minute; the policy's timing is tested on a virtual
  * clock (src/autoscaler), its speed in bench/autoscale.ts. Traffic only to 127.0.0.1.
  */
 import assert from 'node:assert/strict';

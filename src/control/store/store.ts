@@ -813,6 +813,10 @@ function createStore(
       'SELECT * FROM events WHERE deployment = ? ORDER BY id DESC LIMIT ?',
     ),
     eventsAll: db.prepare<[number], EventRow>('SELECT * FROM events ORDER BY id DESC LIMIT ?'),
+    ownArtifact: db.prepare('INSERT OR IGNORE INTO artifact_owners (digest, tenant) VALUES (?, ?)'),
+    ownsArtifact: db.prepare('SELECT 1 FROM artifact_owners WHERE digest = ? AND tenant = ?'),
+    setScaling: db.prepare('UPDATE deployments SET scaling = ?, updated_at = ? WHERE name = ?'),
+    setReplicas: db.prepare('UPDATE deployments SET replicas = ? WHERE name = ?'),
     eventsOfTenant: db.prepare<[string, number], EventRow>(
       'SELECT * FROM events WHERE tenant = ? ORDER BY id DESC LIMIT ?',
     ),
@@ -1349,24 +1353,18 @@ function createStore(
     setScaling: writeTransaction(db, (name: string, scaling: Partial<ScalingSettings> | null): Deployment => {
       requireDeploymentRow(name);
       const full = scaling === null ? null : scalingSettings(scaling);
-      db.prepare('UPDATE deployments SET scaling = ?, updated_at = ? WHERE name = ?').run(
-        full === null ? null : JSON.stringify(full),
-        now(),
-        name,
-      );
+      q.setScaling.run(full === null ? null : JSON.stringify(full), now(), name);
       return toDeployment(requireDeploymentRow(name));
     }),
     setDesiredReplicas: writeTransaction(db, (name: string, replicas: number) => {
       requireDeploymentRow(name);
       checkReplicas(replicas);
-      db.prepare('UPDATE deployments SET replicas = ? WHERE name = ?').run(replicas, name);
+      q.setReplicas.run(replicas, name);
     }),
     ownArtifact: (digest, tenant) => {
-      db.prepare('INSERT OR IGNORE INTO artifact_owners (digest, tenant) VALUES (?, ?)').run(digest, tenant);
+      q.ownArtifact.run(digest, tenant);
     },
-    ownsArtifact: (digest, tenant) =>
-      db.prepare('SELECT 1 FROM artifact_owners WHERE digest = ? AND tenant = ?').get(digest, tenant) !==
-      undefined,
+    ownsArtifact: (digest, tenant) => q.ownsArtifact.get(digest, tenant) !== undefined,
     audit: openAuditLog(db, path),
     close: () => db.close(),
   };

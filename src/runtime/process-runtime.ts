@@ -472,8 +472,11 @@ export class ProcessRuntime implements Runtime {
       url: r.socket !== undefined ? unixUrl(r.socket) : `http://127.0.0.1:${r.port}`,
       restarts: 0,
     };
+    // A child of ours is running until its exit event says otherwise: between its death and that event its
+    // pid is a zombie that /proc no longer describes, and its exit code is not known yet.
     const own = this.children.get(r.id);
-    if (own?.exit !== undefined) return { ...base, ...exited(own.exit) };
+    if (own !== undefined)
+      return own.exit !== undefined ? { ...base, ...exited(own.exit) } : { ...base, state: 'starting' };
     if (this.isAlive(r)) return { ...base, state: 'starting' };
     if (r.exitCode !== undefined) return { ...base, ...exited(r.exitCode) };
     return { ...base, state: 'exited' };
@@ -541,14 +544,10 @@ export class ProcessRuntime implements Runtime {
     for (const wake of this.wakers) wake();
   }
 
-  /** Every record with its status, for watchers; a child of ours whose exit event is pending counts as running. */
+  /** Every record with its status, for watchers. */
   private async snapshot(): Promise<ReplicaStatus[]> {
     const out: ReplicaStatus[] = [];
-    for (const r of await this.readAll()) {
-      const own = this.children.get(r.id);
-      const status = this.statusOf(r);
-      out.push(own !== undefined && own.exit === undefined ? { ...status, state: 'starting' } : status);
-    }
+    for (const r of await this.readAll()) out.push(this.statusOf(r));
     return out;
   }
 

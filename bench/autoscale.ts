@@ -16,7 +16,7 @@ import { kpaPolicy } from './lib/autoscale/kpa.ts';
 import { type ReplicaModel, type SimResult, simulate } from './lib/autoscale/sim.ts';
 import { TRACES, type Trace, type TraceName } from './lib/autoscale/traces.ts';
 import { log } from './lib/measure.ts';
-import { numberFlag, parseOptions, REPO_ROOT } from './lib/options.ts';
+import { numberFlag, parseOptions } from './lib/options.ts';
 import { type Cell, type Goal, printGoals, printTable, saveResults } from './lib/report.ts';
 
 const USAGE = `autoscale: Ferry's scaling policy vs Knative KPA-default and HPA-default on the same virtual-clock traces.
@@ -33,7 +33,10 @@ usage: node --import tsx bench/autoscale.ts [options]
   --deadline-ms <ms>     a request still waiting this long after arriving fails, default 5000
   --activator-cap <n>    requests held while no replica is ready, default 10000
   --max-replicas <n>     maxReplicas for every policy, default 50
-  --ferry-tick-ms <ms>   Ferry's decision period, default 1000`;
+  --ferry-tick-ms <ms>   Ferry's decision period, default 1000
+  --burst-capacity <n>   per-replica in-flight at which Ferry's gateway holds a burst for starting replicas
+                         (the activator's replicaCapacity: the per-replica target, as live), default slots;
+                         0: no burst holding (requests overflow full replicas as before)`;
 
 const { values } = parseOptions(USAGE, {
   trace: { type: 'string' },
@@ -49,6 +52,7 @@ const { values } = parseOptions(USAGE, {
   'activator-cap': { type: 'string' },
   'max-replicas': { type: 'string' },
   'ferry-tick-ms': { type: 'string' },
+  'burst-capacity': { type: 'string' },
 });
 const die = (m: string): never => {
   process.stderr.write(`bench: ${m}\n`);
@@ -80,6 +84,7 @@ const deadlineMs = numberFlag(values, 'deadline-ms', 5000, 1, 3_600_000);
 const activatorCap = Math.round(numberFlag(values, 'activator-cap', 10_000, 0, 10_000_000));
 const maxReplicas = Math.round(numberFlag(values, 'max-replicas', 50, 1, 10_000));
 const ferryTickMs = numberFlag(values, 'ferry-tick-ms', 1000, 1, 600_000);
+const burstCapacity = Math.round(numberFlag(values, 'burst-capacity', replica.slots, 0, 1_000_000));
 /**
  * The per-replica set point the reference policies share: Knative's documented defaults (the same numbers as
  * Ferry's, src/autoscaler/settings.ts, which lists them side by side) with containerConcurrency = slots.
@@ -91,6 +96,11 @@ interface Runner {
   policy: Policy<unknown>;
   tickMs: number;
   pokeAtZero: boolean;
+  /**
+   * The gateway holds a burst for replicas being started (Ferry: replicaCapacity = the per-replica target).
+   * Knative's activator with the default containerConcurrency 0 has no per-pod limit to hold on: left out.
+   */
+  burstCapacity?: number;
   settings(trace: Trace, initial: number): ScalingSettings;
 }
 const runners: Runner[] = [
@@ -114,6 +124,7 @@ runners.push({
   policy: ferryPolicy as Policy<unknown>,
   tickMs: ferryTickMs,
   pokeAtZero: true,
+  ...(burstCapacity > 0 ? { burstCapacity } : {}),
   // Ferry's defaults; min 0 on the trace that starts from zero (its default min is 1: no cold start unless asked).
   settings: (t, initial) => ({
     ...DEFAULT_SETTINGS,
@@ -146,6 +157,7 @@ for (const trace of traces) {
       deadlineMs,
       activatorCap,
       activatorWaitMs: deadlineMs,
+      ...(run.burstCapacity === undefined ? {} : { burstCapacity: run.burstCapacity }),
       sloMs,
       initialReplicas: initial,
     });

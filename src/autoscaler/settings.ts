@@ -16,6 +16,7 @@
  * | scale-down delay   | 0 s      | 0 s                | (the 300 s window)              |                                      |
  * | scale-to-zero grace| 30 s     | 30 s               | no scale to zero                |                                      |
  * | initial scale      | 1        | 1                  | -                               |                                      |
+ * | requests held      | 200, 30 s | activator: unbounded, 10 min | -                     | bounded: 503 + Retry-After, no hang  |
  * | decision period    | 1 s, and at once on a request held at zero | 2 s | 15 s          | sooner decisions, no waiting at zero |
  */
 import { FerryError } from '../core/errors.ts';
@@ -35,7 +36,12 @@ export const DEFAULT_SETTINGS: ScalingSettings = {
   scaleDownDelayMs: 0,
   scaleToZeroGraceMs: 30_000,
   initialScale: 1,
+  maxHeld: 200,
+  maxHeldWaitMs: 30_000,
 };
+
+/** The longest a held request may wait (src/gateway/routes.ts checks the same bound in a route table). */
+export const MAX_HELD_WAIT_MS = 3_600_000;
 
 /** Per replica, when neither the settings nor the model's capacity say (Knative's default is 100). */
 export const DEFAULT_TARGET = 8;
@@ -66,6 +72,9 @@ export function settingsProblems(s: ScalingSettings): string[] {
   if (!(s.maxScaleDownRate >= 1)) p.push(`maxScaleDownRate: ${s.maxScaleDownRate} must be >= 1`);
   if (!(s.scaleDownDelayMs >= 0)) p.push(`scaleDownDelay: ${s.scaleDownDelayMs} ms must be >= 0`);
   if (!(s.scaleToZeroGraceMs >= 0)) p.push(`scaleToZeroGrace: ${s.scaleToZeroGraceMs} ms must be >= 0`);
+  whole('maxHeld', s.maxHeld, 1, 100_000);
+  if (!(s.maxHeldWaitMs >= 100 && s.maxHeldWaitMs <= MAX_HELD_WAIT_MS))
+    p.push(`maxHeldWait: ${s.maxHeldWaitMs} ms must be from 100 ms to 1 h`);
   return p;
 }
 

@@ -32,6 +32,13 @@ export interface ScalingSettings {
   scaleToZeroGraceMs: number;
   /** Replicas a new revision starts with (before any data). */
   initialScale: number;
+  /**
+   * The gateway's activator (src/gateway/activator.ts): at most this many requests of the deployment wait for a
+   * replica (at zero, or for one being started when the ready ones are full); one more gets 503 + Retry-After.
+   */
+  maxHeld: number;
+  /** A held request that waited this long gets 503 + Retry-After (never a hang). */
+  maxHeldWaitMs: number;
 }
 
 /** One sample of a revision's load, as the gateway counts it (cheap: counters, no scraping on the hot path). */

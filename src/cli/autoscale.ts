@@ -22,6 +22,8 @@ interface AutoscaleFlags extends OutputFlags {
   scaleDownDelay?: number;
   zeroGrace?: number;
   initial?: number;
+  maxHeld?: number;
+  maxHeldWait?: number;
   off?: boolean;
 }
 
@@ -55,6 +57,8 @@ export function scalingFromFlags(f: AutoscaleFlags): Partial<ScalingSettings> {
   if (f.scaleDownDelay !== undefined) out.scaleDownDelayMs = f.scaleDownDelay;
   if (f.zeroGrace !== undefined) out.scaleToZeroGraceMs = f.zeroGrace;
   if (f.initial !== undefined) out.initialScale = f.initial;
+  if (f.maxHeld !== undefined) out.maxHeld = f.maxHeld;
+  if (f.maxHeldWait !== undefined) out.maxHeldWaitMs = f.maxHeldWait;
   return out;
 }
 
@@ -126,6 +130,16 @@ export function registerAutoscale(program: Command): void {
         '--initial <n>',
         'replicas before any data (default 1)',
         flag((v) => parseIntFlag('--initial', v, 0, 1000)),
+      )
+      .option(
+        '--max-held <n>',
+        'requests the gateway holds while replicas start; one more gets 503 + Retry-After (default 200)',
+        flag((v) => parseIntFlag('--max-held', v, 1, 100_000)),
+      )
+      .option(
+        '--max-held-wait <duration>',
+        'a held request waits at most this long, then 503 + Retry-After (default 30s)',
+        flag((v) => parseDurationFlag('--max-held-wait', v)),
       )
       .option('--off', 'stop autoscaling: the replica count stays where it is'),
   ).action(

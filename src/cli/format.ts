@@ -556,7 +556,7 @@ export function describeText(view: DescribeView, now: number): string {
   if (sc)
     field(
       'Autoscaling',
-      `${sc.minReplicas}-${sc.maxReplicas} replicas on ${sc.metric}, target ${sc.target ?? 'derived'} at ${Math.round(sc.targetUtilization * 100)}%${sc.minReplicas === 0 ? `, to zero after ${sc.scaleToZeroGraceMs / 1000} s idle` : ''} (ferry events shows each decision)`,
+      `${sc.minReplicas}-${sc.maxReplicas} replicas on ${sc.metric}, target ${sc.target ?? 'derived'} at ${Math.round(sc.targetUtilization * 100)}%${sc.minReplicas === 0 ? `, to zero after ${sc.scaleToZeroGraceMs / 1000} s idle` : ''}; holds up to ${sc.maxHeld} requests ${sc.maxHeldWaitMs / 1000} s for a replica (ferry events shows each decision)`,
     );
   field('Created', `${new Date(view.createdAt).toISOString()} (${age(view.createdAt, now)} ago)`);
   field('Updated', `${new Date(view.updatedAt).toISOString()} (${age(view.updatedAt, now)} ago)`);

@@ -6,7 +6,8 @@
  * "scaled iris 1 -> 3: concurrency 27.4 over 6 s (panic), target 8". Nothing here waits: the loop calls it.
  */
 import { decide, type FerryState, initialState } from '../autoscaler/decide.ts';
-import type { Sample } from '../autoscaler/types.ts';
+import { DEFAULT_TARGET } from '../autoscaler/settings.ts';
+import type { Sample, ScalingSettings } from '../autoscaler/types.ts';
 import type { HeldSample, RevisionLoadSample } from '../core/route-table.ts';
 import { plainName, splitKey } from '../core/tenant.ts';
 import type { RecordEvent } from './events.ts';
@@ -19,6 +20,24 @@ import type { Deployment, JsonValue, Store } from './store/store.ts';
 export interface LoadSource {
   loadSamples(now?: number): RevisionLoadSample[];
   heldSamples(): HeldSample[];
+}
+
+/**
+ * What the gateway's activator gets for an autoscaled deployment (src/core/route-table.ts): its bounds, and the
+ * per-replica capacity at which a burst waits for replicas being started (the concurrency target; with the rps
+ * metric, or a target derived live, the default concurrency target).
+ */
+export function activatorFor(s: ScalingSettings): {
+  maxHeld: number;
+  maxWaitMs: number;
+  replicaCapacity: number;
+} {
+  const perReplica = s.metric === 'concurrency' && s.target !== null ? s.target : DEFAULT_TARGET;
+  return {
+    maxHeld: s.maxHeld,
+    maxWaitMs: s.maxHeldWaitMs,
+    replicaCapacity: Math.max(1, Math.ceil(perReplica)),
+  };
 }
 
 /** Decisions are made this often at most (and at once when a pass sees requests held at zero). */

@@ -24,7 +24,7 @@ import { tenantOf } from '../core/tenant.ts';
 import type { EngineImageRequest } from '../image/provision.ts';
 import type { ReplicaStatus, Runtime, RuntimeWatch } from '../runtime/index.ts';
 import { readiness } from '../runtime/index.ts';
-import { Autoscaling, type LoadSource } from './autoscaling.ts';
+import { Autoscaling, activatorFor, type LoadSource } from './autoscaling.ts';
 import type { ControllerLogger, RecordEvent } from './events.ts';
 import { platformLabels, readReplicaClaim } from './labels.ts';
 import { type LogArchive, toStored } from './log-archive.ts';
@@ -39,7 +39,7 @@ import {
 import { makeReplicaSpec } from './replica-spec.ts';
 import { abort as abortRollout, type RolloutState, stepRollout } from './rollout.ts';
 import { isDone, rolloutMessage, toStrategy } from './rollout-record.ts';
-import { buildRoutes, type RoutePublisher, steadyReplicas } from './routing.ts';
+import { buildRoutes, type RoutePublisher, startingReplicas, steadyReplicas } from './routing.ts';
 import type { Secrets } from './secrets.ts';
 import type { Deployment, JsonValue, Store, StoredRevision, TrafficEntry } from './store/store.ts';
 import { formatSplit, stepTrafficMove, trafficMoveMessage } from './traffic-move.ts';
@@ -73,9 +73,6 @@ export interface ControlLoopOptions {
   /** The gateway's load counts (issue 11): without them no deployment autoscales (no data holds). */
   load?: LoadSource;
 }
-
-/** Requests the gateway holds for a deployment at zero replicas (docs/autoscaling.md): at most, and how long. */
-export const ACTIVATOR = { maxHeld: 100, maxWaitMs: 30_000 };
 
 /** What the loop needs to run a version on the docker runtime. */
 export interface ImageProvisioner {
@@ -345,9 +342,10 @@ export class ControlLoop implements LoopPort {
       routing.deployments.push({
         name: dep.name,
         public: dep.public,
-        ...(dep.scaling?.minReplicas === 0 ? { activator: ACTIVATOR } : {}),
+        ...(dep.scaling ? { activator: activatorFor(dep.scaling) } : {}),
         traffic: this.store.getTraffic(dep.name),
         servedNames,
+        unavailable: this.unavailableRevisions(dep.name),
       });
     }
 
@@ -374,6 +372,12 @@ export class ControlLoop implements LoopPort {
           ? []
           : [{ id: o.status.id, url: o.status.url, deployment: o.deployment, revision: o.revision }],
       );
+    routing.starting = startingReplicas(
+      this.observed.filter(
+        (o) => o.actual.state === 'starting' && !this.leaving.has(o.status.id) && !removing.has(o.status.id),
+      ),
+      result.actions,
+    );
     this.routes.setRoutes(buildRoutes(routing));
     await this.act(result.actions);
     return wakeAt;
@@ -552,6 +556,20 @@ export class ControlLoop implements LoopPort {
       },
     );
     return undefined;
+  }
+
+  /**
+   * Revisions of the deployment that cannot start a replica now, with why (for the gateway: a request finds out
+   * at once instead of waiting for a replica that is not coming). An image still being prepared is on its way.
+   * The words are the problem's kind only: its message (log lines, paths) is for the deployment's owners.
+   */
+  private unavailableRevisions(deployment: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const t of this.store.getTraffic(deployment)) {
+      const p = this.problems.get(crashKey(deployment, t.revision));
+      if (p !== undefined && p.reason !== 'PreparingImage') out[t.revision] = unavailableText(p.reason);
+    }
+    return out;
   }
 
   /** Records what keeps a revision from serving (one event per new reason). */
@@ -886,6 +904,21 @@ function sameSplit(a: TrafficEntry[], b: TrafficEntry[]): boolean {
  * Why a replica's model did not load, from its last log lines: the `error FERRY_MODEL_LOAD_FAILED: ...` line
  * `ferry serve` and the image's server print last, else the newest error-level JSON log line.
  */
+/** What a caller of the data plane is told of a revision problem (src/control/views.ts RevisionProblem reasons). */
+export function unavailableText(reason: string): string {
+  const words: Record<string, string> = {
+    ModelLoadFailed: 'the model fails to load',
+    CrashLoop: 'its replicas keep crashing before they are ready',
+    ImageUnavailable: 'its image cannot be had',
+    ReplicaCreateFailed: 'the runtime cannot create its replicas',
+    SecretMissing: 'a secret it needs is missing',
+    NoArtifact: 'its model files are missing',
+    NoImage: 'it has no image for this runtime',
+    NoGpu: 'it needs a GPU this machine does not have',
+  };
+  return `${words[reason] ?? 'it cannot start'} (${reason})`;
+}
+
 export function loadFailureReason(lines: string[]): string | undefined {
   for (const line of [...lines].reverse()) {
     const m = /(?:^|ferry: )error FERRY_MODEL_LOAD_FAILED: (.*?)(?: \(hint: .*\))?$/.exec(line.trim());

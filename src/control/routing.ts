@@ -6,6 +6,7 @@
 import type { RouteCaller, RouteTable } from '../core/route-table.ts';
 import { splitKey } from '../core/tenant.ts';
 import type { TrafficEntry } from './store/store.ts';
+import type { Action } from './types.ts';
 
 export type { RouteReplica, RouteRevision, RouteTable } from '../core/route-table.ts';
 
@@ -44,19 +45,43 @@ export function steadyReplicas(replicas: number, traffic: TrafficEntry[]): Recor
   return out;
 }
 
+/**
+ * Replicas on the way per deployment key and revision: those observed starting plus those this pass creates
+ * (the gateway's burst capacity waits for them, src/core/route-table.ts `starting`).
+ */
+export function startingReplicas(
+  starting: ReadonlyArray<{ deployment?: string | undefined; revision?: number | undefined }>,
+  actions: readonly Action[],
+): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  const add = (deployment: string, revision: number) => {
+    const perRev = out[deployment] ?? {};
+    perRev[revision] = (perRev[revision] ?? 0) + 1;
+    out[deployment] = perRev;
+  };
+  for (const s of starting)
+    if (s.deployment !== undefined && s.revision !== undefined) add(s.deployment, s.revision);
+  for (const a of actions) if (a.kind === 'create') add(a.deployment, a.revision.number);
+  return out;
+}
+
 export interface RoutingInput {
   deployments: Array<{
     /** The deployment's key (src/core/tenant.ts); the table carries its tenant and plain name. */
     name: string;
     public: boolean;
-    /** Hold requests at zero replicas (scale to zero). */
-    activator?: { maxHeld: number; maxWaitMs: number };
+    /** Hold requests while no replica is ready, or for burst capacity (src/core/route-table.ts). */
+    activator?: { maxHeld: number; maxWaitMs: number; replicaCapacity?: number };
     traffic: TrafficEntry[];
     /** servedName by revision number */
     servedNames: Record<string, string>;
+    /** By revision number: why no replica of it can start now (src/core/route-table.ts `unavailable`). */
+    unavailable?: Record<string, string>;
   }>;
   /** Replicas that may take requests: listed, ready, not being drained. */
   replicas: Array<{ id: string; url: string; deployment: string; revision: number }>;
+  /** Replicas starting (or created this pass) per deployment key and revision number; left out = none. */
+  starting?: Record<string, Record<string, number>>;
   /** Invoker tokens that have not expired (store.invokerKeys()). */
   callers?: Array<{
     id: string;
@@ -81,6 +106,10 @@ export function buildRoutes(input: RoutingInput): RouteTable {
           percent: t.percent,
           shadow: t.shadow ?? 0,
           servedName: d.servedNames[t.revision] ?? d.name,
+          ...(input.starting?.[d.name]?.[t.revision]
+            ? { starting: input.starting[d.name]![t.revision]! }
+            : {}),
+          ...(d.unavailable?.[t.revision] ? { unavailable: d.unavailable[t.revision]! } : {}),
           replicas: input.replicas
             .filter((r) => r.deployment === d.name && r.revision === t.revision)
             .map((r) => ({ id: r.id, url: r.url, ready: true })),

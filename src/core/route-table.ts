@@ -19,6 +19,19 @@ export interface RouteRevision {
   /** the model name the replicas of this revision serve (from their ferry.yaml); the gateway rewrites the path */
   servedName: string;
   replicas: RouteReplica[];
+  /**
+   * Replicas of this revision asked for and not ready yet (starting, loading, warming up); left out = 0. With
+   * the deployment's `activator.replicaCapacity`, capacity on the way: a request that would find every ready
+   * replica full waits for it in the activator instead of piling onto them.
+   */
+  starting?: number;
+  /**
+   * Why no replica of this revision can start now (a model that fails to load, a crash loop, an image that cannot
+   * be had), in words for the client; left out = nothing known against it. While the revision has no ready
+   * replica, the gateway answers its requests 503 naming this, with Retry-After, at once, and lets go of those it
+   * held: a client learns why instead of waiting out the activator's bound.
+   */
+  unavailable?: string;
 }
 
 export interface RouteDeployment {
@@ -38,8 +51,14 @@ export interface RouteDeployment {
    * go out in order as soon as a table brings a ready replica of their revision. Past either bound: 503
    * FERRY_NO_READY_REPLICA with Retry-After. Left out: no holding (503 at once, as before). maxHeld: a whole
    * number >= 1; maxWaitMs: > 0 and at most one hour (src/gateway/routes.ts checks).
+   *
+   * `replicaCapacity` (optional, a whole number >= 1): requests in flight one replica is meant to carry (the
+   * autoscaler's per-replica target). While a revision has replicas `starting` and every ready one carries that
+   * many, a new request is held too (in the same queue and bounds) and goes out when a ready replica has room or
+   * another becomes ready: a burst is spread over the replicas being started for it rather than queued behind
+   * the first one (Knative's target burst capacity). With nothing starting, requests go out as usual.
    */
-  activator?: { maxHeld: number; maxWaitMs: number };
+  activator?: { maxHeld: number; maxWaitMs: number; replicaCapacity?: number };
   revisions: RouteRevision[];
 }
 

@@ -595,3 +595,138 @@ test('setRoutes checks the activator bounds', () => {
     /activator\.maxHeld: 0 is not a whole number.*activator\.maxWaitMs: -1 is not a time in ms/,
   );
 });
+
+test('burst capacity: with replicas starting, a request that finds every ready replica full waits for room or a new replica, in order', async () => {
+  // A replica that answers only when told: what it carries stays in flight until then.
+  const pending: ServerResponse[] = [];
+  const a = await standIn('a', (_q, res) => pending.push(res));
+  const b = await standIn('b');
+  const capacity = { maxHeld: 10, maxWaitMs: 60_000, replicaCapacity: 2 };
+  const one = (starting: number, replicas: { id: string; url: string; ready: boolean }[]) =>
+    tableOf({
+      ...deployment(replicas, { activator: capacity }),
+      revisions: [{ revision: 1, percent: 100, shadow: 0, servedName: 'm', replicas, starting }],
+    });
+  const { gw, base } = await gateway(one(1, [{ id: 'a', url: a.url, ready: true }]));
+  const answers = [1, 2, 3, 4].map((n) => call(`${base}/v2/models/d/infer`, `{"n":${n}}`));
+  await until(() => a.seen.length === 2 && held(gw) === 2, 'two on a (its capacity), two held');
+  // Room on a: the oldest held request goes there, the other still waits.
+  pending.shift()!.end('ok:a');
+  await until(() => a.seen.length === 3, 'the oldest held request sent to a once it had room');
+  assert.equal(held(gw), 1);
+  assert.equal(a.seen[2]!.body, '{"n":3}');
+  // The started replica is ready: the last one goes to it (the least loaded).
+  gw.setRoutes(
+    one(0, [
+      { id: 'a', url: a.url, ready: true },
+      { id: 'b', url: b.url, ready: true },
+    ]),
+  );
+  await until(() => b.seen.length === 1, 'the last held request sent to the new replica');
+  assert.equal(b.seen[0]!.body, '{"n":4}');
+  assert.equal(held(gw), 0);
+  for (const res of pending.splice(0)) res.end('ok:a');
+  const statuses = (await Promise.all(answers)).map((r) => r.status);
+  assert.deepEqual(statuses, [200, 200, 200, 200]);
+});
+
+test('burst capacity: with nothing starting, or no replicaCapacity, requests go to full replicas as before', async () => {
+  const pending: ServerResponse[] = [];
+  const a = await standIn('a', (_q, res) => pending.push(res));
+  const replicas = [{ id: 'a', url: a.url, ready: true }];
+  const table = (activator: RouteDeployment['activator'], starting: number) =>
+    tableOf({
+      ...deployment(replicas, { activator }),
+      revisions: [{ revision: 1, percent: 100, shadow: 0, servedName: 'm', replicas, starting }],
+    });
+  const { gw, base } = await gateway(table({ maxHeld: 10, maxWaitMs: 60_000, replicaCapacity: 1 }, 0));
+  const first = [1, 2, 3].map((n) => call(`${base}/v2/models/d/infer`, `{"n":${n}}`));
+  await until(() => a.seen.length === 3, 'all three on a: no capacity is coming');
+  assert.equal(held(gw), 0);
+  gw.setRoutes(table({ maxHeld: 10, maxWaitMs: 60_000 }, 2));
+  const second = [4, 5].map((n) => call(`${base}/v2/models/d/infer`, `{"n":${n}}`));
+  await until(() => a.seen.length === 5, 'both on a: no replicaCapacity set');
+  assert.equal(held(gw), 0);
+  for (const res of pending.splice(0)) res.end('ok');
+  await Promise.all([...first, ...second]);
+});
+
+test('burst capacity: a request held for room past maxWaitMs gets 503 with Retry-After naming the wait', async () => {
+  let t = 0;
+  const pending: ServerResponse[] = [];
+  const a = await standIn('a', (_q, res) => pending.push(res));
+  const replicas = [{ id: 'a', url: a.url, ready: true }];
+  const { gw, base } = await gateway(
+    tableOf({
+      ...deployment(replicas, { activator: { maxHeld: 10, maxWaitMs: 50, replicaCapacity: 1 } }),
+      revisions: [{ revision: 1, percent: 100, shadow: 0, servedName: 'm', replicas, starting: 1 }],
+    }),
+    { now: () => t },
+  );
+  const busy = call(`${base}/v2/models/d/infer`, '{"n":1}');
+  await until(() => a.seen.length === 1, 'the first on a');
+  const waiting = call(`${base}/v2/models/d/infer`, '{"n":2}');
+  await until(() => held(gw) === 1, 'the second held for room');
+  t = 100;
+  const res = await waiting;
+  assert.equal(res.status, 503);
+  assert.equal(res.headers.get('retry-after'), '1');
+  assert.equal(res.json?.code, 'FERRY_NO_READY_REPLICA');
+  assert.match(String(res.json?.error), /no room on a replica within 50 ms/);
+  assert.equal(a.seen.length, 1, 'never sent');
+  pending.shift()!.end('ok');
+  assert.equal((await busy).status, 200);
+});
+
+test('setRoutes checks starting and replicaCapacity', () => {
+  const gw = createGateway({});
+  const bad = tableOf({
+    ...deployment([], { activator: { maxHeld: 1, maxWaitMs: 10, replicaCapacity: 0 } }),
+    revisions: [{ revision: 1, percent: 100, shadow: 0, servedName: 'm', replicas: [], starting: -1 }],
+  });
+  assert.throws(
+    () => gw.setRoutes(bad),
+    (e: Error) =>
+      /activator\.replicaCapacity: 0 is not a whole number/.test(e.message) &&
+      /revisions\[0\]\.starting: -1 is not a whole number/.test(e.message),
+  );
+});
+
+test('a revision that cannot start a replica: held requests get 503 naming why at once, new ones too, never held', async () => {
+  const r = await standIn('r');
+  const cold = deployment([{ id: 'r', url: r.url, ready: false }]);
+  const { gw, base } = await gateway(tableOf(cold));
+  const waiting = call(`${base}/v2/models/d/infer`, '{"n":1}');
+  await until(() => held(gw) === 1, 'held while the replica starts');
+  const failing = {
+    ...cold,
+    revisions: [{ ...cold.revisions[0]!, unavailable: 'the model fails to load (ModelLoadFailed)' }],
+  };
+  gw.setRoutes(tableOf(failing));
+  for (const res of [await waiting, await call(`${base}/v2/models/d/infer`, '{"n":2}')]) {
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get('retry-after'), '1');
+    assert.equal(res.json?.code, 'FERRY_NO_READY_REPLICA');
+    assert.match(
+      String(res.json?.error),
+      /revision 1 of deployment 'd' has no ready replica and cannot start one: the model fails to load \(ModelLoadFailed\)/,
+    );
+  }
+  assert.equal(held(gw), 0);
+  assert.equal(r.seen.length, 0);
+  assert.equal(
+    await metricValue(gw, 'ferry_gateway_activator_rejected_total', {
+      deployment: 'd',
+      reason: 'unavailable',
+    }),
+    1,
+  );
+  // Once a replica is ready, `unavailable` no longer matters.
+  gw.setRoutes(
+    tableOf({
+      ...failing,
+      revisions: [{ ...failing.revisions[0]!, replicas: [{ id: 'r', url: r.url, ready: true }] }],
+    }),
+  );
+  assert.equal((await call(`${base}/v2/models/d/infer`, '{"n":3}')).status, 200);
+});

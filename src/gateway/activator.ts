@@ -35,7 +35,7 @@ import type { ActivatorRejectReason, GatewayMetrics } from './metrics.ts';
 import { Exchange, type ProxyContext, pickReplica } from './proxy.ts';
 import type { Random } from './random.ts';
 import { sendError } from './reply.ts';
-import type { DeploymentState, RevisionState, RouteState } from './state.ts';
+import type { DeploymentState, ReplicaState, RevisionState, RouteState } from './state.ts';
 import { type PickOptions, pickRevision, shadowTargets } from './traffic.ts';
 
 /** setTimeout's longest delay. */
@@ -88,14 +88,50 @@ export function hasReadyReplica(revision: RevisionState): boolean {
   return false;
 }
 
+/**
+ * Burst capacity: true when a request for `revision` whose best ready replica is `best` should wait for a
+ * replica being started rather than go to `best` now: the deployment sets a replicaCapacity, replicas of the
+ * revision are starting, and `best` (the balancer's pick: the least loaded, or the lesser of two) already carries
+ * that many. Pure.
+ */
+export function waitForStarting(dep: DeploymentState, revision: RevisionState, best: ReplicaState): boolean {
+  const capacity = dep.activator?.replicaCapacity ?? null;
+  return capacity !== null && revision.starting > 0 && best.outstanding >= capacity;
+}
+
 export class Activator {
   readonly #o: ActivatorOptions;
   /** By deployment key; a queue is dropped when it empties. */
   readonly #queues = new Map<string, Queue>();
 
+  /** A pass over the queues is scheduled (a slot came free on some replica). */
+  #pumpScheduled = false;
+
   constructor(options: ActivatorOptions) {
     this.#o = options;
     options.metrics.setHeldSource(() => this.#heldPairs());
+    options.state.onSlotFree = () => {
+      if (this.#queues.size === 0 || this.#pumpScheduled) return;
+      // After the attempt that freed it has finished its bookkeeping; one pass for any number of frees.
+      this.#pumpScheduled = true;
+      queueMicrotask(() => {
+        this.#pumpScheduled = false;
+        this.routesChanged();
+      });
+    };
+  }
+
+  /**
+   * True when a request routed to `revision` must queue behind requests of that revision already held (they go
+   * first), or should wait for capacity being started (waitForStarting). The caller found `best` ready.
+   */
+  mustWait(dep: DeploymentState, revision: RevisionState, best: ReplicaState): boolean {
+    if (dep.activator === null) return false;
+    if (waitForStarting(dep, revision, best)) return true;
+    const q = this.#queues.get(dep.name);
+    if (q === undefined) return false;
+    for (const h of q.entries) if (h.revision === revision) return true;
+    return false;
   }
 
   *#heldPairs(): Iterable<readonly [string, number]> {
@@ -200,6 +236,8 @@ export class Activator {
     res.once('close', h.onClose);
     q.entries.push(h);
     if (q.timer === undefined) this.#arm(q, now);
+    // Held behind others or for burst capacity: room may have come meanwhile (in order, the oldest first).
+    if (hasReadyReplica(revision)) for (const e of [...q.entries]) this.#route(q, dep, e);
     if (o.onHeld !== undefined) {
       try {
         o.onHeld(dep.name);
@@ -276,13 +314,14 @@ export class Activator {
     if (hasReadyReplica(rev)) {
       const replica = pickReplica(o.ctx, rev);
       if (replica !== null) {
-        this.#release(q, dep, h, replica);
+        if (!waitForStarting(dep, rev, replica)) this.#release(q, dep, h, replica);
         return;
       }
       this.#reject(q, h, 'removed', noReplica(dep, rev, 'has no ready replica that is not ejected'));
       return;
     }
-    if (dep.activator === null)
+    if (rev.unavailable !== null) this.#reject(q, h, 'unavailable', cannotStart(dep, rev, rev.unavailable));
+    else if (dep.activator === null)
       this.#reject(
         q,
         h,
@@ -419,12 +458,26 @@ export class Activator {
         noReplica(
           h.revision.deployment,
           h.revision,
-          `got no ready replica within ${q.maxWaitMs} ms (the deployment's longest wait for one to start)`,
+          hasReadyReplica(h.revision)
+            ? `got no room on a replica within ${q.maxWaitMs} ms (the deployment's longest wait for one to start)`
+            : `got no ready replica within ${q.maxWaitMs} ms (the deployment's longest wait for one to start)`,
         ),
       );
     }
     if (this.#queues.get(q.key) === q) this.#arm(q, now);
   }
+}
+
+/** 503 for a revision with no ready replica that cannot start one now (the route table's `unavailable`). */
+export function cannotStart(dep: DeploymentState, rev: RevisionState, why: string): FerryError {
+  return new FerryError(
+    'FERRY_NO_READY_REPLICA',
+    `revision ${rev.key} of deployment '${dep.plainName}' has no ready replica and cannot start one: ${why}`,
+    {
+      hint: `ferry describe ${dep.plainName} shows the revision's problem; fix it (or roll back with ferry undo) and retry.`,
+      retryAfterSeconds: 1,
+    },
+  );
 }
 
 function noReplica(dep: DeploymentState, rev: RevisionState, why: string): FerryError {

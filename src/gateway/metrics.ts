@@ -31,15 +31,22 @@ export type DeniedReason = 'unauthorized' | 'forbidden' | 'rate_limited';
  * Why the activator answered a held (or to-be-held) request 503 itself (label `reason` of
  * activator_rejected_total): the deployment's queue was full, the request waited maxWaitMs, its body was too
  * large to keep, the deployment (or the pinned revision, or every serving share, or its activator) left the route
- * table, or the gateway is closing.
+ * table, the revision cannot start a replica (the table's `unavailable`), or the gateway is closing.
  */
-export type ActivatorRejectReason = 'full' | 'timeout' | 'body_too_large' | 'removed' | 'closing';
+export type ActivatorRejectReason =
+  | 'full'
+  | 'timeout'
+  | 'body_too_large'
+  | 'removed'
+  | 'unavailable'
+  | 'closing';
 
 const ACTIVATOR_REJECT_REASONS: readonly ActivatorRejectReason[] = [
   'full',
   'timeout',
   'body_too_large',
   'removed',
+  'unavailable',
   'closing',
 ];
 
@@ -194,7 +201,7 @@ export class GatewayMetrics {
     if (counts === undefined) {
       counts = {
         released: 0,
-        rejected: { full: 0, timeout: 0, body_too_large: 0, removed: 0, closing: 0 },
+        rejected: { full: 0, timeout: 0, body_too_large: 0, removed: 0, unavailable: 0, closing: 0 },
       };
       this.#activatorCounts.set(deployment, counts);
     }

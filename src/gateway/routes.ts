@@ -69,6 +69,10 @@ export function routeTableProblems(table: RouteTable): string[] {
       if (!isShare(r?.shadow)) problems.push(`${rat}.shadow: must be a number from 0 to 100`);
       if (typeof r?.servedName !== 'string' || r.servedName === '')
         problems.push(`${rat}.servedName: must be a non-empty model name`);
+      if (r?.starting !== undefined && !(Number.isInteger(r.starting) && r.starting >= 0))
+        problems.push(`${rat}.starting: ${String(r.starting)} is not a whole number of replicas, 0 or more`);
+      if (r?.unavailable !== undefined && (typeof r.unavailable !== 'string' || r.unavailable === ''))
+        problems.push(`${rat}.unavailable: must be left out or a non-empty text`);
       if (!Array.isArray(r?.replicas)) {
         problems.push(`${rat}.replicas: must be a list`);
         return;
@@ -99,10 +103,21 @@ export const MAX_ACTIVATOR_WAIT_MS = 3_600_000;
 
 function activatorProblems(a: unknown, at: string, problems: string[]): void {
   if (a === null || typeof a !== 'object') {
-    problems.push(`${at}: must be left out or { maxHeld, maxWaitMs }`);
+    problems.push(`${at}: must be left out or { maxHeld, maxWaitMs, replicaCapacity? }`);
     return;
   }
-  const { maxHeld, maxWaitMs } = a as { maxHeld?: unknown; maxWaitMs?: unknown };
+  const { maxHeld, maxWaitMs, replicaCapacity } = a as {
+    maxHeld?: unknown;
+    maxWaitMs?: unknown;
+    replicaCapacity?: unknown;
+  };
+  if (
+    replicaCapacity !== undefined &&
+    !(Number.isInteger(replicaCapacity) && (replicaCapacity as number) >= 1)
+  )
+    problems.push(
+      `${at}.replicaCapacity: ${String(replicaCapacity)} is not a whole number of requests, 1 or more`,
+    );
   if (!Number.isInteger(maxHeld) || (maxHeld as number) < 1)
     problems.push(`${at}.maxHeld: ${String(maxHeld)} is not a whole number of requests, 1 or more`);
   if (

@@ -17,7 +17,7 @@ import type { HeldSample, RevisionLoadSample } from '../core/route-table.ts';
 import { DEFAULT_TENANT } from '../core/tenant.ts';
 import { FERRY_VERSION } from '../core/version.ts';
 import { AccessTable, type Denied, WWW_AUTHENTICATE, WWW_AUTHENTICATE_INVALID } from './access.ts';
-import { Activator, hasReadyReplica } from './activator.ts';
+import { Activator, cannotStart, hasReadyReplica } from './activator.ts';
 import type { EjectionPolicy } from './ejection.ts';
 import { forwardRequestHeaders, REQUEST_ID_HEADER } from './headers.ts';
 import { GatewayMetrics } from './metrics.ts';
@@ -377,7 +377,25 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     const revision = dep.revisions.get(pick.revision)!;
     dep.budget = recordRequest(dep.budget, now());
     const replica = pickReplica(ctx, revision);
+    if (
+      replica !== null &&
+      dep.activator !== null &&
+      !ctx.closing &&
+      activator.mustWait(dep, revision, replica)
+    ) {
+      activator.hold(dep, revision, pick.pinned, req, res, parsed, fwd, startedAt);
+      return;
+    }
     if (replica === null) {
+      if (revision.unavailable !== null && !hasReadyReplica(revision)) {
+        revision.load.arriveAndLeave();
+        revision.metrics.request(503, (performance.now() - startedAt) / 1000);
+        sendError(res, cannotStart(dep, revision, revision.unavailable), fwd.requestId, [
+          'x-ferry-revision',
+          revision.key,
+        ]);
+        return;
+      }
       if (dep.activator !== null && !ctx.closing && !hasReadyReplica(revision)) {
         activator.hold(dep, revision, pick.pinned, req, res, parsed, fwd, startedAt);
         return;

@@ -46,6 +46,10 @@ export interface RevisionState {
   /** servedName, percent-encoded for the path. */
   encodedName: string;
   replicas: ReplicaState[];
+  /** Replicas asked for and not ready yet (the table's `starting`): capacity on the way. */
+  starting: number;
+  /** Why no replica of it can start now (the table's `unavailable`); null: nothing known. */
+  unavailable: string | null;
   ejection: EjectionState;
   metrics: RevisionMetrics;
   /** In-flight and arrivals for the autoscaler's samples (load.ts); the same object across route tables. */
@@ -60,8 +64,11 @@ export interface DeploymentState {
   plainName: string;
   /** Anyone may call it; false: a caller's token is checked (access.ts). */
   public: boolean;
-  /** Scale from zero: hold requests while no replica is ready (activator.ts); null = 503 at once. */
-  activator: { maxHeld: number; maxWaitMs: number } | null;
+  /**
+   * Scale from zero: hold requests while no replica is ready (activator.ts); null = 503 at once.
+   * replicaCapacity (null: none): also hold while replicas are starting and every ready one carries this many.
+   */
+  activator: { maxHeld: number; maxWaitMs: number; replicaCapacity: number | null } | null;
   targets: TrafficTarget[];
   /** Some revision receives shadow copies. */
   hasShadow: boolean;
@@ -97,6 +104,8 @@ export class RouteState {
   /** Per revision (same key as #revisionMetrics); kept while in the table or while requests are in flight. */
   readonly #loads = new Map<string, RevisionLoad>();
   readonly #o: RouteStateOptions;
+  /** Called whenever a replica finishes a request (the activator releases what waited for room). */
+  onSlotFree: (() => void) | undefined;
 
   constructor(options: RouteStateOptions) {
     this.#o = options;
@@ -118,7 +127,13 @@ export class RouteState {
         tenant,
         plainName: d.name,
         public: d.public === true,
-        activator: d.activator ? { maxHeld: d.activator.maxHeld, maxWaitMs: d.activator.maxWaitMs } : null,
+        activator: d.activator
+          ? {
+              maxHeld: d.activator.maxHeld,
+              maxWaitMs: d.activator.maxWaitMs,
+              replicaCapacity: d.activator.replicaCapacity ?? null,
+            }
+          : null,
         targets: [],
         hasShadow: false,
         revisions: new Map(),
@@ -157,6 +172,8 @@ export class RouteState {
           servedName: r.servedName,
           encodedName: encodeURIComponent(r.servedName),
           replicas,
+          starting: r.starting ?? 0,
+          unavailable: r.unavailable ?? null,
           ejection,
           metrics,
           load,
@@ -258,6 +275,7 @@ export class RouteState {
   release(replica: ReplicaState, metrics: RevisionMetrics): void {
     replica.outstanding--;
     metrics.outstanding(-1);
+    this.onSlotFree?.();
     if (replica.outstanding === 0) {
       if (!replica.routed && this.replicas.get(replica.id) === replica) this.replicas.delete(replica.id);
       if (this.#waiters.size > 0) this.#notify();

@@ -8,7 +8,10 @@
  *   wait in its FIFO queue of at most `queueCap`; a new request goes to the ready replica with the fewest
  *   outstanding (ties: the oldest replica); when that replica's slots and queue are full it fails (overflow).
  * - With no ready replica, requests wait in the activator (at most `activatorCap`, at most `activatorWaitMs`) and
- *   go to replicas as they become ready.
+ *   go to replicas as they become ready. With `burstCapacity` (Ferry's gateway, src/gateway/activator.ts
+ *   `waitForStarting`; Knative's activator in the path does the like), a request also waits there, behind any
+ *   already waiting, while replicas are starting and the least loaded ready one carries `burstCapacity` or more;
+ *   it goes out when a replica has room below that or another becomes ready.
  * - A request still waiting (queue or activator) `deadlineMs` after it arrived fails (timeout).
  * - Replicas the policy asks for become ready `startMs` later. Scale-down cancels starting replicas first (newest
  *   first), then drains ready ones with the fewest outstanding: no new requests, removed once empty.
@@ -58,6 +61,8 @@ export interface SimOptions {
   deadlineMs: number;
   activatorCap: number;
   activatorWaitMs: number;
+  /** Per-replica in-flight at which, with replicas starting, arrivals wait in the activator; left out: never. */
+  burstCapacity?: number;
   sloMs: number;
   /** Replicas ready at t = 0 (default: settings.initialScale within min/max). */
   initialReplicas?: number;
@@ -300,6 +305,14 @@ export function simulate(o: SimOptions): SimResult {
     req.replica = r;
     at(t + serviceTime(), DONE, { req, rep: r });
   };
+  const startingCount = () => replicas.filter((r) => r.state === 'starting').length;
+  /** Burst capacity: replicas are starting and the least loaded ready one carries burstCapacity or more. */
+  const waitForStarting = (): boolean => {
+    if (o.burstCapacity === undefined || startingCount() === 0) return false;
+    let least = Number.POSITIVE_INFINITY;
+    for (const r of replicas) if (r.state === 'ready') least = Math.min(least, r.busy + r.live);
+    return least >= o.burstCapacity;
+  };
   /** Place a request on a ready replica; false when every ready replica is full (or none is ready). */
   const place = (t: number, req: Req): boolean => {
     let best: Replica | null = null;
@@ -329,7 +342,7 @@ export function simulate(o: SimOptions): SimResult {
         actHead++;
         continue;
       }
-      if (!place(t, req)) break;
+      if (waitForStarting() || !place(t, req)) break;
       actHead++;
       actLive--;
       if (o.activatorWaitMs < o.deadlineMs && (req.where as Where) === 'queued')
@@ -419,7 +432,8 @@ export function simulate(o: SimOptions): SimResult {
         const s = Math.floor(t / 1000);
         if (s < seconds) perArrivals[s] = (perArrivals[s] ?? 0) + 1;
         const req: Req = { at: t, where: 'activator', replica: null };
-        if (readyCount() > 0) {
+        const waits = o.burstCapacity !== undefined && (actLive > 0 || waitForStarting());
+        if (readyCount() > 0 && !waits) {
           if (place(t, req)) {
             inflight++;
             if ((req.where as Where) === 'queued') at(t + o.deadlineMs, TIMEOUT, { req });

@@ -490,6 +490,8 @@ const scalingFields = {
   scaleDownDelayMs: z.number().int().min(0),
   scaleToZeroGraceMs: z.number().int().min(0),
   initialScale: int(0, 1000),
+  maxHeld: int(1, 100_000).describe('requests the gateway holds for a replica, per deployment'),
+  maxHeldWaitMs: z.number().int().min(100).max(3_600_000).describe('longest wait of a held request'),
 };
 export const ScalingSchema = component(
   'Scaling',

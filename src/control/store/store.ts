@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { scalingSettings } from '../../autoscaler/settings.ts';
+import { DEFAULT_SETTINGS, scalingSettings } from '../../autoscaler/settings.ts';
 import type { ScalingSettings } from '../../autoscaler/types.ts';
 import { FerryError } from '../../core/errors.ts';
 import { DEFAULT_TENANT, qualify, splitKey } from '../../core/tenant.ts';
@@ -610,7 +610,9 @@ function toDeployment(r: DeploymentRow): Deployment {
     secretRefs: spec.secretRefs,
     serving: spec.serving,
     public: r.public === 1,
-    scaling: r.scaling === null ? null : (JSON.parse(r.scaling) as ScalingSettings),
+    // Settings stored before a field existed get its default.
+    scaling:
+      r.scaling === null ? null : { ...DEFAULT_SETTINGS, ...(JSON.parse(r.scaling) as ScalingSettings) },
     revision: r.current_revision,
     createdAt: r.created_at,
     updatedAt: r.updated_at,

@@ -1,0 +1,65 @@
+/** The route table the loop publishes (routing.ts) and the activator settings an autoscaled deployment gets. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DEFAULT_SETTINGS } from '../autoscaler/settings.ts';
+import { activatorFor } from './autoscaling.ts';
+import { buildRoutes, startingReplicas } from './routing.ts';
+import type { Action, Revision } from './types.ts';
+
+test('startingReplicas: replicas observed starting plus those this pass creates, per deployment and revision', () => {
+  const create = (deployment: string, number: number): Action => ({
+    kind: 'create',
+    deployment,
+    revision: { deployment, number } as Revision,
+    index: 0,
+  });
+  const out = startingReplicas(
+    [
+      { deployment: 'a', revision: 1 },
+      { deployment: 'a', revision: 1 },
+      { deployment: undefined, revision: 3 },
+    ],
+    [create('a', 2), create('b', 1), { kind: 'remove', id: 'x', reason: 'scale-down' }],
+  );
+  assert.deepEqual(out, { a: { 1: 2, 2: 1 }, b: { 1: 1 } });
+});
+
+test('buildRoutes: starting and unavailable per revision, only where there is something to say', () => {
+  const table = buildRoutes({
+    deployments: [
+      {
+        name: 'team-a/d',
+        public: false,
+        activator: { maxHeld: 5, maxWaitMs: 1000, replicaCapacity: 3 },
+        traffic: [
+          { revision: 1, percent: 50 },
+          { revision: 2, percent: 50 },
+        ],
+        servedNames: { 1: 'm', 2: 'm' },
+        unavailable: { 2: 'the model fails to load (ModelLoadFailed)' },
+      },
+    ],
+    replicas: [{ id: 'r1', url: 'http://127.0.0.1:1', deployment: 'team-a/d', revision: 1 }],
+    starting: { 'team-a/d': { 1: 2 } },
+  });
+  const [d] = table.deployments;
+  assert.deepEqual(d!.activator, { maxHeld: 5, maxWaitMs: 1000, replicaCapacity: 3 });
+  assert.deepEqual(
+    d!.revisions.map((r) => [r.revision, r.starting, r.unavailable, r.replicas.length]),
+    [
+      [1, 2, undefined, 1],
+      [2, undefined, 'the model fails to load (ModelLoadFailed)', 0],
+    ],
+  );
+  assert.equal('starting' in d!.revisions[1]!, false);
+});
+
+test('activatorFor: the bounds from the settings, the concurrency target as replica capacity (default 8 otherwise)', () => {
+  assert.deepEqual(activatorFor(DEFAULT_SETTINGS), { maxHeld: 200, maxWaitMs: 30_000, replicaCapacity: 8 });
+  assert.deepEqual(activatorFor({ ...DEFAULT_SETTINGS, target: 2.5, maxHeld: 7, maxHeldWaitMs: 500 }), {
+    maxHeld: 7,
+    maxWaitMs: 500,
+    replicaCapacity: 3,
+  });
+  assert.equal(activatorFor({ ...DEFAULT_SETTINGS, metric: 'rps', target: 100 }).replicaCapacity, 8);
+});

@@ -28,7 +28,7 @@ for (const runtime of ['process', 'docker'] as const) {
     before(async () => {
       platform = await startPlatform({
         home: home.path,
-        runtime: 'process',
+        runtime,
         apiPort: 0,
         gatewayPort: 0,
         resyncMs: 300,

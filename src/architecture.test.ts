@@ -12,7 +12,7 @@ const src = dirname(fileURLToPath(import.meta.url));
 
 const ALLOWED: Record<string, string[]> = {
   core: [],
-  spec: ['core', 'protocol'],
+  spec: ['core', 'protocol', 'autoscaler'],
   protocol: ['core'],
   client: ['core', 'protocol'],
   server: ['core', 'spec', 'protocol'],

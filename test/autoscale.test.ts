@@ -14,6 +14,7 @@ import assert from 'node:assert/strict';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { deploy } from '../src/cli/deploy.ts';
 import { addVersionFromDir } from '../src/cli/upload.ts';
 import { ControlClient } from '../src/control/index.ts';
 import { type Platform, startPlatform } from '../src/platform/index.ts';
@@ -254,6 +255,33 @@ for (const runtime of ['process', 'docker'] as const) {
         /refused on purpose/,
         'no log line of the model reaches a caller',
       );
+    });
+
+    test('deployed with scaling: in ferry.yaml: created at zero, and the first request starts a replica', async () => {
+      const dir = join(home.path, 'iris-zero');
+      cpSync(IRIS, dir, { recursive: true });
+      writeFileSync(
+        join(dir, 'ferry.yaml'),
+        `${readFileSync(join(IRIS, 'ferry.yaml'), 'utf8')}scaling: { minReplicas: 0, maxReplicas: 2, initialScale: 0 }\n`,
+      );
+      const result = await deploy(client, dir, { name: 'iris-zero', public: true }, () => undefined);
+      assert.ok(result.created && result.scalingSet);
+      assert.equal(result.view.replicas, 0);
+      assert.equal(result.view.scaling?.minReplicas, 0);
+      assert.equal(result.view.scaling?.maxReplicas, 2);
+      assert.deepEqual(await client.replicas('iris-zero'), [], 'nothing starts before a request');
+      // The gateway learns of a new deployment in the loop's next pass, the one that gives it its conditions.
+      await until(
+        'the gateway knows it',
+        async () => (await client.getDeployment('iris-zero')).conditions.length > 0,
+      );
+      const res = await fetch(`${platform.gatewayUrl}/v2/models/iris-zero/infer`, {
+        method: 'POST',
+        body: BODY,
+        headers: { 'content-type': 'application/json' },
+      });
+      assert.equal(res.status, 200, await res.text());
+      assert.equal((await client.getDeployment('iris-zero')).replicas, 1);
     });
   });
 }

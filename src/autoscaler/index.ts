@@ -2,5 +2,13 @@
 
 export { derivedTarget, type ReplicaCapacity } from './capacity.ts';
 export { decide, type FerryState, ferryPolicy, initialState } from './decide.ts';
-export { DEFAULT_SETTINGS, DEFAULT_TARGET, scalingSettings, settingsProblems } from './settings.ts';
+export {
+  DEFAULT_SETTINGS,
+  DEFAULT_TARGET,
+  type SettingsIssue,
+  scalingSettings,
+  settingLabel,
+  settingsIssues,
+  settingsProblems,
+} from './settings.ts';
 export type * from './types.ts';

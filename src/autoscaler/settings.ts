@@ -46,36 +46,56 @@ export const MAX_HELD_WAIT_MS = 3_600_000;
 /** Per replica, when neither the settings nor the model's capacity say (Knative's default is 100). */
 export const DEFAULT_TARGET = 8;
 
-/** Every problem with these settings, naming the field; [] when they are usable. */
-export function settingsProblems(s: ScalingSettings): string[] {
-  const p: string[] = [];
-  const whole = (name: keyof ScalingSettings, v: number, min: number, max = 1000) => {
+/** One problem with a setting: the field it is about and what is wrong, without the field's name. */
+export interface SettingsIssue {
+  field: keyof ScalingSettings;
+  message: string;
+}
+
+/** The name a field goes by outside the code: `stableWindowMs` is `stableWindow` (ferry.yaml, messages). */
+export function settingLabel(field: keyof ScalingSettings): string {
+  return field.endsWith('Ms') ? field.slice(0, -2) : field;
+}
+
+/**
+ * Every problem with these settings, each naming its field: the one set of rules, for the API, the CLI and
+ * ferry.yaml's `scaling:` block. [] when they are usable.
+ */
+export function settingsIssues(s: ScalingSettings): SettingsIssue[] {
+  const p: SettingsIssue[] = [];
+  const push = (field: keyof ScalingSettings, message: string) => p.push({ field, message });
+  const whole = (field: keyof ScalingSettings, v: number, min: number, max = 1000) => {
     if (!Number.isInteger(v) || v < min || v > max)
-      p.push(`${name}: ${v} is not a whole number from ${min} to ${max}`);
+      push(field, `${v} is not a whole number from ${min} to ${max}`);
   };
   whole('minReplicas', s.minReplicas, 0);
   whole('maxReplicas', s.maxReplicas, 1);
   whole('initialScale', s.initialScale, 0);
   if (s.minReplicas > s.maxReplicas)
-    p.push(`minReplicas ${s.minReplicas} is above maxReplicas ${s.maxReplicas}`);
+    push('minReplicas', `${s.minReplicas} is above maxReplicas ${s.maxReplicas}`);
   if (s.metric !== 'concurrency' && s.metric !== 'rps')
-    p.push(`metric: ${String(s.metric)} is not concurrency or rps`);
+    push('metric', `${String(s.metric)} is not concurrency or rps`);
   if (s.target !== null && !(Number.isFinite(s.target) && s.target > 0))
-    p.push(`target: ${s.target} must be > 0`);
+    push('target', `${s.target} must be > 0`);
   if (!(s.targetUtilization > 0 && s.targetUtilization <= 1))
-    p.push(`targetUtilization: ${s.targetUtilization} must be in (0, 1]`);
-  if (!(s.stableWindowMs >= 1000)) p.push(`stableWindow: ${s.stableWindowMs} ms must be at least 1 s`);
+    push('targetUtilization', `${s.targetUtilization} must be in (0, 1]`);
+  if (!(s.stableWindowMs >= 1000)) push('stableWindowMs', `${s.stableWindowMs} ms must be at least 1 s`);
   if (!(s.panicWindowMs >= 1000 && s.panicWindowMs <= s.stableWindowMs))
-    p.push(`panicWindow: ${s.panicWindowMs} ms must be at least 1 s and at most the stable window`);
-  if (!(s.panicThreshold > 1)) p.push(`panicThreshold: ${s.panicThreshold} must be above 1 (2 = 200%)`);
-  if (!(s.maxScaleUpRate >= 1)) p.push(`maxScaleUpRate: ${s.maxScaleUpRate} must be >= 1`);
-  if (!(s.maxScaleDownRate >= 1)) p.push(`maxScaleDownRate: ${s.maxScaleDownRate} must be >= 1`);
-  if (!(s.scaleDownDelayMs >= 0)) p.push(`scaleDownDelay: ${s.scaleDownDelayMs} ms must be >= 0`);
-  if (!(s.scaleToZeroGraceMs >= 0)) p.push(`scaleToZeroGrace: ${s.scaleToZeroGraceMs} ms must be >= 0`);
+    push('panicWindowMs', `${s.panicWindowMs} ms must be at least 1 s and at most the stable window`);
+  if (!(s.panicThreshold > 1)) push('panicThreshold', `${s.panicThreshold} must be above 1 (2 = 200%)`);
+  if (!(s.maxScaleUpRate >= 1)) push('maxScaleUpRate', `${s.maxScaleUpRate} must be >= 1`);
+  if (!(s.maxScaleDownRate >= 1)) push('maxScaleDownRate', `${s.maxScaleDownRate} must be >= 1`);
+  if (!(s.scaleDownDelayMs >= 0)) push('scaleDownDelayMs', `${s.scaleDownDelayMs} ms must be >= 0`);
+  if (!(s.scaleToZeroGraceMs >= 0)) push('scaleToZeroGraceMs', `${s.scaleToZeroGraceMs} ms must be >= 0`);
   whole('maxHeld', s.maxHeld, 1, 100_000);
   if (!(s.maxHeldWaitMs >= 100 && s.maxHeldWaitMs <= MAX_HELD_WAIT_MS))
-    p.push(`maxHeldWait: ${s.maxHeldWaitMs} ms must be from 100 ms to 1 h`);
+    push('maxHeldWaitMs', `${s.maxHeldWaitMs} ms must be from 100 ms to 1 h`);
   return p;
+}
+
+/** Every problem with these settings as "field: what is wrong"; [] when they are usable. */
+export function settingsProblems(s: ScalingSettings): string[] {
+  return settingsIssues(s).map((i) => `${settingLabel(i.field)}: ${i.message}`);
 }
 
 /** The defaults with the given fields over them; FERRY_BAD_REQUEST naming every problem. */

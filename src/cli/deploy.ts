@@ -29,6 +29,7 @@ import {
   parseIntFlag,
   parseSizeFlag,
   rolloutOutcome,
+  scalingSummary,
   shortImage,
   strategySummary,
   trafficSummary,
@@ -113,7 +114,7 @@ export function registerDeploy(program: Command): void {
       .option('--version <version>', 'model version (default: a hash of the directory content)')
       .option(
         '--replicas <n>',
-        'replica count (default 1 for a new deployment; kept on update)',
+        "replica count (default 1 for a new deployment, or ferry.yaml's scaling.initialScale; kept on update)",
         flag((v) => parseIntFlag('--replicas', v, 0, 1000)),
       )
       .option('--canary <steps>', 'canary rollout: percents of traffic per step, e.g. 10,50,100')
@@ -236,6 +237,8 @@ export interface DeployResult {
   created: boolean;
   /** A new revision was made (always true for a new deployment). */
   newRevision: boolean;
+  /** Autoscaling was set by this deploy (the version's ferry.yaml `scaling:`, docs/autoscaling.md). */
+  scalingSet: boolean;
   view: DeploymentView;
   /** Secrets the new revision needs that are not set: its replicas wait for them. */
   unsetSecrets: string[];
@@ -365,6 +368,9 @@ export async function deploy(
       ...(loaded ? { specVersion: loaded.spec.model.version } : {}),
       created: current === undefined,
       newRevision: current === undefined || view.revision !== current.revision,
+      scalingSet:
+        view.scaling !== null &&
+        (current === undefined || JSON.stringify(current.scaling) !== JSON.stringify(view.scaling)),
       view,
       unsetSecrets,
       curl: curlFor(view.endpoint, loaded, !view.public),
@@ -447,7 +453,9 @@ function printResult(r: DeployResult): void {
     v.rollout.phase !== 'aborted';
   const strategy = `${strategySummary(v.strategy)}${v.strategy.kind === 'canary' ? "; the deployment's strategy, --rolling changes it" : ''}`;
   if (r.created) {
-    lines.push(`deployment  ${v.name} created: revision r${v.revision}, ${v.replicas} replica(s) starting`);
+    lines.push(
+      `deployment  ${v.name} created: revision r${v.revision}, ${v.replicas === 0 && v.scaling ? 'at zero replicas: the first request starts one' : `${v.replicas} replica(s) starting`}`,
+    );
   } else if (r.newRevision && rollingOut) {
     lines.push(
       `deployment  ${v.name} updated: revision r${v.revision} rolls out from r${v.rollout!.from} (${strategy})`,
@@ -466,6 +474,7 @@ function printResult(r: DeployResult): void {
     );
   }
   if (rollingOut) lines.push(`            follow it: ${ferry} rollout status ${v.name} --watch`);
+  if (r.scalingSet && v.scaling) lines.push(`autoscale   ${scalingSummary(v.scaling)} (ferry.yaml scaling:)`);
   for (const secret of r.unsetSecrets)
     lines.push(
       `warning     secret ${secret} is not set: replicas of r${v.revision} wait for it; set it with: ${ferry} secrets set ${secret} (value from stdin)`,

@@ -552,11 +552,10 @@ export function describeText(view: DescribeView, now: number): string {
       : 'private (an invoker token of the tenant, or a key of this deployment)',
   );
   if (view.tenant !== undefined && view.tenant !== 'default') field('Tenant', view.tenant);
-  const sc = view.scaling;
-  if (sc)
+  if (view.scaling)
     field(
       'Autoscaling',
-      `${sc.minReplicas}-${sc.maxReplicas} replicas on ${sc.metric}, target ${sc.target ?? 'derived'} at ${Math.round(sc.targetUtilization * 100)}%${sc.minReplicas === 0 ? `, to zero after ${sc.scaleToZeroGraceMs / 1000} s idle` : ''}; holds up to ${sc.maxHeld} requests ${sc.maxHeldWaitMs / 1000} s for a replica (ferry events shows each decision)`,
+      `${scalingSummary(view.scaling)}; holds up to ${view.scaling.maxHeld} requests ${view.scaling.maxHeldWaitMs / 1000} s for a replica (ferry events shows each decision)`,
     );
   field('Created', `${new Date(view.createdAt).toISOString()} (${age(view.createdAt, now)} ago)`);
   field('Updated', `${new Date(view.updatedAt).toISOString()} (${age(view.updatedAt, now)} ago)`);
@@ -608,4 +607,9 @@ export function describeText(view: DescribeView, now: number): string {
   const events = [...view.events].sort((a, b) => a.at - b.at || a.id - b.id).slice(-20);
   out.push('', 'Events:', events.length === 0 ? '  none' : indent(eventsTable(events, now)));
   return `${out.join('\n')}\n`;
+}
+
+/** "0-4 replicas on concurrency, target derived at 70%, to zero after 30 s idle". */
+export function scalingSummary(sc: NonNullable<DeploymentView['scaling']>): string {
+  return `${sc.minReplicas}-${sc.maxReplicas} replicas on ${sc.metric}, target ${sc.target ?? 'derived'} at ${Math.round(sc.targetUtilization * 100)}%${sc.minReplicas === 0 ? `, to zero after ${sc.scaleToZeroGraceMs / 1000} s idle` : ''}`;
 }

@@ -4,6 +4,8 @@
  * join the store with what the loop last saw (`LoopPort.status`). The loop is reached only through `LoopPort`.
  */
 
+import { initialState } from '../autoscaler/decide.ts';
+import { scalingSettings } from '../autoscaler/settings.ts';
 import type { ScalingSettings } from '../autoscaler/types.ts';
 import { FerryError } from '../core/errors.ts';
 import { DEFAULT_TENANT, plainName, splitKey, tenantOf } from '../core/tenant.ts';
@@ -20,9 +22,24 @@ import {
 } from './rollout.ts';
 import { isDone, rescaled, rolloutMessage, toStrategy } from './rollout-record.ts';
 import { servingRevision } from './routing.ts';
-import type { DeploymentInput, DeploymentPatch, JsonValue, Store, TrafficEntry } from './store/store.ts';
+import {
+  canonicalJson,
+  type Deployment,
+  type DeploymentPatch,
+  type JsonValue,
+  type Store,
+  type TrafficEntry,
+} from './store/store.ts';
 import { formatSplit, stepTrafficMove } from './traffic-move.ts';
-import type { ControlPlane, DeploymentView, LogLine, LogQuery, RolloutView, StrategyInput } from './views.ts';
+import type {
+  ControlPlane,
+  DeploymentView,
+  DeployRequest,
+  LogLine,
+  LogQuery,
+  RolloutView,
+  StrategyInput,
+} from './views.ts';
 
 export interface CommandServiceOptions {
   store: Store;
@@ -56,12 +73,17 @@ export class CommandService implements ControlPlane {
     this.event = opts.event;
   }
 
-  deploy(input: DeploymentInput & { strategy?: StrategyInput }): DeploymentView {
-    const { strategy, ...rest } = input;
+  deploy(input: DeployRequest): DeploymentView {
+    const { strategy, scaling: askedScaling, replicas: askedReplicas, ...rest } = input;
     if (strategy) toStrategy(strategy);
     checkServing(rest.serving);
+    const scaling = this.scalingAtCreate(rest.model, rest.versionRef, askedScaling, askedReplicas);
+    // Autoscaled, it starts as the autoscaler would (initialScale within min..max), unless replicas says.
+    const replicas =
+      askedReplicas ?? (scaling === null ? 1 : initialState(scaling.settings, this.now()).desired);
     const result = this.store.transaction(() => {
-      const created = this.store.createDeployment(rest);
+      const created = this.store.createDeployment({ ...rest, replicas });
+      if (scaling !== null) this.store.setScaling(rest.name, scaling.settings);
       this.checkQuotas(rest.name, 'deploy');
       if (strategy) this.store.setStrategy(rest.name, strategy as unknown as JsonValue);
       return created;
@@ -70,10 +92,56 @@ export class CommandService implements ControlPlane {
       rest.name,
       'Normal',
       'DeploymentCreated',
-      `Deployment ${rest.name} created: ${rest.model}:${result.revision.spec.version} as revision 1 with ${rest.replicas} replica(s)`,
+      `Deployment ${rest.name} created: ${rest.model}:${result.revision.spec.version} as revision 1 with ${replicas} replica(s)${replicas === 0 && scaling !== null ? ' (the first request starts one)' : ''}`,
     );
+    if (scaling !== null) this.scalingEvent(this.store.getDeployment(rest.name)!, `from ${scaling.source}`);
     this.loop.nudge();
     return this.view(rest.name);
+  }
+
+  /**
+   * The autoscaling a new deployment gets: the request's settings, else the version's ferry.yaml `scaling:`,
+   * over the defaults and checked by the autoscaler's rules (FERRY_BAD_REQUEST naming the fields); null for a
+   * fixed count. A replica count given with it must lie within minReplicas..maxReplicas.
+   */
+  private scalingAtCreate(
+    model: string,
+    versionRef: string,
+    asked: Partial<ScalingSettings> | null | undefined,
+    replicas: number | undefined,
+  ): { settings: ScalingSettings; source: string } | null {
+    if (asked === null) return null;
+    const file = asked === undefined ? this.store.resolveVersion(model, versionRef).spec.scaling : undefined;
+    if (asked === undefined && file === undefined) return null;
+    const source = asked === undefined ? "the version's ferry.yaml" : 'the request';
+    const settings = scalingSettings(asked ?? file);
+    if (replicas !== undefined && (replicas < settings.minReplicas || replicas > settings.maxReplicas))
+      throw new FerryError(
+        'FERRY_BAD_REQUEST',
+        `replicas ${replicas} is outside ${settings.minReplicas}..${settings.maxReplicas}, the range of the autoscaling ${source} asks for`,
+        {
+          hint: `Leave replicas out to start with initialScale (${initialState(settings, this.now()).desired}), or give a count within the range; for a fixed count, send "scaling": null (or turn it off after the deploy: ferry autoscale <name> --off).`,
+        },
+      );
+    return { settings, source };
+  }
+
+  /**
+   * The version's ferry.yaml `scaling:` behind the deployment's newest revision (undefined: it has none), so
+   * that a deploy applies the file's settings only when they differ from the previous version's.
+   */
+  private fileScaling(name: string): ScalingSettings | undefined {
+    const dep = this.store.getDeployment(name);
+    const rev = dep ? this.store.getRevision(name, dep.revision) : undefined;
+    if (!rev) return undefined;
+    return this.store.resolveVersion(rev.spec.model, rev.spec.version).spec.scaling;
+  }
+
+  /** After a version change: the new version's `scaling:` when it differs from the one before (else nothing). */
+  private followFileScaling(name: string, before: ScalingSettings | undefined): Deployment | undefined {
+    const after = this.fileScaling(name);
+    if (after === undefined || canonicalJson(after) === canonicalJson(before ?? null)) return undefined;
+    return this.store.setScaling(name, after);
   }
 
   update(name: string, patch: DeploymentPatch & { strategy?: StrategyInput }): DeploymentView {
@@ -81,13 +149,16 @@ export class CommandService implements ControlPlane {
     if (strategy) toStrategy(strategy);
     checkServing(rest.serving);
     this.requireNoActiveRollout(name, 'change it');
-    // One transaction: a change refused by a quota leaves the strategy as it was too.
+    // One transaction: a change refused by a quota leaves the strategy (and the autoscaling) as they were too.
     const result = this.store.transaction(() => {
+      const before = this.fileScaling(name);
       if (strategy) this.store.setStrategy(name, strategy as unknown as JsonValue);
       const updated = this.store.updateDeployment(name, rest);
       this.checkQuotas(name, 'change');
-      return updated;
+      return { ...updated, scaled: this.followFileScaling(name, before) };
     });
+    if (result.scaled)
+      this.scalingEvent(result.scaled, `from the ferry.yaml of version ${result.revision.spec.version}`);
     if (result.created) {
       this.store.setTrafficTarget(name, null);
       this.beginRollout(name, result.revision.number, 'RevisionCreated');
@@ -181,7 +252,20 @@ export class CommandService implements ControlPlane {
     for (const d of this.store.listDeployments())
       if (d.model === model && d.versionRef === alias)
         this.requireNoActiveRollout(d.name, `move alias ${alias} it follows`);
-    const moved = this.store.setAlias(model, alias, version);
+    const { moved, scaled } = this.store.transaction(() => {
+      const before = new Map(
+        this.store
+          .listDeployments()
+          .filter((d) => d.model === model && d.versionRef === alias)
+          .map((d) => [d.name, this.fileScaling(d.name)]),
+      );
+      const moved = this.store.setAlias(model, alias, version);
+      const scaled = moved.updated.flatMap(
+        (u) => this.followFileScaling(u.deployment, before.get(u.deployment)) ?? [],
+      );
+      return { moved, scaled };
+    });
+    for (const dep of scaled) this.scalingEvent(dep, `from the ferry.yaml of version ${version}`);
     for (const u of moved.updated) this.beginRollout(u.deployment, u.revision, 'AliasMoved');
     this.loop.nudge();
     return moved.updated;
@@ -217,18 +301,21 @@ export class CommandService implements ControlPlane {
   }
 
   setScaling(name: string, scaling: Partial<ScalingSettings> | null): DeploymentView {
-    const dep = this.store.setScaling(name, scaling);
+    this.scalingEvent(this.store.setScaling(name, scaling));
+    this.loop.nudge();
+    return this.view(name);
+  }
+
+  private scalingEvent(dep: Deployment, source?: string): void {
     const s = dep.scaling;
     this.event(
-      name,
+      dep.name,
       'Normal',
       'AutoscalingSet',
       s === null
         ? `Autoscaling off: ${dep.replicas} replica(s) stay`
-        : `Autoscaling on: ${s.minReplicas}-${s.maxReplicas} replicas on ${s.metric}, target ${s.target ?? 'derived from the model'}`,
+        : `Autoscaling on${source === undefined ? '' : ` ${source}`}: ${s.minReplicas}-${s.maxReplicas} replicas on ${s.metric}, target ${s.target ?? 'derived from the model'}`,
     );
-    this.loop.nudge();
-    return this.view(name);
   }
 
   accessChanged(): void {

@@ -2,7 +2,7 @@
  * Registering a model version so that it pins content: a version is an uploaded artifact (a model directory
  * kept by its sha256, artifacts.ts), or an image pinned by digest, never a path or a tag that could change
  * under it. What the artifact's ferry.yaml says about running the model (served name, resources, env, secret
- * names) is read once, here, with the spec loader, and stored with the version.
+ * names, autoscaling) is read once, here, with the spec loader, and stored with the version.
  */
 import { FerryError } from '../core/errors.ts';
 import { tenantOf } from '../core/tenant.ts';
@@ -101,6 +101,7 @@ export async function versionSpecOf(dir: string): Promise<VersionSpec> {
     secrets: [...spec.secrets],
     // Only when asked for: versions that do not say keep their spec (and their revisions' hashes) as before.
     ...(spec.network.egress ? { network: { egress: true } } : {}),
+    ...(spec.scaling === null ? {} : { scaling: spec.scaling }),
   };
 }
 

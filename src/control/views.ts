@@ -122,11 +122,32 @@ export interface LogQuery {
   tail?: number;
 }
 
+/** What `deploy` takes: the deployment, its strategy, and how it scales. */
+export type DeployRequest = Omit<DeploymentInput, 'replicas'> & {
+  /**
+   * Replicas to start with. Left out: 1, or with autoscaling the settings' initialScale (kept within
+   * minReplicas..maxReplicas); given with autoscaling, it must lie within minReplicas..maxReplicas.
+   */
+  replicas?: number;
+  strategy?: StrategyInput;
+  /**
+   * Autoscaling settings over the defaults; they win over the version's ferry.yaml `scaling:`. null: a fixed
+   * replica count, whatever the file says. Left out: the file's block when it has one, else a fixed count.
+   */
+  scaling?: Partial<ScalingSettings> | null;
+};
+
 /** The controller as the API sees it. Methods throw FerryError (FERRY_NOT_FOUND, FERRY_CONFLICT, ...). */
 export interface ControlPlane {
-  /** Creates the deployment (revision 1, 100% traffic) and starts its replicas. */
-  deploy(input: DeploymentInput & { strategy?: StrategyInput }): DeploymentView;
-  /** Changes the spec; a new revision rolls out with the deployment's strategy. */
+  /**
+   * Creates the deployment (revision 1, 100% traffic) and starts its replicas; autoscaled when the request or
+   * the version's ferry.yaml says so (docs/autoscaling.md, "At deploy time").
+   */
+  deploy(input: DeployRequest): DeploymentView;
+  /**
+   * Changes the spec; a new revision rolls out with the deployment's strategy. A new version whose ferry.yaml
+   * `scaling:` differs from the previous version's brings its autoscaling settings along.
+   */
   update(name: string, patch: DeploymentPatch & { strategy?: StrategyInput }): DeploymentView;
   /** Desired replicas; same revision, no rollout. */
   scale(name: string, replicas: number): DeploymentView;

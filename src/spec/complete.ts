@@ -2,6 +2,7 @@
  * The last step of the pipeline: a validated raw document -> the completed ModelSpec, every default
  * filled in from defaults.ts. Pure.
  */
+import type { ScalingSettings } from '../autoscaler/types.ts';
 import { DEFAULTS } from './defaults.ts';
 import type { RawSpec } from './schema.ts';
 import { API_VERSION, type BatchingSpec, type ExampleSpec, type ModelSpec } from './types.ts';
@@ -58,6 +59,32 @@ export function completeSpec(raw: RawSpec): ModelSpec {
     }),
     env: { ...(raw.env ?? DEFAULTS.env) },
     secrets: [...(raw.secrets ?? DEFAULTS.secrets)],
+    scaling: completeScaling(raw.scaling),
+  };
+}
+
+/** `scaling:` over the autoscaler's defaults, durations in whole milliseconds; null without a block. */
+export function completeScaling(block: RawSpec['scaling']): ScalingSettings | null {
+  if (block === undefined) return DEFAULTS.scaling;
+  const on = DEFAULTS.scalingWhenOn;
+  const ms = (value: number | undefined, otherwise: number) =>
+    value === undefined ? otherwise : Math.round(value);
+  return {
+    minReplicas: block.minReplicas ?? on.minReplicas,
+    maxReplicas: block.maxReplicas ?? on.maxReplicas,
+    metric: block.metric ?? on.metric,
+    target: block.target === undefined || block.target === 'auto' ? on.target : block.target,
+    targetUtilization: block.targetUtilization ?? on.targetUtilization,
+    stableWindowMs: ms(block.stableWindow, on.stableWindowMs),
+    panicWindowMs: ms(block.panicWindow, on.panicWindowMs),
+    panicThreshold: block.panicThreshold ?? on.panicThreshold,
+    maxScaleUpRate: block.maxScaleUpRate ?? on.maxScaleUpRate,
+    maxScaleDownRate: block.maxScaleDownRate ?? on.maxScaleDownRate,
+    scaleDownDelayMs: ms(block.scaleDownDelay, on.scaleDownDelayMs),
+    scaleToZeroGraceMs: ms(block.scaleToZeroGrace, on.scaleToZeroGraceMs),
+    initialScale: block.initialScale ?? on.initialScale,
+    maxHeld: block.maxHeld ?? on.maxHeld,
+    maxHeldWaitMs: ms(block.maxHeldWait, on.maxHeldWaitMs),
   };
 }
 

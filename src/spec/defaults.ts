@@ -1,3 +1,5 @@
+import { DEFAULT_SETTINGS } from '../autoscaler/settings.ts';
+
 /**
  * Every default of ferry.yaml, in one place, in completed units (ms, bytes, cores).
  * The schema (JSON Schema `default`s), the completion step, `ferry init` and docs/spec.md all read these.
@@ -45,6 +47,10 @@ export const DEFAULTS = {
   },
   env: {} as Readonly<Record<string, string>>,
   secrets: [] as readonly string[],
+  /** No `scaling:` block: a fixed replica count. */
+  scaling: null,
+  /** The values used for fields a `scaling:` block leaves out: the autoscaler's own defaults, not a copy. */
+  scalingWhenOn: DEFAULT_SETTINGS,
 } as const;
 
 /** The file name looked for in a model directory. */

@@ -58,6 +58,16 @@ secrets: [HF_TOKEN]
       false,
     ],
     [
+      'a scaling block',
+      'apiVersion: ferry.dev/v1alpha1\nkind: Model\nmodel: { name: a, format: onnx, file: a.onnx }\nscaling: { minReplicas: 0, maxReplicas: 4, metric: rps, target: auto, stableWindow: 30s, panicThreshold: 150%, initialScale: 0 }\n',
+      true,
+    ],
+    [
+      'an unknown scaling key',
+      'apiVersion: ferry.dev/v1alpha1\nkind: Model\nmodel: { name: a, format: onnx, file: a.onnx }\nscaling: { min: 0 }\n',
+      false,
+    ],
+    [
       'a bad datatype',
       'apiVersion: ferry.dev/v1alpha1\nkind: Model\nmodel: { name: a, format: onnx, file: a.onnx, inputs: [{ name: x, datatype: F32, shape: [] }] }\n',
       false,

@@ -35,6 +35,20 @@ resources:
   gpu: 1
 network:
   egress: true
+scaling:
+  minReplicas: 0
+  maxReplicas: 4
+  metric: rps
+  target: 20
+  targetUtilization: 0.8
+  stableWindow: 30s
+  panicWindow: 2.5s
+  panicThreshold: 150%
+  maxScaleUpRate: 10
+  maxScaleDownRate: 4
+  scaleDownDelay: 1m
+  scaleToZeroGrace: 10s
+  initialScale: 0
 build:
   base: node:20-slim
   dependencies: { sharp: ^0.33.0 }
@@ -112,6 +126,23 @@ describe('parseSpec: valid documents', () => {
       ],
       env: { LOG_LEVEL: 'info' },
       secrets: ['HF_TOKEN'],
+      scaling: {
+        minReplicas: 0,
+        maxReplicas: 4,
+        metric: 'rps',
+        target: 20,
+        targetUtilization: 0.8,
+        stableWindowMs: 30_000,
+        panicWindowMs: 2_500,
+        panicThreshold: 1.5,
+        maxScaleUpRate: 10,
+        maxScaleDownRate: 4,
+        scaleDownDelayMs: 60_000,
+        scaleToZeroGraceMs: 10_000,
+        initialScale: 0,
+        maxHeld: 200,
+        maxHeldWaitMs: 30_000,
+      },
     } satisfies ModelSpec);
   });
 
@@ -147,6 +178,7 @@ describe('parseSpec: valid documents', () => {
       examples: [],
       env: {},
       secrets: [],
+      scaling: null,
     } satisfies ModelSpec);
   });
 
@@ -387,6 +419,92 @@ examples: [{ name: e, request: { inputs: [{ name: x }] }, tolerance: 0.1 }]
       'serving.batching.maxQueueDelay',
       'serving.threads',
     ]);
+  });
+});
+
+describe('parseSpec: scaling', () => {
+  const scaling = (block: string) => parse(`${MINIMAL}scaling: ${block}\n`);
+
+  it('completes a partial block over the autoscaler defaults; {} is all defaults', () => {
+    assert.deepEqual(valid(`${MINIMAL}scaling: {}\n`).scaling, DEFAULTS.scalingWhenOn);
+    assert.deepEqual(valid(`${MINIMAL}scaling: { minReplicas: 0, maxReplicas: 3, target: auto }\n`).scaling, {
+      ...DEFAULTS.scalingWhenOn,
+      minReplicas: 0,
+      maxReplicas: 3,
+      target: null,
+    });
+    // Durations complete to whole milliseconds (the API's unit); a ratio may be a percentage.
+    const s = valid(
+      `${MINIMAL}scaling: { stableWindow: 1m30s, panicWindow: 1500.4ms, panicThreshold: 2 }\n`,
+    ).scaling;
+    assert.equal(s?.stableWindowMs, 90_000);
+    assert.equal(s?.panicWindowMs, 1500);
+    assert.equal(s?.panicThreshold, 2);
+  });
+
+  it('names the field, the value and what is allowed for a value of the wrong type', () => {
+    const { problems } = scaling(
+      '{ minReplicas: 1.5, metric: cpu, target: lots, stableWindow: 60, panicThreshold: "2x", max_replicas: 3 }',
+    );
+    const metric = problemAt(problems, 'scaling.metric');
+    assert.match(metric.message, /"cpu" is not one of concurrency, rps/);
+    assert.equal(metric.found, '"cpu"');
+    assert.match(problemAt(problems, 'scaling.target').message, /expected a number or "auto"/);
+    const window = problemAt(problems, 'scaling.stableWindow');
+    assert.match(window.message, /60 has no unit/);
+    assert.match(window.hint ?? '', /"60s"/);
+    assert.match(
+      problemAt(problems, 'scaling.panicThreshold').message,
+      /"2x" is not a ratio or a percentage/,
+    );
+    assert.match(
+      problemAt(problems, 'scaling.max_replicas').hint ?? '',
+      /did you mean "maxReplicas"\? allowed in scaling: minReplicas, maxReplicas, metric/,
+    );
+    // Values that could not be read are not checked against each other (minReplicas's own rule waits too).
+    assert.equal(problems.length, 5, formatSpecProblems(problems));
+  });
+
+  it("applies the autoscaler's rules, each problem at its field, with its position", () => {
+    assert.match(
+      problemAt(scaling('{ minReplicas: 1.5 }').problems, 'scaling.minReplicas').message,
+      /1\.5 is not a whole number from 0 to 1000/,
+    );
+    const { problems } = parse(`${MINIMAL}scaling:
+  minReplicas: 5
+  maxReplicas: 4
+  targetUtilization: 1.5
+  stableWindow: 500ms
+  panicThreshold: 100%
+  maxScaleDownRate: 0.5
+  initialScale: 2000
+`);
+    const messages = Object.fromEntries(problems.map((p) => [p.path, p.message]));
+    assert.deepEqual(messages, {
+      'scaling.minReplicas': '5 is above maxReplicas 4',
+      'scaling.targetUtilization': '1.5 must be in (0, 1]',
+      'scaling.stableWindow': '500 ms must be at least 1 s',
+      'scaling.panicWindow': '6000 ms must be at least 1 s and at most the stable window',
+      'scaling.panicThreshold': '1 must be above 1 (2 = 200%)',
+      'scaling.maxScaleDownRate': '0.5 must be >= 1',
+      'scaling.initialScale': '2000 is not a whole number from 0 to 1000',
+    });
+    const min = problemAt(problems, 'scaling.minReplicas');
+    assert.equal(min.found, '5');
+    assert.equal(min.line, 5);
+    // A field left out is blamed with its default, and the hint says so.
+    assert.match(
+      problemAt(problems, 'scaling.panicWindow').hint ?? '',
+      /panicWindow is not set, so its default \(6s\) applies/,
+    );
+    assert.equal(parse(`${MINIMAL}scaling: { minReplicas: 0, initialScale: 0 }\n`).problems.length, 0);
+  });
+
+  it('refuses a block that is not a mapping, saying how to write one', () => {
+    const { problems } = parse(`${MINIMAL}scaling:\n`);
+    const problem = problemAt(problems, 'scaling');
+    assert.match(problem.message, /expected a mapping/);
+    assert.match(problem.hint ?? '', /scaling: \{\}/);
   });
 });
 

@@ -6,7 +6,10 @@
  */
 import { posix } from 'node:path';
 import { z } from 'zod';
+import { settingLabel, settingsIssues } from '../autoscaler/settings.ts';
+import type { ScalingSettings } from '../autoscaler/types.ts';
 import { DATATYPES } from '../protocol/types.ts';
+import { completeScaling } from './complete.ts';
 import { DEFAULTS } from './defaults.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import { formatBytes, parseBytes, parseCpu } from './quantity.ts';
@@ -384,6 +387,110 @@ const ExampleSchema = z
   })
   .meta({ description: 'A sample request, checked by `ferry test` and shown in docs.' });
 
+/** `2` or `"200%"`: a ratio, as `ferry autoscale --panic-threshold` takes it. */
+function parseRatio(value: string | number): number {
+  if (typeof value === 'number') return value;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(value);
+  if (m === null) throw new SpecValueError(`${showValue(value)} is not a ratio or a percentage`);
+  return Number(m[1]) / 100;
+}
+
+const SCALING = DEFAULTS.scalingWhenOn;
+const scalingDuration = (description: string, ms: number) =>
+  durationAtLeast0()
+    .optional()
+    .meta({ description, default: formatDuration(ms) });
+
+/**
+ * Autoscaling of a deployment made from this version. Only types here: what values are allowed, alone and
+ * together, is the autoscaler's one rule set (settingsIssues in src/autoscaler/settings.ts), run in
+ * semanticChecks below, the same the API and `ferry autoscale` apply.
+ */
+const ScalingSchema = z
+  .strictObject({
+    minReplicas: z.number().optional().meta({
+      description:
+        'Fewest replicas, 0 to 1000; 0 scales to zero when idle (the gateway holds requests while one starts).',
+      default: SCALING.minReplicas,
+    }),
+    maxReplicas: z
+      .number()
+      .optional()
+      .meta({ description: 'Most replicas, 1 to 1000, at least minReplicas.', default: SCALING.maxReplicas }),
+    metric: z
+      .enum(['concurrency', 'rps'])
+      .optional()
+      .meta({
+        description: 'What loads a replica: requests in flight (concurrency) or requests per second (rps).',
+        default: SCALING.metric,
+      })
+      .register(hints, { hint: 'concurrency: requests in flight per replica; rps: requests per second' }),
+    target: z
+      .union([z.literal('auto'), z.number()], { error: 'expected a number or "auto"' })
+      .optional()
+      .meta({
+        description:
+          "Per replica, in the metric's unit (> 0); auto = derived from the model's batching and service time.",
+        default: 'auto',
+      })
+      .register(hints, { hint: 'e.g. "target: 8" or "target: auto"' }),
+    targetUtilization: z.number().optional().meta({
+      description: 'Fraction of target to aim at, in (0, 1]: headroom for bursts.',
+      default: SCALING.targetUtilization,
+    }),
+    stableWindow: scalingDuration(
+      'The load averaged over this window decides in normal mode (at least 1s).',
+      SCALING.stableWindowMs,
+    ),
+    panicWindow: scalingDuration(
+      'The load averaged over this shorter window decides in panic (at least 1s, at most stableWindow).',
+      SCALING.panicWindowMs,
+    ),
+    panicThreshold: unitValue('a ratio such as 2 or "200%"', parseRatio, () => undefined, 'e.g. 2 or "200%"')
+      .optional()
+      .meta({
+        description: 'Panic when the panic window asks for this many times the ready replicas (above 1).',
+        default: SCALING.panicThreshold,
+      }),
+    maxScaleUpRate: z.number().optional().meta({
+      description: 'At most this many times the ready replicas per decision (>= 1).',
+      default: SCALING.maxScaleUpRate,
+    }),
+    maxScaleDownRate: z.number().optional().meta({
+      description: 'At least the ready replicas divided by this per decision (>= 1).',
+      default: SCALING.maxScaleDownRate,
+    }),
+    scaleDownDelay: scalingDuration(
+      'A scale-down takes effect only when every decision this long agrees (0: at once).',
+      SCALING.scaleDownDelayMs,
+    ),
+    scaleToZeroGrace: scalingDuration(
+      'With minReplicas 0: idle this long (after a stable window of zero) before going to zero.',
+      SCALING.scaleToZeroGraceMs,
+    ),
+    initialScale: z.number().optional().meta({
+      description:
+        'Replicas a new deployment starts with, kept within minReplicas..maxReplicas; 0 (with minReplicas 0) starts at zero.',
+      default: SCALING.initialScale,
+    }),
+    maxHeld: z.number().optional().meta({
+      description:
+        'Requests the gateway holds for a replica (at zero, or while the ready ones are full and more start); one more gets 503 + Retry-After.',
+      default: SCALING.maxHeld,
+    }),
+    maxHeldWait: scalingDuration(
+      'A held request waits at most this long, then gets 503 + Retry-After.',
+      SCALING.maxHeldWaitMs,
+    ),
+  })
+  .meta({
+    description:
+      "Autoscaling for a deployment of this version (docs/autoscaling.md): the fields given over the defaults. Applied when a deployment is created, and on a later deploy when it differs from the previous version's. Omitted: a fixed replica count.",
+  })
+  .register(hints, {
+    hint: 'e.g. "scaling: { minReplicas: 0, maxReplicas: 4 }", or "scaling: {}" for the defaults',
+  });
+
 export const RawSpecSchema = z
   .strictObject({
     apiVersion: z
@@ -398,6 +505,7 @@ export const RawSpecSchema = z
     serving: ServingSchema.optional(),
     resources: ResourcesSchema.optional(),
     network: NetworkSchema.optional(),
+    scaling: ScalingSchema.optional(),
     build: BuildSchema.optional(),
     examples: z.array(ExampleSchema).optional().meta({ description: 'Sample requests.', default: [] }),
     env: z
@@ -980,6 +1088,29 @@ function semanticChecks(raw: Record<string, unknown>, problems: SpecIssue[], war
   }
 }
 
+/**
+ * `scaling:` as a whole, by the autoscaler's own rules (the API and `ferry autoscale` apply the same): each
+ * problem at the field it names. Run only on a block whose every value has the right type, so a value that
+ * could not be read does not pass for its default in a rule that spans fields.
+ */
+function scalingChecks(raw: Record<string, unknown>, problems: SpecIssue[]): void {
+  if (raw.scaling === undefined) return;
+  const block = ScalingSchema.safeParse(raw.scaling);
+  if (!block.success) return;
+  const written = isRecord(raw.scaling) ? raw.scaling : {};
+  const settings = completeScaling(block.data) as ScalingSettings;
+  for (const issue of settingsIssues(settings)) {
+    const key = settingLabel(issue.field);
+    const entry: SpecIssue = { path: ['scaling', key], message: issue.message };
+    if (!Object.hasOwn(written, key)) {
+      const value = settings[issue.field];
+      const shown = issue.field.endsWith('Ms') ? formatDuration(value as number) : String(value);
+      entry.hint = `${key} is not set, so its default (${shown}) applies: set it too`;
+    }
+    problems.push(entry);
+  }
+}
+
 export interface ValidationResult {
   /** Present when there are no problems. */
   value?: RawSpec;
@@ -1006,6 +1137,7 @@ export function validateDocument(raw: unknown): ValidationResult {
   const result = RawSpecSchema.safeParse(raw);
   if (!result.success) for (const issue of result.error.issues) translate(issue, [], raw, problems);
   semanticChecks(raw, problems, warnings);
+  scalingChecks(raw, problems);
   if (problems.length > 0) return { problems: dedupe(problems), warnings };
   return { value: result.data, problems, warnings };
 }

@@ -3,6 +3,7 @@
  * durations are milliseconds, sizes are bytes, CPU is cores. The raw, all-optional input type is
  * inferred from the zod schema in schema.ts and never leaves this module.
  */
+import type { ScalingSettings } from '../autoscaler/types.ts';
 import type { TensorSpec } from '../protocol/types.ts';
 
 export const API_VERSION = 'ferry.dev/v1alpha1';
@@ -85,6 +86,13 @@ export interface ModelSpec {
   env: Record<string, string>;
   /** Names of secrets the model needs at run time; values are never in the spec or the image. */
   secrets: string[];
+  /**
+   * Autoscaling for a deployment of this version (`scaling:`): the block over the autoscaler's defaults
+   * (src/autoscaler/settings.ts), durations in whole ms; null when there is no block (a fixed replica count).
+   * Applied by the platform when a deployment is created, and on a later deploy when it differs from the
+   * previous version's (docs/autoscaling.md, "At deploy time").
+   */
+  scaling: ScalingSettings | null;
 }
 
 /** A loaded spec and where it came from. */

@@ -394,7 +394,7 @@ describe('deployments', () => {
 
   test('deploy: 201 with the view, replicas default to 1, version becomes versionRef', async () => {
     const deploy = env.control.calls.find((c) => c.method === 'deploy');
-    assert.deepEqual(deploy?.args, [{ name: 'web', model: 'iris', versionRef: '1', replicas: 1 }]);
+    assert.deepEqual(deploy?.args, [{ name: 'web', model: 'iris', versionRef: '1' }]);
     const r = await call(env, 'POST', '/v1/deployments', env.admin, {
       name: 'canary',
       model: 'iris',

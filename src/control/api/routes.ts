@@ -336,13 +336,14 @@ export const ROUTES: readonly RouteDef[] = [
     url: '/v1/deployments',
     access: 'write',
     operationId: 'deploy',
-    summary: 'Create a deployment (revision 1, 100% traffic) and start its replicas',
+    summary:
+      "Create a deployment (revision 1, 100% traffic) and start its replicas; autoscaled on `scaling`, else on the version's ferry.yaml `scaling:`",
     tag: 'deployments',
     body: DeployBody,
     status: 201,
     response: { schema: DeploymentViewSchema },
     handler: ({ deps, body, scope }) => {
-      const { version, replicas, strategy, name, model, ...rest } = body;
+      const { version, strategy, name, model, scaling, ...rest } = body;
       return unscope.deployment(
         deps.control.deploy(
           dropUndefined({
@@ -350,8 +351,8 @@ export const ROUTES: readonly RouteDef[] = [
             name: scope.key(name),
             model: scope.key(model),
             versionRef: version,
-            replicas: replicas ?? 1,
             strategy: strategy as StrategyInput | undefined,
+            scaling: scaling as Partial<ScalingSettings> | null | undefined,
           }),
         ),
       );

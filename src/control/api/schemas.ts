@@ -117,6 +117,29 @@ const secretRefsField = z
   .array(z.string().regex(SECRET_RE, { message: 'use letters, digits, ".", "_" and "-"' }))
   .describe('Names of secrets the replicas get');
 
+const scalingFields = {
+  minReplicas: int(0, 1000).describe('0 allows scale to zero'),
+  maxReplicas: int(1, 1000),
+  metric: z.enum(['concurrency', 'rps']).describe('requests in flight (default) or requests per second'),
+  target: z.number().positive().nullable().describe("per replica; null: derived from the model's capacity"),
+  targetUtilization: z.number().positive().max(1),
+  stableWindowMs: z.number().int().min(1000),
+  panicWindowMs: z.number().int().min(1000),
+  panicThreshold: z.number().gt(1).describe('2 = 200%'),
+  maxScaleUpRate: z.number().min(1),
+  maxScaleDownRate: z.number().min(1),
+  scaleDownDelayMs: z.number().int().min(0),
+  scaleToZeroGraceMs: z.number().int().min(0),
+  initialScale: int(0, 1000),
+  maxHeld: int(1, 100_000).describe('requests the gateway holds for a replica, per deployment'),
+  maxHeldWaitMs: z.number().int().min(100).max(3_600_000).describe('longest wait of a held request'),
+};
+/** Some scaling settings (the defaults under them), or null: a fixed replica count. */
+const scalingChange = () =>
+  z
+    .strictObject(Object.fromEntries(Object.entries(scalingFields).map(([k, v]) => [k, v.optional()])))
+    .nullable();
+
 const deploymentFields = {
   model: nameField('Model name'),
   version: versionField('Version or alias of the model'),
@@ -134,7 +157,20 @@ const deploymentFields = {
 
 export const DeployBody = component(
   'DeployBody',
-  z.strictObject({ name: nameField('Deployment name'), ...deploymentFields }),
+  z.strictObject({
+    name: nameField('Deployment name'),
+    ...deploymentFields,
+    replicas: int(0, 1000)
+      .optional()
+      .describe(
+        'Default 1; autoscaled: initialScale (kept within minReplicas..maxReplicas), and a count given must lie in that range',
+      ),
+    scaling: scalingChange()
+      .optional()
+      .describe(
+        "autoscaling settings over the defaults, over the version's ferry.yaml scaling: block; null: a fixed replica count whatever the file says; left out: the file's block, if any (docs/autoscaling.md)",
+      ),
+  }),
 );
 
 export const UpdateBody = component(
@@ -476,23 +512,6 @@ export const CrashSchema = component(
     .describe("The newest crash of one of the deployment's replicas"),
 );
 
-const scalingFields = {
-  minReplicas: int(0, 1000).describe('0 allows scale to zero'),
-  maxReplicas: int(1, 1000),
-  metric: z.enum(['concurrency', 'rps']).describe('requests in flight (default) or requests per second'),
-  target: z.number().positive().nullable().describe("per replica; null: derived from the model's capacity"),
-  targetUtilization: z.number().positive().max(1),
-  stableWindowMs: z.number().int().min(1000),
-  panicWindowMs: z.number().int().min(1000),
-  panicThreshold: z.number().gt(1).describe('2 = 200%'),
-  maxScaleUpRate: z.number().min(1),
-  maxScaleDownRate: z.number().min(1),
-  scaleDownDelayMs: z.number().int().min(0),
-  scaleToZeroGraceMs: z.number().int().min(0),
-  initialScale: int(0, 1000),
-  maxHeld: int(1, 100_000).describe('requests the gateway holds for a replica, per deployment'),
-  maxHeldWaitMs: z.number().int().min(100).max(3_600_000).describe('longest wait of a held request'),
-};
 export const ScalingSchema = component(
   'Scaling',
   z.object(scalingFields).describe('autoscaling settings (docs/autoscaling.md)'),
@@ -500,10 +519,9 @@ export const ScalingSchema = component(
 export const ScalingBody = component(
   'ScalingBody',
   z.strictObject({
-    scaling: z
-      .strictObject(Object.fromEntries(Object.entries(scalingFields).map(([k, v]) => [k, v.optional()])))
-      .nullable()
-      .describe('the settings to change (the defaults under them); null: back to a fixed replica count'),
+    scaling: scalingChange().describe(
+      'the settings to change (the defaults under them); null: back to a fixed replica count',
+    ),
   }),
 );
 

@@ -49,8 +49,9 @@ export function recordingControl(store: Store, gatewayUrl = 'http://127.0.0.1:1'
       }),
     deploy(input) {
       record('deploy', input);
-      const { strategy, ...rest } = input;
-      store.createDeployment(rest);
+      const { strategy, scaling, replicas, ...rest } = input;
+      store.createDeployment({ ...rest, replicas: replicas ?? 1 });
+      if (scaling) store.setScaling(input.name, scaling);
       strategies.set(input.name, strategy ?? { kind: 'rolling', maxSurge: 1 });
       return view(input.name);
     },

@@ -74,6 +74,11 @@ export interface VersionSpec {
   secrets?: string[];
   /** network: of ferry.yaml, kept only when it asks for egress. */
   network?: { egress: true };
+  /**
+   * scaling: of ferry.yaml, completed (absent: no block). Not part of any revision: a deployment is created
+   * autoscaled on it, and a later deploy applies it when it differs from the previous version's (commands.ts).
+   */
+  scaling?: ScalingSettings;
 }
 
 export interface AddVersionInput {
@@ -502,6 +507,11 @@ function checkVersionSpec(value: VersionSpec | undefined): VersionSpec {
     if (typeof spec.network !== 'object' || spec.network === null || typeof spec.network.egress !== 'boolean')
       throw badRequest('spec.network must be { egress: true | false }');
     if (spec.network.egress) out.network = { egress: true };
+  }
+  if (spec.scaling !== undefined) {
+    if (typeof spec.scaling !== 'object' || spec.scaling === null || Array.isArray(spec.scaling))
+      throw badRequest('spec.scaling must be an object of scaling settings');
+    out.scaling = scalingSettings(spec.scaling);
   }
   return out;
 }

@@ -240,7 +240,7 @@ describe('scaling settings (issue 11)', () => {
     assert.equal(on.scaling?.stableWindowMs, 60_000);
     assert.throws(
       () => store.setScaling('iris', { minReplicas: 5, maxReplicas: 4 }),
-      ferryError('FERRY_BAD_REQUEST', /minReplicas 5 is above maxReplicas 4/),
+      ferryError('FERRY_BAD_REQUEST', /minReplicas: 5 is above maxReplicas 4/),
     );
     store.setDesiredReplicas('iris', 3);
     assert.equal(store.getDeployment('iris')?.replicas, 3);

@@ -825,7 +825,6 @@ export class ControlLoop implements LoopPort {
 
   // ------------------------------------------------------------------------------- views of what was observed
 
-  /** Ready replicas per revision of a deployment, as last observed (not those on their way out). */
   /** What ReplicaLoad polls: the ready replicas (not leaving) of the deployments that autoscale. */
   private loadTargets(): LoadTargets {
     const deployments = this.store
@@ -846,6 +845,7 @@ export class ControlLoop implements LoopPort {
     return { deployments, replicas };
   }
 
+  /** Ready replicas per revision of a deployment, as last observed (not those on their way out). */
   private readyByRevision(name: string): Record<string, number> {
     const ready: Record<string, number> = {};
     for (const o of this.observed)

@@ -128,7 +128,14 @@ export function decide(
       : wantStable;
   const shown = inPanic ? panicLoad : stableLoad;
   const span = inPanic ? s.panicWindowMs : s.stableWindowMs;
-  let reason = `${s.metric} ${fmt(shown)} over ${fmt(span / 1000)} s${inPanic ? ' (panic)' : ''}, target ${fmt(target)}`;
+  const shownStats = inPanic ? panic : stable;
+  const metricLoad = shownStats === null ? 0 : s.metric === 'rps' ? shownStats.rps : shownStats.concurrency;
+  // When the replicas' own measure (full batches, queues) is what decides, say so rather than a metric it is not.
+  const what =
+    shown > metricLoad
+      ? `replicas' own load ${fmt(shown)} (${s.metric} ${fmt(metricLoad)}; their batches or queues are full)`
+      : `${s.metric} ${fmt(shown)}`;
+  let reason = `${what} over ${fmt(span / 1000)} s${inPanic ? ' (panic)' : ''}, target ${fmt(target)}`;
 
   // Rates relative to what is ready.
   want = Math.min(want, Math.max(1, Math.ceil(s.maxScaleUpRate * readyForRatio)));

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import type { HeldSample, RevisionLoadSample } from '../core/route-table.ts';
 import { Autoscaling, type LoadSource } from './autoscaling.ts';
 import { eventRecorder } from './events.ts';
+import type { CapacitySource } from './replica-load.ts';
 import { openStore } from './store/store.ts';
 
 /** What the gateway would hand over: the samples queued for the next call. */
@@ -21,7 +22,7 @@ function loadOf(): LoadSource & { push(s: RevisionLoadSample): void; held: HeldS
   return src;
 }
 
-function setup() {
+function setup(capacity?: CapacitySource) {
   const store = openStore(':memory:');
   store.createModel('iris');
   store.addVersion('iris', { version: '1', image: 'img' });
@@ -32,6 +33,7 @@ function setup() {
     store,
     load,
     eventRecorder(store, () => 0, undefined),
+    capacity,
   );
   return { store, load, a };
 }
@@ -93,4 +95,80 @@ test('a start from zero is a cold start, ended by the next ready replica with ho
     'cold start of iris: ready 0.85 s after the decision to start it (replica start to ready 0.75 s)',
   );
   assert.equal(a.replicaReady('iris', 2_000, 1_900), undefined, 'once');
+});
+
+/**
+ * A CapacitySource saying what the test sets, and what it was asked. `work`: the replicas hold this many
+ * replicas' worth of full batches, spread over the ready ones (saturation = work / ready).
+ */
+function capacityOf(values: { saturation?: number; work?: number; target?: number }) {
+  const asked: Array<{ deployment: string; ready: number }> = [];
+  const source: CapacitySource = {
+    saturation: (deployment, ready) => {
+      asked.push({ deployment, ready });
+      return values.work === undefined ? values.saturation : values.work / Math.max(1, ready);
+    },
+    derivedTarget: () => values.target,
+  };
+  return { source, asked, values };
+}
+
+test('full replicas scale up although few requests are in flight: their saturation goes with the samples', () => {
+  const cap = capacityOf({ work: 1 });
+  const { store, load, a } = setup(cap.source);
+  store.setScaling('iris', { minReplicas: 1, maxReplicas: 4, target: 100, targetUtilization: 0.5 });
+  for (let t = 0; t <= 3; t++) {
+    load.push({
+      deployment: 'iris',
+      revision: 1,
+      at: t * 1000,
+      periodMs: 1000,
+      concurrency: 4,
+      arrivals: 40,
+    });
+    a.step(t * 1000, () => store.getDeployment('iris')!.replicas);
+  }
+  // 4 in flight against a target of 100 wants 1; saturation 1 x 1 ready x 100 = 100 wants 2.
+  assert.equal(store.getDeployment('iris')!.replicas, 2);
+  assert.deepEqual(cap.asked[0], { deployment: 'iris', ready: 1 });
+});
+
+test('without a measure (or at saturation 0) only the gateway’s counts decide', () => {
+  const cap = capacityOf({});
+  const { store, load, a } = setup(cap.source);
+  store.setScaling('iris', { minReplicas: 1, maxReplicas: 4, target: 100, targetUtilization: 0.5 });
+  for (let t = 0; t <= 3; t++) {
+    load.push({
+      deployment: 'iris',
+      revision: 1,
+      at: t * 1000,
+      periodMs: 1000,
+      concurrency: 4,
+      arrivals: 40,
+    });
+    a.step(t * 1000, () => store.getDeployment('iris')!.replicas);
+    cap.values.saturation = 0;
+  }
+  assert.equal(store.getDeployment('iris')!.replicas, 1);
+});
+
+test('no target in the settings: the replicas’ derived target, else the default', () => {
+  const cap = capacityOf({ target: 64 });
+  const { store, load, a } = setup(cap.source);
+  store.setScaling('iris', { minReplicas: 1, maxReplicas: 4, target: null, targetUtilization: 0.5 });
+  for (let t = 0; t <= 3; t++) {
+    load.push({
+      deployment: 'iris',
+      revision: 1,
+      at: t * 1000,
+      periodMs: 1000,
+      concurrency: 40,
+      arrivals: 40,
+    });
+    a.step(t * 1000, () => store.getDeployment('iris')!.replicas);
+  }
+  // 40 in flight over an aim of 64 x 0.5 = 32: 2 replicas (with the default 8: 10, capped at 4).
+  assert.equal(store.getDeployment('iris')!.replicas, 2);
+  const ev = store.listEvents({ deployment: 'iris' }).find((e) => e.reason === 'Autoscaled')!;
+  assert.match(ev.message, /target 64$/);
 });

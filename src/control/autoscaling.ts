@@ -12,6 +12,7 @@ import type { HeldSample, RevisionLoadSample } from '../core/route-table.ts';
 import { plainName, splitKey } from '../core/tenant.ts';
 import type { RecordEvent } from './events.ts';
 import { type DeploymentUse, maxReplicasWithin, usageOf } from './quota.ts';
+import type { CapacitySource } from './replica-load.ts';
 import type { RolloutState } from './rollout.ts';
 import { rescaled } from './rollout-record.ts';
 import type { Deployment, JsonValue, Store } from './store/store.ts';
@@ -54,6 +55,8 @@ export class Autoscaling {
     private readonly store: Store,
     private readonly load: LoadSource,
     private readonly event: RecordEvent,
+    /** The replicas' own measure (replica-load.ts): saturation in the samples, the derived target. */
+    private readonly capacity?: CapacitySource,
   ) {}
 
   /**
@@ -121,7 +124,17 @@ export class Autoscaling {
   private decideFor(dep: Deployment, now: number, samples: Sample[], ready: number, held: number): void {
     const settings = dep.scaling!;
     const state = this.#states.get(dep.name) ?? { ...initialState(settings, now), desired: dep.replicas };
-    const d = decide(now, { samples, ready, held }, settings, state);
+    // Batching-aware (replica-load.ts): the replicas' saturation goes with the samples this decision takes in,
+    // and their capacity gives the target when the settings have none.
+    const saturation = this.capacity?.saturation(dep.name, ready);
+    const derivedTarget = this.capacity?.derivedTarget(dep.name, dep.revision, settings.metric);
+    const observation = {
+      samples: saturation === undefined ? samples : samples.map((s) => ({ ...s, saturation })),
+      ready,
+      held,
+      ...(derivedTarget === undefined ? {} : { derivedTarget }),
+    };
+    const d = decide(now, observation, settings, state);
     // Within the tenant's quotas: the decision is cut to what they leave (and the event says so).
     const cap = this.quotaCap(dep);
     const desired = Math.min(d.desired, Math.max(cap, settings.minReplicas === 0 ? 0 : 1));

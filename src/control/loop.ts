@@ -36,6 +36,7 @@ import {
   type ReconcilePolicy,
   reconcile,
 } from './reconcile.ts';
+import { type LoadTargets, ReplicaLoad, type ReplicaTarget } from './replica-load.ts';
 import { makeReplicaSpec } from './replica-spec.ts';
 import { abort as abortRollout, type RolloutState, stepRollout } from './rollout.ts';
 import { isDone, rolloutMessage, toStrategy } from './rollout-record.ts';
@@ -122,6 +123,8 @@ export class ControlLoop implements LoopPort {
   private readonly replicaEnv: Record<string, string>;
   private readonly secrets: Secrets | undefined;
   private readonly autoscaling: Autoscaling | undefined;
+  /** Polls autoscaled deployments' ready replicas for their own load (replica-load.ts); with `load` only. */
+  readonly replicaLoad: ReplicaLoad | undefined;
   private readonly images: ImageProvisioner | undefined;
   /** Images made ready for the docker runtime, by `${model}:${version}`. */
   private readonly imageStates = new Map<string, ImageState>();
@@ -174,7 +177,10 @@ export class ControlLoop implements LoopPort {
     this.resyncMs = opts.resyncMs ?? 2000;
     this.replicaEnv = opts.replicaEnv ?? {};
     this.secrets = opts.secrets;
-    this.autoscaling = opts.load ? new Autoscaling(opts.store, opts.load, opts.event) : undefined;
+    this.replicaLoad = opts.load ? new ReplicaLoad({ targets: () => this.loadTargets() }) : undefined;
+    this.autoscaling = opts.load
+      ? new Autoscaling(opts.store, opts.load, opts.event, this.replicaLoad)
+      : undefined;
     this.images = opts.images;
     this.mine = platformLabels(opts.platformId);
     this.event = opts.event;
@@ -187,6 +193,7 @@ export class ControlLoop implements LoopPort {
     this.stopped = false;
     this.watcher = this.runtime.watch(this.mine, () => this.nudge());
     await this.tick();
+    this.replicaLoad?.start();
   }
 
   /**
@@ -199,6 +206,7 @@ export class ControlLoop implements LoopPort {
     this.timer = null;
     this.watcher?.close();
     this.watcher = null;
+    await this.replicaLoad?.stop();
     await this.running;
     if (opts.removeReplicas) {
       this.routes.setRoutes({ deployments: [] });
@@ -834,6 +842,26 @@ export class ControlLoop implements LoopPort {
   }
 
   // ------------------------------------------------------------------------------- views of what was observed
+
+  /** What ReplicaLoad polls: the ready replicas (not leaving) of the deployments that autoscale. */
+  private loadTargets(): LoadTargets {
+    const deployments = this.store
+      .listDeployments()
+      .filter((d) => d.scaling !== null)
+      .map((d) => d.name);
+    const autoscaled = new Set(deployments);
+    const replicas: ReplicaTarget[] = [];
+    for (const o of this.observed)
+      if (
+        o.deployment !== undefined &&
+        o.revision !== undefined &&
+        autoscaled.has(o.deployment) &&
+        o.actual.state === 'ready' &&
+        !this.leaving.has(o.status.id)
+      )
+        replicas.push({ deployment: o.deployment, revision: o.revision, id: o.status.id, url: o.status.url });
+    return { deployments, replicas };
+  }
 
   /** Ready replicas per revision of a deployment, as last observed (not those on their way out). */
   private readyByRevision(name: string): Record<string, number> {

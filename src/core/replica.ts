@@ -59,3 +59,46 @@ export function socketPathOf(url: unknown): string | null {
  * server reads them into its environment and removes them (src/server/secret-files.ts).
  */
 export const SECRETS_DIR_ENV = 'FERRY_SECRETS_DIR';
+
+/**
+ * The model server's own load, for the autoscaler (issue 11): `GET` this path on a replica answers a LoadReport
+ * (JSON). Cheap: numbers the server keeps anyway, no scraping of /metrics; not reachable through the gateway.
+ */
+export const LOAD_PATH = '/ferry/load';
+
+/** One loaded model version's load. Counters are cumulative since it loaded: readers take differences. */
+export interface ModelLoadReport {
+  model: string;
+  version: string;
+  /** Inference worker threads running now. */
+  workers: number;
+  /** Batches a worker has in flight at once (the batcher's pipeline: one runs, the next waits in its port). */
+  pipelineDepth: number;
+  /** Samples one model call holds at most: maxBatchSize when requests are batched, 1 when each is its own call. */
+  batchSize: number;
+  /** Requests waiting in the batching queue now, and how many it holds before shedding (503). */
+  queueDepth: number;
+  maxQueueSize: number;
+  /** Model calls (batches, or groups of unbatched requests) finished, and the samples (requests) in them. */
+  batches: number;
+  samples: number;
+  /**
+   * Filled executor time (ms): a batch in flight fills min(1, samples / batchSize) of one of the
+   * workers x pipelineDepth slots for as long as it is out (waiting behind its worker's previous batch
+   * included); a group of unbatched requests fills its slot. Its rate over workers x pipelineDepth is how full
+   * the replica ran: 1 = every slot held a full batch all the time.
+   */
+  fillMs: number;
+  /**
+   * Estimated time (ms) a worker takes for one full call (batchSize samples), fitted on recent calls as measured
+   * from the main thread (hops included, waiting behind the worker's previous call not); null until measured.
+   */
+  batchServiceMs: number | null;
+}
+
+export interface LoadReport {
+  /** The server's monotonic clock (ms) when the report was made: counters' differences divide by its. */
+  at: number;
+  /** READY versions only. */
+  models: ModelLoadReport[];
+}

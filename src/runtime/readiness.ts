@@ -1,35 +1,111 @@
-import { request } from 'node:http';
+import { type IncomingMessage, request } from 'node:http';
 import { socketPathOf } from '../core/replica.ts';
 import type { ReplicaStatus } from './types.ts';
 
 const READY_PATH = '/v2/health/ready';
+
+type Target = { target: { socketPath: string } | { host: string; port: number }; base: string };
+
+/** Where a replica's url (`http://host:port` or `unix:<socket path>`) connects; throws on any other url. */
+function targetOf(url: string): Target {
+  const socketPath = socketPathOf(url);
+  if (socketPath !== null) return { target: { socketPath }, base: '' };
+  const u = new URL(url);
+  if (u.protocol !== 'http:') throw new Error(`not an http:// or unix: url: ${url}`);
+  return {
+    target: { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) },
+    base: u.pathname.replace(/\/+$/, ''),
+  };
+}
+
+/**
+ * A GET of `path` on a replica; `read` gets the response. One connection, not kept; an error, or no answer
+ * within timeoutMs from the start (the body included, when read), rejects.
+ */
+function get<T>(
+  url: string,
+  path: string,
+  timeoutMs: number,
+  read: (res: IncomingMessage, resolve: (v: T) => void, reject: (e: Error) => void) => void,
+): Promise<T> {
+  let where: Target;
+  try {
+    where = targetOf(url);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { ...where.target, path: `${where.base}${path}`, method: 'GET', agent: false },
+      (res) =>
+        read(
+          res,
+          (v) => {
+            clearTimeout(timer);
+            resolve(v);
+          },
+          (e) => {
+            clearTimeout(timer);
+            req.destroy();
+            reject(e);
+          },
+        ),
+    );
+    const timer = setTimeout(() => {
+      const error = new Error(`no answer within ${timeoutMs} ms`);
+      req.destroy(error);
+      reject(error);
+    }, timeoutMs);
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    req.end();
+  });
+}
 
 /**
  * Status of a GET of `path` on a replica's url (`http://host:port` or `unix:<socket path>`), or an error;
  * the body is discarded. One connection, not kept.
  */
 export function replicaGet(url: string, path: string, timeoutMs: number): Promise<number> {
-  const socketPath = socketPathOf(url);
-  let target: { socketPath: string } | { host: string; port: number };
-  let base = '';
-  if (socketPath !== null) target = { socketPath };
-  else {
-    const u = new URL(url);
-    if (u.protocol !== 'http:') return Promise.reject(new Error(`not an http:// or unix: url: ${url}`));
-    target = { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) };
-    base = u.pathname.replace(/\/+$/, '');
-  }
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { ...target, path: `${base}${path}`, method: 'GET', agent: false, timeout: timeoutMs },
-      (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end();
+  return get(url, path, timeoutMs, (res, resolve) => {
+    res.resume();
+    resolve(res.statusCode ?? 0);
+  });
+}
+
+/**
+ * The JSON body of a GET of `path` on a replica (as replicaGet); rejects on a status other than 200, a body
+ * over maxBytes, invalid JSON, or no whole answer within timeoutMs.
+ */
+export function replicaGetJson(
+  url: string,
+  path: string,
+  timeoutMs: number,
+  maxBytes = 64 * 1024,
+): Promise<unknown> {
+  return get(url, path, timeoutMs, (res, resolve, reject) => {
+    if (res.statusCode !== 200) {
+      res.resume();
+      reject(new Error(`GET ${path} answered ${res.statusCode}`));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) res.destroy(new Error(`GET ${path}: body over ${maxBytes} bytes`));
+      else chunks.push(chunk);
+    });
+    res.on('error', reject);
+    res.on('end', () => {
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      } catch (error) {
+        reject(new Error(`GET ${path}: not JSON: ${(error as Error).message}`));
+      }
+    });
   });
 }
 

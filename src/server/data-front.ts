@@ -1,6 +1,6 @@
 /**
- * The model server's data path on plain node:http: inference (OIP v2 infer, with or without a version) and
- * the health probes. Everything else (metadata, repository, KServe v1, /metrics) goes on to the Fastify app
+ * The model server's data path on plain node:http: inference (OIP v2 infer, with or without a version),
+ * the health probes and the autoscaler's load report (GET /ferry/load, src/core/replica.ts). Everything else (metadata, repository, KServe v1, /metrics) goes on to the Fastify app
  * (http-app.ts), which owns the rest of the API; both answer errors the same way (http-errors.ts).
  *
  * Why not Fastify here: under load the main thread is the server's bottleneck, and a framework's generic
@@ -12,6 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { FerryError } from '../core/errors.ts';
+import { LOAD_PATH } from '../core/replica.ts';
 import type { DataPlane } from './data-plane.ts';
 import { drainingReply, errorReply, toFerryError } from './http-errors.ts';
 import type { RouteCounter, ServerMetrics } from './metrics.ts';
@@ -59,6 +60,7 @@ class Front {
   readonly #inferVersion: RouteCounter;
   readonly #live: RouteCounter;
   readonly #ready: RouteCounter;
+  readonly #load: RouteCounter;
   #nextId = 0;
 
   constructor({ dataPlane, metrics, logger, maxBodyBytes }: DataFrontOptions) {
@@ -69,6 +71,7 @@ class Front {
     this.#inferVersion = metrics.route(INFER_VERSION_ROUTE);
     this.#live = metrics.route('/v2/health/live');
     this.#ready = metrics.route('/v2/health/ready');
+    this.#load = metrics.route(LOAD_PATH);
   }
 
   handle(req: IncomingMessage, res: ServerResponse): boolean {
@@ -84,6 +87,11 @@ class Front {
       }
       if (path === '/v2/health/live') {
         this.#probe(req, res, this.#live, 200, LIVE);
+        return true;
+      }
+      if (path === LOAD_PATH) {
+        // The autoscaler's poll (about once a second): numbers kept anyway, one small JSON.
+        this.#probe(req, res, this.#load, 200, Buffer.from(JSON.stringify(this.#dataPlane.loadReport())));
         return true;
       }
       return false;

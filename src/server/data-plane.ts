@@ -4,6 +4,7 @@
  * between these and the wire.
  */
 import { FerryError, isFerryError } from '../core/errors.ts';
+import type { LoadReport } from '../core/replica.ts';
 import { FERRY_VERSION } from '../core/version.ts';
 import {
   decodeInferRequest,
@@ -70,6 +71,16 @@ export class DataPlane {
 
   get draining(): boolean {
     return this.#draining;
+  }
+
+  /** Every READY version's load (GET /ferry/load, for the autoscaler): counters it keeps, read, not computed. */
+  loadReport(): LoadReport {
+    const models = [];
+    for (const version of this.repository.all()) {
+      const report = version.loadReport();
+      if (report !== null) models.push(report);
+    }
+    return { at: performance.now(), models };
   }
 
   serverMetadata(): ServerMetadata {

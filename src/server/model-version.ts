@@ -6,6 +6,7 @@
 
 import { resolve } from 'node:path';
 import { FerryError } from '../core/errors.ts';
+import type { ModelLoadReport } from '../core/replica.ts';
 import { compileValidator, decodeInferRequest } from '../protocol/index.ts';
 import type { InferRequest, ModelMetadata, RepositoryIndexEntry, Tensor } from '../protocol/types.ts';
 import { sampleRequest } from '../spec/index.ts';
@@ -13,6 +14,7 @@ import type { LoadedSpec, ModelSpec } from '../spec/types.ts';
 import { Batcher, systemClock } from './batching/index.ts';
 import { dispatchPlan, PIPELINE_DEPTH } from './batching/plan.ts';
 import { threadsPerWorker } from './cpu.ts';
+import { LoadMeter } from './load-meter.ts';
 import type { ModelMetrics } from './metrics.ts';
 import { WorkerPool } from './worker/pool.ts';
 
@@ -40,6 +42,9 @@ export class ModelVersion {
   batched = false;
   #pool: WorkerPool | null = null;
   #batcher: Batcher<InferRequest, Tensor[]> | null = null;
+  /** What GET /ferry/load reports (load-meter.ts), with the queue bound it sheds at. */
+  #meter: LoadMeter | null = null;
+  #maxQueueSize = 0;
 
   constructor(
     readonly source: LoadedSpec,
@@ -63,6 +68,25 @@ export class ModelVersion {
 
   get queueDepth(): number {
     return this.#batcher?.queueDepth ?? 0;
+  }
+
+  /** Its load for the autoscaler (GET /ferry/load); null unless it is READY. */
+  loadReport(): ModelLoadReport | null {
+    const meter = this.#meter;
+    if (this.state !== 'READY' || meter === null || this.#pool === null) return null;
+    return {
+      model: this.name,
+      version: this.version,
+      workers: this.#pool.size,
+      pipelineDepth: PIPELINE_DEPTH,
+      batchSize: meter.batchSize,
+      queueDepth: this.queueDepth,
+      maxQueueSize: this.#maxQueueSize,
+      batches: meter.batches,
+      samples: meter.samples,
+      fillMs: meter.fillMs(),
+      batchServiceMs: meter.batchServiceMs(),
+    };
   }
 
   entry(): RepositoryIndexEntry {
@@ -125,6 +149,15 @@ export class ModelVersion {
         );
       }
       this.batched = plan.batched;
+      const meter = new LoadMeter(plan.policy.maxBatchSize, plan.batched);
+      this.#meter = meter;
+      this.#maxQueueSize = plan.policy.maxQueueSize;
+      const samplesIn = (batch: InferRequest[]): number => {
+        if (!plan.batched) return batch.length;
+        let n = 0;
+        for (const request of batch) n += plan.samplesOf(request);
+        return n;
+      };
       this.#batcher = new Batcher<InferRequest, Tensor[]>({
         policy: plan.policy,
         clock: systemClock,
@@ -132,8 +165,15 @@ export class ModelVersion {
         samplesOf: plan.samplesOf,
         keyOf: plan.keyOf,
         // The batcher's clock is performance.now(); the worker compares wall-clock times.
-        execute: (batch, deadline) => pool.run(batch, plan.batched, performance.timeOrigin + deadline),
+        execute: (batch, deadline) => {
+          const samples = samplesIn(batch);
+          meter.dispatched(samples);
+          return pool.run(batch, plan.batched, performance.timeOrigin + deadline, (ms) =>
+            meter.served(samples, plan.batched ? 1 : batch.length, ms),
+          );
+        },
         onBatch: ({ size, samples, queueMs, runMs }) => {
+          meter.settled(samples);
           if (plan.batched) this.metrics.batch(samples, runMs / 1000);
           // A group ran one model call per request: each counts as a call of its own.
           else for (let i = 0; i < size; i++) this.metrics.batch(1, runMs / size / 1000);

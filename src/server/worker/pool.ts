@@ -25,12 +25,17 @@ interface Pending {
   reject: (error: Error) => void;
   /** Samples per request when the inputs were concatenated; the batched outputs are split by these. */
   sizes: number[] | null;
+  /** performance.now() when it was posted to the worker. */
+  postedAt: number;
+  onServed: ((ms: number) => void) | undefined;
 }
 
 interface Slot {
   worker: Worker;
   pending: Map<number, Pending>;
   busy: number;
+  /** performance.now() when its last message was answered: the worker runs messages in order. */
+  lastDoneAt: number;
 }
 
 export interface PoolEvents {
@@ -66,7 +71,7 @@ export class WorkerPool {
   #spawn(): Promise<Slot> {
     return new Promise((resolve, reject) => {
       const worker = new Worker(BOOTSTRAP, { workerData: this.init, stdout: false, stderr: false });
-      const slot: Slot = { worker, pending: new Map(), busy: 0 };
+      const slot: Slot = { worker, pending: new Map(), busy: 0, lastDoneAt: 0 };
       let loaded = false;
       worker.on('message', (message: FromWorker) => {
         switch (message.type) {
@@ -87,6 +92,11 @@ export class WorkerPool {
             if (!pending) break;
             slot.pending.delete(message.id);
             slot.busy--;
+            // The worker started it when it was posted or when the one before it was answered, the later.
+            const now = performance.now();
+            const servedMs = now - Math.max(pending.postedAt, slot.lastDoneAt);
+            slot.lastDoneAt = now;
+            if (message.type !== 'failed') pending.onServed?.(servedMs);
             if (message.type === 'failed') pending.reject(deserializeError(message.error));
             else if (message.type === 'result')
               pending.resolve(
@@ -141,12 +151,14 @@ export class WorkerPool {
    * dimension): they are concatenated here, so one buffer per input crosses to the worker (transferred, not
    * copied), run as one model call, and one buffer per output comes back to be split. Otherwise the worker
    * runs them one call each: grouping them only saves hops. A worker that reaches the message after
-   * `notAfter` (wall-clock ms, see messages.ts) skips it.
+   * `notAfter` (wall-clock ms, see messages.ts) skips it. `onServed` gets the time the worker spent on it
+   * (answered minus the later of posted and the previous message's answer: hops included, waiting not).
    */
   run(
     requests: InferRequest[],
     concatenate: boolean,
     notAfter = Number.POSITIVE_INFINITY,
+    onServed?: (ms: number) => void,
   ): Promise<(Tensor[] | FerryError)[]> {
     const slot = this.#slots.reduce<Slot | undefined>(
       (best, s) => (best === undefined || s.busy < best.busy ? s : best),
@@ -177,7 +189,7 @@ export class WorkerPool {
       message = { type: 'infer', id, requests, notAfter };
     }
     return new Promise((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject, sizes });
+      slot.pending.set(id, { resolve, reject, sizes, postedAt: performance.now(), onServed });
       slot.busy++;
       const tensors = message.type === 'run' ? message.inputs : requests.flatMap((r) => r.inputs);
       slot.worker.postMessage(message, transferables(tensors));

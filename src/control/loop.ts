@@ -665,7 +665,7 @@ export class ControlLoop implements LoopPort {
   ): Record<string, number> {
     const current = this.store.getTraffic(dep.name);
     const target = this.store.getTrafficTarget(dep.name);
-    if (!target) return steadyReplicas(dep.replicas, current);
+    if (!target) return steadyReplicas(dep.replicas, current, dep.scaling !== null);
     const failed = target.entries
       .filter((t) => t.percent > 0)
       .map((t) => ({ revision: t.revision, problem: this.problems.get(crashKey(dep.name, t.revision)) }))
@@ -679,9 +679,9 @@ export class ControlLoop implements LoopPort {
         'TrafficMoveCancelled',
         `The split ${formatSplit(target.entries)} was not applied: revision ${failed.revision} failed (${failed.problem?.reason}): ${failed.problem?.message}; the split stays ${formatSplit(current)}`,
       );
-      return steadyReplicas(dep.replicas, current);
+      return steadyReplicas(dep.replicas, current, dep.scaling !== null);
     }
-    const step = stepTrafficMove(dep.replicas, current, target.entries, readyByRevision);
+    const step = stepTrafficMove(dep.replicas, current, target.entries, readyByRevision, dep.scaling !== null);
     if (step.apply) {
       this.store.applyTrafficTarget(dep.name);
       this.moveWaits.delete(dep.name);

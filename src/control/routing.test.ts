@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_SETTINGS } from '../autoscaler/settings.ts';
 import { activatorFor } from './autoscaling.ts';
-import { buildRoutes, startingReplicas } from './routing.ts';
+import { buildRoutes, startingReplicas, steadyReplicas } from './routing.ts';
 import type { Action, Revision } from './types.ts';
 
 test('startingReplicas: replicas observed starting plus those this pass creates, per deployment and revision', () => {
@@ -62,4 +62,16 @@ test('activatorFor: the bounds from the settings, the concurrency target as repl
     replicaCapacity: 3,
   });
   assert.equal(activatorFor({ ...DEFAULT_SETTINGS, metric: 'rps', target: 100 }).replicaCapacity, 8);
+});
+
+test('steadyReplicas: every serving revision the full count; autoscaled (byShare), its share of it, at least 1', () => {
+  const split = [
+    { revision: 1, percent: 75 },
+    { revision: 2, percent: 25 },
+    { revision: 3, percent: 0, shadow: 50 },
+  ];
+  assert.deepEqual(steadyReplicas(4, split), { 1: 4, 2: 4, 3: 2 });
+  assert.deepEqual(steadyReplicas(4, split, true), { 1: 3, 2: 1, 3: 2 });
+  assert.deepEqual(steadyReplicas(1, split, true), { 1: 1, 2: 1, 3: 1 });
+  assert.deepEqual(steadyReplicas(0, split, true), { 1: 0, 2: 0 });
 });

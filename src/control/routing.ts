@@ -32,14 +32,22 @@ export function servingRevision(traffic: TrafficEntry[]): number | undefined {
 }
 
 /**
- * Replicas per revision outside a rollout: every revision with live traffic runs the deployment's count; a
- * shadow-only revision runs enough for its mirrored share (at least one).
+ * Replicas per revision outside a rollout: every revision with live traffic runs the deployment's count, or,
+ * `byShare` (an autoscaled deployment, whose count is what its whole load needs), its share of that count
+ * (ceil(count x percent / 100), at least 1), as a rollout's canary step does; a shadow-only revision runs enough
+ * for its mirrored share (at least one).
  */
-export function steadyReplicas(replicas: number, traffic: TrafficEntry[]): Record<string, number> {
+export function steadyReplicas(
+  replicas: number,
+  traffic: TrafficEntry[],
+  byShare = false,
+): Record<string, number> {
   const out: Record<string, number> = {};
   for (const t of traffic) {
     const shadow = t.shadow ?? 0;
-    if (t.percent > 0) out[t.revision] = replicas;
+    if (t.percent > 0)
+      out[t.revision] =
+        byShare && replicas > 0 ? Math.max(1, Math.ceil((replicas * t.percent) / 100)) : replicas;
     else if (shadow > 0 && replicas > 0) out[t.revision] = Math.max(1, Math.ceil((replicas * shadow) / 100));
   }
   return out;

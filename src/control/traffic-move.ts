@@ -11,7 +11,8 @@
  *   (or N = 0: nothing serves, nothing to wait for)
  *   otherwise                                                   -> keep the split in effect
  *
- * Either way the replicas are those of both splits (per revision the larger count): a revision that loses its
+ * With `byShare` (an autoscaled deployment) a revision runs need(p), its share, rather than N (routing.ts
+ * steadyReplicas). Either way the replicas are those of both splits (per revision the larger count): a revision that loses its
  * traffic shrinks only on the next step, once the routes without it are out (as rollout.ts does).
  *
  * Shadow shares do not wait: a mirrored request's answer never reaches a client.
@@ -37,6 +38,7 @@ export function stepTrafficMove(
   current: TrafficEntry[],
   target: TrafficEntry[],
   readyByRevision: Record<string, number>,
+  byShare = false,
 ): TrafficMoveStep {
   const waitingFor = target
     .filter((t) => t.percent > 0)
@@ -46,8 +48,8 @@ export function stepTrafficMove(
       need: needFor(replicas, t.percent),
     }))
     .filter((w) => w.ready < w.need);
-  const desiredReplicas = steadyReplicas(replicas, current);
-  for (const [rev, count] of Object.entries(steadyReplicas(replicas, target)))
+  const desiredReplicas = steadyReplicas(replicas, current, byShare);
+  for (const [rev, count] of Object.entries(steadyReplicas(replicas, target, byShare)))
     desiredReplicas[rev] = Math.max(desiredReplicas[rev] ?? 0, count);
   return { apply: waitingFor.length === 0, desiredReplicas, waitingFor };
 }

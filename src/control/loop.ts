@@ -23,12 +23,14 @@ import { EXIT_MODEL_LOAD_FAILED } from '../core/replica.ts';
 import { tenantOf } from '../core/tenant.ts';
 import type { EngineImageRequest } from '../image/provision.ts';
 import type { ReplicaStatus, Runtime, RuntimeWatch } from '../runtime/index.ts';
-import { readiness } from '../runtime/index.ts';
+import { readinessReport } from '../runtime/index.ts';
 import { Autoscaling, type LoadSource } from './autoscaling.ts';
+import { type ColdStartMoments, type ColdStartView, coldStartMessage, coldStartView } from './cold-start.ts';
 import type { ControllerLogger, RecordEvent } from './events.ts';
 import { platformLabels, readReplicaClaim } from './labels.ts';
 import { type LogArchive, toStored } from './log-archive.ts';
 import type { LoopPort, LoopStatus } from './loop-port.ts';
+import type { ControlMetrics } from './metrics.ts';
 import {
   type CrashHistory,
   crashKey,
@@ -72,6 +74,8 @@ export interface ControlLoopOptions {
   images?: ImageProvisioner;
   /** The gateway's load counts (issue 11): without them no deployment autoscales (no data holds). */
   load?: LoadSource;
+  /** Where cold starts are counted (ferry_cold_start_seconds); none: events and views only. */
+  metrics?: ControlMetrics;
 }
 
 /** Requests the gateway holds for a deployment at zero replicas (docs/autoscaling.md): at most, and how long. */
@@ -126,6 +130,12 @@ export class ControlLoop implements LoopPort {
   private readonly secrets: Secrets | undefined;
   private readonly autoscaling: Autoscaling | undefined;
   private readonly images: ImageProvisioner | undefined;
+  private readonly metrics: ControlMetrics | undefined;
+  /** When runtime.ensure returned, by replica id, until the replica is ready (a cold start's `started`). */
+  private readonly ensuredAt = new Map<string, number>();
+  /** Cold starts whose replica this pass saw ready: recorded once the pass has published its routes. */
+  private endingColdStarts: Array<Omit<ColdStartMoments, 'releasedAt' | 'held'>> = [];
+  private readonly lastColdStart = new Map<string, ColdStartView>();
   /** Images made ready for the docker runtime, by `${model}:${version}`. */
   private readonly imageStates = new Map<string, ImageState>();
   /** The labels every replica of this platform carries; lists are filtered by them. */
@@ -179,6 +189,7 @@ export class ControlLoop implements LoopPort {
     this.secrets = opts.secrets;
     this.autoscaling = opts.load ? new Autoscaling(opts.store, opts.load, opts.event) : undefined;
     this.images = opts.images;
+    this.metrics = opts.metrics;
     this.mine = platformLabels(opts.platformId);
     this.event = opts.event;
   }
@@ -274,6 +285,7 @@ export class ControlLoop implements LoopPort {
       readyByRevision: this.readyByRevision(deployment),
       conditions: this.conditions[deployment] ?? [],
       lastCrash: this.lastCrash.get(deployment) ?? null,
+      lastColdStart: this.lastColdStart.get(deployment) ?? null,
     };
   }
 
@@ -356,6 +368,7 @@ export class ControlLoop implements LoopPort {
       const at = key.lastIndexOf('@');
       if (!desiredNow.has(key.slice(0, at))) this.problems.delete(key);
     }
+    for (const name of this.lastColdStart.keys()) if (!desiredNow.has(name)) this.lastColdStart.delete(name);
     const actual = this.observed.filter((o) => !this.leaving.has(o.status.id)).map((o) => o.actual);
     const result = reconcile(desired, actual, now, this.policy, this.history, this.conditions);
     this.history = result.history;
@@ -374,7 +387,11 @@ export class ControlLoop implements LoopPort {
           ? []
           : [{ id: o.status.id, url: o.status.url, deployment: o.deployment, revision: o.revision }],
       );
+    const held = new Map(
+      this.endingColdStarts.map((c) => [c.deployment, this.autoscaling?.heldNow(c.deployment) ?? 0]),
+    );
     this.routes.setRoutes(buildRoutes(routing));
+    this.recordColdStarts(held);
     await this.act(result.actions);
     return wakeAt;
   }
@@ -404,11 +421,14 @@ export class ControlLoop implements LoopPort {
       statuses.filter((s) => s.state === 'starting' || s.state === 'ready').map((s) => s.id),
     );
     for (const id of this.ready) if (!live.has(id)) this.ready.delete(id);
+    for (const id of this.ensuredAt.keys()) if (!live.has(id)) this.ensuredAt.delete(id);
     await Promise.all(
       statuses
         .filter((s) => s.state === 'starting' && !this.ready.has(s.id) && !this.leaving.has(s.id))
         .map(async (s) => {
-          if (await readiness(s.url, 1000)) {
+          const report = await readinessReport(s.url, 1000);
+          if (report.ready) {
+            const readyAt = this.now();
             this.ready.add(s.id);
             const claim = readReplicaClaim(s.labels);
             if (claim.deployment !== undefined && claim.revision !== undefined) {
@@ -423,10 +443,18 @@ export class ControlLoop implements LoopPort {
               `${s.name} (revision ${claim.revision}) is ready at ${s.url}`,
             );
             const cold =
-              claim.deployment === undefined
-                ? undefined
-                : this.autoscaling?.replicaReady(claim.deployment, this.now(), s.startedAt);
-            if (cold) this.event(claim.deployment, 'Normal', 'ColdStart', cold);
+              claim.deployment === undefined ? undefined : this.autoscaling?.replicaReady(claim.deployment);
+            if (cold && claim.deployment !== undefined)
+              this.endingColdStarts.push({
+                deployment: claim.deployment,
+                revision: claim.revision ?? 0,
+                replica: s.name,
+                decidedAt: cold.decidedAt,
+                startedAt: this.ensuredAt.get(s.id) ?? s.startedAt,
+                startup: report.startup,
+                readyAt,
+              });
+            this.ensuredAt.delete(s.id);
           }
         }),
     );
@@ -480,6 +508,23 @@ export class ControlLoop implements LoopPort {
         `${where} exited with code ${s.exitCode ?? 'unknown'}${logTail.length > 0 ? `; last log lines:\n${logTail.join('\n')}` : ''}`,
       );
     }
+  }
+
+  /**
+   * The cold starts whose replica was seen ready in this pass, now that the route table with it is out (the held
+   * requests went to it): an event with every phase, the metrics, and the deployment's last cold start.
+   * `held`: the requests held per deployment just before the table went out.
+   */
+  private recordColdStarts(held: Map<string, number>): void {
+    if (this.endingColdStarts.length === 0) return;
+    const releasedAt = this.now();
+    for (const c of this.endingColdStarts) {
+      const view = coldStartView({ ...c, releasedAt, held: held.get(c.deployment) ?? 0 });
+      this.lastColdStart.set(c.deployment, view);
+      this.metrics?.coldStart(c.deployment, view);
+      this.event(c.deployment, 'Normal', 'ColdStart', coldStartMessage(c.deployment, view));
+    }
+    this.endingColdStarts = [];
   }
 
   /** A revision whose replicas keep crashing and never were ready has failed (its rollout aborts). */
@@ -743,6 +788,7 @@ export class ControlLoop implements LoopPort {
     if (problem && !SEEN_IN_REPLICAS.includes(problem.reason)) this.problems.delete(key);
     try {
       const status = await this.runtime.ensure(made.spec);
+      this.ensuredAt.set(status.id, this.now());
       this.event(
         dep,
         'Normal',

@@ -2,7 +2,7 @@
 
 export { DockerRuntime, type DockerRuntimeOptions, RUNTIME_LABELS } from './docker-runtime.ts';
 export { ProcessRuntime, type ProcessRuntimeOptions } from './process-runtime.ts';
-export { readiness, replicaGet, withReadiness } from './readiness.ts';
+export { readiness, readinessReport, replicaGet, withReadiness } from './readiness.ts';
 export type {
   ReplicaLogLine,
   ReplicaSpec,

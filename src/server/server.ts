@@ -102,6 +102,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       throw portInUse(options);
     throw error;
   }
+  dataPlane.markListening();
   const port = socketPath === undefined ? (app.server.address() as AddressInfo).port : 0;
   const url =
     socketPath === undefined

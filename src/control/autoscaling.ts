@@ -98,6 +98,11 @@ export class Autoscaling {
     return { decidedAt: since };
   }
 
+  /** True while `name` is starting from zero (decided, no replica ready yet): requests wait for it. */
+  coldStarting(name: string): boolean {
+    return this.#coldSince.has(name);
+  }
+
   /** Requests the gateway holds for `name` now (at zero replicas: those a cold start releases). */
   heldNow(name: string): number {
     return this.load.heldSamples().find((h) => h.deployment === name)?.held ?? 0;

@@ -23,7 +23,7 @@ import { EXIT_MODEL_LOAD_FAILED } from '../core/replica.ts';
 import { tenantOf } from '../core/tenant.ts';
 import type { EngineImageRequest } from '../image/provision.ts';
 import type { ReplicaStatus, Runtime, RuntimeWatch } from '../runtime/index.ts';
-import { readinessReport } from '../runtime/index.ts';
+import { readiness, readinessReport } from '../runtime/index.ts';
 import { Autoscaling, type LoadSource } from './autoscaling.ts';
 import { type ColdStartMoments, type ColdStartView, coldStartMessage, coldStartView } from './cold-start.ts';
 import type { ControllerLogger, RecordEvent } from './events.ts';
@@ -100,6 +100,14 @@ const IMAGE_RETRY_MS = 30_000;
 
 const DEFAULT_POLICY: ReconcilePolicy = { backoff: { baseMs: 1000, maxMs: 60_000 } };
 const STARTING_POLL_MS = 250;
+/**
+ * A replica started from zero (requests wait for it) is probed this often by a watcher of its own, which asks for
+ * a pass the moment it is ready: at STARTING_POLL_MS, finding it ready took 125 ms on average, a fifth of a
+ * cold start (bench/cold-start.ts). A probe of a replica that is not listening yet is a failed connect.
+ */
+const COLD_POLL_MS = 20;
+/** The watcher gives up after this long (the passes go on probing at STARTING_POLL_MS). */
+const COLD_WATCH_MS = 60_000;
 const CRASH_LOG_LINES = 10;
 /** Revision problems that running replicas show, cleared only once one of its replicas is ready. */
 const SEEN_IN_REPLICAS = ['ModelLoadFailed', 'CrashLoop'];
@@ -136,6 +144,8 @@ export class ControlLoop implements LoopPort {
   /** Cold starts whose replica this pass saw ready: recorded once the pass has published its routes. */
   private endingColdStarts: Array<Omit<ColdStartMoments, 'releasedAt' | 'held'>> = [];
   private readonly lastColdStart = new Map<string, ColdStartView>();
+  /** Replica ids a cold-start watcher probes (watchReady). */
+  private readonly coldWatch = new Set<string>();
   /** Images made ready for the docker runtime, by `${model}:${version}`. */
   private readonly imageStates = new Map<string, ImageState>();
   /** The labels every replica of this platform carries; lists are filtered by them. */
@@ -789,6 +799,7 @@ export class ControlLoop implements LoopPort {
     try {
       const status = await this.runtime.ensure(made.spec);
       this.ensuredAt.set(status.id, this.now());
+      if (this.autoscaling?.coldStarting(dep)) this.watchReady(status);
       this.event(
         dep,
         'Normal',
@@ -804,6 +815,33 @@ export class ControlLoop implements LoopPort {
         fatal: false,
       });
     }
+  }
+
+  /**
+   * Probes a replica started from zero every COLD_POLL_MS and asks for a pass once it answers ready (the pass
+   * probes it again, records it ready and publishes the routes that release the held requests). Ends then, when
+   * a pass has seen it ready or no longer lists it, when the loop stops, or after COLD_WATCH_MS.
+   */
+  private watchReady(status: ReplicaStatus): void {
+    if (this.coldWatch.has(status.id)) return;
+    this.coldWatch.add(status.id);
+    const until = this.now() + COLD_WATCH_MS;
+    const work = (async () => {
+      try {
+        // ensuredAt is dropped once the replica is ready or no longer listed (probe()).
+        while (!this.stopped && this.ensuredAt.has(status.id) && this.now() < until) {
+          if (await readiness(status.url, 1000)) {
+            this.nudge();
+            return;
+          }
+          await new Promise((r) => setTimeout(r, COLD_POLL_MS));
+        }
+      } finally {
+        this.coldWatch.delete(status.id);
+      }
+    })();
+    this.background.add(work);
+    void work.finally(() => this.background.delete(work));
   }
 
   private async removeReplica(status: ReplicaStatus, reason: string): Promise<void> {

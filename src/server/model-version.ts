@@ -15,6 +15,8 @@ import { dispatchPlan, PIPELINE_DEPTH } from './batching/plan.ts';
 import { threadsPerWorker } from './cpu.ts';
 import type { ModelMetrics } from './metrics.ts';
 import { WorkerPool } from './worker/pool.ts';
+/** Inference threads yield the CPU to the event loop when both want it (see inference-worker.ts). */
+import { WORKER_NICE } from './worker/preload.ts';
 
 export type VersionState = RepositoryIndexEntry['state'];
 
@@ -23,9 +25,6 @@ export interface VersionLogger {
   warn(fields: object, message: string): void;
   error(fields: object, message: string): void;
 }
-
-/** Inference threads yield the CPU to the event loop when both want it (see inference-worker.ts). */
-const WORKER_NICE = 10;
 
 export class ModelVersion {
   state: VersionState = 'UNAVAILABLE';

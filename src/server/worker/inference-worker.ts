@@ -42,9 +42,13 @@ function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
 
 async function loadBackend(): Promise<Backend> {
   if (init.format === 'onnx') {
+    // Imported at the thread's first priority (a preloaded worker has done it already); lowered before the
+    // session opens, so that onnxruntime's pool threads inherit it.
     const { loadOnnxBackend } = await import('../backends/onnx.ts');
+    lowerThreadPriority(init.nice);
     return loadOnnxBackend(init.options);
   }
+  lowerThreadPriority(init.nice);
   const { loadHandlerBackend } = await import('../backends/handler.ts');
   return loadHandlerBackend(init.options);
 }
@@ -63,11 +67,11 @@ function lowerThreadPriority(nice: number): void {
   }
 }
 
-lowerThreadPriority(data.nice);
-
 /**
  * A preloaded worker (preload.ts) imports the ONNX backend and pays onnxruntime's setup while the server boots,
  * then waits for the WorkerInit of the model it is for. A failure here is left for loadBackend to meet again.
+ * This runs at the process's priority, as the main thread's start does: at the inference threads' nice 10, on a
+ * busy machine it came last and the server waited for it.
  */
 async function preloaded(preload: WorkerPreload): Promise<WorkerInit> {
   const init = new Promise<WorkerInit>((resolve) => {

@@ -35,7 +35,9 @@ test("an ONNX model is recognised from its ferry.yaml's text; anything else is n
 
 test("the pool's first ONNX worker is the preloaded one (taken once), and it serves the model it is told", async () => {
   assert.equal(takePreloaded('onnx'), undefined, 'nothing preloaded yet');
-  preloadWorker(IRIS);
+  preloadWorker(IRIS, 1);
+  assert.equal(preloadPending(), false, 'not on one core');
+  preloadWorker(IRIS, 2);
   assert.equal(preloadPending(), true);
   assert.equal(takePreloaded('handler'), undefined, 'not for a handler');
   const pool = await WorkerPool.start(
@@ -73,7 +75,7 @@ test("the pool's first ONNX worker is the preloaded one (taken once), and it ser
     assert.ok(Array.isArray(out), String(out));
     const label = out.find((t) => t.name === 'label');
     assert.equal(Number((label?.data as BigInt64Array)[0]), 0, 'setosa');
-    preloadWorker(IRIS);
+    preloadWorker(IRIS, 2);
     assert.equal(takePreloaded('onnx'), undefined, 'one preloaded worker per process');
   } finally {
     await pool.close();

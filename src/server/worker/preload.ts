@@ -12,11 +12,12 @@
  * stopped unused (`discardPreloaded`, once startup is over) or nothing gained, never a wrong answer (the worker
  * loads what its WorkerInit says).
  *
- * Only node: modules and worker-url.ts here: this module is loaded before the server's own.
+ * Only node: modules, cpu.ts and worker-url.ts here: this module is loaded before the server's own.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { cpuQuota } from '../cpu.ts';
 import { WORKER_URL } from './worker-url.ts';
 
 /** workerData of a preloaded worker (inference-worker.ts); a normal worker gets a WorkerInit. */
@@ -43,11 +44,13 @@ export function looksOnnx(modelDir: string): boolean {
 }
 
 /**
- * Starts the worker a model in `modelDir` will need, when it looks like an ONNX model: at most one per process,
- * for the first worker of the first ONNX model loaded. Never throws.
+ * Starts the worker a model in `modelDir` will need, when it looks like an ONNX model and the process may use more
+ * than one core (`cores`, default the quota of cpu.ts): with one, the worker's start and the main thread's take
+ * turns on it, and the overlap gains nothing (bench/cold-start.ts on docker, 1 CPU per replica: boot + load the
+ * same within noise). At most one per process, for the first worker of the first ONNX model loaded. Never throws.
  */
-export function preloadWorker(modelDir: string): void {
-  if (preloaded !== undefined || !looksOnnx(modelDir)) return;
+export function preloadWorker(modelDir: string, cores: number = cpuQuota()): void {
+  if (preloaded !== undefined || cores <= 1 || !looksOnnx(modelDir)) return;
   try {
     const worker = new Worker(WORKER_URL, {
       workerData: { preload: 'onnx', nice: WORKER_NICE } satisfies WorkerPreload,

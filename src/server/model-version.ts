@@ -162,6 +162,8 @@ export class ModelVersion {
           warmupSeconds: Number(((this.warmedAt - this.modelLoadedAt) / 1000).toFixed(3)),
           threads,
           workers: pool.size,
+          // the first worker started while the process booted (worker/preload.ts)
+          preloaded: pool.preloaded,
           // batched: requests are concatenated into one model call; grouped: one call each (batching/plan.ts)
           batching: this.batched ? 'batched' : 'grouped',
         },

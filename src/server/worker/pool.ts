@@ -46,6 +46,8 @@ export class WorkerPool {
   #closing = false;
   inputs: TensorSpec[] = [];
   outputs: TensorSpec[] = [];
+  /** One of its workers was started while the process booted (preload.ts). */
+  preloaded = false;
 
   private constructor(
     private readonly init: WorkerInit,
@@ -69,7 +71,10 @@ export class WorkerPool {
       // The worker started while the process booted (preload.ts), when there is one for this format.
       const pre = takePreloaded(this.init.format);
       const worker = pre ?? new Worker(BOOTSTRAP, { workerData: this.init, stdout: false, stderr: false });
-      if (pre) pre.postMessage({ type: 'init', init: this.init } satisfies ToWorker);
+      if (pre) {
+        this.preloaded = true;
+        pre.postMessage({ type: 'init', init: this.init } satisfies ToWorker);
+      }
       const slot: Slot = { worker, pending: new Map(), busy: 0 };
       let loaded = false;
       worker.on('message', (message: FromWorker) => {

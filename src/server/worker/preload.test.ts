@@ -57,6 +57,7 @@ test("the pool's first ONNX worker is the preloaded one (taken once), and it ser
   );
   try {
     assert.equal(preloadPending(), false, 'taken by the pool');
+    assert.equal(pool.preloaded, true);
     assert.equal(pool.size, 2, 'the second worker started as before');
     assert.deepEqual(
       pool.inputs.map((t) => t.name),

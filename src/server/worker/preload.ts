@@ -44,12 +44,13 @@ export function looksOnnx(modelDir: string): boolean {
 }
 
 /**
- * Starts the worker a model in `modelDir` will need, when it looks like an ONNX model and the process may use more
- * than one core (`cores`, default the quota of cpu.ts): with one, the worker's start and the main thread's take
- * turns on it, and the overlap gains nothing (bench/cold-start.ts on docker, 1 CPU per replica: boot + load the
- * same within noise). At most one per process, for the first worker of the first ONNX model loaded. Never throws.
+ * Starts the worker a model in `modelDir` will need, when it looks like an ONNX model and the process can run on
+ * more than one core (`cores`, default: the machine's cores within the cgroup's quota, cpu.ts; FERRY_CPU_LIMIT is
+ * left out, as the process runtime only advises it): on one core the worker's start and the main thread's take
+ * turns, and the overlap gains nothing (bench/cold-start.ts on docker, 1 CPU per replica: boot + load the same
+ * within noise). At most one per process, for the first worker of the first ONNX model loaded. Never throws.
  */
-export function preloadWorker(modelDir: string, cores: number = cpuQuota()): void {
+export function preloadWorker(modelDir: string, cores: number = cpuQuota(undefined, {})): void {
   if (preloaded !== undefined || cores <= 1 || !looksOnnx(modelDir)) return;
   try {
     const worker = new Worker(WORKER_URL, {

@@ -75,7 +75,8 @@ test("the pool's first ONNX worker is the preloaded one (taken once), and it ser
     );
     assert.ok(Array.isArray(out), String(out));
     const label = out.find((t) => t.name === 'label');
-    assert.equal(Number((label?.data as BigInt64Array)[0]), 0, 'setosa');
+    assert.ok(label, 'a label output');
+    assert.equal(Number((label.data as BigInt64Array)[0]), 0, 'setosa');
     preloadWorker(IRIS, 2);
     assert.equal(takePreloaded('onnx'), undefined, 'one preloaded worker per process');
   } finally {

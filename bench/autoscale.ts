@@ -6,7 +6,7 @@
  * the live half (the same traces against `ferry up`) is to come.
  * Goals (issue 11): decision <= 2 s after a step; >= 99.9% success through scale from zero; SLO-violation
  * seconds <= 0.5x the KPA-default policy's at equal or lower replica-seconds. (Cold start of iris <= 1 s with
- * processes, <= 2 s with Docker: live half.)
+ * processes, <= 2 s with Docker: bench/cold-start.ts, against a live ferry up.)
  */
 import { ferryPolicy } from '../src/autoscaler/decide.ts';
 import { DEFAULT_SETTINGS } from '../src/autoscaler/settings.ts';
@@ -273,7 +273,7 @@ goals.push({
   name: 'cold start of iris, zero -> first answer',
   value: null,
   op: 'info',
-  detail: 'live half (ferry up): to come',
+  detail: 'live: bench/cold-start.ts',
 });
 printGoals(goals);
 

@@ -124,8 +124,28 @@ for (const runtime of ['process', 'docker'] as const) {
       );
       const cold = events.find((e) => e.reason === 'ColdStart');
       assert.ok(cold, 'the cold start is an event');
-      assert.match(cold.message, /^cold start of iris: ready \d+\.\d\d s after the decision to start it/);
+      assert.match(
+        cold.message,
+        /^cold start of iris: ready \d+\.\d\d s after the decision to start it, held requests released at \d+\.\d\d s \(revision 1, .*start [\d.]+ s, boot [\d.]+ s, load [\d.]+ s, warmup [\d.]+ s, ready [\d.]+ s, release [\d.]+ s; \d+ request\(s\) held\)$/,
+      );
       console.log(`# ${runtime}: ${cold.message}`);
+      // Its phases in the deployment's view (ferry describe) and in the control plane's metrics.
+      const last = (await client.getDeployment('iris')).lastColdStart;
+      assert.ok(last, 'the view has the last cold start');
+      for (const phase of ['start', 'boot', 'load', 'warmup', 'ready', 'release'] as const)
+        assert.ok(
+          last.phases[phase] !== null && last.phases[phase]! >= 0,
+          `${phase}: ${JSON.stringify(last)}`,
+        );
+      assert.ok(last.held >= 1, 'it released the held requests');
+      const metrics = await fetch(`${platform.apiUrl}/metrics`, {
+        headers: { authorization: `Bearer ${platform.adminToken}` },
+      });
+      assert.equal(metrics.status, 200);
+      assert.match(
+        await metrics.text(),
+        /ferry_cold_start_seconds_count\{deployment="iris",revision="1",phase="total"\} [1-9]/,
+      );
       await until('back to zero', async () => (await client.getDeployment('iris')).replicas === 0);
     });
 

@@ -56,6 +56,29 @@ describe('ferry serve examples/iris', () => {
     assert.equal((await fetch(`${base}/v2/health/ready`)).status, 200);
   });
 
+  test('the ready answer says when startup reached each step (the platform reads it for cold starts)', async () => {
+    const answer = (await (await fetch(`${base}/v2/health/ready`)).json()) as {
+      ready: boolean;
+      startup: Record<string, number>;
+    };
+    assert.equal(answer.ready, true);
+    const s = answer.startup;
+    for (const key of [
+      'processStartedAt',
+      'listeningAt',
+      'modelLoadStartedAt',
+      'modelLoadedAt',
+      'warmedAt',
+      'readyAt',
+    ])
+      assert.ok(Number.isInteger(s[key]) && s[key]! > 1.6e12, `${key}: ${s[key]}`);
+    assert.ok(s.processStartedAt! <= s.modelLoadStartedAt!, JSON.stringify(s));
+    assert.ok(s.modelLoadStartedAt! <= s.modelLoadedAt!, JSON.stringify(s));
+    assert.ok(s.modelLoadedAt! <= s.warmedAt!, JSON.stringify(s));
+    assert.ok(s.warmedAt! <= s.readyAt! && s.listeningAt! <= s.readyAt!, JSON.stringify(s));
+    assert.ok(s.readyAt! <= Date.now());
+  });
+
   test('the data path (node:http front): HEAD probes, query strings, versions, escaped names, other routes', async () => {
     const head = await fetch(`${base}/v2/health/ready`, { method: 'HEAD' });
     assert.equal(head.status, 200);

@@ -195,6 +195,7 @@ function view(over: Partial<DeploymentView> = {}): DeploymentView {
     replicaStatus: [replica(), replica({ name: 'iris-1-0', revision: 1, state: 'starting' })],
     conditions: [],
     lastCrash: null,
+    lastColdStart: null,
     endpoint: 'http://127.0.0.1:8080/v2/models/iris/infer',
     ...over,
   };
@@ -511,5 +512,45 @@ describe('describe', () => {
     ]) {
       assert.match(text, expected);
     }
+    assert.doesNotMatch(text, /Last cold start/, 'none yet');
+  });
+
+  test('describe shows the last cold start in phases, or its event after a restart of the control plane', () => {
+    const base: DescribeView = { ...view(), revisions: [], events: [] };
+    const withCold = describeText(
+      {
+        ...base,
+        lastColdStart: {
+          revision: 2,
+          replica: 'iris-2-0-abcde',
+          at: NOW - 90_000,
+          totalMs: 402,
+          phases: { start: 20, boot: 180, load: 60, warmup: 11, ready: 129, release: 2 },
+          held: 3,
+        },
+      },
+      NOW,
+    );
+    assert.match(
+      withCold,
+      /^Last cold start: r2 \(iris-2-0-abcde\) 1m30s ago: held requests released 0\.40 s after the decision to start it from zero \(3 held\)\n {2}start 0\.02 s, boot 0\.18 s, load 0\.06 s, warmup 0\.01 s, ready 0\.13 s, release 0\.00 s$/m,
+    );
+    const fromEvent = describeText(
+      {
+        ...base,
+        events: [
+          {
+            id: 7,
+            at: NOW - 5000,
+            type: 'Normal',
+            reason: 'ColdStart',
+            deployment: 'iris',
+            message: 'cold start of iris: ...',
+          },
+        ],
+      },
+      NOW,
+    );
+    assert.match(fromEvent, /^Last cold start: 5s ago: cold start of iris: \.\.\.$/m);
   });
 });

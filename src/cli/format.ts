@@ -4,6 +4,8 @@
  * log lines). No I/O; a bad value throws a UsageError naming the flag or token, which the command turns into
  * exit code 2.
  */
+
+import { phasesLine } from '../control/cold-start.ts';
 import type {
   AuditEntry,
   AuditVerification,
@@ -603,6 +605,20 @@ export function describeText(view: DescribeView, now: number): string {
       `Last crash: ${c.replica} (r${c.revision}) exited ${c.exitCode === undefined ? 'with an unknown code' : `with code ${c.exitCode}`} ${age(c.at, now)} ago`,
       ...c.logTail.map((l) => `  | ${l}`),
     );
+  }
+  const cold = view.lastColdStart;
+  if (cold) {
+    out.push(
+      '',
+      `Last cold start: r${cold.revision} (${cold.replica}) ${age(cold.at, now)} ago: held requests released ${(cold.totalMs / 1000).toFixed(2)} s after the decision to start it from zero (${cold.held} held)`,
+      `  ${phasesLine(cold)}`,
+    );
+  } else {
+    // Since a restart of the control plane only its event is left.
+    const event = view.events
+      .filter((e) => e.reason === 'ColdStart')
+      .sort((a, b) => b.at - a.at || b.id - a.id)[0];
+    if (event) out.push('', `Last cold start: ${age(event.at, now)} ago: ${event.message}`);
   }
   const events = [...view.events].sort((a, b) => a.at - b.at || a.id - b.id).slice(-20);
   out.push('', 'Events:', events.length === 0 ? '  none' : indent(eventsTable(events, now)));

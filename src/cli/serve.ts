@@ -48,6 +48,9 @@ export function registerServe(program: Command): void {
     )
     .action(
       action(async (paths: string[], options: ServeOptions, command: Command) => {
+        // The model's first inference worker starts now, beside the loading of the server's modules (preload.ts).
+        if (paths.length === 1)
+          (await import('../server/worker/preload.ts')).preloadWorker(resolve(paths[0]!));
         const { parseServingOverrides } = await import('../spec/index.ts');
         const { startServer } = await import('../server/index.ts');
         const overrides =

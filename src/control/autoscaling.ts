@@ -110,15 +110,24 @@ export class Autoscaling {
   }
 
   /**
-   * A replica of `name` became ready: when the deployment was started from zero, the cold start is over and
-   * this says how long it took (from the decision, and from the replica's start), else undefined.
+   * A replica of `name` became ready: when the deployment was started from zero, its cold start ends there (the
+   * loop records its phases, cold-start.ts) and this returns when it was decided; else undefined. Once per start.
    */
-  replicaReady(name: string, now: number, replicaStartedAt: number): string | undefined {
+  replicaReady(name: string): { decidedAt: number } | undefined {
     const since = this.#coldSince.get(name);
     if (since === undefined) return undefined;
     this.#coldSince.delete(name);
-    const s = (ms: number) => (Math.max(0, ms) / 1000).toFixed(2);
-    return `cold start of ${plainName(name)}: ready ${s(now - since)} s after the decision to start it (replica start to ready ${s(now - replicaStartedAt)} s)`;
+    return { decidedAt: since };
+  }
+
+  /** True while `name` is starting from zero (decided, no replica ready yet): requests wait for it. */
+  coldStarting(name: string): boolean {
+    return this.#coldSince.has(name);
+  }
+
+  /** Requests the gateway holds for `name` now (at zero replicas: those a cold start releases). */
+  heldNow(name: string): number {
+    return this.load.heldSamples().find((h) => h.deployment === name)?.held ?? 0;
   }
 
   private decideFor(dep: Deployment, now: number, samples: Sample[], ready: number, held: number): void {

@@ -291,6 +291,7 @@ export class CommandService implements ControlPlane {
       replicaStatus: status.replicas,
       conditions: status.conditions,
       lastCrash: status.lastCrash,
+      lastColdStart: status.lastColdStart,
       tenant,
       endpoint: `${this.gatewayUrl}${tenant === DEFAULT_TENANT ? '' : `/t/${tenant}`}/v2/models/${plain}/infer`,
     };

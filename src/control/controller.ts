@@ -13,6 +13,7 @@
 import { CommandService } from './commands.ts';
 import { eventRecorder } from './events.ts';
 import { ControlLoop, type ControlLoopOptions } from './loop.ts';
+import { ControlMetrics } from './metrics.ts';
 import { ReplicaLogs } from './replica-logs.ts';
 import type { ControlPlane } from './views.ts';
 
@@ -27,12 +28,15 @@ export class Controller implements ControlPlane {
   readonly loop: ControlLoop;
   /** What the API calls. */
   readonly commands: CommandService;
+  /** The control plane's Prometheus metrics (the API serves them at GET /metrics). */
+  readonly metrics: ControlMetrics;
 
   constructor(opts: ControllerOptions) {
     const { gatewayUrl, ...loopOptions } = opts;
     const now = opts.now ?? Date.now;
     const event = eventRecorder(opts.store, now, opts.logger);
-    this.loop = new ControlLoop({ ...loopOptions, now, event });
+    this.metrics = opts.metrics ?? new ControlMetrics();
+    this.loop = new ControlLoop({ ...loopOptions, metrics: this.metrics, now, event });
     this.commands = new CommandService({
       store: opts.store,
       loop: this.loop,

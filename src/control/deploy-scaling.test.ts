@@ -27,7 +27,14 @@ const IRIS = join(import.meta.dirname, '..', '..', 'examples', 'iris');
 /** A loop that has seen nothing and starts nothing. */
 const idleLoop: LoopPort = {
   nudge: () => undefined,
-  status: () => ({ replicas: [], revisions: [], readyByRevision: {}, conditions: [], lastCrash: null }),
+  status: () => ({
+    replicas: [],
+    revisions: [],
+    readyByRevision: {},
+    conditions: [],
+    lastCrash: null,
+    lastColdStart: null,
+  }),
   forgetFailure: () => undefined,
   forgetTrafficWait: () => undefined,
 };

@@ -20,6 +20,7 @@ export {
 export { LogArchive, type LogArchiveOptions } from './log-archive.ts';
 export { ControlLoop, type ControlLoopOptions, type ImageProvisioner } from './loop.ts';
 export type { LoopPort, LoopStatus } from './loop-port.ts';
+export { ControlMetrics } from './metrics.ts';
 export {
   type CrashHistory,
   type CrashRecord,

@@ -2,6 +2,7 @@
  * Where the command service (commands.ts) meets the reconcile loop (loop.ts): what the one may ask of the
  * other. Neither imports the other; controller.ts hands the loop to the command service as a `LoopPort`.
  */
+import type { ColdStartView } from './cold-start.ts';
 import type { Condition } from './types.ts';
 import type { CrashView, ReplicaView, RevisionStatusView } from './views.ts';
 
@@ -15,6 +16,8 @@ export interface LoopStatus {
   readyByRevision: Record<string, number>;
   conditions: Condition[];
   lastCrash: CrashView | null;
+  /** The newest start from zero replicas, in phases (since this control plane started). */
+  lastColdStart: ColdStartView | null;
 }
 
 /**

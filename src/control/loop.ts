@@ -23,12 +23,14 @@ import { EXIT_MODEL_LOAD_FAILED } from '../core/replica.ts';
 import { tenantOf } from '../core/tenant.ts';
 import type { EngineImageRequest } from '../image/provision.ts';
 import type { ReplicaStatus, Runtime, RuntimeWatch } from '../runtime/index.ts';
-import { readiness } from '../runtime/index.ts';
+import { readiness, readinessReport } from '../runtime/index.ts';
 import { Autoscaling, activatorFor, type LoadSource } from './autoscaling.ts';
+import { type ColdStartMoments, type ColdStartView, coldStartMessage, coldStartView } from './cold-start.ts';
 import type { ControllerLogger, RecordEvent } from './events.ts';
 import { platformLabels, readReplicaClaim } from './labels.ts';
 import { type LogArchive, toStored } from './log-archive.ts';
 import type { LoopPort, LoopStatus } from './loop-port.ts';
+import type { ControlMetrics } from './metrics.ts';
 import {
   type CrashHistory,
   crashKey,
@@ -73,6 +75,8 @@ export interface ControlLoopOptions {
   images?: ImageProvisioner;
   /** The gateway's load counts (issue 11): without them no deployment autoscales (no data holds). */
   load?: LoadSource;
+  /** Where cold starts are counted (ferry_cold_start_seconds); none: events and views only. */
+  metrics?: ControlMetrics;
 }
 
 /** What the loop needs to run a version on the docker runtime. */
@@ -94,6 +98,14 @@ const IMAGE_RETRY_MS = 30_000;
 
 const DEFAULT_POLICY: ReconcilePolicy = { backoff: { baseMs: 1000, maxMs: 60_000 } };
 const STARTING_POLL_MS = 250;
+/**
+ * A replica started from zero (requests wait for it) is probed this often by a watcher of its own, which asks for
+ * a pass the moment it is ready: at STARTING_POLL_MS, finding it ready took 125 ms on average, a fifth of a
+ * cold start (bench/cold-start.ts). A probe of a replica that is not listening yet is a failed connect.
+ */
+const COLD_POLL_MS = 20;
+/** The watcher gives up after this long (the passes go on probing at STARTING_POLL_MS). */
+const COLD_WATCH_MS = 60_000;
 const CRASH_LOG_LINES = 10;
 /** Revision problems that running replicas show, cleared only once one of its replicas is ready. */
 const SEEN_IN_REPLICAS = ['ModelLoadFailed', 'CrashLoop'];
@@ -126,6 +138,14 @@ export class ControlLoop implements LoopPort {
   /** Polls autoscaled deployments' ready replicas for their own load (replica-load.ts); with `load` only. */
   readonly replicaLoad: ReplicaLoad | undefined;
   private readonly images: ImageProvisioner | undefined;
+  private readonly metrics: ControlMetrics | undefined;
+  /** When runtime.ensure returned, by replica id, until the replica is ready (a cold start's `started`). */
+  private readonly ensuredAt = new Map<string, number>();
+  /** Cold starts whose replica this pass saw ready: recorded once the pass has published its routes. */
+  private endingColdStarts: Array<Omit<ColdStartMoments, 'releasedAt' | 'held'>> = [];
+  private readonly lastColdStart = new Map<string, ColdStartView>();
+  /** Replica ids a cold-start watcher probes (watchReady). */
+  private readonly coldWatch = new Set<string>();
   /** Images made ready for the docker runtime, by `${model}:${version}`. */
   private readonly imageStates = new Map<string, ImageState>();
   /** The labels every replica of this platform carries; lists are filtered by them. */
@@ -182,6 +202,7 @@ export class ControlLoop implements LoopPort {
       ? new Autoscaling(opts.store, opts.load, opts.event, this.replicaLoad)
       : undefined;
     this.images = opts.images;
+    this.metrics = opts.metrics;
     this.mine = platformLabels(opts.platformId);
     this.event = opts.event;
   }
@@ -279,6 +300,7 @@ export class ControlLoop implements LoopPort {
       readyByRevision: this.readyByRevision(deployment),
       conditions: this.conditions[deployment] ?? [],
       lastCrash: this.lastCrash.get(deployment) ?? null,
+      lastColdStart: this.lastColdStart.get(deployment) ?? null,
     };
   }
 
@@ -362,6 +384,7 @@ export class ControlLoop implements LoopPort {
       const at = key.lastIndexOf('@');
       if (!desiredNow.has(key.slice(0, at))) this.problems.delete(key);
     }
+    for (const name of this.lastColdStart.keys()) if (!desiredNow.has(name)) this.lastColdStart.delete(name);
     const actual = this.observed.filter((o) => !this.leaving.has(o.status.id)).map((o) => o.actual);
     const result = reconcile(desired, actual, now, this.policy, this.history, this.conditions);
     this.history = result.history;
@@ -386,7 +409,11 @@ export class ControlLoop implements LoopPort {
       ),
       result.actions,
     );
+    const held = new Map(
+      this.endingColdStarts.map((c) => [c.deployment, this.autoscaling?.heldNow(c.deployment) ?? 0]),
+    );
     this.routes.setRoutes(buildRoutes(routing));
+    this.recordColdStarts(held);
     await this.act(result.actions);
     return wakeAt;
   }
@@ -416,11 +443,14 @@ export class ControlLoop implements LoopPort {
       statuses.filter((s) => s.state === 'starting' || s.state === 'ready').map((s) => s.id),
     );
     for (const id of this.ready) if (!live.has(id)) this.ready.delete(id);
+    for (const id of this.ensuredAt.keys()) if (!live.has(id)) this.ensuredAt.delete(id);
     await Promise.all(
       statuses
         .filter((s) => s.state === 'starting' && !this.ready.has(s.id) && !this.leaving.has(s.id))
         .map(async (s) => {
-          if (await readiness(s.url, 1000)) {
+          const report = await readinessReport(s.url, 1000);
+          if (report.ready) {
+            const readyAt = this.now();
             this.ready.add(s.id);
             const claim = readReplicaClaim(s.labels);
             if (claim.deployment !== undefined && claim.revision !== undefined) {
@@ -435,10 +465,18 @@ export class ControlLoop implements LoopPort {
               `${s.name} (revision ${claim.revision}) is ready at ${s.url}`,
             );
             const cold =
-              claim.deployment === undefined
-                ? undefined
-                : this.autoscaling?.replicaReady(claim.deployment, this.now(), s.startedAt);
-            if (cold) this.event(claim.deployment, 'Normal', 'ColdStart', cold);
+              claim.deployment === undefined ? undefined : this.autoscaling?.replicaReady(claim.deployment);
+            if (cold && claim.deployment !== undefined)
+              this.endingColdStarts.push({
+                deployment: claim.deployment,
+                revision: claim.revision ?? 0,
+                replica: s.name,
+                decidedAt: cold.decidedAt,
+                startedAt: this.ensuredAt.get(s.id) ?? s.startedAt,
+                startup: report.startup,
+                readyAt,
+              });
+            this.ensuredAt.delete(s.id);
           }
         }),
     );
@@ -492,6 +530,23 @@ export class ControlLoop implements LoopPort {
         `${where} exited with code ${s.exitCode ?? 'unknown'}${logTail.length > 0 ? `; last log lines:\n${logTail.join('\n')}` : ''}`,
       );
     }
+  }
+
+  /**
+   * The cold starts whose replica was seen ready in this pass, now that the route table with it is out (the held
+   * requests went to it): an event with every phase, the metrics, and the deployment's last cold start.
+   * `held`: the requests held per deployment just before the table went out.
+   */
+  private recordColdStarts(held: Map<string, number>): void {
+    if (this.endingColdStarts.length === 0) return;
+    const releasedAt = this.now();
+    for (const c of this.endingColdStarts) {
+      const view = coldStartView({ ...c, releasedAt, held: held.get(c.deployment) ?? 0 });
+      this.lastColdStart.set(c.deployment, view);
+      this.metrics?.coldStart(c.deployment, view);
+      this.event(c.deployment, 'Normal', 'ColdStart', coldStartMessage(c.deployment, view));
+    }
+    this.endingColdStarts = [];
   }
 
   /** A revision whose replicas keep crashing and never were ready has failed (its rollout aborts). */
@@ -681,7 +736,13 @@ export class ControlLoop implements LoopPort {
       );
       return steadyReplicas(dep.replicas, current, dep.scaling !== null);
     }
-    const step = stepTrafficMove(dep.replicas, current, target.entries, readyByRevision, dep.scaling !== null);
+    const step = stepTrafficMove(
+      dep.replicas,
+      current,
+      target.entries,
+      readyByRevision,
+      dep.scaling !== null,
+    );
     if (step.apply) {
       this.store.applyTrafficTarget(dep.name);
       this.moveWaits.delete(dep.name);
@@ -769,6 +830,8 @@ export class ControlLoop implements LoopPort {
     if (problem && !SEEN_IN_REPLICAS.includes(problem.reason)) this.problems.delete(key);
     try {
       const status = await this.runtime.ensure(made.spec);
+      this.ensuredAt.set(status.id, this.now());
+      if (this.autoscaling?.coldStarting(dep)) this.watchReady(status);
       this.event(
         dep,
         'Normal',
@@ -784,6 +847,33 @@ export class ControlLoop implements LoopPort {
         fatal: false,
       });
     }
+  }
+
+  /**
+   * Probes a replica started from zero every COLD_POLL_MS and asks for a pass once it answers ready (the pass
+   * probes it again, records it ready and publishes the routes that release the held requests). Ends then, when
+   * a pass has seen it ready or no longer lists it, when the loop stops, or after COLD_WATCH_MS.
+   */
+  private watchReady(status: ReplicaStatus): void {
+    if (this.coldWatch.has(status.id)) return;
+    this.coldWatch.add(status.id);
+    const until = this.now() + COLD_WATCH_MS;
+    const work = (async () => {
+      try {
+        // ensuredAt is dropped once the replica is ready or no longer listed (probe()).
+        while (!this.stopped && this.ensuredAt.has(status.id) && this.now() < until) {
+          if (await readiness(status.url, 1000)) {
+            this.nudge();
+            return;
+          }
+          await new Promise((r) => setTimeout(r, COLD_POLL_MS));
+        }
+      } finally {
+        this.coldWatch.delete(status.id);
+      }
+    })();
+    this.background.add(work);
+    void work.finally(() => this.background.delete(work));
   }
 
   private async removeReplica(status: ReplicaStatus, reason: string): Promise<void> {

@@ -5,6 +5,7 @@
  * These shapes are the API's JSON bodies: plain data, no class instances, timestamps in ms since the epoch.
  */
 import type { ScalingSettings } from '../autoscaler/types.ts';
+import type { ColdStartView } from './cold-start.ts';
 import type { Usage } from './quota.ts';
 import type { RolloutPhase } from './rollout.ts';
 import type {
@@ -98,6 +99,8 @@ export interface DeploymentView extends Deployment {
   replicaStatus: ReplicaView[];
   conditions: Condition[];
   lastCrash: CrashView | null;
+  /** The newest start from zero replicas, in phases (cold-start.ts); null when none since the control plane started. */
+  lastColdStart: ColdStartView | null;
   /** Gateway URL that serves it: `${gateway}/v2/models/${name}/infer` (`${gateway}/t/${tenant}/v2/...` outside the default tenant). */
   endpoint: string;
 }

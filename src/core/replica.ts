@@ -18,6 +18,25 @@ export const EXIT_MODEL_LOAD_FAILED = 3;
  */
 export const DRAINING_HEADER = 'x-ferry-draining';
 
+/**
+ * What a replica's server says of its startup, in its ready answer (`GET /v2/health/ready` 200:
+ * `{"ready":true,"startup":{...}}`): when it reached each step, in ms since the epoch. The platform reads it once
+ * per replica for the phases of a cold start. Listening and loading overlap (loading starts first); a time is null
+ * when the step did not happen (no model READY).
+ */
+export interface ReplicaStartup {
+  /** The server process started (its performance.timeOrigin). */
+  processStartedAt: number;
+  listeningAt: number | null;
+  /** The first model's load began, and the last one's workers were up with their sessions (before warm-up). */
+  modelLoadStartedAt: number | null;
+  modelLoadedAt: number | null;
+  /** The last model's warm-up was done. */
+  warmedAt: number | null;
+  /** Startup was over: ready from then on. */
+  readyAt: number;
+}
+
 /** The replica's effective CPU limit in cores; the server sizes its threads by it on every runtime. */
 export const CPU_LIMIT_ENV = 'FERRY_CPU_LIMIT';
 

@@ -142,6 +142,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       secrets,
       versions: { store, artifacts, pinImage: (ref) => pinImage(ref, engine, allowedRegistries) },
       info: { version: FERRY_VERSION, runtime: runtime.kind, gatewayUrl },
+      metrics: controller.metrics,
       logger: opts.logger ? opts.logger.child({ component: 'api' }) : false,
     });
     const apiPort = opts.apiPort ?? DEFAULT_API_PORT;

@@ -2,7 +2,7 @@
 
 export { DockerRuntime, type DockerRuntimeOptions, RUNTIME_LABELS } from './docker-runtime.ts';
 export { ProcessRuntime, type ProcessRuntimeOptions } from './process-runtime.ts';
-export { readiness, replicaGet, replicaGetJson, withReadiness } from './readiness.ts';
+export { readiness, readinessReport, replicaGet, replicaGetJson, withReadiness } from './readiness.ts';
 export type {
   ReplicaLogLine,
   ReplicaSpec,

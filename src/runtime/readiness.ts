@@ -1,5 +1,5 @@
 import { type IncomingMessage, request } from 'node:http';
-import { socketPathOf } from '../core/replica.ts';
+import { type ReplicaStartup, socketPathOf } from '../core/replica.ts';
 import type { ReplicaStatus } from './types.ts';
 
 const READY_PATH = '/v2/health/ready';
@@ -109,6 +109,9 @@ export function replicaGetJson(
   });
 }
 
+/** The most of a readiness answer's body that is read (the startup report is a few hundred bytes). */
+const MAX_READY_BODY = 4096;
+
 /**
  * True when the replica's `/v2/health/ready` answers 200 within timeoutMs; false on any other answer or error.
  * url: `http://host:port` or `unix:<socket path>`.
@@ -119,6 +122,62 @@ export async function readiness(url: string, timeoutMs = 1000): Promise<boolean>
   } catch {
     return false;
   }
+}
+
+/**
+ * Readiness as `readiness` says, and the startup report of a ready server (its ready answer's `startup`, see
+ * ReplicaStartup), or null when the answer has none (an older server, another body).
+ */
+export async function readinessReport(
+  url: string,
+  timeoutMs = 1000,
+): Promise<{ ready: boolean; startup: ReplicaStartup | null }> {
+  try {
+    const { status, body } = await get<{ status: number; body: Buffer }>(
+      url,
+      READY_PATH,
+      timeoutMs,
+      (res, resolve, reject) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          if (size < MAX_READY_BODY) chunks.push(chunk);
+          size += chunk.length;
+        });
+        res.on('error', reject);
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).subarray(0, MAX_READY_BODY) }),
+        );
+      },
+    );
+    if (status !== 200) return { ready: false, startup: null };
+    return { ready: true, startup: startupOf(body) };
+  } catch {
+    return { ready: false, startup: null };
+  }
+}
+
+function startupOf(body: Buffer): ReplicaStartup | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return null;
+  }
+  const s = (parsed as { startup?: Record<string, unknown> } | null)?.startup;
+  if (typeof s !== 'object' || s === null) return null;
+  const time = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : null);
+  const processStartedAt = time(s.processStartedAt);
+  const readyAt = time(s.readyAt);
+  if (processStartedAt === null || readyAt === null) return null;
+  return {
+    processStartedAt,
+    listeningAt: time(s.listeningAt),
+    modelLoadStartedAt: time(s.modelLoadStartedAt),
+    modelLoadedAt: time(s.modelLoadedAt),
+    warmedAt: time(s.warmedAt),
+    readyAt,
+  };
 }
 
 /** The same list with every `starting` replica whose server answers ready marked `ready` (probes in parallel). */

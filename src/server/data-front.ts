@@ -61,6 +61,7 @@ class Front {
   readonly #live: RouteCounter;
   readonly #ready: RouteCounter;
   readonly #load: RouteCounter;
+  #readyAnswer: Buffer | null = null;
   #nextId = 0;
 
   constructor({ dataPlane, metrics, logger, maxBodyBytes }: DataFrontOptions) {
@@ -74,6 +75,18 @@ class Front {
     this.#load = metrics.route(LOAD_PATH);
   }
 
+  /**
+   * `{"ready":true,"startup":{...}}`: when startup reached each step (DataPlane.startup), made once. The platform
+   * reads it once per replica, for the phases of a cold start; OIP clients look at the status only.
+   */
+  #readyBody(): Buffer {
+    if (this.#readyAnswer !== null) return this.#readyAnswer;
+    const startup = this.#dataPlane.startup();
+    if (startup === null) return READY;
+    this.#readyAnswer = Buffer.from(JSON.stringify({ ready: true, startup }));
+    return this.#readyAnswer;
+  }
+
   handle(req: IncomingMessage, res: ServerResponse): boolean {
     const url = req.url ?? '';
     const query = url.indexOf('?');
@@ -82,7 +95,7 @@ class Front {
       // HEAD: the same status and headers; node:http leaves the body out.
       if (path === '/v2/health/ready') {
         const ready = this.#dataPlane.ready();
-        this.#probe(req, res, this.#ready, ready ? 200 : 503, ready ? READY : NOT_READY);
+        this.#probe(req, res, this.#ready, ready ? 200 : 503, ready ? this.#readyBody() : NOT_READY);
         return true;
       }
       if (path === '/v2/health/live') {

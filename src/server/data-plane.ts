@@ -4,7 +4,7 @@
  * between these and the wire.
  */
 import { FerryError, isFerryError } from '../core/errors.ts';
-import type { LoadReport } from '../core/replica.ts';
+import type { LoadReport, ReplicaStartup } from '../core/replica.ts';
 import { FERRY_VERSION } from '../core/version.ts';
 import {
   decodeInferRequest,
@@ -49,6 +49,8 @@ export interface ModelMetadataWithState extends ModelMetadata {
 export class DataPlane {
   #draining = false;
   #startupDone = false;
+  #listeningAt: number | null = null;
+  #startup: ReplicaStartup | null = null;
 
   constructor(readonly repository: ModelRepository) {}
 
@@ -61,8 +63,31 @@ export class DataPlane {
     return !this.#draining && this.#startupDone && this.repository.all().some((v) => v.state === 'READY');
   }
 
+  markListening(): void {
+    this.#listeningAt ??= Date.now();
+  }
+
   markStartupDone(): void {
     this.#startupDone = true;
+    const ready = this.repository.all().filter((v) => v.state === 'READY');
+    const last = (pick: (v: ModelVersion) => number | null) => {
+      const times = ready.map(pick).filter((t): t is number => t !== null);
+      return times.length === 0 ? null : Math.max(...times);
+    };
+    const first = ready.map((v) => v.loadStartedAt).filter((t): t is number => t !== null);
+    this.#startup = {
+      processStartedAt: Math.round(performance.timeOrigin),
+      listeningAt: this.#listeningAt,
+      modelLoadStartedAt: first.length === 0 ? null : Math.min(...first),
+      modelLoadedAt: last((v) => v.modelLoadedAt),
+      warmedAt: last((v) => v.warmedAt),
+      readyAt: Date.now(),
+    };
+  }
+
+  /** When startup reached each step; null until it is over. */
+  startup(): ReplicaStartup | null {
+    return this.#startup;
   }
 
   startDraining(): void {

@@ -21,6 +21,8 @@
  * drain (readiness false, in-flight requests finish, workers stop), then exit 0, or 1 when the deadline cut
  * requests off. A second signal exits at once (130).
  */
+// First: starts the model's worker while the modules below load and run (worker/preload.ts).
+import './worker/preload-entry.ts';
 import { isFerryError } from '../core/errors.ts';
 import {
   EXIT_MODEL_LOAD_FAILED,

@@ -5,11 +5,12 @@ import { ServerMetrics } from './metrics.ts';
 
 test('docs/metrics.md lists exactly the ferry_ metrics the server registers, with their types', async () => {
   const doc = readFileSync(new URL('../../docs/metrics.md', import.meta.url), 'utf8');
-  // The gateway's rows (ferry_gateway_*) are checked against its registry by src/gateway/metrics.test.ts.
+  // The rows of the Model server section; the gateway's and the control plane's are checked against their
+  // registries by src/gateway/metrics.test.ts and src/control/metrics.test.ts.
+  const section = doc.split(/^## /m).find((s) => s.startsWith('Model server'));
+  assert.ok(section, 'docs/metrics.md has a "## Model server" section');
   const documented = new Map(
-    [...doc.matchAll(/^\|\s*`(ferry_[a-z_]+)`\s*\|\s*(\w+)\s*\|/gm)]
-      .filter((m) => !m[1]!.startsWith('ferry_gateway_'))
-      .map((m) => [m[1]!, m[2]!]),
+    [...section.matchAll(/^\|\s*`(ferry_[a-z_]+)`\s*\|\s*(\w+)\s*\|/gm)].map((m) => [m[1]!, m[2]!]),
   );
   const metrics = new ServerMetrics();
   const registered = new Map(

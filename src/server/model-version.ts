@@ -17,6 +17,8 @@ import { threadsPerWorker } from './cpu.ts';
 import { LoadMeter } from './load-meter.ts';
 import type { ModelMetrics } from './metrics.ts';
 import { WorkerPool } from './worker/pool.ts';
+/** Inference threads yield the CPU to the event loop when both want it (see inference-worker.ts). */
+import { WORKER_NICE } from './worker/preload.ts';
 
 export type VersionState = RepositoryIndexEntry['state'];
 
@@ -26,14 +28,18 @@ export interface VersionLogger {
   error(fields: object, message: string): void;
 }
 
-/** Inference threads yield the CPU to the event loop when both want it (see inference-worker.ts). */
-const WORKER_NICE = 10;
-
 export class ModelVersion {
   state: VersionState = 'UNAVAILABLE';
   reason = '';
   metadata: ModelMetadata | null = null;
   loadedAt: number | null = null;
+  /**
+   * When the last load got to each step (ms since the epoch): started, workers up with the model's session
+   * (`loadedAt` is after the warm-up), and the warm-up done. Reported in the server's ready answer (startup).
+   */
+  loadStartedAt: number | null = null;
+  modelLoadedAt: number | null = null;
+  warmedAt: number | null = null;
   /** Checks a decoded request against this version's inputs and outputs (FERRY_INVALID_INPUT). */
   validate: (request: InferRequest) => void = () => {
     throw new FerryError('FERRY_MODEL_NOT_READY', `model "${this.name}" is not loaded`);
@@ -95,6 +101,7 @@ export class ModelVersion {
 
   async load(): Promise<void> {
     const started = performance.now();
+    this.loadStartedAt = Date.now();
     const { spec } = this.source;
     const fields = { model: this.name, version: this.version };
     this.state = 'LOADING';
@@ -180,9 +187,11 @@ export class ModelVersion {
           for (const ms of queueMs) this.metrics.queued(ms / 1000);
         },
       });
+      this.modelLoadedAt = Date.now();
       await this.#warmUp();
       this.state = 'READY';
       this.loadedAt = Date.now();
+      this.warmedAt = this.loadedAt;
       const seconds = (performance.now() - started) / 1000;
       this.metrics.loaded(seconds);
       this.metrics.ready(true);
@@ -190,8 +199,11 @@ export class ModelVersion {
         {
           ...fields,
           seconds: Number(seconds.toFixed(3)),
+          warmupSeconds: Number(((this.warmedAt - this.modelLoadedAt) / 1000).toFixed(3)),
           threads,
           workers: pool.size,
+          // the first worker started while the process booted (worker/preload.ts)
+          preloaded: pool.preloaded,
           // batched: requests are concatenated into one model call; grouped: one call each (batching/plan.ts)
           batching: this.batched ? 'batched' : 'grouped',
         },

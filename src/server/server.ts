@@ -14,6 +14,7 @@ import { ServerMetrics } from './metrics.ts';
 import { ModelRepository } from './repository.ts';
 import { loadSecretFiles } from './secret-files.ts';
 import { listenOnSocket, removeSocket } from './socket.ts';
+import { discardPreloaded } from './worker/preload.ts';
 
 export interface ServerOptions {
   /** Model directories or repository directories. */
@@ -102,6 +103,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       throw portInUse(options);
     throw error;
   }
+  dataPlane.markListening();
   const port = socketPath === undefined ? (app.server.address() as AddressInfo).port : 0;
   const url =
     socketPath === undefined
@@ -138,6 +140,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     );
   }
   dataPlane.markStartupDone();
+  discardPreloaded(); // a worker started for a model that turned out not to need it
   logger.info(
     { url, models: repository.index() },
     dataPlane.ready() ? 'server ready' : 'server started, but no model is ready',

@@ -9,6 +9,7 @@ import pino from 'pino';
 import { z } from 'zod';
 import { prepareArtifact } from '../../image/artifact.ts';
 import { ArtifactStore } from '../artifacts.ts';
+import { ControlMetrics } from '../metrics.ts';
 import type {
   CreatedToken,
   EventRecord,
@@ -767,7 +768,7 @@ describe('openapi', () => {
       for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, unknown>>)) {
         for (const method of Object.keys(ops)) documented.push(`${method.toUpperCase()} ${path}`);
       }
-      assert.equal(registered.length, 42, `routes seen: ${registered.join(', ')}`);
+      assert.equal(registered.length, 43, `routes seen: ${registered.join(', ')}`);
       assert.deepEqual([...documented].sort(), [...registered].sort());
 
       assert.deepEqual(doc.components.securitySchemes.bearer, {
@@ -851,6 +852,38 @@ describe('openapi', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+test("GET /metrics: the control plane's metrics in Prometheus text, for platform admins only; 404 without them", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-api-'));
+  const store = openStore(join(dir, 'state.db'));
+  const metrics = new ControlMetrics();
+  const app = buildControlApi({ store, control: recordingControl(store), info: INFO, metrics });
+  const bare = buildControlApi({ store, control: recordingControl(store), info: INFO });
+  try {
+    const platformAdmin = store.createToken('ops', 'platform-admin').token;
+    const get = (a: FastifyInstance, token?: string) =>
+      a.inject({
+        method: 'GET',
+        url: '/metrics',
+        headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+      });
+    const ok = await get(app, platformAdmin);
+    assert.equal(ok.statusCode, 200, ok.body);
+    assert.match(String(ok.headers['content-type']), /^text\/plain/);
+    assert.match(ok.body, /# TYPE ferry_cold_start_seconds histogram/);
+    assert.equal((await get(app)).statusCode, 401);
+    for (const role of ['admin', 'deployer', 'viewer'])
+      assert.equal((await get(app, store.createToken(`t-${role}`, role).token)).statusCode, 403, role);
+    const none = await get(bare, platformAdmin);
+    assert.equal(none.statusCode, 404);
+    assert.equal(none.json().code, 'FERRY_ROUTE_NOT_FOUND');
+  } finally {
+    await app.close();
+    await bare.close();
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('the route check sees a route added outside the table', async () => {

@@ -51,6 +51,8 @@ export interface ControlApiOptions {
   secrets?: Secrets;
   /** The artifact store and version registration (POST .../versions, /v1/artifacts). */
   versions?: VersionRegistryDeps;
+  /** Served at GET /metrics (platform admins); without it that route answers 404. */
+  metrics?: ApiDeps['metrics'];
 }
 
 /** Paths the logger censors (the Authorization header, however a serializer shapes it). */
@@ -124,6 +126,7 @@ export function buildControlApi(opts: ControlApiOptions): FastifyInstance {
     info: opts.info,
     ...(opts.secrets ? { secrets: opts.secrets } : {}),
     ...(opts.versions ? { versions: opts.versions } : {}),
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
     heartbeatMs: opts.followHeartbeatMs ?? 15_000,
     openapi: () => {
       openapi ??= buildOpenApi(ROUTES, {

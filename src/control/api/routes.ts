@@ -100,6 +100,8 @@ export interface ApiDeps {
   versions?: VersionRegistryDeps;
   /** Milliseconds between heartbeat newlines on a followed log stream. */
   heartbeatMs: number;
+  /** The control plane's metrics; without them GET /metrics answers 404. */
+  metrics?: { render(): Promise<{ contentType: string; body: string }> };
   /** The OpenAPI document (built once, on first use). */
   openapi: () => unknown;
 }
@@ -181,6 +183,24 @@ export const ROUTES: readonly RouteDef[] = [
     status: 200,
     response: { schema: OpenApiDocumentSchema },
     handler: ({ deps }) => deps.openapi(),
+  }),
+  route({
+    method: 'GET',
+    url: '/metrics',
+    access: 'platform',
+    operationId: 'metrics',
+    summary:
+      "The control plane's Prometheus metrics, text format (docs/metrics.md); every tenant's deployments, so platform admins only",
+    tag: 'system',
+    status: 200,
+    handler: async ({ deps, reply }) => {
+      if (!deps.metrics)
+        throw new FerryError('FERRY_ROUTE_NOT_FOUND', 'This control plane serves no metrics', {
+          hint: 'The platform (ferry up) serves them.',
+        });
+      const { contentType, body } = await deps.metrics.render();
+      return reply.code(200).type(contentType).send(body);
+    },
   }),
   route({
     method: 'GET',

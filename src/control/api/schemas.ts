@@ -512,6 +512,29 @@ export const CrashSchema = component(
     .describe("The newest crash of one of the deployment's replicas"),
 );
 
+export const ColdStartSchema = component(
+  'ColdStart',
+  z
+    .object({
+      revision: z.number(),
+      replica: z.string(),
+      at: z.number().describe('When the autoscaler decided to start it from zero (ms since the epoch)'),
+      totalMs: z.number().describe('Decision to the held requests released to the ready replica'),
+      phases: z
+        .object({
+          start: z.number().nullable(),
+          boot: z.number().nullable(),
+          load: z.number().nullable(),
+          warmup: z.number().nullable(),
+          ready: z.number().nullable(),
+          release: z.number().nullable(),
+        })
+        .describe('ms per phase (docs/autoscaling.md, Cold starts); null: not reported by the replica'),
+      held: z.number().describe('Requests held at zero when the replica took traffic'),
+    })
+    .describe('The newest start of the deployment from zero replicas, in phases'),
+);
+
 export const ScalingSchema = component(
   'Scaling',
   z.object(scalingFields).describe('autoscaling settings (docs/autoscaling.md)'),
@@ -577,6 +600,7 @@ const deploymentViewShape = {
   replicaStatus: z.array(ReplicaSchema),
   conditions: z.array(ConditionSchema),
   lastCrash: CrashSchema.nullable(),
+  lastColdStart: ColdStartSchema.nullable(),
   endpoint: z.string(),
 };
 

@@ -205,6 +205,7 @@ export function recordingControl(store: Store, gatewayUrl = 'http://127.0.0.1:1'
       replicaStatus: self.replicas.get(name) ?? [],
       conditions: [],
       lastCrash: null,
+      lastColdStart: null,
       endpoint: `${gatewayUrl}/v2/models/${name}/infer`,
     };
   }

@@ -107,6 +107,22 @@ export function sessionOptions(threads: number): ort.InferenceSession.SessionOpt
   };
 }
 
+/** y = Identity(x), FP32 [N,3]: tools/onnx/models.ts identityModel('FP32'), 124 bytes (onnx-tensors.test.ts checks). */
+export const TINY_MODEL_BASE64 =
+  'CAgSEGZlcnJ5LXRvb2xzLW9ubngaATEyADpbCh4KAXgSAXkaCklkZW50aXR5XzAiCElkZW50aXR5OgASDWlkZW50aXR5X2ZwMzJaFAoBeBIPCg0IARIJCgMSAU4KAggDYhQKAXkSDwoNCAESCQoDEgFOCgIIA0IECgAQEQ==';
+
+/**
+ * Pays onnxruntime's one-time setup of the process (its first session costs 40-100 ms whatever the model; the
+ * next about 1 ms) on a tiny model, so that it can happen before the real model is known (worker/preload.ts).
+ */
+export async function warmOnnxRuntime(): Promise<void> {
+  const session = await ort.InferenceSession.create(
+    Buffer.from(TINY_MODEL_BASE64, 'base64'),
+    sessionOptions(1),
+  );
+  await session.release();
+}
+
 export async function openSession(path: string, threads: number): Promise<ort.InferenceSession> {
   try {
     return await ort.InferenceSession.create(path, sessionOptions(threads));

@@ -16,9 +16,10 @@ import {
   type WorkerInit,
   wallClockMs,
 } from './messages.ts';
+import type { WorkerPreload } from './preload.ts';
 
 const port = parentPort!;
-const init = workerData as WorkerInit;
+const data = workerData as WorkerInit | WorkerPreload;
 
 /**
  * False once a transfer failed: onnxruntime-node's output buffers are external memory that cannot be
@@ -41,9 +42,13 @@ function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
 
 async function loadBackend(): Promise<Backend> {
   if (init.format === 'onnx') {
+    // Imported at the thread's first priority (a preloaded worker has done it already); lowered before the
+    // session opens, so that onnxruntime's pool threads inherit it.
     const { loadOnnxBackend } = await import('../backends/onnx.ts');
+    lowerThreadPriority(init.nice);
     return loadOnnxBackend(init.options);
   }
+  lowerThreadPriority(init.nice);
   const { loadHandlerBackend } = await import('../backends/handler.ts');
   return loadHandlerBackend(init.options);
 }
@@ -62,7 +67,30 @@ function lowerThreadPriority(nice: number): void {
   }
 }
 
-lowerThreadPriority(init.nice);
+/**
+ * A preloaded worker (preload.ts) imports the ONNX backend and pays onnxruntime's setup while the server boots,
+ * then waits for the WorkerInit of the model it is for. A failure here is left for loadBackend to meet again.
+ * This runs at the process's priority, as the main thread's start does: at the inference threads' nice 10, on a
+ * busy machine it came last and the server waited for it.
+ */
+async function preloaded(preload: WorkerPreload): Promise<WorkerInit> {
+  const init = new Promise<WorkerInit>((resolve) => {
+    port.once('message', (message: ToWorker) => {
+      if (message.type === 'init') resolve(message.init);
+    });
+  });
+  if (preload.preload === 'onnx') {
+    try {
+      const { warmOnnxRuntime } = await import('../backends/onnx-tensors.ts');
+      await warmOnnxRuntime();
+    } catch {
+      // the real load reports it
+    }
+  }
+  return init;
+}
+
+const init: WorkerInit = 'preload' in data ? await preloaded(data) : data;
 
 let backend: Backend;
 try {
@@ -85,6 +113,7 @@ port.on('message', (message: ToWorker) => {
 });
 
 async function handle(message: ToWorker): Promise<void> {
+  if (message.type === 'init') return; // taken by preloaded() already
   if (message.type === 'unload') {
     await backend.unload().catch(() => undefined);
     send({ type: 'unloaded' });

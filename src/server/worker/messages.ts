@@ -26,6 +26,8 @@ export interface SerializedError {
 }
 
 export type ToWorker =
+  /** To a preloaded worker (preload.ts), once: the model it is for. */
+  | { type: 'init'; init: WorkerInit }
   | { type: 'infer'; id: number; requests: InferRequest[]; notAfter: number }
   | { type: 'run'; id: number; inputs: Tensor[]; notAfter: number }
   | { type: 'unload' };

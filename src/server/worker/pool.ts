@@ -16,6 +16,7 @@ import {
   type WorkerInit,
 } from './messages.ts';
 
+import { takePreloaded } from './preload.ts';
 /** The worker's entry: bundled (image), compiled (dist/cli) or through tsx (from source); see worker-url.ts. */
 import { WORKER_URL as BOOTSTRAP } from './worker-url.ts';
 
@@ -50,6 +51,8 @@ export class WorkerPool {
   #closing = false;
   inputs: TensorSpec[] = [];
   outputs: TensorSpec[] = [];
+  /** One of its workers was started while the process booted (preload.ts). */
+  preloaded = false;
 
   private constructor(
     private readonly init: WorkerInit,
@@ -70,7 +73,13 @@ export class WorkerPool {
 
   #spawn(): Promise<Slot> {
     return new Promise((resolve, reject) => {
-      const worker = new Worker(BOOTSTRAP, { workerData: this.init, stdout: false, stderr: false });
+      // The worker started while the process booted (preload.ts), when there is one for this format.
+      const pre = takePreloaded(this.init.format);
+      const worker = pre ?? new Worker(BOOTSTRAP, { workerData: this.init, stdout: false, stderr: false });
+      if (pre) {
+        this.preloaded = true;
+        pre.postMessage({ type: 'init', init: this.init } satisfies ToWorker);
+      }
       const slot: Slot = { worker, pending: new Map(), busy: 0, lastDoneAt: 0 };
       let loaded = false;
       worker.on('message', (message: FromWorker) => {

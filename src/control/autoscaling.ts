@@ -95,7 +95,10 @@ export class Autoscaling {
       }
       this.#pending.delete(dep.name);
       this.#lastDecision.set(dep.name, now);
-      this.decideFor(dep, now, pending, ready(dep.name), holding);
+      // In units of the deployment's count: a split or a rollout runs revisions side by side (a split's each at
+      // least one), whose ready replicas together may exceed it; counted whole, they would hold the count up
+      // (a scale-down goes at most to ready / maxScaleDownRate) and a split at one replica never reached zero.
+      this.decideFor(dep, now, pending, Math.min(ready(dep.name), dep.replicas), holding);
       next = Math.min(next ?? Number.POSITIVE_INFINITY, now + DECISION_MS);
     }
     for (const name of [...this.#states.keys()]) if (!seen.has(name)) this.forget(name);

@@ -295,6 +295,13 @@ for (const runtime of ['process', 'docker'] as const) {
         'the gateway knows it',
         async () => (await client.getDeployment('iris-zero')).conditions.length > 0,
       );
+      if (runtime === 'docker') {
+        // Its image is prepared at zero, not by the first request's cold start.
+        await until('its image ready while at zero', async () =>
+          (await client.events({ deployment: 'iris-zero' })).some((e) => e.reason === 'ImageReady'),
+        );
+        assert.deepEqual(await client.replicas('iris-zero'), [], 'and still nothing started');
+      }
       const res = await fetch(`${platform.gatewayUrl}/v2/models/iris-zero/infer`, {
         method: 'POST',
         body: BODY,

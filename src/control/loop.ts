@@ -355,6 +355,7 @@ export class ControlLoop implements LoopPort {
     for (const dep of this.store.listDeployments()) {
       const { replicas, wake } = this.stepDeployment(dep, now);
       desiredNow.set(dep.name, replicas);
+      this.warmImages(dep, replicas);
       if (wake !== null) wakeAt = wakeAt === null ? wake : Math.min(wakeAt, wake);
       const revisions: DesiredState['deployments'][number]['revisions'] = [];
       const servedNames: Record<string, string> = {};
@@ -608,6 +609,9 @@ export class ControlLoop implements LoopPort {
     ).then(
       (image) => {
         this.imageStates.set(key, { state: 'ready', image });
+        // Nothing waits on it when it was prepared ahead (warmImages): the revision has no problem any more.
+        if (this.problems.get(crashKey(dep, revision.number))?.reason === 'PreparingImage')
+          this.problems.delete(crashKey(dep, revision.number));
         this.event(dep, 'Normal', 'ImageReady', `${model}:${version} runs as ${image}`);
         this.nudge();
       },
@@ -619,6 +623,19 @@ export class ControlLoop implements LoopPort {
       },
     );
     return undefined;
+  }
+
+  /**
+   * Docker: the image of an autoscaled deployment's serving revision at zero replicas is prepared now, not when
+   * the first request starts a replica (a build then would be most of that cold start).
+   */
+  private warmImages(dep: Deployment, replicas: Record<string, number>): void {
+    if (this.runtime.kind !== 'docker' || !this.images || dep.scaling === null) return;
+    for (const t of this.store.getTraffic(dep.name)) {
+      if (t.percent <= 0 || (replicas[t.revision] ?? 0) > 0) continue;
+      const stored = this.store.getRevision(dep.name, t.revision);
+      if (stored) this.imageFor(stored);
+    }
   }
 
   /**

@@ -182,3 +182,19 @@ test('ReplicaLoad: a targets callback that throws, or a replica answering nonsen
   await f.load.poll();
   assert.equal(f.load.saturation('d', 1), undefined);
 });
+
+test('saturation: a busy main thread counts, by its event loop’s busy share between the reports', () => {
+  const at = (t: number, activeMs: number, idleMs: number): LoadReport => ({
+    ...report(t, model({ fillMs: t / 10 })),
+    loop: { activeMs, idleMs },
+  });
+  // Slots 5% full, the event loop 90% busy: the replica is 90% saturated.
+  assert.equal(saturationBetween(at(0, 0, 0), at(1000, 900, 100)), 0.9);
+  // Without the loop's numbers (an older server), only the batcher's.
+  assert.equal(saturationBetween(report(0, model()), report(1000, model({ fillMs: 100 }))), 0.05);
+  assert.deepEqual(parseLoadReport({ at: 1, models: [], loop: { activeMs: 2, idleMs: 3 } })?.loop, {
+    activeMs: 2,
+    idleMs: 3,
+  });
+  assert.equal(parseLoadReport({ at: 1, models: [], loop: { activeMs: -1 } })?.loop, undefined);
+});

@@ -7,7 +7,9 @@
  * Saturation of a replica, between two of its reports (pure, `saturationBetween`): the busiest of
  *   - fill: filled executor time over elapsed time x workers x pipeline depth (1 = every slot of the batcher
  *     held a full batch all the time; for a model without batching, every slot busy all the time), and
- *   - queue: requests waiting / the queue's bound (at 1 the replica sheds with 503).
+ *   - queue: requests waiting / the queue's bound (at 1 the replica sheds with 503), and
+ *   - the main thread: its event loop's busy share (HTTP, JSON and the batcher run there: a replica whose main
+ *     thread is full is at capacity however empty its batches are; S1 in bench/ fills it at ~50 connections).
  * A server with several models: its busiest model.
  *
  * Saturation of a deployment (`saturation`): the sum of its replicas' over the ready replicas, a ready replica
@@ -81,8 +83,10 @@ interface Measured {
 /** A LoadReport from a replica's JSON, or null when it is not one (an older server, another program). */
 export function parseLoadReport(json: unknown): LoadReport | null {
   if (typeof json !== 'object' || json === null) return null;
-  const { at, models } = json as Record<string, unknown>;
+  const { at, models, loop } = json as Record<string, unknown>;
   if (!isNum(at) || !Array.isArray(models)) return null;
+  const l = loop as Record<string, unknown> | undefined;
+  const loopOk = typeof l === 'object' && l !== null && isNum(l.activeMs) && isNum(l.idleMs);
   const out: ModelLoadReport[] = [];
   for (const m of models) {
     if (typeof m !== 'object' || m === null) return null;
@@ -102,7 +106,11 @@ export function parseLoadReport(json: unknown): LoadReport | null {
     if (r.batchServiceMs !== null && !isNum(r.batchServiceMs)) return null;
     out.push(r as unknown as ModelLoadReport);
   }
-  return { at, models: out };
+  return {
+    at,
+    models: out,
+    ...(loopOk ? { loop: { activeMs: l.activeMs as number, idleMs: l.idleMs as number } } : {}),
+  };
 }
 
 function isNum(v: unknown): v is number {
@@ -125,6 +133,12 @@ export function saturationBetween(prev: LoadReport, cur: LoadReport): number | u
     const queue = m.maxQueueSize > 0 ? m.queueDepth / m.maxQueueSize : 0;
     const s = Math.max(fill, queue);
     busiest = busiest === undefined ? s : Math.max(busiest, s);
+  }
+  // The main thread: its share of busy time between the reports (its busiest is whole-server, not per model).
+  if (busiest !== undefined && prev.loop !== undefined && cur.loop !== undefined) {
+    const active = cur.loop.activeMs - prev.loop.activeMs;
+    const total = active + (cur.loop.idleMs - prev.loop.idleMs);
+    if (active >= 0 && total > 0) busiest = Math.max(busiest, active / total);
   }
   return busiest;
 }

@@ -120,4 +120,10 @@ export interface LoadReport {
   at: number;
   /** READY versions only. */
   models: ModelLoadReport[];
+  /**
+   * The server's main thread (HTTP, JSON, the batcher): time its event loop was busy and idle since the process
+   * started (ms, cumulative; performance.eventLoopUtilization). A replica whose main thread is saturated is at
+   * capacity however empty its batches are. Left out by an older server.
+   */
+  loop?: { activeMs: number; idleMs: number };
 }

@@ -105,7 +105,8 @@ export class DataPlane {
       const report = version.loadReport();
       if (report !== null) models.push(report);
     }
-    return { at: performance.now(), models };
+    const elu = performance.eventLoopUtilization();
+    return { at: performance.now(), models, loop: { activeMs: elu.active, idleMs: elu.idle } };
   }
 
   serverMetadata(): ServerMetadata {

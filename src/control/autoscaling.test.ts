@@ -182,3 +182,14 @@ test('a split whose revisions each run a replica still goes to zero: ready count
   }
   assert.equal(store.getDeployment('iris')!.replicas, 0);
 });
+
+test('an idle deployment goes to zero whatever its replicas measure in the background: saturation counts only with requests', () => {
+  const cap = capacityOf({ saturation: 0.05, target: 128 });
+  const { store, load, a } = setup(cap.source);
+  store.setScaling('iris', { minReplicas: 0, maxReplicas: 4, target: null, scaleToZeroGraceMs: 1000 });
+  for (let t = 0; t <= 90; t++) {
+    load.push({ deployment: 'iris', revision: 1, at: t * 1000, periodMs: 1000, concurrency: 0, arrivals: 0 });
+    a.step(t * 1000, () => store.getDeployment('iris')!.replicas);
+  }
+  assert.equal(store.getDeployment('iris')!.replicas, 0);
+});

@@ -141,7 +141,12 @@ export class Autoscaling {
     const saturation = this.capacity?.saturation(dep.name, ready);
     const derivedTarget = this.capacity?.derivedTarget(dep.name, dep.revision, settings.metric);
     const observation = {
-      samples: saturation === undefined ? samples : samples.map((s) => ({ ...s, saturation })),
+      // Only where requests came: an idle replica's own measure is its background (the poll itself, timers on its
+      // main thread), not load, and must not keep a deployment from zero.
+      samples:
+        saturation === undefined
+          ? samples
+          : samples.map((s) => (s.arrivals > 0 || s.concurrency > 0 ? { ...s, saturation } : s)),
       ready,
       held,
       ...(derivedTarget === undefined ? {} : { derivedTarget }),

@@ -184,7 +184,7 @@ class Heap {
   }
 }
 
-function percentile(sorted: readonly number[], q: number): number | null {
+export function percentile(sorted: readonly number[], q: number): number | null {
   if (sorted.length === 0) return null;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
   return sorted[i] ?? null;

@@ -47,7 +47,9 @@ usage: node --import tsx bench/autoscale.ts [options]
   --live                 also replay each trace against a real ferry up on 127.0.0.1: the ferry-live row
                          (max replicas default 6 then: a 2-core machine)
   --live-runtime <r>     process (default) or docker
-  --poll-ms <ms>         live: how often the replicas are read from the API, default 250`;
+  --poll-ms <ms>         live: how often the replicas are read from the API, default 250
+  --live-scaling-at <w>  live, a trace not starting from zero: autoscaling set with the deploy (deploy, default)
+                         or once the initial replicas are ready and warmed, just before the trace (ready)`;
 
 const { common, values } = parseOptions(USAGE, {
   trace: { type: 'string' },
@@ -69,6 +71,7 @@ const { common, values } = parseOptions(USAGE, {
   live: { type: 'boolean' },
   'live-runtime': { type: 'string' },
   'poll-ms': { type: 'string' },
+  'live-scaling-at': { type: 'string' },
 });
 const die = (m: string): never => {
   process.stderr.write(`bench: ${m}\n`);
@@ -104,6 +107,9 @@ if (liveRuntime !== 'process' && liveRuntime !== 'docker')
   die(`--live-runtime must be process or docker, got "${liveRuntime}"`);
 const timeScale = numberFlag(values, 'time-scale', live ? 0.25 : 1, 0.001, 1);
 const maxRequests = Math.round(numberFlag(values, 'max-requests', 20_000, 1, 10_000_000));
+const scalingAt = values['live-scaling-at'] ?? 'deploy';
+if (scalingAt !== 'deploy' && scalingAt !== 'ready')
+  die(`--live-scaling-at must be deploy or ready, got "${scalingAt}"`);
 const pollMs = numberFlag(values, 'poll-ms', 250, 20, 10_000);
 const maxReplicas = Math.round(numberFlag(values, 'max-replicas', live ? 6 : 50, 1, 10_000));
 const ferryTickMs = numberFlag(values, 'ferry-tick-ms', 1000, 1, 600_000);
@@ -242,6 +248,7 @@ if (live) {
         },
         initial,
         pollMs,
+        scalingAt: scalingAt as 'deploy' | 'ready',
         name,
       });
       liveRuns[trace.name] = res;
@@ -420,7 +427,7 @@ saveResults('autoscale', {
     ferryTickMs,
     timeScale,
     maxRequests,
-    live: live ? { runtime: liveRuntime, pollMs, problems: liveProblems } : false,
+    live: live ? { runtime: liveRuntime, pollMs, scalingAt, problems: liveProblems } : false,
   },
   ferry: { defaults: DEFAULT_SETTINGS },
   reference: { kpa: kpaPolicy().config, hpa: hpaPolicy().config },

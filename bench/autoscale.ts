@@ -42,8 +42,8 @@ usage: node --import tsx bench/autoscale.ts [options]
                          (the activator's replicaCapacity: the per-replica target, as live), default slots;
                          0: no burst holding (requests overflow full replicas as before)
   --time-scale <x>       compress every trace's time by x (0 < x <= 1; rates unchanged), default 1, 0.25 with
-                         --live; a trace whose requests would pass --max-requests is compressed further
-  --max-requests <n>     at most this many requests per trace (by the expected count), default 20000
+                         --live; with --live a trace whose requests would pass --max-requests is compressed further
+  --max-requests <n>     --live: at most this many requests per trace (by the expected count), default 20000
   --live                 also replay each trace against a real ferry up on 127.0.0.1: the ferry-live row
                          (max replicas default 6 then: a 2-core machine)
   --live-runtime <r>     process (default) or docker
@@ -164,12 +164,12 @@ runners.push({
 });
 
 const results: Record<string, SimResult[]> = {};
-/** Per trace: time x timeScale, and further when its expected requests would pass --max-requests. */
+/** Per trace: time x timeScale, and with --live further when its expected requests would pass --max-requests. */
 const traces: Trace[] = traceNames.map((n) => {
   const full = TRACES[n as TraceName]();
   const n0 = expectedArrivals(full);
   let k = timeScale;
-  if (n0 * k > maxRequests) k = Math.floor((1000 * maxRequests) / n0) / 1000;
+  if (live && n0 * k > maxRequests) k = Math.floor((1000 * maxRequests) / n0) / 1000;
   return compressTrace(full, k);
 });
 const ferrySettings = (t: Trace, initial: number): ScalingSettings =>

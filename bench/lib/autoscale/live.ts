@@ -131,8 +131,8 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
   // scalingAt 'deploy' (default), autoscaled from the deploy on: the autoscaler's first decisions see the wait for
   // the replicas (no load) and scale down, then panic up on the trace's first second (a start transient the sim
   // has not); with 'ready', a fixed count first, autoscaled once ready and warmed, just before the first request
-  // (the windows start with the trace, as the sim's do; but see bench/README.md: that run failed 41% of its
-  // high phase, not understood yet).
+  // (the windows start with the trace, as the sim's do; but see bench/README.md: one such run failed 24% of its
+  // requests, every second of the high phase, not understood yet).
   await c.deploy({
     name: o.name,
     model: LIVE_MODEL,

@@ -2,8 +2,9 @@
  * Autoscaling (issue 11), the virtual-clock half: every load trace (lib/autoscale/traces.ts) through Knative's KPA
  * and Kubernetes' HPA with their documented defaults (lib/autoscale/kpa.ts, hpa.ts) and Ferry's policy
  * (src/autoscaler/decide.ts `ferryPolicy`), on the same simulated replicas and the same seeded
- * arrivals (lib/autoscale/sim.ts). Prints a table per trace and the goal rows; saves JSON. No server is started:
- * the live half (the same traces against `ferry up`) is to come.
+ * arrivals (lib/autoscale/sim.ts). Prints a table per trace and the goal rows; saves JSON. No server is started
+ * unless --live: then the same (time-compressed) traces are also replayed open-loop against a real `ferry up`
+ * (lib/autoscale/live.ts) and measured from the client and the platform's API: the `ferry-live` row.
  * Goals (issue 11): decision <= 2 s after a step; >= 99.9% success through scale from zero; SLO-violation
  * seconds <= 0.5x the KPA-default policy's at equal or lower replica-seconds. (Cold start of iris <= 1 s with
  * processes, <= 2 s with Docker: bench/cold-start.ts, against a live ferry up.)
@@ -11,10 +12,13 @@
 import { ferryPolicy } from '../src/autoscaler/decide.ts';
 import { DEFAULT_SETTINGS } from '../src/autoscaler/settings.ts';
 import type { Policy, ScalingSettings } from '../src/autoscaler/types.ts';
+import { expectedArrivals } from './lib/autoscale/arrivals.ts';
 import { hpaPolicy } from './lib/autoscale/hpa.ts';
 import { kpaPolicy } from './lib/autoscale/kpa.ts';
+import { type LiveResult, runLive, uploadLiveModel } from './lib/autoscale/live.ts';
 import { type ReplicaModel, type SimResult, simulate } from './lib/autoscale/sim.ts';
-import { TRACES, type Trace, type TraceName } from './lib/autoscale/traces.ts';
+import { compressTrace, TRACES, type Trace, type TraceName } from './lib/autoscale/traces.ts';
+import { dockerAnswers, type LivePlatform, startLivePlatform } from './lib/live-platform.ts';
 import { log } from './lib/measure.ts';
 import { numberFlag, parseOptions } from './lib/options.ts';
 import { type Cell, type Goal, printGoals, printTable, saveResults } from './lib/report.ts';
@@ -36,9 +40,18 @@ usage: node --import tsx bench/autoscale.ts [options]
   --ferry-tick-ms <ms>   Ferry's decision period, default 1000
   --burst-capacity <n>   per-replica in-flight at which Ferry's gateway holds a burst for starting replicas
                          (the activator's replicaCapacity: the per-replica target, as live), default slots;
-                         0: no burst holding (requests overflow full replicas as before)`;
+                         0: no burst holding (requests overflow full replicas as before)
+  --time-scale <x>       compress every trace's time by x (0 < x <= 1; rates unchanged), default 1, 0.25 with
+                         --live; with --live a trace whose requests would pass --max-requests is compressed further
+  --max-requests <n>     --live: at most this many requests per trace (by the expected count), default 20000
+  --live                 also replay each trace against a real ferry up on 127.0.0.1: the ferry-live row
+                         (max replicas default 6 then: a 2-core machine)
+  --live-runtime <r>     process (default) or docker
+  --poll-ms <ms>         live: how often the replicas are read from the API, default 250
+  --live-scaling-at <w>  live, a trace not starting from zero: autoscaling set with the deploy (deploy, default)
+                         or once the initial replicas are ready and warmed, just before the trace (ready)`;
 
-const { values } = parseOptions(USAGE, {
+const { common, values } = parseOptions(USAGE, {
   trace: { type: 'string' },
   seed: { type: 'string' },
   arrivals: { type: 'string' },
@@ -53,6 +66,12 @@ const { values } = parseOptions(USAGE, {
   'max-replicas': { type: 'string' },
   'ferry-tick-ms': { type: 'string' },
   'burst-capacity': { type: 'string' },
+  'time-scale': { type: 'string' },
+  'max-requests': { type: 'string' },
+  live: { type: 'boolean' },
+  'live-runtime': { type: 'string' },
+  'poll-ms': { type: 'string' },
+  'live-scaling-at': { type: 'string' },
 });
 const die = (m: string): never => {
   process.stderr.write(`bench: ${m}\n`);
@@ -82,7 +101,17 @@ const replica: ReplicaModel = {
 const sloMs = numberFlag(values, 'slo-ms', 3 * serviceMs, 0.1, 600_000);
 const deadlineMs = numberFlag(values, 'deadline-ms', 5000, 1, 3_600_000);
 const activatorCap = Math.round(numberFlag(values, 'activator-cap', 10_000, 0, 10_000_000));
-const maxReplicas = Math.round(numberFlag(values, 'max-replicas', 50, 1, 10_000));
+const live = values.live === true;
+const liveRuntime = values['live-runtime'] ?? 'process';
+if (liveRuntime !== 'process' && liveRuntime !== 'docker')
+  die(`--live-runtime must be process or docker, got "${liveRuntime}"`);
+const timeScale = numberFlag(values, 'time-scale', live ? 0.25 : 1, 0.001, 1);
+const maxRequests = Math.round(numberFlag(values, 'max-requests', 20_000, 1, 10_000_000));
+const scalingAt = values['live-scaling-at'] ?? 'deploy';
+if (scalingAt !== 'deploy' && scalingAt !== 'ready')
+  die(`--live-scaling-at must be deploy or ready, got "${scalingAt}"`);
+const pollMs = numberFlag(values, 'poll-ms', 250, 20, 10_000);
+const maxReplicas = Math.round(numberFlag(values, 'max-replicas', live ? 6 : 50, 1, 10_000));
 const ferryTickMs = numberFlag(values, 'ferry-tick-ms', 1000, 1, 600_000);
 const burstCapacity = Math.round(numberFlag(values, 'burst-capacity', replica.slots, 0, 1_000_000));
 /**
@@ -135,10 +164,22 @@ runners.push({
 });
 
 const results: Record<string, SimResult[]> = {};
-const traces: Trace[] = traceNames.map((n) => TRACES[n as TraceName]());
-for (const trace of traces) {
+/** Per trace: time x timeScale, and with --live further when its expected requests would pass --max-requests. */
+const traces: Trace[] = traceNames.map((n) => {
+  const full = TRACES[n as TraceName]();
+  const n0 = expectedArrivals(full);
+  let k = timeScale;
+  if (live && n0 * k > maxRequests) k = Math.floor((1000 * maxRequests) / n0) / 1000;
+  return compressTrace(full, k);
+});
+const ferrySettings = (t: Trace, initial: number): ScalingSettings =>
+  (runners.find((r) => r.label === 'ferry') as Runner).settings(t, initial);
+const initialOf = (trace: Trace) => {
   const r0 = trace.rate(0);
-  const initial = r0 === 0 ? 0 : Math.ceil((r0 * serviceMs) / 1000 / (slots * 0.7));
+  return r0 === 0 ? 0 : Math.ceil((r0 * serviceMs) / 1000 / (slots * 0.7));
+};
+for (const trace of traces) {
+  const initial = initialOf(trace);
   log(
     `trace ${trace.name}: ${trace.description}, ${trace.durationMs / 1000} s, ${initial} replicas at start`,
   );
@@ -165,6 +206,69 @@ for (const trace of traces) {
   });
 }
 
+/**
+ * The live row: every trace against one real ferry up, a deployment of its own each (Ferry's defaults as the
+ * `ferry` row has them; the per-replica target pinned to --slots, what the simulator gives every policy as the
+ * derived target; live, a handler's would be derived as workers x pipeline depth = 2 x slots).
+ */
+const liveRuns: Record<string, LiveResult> = {};
+const liveProblems: string[] = [];
+if (live) {
+  let platform: LivePlatform | undefined;
+  const made: string[] = [];
+  try {
+    if (liveRuntime === 'docker' && !(await dockerAnswers())) throw new Error('no Docker engine answers');
+    platform = await startLivePlatform({
+      runtime: liveRuntime as 'process' | 'docker',
+      ferryBin: common.ferryBin,
+      label: `autoscale-${liveRuntime}`,
+      readyTimeoutMs: common.readyTimeoutS * 1000,
+    });
+    await uploadLiveModel(platform, slots, replica.queueCap);
+    for (const trace of traces) {
+      const name = `live-${trace.name}`;
+      const initial = initialOf(trace);
+      const f = ferrySettings(trace, initial);
+      made.push(name);
+      const res = await runLive({
+        platform,
+        trace,
+        seed,
+        arrivals: arrivals as 'poisson' | 'even',
+        serviceMs,
+        slots,
+        queueCap: replica.queueCap,
+        deadlineMs,
+        sloMs,
+        scaling: {
+          minReplicas: f.minReplicas,
+          maxReplicas: f.maxReplicas,
+          initialScale: f.initialScale,
+          target: slots,
+        },
+        initial,
+        pollMs,
+        scalingAt: scalingAt as 'deploy' | 'ready',
+        name,
+      });
+      liveRuns[trace.name] = res;
+      results[trace.name]?.push(res);
+      log(
+        `${name}: ${res.succeeded}/${res.arrived} answered, failed ${JSON.stringify(res.failures)}, worst send lag ${res.maxSendLagMs.toFixed(0)} ms${res.firstError ? `; first failure: ${res.firstError}` : ''}`,
+      );
+      await platform.client.deleteDeployment(name).catch(() => undefined);
+      made.pop();
+    }
+  } catch (e) {
+    liveProblems.push((e as Error).message);
+    log(`live: FAILED: ${(e as Error).message}`);
+    if (platform) log(platform.process.output().slice(-2000));
+    process.exitCode = 1;
+  } finally {
+    await platform?.stop(made);
+  }
+}
+
 const s = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : ms / 1000);
 for (const trace of traces) {
   const rows: Record<string, Cell>[] = (results[trace.name] ?? []).map((r) => {
@@ -172,7 +276,9 @@ for (const trace of traces) {
     const down = r.steps.find((st) => st.toRps < st.fromRps);
     return {
       policy: r.policy,
-      tick: (runners.find((x) => x.label === r.policy)?.tickMs ?? 0) / 1000,
+      tick:
+        (runners.find((x) => x.label === (r.policy === 'ferry-live' ? 'ferry' : r.policy))?.tickMs ?? 0) /
+        1000,
       decide: up ? (s(up.decisionMs) ?? 'never') : '-',
       ready: up ? (s(up.readyMs) ?? 'never') : '-',
       down: down ? (s(down.decisionMs) ?? 'never') : '-',
@@ -182,6 +288,14 @@ for (const trace of traces) {
       rs: r.replicaSeconds,
       peak: r.peakReplicas,
       p99: r.p99Ms,
+      note:
+        r.policy === 'ferry-live'
+          ? `${liveRuntime}; ${
+              Object.entries((r as LiveResult).failures)
+                .map(([k, v]) => `${v} ${k}`)
+                .join(', ') || 'no failure'
+            }; send lag <= ${(r as LiveResult).maxSendLagMs.toFixed(0)} ms`
+          : '-',
     };
   });
   const up = trace.steps.find((st) => st.toRps > st.fromRps);
@@ -269,6 +383,29 @@ for (const t of traces) {
     detail: f ? 'at equal or lower cost' : 'not yet: no ferryPolicy',
   });
 }
+if (live) {
+  const lw = worstDecision('ferry-live');
+  goals.push({
+    name: 'ferry-live: step -> decision (worst up-step)',
+    value: lw,
+    op: '<=',
+    target: 2,
+    unit: ' s',
+    detail: liveProblems.length
+      ? `failed: ${liveProblems[0]}`.slice(0, 100)
+      : `${liveRuntime}, Autoscaled events`,
+  });
+  const lf = liveRuns['idle-burst'];
+  if (traceNames.includes('idle-burst'))
+    goals.push({
+      name: 'ferry-live: success through scale from zero',
+      value: lf?.successRatio == null ? null : lf.successRatio * 100,
+      op: '>=',
+      target: 99.9,
+      unit: '%',
+      detail: lf ? `idle-burst, ${lf.succeeded}/${lf.arrived} answered` : 'not measured',
+    });
+}
 goals.push({
   name: 'cold start of iris, zero -> first answer',
   value: null,
@@ -288,9 +425,14 @@ saveResults('autoscale', {
     activatorCap,
     maxReplicas,
     ferryTickMs,
+    timeScale,
+    maxRequests,
+    live: live ? { runtime: liveRuntime, pollMs, scalingAt, problems: liveProblems } : false,
   },
   ferry: { defaults: DEFAULT_SETTINGS },
   reference: { kpa: kpaPolicy().config, hpa: hpaPolicy().config },
-  traces: Object.fromEntries(traces.map((t) => [t.name, { description: t.description, params: t.params }])),
+  traces: Object.fromEntries(
+    traces.map((t) => [t.name, { description: t.description, params: t.params, durationMs: t.durationMs }]),
+  ),
   runs: results,
 });

@@ -8,16 +8,12 @@
  * Goals (issue 11): cold start of iris from zero to first answer <= 1 s with processes, <= 2 s with Docker
  * (the median of the rounds).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { addVersionFromDir } from '../src/cli/upload.ts';
-import { ControlClient } from '../src/control/index.ts';
-import { createEngine } from '../src/image/engine/index.ts';
+import { dockerAnswers, sleep, startLivePlatform, until } from './lib/live-platform.ts';
 import { log } from './lib/measure.ts';
 import { numberFlag, parseOptions, REPO_ROOT } from './lib/options.ts';
-import { freePort, type RunningProcess, startProcess } from './lib/process.ts';
 import { type Goal, printGoals, printTable, saveResults } from './lib/report.ts';
 
 const USAGE = `cold-start: zero -> first answer of examples/iris through a real ferry up, per runtime, with its phases.
@@ -58,7 +54,6 @@ const EXPECTED = JSON.parse(readFileSync(join(IRIS, 'responses', 'setosa.json'),
   outputs: Array<{ name: string; data: number[] }>;
 };
 const PHASES = ['start', 'boot', 'load', 'warmup', 'ready', 'release'] as const;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Round {
   round: number;
@@ -126,26 +121,6 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs: number, pollMs = 50) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(pollMs);
-  }
-}
-
-async function dockerAnswers(): Promise<boolean> {
-  return Promise.race([
-    createEngine()
-      .ping()
-      .then(
-        () => true,
-        () => false,
-      ),
-    sleep(3000).then(() => false),
-  ]);
-}
-
 /** One platform under test: this checkout's ferry up, or the --compare one. */
 interface Side {
   label: string;
@@ -157,54 +132,17 @@ interface Side {
 
 async function startSide(runtime: 'process' | 'docker', label: string, ferryBin: string): Promise<Side> {
   const result: RuntimeResult = { runtime, side: label, status: 'ok', rounds: [] };
-  const home = await mkdtemp(join(tmpdir(), `ferry-bench-cold-${runtime}-`));
-  const [apiPort, gatewayPort] = [await freePort(), await freePort()];
-  let platform: RunningProcess | undefined;
-  let client: ControlClient | undefined;
-  const close = async () => {
-    // Nothing left behind: the deployment goes (its replicas are removed), then the platform (SIGTERM drains and
-    // removes what still runs).
-    if (client) {
-      const c = client;
-      await c.deleteDeployment('iris').catch(() => undefined);
-      await until(
-        'no replica',
-        async () => (await c.replicas('iris').catch(() => [])).length === 0,
-        60_000,
-        200,
-      ).catch(() => undefined);
-    }
-    await platform?.stop(60_000);
-    await rm(home, { recursive: true, force: true }).catch(() => undefined);
-  };
   const name = `${runtime}${label ? ` (${label})` : ''}`;
+  const live = await startLivePlatform({
+    runtime,
+    ferryBin,
+    label: `cold-${runtime}${label ? `-${label}` : ''}`,
+    readyTimeoutMs: common.readyTimeoutS * 1000,
+  });
+  const close = () => live.stop(['iris']);
   try {
-    log(
-      `${name}: ferry up --foreground --runtime ${runtime} (API :${apiPort}, gateway :${gatewayPort}) from ${ferryBin}`,
-    );
-    platform = await startProcess({
-      name: `ferry up (${name})`,
-      command: process.execPath,
-      args: [
-        ferryBin,
-        ...['up', '--foreground', '--runtime', runtime, '--home', home],
-        ...['--api-port', String(apiPort), '--gateway-port', String(gatewayPort)],
-      ],
-      env: { ...process.env, FERRY_LOG_LEVEL: process.env.FERRY_LOG_LEVEL ?? 'warn' },
-      readyUrl: `http://127.0.0.1:${apiPort}/healthz`,
-      readyTimeoutMs: common.readyTimeoutS * 1000,
-    });
-    // The context (API URL and token) is written just after the API answers.
-    const contextFile = join(home, 'context.json');
-    await until('context.json', async () => existsSync(contextFile), 10_000);
-    const ctx = JSON.parse(readFileSync(contextFile, 'utf8')) as {
-      apiUrl: string;
-      gatewayUrl: string;
-      token: string;
-    };
-    const c = new ControlClient({ url: ctx.apiUrl, token: ctx.token });
-    client = c;
-    const inferUrl = `${ctx.gatewayUrl}/v2/models/iris/infer`;
+    const c = live.client;
+    const inferUrl = `${live.gatewayUrl}/v2/models/iris/infer`;
     await c.createModel('iris');
     await addVersionFromDir(c, 'iris', '1', IRIS);
     await c.deploy({ name: 'iris', model: 'iris', version: '1', replicas: 1, public: true });

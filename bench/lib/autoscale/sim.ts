@@ -3,7 +3,7 @@
  * deterministic: the same options and seed give the same numbers; no real time, no I/O.
  *
  * The model:
- * - Arrivals follow trace.rate(t): Poisson (thinning, seeded PRNG) or evenly spaced (1 ms resolution).
+ * - Arrivals follow trace.rate(t): Poisson (thinning, seeded PRNG) or evenly spaced (1 ms resolution): arrivals.ts.
  * - A replica serves `slots` requests at once, each for `serviceMs` (fixed, or exponential with that mean); more
  *   wait in its FIFO queue of at most `queueCap`; a new request goes to the ready replica with the fewest
  *   outstanding (ties: the oldest replica); when that replica's slots and queue are full it fails (overflow).
@@ -29,6 +29,7 @@
 
 import type { Observation, Policy, Sample, ScalingSettings } from '../../../src/autoscaler/types.ts';
 import { seededRandom } from '../../../src/gateway/random.ts';
+import { arrivalGenerator } from './arrivals.ts';
 import type { Trace } from './traces.ts';
 
 export interface ReplicaModel {
@@ -183,7 +184,7 @@ class Heap {
   }
 }
 
-function percentile(sorted: readonly number[], q: number): number | null {
+export function percentile(sorted: readonly number[], q: number): number | null {
   if (sorted.length === 0) return null;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
   return sorted[i] ?? null;
@@ -211,35 +212,13 @@ export function simulate(o: SimOptions): SimResult {
   const { trace, policy, settings, replica: model } = o;
   const end = trace.durationMs;
   const rand = seededRandom(o.seed);
-  const arrivalRand = seededRandom(o.seed ^ 0x9e3779b9);
   const heap = new Heap();
   let seq = 0;
   const at = (t: number, kind: number, extra: Partial<Ev> = {}) =>
     heap.push({ t, kind, seq: seq++, ...extra });
 
-  // Arrival generator.
-  let evenT = 0;
-  let evenAcc = 0;
-  let poissonT = 0;
-  const nextArrival = (): number | null => {
-    if (o.arrivals === 'even') {
-      while (evenT < end) {
-        evenT += 1;
-        evenAcc += trace.rate(evenT) / 1000;
-        if (evenAcc >= 1) {
-          evenAcc -= 1;
-          return evenT;
-        }
-      }
-      return null;
-    }
-    if (!(trace.maxRps > 0)) return null;
-    for (;;) {
-      poissonT += (-Math.log(1 - arrivalRand()) / trace.maxRps) * 1000;
-      if (poissonT >= end) return null;
-      if (arrivalRand() * trace.maxRps < trace.rate(poissonT)) return poissonT;
-    }
-  };
+  // Arrival generator (arrivals.ts: the live replay uses the same).
+  const nextArrival = arrivalGenerator(trace, o.seed, o.arrivals);
   const serviceTime = () =>
     model.service === 'exp' ? -Math.log(1 - rand()) * model.serviceMs : model.serviceMs;
 

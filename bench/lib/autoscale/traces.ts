@@ -168,3 +168,21 @@ export const TRACES = {
   diurnal: diurnalTrace,
 } as const;
 export type TraceName = keyof typeof TRACES;
+
+/**
+ * The trace with its time compressed by `scale` (0 < scale <= 1): every phase lasts scale x as long, the rates are
+ * the same (so the load a replica sees, and the replicas needed, do not change; the policies' windows and the cold
+ * start are not scaled, so they weigh more on a compressed trace: every policy on it alike).
+ */
+export function compressTrace(trace: Trace, scale: number): Trace {
+  if (!(scale > 0 && scale <= 1)) throw new Error(`trace: time scale must be in (0, 1], got ${scale}`);
+  if (scale === 1) return trace;
+  return {
+    ...trace,
+    description: `${trace.description}; time x${scale}`,
+    durationMs: trace.durationMs * scale,
+    rate: (t) => trace.rate(t / scale),
+    steps: trace.steps.map((s) => ({ ...s, atMs: s.atMs * scale })),
+    params: { ...trace.params, timeScale: scale },
+  };
+}

@@ -125,6 +125,8 @@ interface Runner {
   policy: Policy<unknown>;
   tickMs: number;
   pokeAtZero: boolean;
+  /** Decide again on requests held while nothing is ready, at most this often (Ferry's loop does). */
+  pokeWhileHeldMs?: number;
   /**
    * The gateway holds a burst for replicas being started (Ferry: replicaCapacity = the per-replica target).
    * Knative's activator with the default containerConcurrency 0 has no per-pod limit to hold on: left out.
@@ -153,6 +155,7 @@ runners.push({
   policy: ferryPolicy as Policy<unknown>,
   tickMs: ferryTickMs,
   pokeAtZero: true,
+  pokeWhileHeldMs: 100,
   ...(burstCapacity > 0 ? { burstCapacity } : {}),
   // Ferry's defaults; min 0 on the trace that starts from zero (its default min is 1: no cold start unless asked).
   settings: (t, initial) => ({
@@ -190,6 +193,7 @@ for (const trace of traces) {
       settings: run.settings(trace, initial),
       tickMs: run.tickMs,
       pokeAtZero: run.pokeAtZero,
+      ...(run.pokeWhileHeldMs === undefined ? {} : { pokeWhileHeldMs: run.pokeWhileHeldMs }),
       replica,
       derivedTarget: slots,
       seed,

@@ -52,6 +52,20 @@ describe('decision table', () => {
     assert.equal(d.changed, true);
   });
 
+  test('1: a burst held at zero starts enough for it (held / target), never fewer than asked, within max', () => {
+    const s = S({ minReplicas: 0, initialScale: 0, maxReplicas: 5 });
+    const first = decide(1_000, obs([], 0, 1), s, initialState(s, 0));
+    assert.equal(first.desired, 1);
+    // 35 held at a target of 10, nothing ready yet: 4 now, not one per tick.
+    const more = decide(1_200, obs([], 0, 35), s, first.state);
+    assert.equal(more.desired, 4);
+    assert.match(more.reason, /^activate: 35 request\(s\) held with no replica, 4 for them$/);
+    // Fewer held later (some went out), still nothing ready: never down while starting.
+    assert.equal(decide(1_400, obs([], 0, 5), s, more.state).desired, 4);
+    // Beyond max: max.
+    assert.equal(decide(1_600, obs([], 0, 500), s, more.state).desired, 5);
+  });
+
   test('2: no data is not zero: the count holds (initialScale at first)', () => {
     const s = S({ minReplicas: 0, initialScale: 2 });
     const d = decide(1_000, obs([], 2), s, initialState(s, 0));

@@ -13,7 +13,8 @@
  *
  * | # | condition (first that holds)                                   | desired                                     | reason says           |
  * |---|----------------------------------------------------------------|---------------------------------------------|-----------------------|
- * | 1 | requests held at zero (held > 0, nothing ready, desired 0)     | max(1, min): at once                        | activate              |
+ * | 1 | requests held with nothing ready (held > 0, ready 0)           | max(1, current, ceil(held / T)): at once,   | activate              |
+ * |   |                                                                | never down; a burst at zero starts enough   |                       |
  * | 2 | no sample in the stable window (no data; not zero)             | the current desired (initialScale at first) | no data: holding      |
  * | 3 | panic: W(panic window) >= panicThreshold x max(ready, 1)       | max(W(panic), current): never down in panic | ... (panic)           |
  * | 4 | still in panic (less than a stable window since it last held)  | max(W(panic), current)                      | ... (panic)           |
@@ -99,10 +100,15 @@ export function decide(
     },
   });
 
-  // 1: a request waits at zero: start one now, without waiting for data or a tick.
-  if (observation.held > 0 && ready === 0 && state.desired === 0) {
-    const desired = Math.max(1, clamp(1, s));
-    return done(desired, `activate: ${observation.held} request(s) held with no replica`, { panicAt: null });
+  // 1: requests wait with nothing ready: start enough for them now, without waiting for data or a tick (the
+  // gateway asks again as more are held, so a burst at zero starts its replicas together, not one per tick).
+  if (observation.held > 0 && ready === 0) {
+    const desired = Math.max(1, clamp(Math.max(1, state.desired, Math.ceil(observation.held / aim)), s));
+    return done(
+      desired,
+      `activate: ${observation.held} request(s) held with no replica${desired > 1 ? `, ${desired} for them` : ''}`,
+      { panicAt: null },
+    );
   }
 
   const stable = stats(window, now, s.stableWindowMs);

@@ -52,6 +52,12 @@ export interface SimOptions {
   tickMs: number;
   /** Decide at once on a request held with nothing ready or starting. */
   pokeAtZero: boolean;
+  /**
+   * Also decide on a request held while nothing is ready (replicas starting), at most this often (ms): Ferry's
+   * gateway tells the control loop of every held request and its loop decides at once while requests are held.
+   * Left out: only `pokeAtZero`.
+   */
+  pokeWhileHeldMs?: number;
   replica: ReplicaModel;
   /** What the capacity model would suggest per replica (Observation.derivedTarget); left out when undefined. */
   derivedTarget?: number;
@@ -359,6 +365,7 @@ export function simulate(o: SimOptions): SimResult {
     peak = Math.max(peak, alive);
     noteReady(t);
   };
+  let lastPoke = Number.NEGATIVE_INFINITY;
   let state = policy.initial(settings, 0);
   let lastDesired = 0;
   const runDecision = (t: number) => {
@@ -422,7 +429,17 @@ export function simulate(o: SimOptions): SimResult {
           actLive++;
           inflight++;
           at(t + Math.min(o.activatorWaitMs, o.deadlineMs), TIMEOUT, { req });
-          if (o.pokeAtZero && provisioned() === 0) runDecision(t);
+          if (o.pokeAtZero && provisioned() === 0) {
+            runDecision(t);
+            lastPoke = t;
+          } else if (
+            o.pokeWhileHeldMs !== undefined &&
+            readyCount() === 0 &&
+            t - lastPoke >= o.pokeWhileHeldMs
+          ) {
+            runDecision(t);
+            lastPoke = t;
+          }
         } else fail(req, 'activator');
         const n = nextArrival();
         if (n !== null) at(n, ARRIVAL);

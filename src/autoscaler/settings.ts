@@ -16,7 +16,7 @@
  * | scale-down delay   | 0 s      | 0 s                | (the 300 s window)              |                                      |
  * | scale-to-zero grace| 30 s     | 30 s               | no scale to zero                |                                      |
  * | initial scale      | 1        | 1                  | -                               |                                      |
- * | requests held      | 200, 30 s | activator: unbounded, 10 min | -                     | bounded: 503 + Retry-After, no hang  |
+ * | requests held      | 1000, 30 s | activator: unbounded, 10 min | -                    | bounded: 503 + Retry-After, no hang  |
  * | decision period    | 1 s, and at once on a request held at zero | 2 s | 15 s          | sooner decisions, no waiting at zero |
  */
 import { FerryError } from '../core/errors.ts';
@@ -36,7 +36,7 @@ export const DEFAULT_SETTINGS: ScalingSettings = {
   scaleDownDelayMs: 0,
   scaleToZeroGraceMs: 30_000,
   initialScale: 1,
-  maxHeld: 200,
+  maxHeld: 1000,
   maxHeldWaitMs: 30_000,
 };
 

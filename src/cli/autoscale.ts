@@ -133,7 +133,7 @@ export function registerAutoscale(program: Command): void {
       )
       .option(
         '--max-held <n>',
-        'requests the gateway holds while replicas start; one more gets 503 + Retry-After (default 200)',
+        'requests the gateway holds while replicas start; one more gets 503 + Retry-After (default 1000)',
         flag((v) => parseIntFlag('--max-held', v, 1, 100_000)),
       )
       .option(

@@ -55,7 +55,7 @@ test('buildRoutes: starting and unavailable per revision, only where there is so
 });
 
 test('activatorFor: the bounds from the settings, the concurrency target as replica capacity (default 8 otherwise)', () => {
-  assert.deepEqual(activatorFor(DEFAULT_SETTINGS), { maxHeld: 200, maxWaitMs: 30_000, replicaCapacity: 8 });
+  assert.deepEqual(activatorFor(DEFAULT_SETTINGS), { maxHeld: 1000, maxWaitMs: 30_000, replicaCapacity: 8 });
   assert.deepEqual(activatorFor({ ...DEFAULT_SETTINGS, target: 2.5, maxHeld: 7, maxHeldWaitMs: 500 }), {
     maxHeld: 7,
     maxWaitMs: 500,

@@ -140,7 +140,7 @@ describe('parseSpec: valid documents', () => {
         scaleDownDelayMs: 60_000,
         scaleToZeroGraceMs: 10_000,
         initialScale: 0,
-        maxHeld: 200,
+        maxHeld: 1000,
         maxHeldWaitMs: 30_000,
       },
     } satisfies ModelSpec);

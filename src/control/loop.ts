@@ -404,12 +404,7 @@ export class ControlLoop implements LoopPort {
           ? []
           : [{ id: o.status.id, url: o.status.url, deployment: o.deployment, revision: o.revision }],
       );
-    routing.starting = startingReplicas(
-      this.observed.filter(
-        (o) => o.actual.state === 'starting' && !this.leaving.has(o.status.id) && !removing.has(o.status.id),
-      ),
-      result.actions,
-    );
+    routing.starting = startingReplicas(desiredNow, routing.replicas);
     const held = new Map(
       this.endingColdStarts.map((c) => [c.deployment, this.autoscaling?.heldNow(c.deployment) ?? 0]),
     );

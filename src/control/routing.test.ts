@@ -4,24 +4,18 @@ import { test } from 'node:test';
 import { DEFAULT_SETTINGS } from '../autoscaler/settings.ts';
 import { activatorFor } from './autoscaling.ts';
 import { buildRoutes, startingReplicas, steadyReplicas } from './routing.ts';
-import type { Action, Revision } from './types.ts';
 
-test('startingReplicas: replicas observed starting plus those this pass creates, per deployment and revision', () => {
-  const create = (deployment: string, number: number): Action => ({
-    kind: 'create',
-    deployment,
-    revision: { deployment, number } as Revision,
-    index: 0,
-  });
-  const out = startingReplicas(
-    [
-      { deployment: 'a', revision: 1 },
-      { deployment: 'a', revision: 1 },
-      { deployment: undefined, revision: 3 },
-    ],
-    [create('a', 2), create('b', 1), { kind: 'remove', id: 'x', reason: 'scale-down' }],
-  );
-  assert.deepEqual(out, { a: { 1: 2, 2: 1 }, b: { 1: 1 } });
+test('startingReplicas: per revision, what the controller wants beyond what is routed ready', () => {
+  const desired = new Map<string, Record<string, number>>([
+    ['a', { 1: 3, 2: 1 }],
+    ['b', { 1: 1 }],
+  ]);
+  const routed = [
+    { deployment: 'a', revision: 1 },
+    { deployment: 'b', revision: 1 },
+    { deployment: 'b', revision: 1 },
+  ];
+  assert.deepEqual(startingReplicas(desired, routed), { a: { 1: 2, 2: 1 } });
 });
 
 test('buildRoutes: starting and unavailable per revision, only where there is something to say', () => {

@@ -6,7 +6,6 @@
 import type { RouteCaller, RouteTable } from '../core/route-table.ts';
 import { splitKey } from '../core/tenant.ts';
 import type { TrafficEntry } from './store/store.ts';
-import type { Action } from './types.ts';
 
 export type { RouteReplica, RouteRevision, RouteTable } from '../core/route-table.ts';
 
@@ -54,22 +53,27 @@ export function steadyReplicas(
 }
 
 /**
- * Replicas on the way per deployment key and revision: those observed starting plus those this pass creates
- * (the gateway's burst capacity waits for them, src/core/route-table.ts `starting`).
+ * Replicas on the way per deployment key and revision: those the controller wants and that are not routed as
+ * ready yet (starting, being created, or asked for this pass). The gateway's burst capacity waits for them
+ * (src/core/route-table.ts `starting`); a revision that cannot start any says so by `unavailable` instead.
  */
 export function startingReplicas(
-  starting: ReadonlyArray<{ deployment?: string | undefined; revision?: number | undefined }>,
-  actions: readonly Action[],
+  desired: ReadonlyMap<string, Record<string, number>>,
+  routed: ReadonlyArray<{ deployment: string; revision: number }>,
 ): Record<string, Record<string, number>> {
+  const ready = new Map<string, number>();
+  for (const r of routed)
+    ready.set(`${r.deployment}@${r.revision}`, (ready.get(`${r.deployment}@${r.revision}`) ?? 0) + 1);
   const out: Record<string, Record<string, number>> = {};
-  const add = (deployment: string, revision: number) => {
-    const perRev = out[deployment] ?? {};
-    perRev[revision] = (perRev[revision] ?? 0) + 1;
-    out[deployment] = perRev;
-  };
-  for (const s of starting)
-    if (s.deployment !== undefined && s.revision !== undefined) add(s.deployment, s.revision);
-  for (const a of actions) if (a.kind === 'create') add(a.deployment, a.revision.number);
+  for (const [deployment, perRevision] of desired) {
+    for (const [revision, count] of Object.entries(perRevision)) {
+      const missing = count - (ready.get(`${deployment}@${revision}`) ?? 0);
+      if (missing <= 0) continue;
+      const perRev = out[deployment] ?? {};
+      perRev[revision] = missing;
+      out[deployment] = perRev;
+    }
+  }
   return out;
 }
 

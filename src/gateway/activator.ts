@@ -17,12 +17,19 @@
  * | the held request's revision in the new table              | what happens                               |
  * |-----------------------------------------------------------|--------------------------------------------|
  * | has a ready replica                                        | released: an Exchange sends it             |
+ * | has one, but replicas start and the pick is at capacity    | stays held (burst capacity: waitForStarting)|
+ * | not ready yet, and the table says it cannot start one      | 503 naming why (reason unavailable)        |
  * | not ready yet, deployment still has `activator`            | stays held (same deadline)                 |
  * | not ready yet, `activator` gone from the deployment        | 503 (reason removed)                       |
  * | gone, or at 0 percent, request not pinned                  | a new split draw, then as above            |
  * | gone, request pinned (x-ferry-revision)                    | 404 FERRY_NOT_FOUND, as a new request gets |
  * | every revision at 0 percent                                | 503 (reason removed)                       |
  * | the deployment left the table                              | 404 FERRY_MODEL_NOT_FOUND, as a new request|
+ *
+ * A request is also held, with a ready replica, when replicas of its revision are starting and the balancer's
+ * pick already carries the deployment's `replicaCapacity` (burst capacity), or when requests of its revision are
+ * held already (first come, first out). Held requests are walked again whenever a replica finishes one
+ * (RouteState.onSlotFree, one pass per microtask) as well as on a new table.
  *
  * close(): every held request gets 503 at once (Connection: close).
  */
@@ -474,7 +481,7 @@ export function cannotStart(dep: DeploymentState, rev: RevisionState, why: strin
     'FERRY_NO_READY_REPLICA',
     `revision ${rev.key} of deployment '${dep.plainName}' has no ready replica and cannot start one: ${why}`,
     {
-      hint: `ferry describe ${dep.plainName} shows the revision's problem; fix it (or roll back with ferry undo) and retry.`,
+      hint: `ferry describe ${dep.plainName} shows the revision's problem; fix it (or roll back with ferry rollout undo) and retry.`,
       retryAfterSeconds: 1,
     },
   );

@@ -139,8 +139,18 @@ describe('docker runtime: artifacts become images, registry images are pulled, l
       'the platform made the image',
     );
     // The image says when its version was registered (in this test), not 1970 ("Created 56 years ago").
-    const [replica] = await client.replicas('boxed');
-    const container = await engine.docker.getContainer(replica!.id).inspect();
+    // A ready replica's container (the list may still hold one of an older revision that is being removed).
+    const container = await until('a ready replica to inspect', async () => {
+      for (const r of await client.replicas('boxed')) {
+        if (r.state !== 'ready') continue;
+        try {
+          return await engine.docker.getContainer(r.id).inspect();
+        } catch {
+          // removed meanwhile: the next one, or the next round
+        }
+      }
+      return undefined;
+    });
     const created = Date.parse((await engine.docker.getImage(container.Image).inspect()).Created);
     assert.ok(created >= began - 1000 && created <= Date.now(), `created ${new Date(created).toISOString()}`);
   });

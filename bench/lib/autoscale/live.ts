@@ -25,7 +25,7 @@ import { sleep, until } from '../live-platform.ts';
 import { log } from '../measure.ts';
 import { REPO_ROOT } from '../options.ts';
 import { type ArrivalMode, arrivalTimes } from './arrivals.ts';
-import { type DecisionRecord, percentile, type SimResult, type StepResult } from './sim.ts';
+import { type DecisionRecord, percentile, type SimResult, stepResults } from './sim.ts';
 import type { Trace } from './traces.ts';
 
 export const LIVE_MODEL = 'slow';
@@ -262,31 +262,13 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
   let area = 0;
   for (let k = 1; k < samples.length; k++)
     area += samples[k - 1]!.listed * (samples[k]!.t - samples[k - 1]!.t);
-  const steps: StepResult[] = trace.steps.map((st) => {
-    const up = st.toRps > st.fromRps;
-    const needed = Math.ceil((st.toRps * o.serviceMs) / 1000 / o.slots);
-    let before = o.initial;
-    for (const d of changes) if (d.at < st.atMs) before = d.desired;
-    const moved = changes.find((d) => d.at >= st.atMs && (up ? d.desired > before : d.desired < before));
-    let readyMs: number | null = null;
-    if (up) {
-      const atStep = [...samples].reverse().find((s) => s.t <= st.atMs);
-      if (atStep && atStep.ready >= needed) readyMs = 0;
-      else {
-        const hit = samples.find((s) => s.t > st.atMs && s.ready >= needed);
-        readyMs = hit ? hit.t - st.atMs : null;
-      }
-    }
-    return {
-      label: st.label,
-      atMs: st.atMs,
-      fromRps: st.fromRps,
-      toRps: st.toRps,
-      needed,
-      decisionMs: moved ? moved.at - st.atMs : null,
-      readyMs,
-    };
-  });
+  const steps = stepResults(
+    trace,
+    o,
+    o.initial,
+    changes,
+    samples.map((x) => ({ at: x.t, ready: x.ready })),
+  );
   const perReady = new Array<number>(seconds).fill(0);
   for (const s of samples) {
     const k = Math.floor(s.t / 1000);

@@ -538,12 +538,48 @@ export function simulate(o: SimOptions): SimResult {
   });
   const sloViolationS = p99s.filter((p) => p !== null && p > o.sloMs).length;
   all.sort((a, b) => a - b);
-  const steps: StepResult[] = trace.steps.map((st) => {
+  const steps = stepResults(trace, model, 0, decisionLog, readyLog);
+  return {
+    policy: policy.name,
+    trace: trace.name,
+    arrived,
+    succeeded,
+    failed,
+    failedTimeout,
+    failedOverflow,
+    failedActivator,
+    unfinished,
+    successRatio: succeeded + failed === 0 ? null : succeeded / (succeeded + failed),
+    sloViolationS,
+    replicaSeconds: aliveArea / 1000,
+    peakReplicas: peak,
+    p50Ms: percentile(all, 0.5),
+    p99Ms: percentile(all, 0.99),
+    decisions,
+    steps,
+    changes,
+    perSecond: { arrivals: perArrivals, ready: perReady, p99Ms: p99s.map((p) => (p === Infinity ? -1 : p)) },
+  };
+}
+
+/**
+ * Per load step of the trace: the time to the first decision past it that moves the count its way, and (a rising
+ * step) to ready replicas >= needed, from a log of decisions and of the ready count (both by time, oldest first).
+ * Shared by the simulator and the live replay (live.ts), so both rows are read the same way.
+ */
+export function stepResults(
+  trace: Trace,
+  model: Pick<ReplicaModel, 'serviceMs' | 'slots'>,
+  initialDesired: number,
+  decisions: ReadonlyArray<{ at: number; desired: number }>,
+  readyLog: ReadonlyArray<{ at: number; ready: number }>,
+): StepResult[] {
+  return trace.steps.map((st) => {
     const up = st.toRps > st.fromRps;
     const needed = Math.ceil((st.toRps * model.serviceMs) / 1000 / model.slots);
-    let before = 0;
-    for (const d of decisionLog) if (d.at < st.atMs) before = d.desired;
-    const moved = decisionLog.find((d) => d.at >= st.atMs && (up ? d.desired > before : d.desired < before));
+    let before = initialDesired;
+    for (const d of decisions) if (d.at < st.atMs) before = d.desired;
+    const moved = decisions.find((d) => d.at >= st.atMs && (up ? d.desired > before : d.desired < before));
     let readyMs: number | null = null;
     if (up) {
       let cur = 0;
@@ -567,25 +603,4 @@ export function simulate(o: SimOptions): SimResult {
       readyMs,
     };
   });
-  return {
-    policy: policy.name,
-    trace: trace.name,
-    arrived,
-    succeeded,
-    failed,
-    failedTimeout,
-    failedOverflow,
-    failedActivator,
-    unfinished,
-    successRatio: succeeded + failed === 0 ? null : succeeded / (succeeded + failed),
-    sloViolationS,
-    replicaSeconds: aliveArea / 1000,
-    peakReplicas: peak,
-    p50Ms: percentile(all, 0.5),
-    p99Ms: percentile(all, 0.99),
-    decisions,
-    steps,
-    changes,
-    perSecond: { arrivals: perArrivals, ready: perReady, p99Ms: p99s.map((p) => (p === Infinity ? -1 : p)) },
-  };
 }

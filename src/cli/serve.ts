@@ -48,15 +48,12 @@ export function registerServe(program: Command): void {
     )
     .action(
       action(async (paths: string[], options: ServeOptions, command: Command) => {
-        // The model's first inference worker starts now, beside the loading of the server's modules (preload.ts).
-        if (paths.length === 1)
-          (await import('../server/worker/preload.ts')).preloadWorker(resolve(paths[0]!));
-        const { parseServingOverrides } = await import('../spec/index.ts');
-        const { startServer } = await import('../server/index.ts');
+        // Bad options are refused before any worker starts: a process that exits while a worker is still setting
+        // up onnxruntime can abort in native code instead of exiting with its own code.
         const overrides =
           options.serving === undefined
             ? undefined
-            : parseServingOverrides(
+            : (await import('../spec/index.ts')).parseServingOverrides(
                 options.serving,
                 command.getOptionValueSource('serving') === 'cli' ? '--serving' : SERVING_OVERRIDES_ENV,
               );
@@ -64,6 +61,10 @@ export function registerServe(program: Command): void {
           throw new FerryError('FERRY_SPEC_INVALID', overrides.problem, {
             hint: 'e.g. --serving \'{"batching":{"maxBatchSize":32},"timeout":"5s"}\'',
           });
+        // The model's first inference worker starts now, beside the loading of the server's modules (preload.ts).
+        if (paths.length === 1)
+          (await import('../server/worker/preload.ts')).preloadWorker(resolve(paths[0]!));
+        const { startServer } = await import('../server/index.ts');
         let server: Awaited<ReturnType<typeof startServer>>;
         try {
           server = await startServer({

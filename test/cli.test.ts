@@ -297,6 +297,30 @@ describe('ferry serve refuses to start, clearly', () => {
     assert.doesNotMatch(result.stderr, STACK_LINE);
   });
 
+  test('an ONNX ferry.yaml that is invalid: exit 2 once the preloaded worker is out of native setup', async () => {
+    // `format: onnx` starts the model's first worker before the file is parsed (worker/preload.ts): the exit
+    // waits for it, as a thread stopped inside onnxruntime's setup aborts the process ('terminate called').
+    const dir = writeModelDir(
+      join(tmp.path, 'onnx-broken'),
+      [
+        'kind: Model',
+        'model:',
+        '  name: iris',
+        '  format: onnx',
+        '  file: model.onnx',
+        'serving:',
+        '  concurrency: 0',
+        '',
+      ].join('\n'),
+      { 'model.onnx': readFileSync(IRIS_ONNX) },
+    );
+    const result = await runBounded(['serve', dir, '--port', '0']);
+    assert.equal(result.timedOut, false, `${result.stdout}${result.stderr}`);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /ferry\.yaml:7:\d+ serving\.concurrency: /);
+    assert.doesNotMatch(result.stderr, /terminate called|Napi::Error/);
+  });
+
   test('invalid serving options (--serving or FERRY_SERVING_OVERRIDES): exit 2 naming the field', async () => {
     const iris = join(ROOT, 'examples', 'iris');
     const flag = await runBounded([

@@ -62,8 +62,8 @@ export function registerServe(program: Command): void {
             hint: 'e.g. --serving \'{"batching":{"maxBatchSize":32},"timeout":"5s"}\'',
           });
         // The model's first inference worker starts now, beside the loading of the server's modules (preload.ts).
-        if (paths.length === 1)
-          (await import('../server/worker/preload.ts')).preloadWorker(resolve(paths[0]!));
+        const preload = await import('../server/worker/preload.ts');
+        if (paths.length === 1) preload.preloadWorker(resolve(paths[0]!));
         const { startServer } = await import('../server/index.ts');
         let server: Awaited<ReturnType<typeof startServer>>;
         try {
@@ -81,6 +81,7 @@ export function registerServe(program: Command): void {
           // A replica whose model cannot load says why on its last line and exits with its own code.
           if (!isFerryError(error) || error.code !== 'FERRY_MODEL_LOAD_FAILED') throw error;
           printError(error);
+          await preload.preloadSettled();
           process.exit(EXIT_MODEL_LOAD_FAILED);
         }
         let signals = 0;

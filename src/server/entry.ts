@@ -33,6 +33,7 @@ import {
 import { parseServingOverrides, SERVING_OVERRIDES_ENV } from '../spec/index.ts';
 import { createLogger, startServer } from './server.ts';
 import { parseSocketMode } from './socket.ts';
+import { preloadSettled } from './worker/preload.ts';
 
 const EXIT_USAGE = 2;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -100,13 +101,15 @@ function readConfig(env: NodeJS.ProcessEnv): EntryConfig | { problem: string } {
   };
 }
 
-function fail(message: string, code: number): never {
+/** Says why on stderr and exits with `code`, once the preloaded worker is out of native setup (preload.ts). */
+async function fail(message: string, code: number): Promise<never> {
   process.stderr.write(`ferry: ${message}\n`);
+  await preloadSettled();
   process.exit(code);
 }
 
-const config = readConfig(process.env);
-if ('problem' in config) fail(`invalid configuration: ${config.problem}`, EXIT_USAGE);
+const read = readConfig(process.env);
+const config = 'problem' in read ? await fail(`invalid configuration: ${read.problem}`, EXIT_USAGE) : read;
 
 const logger = createLogger(config.logLevel);
 let server: Awaited<ReturnType<typeof startServer>> | undefined;
@@ -114,7 +117,10 @@ let signals = 0;
 const stop = (signal: string) => {
   if (++signals > 1) process.exit(130);
   // A signal during startup: nothing to drain yet.
-  if (server === undefined) process.exit(0);
+  if (server === undefined) {
+    void preloadSettled().then(() => process.exit(0));
+    return;
+  }
   server.logger.info({ signal }, 'shutting down');
   void server.close().then((clean) => process.exit(clean ? 0 : 1));
 };
@@ -142,7 +148,7 @@ try {
     const usage = ['FERRY_SPEC_INVALID', 'FERRY_SPEC_NOT_FOUND', 'FERRY_FILE_NOT_FOUND'].includes(error.code);
     const hint = error.hint ? ` (hint: ${error.hint})` : '';
     const code = error.code === 'FERRY_MODEL_LOAD_FAILED' ? EXIT_MODEL_LOAD_FAILED : usage ? EXIT_USAGE : 1;
-    fail(`error ${error.code}: ${error.message}${hint}`, code);
+    await fail(`error ${error.code}: ${error.message}${hint}`, code);
   }
-  fail(`startup failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`, 1);
+  await fail(`startup failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`, 1);
 }

@@ -87,6 +87,9 @@ async function preloaded(preload: WorkerPreload): Promise<WorkerInit> {
       // the real load reports it
     }
   }
+  // Until now, a process exit would stop this thread inside onnxruntime's native setup, which aborts the
+  // process ('terminate called after throwing Napi::Error'): preload.ts holds exits until this message.
+  send({ type: 'warmed' });
   return init;
 }
 

@@ -39,7 +39,9 @@ export type FromWorker =
   | { type: 'result'; id: number; results: ({ outputs: Tensor[] } | { error: SerializedError })[] }
   | { type: 'ran'; id: number; outputs: Tensor[] }
   | { type: 'failed'; id: number; error: SerializedError }
-  | { type: 'unloaded' };
+  | { type: 'unloaded' }
+  /** From a preloaded worker (preload.ts), once: onnxruntime's setup is over (done or failed). */
+  | { type: 'warmed' };
 
 export function serializeError(error: unknown, fallback: ErrorCode): SerializedError {
   if (isFerryError(error)) {

@@ -115,6 +115,7 @@ export class WorkerPool {
             break;
           }
           case 'unloaded':
+          case 'warmed':
             break;
         }
       });

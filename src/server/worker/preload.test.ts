@@ -6,7 +6,14 @@ import { test } from 'node:test';
 import { identityModel } from '../../../tools/onnx/models.ts';
 import { TINY_MODEL_BASE64 } from '../backends/onnx-tensors.ts';
 import { WorkerPool } from './pool.ts';
-import { discardPreloaded, looksOnnx, preloadPending, preloadWorker, takePreloaded } from './preload.ts';
+import {
+  discardPreloaded,
+  looksOnnx,
+  preloadPending,
+  preloadSettled,
+  preloadWorker,
+  takePreloaded,
+} from './preload.ts';
 
 const IRIS = new URL('../../../examples/iris', import.meta.url).pathname;
 
@@ -35,10 +42,17 @@ test("an ONNX model is recognised from its ferry.yaml's text; anything else is n
 
 test("the pool's first ONNX worker is the preloaded one (taken once), and it serves the model it is told", async () => {
   assert.equal(takePreloaded('onnx'), undefined, 'nothing preloaded yet');
+  await preloadSettled(); // nothing to wait for
   preloadWorker(IRIS, 1);
   assert.equal(preloadPending(), false, 'not on one core');
   preloadWorker(IRIS, 2);
   assert.equal(preloadPending(), true);
+  await preloadSettled();
+  assert.equal(
+    preloadPending(),
+    true,
+    "settled by the worker's 'warmed' (out of onnxruntime's setup), not its exit",
+  );
   assert.equal(takePreloaded('handler'), undefined, 'not for a handler');
   const pool = await WorkerPool.start(
     {

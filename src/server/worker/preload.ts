@@ -12,12 +12,13 @@
  * stopped unused (`discardPreloaded`, once startup is over) or nothing gained, never a wrong answer (the worker
  * loads what its WorkerInit says).
  *
- * Only node: modules, cpu.ts and worker-url.ts here: this module is loaded before the server's own.
+ * Only node: modules, cpu.ts and worker-url.ts here (and types): this module is loaded before the server's own.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { cpuQuota } from '../cpu.ts';
+import type { FromWorker } from './messages.ts';
 import { WORKER_URL } from './worker-url.ts';
 
 /** workerData of a preloaded worker (inference-worker.ts); a normal worker gets a WorkerInit. */
@@ -27,7 +28,19 @@ export interface WorkerPreload {
   nice: number;
 }
 
-let preloaded: { worker: Worker; alive: boolean } | undefined;
+interface Preloaded {
+  worker: Worker;
+  /** False once taken, discarded or gone. */
+  alive: boolean;
+  /**
+   * Resolves when the worker is out of onnxruntime's native setup (it said 'warmed', or it is gone). Until
+   * then the worker is ref'd and exits wait for it (`preloadSettled`): a process that exits, or a terminate(),
+   * while a thread is inside that setup aborts in native code instead of exiting with its own code.
+   */
+  settled: Promise<void>;
+}
+
+let preloaded: Preloaded | undefined;
 
 /** The inference threads' nice value (model-version.ts passes it to every worker). */
 export const WORKER_NICE = 10;
@@ -58,15 +71,24 @@ export function preloadWorker(modelDir: string, cores: number = cpuQuota(undefin
       stdout: false,
       stderr: false,
     });
-    const entry = { worker, alive: true };
+    let settle = () => {};
+    const entry: Preloaded = { worker, alive: true, settled: new Promise((resolve) => (settle = resolve)) };
+    const onWarmed = (message: FromWorker) => {
+      if (message.type !== 'warmed') return;
+      worker.off('message', onWarmed);
+      // An idle preloaded worker must not keep a process alive that has nothing else to do.
+      if (entry.alive) worker.unref();
+      settle();
+    };
+    worker.on('message', onWarmed);
     worker.once('exit', () => {
       entry.alive = false;
+      settle();
     });
     worker.on('error', () => {
       entry.alive = false;
+      settle();
     });
-    // An idle preloaded worker must not keep a process alive that has nothing else to do.
-    worker.unref();
     preloaded = entry;
   } catch {
     // no worker: the pool starts one as before
@@ -77,7 +99,7 @@ export function preloadWorker(modelDir: string, cores: number = cpuQuota(undefin
 export function takePreloaded(format: string): Worker | undefined {
   const entry = preloaded;
   if (entry === undefined || !entry.alive || format !== 'onnx') return undefined;
-  preloaded = { worker: entry.worker, alive: false };
+  entry.alive = false;
   entry.worker.ref();
   return entry.worker;
 }
@@ -87,11 +109,19 @@ export function preloadPending(): boolean {
   return preloaded?.alive === true;
 }
 
-/** Stops a preloaded worker nothing took (startup is over; a wrong guess). */
+/** Stops a preloaded worker nothing took (startup is over; a wrong guess), once it is out of native setup. */
 export function discardPreloaded(): void {
   const entry = preloaded;
   if (entry?.alive) {
     entry.alive = false;
-    void entry.worker.terminate();
+    void entry.settled.then(() => entry.worker.terminate());
   }
+}
+
+/**
+ * Resolves when no preloaded worker is inside onnxruntime's setup (at once when there is none). Await it before
+ * `process.exit`; a process that ends by itself waits anyway (the worker is ref'd until then).
+ */
+export function preloadSettled(): Promise<void> {
+  return preloaded?.settled ?? Promise.resolve();
 }

@@ -373,7 +373,9 @@ export class ControlLoop implements LoopPort {
       routing.deployments.push({
         name: dep.name,
         public: dep.public,
-        ...(dep.scaling ? { activator: activatorFor(dep.scaling) } : {}),
+        ...(dep.scaling
+          ? { activator: activatorFor(dep.scaling), replicaLimits: this.replicaLimits(dep.name) }
+          : {}),
         traffic: this.store.getTraffic(dep.name),
         servedNames,
         unavailable: this.unavailableRevisions(dep.name),
@@ -405,6 +407,16 @@ export class ControlLoop implements LoopPort {
           : [{ id: o.status.id, url: o.status.url, deployment: o.deployment, revision: o.revision }],
       );
     routing.starting = startingReplicas(desiredNow, routing.replicas);
+    // A replica of an autoscaled revision whose limit is not known yet (its first): its report at once.
+    const autoscaled = new Map(routing.deployments.map((d) => [d.name, d.replicaLimits]));
+    if (
+      routing.replicas.some(
+        (r) =>
+          autoscaled.get(r.deployment)?.[r.revision] === undefined &&
+          autoscaled.get(r.deployment) !== undefined,
+      )
+    )
+      this.replicaLoad?.soon();
     const held = new Map(
       this.endingColdStarts.map((c) => [c.deployment, this.autoscaling?.heldNow(c.deployment) ?? 0]),
     );
@@ -638,6 +650,16 @@ export class ControlLoop implements LoopPort {
    * at once instead of waiting for a replica that is not coming). An image still being prepared is on its way.
    * The words are the problem's kind only: its message (log lines, paths) is for the deployment's owners.
    */
+  /** By revision number: requests one replica takes before it sheds, as its replicas last reported. */
+  private replicaLimits(deployment: string): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const t of this.store.getTraffic(deployment)) {
+      const limit = this.replicaLoad?.replicaLimit(deployment, t.revision);
+      if (limit !== undefined) out[t.revision] = limit;
+    }
+    return out;
+  }
+
   private unavailableRevisions(deployment: string): Record<string, string> {
     const out: Record<string, string> = {};
     for (const t of this.store.getTraffic(deployment)) {

@@ -7,6 +7,7 @@ import {
   type LoadTargets,
   parseLoadReport,
   ReplicaLoad,
+  replicaLimitOf,
   saturationBetween,
 } from './replica-load.ts';
 
@@ -66,6 +67,17 @@ test('capacity of a replica: its busiest model’s workers, batch, pipeline and 
       report(0, model({ samples: 1 }), model({ model: 'n', samples: 9, workers: 2, batchServiceMs: 4 })),
     ),
     { workers: 2, batchSize: 8, pipelineDepth: 2, batchServiceTimeMs: 4 },
+  );
+});
+
+test('replica limit: a request per batch in flight (workers x pipeline) plus the queue bound, busiest model', () => {
+  assert.equal(replicaLimitOf(report(0)), undefined);
+  assert.equal(replicaLimitOf(report(0, model())), 1 * 2 + 100);
+  assert.equal(
+    replicaLimitOf(
+      report(0, model({ samples: 1 }), model({ model: 'n', samples: 9, workers: 3, maxQueueSize: 7 })),
+    ),
+    3 * 2 + 7,
   );
 });
 
@@ -163,9 +175,11 @@ test('ReplicaLoad: the derived target of a revision, kept at zero replicas, drop
   f.targets.replicas = [];
   await f.load.poll();
   assert.equal(f.load.derivedTarget('d', 1, 'concurrency'), 64, 'kept at zero');
+  assert.equal(f.load.replicaLimit('d', 1), 102, 'the limit too');
   f.targets.deployments = [];
   await f.load.poll();
   assert.equal(f.load.derivedTarget('d', 1, 'concurrency'), undefined);
+  assert.equal(f.load.replicaLimit('d', 1), undefined);
 });
 
 test('ReplicaLoad: a targets callback that throws, or a replica answering nonsense, is no measure, not a failure', async () => {

@@ -39,6 +39,19 @@ export interface CapacitySource {
   derivedTarget(deployment: string, revision: number, metric: ScalingMetric): number | undefined;
 }
 
+/**
+ * Requests one replica takes at once before it sheds (503 FERRY_QUEUE_FULL), from its report: a request in each
+ * batch its workers have in flight (workers x pipeline depth; a batch holds one at least) plus its batching
+ * queue's bound. A lower bound: the gateway's activator keeps requests past it rather than send them to be shed
+ * (src/core/route-table.ts `replicaLimit`). Its busiest model's, as capacityOf. Pure.
+ */
+export function replicaLimitOf(report: LoadReport): number | undefined {
+  let best: ModelLoadReport | undefined;
+  for (const m of report.models) if (best === undefined || m.samples > best.samples) best = m;
+  if (best === undefined) return undefined;
+  return Math.max(1, best.workers) * Math.max(1, best.pipelineDepth) + best.maxQueueSize;
+}
+
 export interface ReplicaTarget {
   deployment: string;
   revision: number;
@@ -183,6 +196,8 @@ export class ReplicaLoad implements CapacitySource {
   readonly #replicas = new Map<string, Measured>();
   /** Last known capacity by revision (revisionKey), kept while no replica runs. */
   readonly #capacity = new Map<string, ReplicaCapacity>();
+  /** Last known replicaLimitOf by revision, kept as #capacity. */
+  readonly #limits = new Map<string, number>();
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
   #stopped = true;
@@ -236,8 +251,8 @@ export class ReplicaLoad implements CapacitySource {
     const autoscaled = new Set(targets.deployments);
     const live = new Set(targets.replicas.map((r) => r.id));
     for (const id of this.#replicas.keys()) if (!live.has(id)) this.#replicas.delete(id);
-    for (const key of this.#capacity.keys())
-      if (!autoscaled.has(key.slice(0, key.indexOf('\u0000')))) this.#capacity.delete(key);
+    for (const map of [this.#capacity, this.#limits])
+      for (const key of map.keys()) if (!autoscaled.has(key.slice(0, key.indexOf('\u0000')))) map.delete(key);
     const list = targets.replicas.filter((r) => autoscaled.has(r.deployment));
     let next = 0;
     const worker = async () => {
@@ -267,6 +282,8 @@ export class ReplicaLoad implements CapacitySource {
       capacity,
     });
     if (capacity !== undefined) this.#capacity.set(revisionKey(target.deployment, target.revision), capacity);
+    const limit = replicaLimitOf(report);
+    if (limit !== undefined) this.#limits.set(revisionKey(target.deployment, target.revision), limit);
   }
 
   saturation(deployment: string, ready: number, revision?: number): number | undefined {
@@ -277,6 +294,21 @@ export class ReplicaLoad implements CapacitySource {
       if (r.saturation !== undefined && now - r.measuredAt <= this.#staleMs) values.push(r.saturation);
     }
     return deploymentSaturation(values, ready);
+  }
+
+  /** The revision's replicaLimitOf from its replicas' last report; undefined until one reported. */
+  replicaLimit(deployment: string, revision: number): number | undefined {
+    return this.#limits.get(revisionKey(deployment, revision));
+  }
+
+  /**
+   * The next round now rather than at its time (a replica of a revision whose limit is unknown became ready);
+   * nothing when a round is running.
+   */
+  soon(): void {
+    if (this.#stopped || this.#timer === null) return;
+    clearTimeout(this.#timer);
+    this.#schedule(0);
   }
 
   derivedTarget(deployment: string, revision: number, metric: ScalingMetric): number | undefined {

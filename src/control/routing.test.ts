@@ -18,7 +18,7 @@ test('startingReplicas: per revision, what the controller wants beyond what is r
   assert.deepEqual(startingReplicas(desired, routed), { a: { 1: 2, 2: 1 } });
 });
 
-test('buildRoutes: starting and unavailable per revision, only where there is something to say', () => {
+test('buildRoutes: starting, unavailable and replicaLimit per revision, only where there is something to say', () => {
   const table = buildRoutes({
     deployments: [
       {
@@ -31,6 +31,7 @@ test('buildRoutes: starting and unavailable per revision, only where there is so
         ],
         servedNames: { 1: 'm', 2: 'm' },
         unavailable: { 2: 'the model fails to load (ModelLoadFailed)' },
+        replicaLimits: { 1: 38 },
       },
     ],
     replicas: [{ id: 'r1', url: 'http://127.0.0.1:1', deployment: 'team-a/d', revision: 1 }],
@@ -39,13 +40,14 @@ test('buildRoutes: starting and unavailable per revision, only where there is so
   const [d] = table.deployments;
   assert.deepEqual(d!.activator, { maxHeld: 5, maxWaitMs: 1000, replicaCapacity: 3 });
   assert.deepEqual(
-    d!.revisions.map((r) => [r.revision, r.starting, r.unavailable, r.replicas.length]),
+    d!.revisions.map((r) => [r.revision, r.starting, r.unavailable, r.replicaLimit, r.replicas.length]),
     [
-      [1, 2, undefined, 1],
-      [2, undefined, 'the model fails to load (ModelLoadFailed)', 0],
+      [1, 2, undefined, 38, 1],
+      [2, undefined, 'the model fails to load (ModelLoadFailed)', undefined, 0],
     ],
   );
   assert.equal('starting' in d!.revisions[1]!, false);
+  assert.equal('replicaLimit' in d!.revisions[1]!, false);
 });
 
 test('activatorFor: the bounds from the settings, the concurrency target as replica capacity (default 8 otherwise)', () => {

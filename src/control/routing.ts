@@ -89,6 +89,8 @@ export interface RoutingInput {
     servedNames: Record<string, string>;
     /** By revision number: why no replica of it can start now (src/core/route-table.ts `unavailable`). */
     unavailable?: Record<string, string>;
+    /** By revision number: requests one replica takes before it sheds (src/core/route-table.ts `replicaLimit`). */
+    replicaLimits?: Record<string, number>;
   }>;
   /** Replicas that may take requests: listed, ready, not being drained. */
   replicas: Array<{ id: string; url: string; deployment: string; revision: number }>;
@@ -122,6 +124,7 @@ export function buildRoutes(input: RoutingInput): RouteTable {
             ? { starting: input.starting[d.name]![t.revision]! }
             : {}),
           ...(d.unavailable?.[t.revision] ? { unavailable: d.unavailable[t.revision]! } : {}),
+          ...(d.replicaLimits?.[t.revision] ? { replicaLimit: d.replicaLimits[t.revision]! } : {}),
           replicas: input.replicas
             .filter((r) => r.deployment === d.name && r.revision === t.revision)
             .map((r) => ({ id: r.id, url: r.url, ready: true })),

@@ -32,6 +32,12 @@ export interface RouteRevision {
    * held: a client learns why instead of waiting out the activator's bound.
    */
   unavailable?: string;
+  /**
+   * Requests one replica of this revision takes at once before it sheds them (503 FERRY_QUEUE_FULL), as its
+   * replicas report (a whole number >= 1; left out = not known). With the deployment's `activator`, a request whose
+   * pick already carries that many is held rather than sent to be shed, and goes out when a replica has room.
+   */
+  replicaLimit?: number;
 }
 
 export interface RouteDeployment {

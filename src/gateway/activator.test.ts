@@ -678,17 +678,90 @@ test('burst capacity: a request held for room past maxWaitMs gets 503 with Retry
   assert.equal((await busy).status, 200);
 });
 
-test('setRoutes checks starting and replicaCapacity', () => {
+test("replica limit: a request that finds the pick at its revision's replicaLimit waits for room instead of being shed", async () => {
+  const pending: ServerResponse[] = [];
+  const a = await standIn('a', (_q, res) => pending.push(res));
+  const replicas = [{ id: 'a', url: a.url, ready: true }];
+  const { gw, base } = await gateway(
+    tableOf({
+      // Nothing starting, no replicaCapacity: only the limit keeps them.
+      ...deployment(replicas, { activator: { maxHeld: 10, maxWaitMs: 60_000 } }),
+      revisions: [{ revision: 1, percent: 100, shadow: 0, servedName: 'm', replicas, replicaLimit: 2 }],
+    }),
+  );
+  const answers = [1, 2, 3, 4].map((n) => call(`${base}/v2/models/d/infer`, `{"n":${n}}`));
+  await until(() => a.seen.length === 2 && held(gw) === 2, 'two on a (its limit), two held');
+  pending.shift()!.end('ok');
+  await until(() => a.seen.length === 3, 'the oldest held request sent once a had room');
+  assert.equal(a.seen[2]!.body, '{"n":3}');
+  assert.equal(held(gw), 1);
+  for (const res of pending.splice(0)) res.end('ok');
+  await until(() => a.seen.length === 4, 'the last one sent');
+  for (const res of pending.splice(0)) res.end('ok');
+  assert.deepEqual(
+    (await Promise.all(answers)).map((r) => r.status),
+    [200, 200, 200, 200],
+  );
+});
+
+test('requests held at zero go out at replicaCapacity while the limit is not known, then up to the limit', async () => {
+  const pending: ServerResponse[] = [];
+  const a = await standIn('a', (_q, res) => pending.push(res));
+  const activator = { maxHeld: 10, maxWaitMs: 60_000, replicaCapacity: 1 };
+  const table = (ready: boolean, replicaLimit?: number) => {
+    const replicas = [{ id: 'a', url: a.url, ready }];
+    return tableOf({
+      ...deployment(replicas, { activator }),
+      revisions: [
+        {
+          revision: 1,
+          percent: 100,
+          shadow: 0,
+          servedName: 'm',
+          replicas,
+          ...(replicaLimit === undefined ? {} : { replicaLimit }),
+        },
+      ],
+    });
+  };
+  const { gw, base } = await gateway(table(false));
+  const answers = [1, 2, 3, 4].map((n) => call(`${base}/v2/models/d/infer`, `{"n":${n}}`));
+  await until(() => held(gw) === 4, 'all four held at zero');
+  gw.setRoutes(table(true));
+  await until(() => a.seen.length === 1, 'one out: replicaCapacity stands in for the unknown limit');
+  assert.equal(held(gw), 3);
+  gw.setRoutes(table(true, 3));
+  await until(() => a.seen.length === 3, 'up to the limit once the table says it');
+  assert.equal(held(gw), 1);
+  assert.deepEqual(
+    a.seen.map((r) => r.body),
+    ['{"n":1}', '{"n":2}', '{"n":3}'],
+    'in order',
+  );
+  while (a.seen.length < 4 || pending.length > 0) {
+    pending.shift()?.end('ok');
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.deepEqual(
+    (await Promise.all(answers)).map((r) => r.status),
+    [200, 200, 200, 200],
+  );
+});
+
+test('setRoutes checks starting, replicaCapacity and replicaLimit', () => {
   const gw = createGateway({});
   const bad = tableOf({
     ...deployment([], { activator: { maxHeld: 1, maxWaitMs: 10, replicaCapacity: 0 } }),
-    revisions: [{ revision: 1, percent: 100, shadow: 0, servedName: 'm', replicas: [], starting: -1 }],
+    revisions: [
+      { revision: 1, percent: 100, shadow: 0, servedName: 'm', replicas: [], starting: -1, replicaLimit: 0 },
+    ],
   });
   assert.throws(
     () => gw.setRoutes(bad),
     (e: Error) =>
       /activator\.replicaCapacity: 0 is not a whole number/.test(e.message) &&
-      /revisions\[0\]\.starting: -1 is not a whole number/.test(e.message),
+      /revisions\[0\]\.starting: -1 is not a whole number/.test(e.message) &&
+      /revisions\[0\]\.replicaLimit: 0 is not a whole number/.test(e.message),
   );
 });
 

@@ -18,6 +18,7 @@
  * |-----------------------------------------------------------|--------------------------------------------|
  * | has a ready replica                                        | released: an Exchange sends it             |
  * | has one, but replicas start and the pick is at capacity    | stays held (burst capacity: waitForStarting)|
+ * | has one, but the pick carries the replicas' limit          | stays held (atReplicaLimit)                 |
  * | not ready yet, and the table says it cannot start one      | 503 naming why (reason unavailable)        |
  * | not ready yet, deployment still has `activator`            | stays held (same deadline)                 |
  * | not ready yet, `activator` gone from the deployment        | 503 (reason removed)                       |
@@ -27,9 +28,11 @@
  * | the deployment left the table                              | 404 FERRY_MODEL_NOT_FOUND, as a new request|
  *
  * A request is also held, with a ready replica, when replicas of its revision are starting and the balancer's
- * pick already carries the deployment's `replicaCapacity` (burst capacity), or when requests of its revision are
- * held already (first come, first out). Held requests are walked again whenever a replica finishes one
- * (RouteState.onSlotFree, one pass per microtask) as well as on a new table.
+ * pick already carries the deployment's `replicaCapacity` (burst capacity), when the pick carries the revision's
+ * `replicaLimit` (a replica sheds past it: the request waits for room instead of getting 503 FERRY_QUEUE_FULL),
+ * or when requests of its revision are held already (first come, first out). A held request goes out only below
+ * both bounds (below `replicaCapacity` while the limit is not known yet). Held requests are walked again whenever
+ * a replica finishes one (RouteState.onSlotFree, one pass per microtask) as well as on a new table.
  *
  * close(): every held request gets 503 at once (Connection: close).
  */
@@ -106,6 +109,23 @@ export function waitForStarting(dep: DeploymentState, revision: RevisionState, b
   return capacity !== null && revision.starting > 0 && best.outstanding >= capacity;
 }
 
+/**
+ * True when `best` (the balancer's pick) already carries as many requests as a replica of the revision takes
+ * before it sheds them (the table's replicaLimit): one more would get 503 FERRY_QUEUE_FULL, so it waits here for
+ * room instead. For a request already held while the limit is not known (a revision's first replicas, before
+ * their first load report), the deployment's replicaCapacity stands in: what waited at zero goes out at that pace
+ * rather than all at once onto replicas whose bound is not known. Pure.
+ */
+export function atReplicaLimit(
+  dep: DeploymentState,
+  revision: RevisionState,
+  best: ReplicaState,
+  held: boolean,
+): boolean {
+  const limit = revision.replicaLimit ?? (held ? (dep.activator?.replicaCapacity ?? null) : null);
+  return limit !== null && best.outstanding >= limit;
+}
+
 export class Activator {
   readonly #o: ActivatorOptions;
   /** By deployment key; a queue is dropped when it empties. */
@@ -130,11 +150,12 @@ export class Activator {
 
   /**
    * True when a request routed to `revision` must queue behind requests of that revision already held (they go
-   * first), or should wait for capacity being started (waitForStarting). The caller found `best` ready.
+   * first), should wait for capacity being started (waitForStarting), or for room below the replicas' limit
+   * (atReplicaLimit). The caller found `best` ready.
    */
   mustWait(dep: DeploymentState, revision: RevisionState, best: ReplicaState): boolean {
     if (dep.activator === null) return false;
-    if (waitForStarting(dep, revision, best)) return true;
+    if (waitForStarting(dep, revision, best) || atReplicaLimit(dep, revision, best, false)) return true;
     const q = this.#queues.get(dep.name);
     if (q === undefined) return false;
     for (const h of q.entries) if (h.revision === revision) return true;
@@ -321,7 +342,8 @@ export class Activator {
     if (hasReadyReplica(rev)) {
       const replica = pickReplica(o.ctx, rev);
       if (replica !== null) {
-        if (!waitForStarting(dep, rev, replica)) this.#release(q, dep, h, replica);
+        if (!waitForStarting(dep, rev, replica) && !atReplicaLimit(dep, rev, replica, true))
+          this.#release(q, dep, h, replica);
         return;
       }
       this.#reject(q, h, 'removed', noReplica(dep, rev, 'has no ready replica that is not ejected'));

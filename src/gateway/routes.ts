@@ -73,6 +73,10 @@ export function routeTableProblems(table: RouteTable): string[] {
         problems.push(`${rat}.starting: ${String(r.starting)} is not a whole number of replicas, 0 or more`);
       if (r?.unavailable !== undefined && (typeof r.unavailable !== 'string' || r.unavailable === ''))
         problems.push(`${rat}.unavailable: must be left out or a non-empty text`);
+      if (r?.replicaLimit !== undefined && !(Number.isInteger(r.replicaLimit) && r.replicaLimit >= 1))
+        problems.push(
+          `${rat}.replicaLimit: ${String(r.replicaLimit)} is not a whole number of requests, 1 or more`,
+        );
       if (!Array.isArray(r?.replicas)) {
         problems.push(`${rat}.replicas: must be a list`);
         return;

@@ -50,6 +50,8 @@ export interface RevisionState {
   starting: number;
   /** Why no replica of it can start now (the table's `unavailable`); null: nothing known. */
   unavailable: string | null;
+  /** Requests one replica takes before it sheds (the table's `replicaLimit`); null: not known. */
+  replicaLimit: number | null;
   ejection: EjectionState;
   metrics: RevisionMetrics;
   /** In-flight and arrivals for the autoscaler's samples (load.ts); the same object across route tables. */
@@ -174,6 +176,7 @@ export class RouteState {
           replicas,
           starting: r.starting ?? 0,
           unavailable: r.unavailable ?? null,
+          replicaLimit: r.replicaLimit ?? null,
           ejection,
           metrics,
           load,

@@ -408,15 +408,12 @@ export class ControlLoop implements LoopPort {
       );
     routing.starting = startingReplicas(desiredNow, routing.replicas);
     // A replica of an autoscaled revision whose limit is not known yet (its first): its report at once.
-    const autoscaled = new Map(routing.deployments.map((d) => [d.name, d.replicaLimits]));
-    if (
-      routing.replicas.some(
-        (r) =>
-          autoscaled.get(r.deployment)?.[r.revision] === undefined &&
-          autoscaled.get(r.deployment) !== undefined,
-      )
-    )
-      this.replicaLoad?.soon();
+    const limits = new Map(routing.deployments.map((d) => [d.name, d.replicaLimits]));
+    const unknownLimit = (r: { deployment: string; revision: number }) => {
+      const known = limits.get(r.deployment);
+      return known !== undefined && known[r.revision] === undefined;
+    };
+    if (routing.replicas.some(unknownLimit)) this.replicaLoad?.soon();
     const held = new Map(
       this.endingColdStarts.map((c) => [c.deployment, this.autoscaling?.heldNow(c.deployment) ?? 0]),
     );

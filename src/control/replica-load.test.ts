@@ -212,3 +212,35 @@ test('saturation: a busy main thread counts, by its event loop’s busy share be
   });
   assert.equal(parseLoadReport({ at: 1, models: [], loop: { activeMs: -1 } })?.loop, undefined);
 });
+
+test('ReplicaLoad.soon: the next round at once, but not within 100 ms of the last one', async () => {
+  let t = 0;
+  let rounds = 0;
+  const load = new ReplicaLoad({
+    targets: () => {
+      rounds++;
+      return { deployments: ['d'], replicas: [] };
+    },
+    now: () => t,
+    intervalMs: 3_600_000,
+  });
+  const tick = () => new Promise((r) => setTimeout(r, 5));
+  load.start();
+  try {
+    while (rounds < 1) await tick();
+    t = 50;
+    for (let i = 0; i < 10; i++) {
+      load.soon();
+      await tick();
+    }
+    assert.equal(rounds, 1, 'within 100 ms of the last round: nothing (the next is an hour on)');
+    t = 150;
+    // Once the first round has ended (its end schedules the next), soon() starts one.
+    while (rounds < 2) {
+      load.soon();
+      await tick();
+    }
+  } finally {
+    await load.stop();
+  }
+});

@@ -182,6 +182,9 @@ function median(values: number[]): number | undefined {
   return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
 }
 
+/** soon() starts a round at most this long after the last one started. */
+const SOON_MS = 100;
+
 const revisionKey = (deployment: string, revision: number) => `${deployment}\u0000${revision}`;
 
 export class ReplicaLoad implements CapacitySource {
@@ -201,6 +204,8 @@ export class ReplicaLoad implements CapacitySource {
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
   #stopped = true;
+  /** When the last round started (monotonic ms). */
+  #lastRound = Number.NEGATIVE_INFINITY;
 
   constructor(options: ReplicaLoadOptions) {
     this.#targets = options.targets;
@@ -232,6 +237,7 @@ export class ReplicaLoad implements CapacitySource {
     this.#timer = setTimeout(() => {
       this.#timer = null;
       const started = this.#now();
+      this.#lastRound = started;
       this.#running = this.poll().finally(() => {
         this.#running = null;
         this.#schedule(Math.max(0, this.#intervalMs - (this.#now() - started)));
@@ -303,10 +309,11 @@ export class ReplicaLoad implements CapacitySource {
 
   /**
    * The next round now rather than at its time (a replica of a revision whose limit is unknown became ready);
-   * nothing when a round is running.
+   * nothing when a round is running, or one started in the last 100 ms (a replica that never reports must not
+   * have every loop pass poll it).
    */
   soon(): void {
-    if (this.#stopped || this.#timer === null) return;
+    if (this.#stopped || this.#timer === null || this.#now() - this.#lastRound < SOON_MS) return;
     clearTimeout(this.#timer);
     this.#schedule(0);
   }

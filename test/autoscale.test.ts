@@ -250,6 +250,32 @@ for (const runtime of ['process', 'docker'] as const) {
       });
     });
 
+    test('a replica at its limit (what it takes before it sheds): the rest wait in the gateway, none is shed', async () => {
+      // One worker, a batching queue of 1: the replica takes 1 x 2 (pipeline) + 1 requests, then answers 503
+      // FERRY_QUEUE_FULL. Autoscaled but kept at one replica, so nothing else can take the rest. (The version of
+      // 'slow', made above.)
+      await client.deploy({
+        name: 'tight',
+        model: 'slow',
+        version: '1',
+        replicas: 1,
+        public: true,
+        serving: { concurrency: 1, batching: { maxQueueSize: 1 } },
+      });
+      await client.setScaling('tight', { minReplicas: 1, maxReplicas: 1, initialScale: 1 });
+      await until('its replica limit known (ferry describe)', async () =>
+        (await client.getDeployment('tight')).revisionStatus.some((r) => r.replicaLimit === 3),
+      );
+      const answers = await Promise.all(
+        Array.from({ length: 8 }, () => call(platform.gatewayUrl, 'tight', slowInput(200))),
+      );
+      assert.deepEqual(
+        answers.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.text}`),
+        [],
+        'the five past the limit waited for room instead of being shed',
+      );
+    });
+
     test('a model that cannot load: a held request gets 503 saying so, well before the activator bound', async () => {
       const dir = fixtureModel(home.path, 'broken', 'faulty', 'env:\n  FAIL_LOAD: "1"\n');
       await client.createModel('broken');

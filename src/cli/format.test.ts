@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { DEFAULT_SETTINGS } from '../autoscaler/settings.ts';
 import type { StoredRevision } from '../control/index.ts';
 import type { DeploymentView, DescribeView, ReplicaView, RolloutView } from '../control/views.ts';
 import {
@@ -296,6 +297,7 @@ describe('formatting', () => {
               ready: 0,
               percent: 0,
               problem: { reason: 'ModelLoadFailed', message: 'x', fatal: true, since: 0 },
+              replicaLimit: null,
             },
           ],
         }),
@@ -448,6 +450,7 @@ describe('describe', () => {
               fatal: true,
               since: NOW - 4000,
             },
+            replicaLimit: null,
           },
         ],
         trafficTarget: { entries: [{ revision: 1, percent: 100 }], requestedAt: NOW - 3000 },
@@ -513,6 +516,40 @@ describe('describe', () => {
       assert.match(text, expected);
     }
     assert.doesNotMatch(text, /Last cold start/, 'none yet');
+  });
+
+  test('describe of an autoscaled deployment: its settings, and the replica limit of each serving revision known', () => {
+    const status = (revision: number, percent: number, replicaLimit: number | null) => ({
+      revision,
+      desired: 1,
+      ready: 1,
+      percent,
+      problem: null,
+      replicaLimit,
+    });
+    const text = describeText(
+      {
+        ...view(),
+        revisions: [],
+        events: [],
+        scaling: { ...DEFAULT_SETTINGS, minReplicas: 0, maxReplicas: 6, target: 8 },
+        revisionStatus: [status(3, 90, 44), status(2, 10, null), status(1, 0, 12)],
+      },
+      NOW,
+    );
+    assert.match(
+      text,
+      /^Autoscaling: +0-6 replicas on concurrency, target 8 at 70%, to zero after 30 s idle; holds up to 1000 requests 30 s/m,
+    );
+    assert.match(
+      text,
+      /^Replica limit: +r3 44 requests at once \(as its replicas report; the gateway holds more/m,
+    );
+    const fixed = describeText(
+      { ...view(), revisions: [], events: [], revisionStatus: [status(3, 100, 44)] },
+      NOW,
+    );
+    assert.doesNotMatch(fixed, /Replica limit|Autoscaling/, 'not autoscaled');
   });
 
   test('describe shows the last cold start in phases, or its event after a restart of the control plane', () => {

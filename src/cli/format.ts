@@ -559,6 +559,12 @@ export function describeText(view: DescribeView, now: number): string {
       'Autoscaling',
       `${scalingSummary(view.scaling)}; holds up to ${view.scaling.maxHeld} requests ${view.scaling.maxHeldWaitMs / 1000} s for a replica (ferry events shows each decision)`,
     );
+  const limits = (view.revisionStatus ?? []).filter((s) => s.replicaLimit !== null && s.percent > 0);
+  if (view.scaling && limits.length > 0)
+    field(
+      'Replica limit',
+      `${limits.map((s) => `r${s.revision} ${s.replicaLimit}`).join(', ')} requests at once (as its replicas report; the gateway holds more rather than have them shed)`,
+    );
   field('Created', `${new Date(view.createdAt).toISOString()} (${age(view.createdAt, now)} ago)`);
   field('Updated', `${new Date(view.updatedAt).toISOString()} (${age(view.updatedAt, now)} ago)`);
   out.push('', `Traffic: ${trafficSummary(view.traffic)}`);

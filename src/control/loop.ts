@@ -144,6 +144,8 @@ export class ControlLoop implements LoopPort {
   /** Cold starts whose replica this pass saw ready: recorded once the pass has published its routes. */
   private endingColdStarts: Array<Omit<ColdStartMoments, 'releasedAt' | 'held'>> = [];
   private readonly lastColdStart = new Map<string, ColdStartView>();
+  /** Replica limits by deployment and revision, as the last route table carried them (what the gateway holds at). */
+  private routedLimits = new Map<string, Record<string, number> | undefined>();
   /** Replica ids a cold-start watcher probes (watchReady). */
   private readonly coldWatch = new Set<string>();
   /** Images made ready for the docker runtime, by `${model}:${version}`. */
@@ -197,7 +199,9 @@ export class ControlLoop implements LoopPort {
     this.resyncMs = opts.resyncMs ?? 2000;
     this.replicaEnv = opts.replicaEnv ?? {};
     this.secrets = opts.secrets;
-    this.replicaLoad = opts.load ? new ReplicaLoad({ targets: () => this.loadTargets() }) : undefined;
+    this.replicaLoad = opts.load
+      ? new ReplicaLoad({ targets: () => this.loadTargets(), onLimitChange: () => this.nudge() })
+      : undefined;
     this.autoscaling = opts.load
       ? new Autoscaling(opts.store, opts.load, opts.event, this.replicaLoad)
       : undefined;
@@ -409,6 +413,7 @@ export class ControlLoop implements LoopPort {
     routing.starting = startingReplicas(desiredNow, routing.replicas);
     // A replica of an autoscaled revision whose limit is not known yet (its first): its report at once.
     const limits = new Map(routing.deployments.map((d) => [d.name, d.replicaLimits]));
+    this.routedLimits = limits;
     const unknownLimit = (r: { deployment: string; revision: number }) => {
       const known = limits.get(r.deployment);
       return known !== undefined && known[r.revision] === undefined;
@@ -1019,6 +1024,7 @@ export class ControlLoop implements LoopPort {
         ready: ready[revision] ?? 0,
         percent: traffic.find((t) => t.revision === revision)?.percent ?? 0,
         problem: this.problems.get(crashKey(name, revision)) ?? null,
+        replicaLimit: this.routedLimits.get(name)?.[revision] ?? null,
       }));
   }
 

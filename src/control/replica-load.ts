@@ -82,6 +82,8 @@ export interface ReplicaLoadOptions {
   staleMs?: number;
   /** Monotonic ms. Default performance.now. */
   now?: () => number;
+  /** Called when a revision's replica limit is new or changed (the route table should carry it now). */
+  onLimitChange?: () => void;
 }
 
 interface Measured {
@@ -195,6 +197,7 @@ export class ReplicaLoad implements CapacitySource {
   readonly #concurrency: number;
   readonly #staleMs: number;
   readonly #now: () => number;
+  readonly #onLimitChange: (() => void) | undefined;
   /** By replica id. */
   readonly #replicas = new Map<string, Measured>();
   /** Last known capacity by revision (revisionKey), kept while no replica runs. */
@@ -215,6 +218,7 @@ export class ReplicaLoad implements CapacitySource {
     this.#concurrency = Math.max(1, options.concurrency ?? 8);
     this.#staleMs = options.staleMs ?? 3000;
     this.#now = options.now ?? (() => performance.now());
+    this.#onLimitChange = options.onLimitChange;
   }
 
   /** Polls every intervalMs until stop(); rounds never overlap. */
@@ -289,7 +293,11 @@ export class ReplicaLoad implements CapacitySource {
     });
     if (capacity !== undefined) this.#capacity.set(revisionKey(target.deployment, target.revision), capacity);
     const limit = replicaLimitOf(report);
-    if (limit !== undefined) this.#limits.set(revisionKey(target.deployment, target.revision), limit);
+    const key = revisionKey(target.deployment, target.revision);
+    if (limit !== undefined && this.#limits.get(key) !== limit) {
+      this.#limits.set(key, limit);
+      this.#onLimitChange?.();
+    }
   }
 
   saturation(deployment: string, ready: number, revision?: number): number | undefined {

@@ -83,6 +83,12 @@ export interface RevisionStatusView {
   /** Live traffic share right now. */
   percent: number;
   problem: RevisionProblem | null;
+  /**
+   * Requests one of its replicas takes at once before it sheds them (503 FERRY_QUEUE_FULL), as they reported it
+   * and the gateway's route table last carried it: the gateway holds what is past it (autoscaled deployments).
+   * null: not autoscaled, or not known yet.
+   */
+  replicaLimit: number | null;
 }
 
 export interface DeploymentView extends Deployment {

@@ -582,6 +582,12 @@ export const RevisionStatusSchema = component(
     ready: z.number(),
     percent: z.number(),
     problem: RevisionProblemSchema.nullable(),
+    replicaLimit: z
+      .number()
+      .nullable()
+      .describe(
+        'requests one replica takes before it sheds them (503 FERRY_QUEUE_FULL), as its replicas report; the gateway holds the rest (autoscaled deployments; null: not known)',
+      ),
   }),
 );
 

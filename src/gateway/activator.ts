@@ -30,9 +30,10 @@
  * A request is also held, with a ready replica, when replicas of its revision are starting and the balancer's
  * pick already carries the deployment's `replicaCapacity` (burst capacity), when the pick carries the revision's
  * `replicaLimit` (a replica sheds past it: the request waits for room instead of getting 503 FERRY_QUEUE_FULL),
- * or when requests of its revision are held already (first come, first out). A held request goes out only below
- * both bounds (below `replicaCapacity` while the limit is not known yet). Held requests are walked again whenever
- * a replica finishes one (RouteState.onSlotFree, one pass per microtask) as well as on a new table.
+ * or when requests of its revision are held already (first come, first out). A held request goes out only to a
+ * pick below the limit, and below `replicaCapacity` while replicas start or while the limit is not known yet.
+ * Held requests are walked again whenever a replica finishes one (RouteState.onSlotFree, one pass per microtask)
+ * as well as on a new table.
  *
  * close(): every held request gets 503 at once (Connection: close).
  */

@@ -41,6 +41,8 @@ usage: node --import tsx bench/autoscale.ts [options]
   --burst-capacity <n>   per-replica in-flight at which Ferry's gateway holds a burst for starting replicas
                          (the activator's replicaCapacity: the per-replica target, as live), default slots;
                          0: no burst holding (requests overflow full replicas as before)
+  --hold-at-limit <0|1>  1 (default): Ferry's gateway holds a request that finds every ready replica full (slots
+                         and queue: the replica limit) until one has room; 0: it fails (overflow), as before
   --time-scale <x>       compress every trace's time by x (0 < x <= 1; rates unchanged), default 1, 0.25 with
                          --live; with --live a trace whose requests would pass --max-requests is compressed further
   --max-requests <n>     --live: at most this many requests per trace (by the expected count), default 20000
@@ -66,6 +68,7 @@ const { common, values } = parseOptions(USAGE, {
   'max-replicas': { type: 'string' },
   'ferry-tick-ms': { type: 'string' },
   'burst-capacity': { type: 'string' },
+  'hold-at-limit': { type: 'string' },
   'time-scale': { type: 'string' },
   'max-requests': { type: 'string' },
   live: { type: 'boolean' },
@@ -114,6 +117,7 @@ const pollMs = numberFlag(values, 'poll-ms', 250, 20, 10_000);
 const maxReplicas = Math.round(numberFlag(values, 'max-replicas', live ? 6 : 50, 1, 10_000));
 const ferryTickMs = numberFlag(values, 'ferry-tick-ms', 1000, 1, 600_000);
 const burstCapacity = Math.round(numberFlag(values, 'burst-capacity', replica.slots, 0, 1_000_000));
+const holdAtLimit = numberFlag(values, 'hold-at-limit', 1, 0, 1) === 1;
 /**
  * The per-replica set point the reference policies share: Knative's documented defaults (the same numbers as
  * Ferry's, src/autoscaler/settings.ts, which lists them side by side) with containerConcurrency = slots.
@@ -132,6 +136,8 @@ interface Runner {
    * Knative's activator with the default containerConcurrency 0 has no per-pod limit to hold on: left out.
    */
   burstCapacity?: number;
+  /** The gateway holds what finds every replica full (Ferry: the replica limit) instead of failing it. */
+  holdAtLimit?: boolean;
   settings(trace: Trace, initial: number): ScalingSettings;
 }
 const runners: Runner[] = [
@@ -157,6 +163,7 @@ runners.push({
   pokeAtZero: true,
   pokeWhileHeldMs: 100,
   ...(burstCapacity > 0 ? { burstCapacity } : {}),
+  holdAtLimit,
   // Ferry's defaults; min 0 on the trace that starts from zero (its default min is 1: no cold start unless asked).
   settings: (t, initial) => ({
     ...DEFAULT_SETTINGS,
@@ -203,6 +210,7 @@ for (const trace of traces) {
       activatorCap,
       activatorWaitMs: deadlineMs,
       ...(run.burstCapacity === undefined ? {} : { burstCapacity: run.burstCapacity }),
+      ...(run.holdAtLimit === true ? { holdAtLimit: true } : {}),
       sloMs,
       initialReplicas: initial,
     });

@@ -6,7 +6,8 @@
  * - Arrivals follow trace.rate(t): Poisson (thinning, seeded PRNG) or evenly spaced (1 ms resolution): arrivals.ts.
  * - A replica serves `slots` requests at once, each for `serviceMs` (fixed, or exponential with that mean); more
  *   wait in its FIFO queue of at most `queueCap`; a new request goes to the ready replica with the fewest
- *   outstanding (ties: the oldest replica); when that replica's slots and queue are full it fails (overflow).
+ *   outstanding (ties: the oldest replica); when that replica's slots and queue are full it fails (overflow), or
+ *   with `holdAtLimit` (Ferry's gateway, which knows the replicas' limit) it waits in the activator for room.
  * - With no ready replica, requests wait in the activator (at most `activatorCap`, at most `activatorWaitMs`) and
  *   go to replicas as they become ready. With `burstCapacity` (Ferry's gateway, src/gateway/activator.ts
  *   `waitForStarting`; Knative's activator in the path does the like), a request also waits there, behind any
@@ -70,6 +71,11 @@ export interface SimOptions {
   activatorWaitMs: number;
   /** Per-replica in-flight at which, with replicas starting, arrivals wait in the activator; left out: never. */
   burstCapacity?: number;
+  /**
+   * An arrival that finds every ready replica full (slots and queue) waits in the activator for room instead of
+   * failing (Ferry's gateway knows each revision's replica limit: src/gateway/activator.ts `atReplicaLimit`).
+   */
+  holdAtLimit?: boolean;
   sloMs: number;
   /** Replicas ready at t = 0 (default: settings.initialScale within min/max). */
   initialReplicas?: number;
@@ -418,12 +424,14 @@ export function simulate(o: SimOptions): SimResult {
         const s = Math.floor(t / 1000);
         if (s < seconds) perArrivals[s] = (perArrivals[s] ?? 0) + 1;
         const req: Req = { at: t, where: 'activator', replica: null };
-        const waits = o.burstCapacity !== undefined && (actLive > 0 || waitForStarting());
-        if (readyCount() > 0 && !waits) {
-          if (place(t, req)) {
-            inflight++;
-            if ((req.where as Where) === 'queued') at(t + o.deadlineMs, TIMEOUT, { req });
-          } else fail(req, 'overflow');
+        const waits =
+          (o.burstCapacity !== undefined || o.holdAtLimit === true) && (actLive > 0 || waitForStarting());
+        const goes = readyCount() > 0 && !waits;
+        if (goes && place(t, req)) {
+          inflight++;
+          if ((req.where as Where) === 'queued') at(t + o.deadlineMs, TIMEOUT, { req });
+        } else if (goes && o.holdAtLimit !== true) {
+          fail(req, 'overflow');
         } else if (actLive < o.activatorCap) {
           activator.push(req);
           actLive++;

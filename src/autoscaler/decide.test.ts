@@ -113,10 +113,22 @@ describe('decision table', () => {
       'with 1 ready (nothing becomes ready), 2 at most',
     );
     const s = S({ maxReplicas: 100 });
-    let state: FerryState = { ...initialState(s, 0), desired: 8 };
+    let state: FerryState = { ...initialState(s, -60_000), desired: 8 };
     const d = decide(1_000, obs([sample(1_000, 0)], 8), s, state);
     assert.equal(d.desired, 4, 'halved at most');
     state = d.state;
+  });
+
+  test('not down while the policy has had less than a stable window of data', () => {
+    const s = S({ maxReplicas: 10 });
+    const young: FerryState = { ...initialState(s, 0), desired: 4 };
+    const quiet = decide(1_000, obs([sample(1_000, 0)], 4), s, young);
+    assert.equal(quiet.desired, 4, 'a second of quiet after a deploy of 4 keeps them');
+    assert.match(quiet.reason, /not down before 60 s of data/);
+    const later = decide(60_000, obs([sample(60_000, 0)], 4), s, quiet.state);
+    assert.ok(later.desired < 4, `down once a window has passed: ${later.desired}`);
+    const up = decide(1_000, obs([sample(1_000, 100)], 4), s, young);
+    assert.ok(up.desired > 4, 'up at once, young or not');
   });
 
   test('scale-down delay: down only when every decision of the delay agreed', () => {

@@ -23,6 +23,9 @@
  * |   |                                                                | must have fallen too, not only the average  |                       |
  *
  * Then, in order: at most ceil(maxScaleUpRate x max(ready, 1)) and at least floor(ready / maxScaleDownRate);
+ * never down while less than a stable window has passed since the policy began (the deployment became
+ * autoscaled, or the control plane started): a window that is not full yet is no minute's average, and a second
+ * of quiet must not undo the replicas a deploy just started;
  * a scale-down waits until every decision of the last scaleDownDelay agrees (the highest of them wins); 0 only
  * when minReplicas is 0, the stable window has data and says 0, and the last request is scaleToZeroGrace old
  * (else 1); finally within [minReplicas, maxReplicas].
@@ -41,6 +44,8 @@ export interface FerryState {
   recent: ReadonlyArray<{ at: number; want: number }>;
   /** When a request was last seen (arriving, in flight or held); null when never. */
   lastActivity: number | null;
+  /** When the policy began for this deployment (initialState's now). */
+  since: number;
 }
 
 const clamp = (n: number, s: ScalingSettings) => Math.min(s.maxReplicas, Math.max(s.minReplicas, n));
@@ -53,8 +58,9 @@ function fmt(n: number): string {
   return Number.isInteger(n) ? String(n) : n.toFixed(1);
 }
 
-export function initialState(settings: ScalingSettings, _now: number): FerryState {
+export function initialState(settings: ScalingSettings, now: number): FerryState {
   return {
+    since: now,
     window: emptyWindow(),
     desired: clamp(settings.initialScale, settings),
     panicAt: null,
@@ -146,6 +152,12 @@ export function decide(
   // Rates relative to what is ready.
   want = Math.min(want, Math.max(1, Math.ceil(s.maxScaleUpRate * readyForRatio)));
   want = Math.max(want, Math.floor(ready / s.maxScaleDownRate));
+
+  // Not down on a window that is not full yet.
+  if (want < state.desired && now - state.since < s.stableWindowMs) {
+    want = state.desired;
+    reason += `; not down before ${fmt(s.stableWindowMs / 1000)} s of data`;
+  }
 
   // Scale-down delay: the highest wish of the delay window.
   const recent = [...state.recent.filter((r) => now - r.at <= s.scaleDownDelayMs), { at: now, want }];

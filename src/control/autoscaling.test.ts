@@ -174,8 +174,9 @@ test('no target in the settings: the replicas’ derived target, else the defaul
 
 test('a split whose revisions each run a replica still goes to zero: ready counts at most the deployment’s count', () => {
   const { store, load, a } = setup();
-  // Two revisions side by side at one replica each (a split, or a rollout): two ready, a count of one.
-  for (let t = 0; t <= 40; t++) {
+  // Two revisions side by side at one replica each (a split, or a rollout): two ready, a count of one. (Past the
+  // first stable window, before which nothing goes down.)
+  for (let t = 0; t <= 100; t++) {
     load.push({ deployment: 'iris', revision: 1, at: t * 1000, periodMs: 1000, concurrency: 0, arrivals: 0 });
     load.push({ deployment: 'iris', revision: 2, at: t * 1000, periodMs: 1000, concurrency: 0, arrivals: 0 });
     a.step(t * 1000, () => 2);

@@ -685,12 +685,15 @@ test("replica limit: a request that finds the pick at its revision's replicaLimi
   const { gw, base } = await gateway(
     tableOf({
       // Nothing starting, no replicaCapacity: only the limit keeps them.
-      ...deployment(replicas, { activator: { maxHeld: 10, maxWaitMs: 60_000 } }),
+      ...deployment(replicas, { activator: { maxHeld: 2, maxWaitMs: 60_000 } }),
       revisions: [{ revision: 1, percent: 100, shadow: 0, servedName: 'm', replicas, replicaLimit: 2 }],
     }),
   );
   const answers = [1, 2, 3, 4].map((n) => call(`${base}/v2/models/d/infer`, `{"n":${n}}`));
   await until(() => a.seen.length === 2 && held(gw) === 2, 'two on a (its limit), two held');
+  const over = await call(`${base}/v2/models/d/infer`, '{"n":5}');
+  assert.equal(over.status, 503, 'past maxHeld');
+  assert.match(String(over.json?.error), /no room on a ready replica and 2 request\(s\) already wait for it/);
   pending.shift()!.end('ok');
   await until(() => a.seen.length === 3, 'the oldest held request sent once a had room');
   assert.equal(a.seen[2]!.body, '{"n":3}');

@@ -203,14 +203,23 @@ export class Activator {
         fwd.requestId,
         startedAt,
         'full',
-        new FerryError(
-          'FERRY_NO_READY_REPLICA',
-          `deployment '${dep.name}' has no ready replica yet and ${waiting} request(s) already wait for one (its limit)`,
-          {
-            hint: 'A replica is starting (scale from zero); retry after the Retry-After delay.',
-            retryAfterSeconds: 1,
-          },
-        ),
+        hasReadyReplica(revision)
+          ? new FerryError(
+              'FERRY_NO_READY_REPLICA',
+              `deployment '${dep.name}' has no room on a ready replica and ${waiting} request(s) already wait for it (its limit)`,
+              {
+                hint: 'Its replicas are full and more are starting, or it is at its maximum; retry after the Retry-After delay.',
+                retryAfterSeconds: 1,
+              },
+            )
+          : new FerryError(
+              'FERRY_NO_READY_REPLICA',
+              `deployment '${dep.name}' has no ready replica yet and ${waiting} request(s) already wait for one (its limit)`,
+              {
+                hint: 'A replica is starting (scale from zero); retry after the Retry-After delay.',
+                retryAfterSeconds: 1,
+              },
+            ),
       );
       req.resume();
       return;

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
-import { bundleServer, compileHandler, onnxRuntimeFiles } from './bundle.ts';
+import { bundleServer, compileHandler, modelServerId, onnxRuntimeFiles } from './bundle.ts';
+import { engineImageTag } from './provision.ts';
 import { REPO } from './testdata/golden.ts';
 
 let work: string;
@@ -198,4 +199,19 @@ test('invalid configuration: one line on stderr, exit 2', async () => {
     assert.match(stderr, message);
     assert.equal(stderr.trimEnd().split('\n').length, 1, stderr);
   }
+});
+
+test("the model server's id: one hex digest per process, and it keys the engine's image of an artifact", async () => {
+  const id = await modelServerId();
+  assert.match(id, /^[0-9a-f]{64}$/);
+  assert.equal(await modelServerId(), id, 'the same server, the same id');
+  const tag = engineImageTag('iris', '/home/artifacts/sha256-abc', id);
+  assert.match(tag, /^ferry\/iris:[0-9a-f]{12}$/);
+  assert.equal(engineImageTag('iris', '/home/artifacts/sha256-abc', id), tag);
+  assert.notEqual(
+    engineImageTag('iris', '/home/artifacts/sha256-abc', 'another-server'),
+    tag,
+    'an image another Ferry built from the same artifact is not this one',
+  );
+  assert.notEqual(engineImageTag('iris', '/home/artifacts/sha256-def', id), tag);
 });

@@ -10,8 +10,9 @@
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BuildOptions, BuildResult } from 'esbuild';
@@ -221,6 +222,37 @@ export function onnxRuntimeFiles(): HostFile[] {
   const commonDist = statSync(cjs, { throwIfNoEntry: false })?.isDirectory() ? cjs : join(commonDir, 'dist');
   for (const f of walk(commonDist)) if (RUNTIME_JS.test(f)) add('onnxruntime-common', commonDir, f);
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+let serverId: Promise<string> | undefined;
+
+/**
+ * What identifies the model server this Ferry puts in an image: sha256 of its bundle (server and worker) and of
+ * onnxruntime's package.json files (their versions). An image built from an artifact by another Ferry (an older
+ * server that may not speak to this control plane) has another id. Bundled once per process (~0.2 s), into a
+ * temporary directory that is removed.
+ */
+export function modelServerId(): Promise<string> {
+  serverId ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ferry-server-id-'));
+    try {
+      const { files } = await bundleServer({ outDir: dir });
+      const hash = createHash('sha256');
+      const dirs = onnxRuntimePackageDirs();
+      for (const file of [
+        ...files.map((f) => f.file),
+        ...Object.values(dirs).map((d) => join(d, 'package.json')),
+      ])
+        hash.update(await readFile(file)).update('\0');
+      return hash.digest('hex');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  })();
+  serverId.catch(() => {
+    serverId = undefined; // a failed bundle is tried again next time
+  });
+  return serverId;
 }
 
 /** sha256 (hex) of a file's contents. */

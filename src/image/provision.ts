@@ -11,6 +11,7 @@ import { FerryError, isFerryError } from '../core/errors.ts';
 import { registryAllowed } from '../core/ssrf.ts';
 import { loadSpec } from '../spec/index.ts';
 import { buildImage, formatBytes, hostBase } from './build.ts';
+import { modelServerId } from './bundle.ts';
 import { loadIntoEngine } from './engine/load.ts';
 import type { Engine } from './engine/types.ts';
 import { parseJson } from './oci/image.ts';
@@ -121,6 +122,14 @@ export interface EngineImageRequest {
 }
 
 /** Makes sure the engine has the version's image; resolves with what to run (a reference or an image ID). */
+/**
+ * The engine tag of an image built from an artifact: by the artifact and by the model server that goes in it, so
+ * an image another Ferry built (say, before an upgrade) is not taken for this one's. Pure.
+ */
+export function engineImageTag(model: string, artifactDir: string, serverId: string): string {
+  return `ferry/${model}:${createHash('sha256').update(`${artifactDir}\0${serverId}`).digest('hex').slice(0, 12)}`;
+}
+
 export async function ensureEngineImage(
   engine: Engine,
   request: EngineImageRequest,
@@ -145,7 +154,7 @@ export async function ensureEngineImage(
       `Model ${request.model}: the version has neither an image nor an artifact`,
     );
   const dir = request.artifactDir;
-  const tag = `ferry/${request.model}:${createHash('sha256').update(dir).digest('hex').slice(0, 12)}`;
+  const tag = engineImageTag(request.model, dir, await modelServerId());
   const have = await engine.inspectImage(tag);
   if (have) return have.id;
   const { spec } = await loadSpec(dir);

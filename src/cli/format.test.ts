@@ -562,7 +562,7 @@ describe('describe', () => {
           replica: 'iris-2-0-abcde',
           at: NOW - 90_000,
           totalMs: 402,
-          phases: { start: 20, boot: 180, load: 60, warmup: 11, ready: 129, release: 2 },
+          phases: { image: null, start: 20, boot: 180, load: 60, warmup: 11, ready: 129, release: 2 },
           held: 3,
         },
       },

@@ -7,6 +7,7 @@ const moments = (over: Partial<ColdStartMoments> = {}): ColdStartMoments => ({
   revision: 2,
   replica: 'iris-2-0-abcde',
   decidedAt: 10_000,
+  imageReadyAt: null,
   startedAt: 10_020,
   startup: {
     processStartedAt: 10_025,
@@ -24,7 +25,15 @@ const moments = (over: Partial<ColdStartMoments> = {}): ColdStartMoments => ({
 
 test('each phase runs from one moment to the next, and they add up to the total', () => {
   const v = coldStartView(moments());
-  assert.deepEqual(v.phases, { start: 20, boot: 180, load: 60, warmup: 11, ready: 129, release: 2 });
+  assert.deepEqual(v.phases, {
+    image: null,
+    start: 20,
+    boot: 180,
+    load: 60,
+    warmup: 11,
+    ready: 129,
+    release: 2,
+  });
   assert.equal(v.totalMs, 402);
   assert.equal(
     Object.values(v.phases).reduce((a, b) => a! + b!, 0),
@@ -56,9 +65,29 @@ test('a loaded model that finished loading before the listener opened: its load 
 
 test('a server without the startup report: the server phases are unknown, the time is in ready', () => {
   const v = coldStartView(moments({ startup: null }));
-  assert.deepEqual(v.phases, { start: 20, boot: null, load: null, warmup: null, ready: 380, release: 2 });
+  assert.deepEqual(v.phases, {
+    image: null,
+    start: 20,
+    boot: null,
+    load: null,
+    warmup: null,
+    ready: 380,
+    release: 2,
+  });
   assert.equal(v.totalMs, 402);
   assert.equal(phasesLine(v), 'start 0.02 s, ready 0.38 s, release 0.00 s');
+});
+
+test("an image still being built when the decision came: its wait is the image phase, not the runtime's start", () => {
+  // The image was ready 2 s after the decision; the container started 20 ms after that.
+  const late = coldStartView(moments({ imageReadyAt: 12_000, startedAt: 12_020 }));
+  assert.equal(late.phases.image, 2000);
+  assert.equal(late.phases.start, 20);
+  assert.match(phasesLine(late), /^image 2\.00 s, start 0\.02 s, /);
+  // An image ready before the decision (prepared at zero) is no phase.
+  const ready = coldStartView(moments({ imageReadyAt: 9_000 }));
+  assert.equal(ready.phases.image, null);
+  assert.doesNotMatch(phasesLine(ready), /image/);
 });
 
 test('the event says when it was ready and released, the phases and the held requests', () => {

@@ -4,6 +4,8 @@
  * what `ferry describe` shows.
  *
  *   decided      the autoscaler decided to start the deployment from zero (a request held at zero pokes it)
+ *   image        (docker) its image became ready, when that was after the decision: it was still being built
+ *                or pulled (a first deploy, or one whose image was not prepared at zero); else no such moment
  *   started      the runtime's ensure returned (process spawned; container created and started)
  *   listening    the replica's server listens             } reported by the server in its ready answer
  *   loaded       its model's workers are up with a session } (ReplicaStartup, src/core/replica.ts);
@@ -20,11 +22,13 @@ import type { ReplicaStartup } from '../core/replica.ts';
 import { plainName } from '../core/tenant.ts';
 
 /** The label values of ferry_cold_start_seconds{phase} (docs/metrics.md), in order; `total` is them all. */
-export const COLD_START_PHASES = ['start', 'boot', 'load', 'warmup', 'ready', 'release'] as const;
+export const COLD_START_PHASES = ['image', 'start', 'boot', 'load', 'warmup', 'ready', 'release'] as const;
 export type ColdStartPhase = (typeof COLD_START_PHASES)[number];
 
 /** What each phase measures (docs/autoscaling.md shows the same). */
 export const PHASE_MEANING: Record<ColdStartPhase, string> = {
+  image:
+    'decision to its image ready, when the image was still being built or pulled (docker; else left out)',
   start: 'decision to the runtime having started the replica (process spawned, container started)',
   boot: "the replica started to its server listening (the server's own report)",
   load: 'listening to the model loaded (workers with their sessions; loading overlaps boot)',
@@ -38,6 +42,8 @@ export interface ColdStartMoments {
   revision: number;
   replica: string;
   decidedAt: number;
+  /** When the revision's image became ready, if that was after the decision (docker); null otherwise. */
+  imageReadyAt: number | null;
   /** runtime.ensure returned. */
   startedAt: number;
   /** The server's report; null when it gave none. */
@@ -70,6 +76,7 @@ export function coldStartView(m: ColdStartMoments): ColdStartView {
     last = Math.max(last, at);
     return ms;
   };
+  const image = m.imageReadyAt !== null && m.imageReadyAt > m.decidedAt ? step(m.imageReadyAt) : null;
   const start = step(m.startedAt);
   const boot = step(s?.listeningAt);
   const load = step(s?.modelLoadedAt);
@@ -82,7 +89,7 @@ export function coldStartView(m: ColdStartMoments): ColdStartView {
     replica: m.replica,
     at: m.decidedAt,
     totalMs: Math.max(0, last - m.decidedAt),
-    phases: { start, boot, load, warmup, ready, release },
+    phases: { image, start, boot, load, warmup, ready, release },
     held: m.held,
   };
 }

@@ -144,6 +144,8 @@ export class ControlLoop implements LoopPort {
   /** Cold starts whose replica this pass saw ready: recorded once the pass has published its routes. */
   private endingColdStarts: Array<Omit<ColdStartMoments, 'releasedAt' | 'held'>> = [];
   private readonly lastColdStart = new Map<string, ColdStartView>();
+  /** When each model:version's image became ready (docker), for a cold start that waited for it. */
+  private readonly imageReadyAt = new Map<string, number>();
   /** Replica limits by deployment and revision, as the last route table carried them (what the gateway holds at). */
   private routedLimits = new Map<string, Record<string, number> | undefined>();
   /** Replica ids a cold-start watcher probes (watchReady). */
@@ -482,6 +484,7 @@ export class ControlLoop implements LoopPort {
                 revision: claim.revision ?? 0,
                 replica: s.name,
                 decidedAt: cold.decidedAt,
+                imageReadyAt: this.imageReadyAtOf(claim.deployment, claim.revision),
                 startedAt: this.ensuredAt.get(s.id) ?? s.startedAt,
                 startup: report.startup,
                 readyAt,
@@ -582,6 +585,12 @@ export class ControlLoop implements LoopPort {
    * The image a revision's replicas run on the docker runtime, once the engine has it; until then undefined,
    * with the revision's status saying what is being done (pulling, building) or why it cannot be.
    */
+  /** When the image of a deployment's revision became ready in this process (docker); null when not known. */
+  private imageReadyAtOf(deployment: string, revision: number | undefined): number | null {
+    const spec = revision === undefined ? undefined : this.store.getRevision(deployment, revision)?.spec;
+    return spec === undefined ? null : (this.imageReadyAt.get(`${spec.model}:${spec.version}`) ?? null);
+  }
+
   private imageFor(revision: StoredRevision): string | undefined {
     const { model, version } = revision.spec;
     const key = `${model}:${version}`;
@@ -618,6 +627,7 @@ export class ControlLoop implements LoopPort {
     ).then(
       (image) => {
         this.imageStates.set(key, { state: 'ready', image });
+        this.imageReadyAt.set(key, this.now());
         // Nothing waits on it when it was prepared ahead (warmImages): the revision has no problem any more.
         if (this.problems.get(crashKey(dep, revision.number))?.reason === 'PreparingImage')
           this.problems.delete(crashKey(dep, revision.number));

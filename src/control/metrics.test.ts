@@ -24,6 +24,7 @@ test('a cold start is one observation per measured phase and one total, by deplo
     revision: 3,
     replica: 'iris-3-0-abcde',
     decidedAt: 1_000,
+    imageReadyAt: null,
     startedAt: 1_010,
     startup: null,
     readyAt: 1_400,

@@ -522,6 +522,10 @@ export const ColdStartSchema = component(
       totalMs: z.number().describe('Decision to the held requests released to the ready replica'),
       phases: z
         .object({
+          image: z
+            .number()
+            .nullable()
+            .describe('waiting for its image (docker), when it was still being built or pulled; else null'),
           start: z.number().nullable(),
           boot: z.number().nullable(),
           load: z.number().nullable(),

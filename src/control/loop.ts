@@ -581,16 +581,16 @@ export class ControlLoop implements LoopPort {
     }
   }
 
-  /**
-   * The image a revision's replicas run on the docker runtime, once the engine has it; until then undefined,
-   * with the revision's status saying what is being done (pulling, building) or why it cannot be.
-   */
   /** When the image of a deployment's revision became ready in this process (docker); null when not known. */
   private imageReadyAtOf(deployment: string, revision: number | undefined): number | null {
     const spec = revision === undefined ? undefined : this.store.getRevision(deployment, revision)?.spec;
     return spec === undefined ? null : (this.imageReadyAt.get(`${spec.model}:${spec.version}`) ?? null);
   }
 
+  /**
+   * The image a revision's replicas run on the docker runtime, once the engine has it; until then undefined,
+   * with the revision's status saying what is being done (pulling, building) or why it cannot be.
+   */
   private imageFor(revision: StoredRevision): string | undefined {
     const { model, version } = revision.spec;
     const key = `${model}:${version}`;
@@ -657,11 +657,6 @@ export class ControlLoop implements LoopPort {
     }
   }
 
-  /**
-   * Revisions of the deployment that cannot start a replica now, with why (for the gateway: a request finds out
-   * at once instead of waiting for a replica that is not coming). An image still being prepared is on its way.
-   * The words are the problem's kind only: its message (log lines, paths) is for the deployment's owners.
-   */
   /** By revision number: requests one replica takes before it sheds, as its replicas last reported. */
   private replicaLimits(deployment: string): Record<string, number> {
     const out: Record<string, number> = {};
@@ -672,6 +667,11 @@ export class ControlLoop implements LoopPort {
     return out;
   }
 
+  /**
+   * Revisions of the deployment that cannot start a replica now, with why (for the gateway: a request finds out
+   * at once instead of waiting for a replica that is not coming). An image still being prepared is on its way.
+   * The words are the problem's kind only: its message (log lines, paths) is for the deployment's owners.
+   */
   private unavailableRevisions(deployment: string): Record<string, string> {
     const out: Record<string, string> = {};
     for (const t of this.store.getTraffic(deployment)) {

@@ -121,7 +121,6 @@ export interface EngineImageRequest {
   createdAt?: number;
 }
 
-/** Makes sure the engine has the version's image; resolves with what to run (a reference or an image ID). */
 /**
  * The engine tag of an image built from an artifact: by the artifact and by the model server that goes in it, so
  * an image another Ferry built (say, before an upgrade) is not taken for this one's. Pure.
@@ -129,6 +128,8 @@ export interface EngineImageRequest {
 export function engineImageTag(model: string, artifactDir: string, serverId: string): string {
   return `ferry/${model}:${createHash('sha256').update(`${artifactDir}\0${serverId}`).digest('hex').slice(0, 12)}`;
 }
+
+/** Makes sure the engine has the version's image; resolves with what to run (a reference or an image ID). */
 
 export async function ensureEngineImage(
   engine: Engine,

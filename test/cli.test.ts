@@ -466,3 +466,72 @@ describe('ferry test --url: replays the examples of a ferry.yaml', () => {
     assert.match(result.stdout, /3 passed, 1 failed/);
   });
 });
+
+describe('ferry gateway --routes (file + DNS discovery, the gateway a cluster runs)', () => {
+  const tmp = tempDir('ferry-cli-gateway-');
+  let replica: Awaited<ReturnType<typeof spawnServer>> | undefined;
+  let gateway: ReturnType<typeof spawn> | undefined;
+  after(async () => {
+    await stopChild(gateway as Child | undefined);
+    await stopChild(replica?.child);
+    tmp.remove();
+  });
+
+  const routes = (service: unknown) =>
+    JSON.stringify({
+      deployments: [
+        {
+          name: 'iris',
+          public: true,
+          revisions: [{ revision: 1, percent: 100, shadow: 0, servedName: 'iris', service }],
+        },
+      ],
+    });
+
+  test('a route file naming the replica: the gateway serves iris through it', async () => {
+    replica = await spawnServer(['examples/iris']);
+    const file = join(tmp.path, 'routes.json');
+    writeFileSync(file, routes({ host: '127.0.0.1', port: Number(new URL(replica.url).port) }));
+    const port = await freePort();
+    const g = spawn(process.execPath, [FERRY_BIN, 'gateway', '--routes', file, '--port', String(port)], {
+      cwd: ROOT,
+      env: { ...process.env, FERRY_LOG_LEVEL: 'warn' },
+    });
+    gateway = g;
+    let output = '';
+    g.stdout!.on('data', (d) => (output += d));
+    g.stderr!.on('data', (d) => (output += d));
+    await until('the gateway answers', async () => {
+      if (g.exitCode !== null) throw new Error(`ferry gateway exited ${g.exitCode}: ${output}`);
+      return fetch(`http://127.0.0.1:${port}/v2/health/live`).then(
+        (r) => r.status === 200,
+        () => false,
+      );
+    });
+    const res = await fetch(`http://127.0.0.1:${port}/v2/models/iris/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: readFileSync(join(ROOT, 'examples/iris/requests/setosa.json')),
+    });
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    assert.deepEqual((JSON.parse(text) as { outputs: OutputTensor[] }).outputs[0]!.data, [0]);
+    assert.match(output, /Ferry gateway at http:\/\/127\.0\.0\.1:\d+ \(routes from /);
+  });
+
+  test('a missing route file: exit 1 naming it; an invalid one: exit 2 naming every problem, no stack', async () => {
+    const missing = await runBounded(['gateway', '--routes', join(tmp.path, 'nope.json'), '--port', '0']);
+    assert.equal(missing.code, 1, missing.stderr);
+    assert.match(missing.stderr, /FERRY_FILE_NOT_FOUND: route file .*nope\.json/);
+    const file = join(tmp.path, 'bad.json');
+    writeFileSync(file, routes({ host: 'iris r1', port: 70000 }));
+    const bad = await runBounded(['gateway', '--routes', file, '--port', '0']);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /revisions\[0\]\.service\.host: "iris r1" is not a DNS name/);
+    assert.match(bad.stderr, /revisions\[0\]\.service\.port: 70000 is not a port/);
+    assert.doesNotMatch(bad.stderr, STACK_LINE);
+    const flag = await runBounded(['gateway', '--routes', file, '--resolve-every', '0s']);
+    assert.equal(flag.code, 2);
+    assert.match(flag.stderr, /--resolve-every: must be longer than 0/);
+  });
+});

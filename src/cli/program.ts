@@ -9,6 +9,7 @@ import { FERRY_VERSION } from '../core/version.ts';
 import { registerAudit } from './audit.ts';
 import { registerAutoscale } from './autoscale.ts';
 import { registerDeploy } from './deploy.ts';
+import { registerGateway } from './gateway.ts';
 import { registerImage } from './image.ts';
 import { registerInit } from './init.ts';
 import { registerPlatform } from './platform.ts';
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerSecrets(program);
   registerTenants(program);
   registerAutoscale(program);
+  registerGateway(program);
   registerAudit(program);
   return program;
 }

@@ -1,0 +1,199 @@
+/**
+ * File + DNS discovery (issue 12): keeps a gateway's route table current from a route file (discovery-table.ts)
+ * and DNS, with no control plane and no cluster API. The Kubernetes target mounts the file from a ConfigMap; the
+ * Swarm target from a config.
+ *
+ * | event                                   | what happens                                                    |
+ * |-----------------------------------------|-----------------------------------------------------------------|
+ * | start                                   | the file is read (a bad or missing file fails start: nothing    |
+ * |                                         | to serve), its services resolved, the table set                 |
+ * | the file changes (checked every         | read again; a bad file is logged and the last good table kept   |
+ * | fileCheckMs, by content)                | (a ConfigMap update swaps a symlink: content is what counts)    |
+ * | every resolveMs                         | each service resolved again                                     |
+ * | a name does not exist, or has no record | no replicas for it (they drain out)                             |
+ * | any other DNS failure (timeout, SERVFAIL)| its last endpoints kept, and logged: a DNS blip drops nothing   |
+ * | the resolved table differs from the last| setRoutes                                                       |
+ *
+ * DNS goes through node:dns's Resolver (the system's servers, or `servers` such as ['10.96.0.10']); tests inject
+ * `resolve`. Nothing here throws once started; stop() ends the timers.
+ */
+
+import { Resolver } from 'node:dns/promises';
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import type { Logger } from 'pino';
+import { FerryError } from '../core/errors.ts';
+import type { RouteTable } from '../core/route-table.ts';
+import {
+  type DiscoveryService,
+  type DiscoveryTable,
+  type Endpoint,
+  parseDiscoveryFile,
+  resolvedTable,
+  servicesOf,
+} from './discovery-table.ts';
+
+/** Looks up one service's endpoints; rejects with the DNS error (its `code`) when the lookup failed. */
+export type ServiceResolver = (service: DiscoveryService) => Promise<Endpoint[]>;
+
+/** DNS answers that mean "no such replicas now" rather than "DNS failed". */
+const NONE = new Set(['ENOTFOUND', 'ENODATA', 'NXDOMAIN', 'ENONAME']);
+
+/** A ServiceResolver on node:dns (A and AAAA; SRV then each target's addresses). */
+export function dnsResolver(servers?: string[]): ServiceResolver {
+  const resolver = new Resolver({ timeout: 2000, tries: 2 });
+  if (servers !== undefined && servers.length > 0) resolver.setServers(servers);
+  const addresses = async (host: string): Promise<string[]> => {
+    if (isIP(host) !== 0) return [host]; // an address given as such (a fixed replica, a test)
+    const [v4, v6] = await Promise.allSettled([resolver.resolve4(host), resolver.resolve6(host)]);
+    const out = [
+      ...(v4.status === 'fulfilled' ? v4.value : []),
+      ...(v6.status === 'fulfilled' ? v6.value : []),
+    ];
+    if (out.length > 0) return out;
+    // Neither answered: the name has no address (empty), or DNS failed (the first failure that is not "none").
+    for (const r of [v4, v6])
+      if (r.status === 'rejected' && !NONE.has((r.reason as { code?: string }).code ?? '')) throw r.reason;
+    return [];
+  };
+  return async (service) => {
+    if ('host' in service)
+      return (await addresses(service.host)).map((address) => ({ address, port: service.port }));
+    let records: { name: string; port: number }[];
+    try {
+      records = await resolver.resolveSrv(service.srv);
+    } catch (e) {
+      if (NONE.has((e as { code?: string }).code ?? '')) return [];
+      throw e;
+    }
+    const out: Endpoint[] = [];
+    for (const r of records)
+      for (const address of await addresses(r.name)) out.push({ address, port: r.port });
+    return out;
+  };
+}
+
+export interface DiscoveryOptions {
+  file: string;
+  setRoutes: (table: RouteTable) => void;
+  resolve: ServiceResolver;
+  /** Default 5000. */
+  resolveMs?: number;
+  /** Default 2000. */
+  fileCheckMs?: number;
+  logger?: Logger | undefined;
+}
+
+export class FileDnsDiscovery {
+  readonly #o: DiscoveryOptions;
+  #text = '';
+  #table: DiscoveryTable = { deployments: [] };
+  /** Last endpoints by service key (kept through DNS failures). */
+  readonly #endpoints = new Map<string, Endpoint[]>();
+  #lastSet = '';
+  #timers: NodeJS.Timeout[] = [];
+  #round: Promise<void> = Promise.resolve();
+
+  constructor(options: DiscoveryOptions) {
+    this.#o = options;
+  }
+
+  /** Reads the file (a bad one: FerryError naming the problems), resolves, sets the table, starts the timers. */
+  async start(): Promise<void> {
+    let text: string;
+    try {
+      text = await this.#read();
+    } catch (e) {
+      throw new FerryError('FERRY_FILE_NOT_FOUND', `route file ${this.#o.file}: ${(e as Error).message}`, {
+        hint: 'Give the route file the gateway serves (--routes), e.g. a ConfigMap mounted as a file.',
+      });
+    }
+    const parsed = parseDiscoveryFile(text, this.#o.file);
+    if ('problems' in parsed)
+      throw new FerryError(
+        'FERRY_SPEC_INVALID',
+        `the route file is not valid:\n  ${parsed.problems.join('\n  ')}`,
+        {
+          hint: 'fix the fields named above; docs/kubernetes.md describes the route file',
+          details: parsed.problems,
+        },
+      );
+    this.#text = text;
+    this.#table = parsed.table;
+    await this.refresh();
+    const every = (ms: number, run: () => Promise<void>) => {
+      const t = setInterval(() => {
+        this.#round = this.#round.then(run);
+      }, ms);
+      t.unref();
+      this.#timers.push(t);
+    };
+    every(this.#o.fileCheckMs ?? 2000, () => this.checkFile());
+    every(this.#o.resolveMs ?? 5000, () => this.refresh());
+  }
+
+  stop(): void {
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+  }
+
+  /** The table now, as last set. */
+  get table(): DiscoveryTable {
+    return this.#table;
+  }
+
+  /** Reads the file again; a changed, valid one replaces the table (then resolves). Never rejects. */
+  async checkFile(): Promise<void> {
+    let text: string;
+    try {
+      text = await this.#read();
+    } catch (e) {
+      this.#o.logger?.error(
+        { err: e, file: this.#o.file },
+        'route file unreadable: the last good table stays',
+      );
+      return;
+    }
+    if (text === this.#text) return;
+    this.#text = text;
+    const parsed = parseDiscoveryFile(text, this.#o.file);
+    if ('problems' in parsed) {
+      this.#o.logger?.error({ problems: parsed.problems }, 'route file invalid: the last good table stays');
+      return;
+    }
+    this.#table = parsed.table;
+    this.#o.logger?.info({ file: this.#o.file }, 'route file changed');
+    await this.refresh();
+  }
+
+  /** Resolves every service of the table and sets the table when it changed. Never rejects. */
+  async refresh(): Promise<void> {
+    const services = servicesOf(this.#table);
+    await Promise.all(
+      [...services].map(async ([key, service]) => {
+        try {
+          this.#endpoints.set(key, await this.#o.resolve(service));
+        } catch (e) {
+          this.#o.logger?.warn(
+            { err: e, service: key },
+            'service lookup failed: its last endpoints are kept',
+          );
+        }
+      }),
+    );
+    for (const key of [...this.#endpoints.keys()]) if (!services.has(key)) this.#endpoints.delete(key);
+    const table = resolvedTable(this.#table, this.#endpoints);
+    const text = JSON.stringify(table);
+    if (text === this.#lastSet) return;
+    try {
+      this.#o.setRoutes(table);
+      this.#lastSet = text;
+    } catch (e) {
+      this.#o.logger?.error({ err: e }, 'resolved route table refused: the last one stays');
+    }
+  }
+
+  #read(): Promise<string> {
+    return readFile(this.#o.file, 'utf8');
+  }
+}

@@ -28,9 +28,11 @@ export function loadSecretFiles(dir: string, env: NodeJS.ProcessEnv = process.en
     if (!NAME_RE.test(file)) continue;
     env[file] = readFileSync(join(dir, file), 'utf8');
     names.push(file);
-    // Removing may be refused (a directory the replica's user does not own): the runtime removes it with the
-    // replica then.
-    rmSync(join(dir, file), { force: true });
+    // Removing may be refused (a directory the replica's user does not own, a read-only Kubernetes Secret
+    // volume): the runtime removes it with the replica then.
+    try {
+      rmSync(join(dir, file), { force: true });
+    } catch {}
   }
   try {
     rmdirSync(dir);

@@ -1,0 +1,130 @@
+/**
+ * The renderer (pure): a golden file for two deployments (one autoscaled with a canary split, secrets and a GPU;
+ * one fixed, with egress), and the properties a reviewer relies on. Rewrite the golden file after an intended
+ * change with UPDATE_GOLDEN=1 and review the diff.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { parseAllDocuments } from 'yaml';
+import { type RenderInput, type RenderRevision, render, routeFile, toYaml } from './render.ts';
+
+const GOLDEN = new URL('./testdata/two-deployments.yaml', import.meta.url);
+
+const revision = (n: number, over: Partial<RenderRevision> = {}): RenderRevision => ({
+  revision: n,
+  image: `registry.example.com/ml/iris@sha256:${String(n).repeat(64).slice(0, 64)}`,
+  version: String(n),
+  servedName: 'iris',
+  resources: { cpu: 1, memoryBytes: 1024 ** 3, gpu: 0 },
+  env: {},
+  secretRefs: [],
+  egress: false,
+  startupTimeoutMs: 300_000,
+  ...over,
+});
+
+const IRIS: RenderInput = {
+  name: 'iris',
+  tenant: 'ml',
+  public: false,
+  replicas: 2,
+  scaling: { minReplicas: 1, maxReplicas: 8, target: 8 },
+  revisions: [
+    revision(2),
+    revision(3, {
+      secretRefs: ['HF_TOKEN'],
+      env: { LOG_LEVEL: 'info' },
+      resources: { cpu: 2, memoryBytes: 4 * 1024 ** 3, gpu: 1 },
+    }),
+    revision(1),
+  ],
+  traffic: [
+    { revision: 2, percent: 90 },
+    { revision: 3, percent: 10, shadow: 0 },
+  ],
+};
+const OCR: RenderInput = {
+  name: 'ocr',
+  tenant: 'ml',
+  public: true,
+  replicas: 3,
+  scaling: null,
+  revisions: [
+    revision(1, {
+      servedName: 'ocr',
+      egress: true,
+      resources: { cpu: 0.5, memoryBytes: 512 * 1024 ** 2, gpu: 0 },
+    }),
+  ],
+  traffic: [{ revision: 1, percent: 100 }],
+};
+const OPTIONS = { gatewayImage: 'registry.example.com/ferry/gateway@sha256:' + 'a'.repeat(64) };
+
+test('two deployments of a tenant match the golden file, byte for byte, whatever their input order', () => {
+  const yaml = toYaml(render([OCR, IRIS], OPTIONS));
+  if (process.env.UPDATE_GOLDEN === '1') writeFileSync(GOLDEN, yaml);
+  assert.equal(
+    yaml,
+    readFileSync(GOLDEN, 'utf8'),
+    'changed; if intended, rerun with UPDATE_GOLDEN=1 and review the diff',
+  );
+  assert.equal(toYaml(render([IRIS, OCR], OPTIONS)), yaml, 'the same objects in the same order');
+  const docs = parseAllDocuments(yaml).map((d) => d.toJS());
+  assert.deepEqual(docs, JSON.parse(JSON.stringify(render([IRIS, OCR], OPTIONS))), 'the YAML is the objects');
+});
+
+test('what a reviewer relies on: revisions not serving are left out, no replicas under an HPA, references not values', () => {
+  const objects = render([IRIS, OCR], OPTIONS);
+  const names = objects.map((o) => `${o.kind}/${o.metadata.name}`);
+  assert.ok(!names.includes('Deployment/iris-r1'), 'revision 1 has no traffic: not rendered');
+  for (const want of [
+    'Deployment/iris-r2',
+    'Deployment/iris-r3',
+    'HorizontalPodAutoscaler/iris-r3',
+    'Service/iris-r2',
+    'Deployment/ocr-r1',
+    'PodDisruptionBudget/ocr-r1',
+  ])
+    assert.ok(names.includes(want), want);
+  const dep = (name: string) =>
+    objects.find((o) => o.kind === 'Deployment' && o.metadata.name === name)!.spec as Record<string, unknown>;
+  assert.equal('replicas' in dep('iris-r2'), false, 'autoscaled: the HPA owns replicas');
+  assert.equal(dep('ocr-r1').replicas, 3);
+  assert.ok(!names.some((n) => n.startsWith('HorizontalPodAutoscaler/ocr')), 'not autoscaled: no HPA');
+  assert.ok(!names.some((n) => n.startsWith('Secret/')), 'secrets are never rendered');
+  const yaml = toYaml(objects);
+  assert.match(yaml, /secretName: iris-secrets/);
+  assert.equal(objects.filter((o) => o.kind === 'Namespace').length, 1, 'shared objects once');
+  assert.equal(
+    objects.filter((o) => o.metadata.name === 'ferry-gateway' && o.kind === 'Deployment').length,
+    1,
+  );
+  assert.ok(objects.every((o) => o.kind === 'Namespace' || o.metadata.namespace === 'ferry-ml'));
+});
+
+test("the gateway's route file names each serving revision's headless Service", () => {
+  assert.deepEqual(routeFile([IRIS], 'ferry-ml').deployments[0], {
+    name: 'iris',
+    tenant: 'ml',
+    public: false,
+    revisions: [
+      {
+        revision: 2,
+        percent: 90,
+        shadow: 0,
+        servedName: 'iris',
+        service: { host: 'iris-r2.ferry-ml.svc.cluster.local', port: 8080 },
+      },
+      {
+        revision: 3,
+        percent: 10,
+        shadow: 0,
+        servedName: 'iris',
+        service: { host: 'iris-r3.ferry-ml.svc.cluster.local', port: 8080 },
+      },
+    ],
+  });
+  assert.throws(() => render([IRIS, { ...OCR, tenant: 'other' }], OPTIONS), /one tenant per namespace/);
+  assert.throws(() => render([IRIS, IRIS], OPTIONS), /given twice/);
+});

@@ -20,7 +20,7 @@ const ALLOWED: Record<string, string[]> = {
   autoscaler: ['core'],
   control: ['core', 'spec', 'protocol', 'image', 'runtime', 'autoscaler'],
   gateway: ['core', 'protocol'],
-  k8s: ['core', 'gateway'],
+  k8s: ['core', 'spec', 'gateway'],
   runtime: ['core', 'spec', 'image'],
   platform: ['core', 'spec', 'protocol', 'image', 'runtime', 'control', 'gateway', 'autoscaler'],
   cli: [

@@ -12,6 +12,7 @@ import { registerDeploy } from './deploy.ts';
 import { registerGateway } from './gateway.ts';
 import { registerImage } from './image.ts';
 import { registerInit } from './init.ts';
+import { registerK8s } from './k8s.ts';
 import { registerPlatform } from './platform.ts';
 import { registerPredict } from './predict.ts';
 import { registerSecrets } from './secrets.ts';
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
   registerTenants(program);
   registerAutoscale(program);
   registerGateway(program);
+  registerK8s(program);
   registerAudit(program);
   return program;
 }

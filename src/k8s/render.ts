@@ -563,3 +563,16 @@ export function render(deployments: readonly RenderInput[], options: RenderOptio
 export function toYaml(objects: readonly KubernetesObject[]): string {
   return objects.map((obj) => stringify(obj, { sortMapEntries: true, lineWidth: 0 })).join('---\n');
 }
+
+/** A file name for an object in a rendered directory: `<kind>-<name>.yaml`, lower case (names are unique per kind). */
+export function objectFileName(o: KubernetesObject): string {
+  return `${o.kind.toLowerCase()}-${o.metadata.name}.yaml`;
+}
+
+/** The kustomization.yaml of a rendered directory: its files, in render order (namespace first). */
+export function kustomization(files: readonly string[]): string {
+  return stringify(
+    { apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: [...files] },
+    { lineWidth: 0 },
+  );
+}

@@ -1,0 +1,91 @@
+/**
+ * `ferry k8s render <dir>`: a model directory -> the Kubernetes objects that run it (src/k8s/render.ts), as one YAML
+ * stream on stdout or as files plus a kustomization.yaml in a directory, for `kubectl apply -k`, Argo CD or Flux.
+ * (apply, status and undo: to come, issue 12.)
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { FerryError } from '../core/errors.ts';
+import { action, intOption } from './output.ts';
+
+interface RenderCliOptions {
+  image: string;
+  gatewayImage: string;
+  name?: string;
+  tenant: string;
+  namespace?: string;
+  replicas: number;
+  public?: boolean;
+  output: string;
+}
+
+export function registerK8s(program: Command): void {
+  const k8s = program
+    .command('k8s')
+    .description('the Kubernetes target: render the objects that run a model');
+  k8s
+    .command('render')
+    .description(
+      'write the objects that run a model directory on a cluster (YAML; with -o <dir>, files and a kustomization.yaml)',
+    )
+    .argument('[dir]', 'the model directory (with its ferry.yaml)', '.')
+    .requiredOption(
+      '--image <ref>',
+      'the model image the cluster pulls (ferry push prints it; by digest preferably)',
+    )
+    .requiredOption(
+      '--gateway-image <ref>',
+      "the image with Ferry's CLI that runs the gateway (`ferry gateway`)",
+    )
+    .option('--name <name>', "the deployment's name (default: the model's)")
+    .option('--tenant <tenant>', 'the tenant (namespace ferry-<tenant>)', 'default')
+    .option('--namespace <ns>', 'the namespace (default: ferry-<tenant>)')
+    .option(
+      '--replicas <n>',
+      'replicas when ferry.yaml has no scaling: block',
+      intOption('--replicas', 1, 1000),
+      1,
+    )
+    .option('--public', 'callable through the gateway without a token (default: private)')
+    .option('-o, --output <dir|->', 'a directory for the files and kustomization.yaml, or - for stdout', '-')
+    .action(
+      action(async (dir: string, options: RenderCliOptions) => {
+        const { loadSpec } = await import('../spec/index.ts');
+        const { inputFromSpec } = await import('../k8s/from-spec.ts');
+        const { render, toYaml, kustomization, objectFileName } = await import('../k8s/render.ts');
+        const { spec } = await loadSpec(resolve(dir));
+        const input = inputFromSpec(spec, {
+          image: options.image,
+          tenant: options.tenant,
+          replicas: options.replicas,
+          public: options.public === true,
+          ...(options.name === undefined ? {} : { name: options.name }),
+        });
+        const objects = render([input], {
+          gatewayImage: options.gatewayImage,
+          ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
+        });
+        if (options.output === '-') {
+          process.stdout.write(toYaml(objects));
+          return;
+        }
+        const out = resolve(options.output);
+        try {
+          mkdirSync(out, { recursive: true });
+          const files = objects.map((o) => {
+            const file = objectFileName(o);
+            writeFileSync(join(out, file), toYaml([o]));
+            return file;
+          });
+          writeFileSync(join(out, 'kustomization.yaml'), kustomization(files));
+          process.stdout.write(
+            `wrote ${files.length} objects and kustomization.yaml to ${options.output}\n` +
+              `  kubectl apply --server-side -k ${options.output}\n`,
+          );
+        } catch (error) {
+          throw new FerryError('FERRY_INTERNAL', `cannot write to ${out}: ${(error as Error).message}`);
+        }
+      }),
+    );
+}

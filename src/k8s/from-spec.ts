@@ -15,12 +15,9 @@ export interface FromSpecOptions {
   /** Replicas when the spec does not autoscale; default 1. */
   replicas?: number;
   public?: boolean;
-  /** Default 5 minutes. */
+  /** Default: ferry.yaml's kubernetes.startupTimeout (5 minutes). */
   startupTimeoutMs?: number;
 }
-
-/** Replicas may take this long to load their model before the startup probe gives up, unless told. */
-export const DEFAULT_STARTUP_TIMEOUT_MS = 300_000;
 
 export function inputFromSpec(spec: ModelSpec, o: FromSpecOptions): RenderInput {
   const name = o.name ?? spec.model.name;
@@ -51,7 +48,9 @@ export function inputFromSpec(spec: ModelSpec, o: FromSpecOptions): RenderInput 
         env: spec.env,
         secretRefs: spec.secrets,
         egress: spec.network.egress,
-        startupTimeoutMs: o.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS,
+        startupTimeoutMs: o.startupTimeoutMs ?? spec.kubernetes.startupTimeoutMs,
+        nodeSelector: spec.kubernetes.nodeSelector,
+        tolerations: spec.kubernetes.tolerations,
       },
     ],
     traffic: [{ revision: 1, percent: 100 }],

@@ -21,6 +21,8 @@ const revision = (n: number, over: Partial<RenderRevision> = {}): RenderRevision
   secretRefs: [],
   egress: false,
   startupTimeoutMs: 300_000,
+  nodeSelector: {},
+  tolerations: [],
   ...over,
 });
 
@@ -35,6 +37,9 @@ const IRIS: RenderInput = {
     revision(3, {
       secretRefs: ['HF_TOKEN'],
       env: { LOG_LEVEL: 'info' },
+      nodeSelector: { 'nvidia.com/gpu.present': 'true' },
+      tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }],
+      startupTimeoutMs: 900_000,
       resources: { cpu: 2, memoryBytes: 4 * 1024 ** 3, gpu: 1 },
     }),
     revision(1),

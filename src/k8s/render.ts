@@ -23,6 +23,7 @@
  */
 import { stringify } from 'yaml';
 import type { DiscoveryTable } from '../gateway/discovery-table.ts';
+import type { Toleration } from '../spec/types.ts';
 import type { KubernetesObject } from './types.ts';
 
 export interface RenderRevision {
@@ -42,6 +43,10 @@ export interface RenderRevision {
   egress: boolean;
   /** How long the model may take to load before the pod is restarted (startup probe budget). */
   startupTimeoutMs: number;
+  /** Node labels its pods must run on (GPU nodes); empty = any. */
+  nodeSelector: Record<string, string>;
+  /** Taints its pods tolerate. */
+  tolerations: Toleration[];
 }
 
 export interface RenderScaling {
@@ -205,6 +210,8 @@ function modelDeployment(
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           securityContext: podSecurity(),
+          ...(Object.keys(r.nodeSelector).length > 0 ? { nodeSelector: r.nodeSelector } : {}),
+          ...(r.tolerations.length > 0 ? { tolerations: r.tolerations } : {}),
           // Longer than the server's drain deadline plus the preStop wait: a drain is never cut short.
           terminationGracePeriodSeconds: o.shutdownTimeoutS + ENDPOINT_CONVERGE_S + 10,
           topologySpreadConstraints: ['kubernetes.io/hostname', 'topology.kubernetes.io/zone'].map((key) => ({

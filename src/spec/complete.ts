@@ -43,6 +43,11 @@ export function completeSpec(raw: RawSpec): ModelSpec {
       gpu: resources.gpu ?? DEFAULTS.resources.gpu,
     },
     network: { egress: raw.network?.egress ?? DEFAULTS.network.egress },
+    kubernetes: {
+      startupTimeoutMs: raw.kubernetes?.startupTimeout ?? DEFAULTS.kubernetes.startupTimeoutMs,
+      nodeSelector: { ...(raw.kubernetes?.nodeSelector ?? {}) },
+      tolerations: (raw.kubernetes?.tolerations ?? []).map((t) => ({ ...t })),
+    },
     build: {
       base: build.base ?? DEFAULTS.build.base,
       dependencies: { ...(build.dependencies ?? DEFAULTS.build.dependencies) },

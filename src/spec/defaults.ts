@@ -33,6 +33,11 @@ export const DEFAULTS = {
     memoryBytes: null,
     gpu: 0,
   },
+  /** Used only by the Kubernetes target (src/k8s). */
+  kubernetes: {
+    /** The startup probe's budget: how long a replica may take to load its model before it is restarted. */
+    startupTimeoutMs: 300_000,
+  },
   /** Sealed by default: no network for replicas. */
   network: {
     egress: false,

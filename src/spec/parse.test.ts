@@ -35,6 +35,11 @@ resources:
   gpu: 1
 network:
   egress: true
+kubernetes:
+  startupTimeout: 10m
+  nodeSelector: { nvidia.com/gpu.present: "true" }
+  tolerations:
+    - { key: nvidia.com/gpu, operator: Exists, effect: NoSchedule }
 scaling:
   minReplicas: 0
   maxReplicas: 4
@@ -112,6 +117,11 @@ describe('parseSpec: valid documents', () => {
       },
       resources: { cpu: 1.5, memoryBytes: 1024 ** 3, gpu: 1 },
       network: { egress: true },
+      kubernetes: {
+        startupTimeoutMs: 600_000,
+        nodeSelector: { 'nvidia.com/gpu.present': 'true' },
+        tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }],
+      },
       build: { base: 'node:20-slim', dependencies: { sharp: '^0.33.0' } },
       examples: [
         {
@@ -174,6 +184,7 @@ describe('parseSpec: valid documents', () => {
       },
       resources: { cpu: null, memoryBytes: null, gpu: 0 },
       network: { egress: false },
+      kubernetes: { startupTimeoutMs: 300_000, nodeSelector: {}, tolerations: [] },
       build: { base: null, dependencies: {} },
       examples: [],
       env: {},

@@ -330,6 +330,47 @@ const NetworkSchema = z
   })
   .meta({ description: 'What a replica may reach over the network.' });
 
+const TolerationSchema = z
+  .strictObject({
+    key: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({ description: 'The taint key (e.g. nvidia.com/gpu); left out with Exists: every taint.' }),
+    operator: z
+      .enum(['Exists', 'Equal'])
+      .optional()
+      .meta({ description: 'Exists (any value) or Equal (value).', default: 'Equal' }),
+    value: z.string().optional().meta({ description: 'The taint value, with Equal.' }),
+    effect: z
+      .enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute'])
+      .optional()
+      .meta({ description: 'The taint effect tolerated; left out: all.' }),
+  })
+  .meta({ description: 'A Kubernetes toleration (pods may run on nodes with this taint).' });
+
+const KubernetesSchema = z
+  .strictObject({
+    startupTimeout: durationAbove0()
+      .optional()
+      .meta({
+        description:
+          "How long a replica may take to load its model before it is restarted (the startup probe's budget).",
+        default: formatDuration(DEFAULTS.kubernetes.startupTimeoutMs),
+      }),
+    nodeSelector: z
+      .record(z.string().min(1), z.string())
+      .optional()
+      .meta({ description: 'Node labels a replica must run on (e.g. GPU nodes).', default: {} }),
+    tolerations: z
+      .array(TolerationSchema)
+      .optional()
+      .meta({ description: "Taints replicas tolerate (e.g. the GPU nodes' nvidia.com/gpu).", default: [] }),
+  })
+  .meta({
+    description: 'For the Kubernetes target only (ferry k8s render): scheduling and the startup budget.',
+  });
+
 const BuildSchema = z
   .strictObject({
     base: z
@@ -505,6 +546,7 @@ export const RawSpecSchema = z
     serving: ServingSchema.optional(),
     resources: ResourcesSchema.optional(),
     network: NetworkSchema.optional(),
+    kubernetes: KubernetesSchema.optional(),
     scaling: ScalingSchema.optional(),
     build: BuildSchema.optional(),
     examples: z.array(ExampleSchema).optional().meta({ description: 'Sample requests.', default: [] }),

@@ -24,6 +24,14 @@ export interface BatchingSpec {
   auto?: true;
 }
 
+/** A Kubernetes toleration, as ferry.yaml's `kubernetes.tolerations` gives it. */
+export interface Toleration {
+  key?: string;
+  operator?: 'Exists' | 'Equal';
+  value?: string;
+  effect?: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+}
+
 export interface ServingSpec {
   /** null when batching is off (`false` or `null` in ferry.yaml); `auto` set when it was left out. */
   batching: BatchingSpec | null;
@@ -75,6 +83,13 @@ export interface ModelSpec {
   network: {
     /** Replicas may connect to other machines (docker: a dedicated bridge network); default false: no network. */
     egress: boolean;
+  };
+  /** For the Kubernetes target only (src/k8s). */
+  kubernetes: {
+    /** The startup probe's budget, ms. */
+    startupTimeoutMs: number;
+    nodeSelector: Record<string, string>;
+    tolerations: Toleration[];
   };
   build: {
     /** Base image reference; null = Ferry's default. */

@@ -118,6 +118,7 @@ export class ModelVersion {
             outputs: spec.model.outputs,
             threads,
             env: spec.env,
+            gpu: spec.resources.gpu,
           },
           nice: WORKER_NICE,
         },
@@ -204,6 +205,13 @@ export class ModelVersion {
           workers: pool.size,
           // the first worker started while the process booted (worker/preload.ts)
           preloaded: pool.preloaded,
+          // ONNX: cpu or cuda, and why (backends/execution-provider.ts)
+          ...(pool.executionProvider
+            ? {
+                executionProvider: pool.executionProvider.provider,
+                executionProviderWhy: pool.executionProvider.why,
+              }
+            : {}),
           // batched: requests are concatenated into one model call; grouped: one call each (batching/plan.ts)
           batching: this.batched ? 'batched' : 'grouped',
         },

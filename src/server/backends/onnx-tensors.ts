@@ -96,8 +96,12 @@ export function fromOrtTensor(name: string, value: ort.Tensor): Tensor {
   return { name, datatype, shape, data };
 }
 
-export function sessionOptions(threads: number): ort.InferenceSession.SessionOptions {
+export function sessionOptions(
+  threads: number,
+  provider: 'cuda' | 'cpu' = 'cpu',
+): ort.InferenceSession.SessionOptions {
   return {
+    executionProviders: provider === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
@@ -123,9 +127,13 @@ export async function warmOnnxRuntime(): Promise<void> {
   await session.release();
 }
 
-export async function openSession(path: string, threads: number): Promise<ort.InferenceSession> {
+export async function openSession(
+  path: string,
+  threads: number,
+  provider: 'cuda' | 'cpu' = 'cpu',
+): Promise<ort.InferenceSession> {
   try {
-    return await ort.InferenceSession.create(path, sessionOptions(threads));
+    return await ort.InferenceSession.create(path, sessionOptions(threads, provider));
   } catch (error) {
     throw new FerryError(
       'FERRY_MODEL_LOAD_FAILED',

@@ -6,16 +6,18 @@
 import type * as ort from 'onnxruntime-node';
 import { FerryError } from '../../core/errors.ts';
 import type { InferRequest, Tensor, TensorSpec } from '../../protocol/types.ts';
+import { chooseProvider, type ProviderChoice, providerFacts } from './execution-provider.ts';
 import { fromOrtTensor, openSession, specsFromSession, toOrtTensor } from './onnx-tensors.ts';
 import type { Backend, BackendLoadOptions } from './types.ts';
 
 export async function loadOnnxBackend(options: BackendLoadOptions): Promise<Backend> {
-  const session = await openSession(options.file, options.threads);
+  const choice = chooseProvider(await providerFacts(options.gpu));
+  const session = await openSession(options.file, options.threads, choice.provider);
   const inputs = options.inputs ?? specsFromSession(session.inputMetadata, 'input');
   const outputs = options.outputs ?? specsFromSession(session.outputMetadata, 'output');
   checkDeclaredNames(inputs, session.inputNames, 'input');
   checkDeclaredNames(outputs, session.outputNames, 'output');
-  return new OnnxBackend(session, inputs, outputs);
+  return new OnnxBackend(session, inputs, outputs, choice);
 }
 
 function checkDeclaredNames(declared: TensorSpec[], actual: readonly string[], kind: string): void {
@@ -34,6 +36,7 @@ class OnnxBackend implements Backend {
     private readonly session: ort.InferenceSession,
     readonly inputs: TensorSpec[],
     readonly outputs: TensorSpec[],
+    readonly executionProvider: ProviderChoice,
   ) {}
 
   infer(request: InferRequest): Promise<Tensor[]> {

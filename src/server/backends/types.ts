@@ -16,11 +16,15 @@ export interface BackendLoadOptions {
   threads: number;
   /** The model's env from ferry.yaml merged with secrets resolved at run time. */
   env: Record<string, string>;
+  /** GPUs the model asks for (resources.gpu): an ONNX model then runs on CUDA when it can (execution-provider.ts). */
+  gpu: number;
 }
 
 export interface Backend {
   readonly inputs: TensorSpec[];
   readonly outputs: TensorSpec[];
+  /** ONNX: the execution provider its session runs on, and why (execution-provider.ts); handlers: absent. */
+  readonly executionProvider?: { provider: 'cuda' | 'cpu'; why: string };
   /** Runs one already-validated request as one model call (the worker runs a group's requests one by one). */
   infer(request: InferRequest): Promise<Tensor[]>;
   /**

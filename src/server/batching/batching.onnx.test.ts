@@ -25,7 +25,7 @@ after(async () => {
 async function load(name: string, model: Uint8Array): Promise<Backend> {
   const file = join(dir, `${name}.onnx`);
   await writeFile(file, model);
-  return loadOnnxBackend({ dir, file, inputs: null, outputs: null, threads: 1, env: {} });
+  return loadOnnxBackend({ dir, file, inputs: null, outputs: null, threads: 1, env: {}, gpu: 0 });
 }
 
 function batcherFor(backend: Backend, batches: BatchInfo[]) {

@@ -98,7 +98,12 @@ const init: WorkerInit = 'preload' in data ? await preloaded(data) : data;
 let backend: Backend;
 try {
   backend = await loadBackend();
-  send({ type: 'loaded', inputs: backend.inputs, outputs: backend.outputs });
+  send({
+    type: 'loaded',
+    inputs: backend.inputs,
+    outputs: backend.outputs,
+    ...(backend.executionProvider ? { executionProvider: backend.executionProvider } : {}),
+  });
 } catch (error) {
   send({ type: 'load-failed', error: serializeError(error, 'FERRY_MODEL_LOAD_FAILED') });
   process.exit(0);

@@ -33,7 +33,12 @@ export type ToWorker =
   | { type: 'unload' };
 
 export type FromWorker =
-  | { type: 'loaded'; inputs: TensorSpec[]; outputs: TensorSpec[] }
+  | {
+      type: 'loaded';
+      inputs: TensorSpec[];
+      outputs: TensorSpec[];
+      executionProvider?: { provider: 'cuda' | 'cpu'; why: string };
+    }
   | { type: 'load-failed'; error: SerializedError }
   /** A group's answers, one per request in order: its outputs, or why it alone failed. */
   | { type: 'result'; id: number; results: ({ outputs: Tensor[] } | { error: SerializedError })[] }

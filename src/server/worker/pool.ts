@@ -53,6 +53,8 @@ export class WorkerPool {
   outputs: TensorSpec[] = [];
   /** One of its workers was started while the process booted (preload.ts). */
   preloaded = false;
+  /** ONNX: the execution provider the workers' sessions run on, and why. */
+  executionProvider: { provider: 'cuda' | 'cpu'; why: string } | null = null;
 
   private constructor(
     private readonly init: WorkerInit,
@@ -88,6 +90,7 @@ export class WorkerPool {
             loaded = true;
             this.inputs = message.inputs;
             this.outputs = message.outputs;
+            if (message.executionProvider) this.executionProvider = message.executionProvider;
             this.#slots.push(slot);
             resolve(slot);
             break;

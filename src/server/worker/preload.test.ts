@@ -64,6 +64,7 @@ test("the pool's first ONNX worker is the preloaded one (taken once), and it ser
         outputs: null,
         threads: 1,
         env: {},
+        gpu: 0,
       },
       nice: 0,
     },

@@ -57,8 +57,11 @@ export function registerGateway(program: Command): void {
           level: process.env.FERRY_LOG_LEVEL ?? 'info',
           base: { service: 'ferry-gateway' },
         });
-        const gateway = createGateway({ logger });
-        const discovery = new FileDnsDiscovery({
+        // A request held for a deployment at zero (the route file gives it an activator): its replicas are
+        // being started (KEDA), so look them up again at once rather than at the next round.
+        let discovery: InstanceType<typeof FileDnsDiscovery> | undefined;
+        const gateway = createGateway({ logger, onHeld: () => discovery?.soon() });
+        discovery = new FileDnsDiscovery({
           file: resolve(options.routes),
           setRoutes: (table) => gateway.setRoutes(table),
           resolve: dnsResolver(options.dnsServer),

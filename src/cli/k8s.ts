@@ -17,6 +17,7 @@ interface RenderCliOptions {
   namespace?: string;
   replicas: number;
   public?: boolean;
+  kedaPrometheus?: string;
   output: string;
 }
 
@@ -48,6 +49,10 @@ export function registerK8s(program: Command): void {
       1,
     )
     .option('--public', 'callable through the gateway without a token (default: private)')
+    .option(
+      '--keda-prometheus <url>',
+      'scale to zero with KEDA on the gateway metrics in this Prometheus (when scaling.minReplicas is 0)',
+    )
     .option('-o, --output <dir|->', 'a directory for the files and kustomization.yaml, or - for stdout', '-')
     .action(
       action(async (dir: string, options: RenderCliOptions) => {
@@ -65,6 +70,7 @@ export function registerK8s(program: Command): void {
         const objects = render([input], {
           gatewayImage: options.gatewayImage,
           ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
+          ...(options.kedaPrometheus === undefined ? {} : { kedaPrometheus: options.kedaPrometheus }),
         });
         if (options.output === '-') {
           process.stdout.write(toYaml(objects));

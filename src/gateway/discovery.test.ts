@@ -296,3 +296,52 @@ test('node:dns against a real DNS server: SRV then A, as a headless Service answ
   const answers = await Promise.all(pending);
   assert.deepEqual([...new Set(answers)].sort(), ['200 p1', '200 p2']);
 });
+
+test('a request held for a deployment at zero makes the gateway look its service up at once, and goes out', async () => {
+  const a = await replica('a');
+  const file = join(dir, 'zero.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      deployments: [
+        {
+          name: 'iris',
+          public: true,
+          activator: { maxHeld: 10, maxWaitMs: 60_000 },
+          revisions: [
+            {
+              revision: 1,
+              percent: 100,
+              shadow: 0,
+              servedName: 'iris',
+              service: { host: 'iris-r1', port: a.port },
+            },
+          ],
+        },
+      ],
+    }),
+  );
+  let replicas: Endpoint[] = [];
+  let discovery: FileDnsDiscovery | undefined;
+  const gw = createGateway({
+    onHeld: () => {
+      // KEDA starts a replica for the held request; DNS has it from now on.
+      replicas = [{ address: '127.0.0.1', port: a.port }];
+      discovery?.soon();
+    },
+  });
+  const base = await gw.listen(0);
+  cleanups.push(() => gw.close());
+  // The next regular round is an hour away: only soon() can find the replica.
+  discovery = new FileDnsDiscovery({
+    file,
+    setRoutes: (t) => gw.setRoutes(t),
+    resolve: async () => replicas,
+    resolveMs: 3_600_000,
+  });
+  await discovery.start();
+  cleanups.push(() => discovery!.stop());
+  const res = await fetch(`${base}/v2/models/iris/infer`, { method: 'POST', body: '{}' });
+  assert.equal(res.status, 200);
+  assert.equal(await res.text(), 'a');
+});

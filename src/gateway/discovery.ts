@@ -13,6 +13,7 @@
  * | a name does not exist, or has no record | no replicas for it (they drain out)                             |
  * | any other DNS failure (timeout, SERVFAIL)| its last endpoints kept, and logged: a DNS blip drops nothing   |
  * | the resolved table differs from the last| setRoutes                                                       |
+ * | a request is held (a deployment at zero)| soon(): a lookup round within 250 ms, not at the next interval  |
  *
  * DNS goes through node:dns's Resolver (the system's servers, or `servers` such as ['10.96.0.10']); tests inject
  * `resolve`. Nothing here throws once started; stop() ends the timers.
@@ -35,6 +36,9 @@ import {
 
 /** Looks up one service's endpoints; rejects with the DNS error (its `code`) when the lookup failed. */
 export type ServiceResolver = (service: DiscoveryService) => Promise<Endpoint[]>;
+
+/** soon(): at most one lookup round this often. */
+const SOON_MS = 250;
 
 /** DNS answers that mean "no such replicas now" rather than "DNS failed". */
 const NONE = new Set(['ENOTFOUND', 'ENODATA', 'NXDOMAIN', 'ENONAME']);
@@ -91,6 +95,9 @@ export class FileDnsDiscovery {
   /** Last endpoints by service key (kept through DNS failures). */
   readonly #endpoints = new Map<string, Endpoint[]>();
   #lastSet = '';
+  /** When the last lookup round started (Date.now ms): soon() waits this long between rounds. */
+  #lastRound = 0;
+  #soon: NodeJS.Timeout | undefined;
   #timers: NodeJS.Timeout[] = [];
   #round: Promise<void> = Promise.resolve();
 
@@ -135,6 +142,22 @@ export class FileDnsDiscovery {
   stop(): void {
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
+    clearTimeout(this.#soon);
+  }
+
+  /**
+   * Looks the services up again soon (a request is held for a deployment at zero: its first replica is coming,
+   * and waiting for the next round would add up to resolveMs to its cold start). At most one round per
+   * SOON_MS; never rejects.
+   */
+  soon(): void {
+    if (this.#soon !== undefined || this.#timers.length === 0) return;
+    const wait = Math.max(0, this.#lastRound + SOON_MS - Date.now());
+    this.#soon = setTimeout(() => {
+      this.#soon = undefined;
+      this.#round = this.#round.then(() => this.refresh());
+    }, wait);
+    this.#soon.unref();
   }
 
   /** The table now, as last set. */
@@ -168,6 +191,7 @@ export class FileDnsDiscovery {
 
   /** Resolves every service of the table and sets the table when it changed. Never rejects. */
   async refresh(): Promise<void> {
+    this.#lastRound = Date.now();
     const services = servicesOf(this.#table);
     await Promise.all(
       [...services].map(async ([key, service]) => {

@@ -33,6 +33,9 @@ export function inputFromSpec(spec: ModelSpec, o: FromSpecOptions): RenderInput 
             minReplicas: spec.scaling.minReplicas,
             maxReplicas: spec.scaling.maxReplicas,
             target: spec.scaling.metric === 'concurrency' ? spec.scaling.target : null,
+            maxHeld: spec.scaling.maxHeld,
+            maxHeldWaitMs: spec.scaling.maxHeldWaitMs,
+            scaleToZeroGraceMs: spec.scaling.scaleToZeroGraceMs,
           },
     revisions: [
       {

@@ -31,7 +31,14 @@ const IRIS: RenderInput = {
   tenant: 'ml',
   public: false,
   replicas: 2,
-  scaling: { minReplicas: 1, maxReplicas: 8, target: 8 },
+  scaling: {
+    minReplicas: 1,
+    maxReplicas: 8,
+    target: 8,
+    maxHeld: 1000,
+    maxHeldWaitMs: 30_000,
+    scaleToZeroGraceMs: 30_000,
+  },
   revisions: [
     revision(2),
     revision(3, {
@@ -132,4 +139,38 @@ test("the gateway's route file names each serving revision's headless Service", 
   });
   assert.throws(() => render([IRIS, { ...OCR, tenant: 'other' }], OPTIONS), /one tenant per namespace/);
   assert.throws(() => render([IRIS, IRIS], OPTIONS), /given twice/);
+});
+
+test('scale to zero: with KEDA a ScaledObject on the gateway metrics and an activator in the route file; without, an HPA keeping one', () => {
+  const zero: RenderInput = { ...IRIS, scaling: { ...IRIS.scaling!, minReplicas: 0 } };
+  const keda = render([zero], { ...OPTIONS, kedaPrometheus: 'http://prometheus.monitoring:9090' });
+  const scaled = keda.filter((o) => o.kind === 'ScaledObject');
+  assert.deepEqual(
+    scaled.map((o) => o.metadata.name),
+    ['iris-r2', 'iris-r3'],
+  );
+  assert.ok(!keda.some((o) => o.kind === 'HorizontalPodAutoscaler'), 'KEDA makes its own HPA');
+  const spec = scaled[0]!.spec as {
+    minReplicaCount: number;
+    triggers: { metadata: { query: string; threshold: string } }[];
+  };
+  assert.equal(spec.minReplicaCount, 0);
+  assert.match(spec.triggers[0]!.metadata.query, /ferry_gateway_activator_held\{deployment="ml\/iris"\}/);
+  assert.match(
+    spec.triggers[0]!.metadata.query,
+    /ferry_gateway_outstanding\{deployment="ml\/iris",revision="2"\}/,
+  );
+  assert.equal(spec.triggers[0]!.metadata.threshold, '8');
+  const routes = JSON.parse(
+    (keda.find((o) => o.kind === 'ConfigMap')!.data as Record<string, string>)['routes.json']!,
+  );
+  assert.deepEqual(routes.deployments[0].activator, { maxHeld: 1000, maxWaitMs: 30_000 });
+  const hpa = render([zero], OPTIONS);
+  assert.ok(!hpa.some((o) => o.kind === 'ScaledObject'));
+  const h = hpa.find((o) => o.kind === 'HorizontalPodAutoscaler')!.spec as { minReplicas: number };
+  assert.equal(h.minReplicas, 1, 'an HPA cannot reach zero');
+  const plain = JSON.parse(
+    (hpa.find((o) => o.kind === 'ConfigMap')!.data as Record<string, string>)['routes.json']!,
+  );
+  assert.equal('activator' in plain.deployments[0], false);
 });

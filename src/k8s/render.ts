@@ -12,6 +12,7 @@
  * | Service `<dep>-r<N>` (headless)                   | revision   | DNS for the gateway: one A record per ready pod, SRV |
  * | PodDisruptionBudget `<dep>-r<N>`                  | revision   | at most one pod evicted at a time                    |
  * | HorizontalPodAutoscaler `<dep>-r<N>`              | revision   | when it autoscales (then no `replicas` in the Deployment) |
+ * | ScaledObject `<dep>-r<N>` (KEDA), instead         | revision   | min 0 and `kedaPrometheus` given: scale to zero on the gateway's metrics |
  * | NetworkPolicy `<dep>-r<N>`                        | revision   | ingress from the gateway on the server port; egress only when its version declares it |
  * | ConfigMap `ferry-gateway-routes`                  | namespace  | the gateway's route file (src/gateway/discovery-table.ts) |
  * | ServiceAccount, Deployment, Service, PDB `ferry-gateway` | namespace | the gateway: 2 replicas, file + DNS discovery      |
@@ -54,6 +55,11 @@ export interface RenderScaling {
   maxReplicas: number;
   /** Requests in flight per replica; null = CPU utilisation (70%) instead. */
   target: number | null;
+  /** Scale to zero (with KEDA): requests the gateway holds for the deployment at zero, and how long each. */
+  maxHeld: number;
+  maxHeldWaitMs: number;
+  /** Scale to zero (with KEDA): idle this long before the last replica goes. */
+  scaleToZeroGraceMs: number;
 }
 
 export interface RenderInput {
@@ -79,6 +85,12 @@ export interface RenderOptions {
   clusterDomain?: string;
   /** The server's drain deadline on SIGTERM (its FERRY_SHUTDOWN_TIMEOUT); default 30 s. */
   shutdownTimeoutS?: number;
+  /**
+   * Scale to zero: KEDA (keda.sh) scales a deployment whose minReplicas is 0, on the gateway's metrics read from
+   * this Prometheus (held + in-flight requests); the gateway holds requests while it is at zero. Without it
+   * (null, the default) an HPA scales it and keeps at least one replica (an HPA cannot reach zero).
+   */
+  kedaPrometheus?: string | null;
 }
 
 /** The port the model server and the gateway listen on inside their pods. */
@@ -94,6 +106,11 @@ const ENDPOINT_CONVERGE_S = 5;
 const RUN_AS = 65532;
 
 const managed = { 'app.kubernetes.io/managed-by': 'ferry', 'app.kubernetes.io/part-of': 'ferry' };
+
+/** The deployment autoscales with a minimum of 0. */
+function toZero(input: RenderInput): boolean {
+  return input.scaling !== null && input.scaling.minReplicas === 0;
+}
 
 function revisionName(dep: string, revision: number): string {
   return `${dep}-r${revision}`;
@@ -314,6 +331,48 @@ function autoscaler(input: RenderInput, r: RenderRevision, ns: string, s: Render
   };
 }
 
+/** The gateway's metrics label for a deployment: its key (the plain name in the default tenant). */
+function deploymentKey(input: RenderInput): string {
+  return input.tenant === 'default' ? input.name : `${input.tenant}/${input.name}`;
+}
+
+/** KEDA, for a revision that may scale to zero: on the gateway's held and in-flight requests, from Prometheus. */
+function scaledObject(
+  input: RenderInput,
+  r: RenderRevision,
+  ns: string,
+  s: RenderScaling,
+  prometheus: string,
+): KubernetesObject {
+  const name = revisionName(input.name, r.revision);
+  const key = deploymentKey(input);
+  return {
+    apiVersion: 'keda.sh/v1alpha1',
+    kind: 'ScaledObject',
+    metadata: { name, namespace: ns, labels: { ...managed, ...selectorOf(input.name, r.revision) } },
+    spec: {
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name },
+      minReplicaCount: 0,
+      maxReplicaCount: s.maxReplicas,
+      cooldownPeriod: Math.max(1, Math.round(s.scaleToZeroGraceMs / 1000)),
+      pollingInterval: 5,
+      triggers: [
+        {
+          type: 'prometheus',
+          metadata: {
+            serverAddress: prometheus,
+            // Requests the gateway holds for the deployment at zero start it (activation above 0); in flight to
+            // this revision's replicas sizes it (threshold: the per-replica target).
+            query: `sum(ferry_gateway_activator_held{deployment="${key}"} or vector(0)) + sum(ferry_gateway_outstanding{deployment="${key}",revision="${r.revision}"} or vector(0))`,
+            threshold: String(s.target ?? 8),
+            activationThreshold: '0',
+          },
+        },
+      ],
+    },
+  };
+}
+
 const DNS_EGRESS = {
   to: [{ namespaceSelector: {}, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
   ports: [
@@ -352,12 +411,17 @@ export function routeFile(
   inputs: readonly RenderInput[],
   ns: string,
   clusterDomain = 'cluster.local',
+  scaleToZero = false,
 ): DiscoveryTable {
   return {
     deployments: inputs.map((input) => ({
       name: input.name,
       ...(input.tenant === 'default' ? {} : { tenant: input.tenant }),
       public: input.public,
+      // At zero (KEDA), the gateway holds requests until DNS shows a replica, as the activator does on one machine.
+      ...(scaleToZero && toZero(input) && input.scaling !== null
+        ? { activator: { maxHeld: input.scaling.maxHeld, maxWaitMs: input.scaling.maxHeldWaitMs } }
+        : {}),
       revisions: input.traffic.map((t) => ({
         revision: t.revision,
         percent: t.percent,
@@ -380,7 +444,7 @@ function gatewayObjects(
 ): KubernetesObject[] {
   const labels = { ...managed, 'app.kubernetes.io/name': GATEWAY, 'app.kubernetes.io/component': 'gateway' };
   const selector = { 'app.kubernetes.io/name': GATEWAY, 'app.kubernetes.io/component': 'gateway' };
-  const routes = `${JSON.stringify(routeFile(inputs, ns, o.clusterDomain), null, 2)}\n`;
+  const routes = `${JSON.stringify(routeFile(inputs, ns, o.clusterDomain, o.kedaPrometheus !== null), null, 2)}\n`;
   return [
     {
       apiVersion: 'v1',
@@ -505,6 +569,7 @@ export function render(deployments: readonly RenderInput[], options: RenderOptio
     gatewayReplicas: options.gatewayReplicas ?? 2,
     clusterDomain: options.clusterDomain ?? 'cluster.local',
     shutdownTimeoutS: options.shutdownTimeoutS ?? 30,
+    kedaPrometheus: options.kedaPrometheus ?? null,
   };
   const ns = o.namespace;
   const sorted = [...deployments]
@@ -559,7 +624,12 @@ export function render(deployments: readonly RenderInput[], options: RenderOptio
           ...selectorOf(input.name, r.revision),
         }),
       );
-      if (input.scaling !== null) out.push(autoscaler(input, r, ns, input.scaling));
+      if (input.scaling !== null)
+        out.push(
+          toZero(input) && o.kedaPrometheus !== null
+            ? scaledObject(input, r, ns, input.scaling, o.kedaPrometheus)
+            : autoscaler(input, r, ns, input.scaling),
+        );
     }
   }
   out.push(...gatewayObjects(sorted, ns, o));

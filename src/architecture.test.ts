@@ -20,6 +20,7 @@ const ALLOWED: Record<string, string[]> = {
   autoscaler: ['core'],
   control: ['core', 'spec', 'protocol', 'image', 'runtime', 'autoscaler'],
   gateway: ['core', 'protocol'],
+  k8s: ['core'],
   runtime: ['core', 'spec', 'image'],
   platform: ['core', 'spec', 'protocol', 'image', 'runtime', 'control', 'gateway', 'autoscaler'],
   cli: [

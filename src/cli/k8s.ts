@@ -67,11 +67,23 @@ export function registerK8s(program: Command): void {
           public: options.public === true,
           ...(options.name === undefined ? {} : { name: options.name }),
         });
-        const objects = render([input], {
+        const rendered = render([input], {
           gatewayImage: options.gatewayImage,
           ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
           ...(options.kedaPrometheus === undefined ? {} : { kedaPrometheus: options.kedaPrometheus }),
         });
+        // Checked offline before anything is written (the official schemas and Ferry's rules, validate.ts).
+        const { objectProblems } = await import('../k8s/validate.ts');
+        const problems = objectProblems(rendered);
+        if (problems.length > 0)
+          throw new FerryError(
+            'FERRY_INTERNAL',
+            `the rendered objects are not valid:\n  ${problems.join('\n  ')}`,
+            {
+              hint: 'This is a bug in the renderer: please report it with the ferry.yaml.',
+            },
+          );
+        const objects = rendered;
         if (options.output === '-') {
           process.stdout.write(toYaml(objects));
           return;

@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { type RenderInput, type RenderRevision, render, routeFile, toYaml } from './render.ts';
+import { objectProblems } from './validate.ts';
 
 const GOLDEN = new URL('./testdata/two-deployments.yaml', import.meta.url);
 
@@ -173,4 +174,20 @@ test('scale to zero: with KEDA a ScaledObject on the gateway metrics and an acti
     (hpa.find((o) => o.kind === 'ConfigMap')!.data as Record<string, string>)['routes.json']!,
   );
   assert.equal('activator' in plain.deployments[0], false);
+});
+
+test('every object rendered passes the offline checks: official schemas, unknown fields, PSS restricted, policies', () => {
+  const zero: RenderInput = { ...IRIS, scaling: { ...IRIS.scaling!, minReplicas: 0 } };
+  for (const [what, objects] of [
+    ['two deployments', render([IRIS, OCR], OPTIONS)],
+    [
+      'scale to zero with KEDA',
+      render([zero, OCR], { ...OPTIONS, kedaPrometheus: 'http://prometheus:9090' }),
+    ],
+    [
+      'a namespace given, one gateway replica',
+      render([OCR], { ...OPTIONS, namespace: 'models', gatewayReplicas: 1 }),
+    ],
+  ] as const)
+    assert.deepEqual(objectProblems(objects), [], what);
 });

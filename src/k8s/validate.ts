@@ -11,9 +11,9 @@
  * its README's "1.27.1" badge is stale). It ships them compiled: each type's schema is AJV "standalone" code, a
  * validation function per type (kubernetes-models/_schemas/*.js, not exported; reached through each model
  * class's `validate()`), run by @kubernetes-models/validate 4.0.0, which kubernetes-models nests as its own
- * dependency. The @kubernetes-models/validate 3.1.2 in Ferry's package.json is another thing: an AJV instance
- * to which JSON schemas must be `register`ed; kubernetes-models 4.5.1 does not use it, and no JSON form of the
- * schemas is installed to register.
+ * dependency. (The separate @kubernetes-models/validate 3.x package is an AJV instance to which JSON schemas
+ * must be `register`ed; kubernetes-models 4.5.1 does not use it, and no JSON form of the schemas is installed to
+ * register, so Ferry does not depend on it.)
  *
  * Those compiled schemas do not set `additionalProperties: false` (the OpenAPI documents of Kubernetes never
  * do: the API server prunes or rejects unknown fields itself, by its fieldValidation setting). So a typo such

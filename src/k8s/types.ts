@@ -8,6 +8,10 @@ export interface ObjectMeta {
   namespace?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
+  /** Set by the cluster (never rendered): what status and apply read back. */
+  generation?: number;
+  resourceVersion?: string;
+  uid?: string;
 }
 
 export interface KubernetesObject {

@@ -365,6 +365,22 @@ test('list by label (=, !=, in, exists), delete, and a namespace taking its obje
       undefined,
       'the items of a typed list have no kind, as from a real server',
     );
+    const cms = `/api/v1/namespaces/${NS}/configmaps`;
+    const first = (await raw(api, 'GET', `${cms}?limit=3`)).json;
+    assert.equal(first.items.length, 3);
+    const rest = (await raw(api, 'GET', `${cms}?limit=3&continue=${first.metadata.continue}`)).json;
+    assert.deepEqual(
+      [...first.items, ...rest.items].map((i: Obj) => i.metadata.name),
+      ['a', 'b', 'c', 'd'],
+    );
+    assert.equal(rest.metadata.continue, undefined);
+    const dropped = await raw(api, 'DELETE', `${cms}?labelSelector=ferry.dev%2Fdeployment%3Docr`);
+    assert.deepEqual(
+      dropped.json.items.map((i: Obj) => i.metadata.name),
+      ['c'],
+      'a collection deleted by label',
+    );
+    assert.deepEqual(await names(''), ['a', 'b', 'd']);
 
     const deleted = (await client.delete({
       apiVersion: 'v1',
@@ -372,7 +388,7 @@ test('list by label (=, !=, in, exists), delete, and a namespace taking its obje
       metadata: { name: 'a', namespace: NS },
     })) as Obj;
     assert.equal(deleted.status, 'Success');
-    assert.deepEqual(await names('ferry.dev/deployment=iris'), ['b']);
+    assert.deepEqual(await names(''), ['b', 'd']);
     const again = await failure(
       client.delete({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a', namespace: NS } }),
     );
@@ -744,6 +760,27 @@ test('watch: ADDED, MODIFIED (the controller status), DELETED, by label; and fro
     assert.deepEqual(
       current.map((e) => `${e.type} ${e.object.metadata.name}`),
       ['ADDED other'],
+    );
+
+    // With a label selector, an object whose labels leave it is DELETED for that watcher, one entering it ADDED.
+    const cm = (team: string) => ({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'routes', namespace: NS, labels: { team } },
+    });
+    const moves = await watchUntil(
+      api,
+      `/api/v1/namespaces/${NS}/configmaps`,
+      { labelSelector: 'team=a' },
+      (seen) => seen.length >= 3,
+      async () => {
+        for (const team of ['a', 'b', 'a']) await apply(client, cm(team));
+      },
+    );
+    assert.deepEqual(
+      moves.map((e) => `${e.type} ${e.object.metadata.labels.team}`),
+      ['ADDED a', 'DELETED a', 'ADDED a'],
+      'the DELETED event carries the object as it was, as the watch cache sends it',
     );
   });
 });

@@ -791,16 +791,23 @@ class FakeApiServer {
   }
 
   /** An event as a watcher with a selector sees it: an object that comes into the selection is ADDED, one that
-   * leaves it DELETED. */
+   * leaves it DELETED (with its content before the change). */
   private send(w: Watcher, e: WatchEvent): void {
     if (w.type !== e.type) return;
     const was = e.before !== undefined && e.kind !== 'DELETED' && selects(w.sel, e.type, e.before);
     const is = selects(w.sel, e.type, e.after);
     let type: string | undefined;
+    let object = e.after;
     if (e.kind === 'DELETED') type = is ? 'DELETED' : undefined;
     else if (is) type = was ? 'MODIFIED' : 'ADDED';
-    else if (was) type = 'DELETED';
-    if (type) w.res.write(`${JSON.stringify({ type, object: e.after })}\n`);
+    else if (was) {
+      // As the watch cache does: the object as it was, at the event's resourceVersion.
+      type = 'DELETED';
+      const before = clone(e.before!);
+      metadataOf(before).resourceVersion = metadataOf(e.after).resourceVersion;
+      object = before;
+    }
+    if (type) w.res.write(`${JSON.stringify({ type, object })}\n`);
   }
 
   private find(t: ResourceType, namespace: string | undefined, name: string): Stored | undefined {

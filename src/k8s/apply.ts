@@ -92,12 +92,17 @@ export async function serverSideApply(
   objects: readonly KubernetesObject[],
   options: ApplyOptions = {},
 ): Promise<ApplyReport> {
-  const { PatchStrategy } = await import('@kubernetes/client-node');
+  const { PatchStrategy, loadAllYaml } = await import('@kubernetes/client-node');
+  const { toYaml } = await import('./render.ts');
+  // Through client-node's own models: it serializes what it sends with them, and a plain object's fields it
+  // names otherwise are dropped (a NetworkPolicy rule's `from` is its `_from`: sent as a plain object, the rule
+  // would lose its sources and admit ingress from anywhere; test/k8s/fake-api-server.test.ts shows it).
+  const modelled = loadAllYaml(toYaml(objects));
   const report: ApplyReport = { applied: [], conflicts: [] };
-  for (const o of objects) {
+  for (const [i, o] of objects.entries()) {
     try {
       await api.patch(
-        o as never,
+        modelled[i] as never,
         undefined,
         options.dryRun ? 'All' : undefined,
         'ferry',

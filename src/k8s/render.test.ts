@@ -72,7 +72,7 @@ const OCR: RenderInput = {
   ],
   traffic: [{ revision: 1, percent: 100 }],
 };
-const OPTIONS = { gatewayImage: 'registry.example.com/ferry/gateway@sha256:' + 'a'.repeat(64) };
+const OPTIONS = { gatewayImage: `registry.example.com/ferry/gateway@sha256:${'a'.repeat(64)}` };
 
 test('two deployments of a tenant match the golden file, byte for byte, whatever their input order', () => {
   const yaml = toYaml(render([OCR, IRIS], OPTIONS));

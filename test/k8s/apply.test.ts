@@ -36,6 +36,11 @@ const iris = (revisions: number[], traffic: { revision: number; percent: number 
 const OPTIONS = { gatewayImage: `reg.example.com/ferry/gateway@sha256:${'a'.repeat(64)}` };
 const FERRY = 'app.kubernetes.io/managed-by=ferry';
 
+/** What the tests read of stored objects. */
+interface Stored {
+  spec: { replicas?: number; ingress?: Array<{ from?: unknown }> };
+}
+
 test('apply a render, conflict and force, then prune what the next render no longer has', async () => {
   const api = await startFakeApiServer({});
   try {
@@ -59,11 +64,8 @@ test('apply a render, conflict and force, then prune what the next render no lon
     const report = await serverSideApply(client, first);
     assert.equal(report.applied.length, first.length);
     // Stored as rendered: a NetworkPolicy keeps its sources (client-node would drop `from` from plain objects).
-    const policy = api.get('NetworkPolicy', 'ferry-ml', 'iris-r1') as Record<
-      string,
-      any
-    >;
-    assert.deepEqual(policy.spec.ingress[0].from, [
+    const policy = api.get('NetworkPolicy', 'ferry-ml', 'iris-r1') as unknown as Stored;
+    assert.deepEqual(policy.spec.ingress?.[0]?.from, [
       { podSelector: { matchLabels: { 'app.kubernetes.io/component': 'gateway' } } },
     ]);
 
@@ -88,10 +90,7 @@ test('apply a render, conflict and force, then prune what the next render no lon
       return true;
     });
     await serverSideApply(client, first, { force: true });
-    assert.equal(
-      (api.get('Deployment', 'ferry-ml', 'iris-r1') as Record<string, any>).spec.replicas,
-      2,
-    );
+    assert.equal((api.get('Deployment', 'ferry-ml', 'iris-r1') as unknown as Stored).spec.replicas, 2);
 
     // Revision 1 is gone from the split: its objects are pruned, nothing else (a ConfigMap of someone else stays).
     await client.patch(

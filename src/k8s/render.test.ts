@@ -7,25 +7,13 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { type RenderInput, type RenderRevision, render, routeFile, toYaml } from './render.ts';
+import { type RenderInput, render, routeFile, toYaml } from './render.ts';
+import { irisRevision } from './testdata/fixtures.ts';
 import { objectProblems } from './validate.ts';
 
 const GOLDEN = new URL('./testdata/two-deployments.yaml', import.meta.url);
 
-const revision = (n: number, over: Partial<RenderRevision> = {}): RenderRevision => ({
-  revision: n,
-  image: `registry.example.com/ml/iris@sha256:${String(n).repeat(64).slice(0, 64)}`,
-  version: String(n),
-  servedName: 'iris',
-  resources: { cpu: 1, memoryBytes: 1024 ** 3, gpu: 0 },
-  env: {},
-  secretRefs: [],
-  egress: false,
-  startupTimeoutMs: 300_000,
-  nodeSelector: {},
-  tolerations: [],
-  ...over,
-});
+const revision = irisRevision;
 
 const IRIS: RenderInput = {
   name: 'iris',

@@ -5,36 +5,29 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
+import { KubeConfig, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
 import { prune, serverSideApply } from '../../src/k8s/apply.ts';
 import { type RenderInput, render } from '../../src/k8s/render.ts';
+import { irisRevision } from '../../src/k8s/testdata/fixtures.ts';
 import { objectProblems } from '../../src/k8s/validate.ts';
 import { startFakeApiServer } from './fake-api-server.ts';
 
-const revision = (n: number) => ({
-  revision: n,
-  image: `reg.example.com/ml/iris@sha256:${String(n).repeat(64).slice(0, 64)}`,
-  version: String(n),
-  servedName: 'iris',
-  resources: { cpu: 1, memoryBytes: 1024 ** 3, gpu: 0 },
-  env: {},
-  secretRefs: [],
-  egress: false,
-  startupTimeoutMs: 300_000,
-  nodeSelector: {},
-  tolerations: [],
-});
 const iris = (revisions: number[], traffic: { revision: number; percent: number }[]): RenderInput => ({
   name: 'iris',
   tenant: 'ml',
   public: true,
   replicas: 2,
   scaling: null,
-  revisions: revisions.map(revision),
+  revisions: revisions.map((n) => irisRevision(n)),
   traffic,
 });
 const OPTIONS = { gatewayImage: `reg.example.com/ferry/gateway@sha256:${'a'.repeat(64)}` };
 const FERRY = 'app.kubernetes.io/managed-by=ferry';
+
+/** Another manager's server-side apply, as `kubectl apply --server-side --force-conflicts` sends it. */
+function kubectlApply(client: KubernetesObjectApi, object: Record<string, unknown>) {
+  return client.patch(object as never, undefined, undefined, 'kubectl', true, PatchStrategy.ServerSideApply);
+}
 
 /** What the tests read of stored objects. */
 interface Stored {
@@ -70,19 +63,12 @@ test('apply a render, conflict and force, then prune what the next render no lon
     ]);
 
     // Someone scales by hand with kubectl (server-side apply, another manager): Ferry's next apply conflicts.
-    await client.patch(
-      {
-        apiVersion: 'apps/v1',
-        kind: 'Deployment',
-        metadata: { name: 'iris-r1', namespace: 'ferry-ml' },
-        spec: { replicas: 5 },
-      } as never,
-      undefined,
-      undefined,
-      'kubectl',
-      true,
-      'application/apply-patch+yaml' as never,
-    );
+    await kubectlApply(client, {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'iris-r1', namespace: 'ferry-ml' },
+      spec: { replicas: 5 },
+    });
     await assert.rejects(serverSideApply(client, first), (e: Error & { code?: string }) => {
       assert.equal(e.code, 'FERRY_CONFLICT');
       assert.match(e.message, /Deployment\/ferry-ml\/iris-r1: .*kubectl/);
@@ -93,19 +79,12 @@ test('apply a render, conflict and force, then prune what the next render no lon
     assert.equal((api.get('Deployment', 'ferry-ml', 'iris-r1') as unknown as Stored).spec.replicas, 2);
 
     // Revision 1 is gone from the split: its objects are pruned, nothing else (a ConfigMap of someone else stays).
-    await client.patch(
-      {
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'not-ferrys', namespace: 'ferry-ml' },
-        data: { a: 'b' },
-      } as never,
-      undefined,
-      undefined,
-      'kubectl',
-      true,
-      'application/apply-patch+yaml' as never,
-    );
+    await kubectlApply(client, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'not-ferrys', namespace: 'ferry-ml' },
+      data: { a: 'b' },
+    });
     const second = render([iris([2], [{ revision: 2, percent: 100 }])], OPTIONS);
     await serverSideApply(client, second);
     const gone = await prune(client, 'ferry-ml', FERRY, second);

@@ -21,6 +21,7 @@ import {
 } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { type RenderInput, type RenderRevision, render, toYaml } from '../../src/k8s/render.ts';
+import { irisRevision } from '../../src/k8s/testdata/fixtures.ts';
 import type { KubernetesObject } from '../../src/k8s/types.ts';
 import { tempDir } from '../helpers.ts';
 import { type FakeApi, type FakeApiOptions, startFakeApiServer } from './fake-api-server.ts';
@@ -139,19 +140,7 @@ function deployment(
 
 const GATEWAY_IMAGE = `registry.example.com/ferry/gateway@sha256:${'c'.repeat(64)}`;
 
-const REVISION: RenderRevision = {
-  revision: 2,
-  image: `registry.example.com/ml/iris@sha256:${'2'.repeat(64)}`,
-  version: '2',
-  servedName: 'iris',
-  resources: { cpu: 1, memoryBytes: 1024 ** 3, gpu: 0 },
-  env: {},
-  secretRefs: [],
-  egress: false,
-  startupTimeoutMs: 300_000,
-  nodeSelector: {},
-  tolerations: [],
-};
+const REVISION: RenderRevision = irisRevision(2);
 
 const KEDA_IRIS: RenderInput = {
   name: 'iris',

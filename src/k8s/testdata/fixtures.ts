@@ -1,0 +1,20 @@
+/** Inputs the Kubernetes tests share (src/k8s, test/k8s): a revision of the iris model as the renderer takes it. */
+import type { RenderRevision } from '../render.ts';
+
+/** Revision `n` of iris: its image pinned by a digest of n's digit, 1 CPU, 1 GiB, sealed, no secrets. */
+export function irisRevision(n: number, over: Partial<RenderRevision> = {}): RenderRevision {
+  return {
+    revision: n,
+    image: `registry.example.com/ml/iris@sha256:${String(n).repeat(64).slice(0, 64)}`,
+    version: String(n),
+    servedName: 'iris',
+    resources: { cpu: 1, memoryBytes: 1024 ** 3, gpu: 0 },
+    env: {},
+    secretRefs: [],
+    egress: false,
+    startupTimeoutMs: 300_000,
+    nodeSelector: {},
+    tolerations: [],
+    ...over,
+  };
+}

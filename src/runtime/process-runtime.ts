@@ -581,11 +581,22 @@ export class ProcessRuntime implements Runtime {
         size = now;
       }
       const previous = await this.readCut(name);
-      await writeFile(`${path}.1`, text);
-      const cut: LogCut = { cuts: previous.cuts + 1, from: size - text.length, to: size };
-      const tmp = `${path}.cut.${randomBytes(4).toString('hex')}.tmp`;
-      await writeFile(tmp, JSON.stringify(cut));
-      await rename(tmp, `${path}.cut`);
+      // Written, then checked: output that came while `.log.1` and the record were written is copied too (the
+      // record is rewritten with the same cut number; a follower waits for the truncation either way), so what
+      // can be lost shrinks to what comes between the last size check and the truncation.
+      for (let attempt = 0; attempt < 5; attempt++) {
+        await writeFile(`${path}.1`, text);
+        const cut: LogCut = { cuts: previous.cuts + 1, from: size - text.length, to: size };
+        const tmp = `${path}.cut.${randomBytes(4).toString('hex')}.tmp`;
+        await writeFile(tmp, JSON.stringify(cut));
+        await rename(tmp, `${path}.cut`);
+        const now = (await fh.stat()).size;
+        if (now === size) break;
+        const more = Buffer.alloc(now - size);
+        const { bytesRead } = await fh.read(more, 0, more.length, size);
+        text = Buffer.concat([text, more.subarray(0, bytesRead)]);
+        size += bytesRead;
+      }
       // The child appends (O_APPEND), so after truncation its writes continue at the new end.
       await truncate(path, 0);
     } finally {

@@ -38,7 +38,6 @@ const IRIS: RenderInput = {
       startupTimeoutMs: 900_000,
       resources: { cpu: 2, memoryBytes: 4 * 1024 ** 3, gpu: 1 },
     }),
-    revision(1),
   ],
   traffic: [
     { revision: 2, percent: 90 },
@@ -75,10 +74,26 @@ test('two deployments of a tenant match the golden file, byte for byte, whatever
   assert.deepEqual(docs, JSON.parse(JSON.stringify(render([IRIS, OCR], OPTIONS))), 'the YAML is the objects');
 });
 
-test('what a reviewer relies on: revisions not serving are left out, no replicas under an HPA, references not values', () => {
-  const objects = render([IRIS, OCR], OPTIONS);
+test('what a reviewer relies on: a revision without traffic runs but is not routed to, no replicas under an HPA, references not values', () => {
+  const objects = render([{ ...IRIS, revisions: [...IRIS.revisions, revision(1)] }, OCR], OPTIONS);
   const names = objects.map((o) => `${o.kind}/${o.metadata.name}`);
-  assert.ok(!names.includes('Deployment/iris-r1'), 'revision 1 has no traffic: not rendered');
+  // Revision 1 has no traffic (a revision being started before the split moves to it): it runs, the gateway's
+  // route file leaves it out.
+  assert.ok(names.includes('Deployment/iris-r1'), 'revision 1 is rendered');
+  const routes = JSON.parse(
+    (
+      objects.find(
+        (o) => o.kind === 'ConfigMap' && o.metadata.name === 'ferry-gateway-routes',
+      ) as unknown as {
+        data: Record<string, string>;
+      }
+    ).data['routes.json']!,
+  ) as { deployments: Array<{ name: string; revisions: Array<{ revision: number }> }> };
+  assert.deepEqual(
+    routes.deployments.find((d) => d.name === 'iris')?.revisions.map((r) => r.revision),
+    [2, 3],
+    'the route file has the revisions with traffic only',
+  );
   for (const want of [
     'Deployment/iris-r2',
     'Deployment/iris-r3',

@@ -22,7 +22,9 @@
  * mounted read-only where the server reads them (FERRY_SECRETS_DIR); that Secret is created by `ferry k8s apply`
  * from Ferry's store, never rendered.
  */
+import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
+import type { RouteCaller } from '../core/route-table.ts';
 import type { DiscoveryTable } from '../gateway/discovery-table.ts';
 import type { Toleration } from '../spec/types.ts';
 import type { KubernetesObject } from './types.ts';
@@ -91,6 +93,8 @@ export interface RenderOptions {
    * (null, the default) an HPA scales it and keeps at least one replica (an HPA cannot reach zero).
    */
   kedaPrometheus?: string | null;
+  /** Who may call private deployments (token hashes, `ferry k8s token create`); default none. */
+  callers?: RouteCaller[];
 }
 
 /** The port the model server and the gateway listen on inside their pods. */
@@ -412,6 +416,7 @@ export function routeFile(
   ns: string,
   clusterDomain = 'cluster.local',
   scaleToZero = false,
+  callers: readonly RouteCaller[] = [],
 ): DiscoveryTable {
   return {
     deployments: inputs.map((input) => ({
@@ -422,7 +427,8 @@ export function routeFile(
       ...(scaleToZero && toZero(input) && input.scaling !== null
         ? { activator: { maxHeld: input.scaling.maxHeld, maxWaitMs: input.scaling.maxHeldWaitMs } }
         : {}),
-      revisions: input.traffic.map((t) => ({
+      // Only revisions that take traffic: one being started (no traffic yet) is not routed to.
+      revisions: input.traffic.filter(serving).map((t) => ({
         revision: t.revision,
         percent: t.percent,
         shadow: t.shadow ?? 0,
@@ -433,8 +439,13 @@ export function routeFile(
         },
       })),
     })),
-    callers: [],
+    callers: [...callers],
   };
+}
+
+/** A traffic entry that sends requests: a share of the split, or a shadow copy. */
+function serving(t: RenderInput['traffic'][number]): boolean {
+  return t.percent > 0 || (t.shadow ?? 0) > 0;
 }
 
 function gatewayObjects(
@@ -444,7 +455,11 @@ function gatewayObjects(
 ): KubernetesObject[] {
   const labels = { ...managed, 'app.kubernetes.io/name': GATEWAY, 'app.kubernetes.io/component': 'gateway' };
   const selector = { 'app.kubernetes.io/name': GATEWAY, 'app.kubernetes.io/component': 'gateway' };
-  const routes = `${JSON.stringify(routeFile(inputs, ns, o.clusterDomain, o.kedaPrometheus !== null), null, 2)}\n`;
+  const routes = `${JSON.stringify(routeFile(inputs, ns, o.clusterDomain, o.kedaPrometheus !== null, o.callers), null, 2)}\n`;
+  // The route file's digest on the pod template: a change of routes is a rollout of the gateway, which `ferry k8s
+  // apply` and `status` can watch to know every gateway has the new table (a mounted ConfigMap changes in place
+  // only after the kubelet's sync, up to a minute or two, with no signal) before a revision is removed.
+  const routesDigest = createHash('sha256').update(routes).digest('hex');
   return [
     {
       apiVersion: 'v1',
@@ -468,7 +483,7 @@ function gatewayObjects(
         selector: { matchLabels: selector },
         strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
         template: {
-          metadata: { labels },
+          metadata: { labels, annotations: { 'ferry.dev/routes-sha256': routesDigest } },
           spec: {
             serviceAccountName: GATEWAY,
             automountServiceAccountToken: false,
@@ -553,7 +568,8 @@ function gatewayObjects(
 
 /**
  * Every object that runs the deployments (of one tenant, in one namespace) on a cluster, in a stable order: the
- * namespace's objects, then each deployment's (by name) and its serving revisions' (by number), then the
+ * namespace's objects, then each deployment's (by name) and its revisions' (by number; one without traffic is
+ * being started: rendered, not routed to), then the
  * gateway's. Throws on deployments of several tenants or a name given twice (a caller's bug, not input to fix).
  */
 export function render(deployments: readonly RenderInput[], options: RenderOptions): KubernetesObject[] {
@@ -570,19 +586,12 @@ export function render(deployments: readonly RenderInput[], options: RenderOptio
     clusterDomain: options.clusterDomain ?? 'cluster.local',
     shutdownTimeoutS: options.shutdownTimeoutS ?? 30,
     kedaPrometheus: options.kedaPrometheus ?? null,
+    callers: options.callers ?? [],
   };
   const ns = o.namespace;
   const sorted = [...deployments]
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map((input) => {
-      const serving = new Set(
-        input.traffic.filter((t) => t.percent > 0 || (t.shadow ?? 0) > 0).map((t) => t.revision),
-      );
-      const revisions = input.revisions
-        .filter((r) => serving.has(r.revision))
-        .sort((a, b) => a.revision - b.revision);
-      return { ...input, revisions };
-    });
+    .map((input) => ({ ...input, revisions: [...input.revisions].sort((a, b) => a.revision - b.revision) }));
   const out: KubernetesObject[] = [
     {
       apiVersion: 'v1',

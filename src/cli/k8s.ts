@@ -1,12 +1,14 @@
 /**
  * `ferry k8s render <dir>`: a model directory -> the Kubernetes objects that run it (src/k8s/render.ts), as one YAML
  * stream on stdout or as files plus a kustomization.yaml in a directory, for `kubectl apply -k`, Argo CD or Flux.
- * (apply, status and undo: to come, issue 12.)
+ * The commands that talk to a cluster: k8s-cluster.ts (apply, status, promote, undo), k8s-access.ts (secrets, tokens).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { FerryError } from '../core/errors.ts';
+import { registerK8sAccess } from './k8s-access.ts';
+import { DEFAULT_GATEWAY_IMAGE, registerK8sCluster } from './k8s-cluster.ts';
 import { action, intOption } from './output.ts';
 
 interface RenderCliOptions {
@@ -24,7 +26,9 @@ interface RenderCliOptions {
 export function registerK8s(program: Command): void {
   const k8s = program
     .command('k8s')
-    .description('the Kubernetes target: render the objects that run a model');
+    .description(
+      'the Kubernetes target: render the objects that run a model, apply them, follow and undo rollouts',
+    );
   k8s
     .command('render')
     .description(
@@ -35,9 +39,10 @@ export function registerK8s(program: Command): void {
       '--image <ref>',
       'the model image the cluster pulls (ferry push prints it; by digest preferably)',
     )
-    .requiredOption(
+    .option(
       '--gateway-image <ref>',
-      "the image with Ferry's CLI that runs the gateway (`ferry gateway`)",
+      `the gateway's image (ferry image gateway builds it)`,
+      DEFAULT_GATEWAY_IMAGE,
     )
     .option('--name <name>', "the deployment's name (default: the model's)")
     .option('--tenant <tenant>', 'the tenant (namespace ferry-<tenant>)', 'default')
@@ -106,4 +111,6 @@ export function registerK8s(program: Command): void {
         }
       }),
     );
+  registerK8sCluster(k8s);
+  registerK8sAccess(k8s);
 }

@@ -56,7 +56,7 @@ async function readCapped(stream: AsyncIterable<Buffer | string>): Promise<Buffe
   return Buffer.concat(chunks);
 }
 
-async function readFromFile(path: string): Promise<Buffer> {
+export async function readFromFile(path: string): Promise<Buffer> {
   let file: Awaited<ReturnType<typeof open>>;
   try {
     file = await open(path, 'r');

@@ -1,10 +1,11 @@
-/** `ferry base`, `ferry build`, `ferry push`, `ferry run`: container images (src/image). */
+/** `ferry base`, `ferry build`, `ferry push`, `ferry gateway-image`, `ferry run`: container images (src/image). */
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { FerryError } from '../core/errors.ts';
-import type { BuildImageResult } from '../image/index.ts';
+import { DEFAULT_GATEWAY_IMAGE } from '../core/gateway-image.ts';
+import type { BuildImageResult, BuiltImage } from '../image/index.ts';
 import { action, cliCommand, intOption } from './output.ts';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -129,6 +130,38 @@ export function registerImage(program: Command): void {
     );
 
   program
+    .command('gateway-image')
+    .description(
+      "build the gateway's OCI image (`ferry gateway` alone, for a cluster), without a daemon; load it into Docker, write it out, or push it",
+    )
+    .option('--base <ref>', 'base image: a name from `ferry base`, oci:<dir>, or a registry reference')
+    .option('-t, --tag <ref>', `image reference (default ${DEFAULT_GATEWAY_IMAGE})`)
+    .option(
+      '-o, --output <where>',
+      'engine (default), oci:<dir> (OCI layout), or <file>.tar (archive)',
+      'engine',
+    )
+    .option('--push', 'push to a registry instead (--registry or FERRY_REGISTRY)')
+    .option('--registry <host[:port]>', 'registry for --push', process.env.FERRY_REGISTRY)
+    .action(
+      action(async (options: Pick<BuildOptions, 'base' | 'tag' | 'output' | 'push' | 'registry'>) => {
+        const { buildGatewayImage } = await import('../image/index.ts');
+        const started = performance.now();
+        const built = await buildGatewayImage({
+          ...(options.base ? { base: options.base } : {}),
+          onProgress: say,
+        });
+        const tag = options.tag ?? built.tag;
+        let reference = tag;
+        if (options.push) reference = await push(built, tag, options.registry);
+        else await output(built, tag, options.output ?? 'engine');
+        await printSummary(built, tag, (performance.now() - started) / 1000);
+        // What a cluster is given (`ferry k8s render --gateway-image`): pinned by digest once pushed.
+        process.stdout.write(`ref     ${reference}\n`);
+      }),
+    );
+
+  program
     .command('run')
     .description(
       'run a model image on the local engine: non-root, read-only, no capabilities, limits, 127.0.0.1 only',
@@ -159,7 +192,7 @@ export function registerImage(program: Command): void {
     );
 }
 
-async function output(built: BuildImageResult, tag: string, where: string): Promise<void> {
+async function output(built: BuiltImage, tag: string, where: string): Promise<void> {
   const { createEngine, formatBytes, loadIntoEngine, writeOciArchive, writeOciLayout } = await import(
     '../image/index.ts'
   );
@@ -179,7 +212,8 @@ async function output(built: BuildImageResult, tag: string, where: string): Prom
   }
 }
 
-async function push(built: BuildImageResult, tag: string, registry: string | undefined): Promise<void> {
+/** Pushes the image; returns its reference by digest (`host/repository:tag@sha256:...`). */
+async function push(built: BuiltImage, tag: string, registry: string | undefined): Promise<string> {
   const { formatBytes, parseImageRef, RegistryClient, resolveCredentials } = await import(
     '../image/index.ts'
   );
@@ -201,9 +235,11 @@ async function push(built: BuildImageResult, tag: string, registry: string | und
       );
     }
   });
+  const pushed = `${ref.registry}/${ref.repository}:${ref.tag ?? 'latest'}@${result.digest}`;
   say(
-    `pushed ${ref.registry}/${ref.repository}:${ref.tag ?? 'latest'}@${result.digest}: ${formatBytes(result.pushedBytes)} uploaded, ${formatBytes(result.skippedBytes)} already there`,
+    `pushed ${pushed}: ${formatBytes(result.pushedBytes)} uploaded, ${formatBytes(result.skippedBytes)} already there`,
   );
+  return pushed;
 }
 
 async function eject(built: BuildImageResult, outDir: string): Promise<void> {
@@ -249,7 +285,7 @@ async function buildWithDockerfile(built: BuildImageResult, tag: string): Promis
   process.stdout.write(`image   ${tag}\nid      ${id}\nbuilt from the equivalent Dockerfile on the engine\n`);
 }
 
-async function printSummary(built: BuildImageResult, tag: string, seconds: number): Promise<void> {
+async function printSummary(built: BuiltImage, tag: string, seconds: number): Promise<void> {
   const { formatBytes } = await import('../image/index.ts');
   process.stdout.write(
     [

@@ -4,8 +4,7 @@
  * imports its heavy dependencies (the server, the image builder, the platform, onnxruntime, ...) inside its
  * action, with `await import(...)`, never at the top.
  */
-import { Command } from 'commander';
-import { FERRY_VERSION } from '../core/version.ts';
+import type { Command } from 'commander';
 import { registerAudit } from './audit.ts';
 import { registerAutoscale } from './autoscale.ts';
 import { registerDeploy } from './deploy.ts';
@@ -15,6 +14,7 @@ import { registerInit } from './init.ts';
 import { registerK8s } from './k8s.ts';
 import { registerPlatform } from './platform.ts';
 import { registerPredict } from './predict.ts';
+import { rootCommand } from './root-command.ts';
 import { registerSecrets } from './secrets.ts';
 import { registerServe } from './serve.ts';
 import { registerTenants } from './tenant.ts';
@@ -22,18 +22,9 @@ import { registerTest } from './test.ts';
 import { registerUp } from './up.ts';
 
 export function buildProgram(): Command {
-  const program = new Command()
-    .name('ferry')
-    .description(
-      'Ship a machine-learning model into production: describe it in ferry.yaml, serve it, deploy it.',
-    )
-    .version(FERRY_VERSION)
-    // Program options (-V/--version) count only before the command: `ferry deploy dir --version d1` gives
-    // deploy its --version, it does not print Ferry's.
-    .enablePositionalOptions()
-    .showHelpAfterError()
-    // Usage errors (unknown command or option, missing argument) exit 2, as docs/cli.md says.
-    .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2));
+  const program = rootCommand().description(
+    'Ship a machine-learning model into production: describe it in ferry.yaml, serve it, deploy it.',
+  );
 
   registerInit(program);
   registerServe(program);

@@ -52,18 +52,24 @@ export interface BuildImageOptions {
   createdAt?: number;
 }
 
-export interface BuildImageResult {
+/** An image Ferry assembled on a base, as the outputs (engine, layout, archive, registry) and summaries take it. */
+export interface BuiltImage {
   image: Image;
-  plan: ImagePlan;
-  source: LoadedSpec;
-  /** Default reference: <model name>:<version>. */
+  /** Default reference. */
   tag: string;
   baseRef: string;
   baseLayers: number;
   /** Compressed bytes of Ferry's own layers (on top of the base). */
   addedBytes: number;
-  /** Uncompressed-ish content bytes of Ferry's layers (sum of file sizes). */
+  /** Compressed bytes of each of Ferry's layers, by the plan's step name. */
   layerSizes: Array<{ name: string; compressed: number }>;
+}
+
+export interface BuildImageResult extends BuiltImage {
+  plan: ImagePlan;
+  source: LoadedSpec;
+  /** Default reference: <model name>:<version>. */
+  tag: string;
 }
 
 /** Where `ferry base` keeps base images as OCI layouts: $FERRY_HOME/bases/<name>, default ~/.ferry. */
@@ -256,7 +262,8 @@ export function mergeEnv(base: string[], ours: string[]): string[] {
   return [...byName.values()];
 }
 
-async function resolveBase(
+/** The layers and config of a base: an OCI layout (`oci:<dir>`), a base `ferry base` made, or a registry's. */
+export async function resolveBase(
   ref: string,
   chosenBy: BaseSource,
 ): Promise<{ layers: Layer[]; config: ImageConfig }> {
@@ -286,9 +293,13 @@ export function baseUnavailableHint(chosenBy: BaseSource): string {
 
 /**
  * Facts from git: the commit and its time (seconds), and where the source lives (FERRY_SOURCE, else the origin
- * remote). Empty outside a git repository.
+ * remote; `sourceFromEnv: false` for Ferry's own source, which FERRY_SOURCE, a model's, does not name). Empty
+ * outside a git repository.
  */
-function gitFacts(dir: string): { source?: string; revision?: string; commitTime?: number } {
+export function gitFacts(
+  dir: string,
+  options: { sourceFromEnv?: boolean } = {},
+): { source?: string; revision?: string; commitTime?: number } {
   const git = (args: string[]) => {
     try {
       return execFileSync('git', ['-C', dir, ...args], {
@@ -301,11 +312,13 @@ function gitFacts(dir: string): { source?: string; revision?: string; commitTime
   };
   const revision = git(['rev-parse', 'HEAD']);
   // CI systems know the canonical URL better than a clone's remote (which may be a local path).
-  const source = process.env.FERRY_SOURCE ?? git(['remote', 'get-url', 'origin']);
+  const where =
+    (options.sourceFromEnv !== false ? process.env.FERRY_SOURCE : undefined) ??
+    git(['remote', 'get-url', 'origin']);
   const time = revision ? git(['log', '-1', '--format=%ct']) : '';
   return {
     ...(revision ? { revision } : {}),
-    ...(source ? { source } : {}),
+    ...(where ? { source: where } : {}),
     ...(/^\d+$/.test(time) ? { commitTime: Number(time) } : {}),
   };
 }

@@ -1,7 +1,8 @@
 /**
  * What runs inside an image, made at build time: the model server bundled into one ESM file (no tsx, no
  * TypeScript and no npm install at run time), the inference worker bundled beside it, user handlers compiled
- * to .mjs, and only the parts of onnxruntime-node that Linux x64 loads.
+ * to .mjs, and only the parts of onnxruntime-node that Linux x64 loads; for the gateway image, `ferry gateway`
+ * bundled into one ESM file with every package it uses (bundleGateway).
  *
  * Reproducible: esbuild is deterministic for the same sources and options; the output has no timestamps and
  * no absolute paths (esbuild's "// path" comments are relative to `absWorkingDir`, fixed below), and the
@@ -13,7 +14,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, sep } from 'node:path';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BuildOptions, BuildResult } from 'esbuild';
 import { FerryError } from '../core/errors.ts';
@@ -26,6 +27,10 @@ export type HostFile = PlanFile;
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SERVER_ENTRY = fileURLToPath(new URL('../server/entry.ts', import.meta.url));
 const WORKER_ENTRY = fileURLToPath(new URL('../server/worker/inference-worker.ts', import.meta.url));
+/** The gateway image's entry: `ferry gateway` alone (a build-time input, like the server's entry: not imported). */
+const GATEWAY_ENTRY = fileURLToPath(new URL('../cli/gateway-entry.ts', import.meta.url));
+/** The gateway bundle's name in the image, under /app. */
+export const GATEWAY_FILE = 'gateway.mjs';
 
 /** Name of the bundled worker, beside server.mjs; worker/worker-url.ts finds it through the FERRY_BUNDLED_WORKER define. */
 const WORKER_FILE = 'worker.mjs';
@@ -91,30 +96,52 @@ async function writeOutput(result: BuildResult, outFile: string): Promise<void> 
  * onnxRuntimeFiles) and tsx (only needed for .ts handlers, which images do not have: they are compiled).
  */
 export async function bundleServer(options: { outDir: string }): Promise<{ files: HostFile[] }> {
-  const { build } = await esbuild();
   const files: HostFile[] = [];
   for (const [name, entry] of [
     ['server.mjs', SERVER_ENTRY],
     [WORKER_FILE, WORKER_ENTRY],
   ] as const) {
-    let result: BuildResult;
-    try {
-      result = await build({
-        ...COMMON,
-        absWorkingDir: ROOT,
-        entryPoints: [relative(ROOT, entry).split(sep).join('/')],
-        outfile: name,
-        external: ['onnxruntime-node', 'onnxruntime-common', 'tsx', 'tsx/*'],
-        define: { FERRY_BUNDLED_WORKER: JSON.stringify(`./${WORKER_FILE}`) },
-      });
-    } catch (error) {
-      throw buildFailed(`the model server (${name})`, error);
-    }
     const file = join(options.outDir, name);
-    await writeOutput(result, file);
+    await bundleEntry(`the model server (${name})`, entry, file, {
+      external: ['onnxruntime-node', 'onnxruntime-common', 'tsx', 'tsx/*'],
+      define: { FERRY_BUNDLED_WORKER: JSON.stringify(`./${WORKER_FILE}`) },
+    });
     files.push({ path: name, file });
   }
   return { files };
+}
+
+/**
+ * Bundles `ferry gateway` alone (src/cli/gateway-entry.ts) into `<outDir>/gateway.mjs`: one file with every
+ * npm package it uses (commander, pino, prom-client) and nothing external, so it runs with node alone (no
+ * node_modules beside it). A package it cannot bundle (a native addon) fails the build here, not at run time.
+ */
+export async function bundleGateway(options: { outDir: string }): Promise<HostFile> {
+  const file = join(options.outDir, GATEWAY_FILE);
+  await bundleEntry(`the gateway (${GATEWAY_FILE})`, GATEWAY_ENTRY, file, {});
+  return { path: GATEWAY_FILE, file };
+}
+
+async function bundleEntry(
+  what: string,
+  entry: string,
+  file: string,
+  options: Pick<BuildOptions, 'external' | 'define'>,
+): Promise<void> {
+  const { build } = await esbuild();
+  let result: BuildResult;
+  try {
+    result = await build({
+      ...COMMON,
+      ...options,
+      absWorkingDir: ROOT,
+      entryPoints: [relative(ROOT, entry).split(sep).join('/')],
+      outfile: basename(file),
+    });
+  } catch (error) {
+    throw buildFailed(what, error);
+  }
+  await writeOutput(result, file);
 }
 
 /**

@@ -333,7 +333,11 @@ function specForImage(input: PlanInput, handler: PlanFile | undefined): EntrySou
 }
 
 /** A layer's entries: root-owned, read-only, with every parent directory listed, sorted by path. */
-function layer(name: string, why: string, files: Array<{ path: string; source: EntrySource }>): PlanLayer {
+export function layer(
+  name: string,
+  why: string,
+  files: Array<{ path: string; source: EntrySource }>,
+): PlanLayer {
   const dirs = new Set<string>();
   for (const f of files) {
     checkImagePath(f.path);

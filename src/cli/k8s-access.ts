@@ -5,10 +5,11 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
+import { DEFAULT_GATEWAY_IMAGE } from '../core/gateway-image.ts';
 import type { RouteCaller } from '../core/route-table.ts';
 import { SECRET_NAME_RE } from '../spec/schema.ts';
 import { parseDurationFlag, UsageError } from './format.ts';
-import { type ClusterFlags, DEFAULT_GATEWAY_IMAGE, onCluster, withCluster } from './k8s-cluster.ts';
+import { type ClusterFlags, onCluster, withCluster } from './k8s-cluster.ts';
 import { out, printJson, run, say } from './platform.ts';
 import { readFromFile, readFromStdin, secretValue } from './secrets.ts';
 

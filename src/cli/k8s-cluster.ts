@@ -5,16 +5,13 @@
  */
 import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
-import { FERRY_VERSION } from '../core/version.ts';
+import { DEFAULT_GATEWAY_IMAGE } from '../core/gateway-image.ts';
 import type { Kube } from '../k8s/kube-client.ts';
 import type { RunContext } from '../k8s/rollout-run.ts';
 import type { RolloutStatus } from '../k8s/rollout-status.ts';
 import { parseCanary, parseDurationFlag, UsageError } from './format.ts';
 import { intOption } from './output.ts';
 import { flag, out, run, say } from './platform.ts';
-
-/** The gateway image `ferry image gateway` builds by default. */
-export const DEFAULT_GATEWAY_IMAGE = `ferry-gateway:${FERRY_VERSION}`;
 
 export interface ClusterFlags {
   kubeconfig?: string;
@@ -100,7 +97,7 @@ export function registerK8sCluster(k8s: Command): void {
       )
       .option(
         '--gateway-image <ref>',
-        `the gateway's image (ferry image gateway; default: the namespace's, else ${DEFAULT_GATEWAY_IMAGE})`,
+        `the gateway's image (ferry gateway-image; default: the namespace's, else ${DEFAULT_GATEWAY_IMAGE})`,
       )
       .option('--name <name>', "the deployment's name (default: the model's)")
       .option(

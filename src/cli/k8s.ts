@@ -7,8 +7,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { FerryError } from '../core/errors.ts';
+import { DEFAULT_GATEWAY_IMAGE } from '../core/gateway-image.ts';
 import { registerK8sAccess } from './k8s-access.ts';
-import { DEFAULT_GATEWAY_IMAGE, registerK8sCluster } from './k8s-cluster.ts';
+import { registerK8sCluster } from './k8s-cluster.ts';
 import { action, intOption } from './output.ts';
 
 interface RenderCliOptions {
@@ -41,7 +42,7 @@ export function registerK8s(program: Command): void {
     )
     .option(
       '--gateway-image <ref>',
-      `the gateway's image (ferry image gateway builds it)`,
+      `the gateway's image (ferry gateway-image builds it)`,
       DEFAULT_GATEWAY_IMAGE,
     )
     .option('--name <name>', "the deployment's name (default: the model's)")

@@ -66,3 +66,17 @@ test('without --image or a ferry.yaml: a clear error, no stack', async () => {
   assert.match(noSpec.stderr, /FERRY_SPEC_NOT_FOUND/);
   assert.doesNotMatch(noSpec.stderr, /^\s+at .+[:(]/m);
 });
+
+test('both examples render to objects that pass every offline check (ferry k8s render refuses any that does not)', async () => {
+  const { objectProblems } = await import('../src/k8s/validate.ts');
+  for (const example of ['iris', 'ocr']) {
+    const result = await runCli(['k8s', 'render', `examples/${example}`, '--image', IMAGE]);
+    assert.equal(result.code, 0, result.stderr);
+    const objects = parseAllDocuments(result.stdout).map((d) => d.toJS());
+    assert.deepEqual(objectProblems(objects), [], example);
+    assert.ok(objects.some((o) => key(o) === `Deployment/${example}-r1`), example);
+    // The gateway's image defaults to the one `ferry gateway-image` builds.
+    const gateway = objects.find((o) => key(o) === 'Deployment/ferry-gateway');
+    assert.match(gateway.spec.template.spec.containers[0].image, /^ferry-gateway:\d/);
+  }
+});

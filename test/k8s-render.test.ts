@@ -74,7 +74,10 @@ test('both examples render to objects that pass every offline check (ferry k8s r
     assert.equal(result.code, 0, result.stderr);
     const objects = parseAllDocuments(result.stdout).map((d) => d.toJS());
     assert.deepEqual(objectProblems(objects), [], example);
-    assert.ok(objects.some((o) => key(o) === `Deployment/${example}-r1`), example);
+    assert.ok(
+      objects.some((o) => key(o) === `Deployment/${example}-r1`),
+      example,
+    );
     // The gateway's image defaults to the one `ferry gateway-image` builds.
     const gateway = objects.find((o) => key(o) === 'Deployment/ferry-gateway');
     assert.match(gateway.spec.template.spec.containers[0].image, /^ferry-gateway:\d/);

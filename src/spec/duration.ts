@@ -1,6 +1,6 @@
 /**
  * Durations in ferry.yaml: a number with a unit, Go style, e.g. "500us", "2ms", "1.5s", "1m30s".
- * Units: ns, us (or µs), ms, s, m, h. A bare 0 is allowed; any other bare number needs a unit.
+ * Units: ns, us (or µs), ms, s, m, h, d (24 h). A bare 0 is allowed; any other bare number needs a unit.
  * Parsed to milliseconds (fractions allowed, exact to the nanosecond).
  */
 import { SpecValueError, showValue } from './value-error.ts';
@@ -14,12 +14,13 @@ const UNIT_NS: Record<string, number> = {
   s: 1e9,
   m: 60e9,
   h: 3600e9,
+  d: 86_400e9,
 };
 
-export const DURATION_UNITS = ['ns', 'us', 'µs', 'ms', 's', 'm', 'h'] as const;
+export const DURATION_UNITS = ['ns', 'us', 'µs', 'ms', 's', 'm', 'h', 'd'] as const;
 
 const PART = /(\d+(?:\.\d*)?|\.\d+)([a-zµμ]+)/gy;
-const HINT = 'use a number with a unit (ns, us, ms, s, m, h), e.g. "2ms", "1.5s" or "1m30s"';
+const HINT = 'use a number with a unit (ns, us, ms, s, m, h, d), e.g. "2ms", "1.5s", "1m30s" or "30d"';
 /** Largest duration accepted: about 104 days, where nanoseconds stop being exact. */
 const MAX_NS = Number.MAX_SAFE_INTEGER;
 

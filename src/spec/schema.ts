@@ -90,7 +90,8 @@ function unitValue<T extends number>(
     .register(hints, { hint });
 }
 
-const DURATION_HINT = 'use a number with a unit (ns, us, ms, s, m, h), e.g. "2ms", "1.5s" or "1m30s"';
+const DURATION_HINT =
+  'use a number with a unit (ns, us, ms, s, m, h, d), e.g. "2ms", "1.5s", "1m30s" or "30d"';
 const BYTES_HINT =
   'use bytes as an integer, or a number with a unit k, M, G (1000s) or Ki, Mi, Gi (1024s), e.g. "64Mi"';
 

@@ -6,7 +6,9 @@
 import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { DEFAULT_GATEWAY_IMAGE } from '../core/gateway-image.ts';
+import { inputProblems, pinned } from '../k8s/from-spec.ts';
 import type { Kube } from '../k8s/kube-client.ts';
+import type { RenderInput } from '../k8s/render.ts';
 import type { RunContext } from '../k8s/rollout-run.ts';
 import type { RolloutStatus } from '../k8s/rollout-status.ts';
 import { parseCanary, parseDurationFlag, UsageError } from './format.ts';
@@ -77,6 +79,19 @@ interface ApplyFlags extends ClusterFlags {
   dryRun?: boolean;
 }
 
+/**
+ * Names and the image checked before anything reaches the cluster (a usage error, exit 2); an image not pinned by
+ * digest is allowed, with a warning.
+ */
+export function checkInput(input: RenderInput, image: string, namespace: string | undefined): void {
+  const problems = inputProblems({ name: input.name, tenant: input.tenant, image }, namespace);
+  if (problems.length > 0) throw new UsageError(problems.join('\n  '));
+  if (!pinned(image))
+    say(
+      `warning: --image ${image} is not pinned by digest: the cluster pulls whatever the tag names when a pod starts (ferry push prints the digest)`,
+    );
+}
+
 function rolloutLines(rollouts: readonly RolloutStatus[]): string[] {
   return rollouts.map(
     (r) => `  ${r.state === 'complete' ? 'ok  ' : r.state === 'failed' ? 'FAIL' : '... '} ${r.message}`,
@@ -143,6 +158,7 @@ export function registerK8sCluster(k8s: Command): void {
         public: flags.public === true,
         ...(flags.name === undefined ? {} : { name: flags.name }),
       });
+      checkInput(fromSpec, flags.image, flags.namespace);
       await onCluster(flags, async (ctx, kube) => {
         say(
           `${flags.dryRun ? 'checking' : 'applying'} ${fromSpec.name} in namespace ${ctx.namespace} (context ${kube.context}, ${kube.server})`,

@@ -9,8 +9,9 @@ import type { Command } from 'commander';
 import { FerryError } from '../core/errors.ts';
 import { DEFAULT_GATEWAY_IMAGE } from '../core/gateway-image.ts';
 import { registerK8sAccess } from './k8s-access.ts';
-import { registerK8sCluster } from './k8s-cluster.ts';
-import { action, intOption } from './output.ts';
+import { checkInput, registerK8sCluster } from './k8s-cluster.ts';
+import { intOption } from './output.ts';
+import { run } from './platform.ts';
 
 interface RenderCliOptions {
   image: string;
@@ -61,7 +62,7 @@ export function registerK8s(program: Command): void {
     )
     .option('-o, --output <dir|->', 'a directory for the files and kustomization.yaml, or - for stdout', '-')
     .action(
-      action(async (dir: string, options: RenderCliOptions) => {
+      run(async (dir: string, options: RenderCliOptions) => {
         const { loadSpec } = await import('../spec/index.ts');
         const { inputFromSpec } = await import('../k8s/from-spec.ts');
         const { render, toYaml, kustomization, objectFileName } = await import('../k8s/render.ts');
@@ -73,6 +74,7 @@ export function registerK8s(program: Command): void {
           public: options.public === true,
           ...(options.name === undefined ? {} : { name: options.name }),
         });
+        checkInput(input, options.image, options.namespace);
         const rendered = render([input], {
           gatewayImage: options.gatewayImage,
           ...(options.namespace === undefined ? {} : { namespace: options.namespace }),

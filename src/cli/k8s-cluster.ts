@@ -288,4 +288,21 @@ export function registerK8sCluster(k8s: Command): void {
       });
     }),
   );
+
+  withCluster(
+    k8s
+      .command('delete')
+      .description(
+        'remove a deployment from the cluster: the gateway stops routing to it, then its objects go (its Secret stays)',
+      )
+      .argument('<name>', 'the deployment'),
+  ).action(
+    run(async (name: string, flags: ClusterFlags) => {
+      const { deleteDeployment } = await import('../k8s/rollout-run.ts');
+      await onCluster(flags, async (ctx) => {
+        await deleteDeployment(ctx, name);
+        out(`${name}: deleted from ${ctx.namespace}`);
+      });
+    }),
+  );
 }

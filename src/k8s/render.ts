@@ -419,26 +419,29 @@ export function routeFile(
   callers: readonly RouteCaller[] = [],
 ): DiscoveryTable {
   return {
-    deployments: inputs.map((input) => ({
-      name: input.name,
-      ...(input.tenant === 'default' ? {} : { tenant: input.tenant }),
-      public: input.public,
-      // At zero (KEDA), the gateway holds requests until DNS shows a replica, as the activator does on one machine.
-      ...(scaleToZero && toZero(input) && input.scaling !== null
-        ? { activator: { maxHeld: input.scaling.maxHeld, maxWaitMs: input.scaling.maxHeldWaitMs } }
-        : {}),
-      // Only revisions that take traffic: one being started (no traffic yet) is not routed to.
-      revisions: input.traffic.filter(serving).map((t) => ({
-        revision: t.revision,
-        percent: t.percent,
-        shadow: t.shadow ?? 0,
-        servedName: input.revisions.find((x) => x.revision === t.revision)?.servedName ?? input.name,
-        service: {
-          host: `${revisionName(input.name, t.revision)}.${ns}.svc.${clusterDomain}`,
-          port: SERVER_PORT,
-        },
+    // A deployment with no traffic (being started, or being deleted) is not routed to at all.
+    deployments: inputs
+      .filter((input) => input.traffic.some(serving))
+      .map((input) => ({
+        name: input.name,
+        ...(input.tenant === 'default' ? {} : { tenant: input.tenant }),
+        public: input.public,
+        // At zero (KEDA), the gateway holds requests until DNS shows a replica, as the activator does on one machine.
+        ...(scaleToZero && toZero(input) && input.scaling !== null
+          ? { activator: { maxHeld: input.scaling.maxHeld, maxWaitMs: input.scaling.maxHeldWaitMs } }
+          : {}),
+        // Only revisions that take traffic: one being started (no traffic yet) is not routed to.
+        revisions: input.traffic.filter(serving).map((t) => ({
+          revision: t.revision,
+          percent: t.percent,
+          shadow: t.shadow ?? 0,
+          servedName: input.revisions.find((x) => x.revision === t.revision)?.servedName ?? input.name,
+          service: {
+            host: `${revisionName(input.name, t.revision)}.${ns}.svc.${clusterDomain}`,
+            port: SERVER_PORT,
+          },
+        })),
       })),
-    })),
     callers: [...callers],
   };
 }

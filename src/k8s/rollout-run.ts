@@ -496,3 +496,22 @@ export async function setSecretKey(
     );
   }
 }
+
+/**
+ * `ferry k8s delete`: the gateway's routes leave the deployment first (and every gateway rolls out with that
+ * table), then its objects and its record are pruned. Its Secret (`<name>-secrets`) stays: it is the user's data,
+ * and `ferry k8s secrets unset` or kubectl removes it.
+ */
+export async function deleteDeployment(ctx: RunContext, name: string): Promise<void> {
+  const state = await readState(ctx.api, ctx.namespace);
+  const record = recordOf(state, name, ctx.namespace);
+  if (record.input.traffic.length > 0) {
+    state.deployments.set(name, { ...record, input: { ...record.input, traffic: [] }, canary: null });
+    ctx.onProgress(`${name}: the gateway stops routing to it (step 1 of 2)`);
+    await applyState(ctx, state);
+    await waitForRollouts(ctx, [GATEWAY_DEPLOYMENT]);
+  }
+  state.deployments.delete(name);
+  ctx.onProgress(`${name}: remove its objects (step 2 of 2)`);
+  await applyState(ctx, state);
+}

@@ -86,6 +86,11 @@ test('the rollout table, row by row', () => {
     rolloutStatus(dep(1, {}, { observedGeneration: 1 })).message,
     'iris-r2: 0 of 1 replicas updated',
   );
+  // Scaled to zero (KEDA sets spec.replicas 0): complete, as kubectl says, not waiting for a replica forever.
+  assert.deepEqual(rolloutStatus(dep(1, { replicas: 0 }, { observedGeneration: 1 })), {
+    state: 'complete',
+    message: 'iris-r2: scaled to zero',
+  });
 });
 
 test('together: failed wins, then progressing', () => {

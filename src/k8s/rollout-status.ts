@@ -11,7 +11,8 @@
  * | availableReplicas < updatedReplicas                                    | progressing: n of m available |
  * | otherwise                                                              | complete    |
  *
- * `wanted` is spec.replicas, or (under an HPA, no spec.replicas) status.replicas, at least 1.
+ * `wanted` is spec.replicas (0 when KEDA scaled the revision to zero: complete, as kubectl says), or, when the
+ * object has none (as rendered under an HPA, before the API server defaults it), status.replicas, else 1.
  */
 import type { KubernetesObject } from './types.ts';
 
@@ -49,7 +50,7 @@ export function rolloutStatus(deployment: KubernetesObject): RolloutStatus {
       state: 'failed',
       message: `${name}: the rollout exceeded its progress deadline${progressing.message ? ` (${progressing.message})` : ''}`,
     };
-  const wanted = Math.max(1, d.spec?.replicas ?? s.replicas ?? 1);
+  const wanted = d.spec?.replicas ?? s.replicas ?? 1;
   const updated = s.updatedReplicas ?? 0;
   if (updated < wanted)
     return { state: 'progressing', message: `${name}: ${updated} of ${wanted} replicas updated` };
@@ -64,6 +65,7 @@ export function rolloutStatus(deployment: KubernetesObject): RolloutStatus {
       state: 'progressing',
       message: `${name}: ${available} of ${updated} updated replicas available`,
     };
+  if (wanted === 0) return { state: 'complete', message: `${name}: scaled to zero` };
   return { state: 'complete', message: `${name}: ${available} of ${wanted} replicas available` };
 }
 

@@ -15,6 +15,7 @@ import type { RenderInput } from '../../src/k8s/render.ts';
 import {
   applyDeployment,
   changeCallers,
+  deleteDeployment,
   promoteDeployment,
   type RunContext,
   readState,
@@ -241,6 +242,13 @@ test('apply, a canary by steps with promote, undo: traffic moves only to rolled-
     assert.equal(split(api), 'r2 100');
     // The next new version is r3: numbers are never reused.
     assert.equal((await applyDeployment(ctx, request(spec(3)))).revision, 3);
+
+    // Delete: the routes leave it first, then its objects and its record go; nothing else of Ferry's.
+    await deleteDeployment(ctx, 'iris');
+    assert.deepEqual(deployments(api), ['ferry-gateway']);
+    assert.deepEqual(routesOf(api)?.routes.deployments, []);
+    assert.equal(api.get('ConfigMap', NS, 'ferry-deployment-iris'), undefined);
+    assert.equal((await readState(ctx.api, NS)).deployments.size, 0);
 
     assert.deepEqual(violations, []);
     assert.ok(

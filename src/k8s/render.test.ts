@@ -194,3 +194,20 @@ test('every object rendered passes the offline checks: official schemas, unknown
   ] as const)
     assert.deepEqual(objectProblems(objects), [], what);
 });
+
+test('a model server without resources in ferry.yaml still has limits (the Docker runtime defaults: 1 CPU, 1 GiB)', () => {
+  const bare: RenderInput = {
+    ...OCR,
+    revisions: [revision(1, { resources: { cpu: null, memoryBytes: null, gpu: 0 } })],
+  };
+  const dep = render([bare], OPTIONS).find(
+    (o) => o.kind === 'Deployment' && o.metadata.name === 'ocr-r1',
+  ) as unknown as {
+    spec: { template: { spec: { containers: Array<{ resources: unknown }> } } };
+  };
+  assert.deepEqual(dep.spec.template.spec.containers[0]?.resources, {
+    limits: { cpu: '1', memory: '1Gi' },
+    requests: { cpu: '250m', memory: '1Gi' },
+  });
+  assert.doesNotMatch(toYaml(render([bare], OPTIONS)), /[&*]a\d/, 'plain YAML: no anchors or aliases');
+});

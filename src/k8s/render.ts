@@ -106,6 +106,10 @@ export const ROUTES_MOUNT = '/etc/ferry';
 const GATEWAY = 'ferry-gateway';
 /** Seconds for endpoints to stop sending to a terminating pod before it is told to stop (preStop). */
 const ENDPOINT_CONVERGE_S = 5;
+/** A model server's resources when ferry.yaml gives none (the Docker runtime's defaults). */
+const DEFAULT_CPU_LIMIT = '1';
+const DEFAULT_CPU_REQUEST = '250m';
+const DEFAULT_MEMORY_BYTES = 1024 ** 3;
 /** The uid the images run as (non-root; src/image). */
 const RUN_AS = 65532;
 
@@ -179,16 +183,16 @@ function modelDeployment(
     'app.kubernetes.io/component': 'model-server',
     ...selectorOf(input.name, r.revision),
   };
-  const limits: Record<string, string> = {};
-  const requests: Record<string, string> = {};
-  if (r.resources.cpu !== null) {
-    limits.cpu = cpuQuantity(r.resources.cpu);
-    requests.cpu = limits.cpu;
-  }
-  if (r.resources.memoryBytes !== null) {
-    limits.memory = memoryQuantity(r.resources.memoryBytes);
-    requests.memory = limits.memory;
-  }
+  // Limits always, as on Docker (src/runtime/docker-runtime.ts: 1 CPU, 1 GiB when ferry.yaml says nothing); memory
+  // requested as limited (never overcommitted), CPU requested at the spec's value or a quarter of the default.
+  const limits: Record<string, string> = {
+    cpu: r.resources.cpu === null ? DEFAULT_CPU_LIMIT : cpuQuantity(r.resources.cpu),
+    memory: memoryQuantity(r.resources.memoryBytes ?? DEFAULT_MEMORY_BYTES),
+  };
+  const requests: Record<string, string> = {
+    cpu: r.resources.cpu === null ? DEFAULT_CPU_REQUEST : cpuQuantity(r.resources.cpu),
+    memory: limits.memory!,
+  };
   if (r.resources.gpu > 0) limits['nvidia.com/gpu'] = String(r.resources.gpu);
   const env = [
     { name: 'FERRY_HOST', value: '0.0.0.0' },
@@ -248,10 +252,7 @@ function modelDeployment(
               imagePullPolicy: 'IfNotPresent',
               ports: [{ name: 'http', containerPort: SERVER_PORT, protocol: 'TCP' }],
               env,
-              resources: {
-                ...(Object.keys(limits).length > 0 ? { limits } : {}),
-                ...(Object.keys(requests).length > 0 ? { requests } : {}),
-              },
+              resources: { limits, requests },
               // A slow model load is never killed: the startup probe's budget is the spec's load time.
               startupProbe: httpProbe(
                 '/v2/health/live',
@@ -650,7 +651,10 @@ export function render(deployments: readonly RenderInput[], options: RenderOptio
 
 /** The objects as one YAML stream: keys sorted, `---` between objects; the same objects, the same bytes. */
 export function toYaml(objects: readonly KubernetesObject[]): string {
-  return objects.map((obj) => stringify(obj, { sortMapEntries: true, lineWidth: 0 })).join('---\n');
+  // No anchors and aliases (`labels: *a1`): plain YAML, as a reviewer and every GitOps tool reads it.
+  return objects
+    .map((obj) => stringify(obj, { sortMapEntries: true, lineWidth: 0, aliasDuplicateObjects: false }))
+    .join('---\n');
 }
 
 /** A file name for an object in a rendered directory: `<kind>-<name>.yaml`, lower case (names are unique per kind). */

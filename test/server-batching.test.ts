@@ -228,4 +228,26 @@ describe('batching, shedding, deadlines and workers over HTTP', () => {
     assert.ok(scalar(second, 'started') >= scalar(first, 'ended'), 'one worker overlapped two runs');
     assert.equal(scalar(c!, 'thread'), scalar(d!, 'thread'));
   });
+
+  test('ferry_requests_in_flight counts requests read and not yet answered (queued or running), back to 0 after', async () => {
+    const inFlight = async () =>
+      metricValue(await (await fetch(`${base}/metrics`)).text(), 'ferry_requests_in_flight');
+    // One worker: one runs, two wait; each takes a second, so the three are in flight together for a while.
+    const calls = [0, 1, 2].map((i) =>
+      server.client.infer('solo', slowRequest(1000, false, `inflight-${i}`)),
+    );
+    let done = false;
+    const all = Promise.all(calls).then(() => {
+      done = true;
+    });
+    let seen = 0;
+    // Polled until the three are counted or they were all answered first (then the assertion below says so).
+    while (seen < 3 && !done) {
+      seen = (await inFlight()) ?? 0;
+      if (seen < 3) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(seen, 3, 'all three were counted while in flight');
+    await all;
+    assert.equal(await inFlight(), 0, 'answered (and shed or failed ones before) are no longer counted');
+  });
 });

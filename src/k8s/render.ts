@@ -317,9 +317,9 @@ function autoscaler(input: RenderInput, r: RenderRevision, ns: string, s: Render
       : {
           type: 'Pods',
           pods: {
-            // The server's batching queue (ferry_queue_depth), through a metrics adapter such as
-            // prometheus-adapter (docs/kubernetes.md): `target` requests waiting per replica on average.
-            metric: { name: 'ferry_queue_depth' },
+            // The server's requests in flight (ferry_requests_in_flight), through a metrics adapter such as
+            // prometheus-adapter (docs/kubernetes.md): `target` requests per replica on average, as on one machine.
+            metric: { name: 'ferry_requests_in_flight' },
             target: { type: 'AverageValue', averageValue: String(s.target) },
           },
         };

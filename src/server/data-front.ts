@@ -15,6 +15,7 @@ import { FerryError } from '../core/errors.ts';
 import { LOAD_PATH } from '../core/replica.ts';
 import type { DataPlane } from './data-plane.ts';
 import { drainingReply, errorReply, toFerryError } from './http-errors.ts';
+import type { GaugeChild } from './metric-families.ts';
 import type { RouteCounter, ServerMetrics } from './metrics.ts';
 
 export interface DataFrontOptions {
@@ -61,6 +62,7 @@ class Front {
   readonly #live: RouteCounter;
   readonly #ready: RouteCounter;
   readonly #load: RouteCounter;
+  readonly #inFlight: GaugeChild;
   #readyAnswer: Buffer | null = null;
   #nextId = 0;
 
@@ -73,6 +75,7 @@ class Front {
     this.#live = metrics.route('/v2/health/live');
     this.#ready = metrics.route('/v2/health/ready');
     this.#load = metrics.route(LOAD_PATH);
+    this.#inFlight = metrics.inFlight();
   }
 
   /**
@@ -172,6 +175,8 @@ class Front {
     const headers = req.headers;
     const length = headers['inference-header-content-length'];
     let pending: Promise<{ body: Buffer; headers: Record<string, string> }>;
+    const inFlight = this.#inFlight;
+    inFlight.inc();
     try {
       pending = this.#dataPlane.infer({
         protocol: 'v2',
@@ -183,12 +188,19 @@ class Front {
         receivedAt: exchange.receivedAt,
       });
     } catch (error) {
+      inFlight.dec();
       this.fail(exchange, error, false);
       return;
     }
     pending.then(
-      (reply) => this.#answer(exchange, 200, reply.headers, reply.body),
-      (error: unknown) => this.fail(exchange, error, false),
+      (reply) => {
+        inFlight.dec();
+        this.#answer(exchange, 200, reply.headers, reply.body);
+      },
+      (error: unknown) => {
+        inFlight.dec();
+        this.fail(exchange, error, false);
+      },
     );
   }
 

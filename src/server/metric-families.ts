@@ -90,6 +90,12 @@ export class GaugeChild {
   set(value: number): void {
     this.value = value;
   }
+  inc(): void {
+    this.value++;
+  }
+  dec(): void {
+    this.value--;
+  }
 }
 
 /** A family whose children hold one number each (counters, gauges). */

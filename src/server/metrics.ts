@@ -5,7 +5,13 @@
  * status and kept: observing is arithmetic on numbers, no label hashing. Process metrics come from prom-client.
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { type CounterChild, CounterFamily, GaugeFamily, HistogramFamily } from './metric-families.ts';
+import {
+  type CounterChild,
+  CounterFamily,
+  type GaugeChild,
+  GaugeFamily,
+  HistogramFamily,
+} from './metric-families.ts';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
@@ -99,8 +105,20 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  readonly #inFlight = new GaugeFamily({
+    name: 'ferry_requests_in_flight',
+    help: 'Inference requests read and not yet answered (queued or running): the concurrency a Kubernetes HPA scales on.',
+    labelNames: [],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The in-flight gauge: one up when an inference request's body is in, one down when it is answered or failed. */
+  inFlight(): GaugeChild {
+    return this.#inFlight.child();
   }
 
   /** The counter of one route (its pattern, e.g. `/v2/models/:name/infer`), to keep and call per request. */

@@ -92,6 +92,32 @@ export function checkInput(input: RenderInput, image: string, namespace: string 
     );
 }
 
+/** A model directory's ferry.yaml as the renderer's input, with the flags' name, tenant and image, checked. */
+export async function inputFromDir(
+  dir: string,
+  flags: {
+    image: string;
+    tenant: string;
+    replicas: number;
+    public?: boolean;
+    name?: string;
+    namespace?: string;
+  },
+): Promise<RenderInput> {
+  const { loadSpec } = await import('../spec/index.ts');
+  const { inputFromSpec } = await import('../k8s/from-spec.ts');
+  const { spec } = await loadSpec(resolve(dir));
+  const input = inputFromSpec(spec, {
+    image: flags.image,
+    tenant: flags.tenant,
+    replicas: flags.replicas,
+    public: flags.public === true,
+    ...(flags.name === undefined ? {} : { name: flags.name }),
+  });
+  checkInput(input, flags.image, flags.namespace);
+  return input;
+}
+
 function rolloutLines(rollouts: readonly RolloutStatus[]): string[] {
   return rollouts.map(
     (r) => `  ${r.state === 'complete' ? 'ok  ' : r.state === 'failed' ? 'FAIL' : '... '} ${r.message}`,
@@ -147,18 +173,8 @@ export function registerK8sCluster(k8s: Command): void {
         throw new UsageError(
           '--pause is the hold at each canary step; give --canary too (e.g. --canary 10,50,100)',
         );
-      const { loadSpec } = await import('../spec/index.ts');
-      const { inputFromSpec } = await import('../k8s/from-spec.ts');
       const { applyDeployment } = await import('../k8s/rollout-run.ts');
-      const { spec } = await loadSpec(resolve(dir));
-      const fromSpec = inputFromSpec(spec, {
-        image: flags.image,
-        tenant: flags.tenant,
-        replicas: flags.replicas,
-        public: flags.public === true,
-        ...(flags.name === undefined ? {} : { name: flags.name }),
-      });
-      checkInput(fromSpec, flags.image, flags.namespace);
+      const fromSpec = await inputFromDir(dir, flags);
       await onCluster(flags, async (ctx, kube) => {
         say(
           `${flags.dryRun ? 'checking' : 'applying'} ${fromSpec.name} in namespace ${ctx.namespace} (context ${kube.context}, ${kube.server})`,

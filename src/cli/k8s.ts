@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { FerryError } from '../core/errors.ts';
 import { DEFAULT_GATEWAY_IMAGE } from '../core/gateway-image.ts';
 import { registerK8sAccess } from './k8s-access.ts';
-import { checkInput, registerK8sCluster } from './k8s-cluster.ts';
+import { inputFromDir, registerK8sCluster } from './k8s-cluster.ts';
 import { intOption } from './output.ts';
 import { run } from './platform.ts';
 
@@ -63,34 +63,16 @@ export function registerK8s(program: Command): void {
     .option('-o, --output <dir|->', 'a directory for the files and kustomization.yaml, or - for stdout', '-')
     .action(
       run(async (dir: string, options: RenderCliOptions) => {
-        const { loadSpec } = await import('../spec/index.ts');
-        const { inputFromSpec } = await import('../k8s/from-spec.ts');
         const { render, toYaml, kustomization, objectFileName } = await import('../k8s/render.ts');
-        const { spec } = await loadSpec(resolve(dir));
-        const input = inputFromSpec(spec, {
-          image: options.image,
-          tenant: options.tenant,
-          replicas: options.replicas,
-          public: options.public === true,
-          ...(options.name === undefined ? {} : { name: options.name }),
-        });
-        checkInput(input, options.image, options.namespace);
+        const input = await inputFromDir(dir, options);
         const rendered = render([input], {
           gatewayImage: options.gatewayImage,
           ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
           ...(options.kedaPrometheus === undefined ? {} : { kedaPrometheus: options.kedaPrometheus }),
         });
         // Checked offline before anything is written (the official schemas and Ferry's rules, validate.ts).
-        const { objectProblems } = await import('../k8s/validate.ts');
-        const problems = objectProblems(rendered);
-        if (problems.length > 0)
-          throw new FerryError(
-            'FERRY_INTERNAL',
-            `the rendered objects are not valid:\n  ${problems.join('\n  ')}`,
-            {
-              hint: 'This is a bug in the renderer: please report it with the ferry.yaml.',
-            },
-          );
+        const { assertRenderedValid } = await import('../k8s/validate.ts');
+        assertRenderedValid(rendered);
         const objects = rendered;
         if (options.output === '-') {
           process.stdout.write(toYaml(objects));

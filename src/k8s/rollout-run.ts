@@ -28,7 +28,7 @@ import { type RenderInput, render } from './render.ts';
 import { type RolloutStep, rolloutSteps, wantedInput } from './rollout-plan.ts';
 import { overallStatus, type RolloutStatus, rolloutStatus } from './rollout-status.ts';
 import type { KubernetesObject } from './types.ts';
-import { objectProblems } from './validate.ts';
+import { assertRenderedValid } from './validate.ts';
 
 export const GATEWAY_DEPLOYMENT = 'ferry-gateway';
 const FERRY_SELECTOR = 'app.kubernetes.io/managed-by=ferry';
@@ -94,15 +94,7 @@ export function stateObjects(state: ClusterState, namespace: string): Kubernetes
       .map((r) => deploymentRecordObject(r, namespace)),
   ];
   const objects = [...rendered, ...records];
-  const problems = objectProblems(objects);
-  if (problems.length > 0)
-    throw new FerryError(
-      'FERRY_INTERNAL',
-      `the rendered objects are not valid:\n  ${problems.join('\n  ')}`,
-      {
-        hint: 'This is a bug in the renderer: please report it with the ferry.yaml.',
-      },
-    );
+  assertRenderedValid(objects);
   return objects;
 }
 

@@ -51,6 +51,8 @@
  * Not checked here: anything only a cluster knows (admission webhooks, quotas, existing objects, immutable
  * fields on update), and what the renderer's own tests cover (that allow rules allow the right traffic).
  */
+
+import { FerryError } from '../core/errors.ts';
 import { problem, record } from './check-common.ts';
 import { scaledObjectProblems } from './check-keda.ts';
 import { nameProblems } from './check-names.ts';
@@ -109,4 +111,17 @@ export function objectProblems(objects: readonly KubernetesObject[]): string[] {
   });
   for (const check of ACROSS) out.push(...check(valid));
   return [...new Set(out)];
+}
+
+/** The rendered objects, or a FerryError listing every problem: Ferry never writes or applies an invalid object. */
+export function assertRenderedValid(objects: readonly KubernetesObject[]): void {
+  const problems = objectProblems(objects);
+  if (problems.length > 0)
+    throw new FerryError(
+      'FERRY_INTERNAL',
+      `the rendered objects are not valid:\n  ${problems.join('\n  ')}`,
+      {
+        hint: 'This is a bug in the renderer: please report it with the ferry.yaml.',
+      },
+    );
 }

@@ -6,8 +6,9 @@
  * with the routes' digest): no request is sent to a replica that is not there.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
@@ -26,7 +27,7 @@ import {
 import { rolloutStatus } from '../../src/k8s/rollout-status.ts';
 import { irisRevision } from '../../src/k8s/testdata/fixtures.ts';
 import type { KubernetesObject } from '../../src/k8s/types.ts';
-import { runCli, tempDir } from '../helpers.ts';
+import { FERRY_BIN, freePort, ROOT, runCli, serve, tempDir, until } from '../helpers.ts';
 import { type FakeApi, startFakeApiServer } from './fake-api-server.ts';
 
 const NS = 'ferry-default';
@@ -360,4 +361,84 @@ test('the CLI: apply, status, a canary, promote, undo, with a kubeconfig as kube
   const gone = await runCli(['k8s', 'status', '--kubeconfig', join(tmp.path, 'kubeconfig')]);
   assert.equal(gone.code, 1);
   assert.match(gone.stderr, /cannot reach the Kubernetes API server http:\/\/127\.0\.0\.1:\d+/);
+});
+
+test('the route file Ferry applies, served by a real ferry gateway: a token from `k8s token create` is let in, none or a revoked one is not', async () => {
+  const api = await startFakeApiServer();
+  const replica = await serve([join(ROOT, 'examples/iris')]);
+  let gateway: ReturnType<typeof spawn> | undefined;
+  try {
+    const kubeconfig = join(tmp.path, 'kubeconfig-token');
+    writeFileSync(kubeconfig, api.kubeconfig());
+    const k8s = (...args: string[]) => runCli(['k8s', ...args, '--kubeconfig', kubeconfig]);
+    const image = `reg.example.com/ml/iris@sha256:${'1'.repeat(64)}`;
+    const applied = await k8s('apply', 'examples/iris', '--image', image, '--gateway-image', GATEWAY_IMAGE);
+    assert.equal(applied.code, 0, applied.stderr);
+    const created = await k8s('token', 'create', '--deployment', 'iris');
+    assert.equal(created.code, 0, created.stderr);
+    const token = created.stdout.trim();
+    assert.match(token, /^ferry_[0-9a-f]{16}_[\w-]{43}$/);
+    assert.ok(
+      !JSON.stringify(api.objects({ namespace: NS })).includes(token),
+      'the token itself is nowhere in the cluster',
+    );
+
+    // The route file as the gateway's pods mount it; the one edit: the Service's cluster DNS name becomes this
+    // replica's address (no cluster DNS here).
+    const file = join(tmp.path, 'routes.json');
+    const syncRoutes = () => {
+      const routes = routesOf(api)!.routes as unknown as {
+        deployments: Array<{ revisions: Array<{ service: unknown }> }>;
+      };
+      for (const d of routes.deployments)
+        for (const r of d.revisions)
+          r.service = { host: '127.0.0.1', port: Number(new URL(replica.url).port) };
+      writeFileSync(file, JSON.stringify(routes));
+    };
+    syncRoutes();
+    const port = await freePort();
+    const g = spawn(
+      process.execPath,
+      [FERRY_BIN, 'gateway', '--routes', file, '--port', String(port), '--file-check-every', '100ms'],
+      {
+        env: { ...process.env, FERRY_LOG_LEVEL: 'warn' },
+      },
+    );
+    gateway = g;
+    const infer = (headers: Record<string, string> = {}) =>
+      fetch(`http://127.0.0.1:${port}/v2/models/iris/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: readFileSync(join(ROOT, 'examples/iris/requests/setosa.json')),
+      }).then(
+        async (r) => ({ status: r.status, text: await r.text() }),
+        () => ({ status: 0, text: '' }),
+      );
+    await until('the gateway answers', async () => {
+      if (g.exitCode !== null) throw new Error(`ferry gateway exited ${g.exitCode}`);
+      return (await infer()).status !== 0;
+    });
+    assert.equal((await infer()).status, 401, 'private: no token, no answer');
+    const ok = await infer({ authorization: `Bearer ${token}` });
+    assert.equal(ok.status, 200, ok.text);
+    assert.deepEqual(JSON.parse(ok.text).outputs[0].data, [0]);
+    assert.equal((await infer({ authorization: `Bearer ${token}x` })).status, 401);
+
+    const id = token.split('_')[1]!;
+    const revoked = await k8s('token', 'revoke', id);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    syncRoutes();
+    await until(
+      'the gateway refuses the revoked token',
+      async () => (await infer({ authorization: `Bearer ${token}` })).status === 401,
+    );
+  } finally {
+    if (gateway && gateway.exitCode === null) {
+      const exited = new Promise((r) => gateway!.once('exit', r));
+      gateway.kill('SIGKILL');
+      await exited;
+    }
+    await replica.close();
+    await api.close();
+  }
 });

@@ -7,13 +7,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { DEFAULT_GATEWAY_IMAGE } from '../core/gateway-image.ts';
 import type { RouteCaller } from '../core/route-table.ts';
-import { SECRET_NAME_RE } from '../spec/schema.ts';
 import { parseDurationFlag, UsageError } from './format.ts';
 import { type ClusterFlags, onCluster, withCluster } from './k8s-cluster.ts';
 import { out, printJson, run, say } from './platform.ts';
 import { readFromFile, readFromStdin, secretValue } from './secrets.ts';
 
-function secretKey(key: string): string {
+async function secretKey(key: string): Promise<string> {
+  // Imported here: the spec's schema (zod) is heavy, and `ferry --help` must not load it.
+  const { SECRET_NAME_RE } = await import('../spec/schema.ts');
   if (!SECRET_NAME_RE.test(key))
     throw new UsageError(
       `secret name "${key}" is not an UPPER_SNAKE_CASE name as in ferry.yaml's secrets: (e.g. HF_TOKEN)`,
@@ -56,7 +57,7 @@ export function registerK8sAccess(k8s: Command): void {
       .option('--from-file <path>', 'read the value from this file instead of stdin'),
   ).action(
     run(async (deployment: string, name: string, flags: ClusterFlags & { fromFile?: string }) => {
-      const key = secretKey(name);
+      const key = await secretKey(name);
       const bytes =
         flags.fromFile === undefined
           ? await readFromStdin(process.stdin)
@@ -83,7 +84,7 @@ export function registerK8sAccess(k8s: Command): void {
       .argument('<name>', "the secret's name"),
   ).action(
     run(async (deployment: string, name: string, flags: ClusterFlags) => {
-      const key = secretKey(name);
+      const key = await secretKey(name);
       const { setSecretKey } = await import('../k8s/rollout-run.ts');
       await onCluster(flags, async (ctx) => {
         await setSecretKey(ctx, deployment, key, null);

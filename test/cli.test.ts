@@ -533,5 +533,32 @@ describe('ferry gateway --routes (file + DNS discovery, the gateway a cluster ru
     const flag = await runBounded(['gateway', '--routes', file, '--resolve-every', '0s']);
     assert.equal(flag.code, 2);
     assert.match(flag.stderr, /--resolve-every: must be longer than 0/);
+    // One source: a file or a URL (with its token file), never both, never neither.
+    const both = await runBounded(['gateway', '--routes', file, '--routes-url', 'http://127.0.0.1:1/r']);
+    assert.equal(both.code, 2, both.stderr);
+    assert.match(both.stderr, /--routes <file> or --routes-url <url>, one of them/);
+    const neither = await runBounded(['gateway']);
+    assert.equal(neither.code, 2, neither.stderr);
+    const noToken = await runBounded([
+      'gateway',
+      '--routes-url',
+      'http://127.0.0.1:1/r',
+      '--token-file',
+      join(tmp.path, 'none'),
+    ]);
+    assert.equal(noToken.code, 2, noToken.stderr);
+    assert.match(noToken.stderr, /--token-file .*none: ENOENT/);
+    const unreachable = await runBounded([
+      'gateway',
+      '--routes-url',
+      `http://127.0.0.1:${await freePort()}/r`,
+      '--port',
+      '0',
+    ]);
+    assert.equal(unreachable.code, 1, unreachable.stderr);
+    assert.match(
+      unreachable.stderr,
+      /FERRY_FILE_NOT_FOUND: route file http:\/\/127\.0\.0\.1:\d+\/r: fetch failed/,
+    );
   });
 });

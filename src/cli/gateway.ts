@@ -1,24 +1,28 @@
 /**
- * `ferry gateway --routes <file>`: Ferry's gateway on its own, with file + DNS discovery (src/gateway/discovery.ts)
- * instead of a control plane: the process a cluster runs in front of its replicas (issue 12: Kubernetes; Swarm
- * next). The route file names a DNS service per revision; the gateway resolves them every few seconds and applies
- * the same split, pin, shadow, retry and ejection logic as on one machine. It needs no cluster API access.
+ * `ferry gateway --routes <file> | --routes-url <url> --token-file <file>`: Ferry's gateway on its own, with route
+ * file + DNS discovery (src/gateway/discovery.ts): the process a cluster runs in front of its replicas. The route
+ * file (a mounted ConfigMap on Kubernetes; on Swarm, the control plane's URL polled with a token) names a DNS
+ * service per revision; the gateway resolves them every few seconds and applies the same split, pin, shadow, retry
+ * and ejection logic as on one machine. It needs no cluster API access.
  */
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
-import { parseDurationFlag } from './format.ts';
-import { action, intOption } from './output.ts';
-import { flag } from './platform.ts';
+import { parseDurationFlag, UsageError } from './format.ts';
+import { intOption } from './output.ts';
+import { flag, run } from './platform.ts';
 
 interface GatewayCliOptions {
-  routes: string;
+  routes?: string;
+  routesUrl?: string;
+  tokenFile?: string;
   host: string;
   port: number;
   dnsServer?: string[];
   /** ms */
   resolveEvery: number;
   /** ms */
-  fileCheckEvery: number;
+  checkEvery: number;
 }
 
 export function registerGateway(program: Command): void {
@@ -27,10 +31,12 @@ export function registerGateway(program: Command): void {
     .description(
       "run Ferry's gateway alone: routes from a file, replicas found by DNS (in a cluster: a ConfigMap and headless Services)",
     )
-    .requiredOption(
-      '--routes <file>',
-      'the route file (JSON; docs/kubernetes.md): revisions name a DNS service',
+    .option('--routes <file>', 'the route file (JSON; docs/kubernetes.md): revisions name a DNS service')
+    .option(
+      '--routes-url <url>',
+      'or the route file from this URL, polled (the control plane on Swarm: docs/swarm.md)',
     )
+    .option('--token-file <file>', 'with --routes-url: a file holding the bearer token to ask with')
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('-p, --port <port>', 'port to listen on (0 = any free port)', intOption('--port', 0, 65535), 8080)
     .option(
@@ -44,35 +50,43 @@ export function registerGateway(program: Command): void {
         .default(5000, '5s'),
     )
     .addOption(
-      new Option('--file-check-every <duration>', 'how often the route file is read for changes')
-        .argParser(flag((v: string) => parseDurationFlag('--file-check-every', v)))
+      new Option('--check-every <duration>', 'how often the route file (or URL) is read for changes')
+        .argParser(flag((v: string) => parseDurationFlag('--check-every', v)))
         .default(2000, '2s'),
     )
     .action(
-      action(async (options: GatewayCliOptions) => {
+      run(async (options: GatewayCliOptions) => {
         const { default: pino } = await import('pino');
         const { createGateway } = await import('../gateway/index.ts');
-        const { FileDnsDiscovery, dnsResolver } = await import('../gateway/discovery.ts');
+        const { DnsDiscovery, dnsResolver, fileSource, urlSource } = await import('../gateway/discovery.ts');
+        if ((options.routes === undefined) === (options.routesUrl === undefined))
+          throw new UsageError('give the route file with --routes <file> or --routes-url <url>, one of them');
+        if (options.tokenFile !== undefined && options.routesUrl === undefined)
+          throw new UsageError('--token-file goes with --routes-url');
+        const source =
+          options.routes !== undefined
+            ? fileSource(resolve(options.routes))
+            : urlSource(options.routesUrl!, readToken(options.tokenFile));
         const logger = pino({
           level: process.env.FERRY_LOG_LEVEL ?? 'info',
           base: { service: 'ferry-gateway' },
         });
         // A request held for a deployment at zero (the route file gives it an activator): its replicas are
         // being started (KEDA), so look them up again at once rather than at the next round.
-        let discovery: InstanceType<typeof FileDnsDiscovery> | undefined;
+        let discovery: InstanceType<typeof DnsDiscovery> | undefined;
         const gateway = createGateway({ logger, onHeld: () => discovery?.soon() });
-        discovery = new FileDnsDiscovery({
-          file: resolve(options.routes),
+        discovery = new DnsDiscovery({
+          source,
           setRoutes: (table) => gateway.setRoutes(table),
           resolve: dnsResolver(options.dnsServer),
           resolveMs: options.resolveEvery,
-          fileCheckMs: options.fileCheckEvery,
+          checkMs: options.checkEvery,
           logger,
         });
         await discovery.start();
         const url = await gateway.listen(options.port, options.host);
-        logger.info({ url, routes: resolve(options.routes) }, 'gateway ready');
-        process.stdout.write(`Ferry gateway at ${url} (routes from ${options.routes}; replicas by DNS)\n`);
+        logger.info({ url, routes: source.name }, 'gateway ready');
+        process.stdout.write(`Ferry gateway at ${url} (routes from ${source.name}; replicas by DNS)\n`);
         let signals = 0;
         const stop = () => {
           if (++signals > 1) process.exit(130);
@@ -83,4 +97,17 @@ export function registerGateway(program: Command): void {
         process.on('SIGINT', stop);
       }),
     );
+}
+
+/** The token in a file (a Swarm secret), trimmed; a missing or empty file is a usage error naming it. */
+function readToken(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  let token: string;
+  try {
+    token = readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    throw new UsageError(`--token-file ${file}: ${(error as Error).message}`);
+  }
+  if (token === '') throw new UsageError(`--token-file ${file} is empty`);
+  return token;
 }

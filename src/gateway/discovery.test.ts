@@ -5,6 +5,7 @@
  * Kubernetes headless Service does. Waits are on conditions.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -13,8 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import * as packet from 'dns-packet';
+import pino from 'pino';
 import type { RouteTable } from '../core/route-table.ts';
-import { dnsResolver, FileDnsDiscovery } from './discovery.ts';
+import { DnsDiscovery, dnsResolver, fileSource, urlSource } from './discovery.ts';
 import type { DiscoveryService, Endpoint } from './discovery-table.ts';
 import { createGateway } from './server.ts';
 
@@ -70,8 +72,8 @@ test('replicas appear and vanish by DNS under a steady load: no request fails, e
   const base = await gw.listen(0);
   cleanups.push(() => gw.close());
   let last: RouteTable | undefined;
-  const discovery = new FileDnsDiscovery({
-    file,
+  const discovery = new DnsDiscovery({
+    source: fileSource(file),
     setRoutes: (t) => {
       gw.setRoutes(t);
       last = t;
@@ -128,8 +130,8 @@ test('a changed route file applies; a bad one is logged and the last good table 
   const gw = createGateway();
   const base = await gw.listen(0);
   cleanups.push(() => gw.close());
-  const discovery = new FileDnsDiscovery({
-    file,
+  const discovery = new DnsDiscovery({
+    source: fileSource(file),
     setRoutes: (t) => gw.setRoutes(t),
     resolve: async (s) => {
       if (dnsDown) throw Object.assign(new Error('queryA ETIMEOUT'), { code: 'ETIMEOUT' });
@@ -163,15 +165,15 @@ test('a changed route file applies; a bad one is logged and the last good table 
   assert.equal(await answer(), 'b');
   discovery.stop();
 
-  const missing = new FileDnsDiscovery({
-    file: join(dir, 'nope.json'),
+  const missing = new DnsDiscovery({
+    source: fileSource(join(dir, 'nope.json')),
     setRoutes: () => undefined,
     resolve: async () => [],
   });
   await assert.rejects(missing.start(), /route file .*nope\.json/);
   writeFileSync(join(dir, 'bad.json'), routeFile({ host: 'a', port: 70000 }));
-  const bad = new FileDnsDiscovery({
-    file: join(dir, 'bad.json'),
+  const bad = new DnsDiscovery({
+    source: fileSource(join(dir, 'bad.json')),
     setRoutes: () => undefined,
     resolve: async () => [],
   });
@@ -284,7 +286,11 @@ test('node:dns against a real DNS server: SRV then A, as a headless Service answ
   const gw = createGateway();
   const base = await gw.listen(0);
   cleanups.push(() => gw.close());
-  const discovery = new FileDnsDiscovery({ file, setRoutes: (t) => gw.setRoutes(t), resolve });
+  const discovery = new DnsDiscovery({
+    source: fileSource(file),
+    setRoutes: (t) => gw.setRoutes(t),
+    resolve,
+  });
   await discovery.start();
   cleanups.push(() => discovery.stop());
   const pending = Array.from({ length: 4 }, async () => {
@@ -322,7 +328,7 @@ test('a request held for a deployment at zero makes the gateway look its service
     }),
   );
   let replicas: Endpoint[] = [];
-  let discovery: FileDnsDiscovery | undefined;
+  let discovery: DnsDiscovery | undefined;
   const gw = createGateway({
     onHeld: () => {
       // KEDA starts a replica for the held request; DNS has it from now on.
@@ -333,8 +339,8 @@ test('a request held for a deployment at zero makes the gateway look its service
   const base = await gw.listen(0);
   cleanups.push(() => gw.close());
   // The next regular round is an hour away: only soon() can find the replica.
-  discovery = new FileDnsDiscovery({
-    file,
+  discovery = new DnsDiscovery({
+    source: fileSource(file),
     setRoutes: (t) => gw.setRoutes(t),
     resolve: async () => replicas,
     resolveMs: 3_600_000,
@@ -344,4 +350,68 @@ test('a request held for a deployment at zero makes the gateway look its service
   const res = await fetch(`${base}/v2/models/iris/infer`, { method: 'POST', body: '{}' });
   assert.equal(res.status, 200);
   assert.equal(await res.text(), 'a');
+});
+
+test('a route file from a URL: asked with the token and the last ETag (304 keeps it), a change applies, a failure keeps the last good table', async () => {
+  let body = routeFile({ host: '127.0.0.1', port: 1 });
+  let failing = false;
+  const seen = { ok: 0, notModified: 0, unauthorized: 0 };
+  const server = createServer((req, res) => {
+    if (req.headers.authorization !== 'Bearer s3cret') {
+      seen.unauthorized++;
+      res.writeHead(401, { 'content-type': 'application/json' }).end('{"code":"FERRY_UNAUTHORIZED"}');
+      return;
+    }
+    if (failing) {
+      res.writeHead(503).end('restarting');
+      return;
+    }
+    const etag = `"${createHash('sha256').update(body).digest('hex').slice(0, 16)}"`;
+    if (req.headers['if-none-match'] === etag) {
+      seen.notModified++;
+      res.writeHead(304).end();
+      return;
+    }
+    seen.ok++;
+    res.writeHead(200, { 'content-type': 'application/json', etag }).end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  cleanups.push(() => new Promise((r) => server.close(r)));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/gateway/routes`;
+
+  const refused = new DnsDiscovery({
+    source: urlSource(url, 'wrong'),
+    setRoutes: () => undefined,
+    resolve: async () => [],
+  });
+  await assert.rejects(refused.start(), /answered 401: \{"code":"FERRY_UNAUTHORIZED"\}/);
+
+  const logged: string[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void logged.push(line) });
+  let last: RouteTable | undefined;
+  const discovery = new DnsDiscovery({
+    source: urlSource(url, 's3cret'),
+    setRoutes: (t) => {
+      last = t;
+    },
+    resolve: async (s) => [{ address: '127.0.0.1', port: 'port' in s ? s.port : 0 }],
+    checkMs: 10,
+    logger,
+  });
+  await discovery.start();
+  cleanups.push(() => discovery.stop());
+  const port = () => last?.deployments[0]?.revisions[0]?.replicas[0]?.url;
+  assert.equal(port(), 'http://127.0.0.1:1');
+  await until(() => seen.notModified >= 3, 'unchanged polls answered 304');
+  body = routeFile({ host: '127.0.0.1', port: 2 });
+  await until(() => port() === 'http://127.0.0.1:2', 'the changed table');
+  failing = true;
+  await until(
+    () => logged.some((l) => l.includes('route file unreadable: the last good table stays')),
+    'the failure logged',
+  );
+  assert.equal(port(), 'http://127.0.0.1:2', 'the last good table stays');
+  failing = false;
+  body = routeFile({ host: '127.0.0.1', port: 3 });
+  await until(() => port() === 'http://127.0.0.1:3', 'back');
 });

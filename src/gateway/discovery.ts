@@ -1,14 +1,16 @@
 /**
- * File + DNS discovery (issue 12): keeps a gateway's route table current from a route file (discovery-table.ts)
- * and DNS, with no control plane and no cluster API. The Kubernetes target mounts the file from a ConfigMap; the
- * Swarm target from a config.
+ * Route source + DNS discovery (issue 12, 13): keeps a gateway's route table current from a route file
+ * (discovery-table.ts) and DNS, with no cluster API. Where the file comes from is a RouteSource: a file (the
+ * Kubernetes target mounts a ConfigMap) or a URL polled with a bearer token (the Swarm target: the control plane,
+ * as Swarm configs cannot change under a running task).
  *
  * | event                                   | what happens                                                    |
  * |-----------------------------------------|-----------------------------------------------------------------|
  * | start                                   | the file is read (a bad or missing file fails start: nothing    |
  * |                                         | to serve), its services resolved, the table set                 |
- * | the file changes (checked every         | read again; a bad file is logged and the last good table kept   |
- * | fileCheckMs, by content)                | (a ConfigMap update swaps a symlink: content is what counts)    |
+ * | the file changes (checked every         | read again; a bad file, or a source that cannot be read, is     |
+ * | checkMs, by content)                    | logged and the last good table kept (a ConfigMap update swaps a |
+ * |                                         | symlink: content is what counts; a URL answers 304 unchanged)   |
  * | every resolveMs                         | each service resolved again                                     |
  * | a name does not exist, or has no record | no replicas for it (they drain out)                             |
  * | any other DNS failure (timeout, SERVFAIL)| its last endpoints kept, and logged: a DNS blip drops nothing   |
@@ -77,18 +79,60 @@ export function dnsResolver(servers?: string[]): ServiceResolver {
   };
 }
 
+/** Where the route file comes from. */
+export interface RouteSource {
+  /** The file's path or the URL, for messages. */
+  readonly name: string;
+  /** The current text; rejects when it cannot be read (missing file, refused or unreachable URL). */
+  read(): Promise<string>;
+}
+
+/** A route file on disk (a mounted ConfigMap). */
+export function fileSource(path: string): RouteSource {
+  return { name: path, read: () => readFile(path, 'utf8') };
+}
+
+/**
+ * A route file served over HTTP (the control plane's `GET /v1/gateway/routes`), asked with a bearer token and
+ * the last ETag: a 304 keeps the text, so a poll every second costs a header or two. A non-2xx answer or no answer
+ * within `timeoutMs` rejects, naming the status and the start of the body.
+ */
+export function urlSource(url: string, token: string | undefined, timeoutMs = 2000): RouteSource {
+  let etag: string | undefined;
+  let text: string | undefined;
+  return {
+    name: url,
+    async read() {
+      const res = await fetch(url, {
+        headers: {
+          accept: 'application/json',
+          ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+          ...(etag !== undefined && text !== undefined ? { 'if-none-match': etag } : {}),
+        },
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      if (res.status === 304 && text !== undefined) return text;
+      const body = await res.text();
+      if (!res.ok) throw new Error(`${url} answered ${res.status}: ${body.slice(0, 200)}`);
+      etag = res.headers.get('etag') ?? undefined;
+      text = body;
+      return body;
+    },
+  };
+}
+
 export interface DiscoveryOptions {
-  file: string;
+  source: RouteSource;
   setRoutes: (table: RouteTable) => void;
   resolve: ServiceResolver;
   /** Default 5000. */
   resolveMs?: number;
-  /** Default 2000. */
-  fileCheckMs?: number;
+  /** How often the source is read for changes; default 2000. */
+  checkMs?: number;
   logger?: Logger | undefined;
 }
 
-export class FileDnsDiscovery {
+export class DnsDiscovery {
   readonly #o: DiscoveryOptions;
   #text = '';
   #table: DiscoveryTable = { deployments: [] };
@@ -111,11 +155,15 @@ export class FileDnsDiscovery {
     try {
       text = await this.#read();
     } catch (e) {
-      throw new FerryError('FERRY_FILE_NOT_FOUND', `route file ${this.#o.file}: ${(e as Error).message}`, {
-        hint: 'Give the route file the gateway serves (--routes), e.g. a ConfigMap mounted as a file.',
-      });
+      throw new FerryError(
+        'FERRY_FILE_NOT_FOUND',
+        `route file ${this.#o.source.name}: ${(e as Error).message}`,
+        {
+          hint: 'Give the route file the gateway serves (--routes, e.g. a ConfigMap mounted as a file, or --routes-url with --token-file).',
+        },
+      );
     }
-    const parsed = parseDiscoveryFile(text, this.#o.file);
+    const parsed = parseDiscoveryFile(text, this.#o.source.name);
     if ('problems' in parsed)
       throw new FerryError(
         'FERRY_SPEC_INVALID',
@@ -135,7 +183,7 @@ export class FileDnsDiscovery {
       t.unref();
       this.#timers.push(t);
     };
-    every(this.#o.fileCheckMs ?? 2000, () => this.checkFile());
+    every(this.#o.checkMs ?? 2000, () => this.checkFile());
     every(this.#o.resolveMs ?? 5000, () => this.refresh());
   }
 
@@ -172,20 +220,20 @@ export class FileDnsDiscovery {
       text = await this.#read();
     } catch (e) {
       this.#o.logger?.error(
-        { err: e, file: this.#o.file },
+        { err: e, source: this.#o.source.name },
         'route file unreadable: the last good table stays',
       );
       return;
     }
     if (text === this.#text) return;
     this.#text = text;
-    const parsed = parseDiscoveryFile(text, this.#o.file);
+    const parsed = parseDiscoveryFile(text, this.#o.source.name);
     if ('problems' in parsed) {
       this.#o.logger?.error({ problems: parsed.problems }, 'route file invalid: the last good table stays');
       return;
     }
     this.#table = parsed.table;
-    this.#o.logger?.info({ file: this.#o.file }, 'route file changed');
+    this.#o.logger?.info({ source: this.#o.source.name }, 'route file changed');
     await this.refresh();
   }
 
@@ -218,6 +266,6 @@ export class FileDnsDiscovery {
   }
 
   #read(): Promise<string> {
-    return readFile(this.#o.file, 'utf8');
+    return this.#o.source.read();
   }
 }

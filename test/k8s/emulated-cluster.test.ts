@@ -150,7 +150,7 @@ test('apply, a canary by steps, promote, undo and re-apply under a steady load t
   const port = await freePort();
   const gateway = spawn(
     process.execPath,
-    [FERRY_BIN, 'gateway', '--routes', routesFile, '--port', String(port), '--file-check-every', '100ms'],
+    [FERRY_BIN, 'gateway', '--routes', routesFile, '--port', String(port), '--check-every', '100ms'],
     { env: { ...process.env, FERRY_LOG_LEVEL: 'warn' } },
   );
   const kubeconfig = join(tmp.path, 'kubeconfig');

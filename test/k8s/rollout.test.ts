@@ -399,7 +399,7 @@ test('the route file Ferry applies, served by a real ferry gateway: a token from
     const port = await freePort();
     const g = spawn(
       process.execPath,
-      [FERRY_BIN, 'gateway', '--routes', file, '--port', String(port), '--file-check-every', '100ms'],
+      [FERRY_BIN, 'gateway', '--routes', file, '--port', String(port), '--check-every', '100ms'],
       {
         env: { ...process.env, FERRY_LOG_LEVEL: 'warn' },
       },

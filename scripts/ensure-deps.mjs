@@ -3,7 +3,8 @@
 // - npm packages (the locked versions), with onnxruntime-node's GPU download skipped (it targets a host we cannot reach);
 // - the CLI compiled to dist/cli (scripts/build-cli.mjs; bin/ferry.js would otherwise build it on its first start);
 // - with --test: what the test suite needs from the system: Debian's docker.io, docker-registry (the tests
-//   start their own on 127.0.0.1), apache2-utils (htpasswd) and strace (test/hot-path-budget.test.ts).
+//   start their own on 127.0.0.1), apache2-utils (htpasswd), strace (test/hot-path-budget.test.ts), and for the
+//   swarm tests (as root) iproute2 and busybox-static's binary (downloaded into .ferry/cache, not installed).
 //   scripts/test.mjs then makes sure an engine answers (starting one when needed).
 // Plain JavaScript on purpose: it must run before any dependency is installed.
 import { spawnSync } from 'node:child_process';
@@ -53,4 +54,17 @@ if (process.argv.includes('--test')) {
   // test/hot-path-budget.test.ts counts the server's system calls with strace.
   if (spawnSync('strace', ['-V']).error)
     await aptInstall((l) => console.error(`[ferry setup] ${l}`), ['strace']);
+  // test/swarm/harness.test.ts builds a 3-node swarm in network namespaces (iproute2's `ip`, as root) and runs
+  // a tiny image made from Debian's busybox-static, downloaded (not installed) into .ferry/cache.
+  if (process.getuid?.() === 0) {
+    if (spawnSync('ip', ['-V']).error)
+      await aptInstall((l) => console.error(`[ferry setup] ${l}`), ['iproute2']);
+    const { ensureBusyboxStatic } = await import('../test/swarm/busybox.mjs');
+    try {
+      await ensureBusyboxStatic((l) => console.error(`[ferry setup] ${l}`));
+    } catch (err) {
+      console.error(`[ferry setup] ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(1);
+    }
+  }
 }

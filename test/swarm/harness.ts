@@ -19,9 +19,12 @@
  *
  * Tests in the root namespace reach a lab address through proxy(): a forwarder inside the bridge namespace
  * listening on a unix socket (a file, so reachable from any namespace).
+ *
+ * The parts: lab.ts (names, addresses, paths, parsers: pure), proc.ts (processes by pid, bounded waits, mounts),
+ * cleanup.ts (finding and removing a lab, the lock), forwarder.mjs (proxy()), busybox.mjs (a tiny test image).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   existsSync,
@@ -29,30 +32,51 @@ import {
   openSync,
   readdirSync,
   readFileSync,
-  rmdirSync,
   rmSync,
-  statSync,
-  unlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { labNetnsNames, releaseLock, sweepLab, takeLock } from './cleanup.ts';
+import {
+  cgroupMountScript,
+  checkPrefix,
+  DEFAULT_PREFIX,
+  isLabNetns,
+  LAB_NET,
+  type LabLayout,
+  labLayout,
+  type NodeInfo,
+  OVERLAY_POOL,
+  parseNodeList,
+  parseTasks,
+  type SwarmNode,
+  type TaskInfo,
+} from './lab.ts';
+import {
+  alive,
+  argvOf,
+  cgroupHierarchies,
+  cgroupMounts,
+  killPid,
+  PATH_ENV,
+  type RunOptions,
+  type RunResult,
+  readPid,
+  reaped,
+  run,
+  sleep,
+  tail,
+  waitFor,
+  which,
+} from './proc.ts';
 
-/** Where the lab's sockets, exec roots, pid files, logs and lock files live (tmpfs). */
-export const RUN_ROOT = '/run/ferry-swarm';
-/** Where the nodes' data roots live (overlay2 needs a real file system). */
-export const DATA_ROOT = '/var/lib/ferry-swarm';
-/** The lab network: the bridge has .1, node k has .(10+k). */
-export const LAB_NET = '10.231.0';
-/** Overlay networks' subnets come from here (apart from the lab network). */
-export const OVERLAY_POOL = '10.232.0.0/16';
-const SHIM_SOCKETS = '/run/containerd/s';
+export { leftovers, sweepLab } from './cleanup.ts';
+export * from './lab.ts';
+export { type RunOptions, type RunResult, run, waitFor } from './proc.ts';
+
 const FORWARDER = join(dirname(fileURLToPath(import.meta.url)), 'forwarder.mjs');
-const PATH_ENV = `${process.env.PATH ?? ''}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
-
-const DEFAULT_PREFIX = 'fsw';
-const MAX_NODES = 9;
 
 export interface SwarmOptions {
   /** How many nodes (1-9); 3 by default. */
@@ -69,61 +93,7 @@ export interface SwarmOptions {
   lockWaitMs?: number;
 }
 
-export interface SwarmNode {
-  /** 1-based, as in its name. */
-  number: number;
-  /** `<prefix>-n<k>`: its network namespace and its hostname (so its name in `docker node ls`). */
-  name: string;
-  netns: string;
-  /** Its address on the lab network (exists only inside the lab's namespaces). */
-  address: string;
-  /** `unix:///run/ferry-swarm/<prefix>/n<k>/docker.sock`. */
-  dockerHost: string;
-  manager: boolean;
-  dir: string;
-  dataRoot: string;
-  execRoot: string;
-  pidFile: string;
-  logFile: string;
-}
-
 export type NodeRef = number | SwarmNode;
-
-export interface RunResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-export interface RunOptions {
-  input?: string | Buffer;
-  /** Default 60 s; the process is SIGKILLed (by its pid) after it. */
-  timeoutMs?: number;
-  /** Throw (with the command, exit and stderr) when the exit code is not 0. */
-  check?: boolean;
-}
-
-export interface NodeInfo {
-  id: string;
-  hostname: string;
-  /** Ready, Down, Unknown, Disconnected. */
-  status: string;
-  availability: string;
-  /** Leader, Reachable, Unreachable, or '' for a worker. */
-  managerStatus: string;
-}
-
-export interface TaskInfo {
-  id: string;
-  name: string;
-  /** Hostname of the node, i.e. `<prefix>-n<k>`. */
-  node: string;
-  desiredState: string;
-  /** e.g. "Running 3 seconds ago". */
-  currentState: string;
-  error: string;
-}
 
 export interface Swarm {
   prefix: string;
@@ -163,14 +133,6 @@ export interface Swarm {
 
 // ------------------------------------------------------------------------------------------ can it run here
 
-function which(command: string): string | null {
-  const r = spawnSync('sh', ['-c', `command -v ${command}`], {
-    encoding: 'utf8',
-    env: { ...process.env, PATH: PATH_ENV },
-  });
-  return r.status === 0 && r.stdout.trim() !== '' ? r.stdout.trim() : null;
-}
-
 /** Why a swarm cannot be built on this machine, or false when it can (for `test(..., { skip })`). */
 export function swarmSkipReason(): string | false {
   if (process.platform !== 'linux') return `the swarm lab needs Linux (this is ${process.platform})`;
@@ -190,266 +152,11 @@ export function swarmSkipReason(): string | false {
 
 export const swarmSkip: string | false = swarmSkipReason();
 
-// ------------------------------------------------------------------------------------------ layout (pure)
-
-export function checkPrefix(prefix: string): string {
-  if (!/^[a-z][a-z0-9]{0,7}$/.test(prefix)) {
-    throw new Error(
-      `swarm prefix '${prefix}' is not allowed: 1-8 characters of [a-z0-9], starting with a letter (it names namespaces, interfaces, cgroups and directories)`,
-    );
-  }
-  return prefix;
-}
-
-export interface LabLayout {
-  prefix: string;
-  runDir: string;
-  dataDir: string;
-  lockFile: string;
-  /** Below every cgroup hierarchy's root: `ferry-swarm-<prefix>`. */
-  cgroup: string;
-  bridgeNetns: string;
-  bridgeAddress: string;
-  nodes: SwarmNode[];
-}
-
-/** Names, addresses and paths of a lab (pure: nothing is created). */
-export function labLayout(prefix: string, count: number, managers = count): LabLayout {
-  checkPrefix(prefix);
-  if (!Number.isInteger(count) || count < 1 || count > MAX_NODES)
-    throw new Error(`swarm nodes must be 1-${MAX_NODES}, got ${count}`);
-  if (!Number.isInteger(managers) || managers < 1 || managers > count)
-    throw new Error(`swarm managers must be 1-${count} (the nodes), got ${managers}`);
-  const runDir = join(RUN_ROOT, prefix);
-  const dataDir = join(DATA_ROOT, prefix);
-  const nodes: SwarmNode[] = [];
-  for (let k = 1; k <= count; k++) {
-    const dir = join(runDir, `n${k}`);
-    nodes.push({
-      number: k,
-      name: `${prefix}-n${k}`,
-      netns: `${prefix}-n${k}`,
-      address: `${LAB_NET}.${10 + k}`,
-      dockerHost: `unix://${join(dir, 'docker.sock')}`,
-      manager: k <= managers,
-      dir,
-      dataRoot: join(dataDir, `n${k}`),
-      execRoot: join(dir, 'exec'),
-      pidFile: join(dir, 'dockerd.pid'),
-      logFile: join(dir, 'dockerd.log'),
-    });
-  }
-  return {
-    prefix,
-    runDir,
-    dataDir,
-    lockFile: join(RUN_ROOT, `${prefix}.lock`),
-    cgroup: `ferry-swarm-${prefix}`,
-    bridgeNetns: `${prefix}-br`,
-    bridgeAddress: `${LAB_NET}.1`,
-    nodes,
-  };
-}
-
-/** Is the name one of the prefix's namespaces? */
-export function isLabNetns(prefix: string, name: string): boolean {
-  return name === `${prefix}-br` || new RegExp(`^${prefix}-n[1-9]$`).test(name);
-}
-
-/** The socket a containerd runc v2 shim listens on (containerd 1.6: sha256 of address/namespace/id). */
-export function shimSocket(containerdAddress: string, namespace: string, id: string): string {
-  const hash = createHash('sha256')
-    .update(join(containerdAddress, namespace, id))
-    .digest('hex');
-  return join(SHIM_SOCKETS, hash);
-}
-
-/** `docker node ls --format '{{json .}}'` lines. */
-export function parseNodeList(text: string): NodeInfo[] {
-  return jsonLines(text).map((o) => ({
-    id: String(o.ID ?? ''),
-    hostname: String(o.Hostname ?? ''),
-    status: String(o.Status ?? ''),
-    availability: String(o.Availability ?? ''),
-    managerStatus: String(o.ManagerStatus ?? ''),
-  }));
-}
-
-/** `docker service ps --no-trunc --format '{{json .}}'` lines. */
-export function parseTasks(text: string): TaskInfo[] {
-  return jsonLines(text).map((o) => ({
-    id: String(o.ID ?? ''),
-    name: String(o.Name ?? ''),
-    node: String(o.Node ?? ''),
-    desiredState: String(o.DesiredState ?? ''),
-    currentState: String(o.CurrentState ?? ''),
-    error: String(o.Error ?? ''),
-  }));
-}
-
-function jsonLines(text: string): Array<Record<string, unknown>> {
-  return text
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-// ------------------------------------------------------------------------------------------ small helpers
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Blocks the thread (for the synchronous clean-up that runs in an exit handler). */
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/**
- * Waits until probe() returns something other than undefined/false, polling every `everyMs`; throws
- * `<what> did not happen within <s> s: <detail()>` after `timeoutMs`.
- */
-export async function waitFor<T>(
-  what: string,
-  probe: () => T | undefined | false | Promise<T | undefined | false>,
-  options: { timeoutMs?: number; everyMs?: number; detail?: () => string | Promise<string> } = {},
-): Promise<T> {
-  const { timeoutMs = 60_000, everyMs = 250 } = options;
-  const deadline = Date.now() + timeoutMs;
-  let lastError = '';
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-      lastError = '';
-    } catch (err) {
-      lastError = err instanceof Error ? err.message : String(err);
-    }
-    if (Date.now() > deadline) {
-      const detail = [options.detail ? await options.detail() : '', lastError && `last error: ${lastError}`]
-        .filter((d) => d !== '')
-        .join('; ');
-      throw new Error(
-        `${what} did not happen within ${Math.round(timeoutMs / 1000)} s${detail ? `: ${detail}` : ''}`,
-      );
-    }
-    await sleep(everyMs);
-  }
-}
-
-/** True while the process exists and is not a zombie. */
-function alive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-/** The process's start time (clock ticks since boot), to tell a pid from a reused one. */
-function startTime(pid: number): string {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
-  } catch {
-    return '';
-  }
-}
-
-/** Waits (bounded) until the pid has no /proc entry: dead and reaped (a zombie still holds its pid). */
-async function reaped(pid: number, what: string): Promise<void> {
-  await waitFor(`${what} (pid ${pid}) reaped`, () => !existsSync(`/proc/${pid}`), {
-    timeoutMs: 15_000,
-    everyMs: 50,
-  });
-}
-
-function argvOf(pid: number): string[] {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-      .split('\0')
-      .filter((a) => a !== '');
-  } catch {
-    return [];
-  }
-}
-
-function readPid(file: string): number {
-  try {
-    return Number.parseInt(readFileSync(file, 'utf8').trim(), 10);
-  } catch {
-    return Number.NaN;
-  }
-}
-
-function tail(file: string, lines = 15): string {
-  try {
-    const text = readFileSync(file, 'utf8').trimEnd().split('\n');
-    return text.slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
-function killPid(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // already gone
-  }
-}
-
 /** The environment of docker CLI calls against a lab node: nothing may redirect them elsewhere. */
 function cliEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, PATH: PATH_ENV, DOCKER_CLI_HINTS: 'false' };
   for (const k of ['DOCKER_HOST', 'DOCKER_CONTEXT', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH']) delete env[k];
   return env;
-}
-
-/** Runs a command to its end (bounded), collecting its output. */
-export function run(
-  command: string,
-  args: string[],
-  options: RunOptions & { env?: NodeJS.ProcessEnv } = {},
-): Promise<RunResult> {
-  const { timeoutMs = 60_000, env = { ...process.env, PATH: PATH_ENV } } = options;
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      stdout += c;
-    });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => {
-      stderr += c;
-    });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      if (child.pid !== undefined) killPid(child.pid, 'SIGKILL');
-    }, timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(new Error(`${command} ${args.join(' ')}: ${err.message}`));
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const result = { code, signal, stdout, stderr };
-      const line = `${command} ${args.join(' ')}`;
-      if (timedOut)
-        reject(new Error(`'${line}' did not finish within ${timeoutMs / 1000} s: ${stderr.trim()}`));
-      else if (options.check && code !== 0)
-        reject(new Error(`'${line}' failed (exit ${code ?? signal}): ${stderr.trim() || stdout.trim()}`));
-      else resolve(result);
-    });
-    child.stdin.on('error', () => {});
-    child.stdin.end(options.input ?? '');
-  });
 }
 
 function ipSync(args: string[], what: string): string {
@@ -474,366 +181,6 @@ function ping(socketPath: string): Promise<boolean> {
     req.on('error', () => resolve(false));
     req.end();
   });
-}
-
-// ------------------------------------------------------------------------------------------ cgroups
-
-interface Mount {
-  mountPoint: string;
-  fsType: string;
-  superOptions: string;
-}
-
-function mountsOf(pid: number | 'self'): Mount[] {
-  let text = '';
-  try {
-    text = readFileSync(`/proc/${pid}/mountinfo`, 'utf8');
-  } catch {
-    return [];
-  }
-  const mounts: Mount[] = [];
-  for (const line of text.split('\n')) {
-    const [left, right] = line.split(' - ');
-    if (!left || !right) continue;
-    const mountPoint = unescapeMount(left.split(' ')[4] ?? '');
-    const [fsType = '', , superOptions = ''] = right.split(' ');
-    mounts.push({ mountPoint, fsType, superOptions });
-  }
-  return mounts;
-}
-
-function unescapeMount(path: string): string {
-  return path.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
-}
-
-/** The machine's cgroup mounts under /sys/fs/cgroup (the tmpfs of a v1 layout included), outermost first. */
-function cgroupMounts(): Mount[] {
-  return mountsOf('self')
-    .filter((m) => m.mountPoint === '/sys/fs/cgroup' || m.mountPoint.startsWith('/sys/fs/cgroup/'))
-    .sort((a, b) => a.mountPoint.length - b.mountPoint.length);
-}
-
-/** The cgroup hierarchies' mount points (where the lab's cgroups are made). */
-function cgroupHierarchies(): string[] {
-  return cgroupMounts()
-    .filter((m) => m.fsType === 'cgroup' || m.fsType === 'cgroup2')
-    .map((m) => m.mountPoint);
-}
-
-/**
- * Shell lines that mount, inside the fresh /sys that `ip netns exec` gives, the same cgroup layout as the
- * machine's: a tmpfs with each v1 hierarchy (and a v2 one) below it, or the v2 hierarchy alone.
- */
-export function cgroupMountScript(mounts: Mount[] = cgroupMounts()): string[] {
-  const lines: string[] = [];
-  for (const m of mounts) {
-    const q = shellQuote(m.mountPoint);
-    if (m.fsType === 'tmpfs') lines.push(`mount -t tmpfs -o mode=755 cgroup ${q}`);
-    else if (m.fsType === 'cgroup2') lines.push(`mkdir -p ${q}`, `mount -t cgroup2 cgroup2 ${q}`);
-    else if (m.fsType === 'cgroup') {
-      const opts = m.superOptions.split(',').filter((o) => o !== 'rw' && o !== 'ro');
-      if (opts.every((o) => o.startsWith('name='))) opts.unshift('none');
-      lines.push(`mkdir -p ${q}`, `mount -t cgroup -o ${opts.join(',')} cgroup ${q}`);
-    }
-  }
-  return lines;
-}
-
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-// ------------------------------------------------------------------------------------------ clean-up (sync)
-
-interface LabProcess {
-  pid: number;
-  why: string;
-}
-
-function labNetnsNames(prefix: string): string[] {
-  const r = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8', env: { ...process.env, PATH: PATH_ENV } });
-  return (r.stdout ?? '')
-    .split('\n')
-    .map((l) => l.split(' ')[0] ?? '')
-    .filter((n) => isLabNetns(prefix, n));
-}
-
-function cgroupDirs(layout: LabLayout): string[] {
-  const dirs: string[] = [];
-  const walk = (dir: string) => {
-    dirs.push(dir);
-    let entries: string[] = [];
-    try {
-      entries = readdirSync(dir, { withFileTypes: true })
-        .filter((e) => e.isDirectory())
-        .map((e) => e.name);
-    } catch {
-      return;
-    }
-    for (const e of entries) walk(join(dir, e));
-  };
-  for (const h of cgroupHierarchies()) {
-    const top = join(h, layout.cgroup);
-    if (existsSync(top)) walk(top);
-  }
-  return dirs;
-}
-
-/** Every live process the lab owns, with why it counts as the lab's. */
-function labProcesses(layout: LabLayout): LabProcess[] {
-  const found = new Map<number, string>();
-  const add = (pid: number, why: string) => {
-    if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid || found.has(pid) || !alive(pid)) return;
-    found.set(pid, why);
-  };
-  for (const ns of labNetnsNames(layout.prefix)) {
-    const r = spawnSync('ip', ['netns', 'pids', ns], {
-      encoding: 'utf8',
-      env: { ...process.env, PATH: PATH_ENV },
-    });
-    for (const p of (r.stdout ?? '').split('\n')) if (p.trim() !== '') add(Number(p), `in netns ${ns}`);
-  }
-  for (const dir of cgroupDirs(layout)) {
-    let text = '';
-    try {
-      text = readFileSync(join(dir, 'cgroup.procs'), 'utf8');
-    } catch {
-      continue;
-    }
-    for (const p of text.split('\n')) if (p.trim() !== '') add(Number(p), `in cgroup ${dir}`);
-  }
-  // A dockerd whose namespace is gone already (it should not be, but its pid file says where it is).
-  for (const k of Array.from({ length: MAX_NODES }, (_, i) => i + 1)) {
-    const dir = join(layout.runDir, `n${k}`);
-    const pid = readPid(join(dir, 'dockerd.pid'));
-    if (alive(pid) && argvOf(pid).includes(`--exec-root=${join(dir, 'exec')}`)) add(pid, `dockerd of n${k}`);
-  }
-  return [...found].map(([pid, why]) => ({ pid, why }));
-}
-
-/** The sockets of the lab's containerd shims (left behind when a shim is SIGKILLed). */
-function shimSockets(layout: LabLayout, processes: LabProcess[]): string[] {
-  const sockets = new Set<string>();
-  for (const { pid } of processes) {
-    const argv = argvOf(pid);
-    if (!(argv[0] ?? '').includes('containerd-shim')) continue;
-    const opt = (name: string) => argv[argv.indexOf(name) + 1];
-    const address = opt('-address');
-    const namespace = opt('-namespace');
-    const id = opt('-id');
-    if (address?.startsWith(`${layout.runDir}/`) && namespace && id)
-      sockets.add(shimSocket(address, namespace, id));
-  }
-  // Shims that died earlier: containerd's task directories name them.
-  for (let k = 1; k <= MAX_NODES; k++) {
-    const containerd = join(layout.runDir, `n${k}`, 'exec', 'containerd');
-    const tasks = join(containerd, 'daemon', 'io.containerd.runtime.v2.task');
-    if (!existsSync(tasks)) continue;
-    for (const ns of readdirSync(tasks)) {
-      for (const id of readdirSync(join(tasks, ns)))
-        sockets.add(shimSocket(join(containerd, 'containerd.sock'), ns, id));
-    }
-  }
-  return [...sockets];
-}
-
-/** Mounts below the lab's directories, in any mount namespace still alive: "<ns>: <mount point>". */
-function labMounts(layout: LabLayout): string[] {
-  const seen = new Set<string>();
-  const found: string[] = [];
-  const under = (p: string) =>
-    p === layout.runDir ||
-    p === layout.dataDir ||
-    p.startsWith(`${layout.runDir}/`) ||
-    p.startsWith(`${layout.dataDir}/`);
-  let pids: string[] = [];
-  try {
-    pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n));
-  } catch {
-    return found;
-  }
-  for (const pid of ['self', ...pids]) {
-    let ns = '';
-    try {
-      ns = statSync(`/proc/${pid}/ns/mnt`).ino.toString();
-    } catch {
-      continue;
-    }
-    if (seen.has(ns)) continue;
-    seen.add(ns);
-    for (const m of mountsOf(pid === 'self' ? 'self' : Number(pid)))
-      if (under(m.mountPoint)) found.push(`mount namespace ${ns} (pid ${pid}): ${m.mountPoint}`);
-  }
-  return found;
-}
-
-/** The clean-up's lines in one: processes by name and pid, failures in full, the rest counted by kind. */
-function summarize(done: string[]): string {
-  const killed: string[] = [];
-  const failed: string[] = [];
-  const counts = new Map<string, number>();
-  for (const d of done) {
-    const k = /^killed (\d+) \(([^,]+),/.exec(d);
-    if (k) killed.push(`${k[2]} ${k[1]}`);
-    else if (d.startsWith('could not')) failed.push(d);
-    else {
-      const kind = /^(removed shim socket|removed cgroup|deleted netns|unmounted|removed)/.exec(d)?.[1] ?? d;
-      counts.set(kind, (counts.get(kind) ?? 0) + 1);
-    }
-  }
-  const parts = [...counts].map(([kind, n]) => `${kind === 'removed' ? 'removed directory' : kind} x${n}`);
-  if (killed.length > 0) parts.unshift(`killed ${killed.length} processes (${killed.join(', ')})`);
-  return [...parts, ...failed].join('; ');
-}
-
-/** What is left of a lab (nothing, after stop()): one line per thing. */
-export function leftovers(prefix: string = DEFAULT_PREFIX): string[] {
-  const layout = labLayout(prefix, 1);
-  const found: string[] = [];
-  for (const ns of labNetnsNames(prefix)) found.push(`network namespace ${ns}`);
-  for (const p of labProcesses(layout)) found.push(`process ${p.pid} (${argvOf(p.pid).join(' ')}) ${p.why}`);
-  for (const dir of cgroupDirs(layout)) found.push(`cgroup ${dir}`);
-  found.push(...labMounts(layout));
-  for (const dir of [layout.runDir, layout.dataDir]) if (existsSync(dir)) found.push(`directory ${dir}`);
-  for (const s of shimSockets(layout, [])) if (existsSync(s)) found.push(`shim socket ${s}`);
-  if (existsSync(layout.lockFile)) found.push(`lock file ${layout.lockFile}`);
-  return found;
-}
-
-/**
- * Removes everything of the prefix's lab, whatever state it is in (synchronous, so it also runs in an exit
- * handler): SIGKILLs its processes by pid, then removes the shim sockets, cgroups, namespaces, mounts and
- * directories. Returns what it found. Not the lock file: its holder releases it.
- */
-export function sweepLab(prefix: string, log: (line: string) => void = () => {}): string[] {
-  const layout = labLayout(prefix, 1);
-  const done: string[] = [];
-  const sockets = new Set<string>();
-  for (let round = 0; round < 5; round++) {
-    const processes = labProcesses(layout);
-    if (processes.length === 0) break;
-    for (const s of shimSockets(layout, processes)) sockets.add(s);
-    for (const p of processes) {
-      done.push(`killed ${p.pid} (${(argvOf(p.pid)[0] ?? '?').split('/').pop()}, ${p.why})`);
-      killPid(p.pid, 'SIGKILL');
-    }
-    const deadline = Date.now() + 10_000;
-    while (processes.some((p) => alive(p.pid)) && Date.now() < deadline) sleepSync(50);
-  }
-  for (const s of shimSockets(layout, [])) sockets.add(s);
-  for (const s of sockets) {
-    if (existsSync(s)) {
-      rmSync(s, { force: true });
-      done.push(`removed shim socket ${s}`);
-    }
-  }
-  // Deepest first; a cgroup whose last process just died can be busy for a moment.
-  for (const dir of cgroupDirs(layout).reverse()) {
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      try {
-        rmdirSync(dir);
-        done.push(`removed cgroup ${dir}`);
-        break;
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') break;
-        if (Date.now() > deadline) {
-          done.push(`could not remove cgroup ${dir}: ${code}`);
-          break;
-        }
-        sleepSync(50);
-      }
-    }
-  }
-  for (const ns of labNetnsNames(prefix)) {
-    const r = spawnSync('ip', ['netns', 'del', ns], {
-      encoding: 'utf8',
-      env: { ...process.env, PATH: PATH_ENV },
-    });
-    done.push(r.status === 0 ? `deleted netns ${ns}` : `could not delete netns ${ns}: ${r.stderr.trim()}`);
-  }
-  // Mounts live in the nodes' own mount namespaces, which ended with their processes; one left in this
-  // namespace (there should be none) is detached before the directories go.
-  for (const m of mountsOf('self').reverse()) {
-    if (m.mountPoint.startsWith(`${layout.runDir}/`) || m.mountPoint.startsWith(`${layout.dataDir}/`)) {
-      spawnSync('umount', ['-l', m.mountPoint]);
-      done.push(`unmounted ${m.mountPoint}`);
-    }
-  }
-  for (const dir of [layout.runDir, layout.dataDir]) {
-    if (existsSync(dir)) {
-      rmSync(dir, { recursive: true, force: true });
-      done.push(`removed ${dir}`);
-    }
-  }
-  for (const dir of [DATA_ROOT]) {
-    try {
-      rmdirSync(dir); // only when no other lab uses it
-    } catch {
-      // not empty, or gone
-    }
-  }
-  if (done.length > 0) log(`clean-up of '${prefix}': ${summarize(done)}`);
-  return done;
-}
-
-// ------------------------------------------------------------------------------------------ the lock
-
-/** Takes the prefix's lock file (waiting, bounded, while a live process holds it). */
-async function takeLock(layout: LabLayout, waitMs: number, log: (line: string) => void): Promise<void> {
-  mkdirSync(RUN_ROOT, { recursive: true });
-  const me = `${process.pid} ${startTime(process.pid)}`;
-  const deadline = Date.now() + waitMs;
-  let said = 0;
-  for (;;) {
-    try {
-      const fd = openSync(layout.lockFile, 'wx');
-      writeFileSync(fd, me);
-      closeSync(fd);
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    let holder = '';
-    try {
-      holder = readFileSync(layout.lockFile, 'utf8').trim();
-    } catch {
-      continue; // released meanwhile
-    }
-    const [pidText = '', started = ''] = holder.split(' ');
-    const pid = Number(pidText);
-    if (holder === me) throw new Error(`swarm '${layout.prefix}' is already running in this process`);
-    if (!alive(pid) || startTime(pid) !== started) {
-      log(`swarm '${layout.prefix}': the run that held it (pid ${pid}) is gone; cleaning up after it`);
-      rmSync(layout.lockFile, { force: true });
-      continue;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `swarm prefix '${layout.prefix}' is in use by pid ${pid} (${argvOf(pid).join(' ').slice(0, 200)}); gave up waiting after ${Math.round(waitMs / 1000)} s (use another prefix)`,
-      );
-    }
-    if (Date.now() - said > 30_000) {
-      log(`swarm '${layout.prefix}' is in use by pid ${pid}; waiting for it`);
-      said = Date.now();
-    }
-    await sleep(500);
-  }
-}
-
-function releaseLock(layout: LabLayout): void {
-  try {
-    if (readFileSync(layout.lockFile, 'utf8').trim().split(' ')[0] === String(process.pid))
-      unlinkSync(layout.lockFile);
-  } catch {
-    // gone already
-  }
-  try {
-    rmdirSync(RUN_ROOT); // only when no other lab uses it
-  } catch {
-    // not empty
-  }
 }
 
 // ------------------------------------------------------------------------------------------ exit handlers
@@ -890,7 +237,7 @@ function daemonArgs(node: SwarmNode, layout: LabLayout): string[] {
  * the containers' mounts stay), `unshare --uts` (its own hostname), the cgroup mounts, then dockerd.
  */
 function spawnDockerd(node: SwarmNode, layout: LabLayout): ChildProcess {
-  const script = ['set -e', 'hostname "$0"', ...cgroupMountScript(), 'exec "$@"'].join('\n');
+  const script = ['set -e', 'hostname "$0"', ...cgroupMountScript(cgroupMounts()), 'exec "$@"'].join('\n');
   const out = openSync(node.logFile, 'a');
   const env: NodeJS.ProcessEnv = {
     PATH: PATH_ENV,

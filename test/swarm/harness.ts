@@ -326,7 +326,6 @@ export async function startSwarm(options: SwarmOptions = {}): Promise<Swarm> {
 
   await takeLock(layout, options.lockWaitMs ?? 600_000, log);
   const began = Date.now();
-  const children = new Map<number, ChildProcess>();
   const proxies = new Set<number>();
   let stopping: Promise<void> | undefined;
   const dockerdPid = (node: SwarmNode): number => {
@@ -385,9 +384,7 @@ export async function startSwarm(options: SwarmOptions = {}): Promise<Swarm> {
 
     await Promise.all(
       layout.nodes.map(async (node) => {
-        const child = spawnDockerd(node, layout);
-        if (child.pid !== undefined) children.set(node.number, child);
-        await waitForDaemon(node, child, daemonTimeoutMs);
+        await waitForDaemon(node, spawnDockerd(node, layout), daemonTimeoutMs);
       }),
     );
 
@@ -434,7 +431,7 @@ export async function startSwarm(options: SwarmOptions = {}): Promise<Swarm> {
       });
     }
 
-    const swarm = makeSwarm(layout, { docker, log, children, proxies, dockerdPid, stop, daemonTimeoutMs });
+    const swarm = makeSwarm(layout, { docker, log, proxies, dockerdPid, stop, daemonTimeoutMs });
     let last: NodeInfo[] = [];
     await waitFor(
       `all ${count} nodes Ready (${layout.nodes.filter((n) => n.manager).length} managers) in the swarm`,
@@ -458,7 +455,6 @@ export async function startSwarm(options: SwarmOptions = {}): Promise<Swarm> {
 interface Internals {
   docker: (node: SwarmNode, args: string[], o?: RunOptions) => Promise<RunResult>;
   log: (line: string) => void;
-  children: Map<number, ChildProcess>;
   proxies: Set<number>;
   dockerdPid: (node: SwarmNode) => number;
   stop: () => Promise<void>;
@@ -466,7 +462,7 @@ interface Internals {
 }
 
 function makeSwarm(layout: LabLayout, internals: Internals): Swarm {
-  const { docker, children, proxies, dockerdPid } = internals;
+  const { docker, proxies, dockerdPid } = internals;
   const killed = new Set<number>();
 
   const node = (ref: NodeRef): SwarmNode => {
@@ -632,6 +628,8 @@ function makeSwarm(layout: LabLayout, internals: Internals): Swarm {
       const n = liveNode(ref);
       const pid = dockerdPid(n);
       const containerd = readPid(join(n.execRoot, 'containerd', 'containerd.pid'));
+      // Read before the kill: a zombie's command line is empty.
+      const containerdOurs = argvOf(containerd).join(' ').includes(n.execRoot);
       killed.add(n.number);
       killPid(pid, 'SIGKILL');
       await waitFor(`node ${n.name}: dockerd ${pid} gone after SIGKILL`, () => !alive(pid), {
@@ -640,8 +638,7 @@ function makeSwarm(layout: LabLayout, internals: Internals): Swarm {
       });
       // Its containerd has a parent-death signal. Wait until it is reaped, not just dead: a restarted dockerd
       // takes the zombie named by containerd.pid for a live containerd and waits for it in vain.
-      if (argvOf(containerd).join(' ').includes(n.execRoot))
-        await reaped(containerd, `node ${n.name}: containerd`);
+      if (containerdOurs) await reaped(containerd, `node ${n.name}: containerd`);
       if (options.machine) {
         const ns = spawnSync('ip', ['netns', 'pids', n.netns], {
           encoding: 'utf8',
@@ -670,7 +667,6 @@ function makeSwarm(layout: LabLayout, internals: Internals): Swarm {
           everyMs: 50,
         });
       }
-      children.delete(n.number);
     },
 
     async restartNode(ref) {
@@ -683,9 +679,7 @@ function makeSwarm(layout: LabLayout, internals: Internals): Swarm {
       if (existsSync(`/proc/${old}`) && !alive(old)) await reaped(old, `node ${n.name}: the old containerd`);
       if (existsSync(pidFile) && !argvOf(old).join(' ').includes(n.execRoot))
         rmSync(pidFile, { force: true });
-      const child = spawnDockerd(n, layout);
-      if (child.pid !== undefined) children.set(n.number, child);
-      await waitForDaemon(n, child, internals.daemonTimeoutMs);
+      await waitForDaemon(n, spawnDockerd(n, layout), internals.daemonTimeoutMs);
       killed.delete(n.number);
     },
 

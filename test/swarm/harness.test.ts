@@ -5,7 +5,9 @@
  * ports, a gateway with one); `tasks.<service>` DNS from a container on the overlay; the published port reached
  * from the root namespace through proxy(), and across nodes through the overlay; a node's dockerd SIGKILLed
  * (Down, its task rescheduled, its address gone from DNS) and restarted (Ready again, nothing moves back); and
- * stop() leaving nothing behind. The seconds each step took are printed (t.diagnostic), not asserted.
+ * stop() leaving nothing behind. Then a second lab whose nodes pull: an image pushed to the lab's registry from
+ * node 1 and a service pinned by its digest, pulled and run by all three nodes. The seconds each step took are
+ * printed (t.diagnostic), not asserted.
  *
  * The first tests need nothing (the harness's pure parts); the swarm test needs root, iproute2 and docker.io, and
  * is skipped with the reason otherwise (swarmSkip).
@@ -136,6 +138,16 @@ timeout 5 wget -q -O - http://tasks.web:8080/
 
 const seconds = (ms: number) => Math.round(ms / 100) / 10;
 
+const work = mkdtempSync(join(tmpdir(), 'ferry-swarm-test-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+let rootfs: Promise<string> | undefined;
+/** The test image's root file system (busybox-static, the entry script and the CGI), built once. */
+const testRootfs = () =>
+  (rootfs ??= busyboxRootfs(join(work, 'rootfs.tar'), {
+    serve: { content: SERVE, mode: 0o755 },
+    'www/cgi-bin/web': { content: CGI_WEB, mode: 0o755 },
+  }));
+
 /** GET through a proxy() socket; the body, or throws. */
 async function get(socketPath: string, path: string): Promise<string> {
   const dispatcher = new Agent({ connect: { socketPath } });
@@ -155,11 +167,7 @@ async function get(socketPath: string, path: string): Promise<string> {
 
 describe('a 3-node Docker Swarm on this machine', { skip: swarmSkip }, () => {
   let swarm: Swarm | undefined;
-  const work = mkdtempSync(join(tmpdir(), 'ferry-swarm-test-'));
-  after(async () => {
-    await swarm?.stop();
-    rmSync(work, { recursive: true, force: true });
-  });
+  after(() => swarm?.stop());
   const lab = () => {
     assert.ok(swarm, 'the swarm did not start');
     return swarm;
@@ -187,11 +195,7 @@ describe('a 3-node Docker Swarm on this machine', { skip: swarmSkip }, () => {
   });
 
   test('a dnsrr service spreads over the 3 nodes; a host-mode published port answers', async (t) => {
-    const rootfs = await busyboxRootfs(join(work, 'rootfs.tar'), {
-      serve: { content: SERVE, mode: 0o755 },
-      'www/cgi-bin/web': { content: CGI_WEB, mode: 0o755 },
-    });
-    await lab().importImage(rootfs, IMAGE, { changes: ['CMD ["/serve", "busybox"]'] });
+    await lab().importImage(await testRootfs(), IMAGE, { changes: ['CMD ["/serve", "busybox"]'] });
     await lab().docker(1, ['network', 'create', '--driver', 'overlay', '--attachable', 'lab'], {
       check: true,
     });
@@ -413,3 +417,74 @@ describe('a 3-node Docker Swarm on this machine', { skip: swarmSkip }, () => {
     await s.stop(); // idempotent
   });
 });
+
+describe('images from a registry in the lab, services pinned by digest', { skip: swarmSkip }, () => {
+  let swarm: Swarm | undefined;
+  after(() => swarm?.stop());
+
+  test('pushed once from node 1, pulled by every node (a swarm with offline: false)', async (t) => {
+    swarm = await startSwarm({ prefix: 'fswr', offline: false });
+    const registry = await swarm.registry();
+    assert.equal(registry, `${LAB_NET}.1:5000`);
+    const ref = `${registry}/ferry-swarm-test/busybox`;
+    await swarm.docker(
+      1,
+      ['import', '--change', 'CMD ["/serve", "busybox"]', await testRootfs(), `${ref}:1`],
+      {
+        check: true,
+      },
+    );
+    const push = await swarm.docker(1, ['push', `${ref}:1`], { check: true, timeoutMs: 60_000 });
+    const digest = /digest: (sha256:[0-9a-f]{64})/.exec(push.stdout)?.[1];
+    assert.ok(digest, `no digest in: ${push.stdout}`);
+    const began = Date.now();
+    await swarm.docker(
+      1,
+      [
+        'service',
+        'create',
+        '--detach',
+        '--init',
+        '--name',
+        'pinned',
+        '--replicas',
+        '3',
+        '--endpoint-mode',
+        'dnsrr',
+        `${ref}@${digest}`,
+        '/serve',
+        'pinned',
+      ],
+      { check: true },
+    );
+    let last: unknown;
+    await waitFor(
+      'pinned: 3 tasks running on 3 nodes',
+      async () => {
+        const tasks = await started(swarm).tasks('pinned');
+        last = tasks;
+        const up = tasks.filter((x) => x.desiredState === 'Running' && x.currentState.startsWith('Running'));
+        return new Set(up.map((x) => x.node)).size === 3;
+      },
+      { timeoutMs: 90_000, detail: () => JSON.stringify(last) },
+    );
+    t.diagnostic(`3 nodes pulled and ran the pinned image ${seconds(Date.now() - began)} s after create`);
+    for (const n of [2, 3]) {
+      const digests = await swarm.docker(
+        n,
+        ['image', 'inspect', '--format', '{{json .RepoDigests}}', `${ref}@${digest}`],
+        {
+          check: true,
+        },
+      );
+      assert.match(digests.stdout, new RegExp(`${ref}@${digest}`), `node ${n} did not pull it`);
+    }
+    await swarm.stop();
+    assert.deepEqual(leftovers('fswr'), []);
+  });
+});
+
+function started(swarm: Swarm | undefined): Swarm {
+  assert.ok(swarm, 'the swarm did not start');
+  return swarm;
+}

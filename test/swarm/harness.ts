@@ -6,9 +6,11 @@
  * lab runs can reach anything outside it. Each node runs its own dockerd (`ip netns exec` + `unshare --uts`, so
  * `docker node ls` shows `<prefix>-n<k>` as the hostname), with its own data root, exec root, pid file, socket,
  * config file and cgroup parent; `ip netns exec` gives the daemon a fresh /sys without the cgroup mounts, so its
- * start script mounts them again (the same layout as the machine's) before dockerd starts. Tasks never pull:
- * DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1, images are copied into every node (loadImage, importImage) and services
- * are created with `--no-resolve-image`.
+ * start script mounts them again (the same layout as the machine's) before dockerd starts. Images: by default
+ * tasks never pull (DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1): images are copied into every node (loadImage,
+ * importImage) and services are created with `--no-resolve-image`. With `offline: false`, nodes pull, from
+ * the lab's own registry (registry(): Debian's docker-registry on the bridge's 10.231.0.1:5000), so services
+ * can be pinned by digest.
  *
  * Everything the harness makes is named by the prefix, so it can all be found again and removed: by stop(),
  * by the process's exit and signal handlers, and by the next startSwarm() with the same prefix after a crashed
@@ -91,6 +93,12 @@ export interface SwarmOptions {
   daemonTimeoutMs?: number;
   /** How long to wait for another live process that holds the same prefix; 10 min by default. */
   lockWaitMs?: number;
+  /**
+   * true (default): tasks use the node's own images and never pull (DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1;
+   * loadImage/importImage, services with --no-resolve-image). false: nodes pull, which in the lab can only
+   * be from registry().
+   */
+  offline?: boolean;
 }
 
 export type NodeRef = number | SwarmNode;
@@ -113,6 +121,12 @@ export interface Swarm {
   importImage(rootfsTar: string, ref: string, options?: { changes?: string[] }): Promise<void>;
   /** A unix socket path that forwards each connection to address:port inside the lab. */
   proxy(address: string, port: number): Promise<string>;
+  /**
+   * Starts (once) Debian's docker-registry in the bridge namespace and returns its address, `10.231.0.1:5000`
+   * (plain HTTP; every node lists it in insecure-registries). Push with a node's engine (`docker(1, ['push',
+   * ...])`); nodes pull from it only in a swarm started with `offline: false`.
+   */
+  registry(): Promise<string>;
   /** `docker node ls` as seen by a manager. */
   nodeList(via?: NodeRef): Promise<NodeInfo[]>;
   /** `docker service ps` as seen by a manager. */
@@ -236,15 +250,13 @@ function daemonArgs(node: SwarmNode, layout: LabLayout): string[] {
  * Starts a node's dockerd: `ip netns exec` (the node's network, a fresh /sys, a private mount namespace where
  * the containers' mounts stay), `unshare --uts` (its own hostname), the cgroup mounts, then dockerd.
  */
-function spawnDockerd(node: SwarmNode, layout: LabLayout): ChildProcess {
+function spawnDockerd(node: SwarmNode, layout: LabLayout, offline: boolean): ChildProcess {
   const script = ['set -e', 'hostname "$0"', ...cgroupMountScript(cgroupMounts()), 'exec "$@"'].join('\n');
   const out = openSync(node.logFile, 'a');
-  const env: NodeJS.ProcessEnv = {
-    PATH: PATH_ENV,
-    HOME: process.env.HOME ?? '/root',
-    // Task starts use the node's images, never a registry on the internet (moby's own test daemons set it).
-    DOCKER_SERVICE_PREFER_OFFLINE_IMAGE: '1',
-  };
+  const env: NodeJS.ProcessEnv = { PATH: PATH_ENV, HOME: process.env.HOME ?? '/root' };
+  // Task starts use the node's images and never try a registry (moby's own test daemons set it). Without it,
+  // each task start tries to pull first (here only a registry in the lab can answer).
+  if (offline) env.DOCKER_SERVICE_PREFER_OFFLINE_IMAGE = '1';
   const dockerd = which('dockerd') ?? '/usr/sbin/dockerd';
   const child = spawn(
     'ip',
@@ -323,10 +335,12 @@ export async function startSwarm(options: SwarmOptions = {}): Promise<Swarm> {
   const layout = labLayout(prefix, count, options.managers ?? count);
   const log = options.log ?? ((line: string) => process.stderr.write(`[swarm ${prefix}] ${line}\n`));
   const daemonTimeoutMs = options.daemonTimeoutMs ?? 60_000;
+  const offline = options.offline ?? true;
 
   await takeLock(layout, options.lockWaitMs ?? 600_000, log);
   const began = Date.now();
-  const proxies = new Set<number>();
+  /** Forwarders and the registry: stopped first. */
+  const helpers = new Set<number>();
   let stopping: Promise<void> | undefined;
   const dockerdPid = (node: SwarmNode): number => {
     const pid = readPid(node.pidFile);
@@ -341,7 +355,7 @@ export async function startSwarm(options: SwarmOptions = {}): Promise<Swarm> {
 
   async function stop(): Promise<void> {
     stopping ??= (async () => {
-      for (const pid of proxies) killPid(pid, 'SIGTERM');
+      for (const pid of helpers) killPid(pid, 'SIGTERM');
       // Gracefully first (bounded): leave the swarm, then SIGTERM each dockerd, which stops its containers.
       const live = layout.nodes.filter((n) => alive(dockerdPid(n)));
       await Promise.allSettled(
@@ -376,15 +390,24 @@ export async function startSwarm(options: SwarmOptions = {}): Promise<Swarm> {
       mkdirSync(node.dataRoot, { recursive: true });
       writeFileSync(
         join(node.dir, 'daemon.json'),
-        // Its own config, so /etc/docker/daemon.json (hosts, data root, ...) plays no part; a short shutdown.
-        `${JSON.stringify({ 'shutdown-timeout': 5, 'log-level': 'info' }, null, 2)}\n`,
+        // Its own config, so /etc/docker/daemon.json (hosts, data root, ...) plays no part; a short shutdown;
+        // a registry in the lab, should a test start one, on the bridge's address (plain HTTP).
+        `${JSON.stringify(
+          {
+            'shutdown-timeout': 5,
+            'log-level': 'info',
+            'insecure-registries': [`${layout.bridgeAddress}:5000`],
+          },
+          null,
+          2,
+        )}\n`,
       );
     }
     makeNamespaces(layout);
 
     await Promise.all(
       layout.nodes.map(async (node) => {
-        await waitForDaemon(node, spawnDockerd(node, layout), daemonTimeoutMs);
+        await waitForDaemon(node, spawnDockerd(node, layout, offline), daemonTimeoutMs);
       }),
     );
 
@@ -431,7 +454,7 @@ export async function startSwarm(options: SwarmOptions = {}): Promise<Swarm> {
       });
     }
 
-    const swarm = makeSwarm(layout, { docker, log, proxies, dockerdPid, stop, daemonTimeoutMs });
+    const swarm = makeSwarm(layout, { docker, log, helpers, dockerdPid, stop, daemonTimeoutMs, offline });
     let last: NodeInfo[] = [];
     await waitFor(
       `all ${count} nodes Ready (${layout.nodes.filter((n) => n.manager).length} managers) in the swarm`,
@@ -452,18 +475,62 @@ export async function startSwarm(options: SwarmOptions = {}): Promise<Swarm> {
   }
 }
 
+/** Debian's docker-registry in the bridge namespace, on the bridge's address; resolves once it answers. */
+async function startRegistry(layout: LabLayout, helpers: Set<number>): Promise<string> {
+  const binary = which('docker-registry');
+  if (!binary) throw new Error('registry: docker-registry not found (Debian package docker-registry)');
+  const address = `${layout.bridgeAddress}:5000`;
+  const dir = join(layout.dataDir, 'registry');
+  mkdirSync(join(dir, 'data'), { recursive: true });
+  writeFileSync(
+    join(dir, 'config.yml'),
+    `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\n  delete:\n    enabled: true\nhttp:\n  addr: ${address}\n`,
+  );
+  const logFile = join(layout.runDir, 'registry.log');
+  const out = openSync(logFile, 'a');
+  const child = spawn('ip', ['netns', 'exec', layout.bridgeNetns, binary, 'serve', join(dir, 'config.yml')], {
+    stdio: ['ignore', out, out],
+    env: { ...process.env, PATH: PATH_ENV },
+    detached: true,
+  });
+  closeSync(out);
+  child.on('error', () => {});
+  child.unref();
+  if (child.pid !== undefined) helpers.add(child.pid);
+  let exited = '';
+  child.once('exit', (code, signal) => {
+    exited = `exited (${code ?? signal})`;
+  });
+  const probe = `fetch('http://${address}/v2/').then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))`;
+  await waitFor(
+    `registry answers on ${address}`,
+    async () => {
+      if (exited) throw new Error(`docker-registry ${exited}: ${tail(logFile, 5)}`);
+      const r = await run('ip', ['netns', 'exec', layout.bridgeNetns, process.execPath, '-e', probe], {
+        env: { ...process.env, PATH: PATH_ENV },
+        timeoutMs: 10_000,
+      });
+      return r.code === 0;
+    },
+    { timeoutMs: 30_000, detail: () => tail(logFile, 5) },
+  );
+  return address;
+}
+
 interface Internals {
   docker: (node: SwarmNode, args: string[], o?: RunOptions) => Promise<RunResult>;
   log: (line: string) => void;
-  proxies: Set<number>;
+  helpers: Set<number>;
+  offline: boolean;
   dockerdPid: (node: SwarmNode) => number;
   stop: () => Promise<void>;
   daemonTimeoutMs: number;
 }
 
 function makeSwarm(layout: LabLayout, internals: Internals): Swarm {
-  const { docker, proxies, dockerdPid } = internals;
+  const { docker, helpers, dockerdPid } = internals;
   const killed = new Set<number>();
+  let registry: Promise<string> | undefined;
 
   const node = (ref: NodeRef): SwarmNode => {
     const k = typeof ref === 'number' ? ref : ref.number;
@@ -572,7 +639,7 @@ function makeSwarm(layout: LabLayout, internals: Internals): Swarm {
         { stdio: ['ignore', 'pipe', err], env: { ...process.env, PATH: PATH_ENV }, detached: true },
       );
       closeSync(err);
-      if (child.pid !== undefined) proxies.add(child.pid);
+      if (child.pid !== undefined) helpers.add(child.pid);
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {
           if (child.pid !== undefined) killPid(child.pid, 'SIGKILL');
@@ -607,6 +674,14 @@ function makeSwarm(layout: LabLayout, internals: Internals): Swarm {
       child.stdout?.destroy();
       child.unref();
       return socket;
+    },
+
+    registry() {
+      registry ??= startRegistry(layout, helpers).catch((err) => {
+        registry = undefined;
+        throw err;
+      });
+      return registry;
     },
 
     async nodeList(via) {
@@ -679,7 +754,7 @@ function makeSwarm(layout: LabLayout, internals: Internals): Swarm {
       if (existsSync(`/proc/${old}`) && !alive(old)) await reaped(old, `node ${n.name}: the old containerd`);
       if (existsSync(pidFile) && !argvOf(old).join(' ').includes(n.execRoot))
         rmSync(pidFile, { force: true });
-      await waitForDaemon(n, spawnDockerd(n, layout), internals.daemonTimeoutMs);
+      await waitForDaemon(n, spawnDockerd(n, layout, internals.offline), internals.daemonTimeoutMs);
       killed.delete(n.number);
     },
 

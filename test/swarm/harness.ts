@@ -376,6 +376,8 @@ export async function startSwarm(options: SwarmOptions = {}): Promise<Swarm> {
       }
       // Then whatever is left (shims, containers, docker-proxy, forwarders), and everything else.
       sweep();
+      // The dockerds are this process's children: let it reap them, so that no /proc entry is left either.
+      await Promise.allSettled(pids.map((pid) => reaped(pid, `dockerd ${pid}`)));
     })();
     return stopping;
   }

@@ -548,17 +548,36 @@ describe('ferry gateway --routes (file + DNS discovery, the gateway a cluster ru
     ]);
     assert.equal(noToken.code, 2, noToken.stderr);
     assert.match(noToken.stderr, /--token-file .*none: ENOENT/);
-    const unreachable = await runBounded([
-      'gateway',
-      '--routes-url',
-      `http://127.0.0.1:${await freePort()}/r`,
-      '--port',
-      '0',
-    ]);
-    assert.equal(unreachable.code, 1, unreachable.stderr);
-    assert.match(
-      unreachable.stderr,
-      /FERRY_FILE_NOT_FOUND: route file http:\/\/127\.0\.0\.1:\d+\/r: fetch failed/,
+    // A URL not answering yet (the control plane comes up later): the gateway stays up and alive, and says so.
+    const port = await freePort();
+    const routesPort = await freePort();
+    const waiting = spawn(
+      process.execPath,
+      [
+        FERRY_BIN,
+        'gateway',
+        '--routes-url',
+        `http://127.0.0.1:${routesPort}/r`,
+        '--port',
+        String(port),
+        '--check-every',
+        '50ms',
+      ],
+      { cwd: ROOT, env: { ...process.env, FERRY_LOG_LEVEL: 'warn' } },
     );
+    let logged = '';
+    waiting.stdout!.on('data', (d) => (logged += d));
+    try {
+      await until('the waiting gateway says why and answers live', async () => {
+        if (waiting.exitCode !== null) throw new Error(`exited ${waiting.exitCode}: ${logged}`);
+        const live = await fetch(`http://127.0.0.1:${port}/v2/health/live`).then(
+          (r) => r.status,
+          () => 0,
+        );
+        return live === 200 && logged.includes('route file not readable yet');
+      });
+    } finally {
+      await stopChild(waiting as Child);
+    }
   });
 });

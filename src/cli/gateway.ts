@@ -81,10 +81,19 @@ export function registerGateway(program: Command): void {
           resolve: dnsResolver(options.dnsServer),
           resolveMs: options.resolveEvery,
           checkMs: options.checkEvery,
+          // A URL is the control plane, which may come up after the gateway: wait for it, alive meanwhile (a
+          // health check passes; requests get 404 until the table comes). A file is there or it is a mistake.
+          waitForSource: options.routesUrl !== undefined,
           logger,
         });
-        await discovery.start();
-        const url = await gateway.listen(options.port, options.host);
+        let url: string;
+        if (options.routesUrl !== undefined) {
+          url = await gateway.listen(options.port, options.host);
+          await discovery.start();
+        } else {
+          await discovery.start();
+          url = await gateway.listen(options.port, options.host);
+        }
         logger.info({ url, routes: source.name }, 'gateway ready');
         process.stdout.write(`Ferry gateway at ${url} (routes from ${source.name}; replicas by DNS)\n`);
         let signals = 0;

@@ -129,6 +129,8 @@ export interface DiscoveryOptions {
   resolveMs?: number;
   /** How often the source is read for changes; default 2000. */
   checkMs?: number;
+  /** start() waits for a source that cannot be read yet instead of failing (a URL: the control plane). */
+  waitForSource?: boolean;
   logger?: Logger | undefined;
 }
 
@@ -144,24 +146,35 @@ export class DnsDiscovery {
   #soon: NodeJS.Timeout | undefined;
   #timers: NodeJS.Timeout[] = [];
   #round: Promise<void> = Promise.resolve();
+  #stopped = false;
 
   constructor(options: DiscoveryOptions) {
     this.#o = options;
   }
 
-  /** Reads the file (a bad one: FerryError naming the problems), resolves, sets the table, starts the timers. */
+  /**
+   * Reads the file (a bad one: FerryError naming the problems), resolves, sets the table, starts the timers. A
+   * source that cannot be read fails too, unless `waitForSource`: then it is read again every checkMs until it
+   * answers (a control plane not up yet), logged at the first failure and every 30th after.
+   */
   async start(): Promise<void> {
     let text: string;
-    try {
-      text = await this.#read();
-    } catch (e) {
-      throw new FerryError(
-        'FERRY_FILE_NOT_FOUND',
-        `route file ${this.#o.source.name}: ${(e as Error).message}`,
-        {
-          hint: 'Give the route file the gateway serves (--routes, e.g. a ConfigMap mounted as a file, or --routes-url with --token-file).',
-        },
-      );
+    for (let attempt = 0; ; attempt++) {
+      try {
+        text = await this.#read();
+        break;
+      } catch (e) {
+        if (this.#o.waitForSource && !this.#stopped) {
+          if (attempt % 30 === 0)
+            this.#o.logger?.warn(
+              { err: e, source: this.#o.source.name },
+              'route file not readable yet: reading it again until it is',
+            );
+          await new Promise((r) => setTimeout(r, this.#o.checkMs ?? 2000));
+          continue;
+        }
+        throw this.#unreadable(e);
+      }
     }
     const parsed = parseDiscoveryFile(text, this.#o.source.name);
     if ('problems' in parsed)
@@ -188,6 +201,7 @@ export class DnsDiscovery {
   }
 
   stop(): void {
+    this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
     clearTimeout(this.#soon);
@@ -267,5 +281,15 @@ export class DnsDiscovery {
 
   #read(): Promise<string> {
     return this.#o.source.read();
+  }
+
+  #unreadable(e: unknown): FerryError {
+    return new FerryError(
+      'FERRY_FILE_NOT_FOUND',
+      `route file ${this.#o.source.name}: ${(e as Error).message}`,
+      {
+        hint: 'Give the route file the gateway serves (--routes, e.g. a ConfigMap mounted as a file, or --routes-url with --token-file).',
+      },
+    );
   }
 }

@@ -43,6 +43,7 @@ const GATEWAY = {
   routesUrl: 'http://10.231.0.11:7070/v1/gateway/routes',
   token: { secretId: 'gw1', secretName: 'ferry-gateway-token-v1' },
   networks: ['ferry-ml-ocr', 'ferry-ml-iris'],
+  egressNetwork: 'ferry-gateway',
   labels: { 'app.kubernetes.io/managed-by': 'ferry', 'ferry.dev/component': 'gateway' },
 };
 

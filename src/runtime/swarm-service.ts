@@ -185,8 +185,12 @@ export interface SwarmGatewayInput {
   routesUrl: string;
   /** The Swarm secret holding the gateway's token for that URL (a file, never an env value). */
   token: { secretId: string; secretName: string };
-  /** Every deployment's overlay network (the gateway reaches every replica), sorted by the caller or not. */
+  /** Every deployment's overlay network (the gateway reaches every replica); internal ones. */
   networks: string[];
+  /** A network with a way out of the swarm (not internal): how the gateway reaches `routesUrl`. */
+  egressNetwork: string;
+  /** How often the route file is polled; default 1 s (a change reaches every gateway within 2 s). */
+  checkEveryMs?: number;
   labels: Record<string, string>;
 }
 
@@ -205,6 +209,8 @@ export function gatewayService(g: SwarmGatewayInput): Dockerode.ServiceSpec {
           g.routesUrl,
           '--token-file',
           `${SWARM_SECRETS_DIR}/ferry-gateway-token`,
+          '--check-every',
+          `${g.checkEveryMs ?? 1000}ms`,
           '--host',
           '0.0.0.0',
           '--port',
@@ -234,7 +240,7 @@ export function gatewayService(g: SwarmGatewayInput): Dockerode.ServiceSpec {
       RestartPolicy: { Condition: 'any', Delay: SECOND_NS, MaxAttempts: 0 },
       // One per node: a host port can be bound once per node.
       Placement: { MaxReplicas: 1, Preferences: [{ Spread: { SpreadDescriptor: 'node.id' } }] },
-      Networks: [...g.networks].sort().map((n) => ({ Target: n })),
+      Networks: [g.egressNetwork, ...[...g.networks].sort()].map((n) => ({ Target: n })),
       LogDriver: LOGS,
     },
     Mode: { Replicated: { Replicas: g.replicas } },

@@ -99,6 +99,12 @@ export interface SwarmOptions {
    * be from registry().
    */
   offline?: boolean;
+  /**
+   * true: each dockerd manages its node namespace's netfilter tables (--iptables), so containers reach the lab's
+   * addresses through docker_gwbridge (masqueraded): what a service needs to call something outside its overlays
+   * (the gateway its control plane). The tables are the namespace's own, never the machine's. Default false.
+   */
+  egress?: boolean;
 }
 
 export type NodeRef = number | SwarmNode;
@@ -232,7 +238,7 @@ function unregister(prefix: string): void {
 
 // ------------------------------------------------------------------------------------------ start
 
-function daemonArgs(node: SwarmNode, layout: LabLayout): string[] {
+function daemonArgs(node: SwarmNode, layout: LabLayout, egress: boolean): string[] {
   return [
     `--config-file=${join(node.dir, 'daemon.json')}`,
     `--data-root=${node.dataRoot}`,
@@ -240,8 +246,9 @@ function daemonArgs(node: SwarmNode, layout: LabLayout): string[] {
     `--pidfile=${node.pidFile}`,
     `--host=${node.dockerHost}`,
     `--cgroup-parent=/${layout.cgroup}/n${node.number}`,
-    // The namespaces' own netfilter tables would do no harm, but docker-proxy is all host-mode ports need.
-    '--iptables=false',
+    // The namespaces' own netfilter tables: off unless containers must reach out (egress); docker-proxy is all
+    // host-mode ports need.
+    `--iptables=${egress}`,
     '--ip6tables=false',
   ];
 }
@@ -250,7 +257,7 @@ function daemonArgs(node: SwarmNode, layout: LabLayout): string[] {
  * Starts a node's dockerd: `ip netns exec` (the node's network, a fresh /sys, a private mount namespace where
  * the containers' mounts stay), `unshare --uts` (its own hostname), the cgroup mounts, then dockerd.
  */
-function spawnDockerd(node: SwarmNode, layout: LabLayout, offline: boolean): ChildProcess {
+function spawnDockerd(node: SwarmNode, layout: LabLayout, offline: boolean, egress: boolean): ChildProcess {
   const script = ['set -e', 'hostname "$0"', ...cgroupMountScript(cgroupMounts()), 'exec "$@"'].join('\n');
   const out = openSync(node.logFile, 'a');
   const env: NodeJS.ProcessEnv = { PATH: PATH_ENV, HOME: process.env.HOME ?? '/root' };
@@ -271,7 +278,7 @@ function spawnDockerd(node: SwarmNode, layout: LabLayout, offline: boolean): Chi
       script,
       node.name,
       dockerd,
-      ...daemonArgs(node, layout),
+      ...daemonArgs(node, layout, egress),
     ],
     { detached: true, stdio: ['ignore', out, out], env },
   );
@@ -336,6 +343,7 @@ export async function startSwarm(options: SwarmOptions = {}): Promise<Swarm> {
   const log = options.log ?? ((line: string) => process.stderr.write(`[swarm ${prefix}] ${line}\n`));
   const daemonTimeoutMs = options.daemonTimeoutMs ?? 60_000;
   const offline = options.offline ?? true;
+  const egress = options.egress ?? false;
 
   await takeLock(layout, options.lockWaitMs ?? 600_000, log);
   const began = Date.now();
@@ -409,7 +417,7 @@ export async function startSwarm(options: SwarmOptions = {}): Promise<Swarm> {
 
     await Promise.all(
       layout.nodes.map(async (node) => {
-        await waitForDaemon(node, spawnDockerd(node, layout, offline), daemonTimeoutMs);
+        await waitForDaemon(node, spawnDockerd(node, layout, offline, egress), daemonTimeoutMs);
       }),
     );
 
@@ -456,7 +464,16 @@ export async function startSwarm(options: SwarmOptions = {}): Promise<Swarm> {
       });
     }
 
-    const swarm = makeSwarm(layout, { docker, log, helpers, dockerdPid, stop, daemonTimeoutMs, offline });
+    const swarm = makeSwarm(layout, {
+      docker,
+      log,
+      helpers,
+      dockerdPid,
+      stop,
+      daemonTimeoutMs,
+      offline,
+      egress,
+    });
     let last: NodeInfo[] = [];
     await waitFor(
       `all ${count} nodes Ready (${layout.nodes.filter((n) => n.manager).length} managers) in the swarm`,
@@ -524,6 +541,7 @@ interface Internals {
   log: (line: string) => void;
   helpers: Set<number>;
   offline: boolean;
+  egress: boolean;
   dockerdPid: (node: SwarmNode) => number;
   stop: () => Promise<void>;
   daemonTimeoutMs: number;
@@ -756,7 +774,11 @@ function makeSwarm(layout: LabLayout, internals: Internals): Swarm {
       if (existsSync(`/proc/${old}`) && !alive(old)) await reaped(old, `node ${n.name}: the old containerd`);
       if (existsSync(pidFile) && !argvOf(old).join(' ').includes(n.execRoot))
         rmSync(pidFile, { force: true });
-      await waitForDaemon(n, spawnDockerd(n, layout, internals.offline), internals.daemonTimeoutMs);
+      await waitForDaemon(
+        n,
+        spawnDockerd(n, layout, internals.offline, internals.egress),
+        internals.daemonTimeoutMs,
+      );
       killed.delete(n.number);
     },
 

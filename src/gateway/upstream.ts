@@ -53,6 +53,12 @@ const CRLF = Buffer.from('\r\n');
 const LAST_CHUNK = '0\r\n\r\n';
 /** Idle connections older than this are not reused (unless the replica announced a timeout). */
 const DEFAULT_IDLE_MS = 4000;
+/**
+ * A TCP connection not made within this is given up (ETIMEDOUT, before any response byte: retried on another
+ * replica). A replica's host that died answers nothing, and the kernel would retry its SYN for minutes; a live
+ * one connects in well under a millisecond on a cluster's network.
+ */
+export const CONNECT_TIMEOUT_MS = 2000;
 
 enum State {
   Head,
@@ -91,6 +97,13 @@ export class UpstreamConnection {
     this.#pool = pool;
     const socket = isSocketPath(host) ? connect({ path: host }) : connect({ host, port, noDelay: true });
     this.socket = socket;
+    if (!isSocketPath(host)) {
+      socket.setTimeout(CONNECT_TIMEOUT_MS, () => {
+        if (socket.connecting)
+          this.#onClose('ETIMEDOUT', `no connection to ${host}:${port} within ${CONNECT_TIMEOUT_MS} ms`);
+      });
+      socket.once('connect', () => socket.setTimeout(0));
+    }
     socket.on('data', (b: Buffer) => this.#onData(b));
     socket.on('error', (e: NodeJS.ErrnoException) => this.#onClose(e.code ?? 'ECONNRESET', e.message));
     socket.on('close', () => this.#onClose('ECONNRESET', 'connection closed'));

@@ -49,3 +49,5 @@ export declare function planEngine(state: {
 export declare function debianPackagesMissing(): string[];
 export declare function ping(address: EngineAddress, timeoutMs?: number): Promise<boolean>;
 export declare function installDebianPackages(log: (line: string) => void, packages: string[]): Promise<void>;
+
+export declare function argvOf(pid: number): string[];

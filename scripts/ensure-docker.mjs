@@ -187,7 +187,7 @@ function readPid(file) {
 }
 
 /** A process's argument vector, or [] when it is gone. */
-function argvOf(pid) {
+export function argvOf(pid) {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
       .split('\0')

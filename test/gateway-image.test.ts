@@ -33,7 +33,7 @@ import {
 } from '../src/image/index.ts';
 import { startTestRegistry, type TestRegistry } from '../src/image/registry/test-registry.ts';
 import { render } from '../src/k8s/render.ts';
-import { irisRevision } from '../src/k8s/testdata/fixtures.ts';
+import { irisInput } from '../src/k8s/testdata/fixtures.ts';
 import { cleanupContainers, requireDocker, TEST_LABEL, uniqueName } from './docker-env.ts';
 import { ROOT, runCli, spawnServer, tempDir, until } from './helpers.ts';
 
@@ -45,20 +45,12 @@ const REPLICA_PORT = 8081;
 
 /** What the Kubernetes renderer gives the gateway: its container (args) and its route file. */
 function renderedGateway(): { args: string[]; routes: { deployments: Array<{ revisions: object[] }> } } {
-  const objects = render(
-    [
-      {
-        name: 'iris',
-        tenant: 'default',
-        public: true,
-        replicas: 1,
-        scaling: null,
-        revisions: [irisRevision(1)],
-        traffic: [{ revision: 1, percent: 100 }],
-      },
-    ],
-    { gatewayImage: DEFAULT_GATEWAY_IMAGE },
-  ) as Array<{ kind: string; metadata: { name: string }; spec?: unknown; data?: Record<string, string> }>;
+  const objects = render([irisInput()], { gatewayImage: DEFAULT_GATEWAY_IMAGE }) as Array<{
+    kind: string;
+    metadata: { name: string };
+    spec?: unknown;
+    data?: Record<string, string>;
+  }>;
   const deployment = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'ferry-gateway') as {
     spec: { template: { spec: { containers: Array<{ args: string[] }> } } };
   };

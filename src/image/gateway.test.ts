@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { render } from '../k8s/render.ts';
-import { irisRevision } from '../k8s/testdata/fixtures.ts';
+import { irisInput } from '../k8s/testdata/fixtures.ts';
 import { bundleGateway } from './bundle.ts';
 import { DEFAULT_GATEWAY_IMAGE, GATEWAY_ARGS, planGatewayImage } from './gateway.ts';
 
@@ -78,20 +78,7 @@ test('the config: node runs the bundle as 65532 with the gateway arguments; labe
 });
 
 test("the image's Cmd is the Kubernetes renderer's gateway args, and its default tag ferry-gateway:<version>", () => {
-  const objects = render(
-    [
-      {
-        name: 'iris',
-        tenant: 'default',
-        public: true,
-        replicas: 1,
-        scaling: null,
-        revisions: [irisRevision(1)],
-        traffic: [{ revision: 1, percent: 100 }],
-      },
-    ],
-    { gatewayImage: DEFAULT_GATEWAY_IMAGE },
-  );
+  const objects = render([irisInput()], { gatewayImage: DEFAULT_GATEWAY_IMAGE });
   const deployment = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'ferry-gateway') as
     | { spec: { template: { spec: { containers: Array<{ image: string; args: string[] }> } } } }
     | undefined;

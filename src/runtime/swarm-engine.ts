@@ -104,6 +104,15 @@ function engineError(error: unknown, what: string): FerryError {
   return new FerryError('FERRY_ENGINE_FAILED', `${what}: ${message}`);
 }
 
+/** A removal: done, or already gone (404); anything else is the engine's error. */
+async function removed(call: Promise<unknown>, what: string): Promise<void> {
+  try {
+    await call;
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode !== 404) throw engineError(error, what);
+  }
+}
+
 const ms = (iso: string | undefined): number => (iso === undefined ? 0 : Date.parse(iso) || 0);
 
 export class DockerSwarmEngine implements SwarmEngine {
@@ -176,12 +185,7 @@ export class DockerSwarmEngine implements SwarmEngine {
   }
 
   async removeService(id: string): Promise<void> {
-    try {
-      await this.docker.getService(id).remove();
-    } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 404) return;
-      throw engineError(error, `removing service ${id}`);
-    }
+    await removed(this.docker.getService(id).remove(), `removing service ${id}`);
   }
 
   async tasks(serviceId: string): Promise<SwarmTaskView[]> {
@@ -251,12 +255,7 @@ export class DockerSwarmEngine implements SwarmEngine {
   }
 
   async removeNetwork(id: string): Promise<void> {
-    try {
-      await this.docker.getNetwork(id).remove();
-    } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 404) return;
-      throw engineError(error, `removing network ${id}`);
-    }
+    await removed(this.docker.getNetwork(id).remove(), `removing network ${id}`);
   }
 
   async createSecret(name: string, value: string, labels: Record<string, string>): Promise<string> {
@@ -286,11 +285,6 @@ export class DockerSwarmEngine implements SwarmEngine {
   }
 
   async removeSecret(id: string): Promise<void> {
-    try {
-      await this.docker.getSecret(id).remove();
-    } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 404) return;
-      throw engineError(error, `removing secret ${id}`);
-    }
+    await removed(this.docker.getSecret(id).remove(), `removing secret ${id}`);
   }
 }

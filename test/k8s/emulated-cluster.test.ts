@@ -117,9 +117,10 @@ test('apply, a canary by steps, promote, undo and re-apply under a steady load t
   let fake: FakeApi | undefined;
   const kubelet = new Kubelet(() => fake!, dirs);
   const routesFile = join(tmp.path, 'routes.json');
-  writeFileSync(routesFile, JSON.stringify({ deployments: [], callers: [] }));
-  /** The gateway's pods roll out with the ConfigMap as it is now. */
-  const mountRoutes = () => {
+  let mounted = JSON.stringify({ deployments: [], callers: [] });
+  writeFileSync(routesFile, mounted);
+  /** The gateway's pods roll out with the ConfigMap as it is now; true when that changed their table. */
+  const mountRoutes = (): boolean => {
     const cm = fake!.get('ConfigMap', NS, 'ferry-gateway-routes') as unknown as {
       data: Record<string, string>;
     };
@@ -129,19 +130,32 @@ test('apply, a canary by steps, promote, undo and re-apply under a steady load t
     for (const d of routes.deployments)
       for (const r of d.revisions)
         r.service = { host: '127.0.0.1', port: kubelet.pods.get(`${d.name}-r${r.revision}`)?.port || 1 };
-    writeFileSync(routesFile, JSON.stringify(routes));
+    const text = JSON.stringify(routes);
+    if (text === mounted) return false;
+    mounted = text;
+    writeFileSync(routesFile, text);
+    return true;
   };
+  /** Route files the gateway has taken (its log says so): a rollout is over once the gateway runs the new one. */
+  let reloads = 0;
   const gatewayRolledOut = new Set<number>();
+  const gatewayRolling = new Set<number>();
   fake = await startFakeApiServer({
     controller: (d) => {
       if (d.metadata.name !== 'ferry-gateway') return kubelet.outcome(d.metadata.name);
       const generation = d.metadata.generation ?? 0;
       if (gatewayRolledOut.has(generation)) return 'ready';
-      // The rollout takes its time; at its end the gateway runs with the ConfigMap as it is then.
+      if (gatewayRolling.has(generation)) return 'none';
+      gatewayRolling.add(generation);
+      // The rollout takes its time; at its end the gateway runs with the ConfigMap as it is then (a condition:
+      // the gateway has logged taking the new file, however busy the machine).
       setTimeout(() => {
-        mountRoutes();
-        gatewayRolledOut.add(generation);
-        fake?.setDeploymentOutcome(NS, 'ferry-gateway', undefined);
+        const before = reloads;
+        const changed = mountRoutes();
+        void until('the gateway takes the new route file', () => !changed || reloads > before).then(() => {
+          gatewayRolledOut.add(generation);
+          fake?.setDeploymentOutcome(NS, 'ferry-gateway', undefined);
+        });
       }, GATEWAY_ROLLOUT_MS);
       return 'none';
     },
@@ -151,8 +165,16 @@ test('apply, a canary by steps, promote, undo and re-apply under a steady load t
   const gateway = spawn(
     process.execPath,
     [FERRY_BIN, 'gateway', '--routes', routesFile, '--port', String(port), '--check-every', '100ms'],
-    { env: { ...process.env, FERRY_LOG_LEVEL: 'warn' } },
+    { env: { ...process.env, FERRY_LOG_LEVEL: 'info' } },
   );
+  let gatewayUp = false;
+  gateway.stdout!.on('data', (chunk: Buffer) => {
+    const text = chunk.toString();
+    reloads += text.split('route file changed').length - 1;
+    gatewayUp ||= text.includes('gateway ready');
+  });
+  // Up before the first apply: a file written while it starts would be its first table, not a logged change.
+  await until('the gateway is up', () => gatewayUp);
   const kubeconfig = join(tmp.path, 'kubeconfig');
   writeFileSync(kubeconfig, fake.kubeconfig());
   const k8s = async (...args: string[]) => {

@@ -37,9 +37,9 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ping } from '../../scripts/ensure-docker.mjs';
 import { labNetnsNames, releaseLock, sweepLab, takeLock } from './cleanup.ts';
 import {
   cgroupMountScript,
@@ -185,24 +185,6 @@ function ipSync(args: string[], what: string): string {
   return r.stdout ?? '';
 }
 
-/** GET /_ping on a unix socket; true when the engine answers OK. */
-function ping(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request({ socketPath, path: '/_ping', timeout: 2000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => {
-        body += c;
-      });
-      res.on('end', () => resolve(res.statusCode === 200 && body.trim() === 'OK'));
-      res.on('error', () => resolve(false));
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(false));
-    req.end();
-  });
-}
-
 // ------------------------------------------------------------------------------------------ exit handlers
 
 const active = new Map<string, { sweep: () => void; stop: () => Promise<void> }>();
@@ -296,7 +278,7 @@ async function waitForDaemon(node: SwarmNode, child: ChildProcess, timeoutMs: nu
   const socket = node.dockerHost.slice('unix://'.length);
   const started = Date.now();
   for (;;) {
-    if (await ping(socket)) return;
+    if (await ping({ kind: 'unix', socketPath: socket, local: true, explicit: true })) return;
     if (exited !== null || (child.exitCode !== null && child.exitCode !== undefined))
       throw new Error(
         `node ${node.name}: dockerd ${exited ?? `exited (${child.exitCode})`} before answering on ${node.dockerHost}: ${tail(node.logFile)}`,

@@ -2,8 +2,10 @@
  * Processes, bounded waits and mounts for the swarm lab: processes are told apart by pid and start time and
  * stopped by pid, never by name.
  */
+
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { argvOf } from '../../scripts/ensure-docker.mjs';
 import type { Mount } from './lab.ts';
 
 export const PATH_ENV = `${process.env.PATH ?? ''}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
@@ -104,15 +106,7 @@ export async function reaped(pid: number, what: string): Promise<void> {
   });
 }
 
-export function argvOf(pid: number): string[] {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-      .split('\0')
-      .filter((a) => a !== '');
-  } catch {
-    return [];
-  }
-}
+export { argvOf };
 
 export function readPid(file: string): number {
   try {

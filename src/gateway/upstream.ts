@@ -58,7 +58,7 @@ const DEFAULT_IDLE_MS = 4000;
  * replica). A replica's host that died answers nothing, and the kernel would retry its SYN for minutes; a live
  * one connects in well under a millisecond on a cluster's network.
  */
-export const CONNECT_TIMEOUT_MS = 2000;
+const CONNECT_TIMEOUT_MS = 2000;
 
 enum State {
   Head,

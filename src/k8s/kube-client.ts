@@ -21,16 +21,17 @@ export interface Kube {
   context: string;
 }
 
-export async function kubeClient(options: KubeOptions, env: NodeJS.ProcessEnv = process.env): Promise<Kube> {
+export async function kubeClient(options: KubeOptions): Promise<Kube> {
   const { KubeConfig, KubernetesObjectApi } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
-  const file = options.kubeconfig ?? env.KUBECONFIG;
+  const fromEnv = process.env.KUBECONFIG;
   const fallback = join(homedir(), '.kube', 'config');
-  const inCluster = env.KUBERNETES_SERVICE_HOST !== undefined;
+  const file = options.kubeconfig ?? (fromEnv === undefined || fromEnv === '' ? undefined : fromEnv);
   try {
-    if (file !== undefined && file !== '') kc.loadFromFile(file.split(':')[0] ?? file);
-    else if (existsSync(fallback)) kc.loadFromFile(fallback);
-    else if (inCluster) kc.loadFromCluster();
+    if (options.kubeconfig !== undefined) kc.loadFromFile(options.kubeconfig);
+    // client-node's own search, as kubectl's: $KUBECONFIG (several files merged), ~/.kube/config, in-cluster.
+    else if (file !== undefined || existsSync(fallback) || process.env.KUBERNETES_SERVICE_HOST !== undefined)
+      kc.loadFromDefault();
     else
       throw new FerryError(
         'FERRY_FILE_NOT_FOUND',

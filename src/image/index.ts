@@ -21,4 +21,10 @@ export {
 } from './gateway.ts';
 export { buildLayer, writeOciArchive, writeOciLayout } from './oci/index.ts';
 export { parseImageRef, RegistryClient, resolveCredentials } from './registry/index.ts';
+export {
+  ensureRegistryImage,
+  type PushGatewayImageOptions,
+  pushGatewayImage,
+  type RegistryTarget,
+} from './registry-provision.ts';
 export { RUN_DEFAULTS, type StartedImage, startImage } from './run.ts';

@@ -4,13 +4,14 @@
  *                       with the labels of its config (the served model name); done once, when a version is added
  *   ensureEngineImage   a version -> an image the engine has now: already there, pulled from its registry
  *                       (with the credentials `ferry push` uses), or built from the version's artifact
+ *   buildArtifactImage  that build (also what registry-provision.ts pushes for a cluster's nodes)
  * Both report what they do in lines, and fail with a FerryError that says what was tried.
  */
 import { createHash } from 'node:crypto';
 import { FerryError, isFerryError } from '../core/errors.ts';
 import { registryAllowed } from '../core/ssrf.ts';
 import { loadSpec } from '../spec/index.ts';
-import { buildImage, formatBytes, hostBase } from './build.ts';
+import { type BuiltImage, buildImage, formatBytes, hostBase } from './build.ts';
 import { modelServerId } from './bundle.ts';
 import { loadIntoEngine } from './engine/load.ts';
 import type { Engine } from './engine/types.ts';
@@ -158,17 +159,30 @@ export async function ensureEngineImage(
   const tag = engineImageTag(request.model, dir, await modelServerId());
   const have = await engine.inspectImage(tag);
   if (have) return have.id;
+  const built = await buildArtifactImage(request, dir, onProgress);
+  const info = await loadIntoEngine(engine, built.image, tag);
+  onProgress(`built ${tag} (${formatBytes(info.size)}), image ${info.id.slice(0, 19)}`);
+  return info.id;
+}
+
+/**
+ * Builds the image of a version's artifact: on `request.base`, else build.base of the artifact's ferry.yaml, else
+ * this host's `ferry base`; the artifact taken as prepared; created at the version's registration time. What both
+ * the engine (ensureEngineImage) and a registry (registry-provision.ts ensureRegistryImage) get.
+ */
+export async function buildArtifactImage(
+  request: Pick<EngineImageRequest, 'base' | 'createdAt'>,
+  dir: string,
+  onProgress: (line: string) => void,
+): Promise<BuiltImage> {
   const { spec } = await loadSpec(dir);
   const base = request.base ?? spec.build.base ?? (await hostBase(onProgress));
   onProgress(`building an image of the artifact on ${base}`);
-  const built = await buildImage({
+  return buildImage({
     dir,
     base,
     prepared: true,
     onProgress,
     ...(request.createdAt === undefined ? {} : { createdAt: Math.floor(request.createdAt / 1000) }),
   });
-  const info = await loadIntoEngine(engine, built.image, tag);
-  onProgress(`built ${tag} (${formatBytes(info.size)}), image ${info.id.slice(0, 19)}`);
-  return info.id;
 }

@@ -94,6 +94,39 @@ export interface RouteTable {
 }
 
 /**
+ * The route file of file + DNS discovery: what the gateway reads in a cluster (issue 12; src/gateway/discovery.ts
+ * reads it from a file or a URL, discovery-table.ts parses and resolves it) and what the control plane serves it
+ * on Docker Swarm (GET /v1/gateway/routes). A route table in JSON whose revisions name a DNS service instead of
+ * listing replicas:
+ *
+ *   { "deployments": [ { "name": "iris", "public": true, "revisions": [
+ *       { "revision": 3, "percent": 100, "shadow": 0, "servedName": "iris",
+ *         "service": { "host": "iris-r3.ml.svc.cluster.local", "port": 8080 } } ] } ],
+ *     "callers": [ ... as in a route table ... ] }
+ *
+ * | `service`                           | looked up as                      | a replica per                         |
+ * |-------------------------------------|-----------------------------------|---------------------------------------|
+ * | `{ "host": name, "port": p }`       | A and AAAA records of name        | address, at port p                    |
+ * | `{ "srv": "_http._tcp.name" }`      | SRV records, then each target's A | record: its target's address and port |
+ *
+ * A Kubernetes headless Service answers both (A: one record per ready pod; SRV: per named port); Docker Swarm's
+ * `tasks.<service>` answers A. The gateway keeps a resolved replica's state across resolutions and lets one that
+ * vanishes drain (src/gateway/discovery-table.ts).
+ */
+
+/** Where a revision's replicas are found. */
+export type DiscoveryService = { host: string; port: number } | { srv: string };
+
+/** A route revision with a service in place of its replicas. */
+export type DiscoveryRevision = Omit<RouteRevision, 'replicas'> & { service: DiscoveryService };
+
+export interface DiscoveryTable {
+  deployments: Array<Omit<RouteDeployment, 'revisions'> & { revisions: DiscoveryRevision[] }>;
+  /** As in a route table; left out = no callers. */
+  callers?: RouteCaller[];
+}
+
+/**
  * The load of one revision over the period since the previous sample, as the gateway counts it (issue 11): what
  * the autoscaler decides on. Cheap to keep: per revision an in-flight counter, the time it last changed, the
  * integral of in-flight over time and an arrivals counter; no per-request allocation.

@@ -3,39 +3,20 @@
  * API; discovery.ts reads and resolves it). Pure: parsing with problems that say where, the names to resolve, and
  * the route table for a set of resolved endpoints.
  *
- * The file is a route table (src/core/route-table.ts) in JSON whose revisions name a DNS service instead of
- * listing replicas:
+ * The file's format (a route table whose revisions name a DNS service instead of listing replicas) and its types,
+ * DiscoveryTable, DiscoveryRevision and DiscoveryService, are in src/core/route-table.ts, next to the route table:
+ * the control plane writes such a file too (Swarm: GET /v1/gateway/routes) and does not import the gateway. They
+ * are re-exported here.
  *
- *   { "deployments": [ { "name": "iris", "public": true, "revisions": [
- *       { "revision": 3, "percent": 100, "shadow": 0, "servedName": "iris",
- *         "service": { "host": "iris-r3.ml.svc.cluster.local", "port": 8080 } } ] } ],
- *     "callers": [ ... as in a route table ... ] }
- *
- * | `service`                           | looked up as                      | a replica per                         |
- * |-------------------------------------|-----------------------------------|---------------------------------------|
- * | `{ "host": name, "port": p }`       | A and AAAA records of name        | address, at port p                    |
- * | `{ "srv": "_http._tcp.name" }`      | SRV records, then each target's A | record: its target's address and port |
- *
- * A Kubernetes headless Service answers both (A: one record per ready pod; SRV: per named port); Docker Swarm's
- * `tasks.<service>` answers A. A replica's id is `<service key>/<address>:<port>`, stable across resolutions, so a
- * replica that stays keeps its outstanding count and ejection state, and one that vanishes drains out (the
- * gateway keeps it until its requests finish, and sends it no new one).
+ * A replica's id is `<service key>/<address>:<port>`, stable across resolutions, so a replica that stays keeps
+ * its outstanding count and ejection state, and one that vanishes drains out (the gateway keeps it until its
+ * requests finish, and sends it no new one).
  */
 import { isIP } from 'node:net';
-import type { RouteRevision, RouteTable } from '../core/route-table.ts';
+import type { DiscoveryService, DiscoveryTable, RouteTable } from '../core/route-table.ts';
 import { routeTableProblems } from './routes.ts';
 
-/** Where a revision's replicas are found. */
-export type DiscoveryService = { host: string; port: number } | { srv: string };
-
-export type DiscoveryRevision = Omit<RouteRevision, 'replicas'> & { service: DiscoveryService };
-
-export interface DiscoveryTable {
-  deployments: Array<
-    Omit<RouteTable['deployments'][number], 'revisions'> & { revisions: DiscoveryRevision[] }
-  >;
-  callers?: RouteTable['callers'];
-}
+export type { DiscoveryRevision, DiscoveryService, DiscoveryTable } from '../core/route-table.ts';
 
 /** One address a service resolved to. */
 export interface Endpoint {

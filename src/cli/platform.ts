@@ -670,7 +670,8 @@ export async function ensureModel(client: ControlClient, model: string): Promise
   }
 }
 
-const ROLES: readonly TokenRole[] = ['viewer', 'deployer', 'admin', 'platform-admin', 'invoker'];
+// Written out rather than imported: the CLI loads the control plane's modules only when a command needs them.
+const ROLES: readonly TokenRole[] = ['viewer', 'deployer', 'admin', 'platform-admin', 'invoker', 'gateway'];
 
 /** `10` or `10/s`, with an optional burst: the gateway's limit for an invoker token. */
 function parseRate(value: string): number {
@@ -692,7 +693,7 @@ function registerTokens(program: Command): void {
       .addOption(
         new Option(
           '--role <role>',
-          'viewer (read), deployer (deploy and steer), admin (also tokens), platform-admin (every tenant), invoker (call models at the gateway)',
+          "viewer (read), deployer (deploy and steer), admin (also tokens), platform-admin (every tenant), invoker (call models at the gateway), gateway (a gateway's own: reads the route file on Swarm)",
         )
           .choices(ROLES)
           .makeOptionMandatory(),
@@ -744,7 +745,9 @@ function registerTokens(program: Command): void {
           `token ${created.name} (${created.role}, tenant ${created.tenant}${scope}) created; it is shown only now. ${
             created.role === 'invoker'
               ? 'Send it to the gateway as Authorization: Bearer <token>.'
-              : 'Use it with --token or FERRY_TOKEN.'
+              : created.role === 'gateway'
+                ? 'Give it to the gateway as --token-file (on Swarm a secret); it reads GET /v1/gateway/routes and nothing else.'
+                : 'Use it with --token or FERRY_TOKEN.'
           }`,
         );
       },

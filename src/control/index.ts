@@ -47,6 +47,7 @@ export {
   stepRollout,
   undo,
 } from './rollout.ts';
+export { type GatewayRoutes, RouteFile, type RouteFileVersion, routeFileEtag } from './route-file.ts';
 export {
   buildRoutes,
   type RoutePublisher,

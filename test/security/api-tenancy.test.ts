@@ -20,7 +20,7 @@ import { type Platform, startPlatform } from '../../src/platform/index.ts';
 import { ROOT, tempDir } from '../helpers.ts';
 
 const IRIS = join(ROOT, 'examples', 'iris');
-const ROLES = ['viewer', 'deployer', 'admin', 'platform-admin', 'invoker'] as const;
+const ROLES = ['viewer', 'deployer', 'admin', 'platform-admin', 'invoker', 'gateway'] as const;
 type Role = (typeof ROLES)[number];
 
 interface Op {
@@ -143,7 +143,8 @@ before(async () => {
     assert.equal((await call('POST', '/v1/tenants', root, { name: tenant })).status, 201);
     tokens[t] = {} as Record<Role, string>;
     for (const role of ROLES) {
-      if (role === 'platform-admin') continue;
+      // Neither belongs to a tenant: the root token, and one gateway token in the default tenant (below).
+      if (role === 'platform-admin' || role === 'gateway') continue;
       const created = await call(
         'POST',
         '/v1/tokens',
@@ -156,6 +157,9 @@ before(async () => {
     }
     tokens[t]!['platform-admin'] = root;
   }
+  const gateway = await call('POST', '/v1/tokens', root, { name: 'the-gateways', role: 'gateway' });
+  assert.equal(gateway.status, 201, gateway.text);
+  tokens.a!.gateway = tokens.b!.gateway = (gateway.body as { token: string }).token;
   // Tenant A's objects: a model (version 1 from an uploaded artifact, an alias), a deployment (no replicas), a
   // secret, a token.
   const a = new ControlClient({ url: platform.apiUrl, token: tokens.a!.admin });
@@ -281,9 +285,14 @@ describe('BFLA: every role on every route', () => {
     for (const op of ops.filter((o) => o.roles !== undefined)) {
       for (const role of ROLES) {
         const body = op.rawBody ? undefined : op.hasBody ? (BODIES[op.operationId] ?? {}) : undefined;
-        const answer = await call(op.method, fill(op.path, 'none'), tokens.b![role], body, {
-          'x-ferry-tenant': 'tenant-b',
-        });
+        // A gateway token acts in no tenant but its own (the default): it names none.
+        const answer = await call(
+          op.method,
+          fill(op.path, 'none'),
+          tokens.b![role],
+          body,
+          role === 'gateway' ? {} : { 'x-ferry-tenant': 'tenant-b' },
+        );
         const allowed = op.roles!.includes(role);
         if (allowed)
           assert.ok(
@@ -348,6 +357,36 @@ describe('tokens', () => {
       const refused = await call(op.method, fill(op.path, 'none'), tokens.a!.invoker);
       assert.equal(refused.status, 403, `${op.method} ${op.path}`);
     }
+  });
+
+  test('only a platform admin mints a gateway token, in the default tenant; it reads the route file only', async () => {
+    for (const [token, headers] of [
+      [tokens.a!.admin, {}],
+      [tokens.b!.deployer, {}],
+      [platform.adminToken!, { 'x-ferry-tenant': 'tenant-a' }],
+    ] as const) {
+      const answer = await call(
+        'POST',
+        '/v1/tokens',
+        token,
+        { name: 'gw-escalate', role: 'gateway' },
+        headers,
+      );
+      assert.equal(answer.status, 403, answer.text);
+    }
+    const gateway = tokens.a!.gateway;
+    for (const op of ops.filter((o) => o.roles !== undefined && o.operationId !== 'gatewayRoutes')) {
+      const refused = await call(op.method, fill(op.path, 'none'), gateway);
+      assert.equal(refused.status, 403, `${op.method} ${op.path}`);
+    }
+    // Its route is there (404 on the process runtime: no route file, the gateway is built in), not refused.
+    const own = await call('GET', '/v1/gateway/routes', gateway);
+    assert.equal(own.status, 404, own.text);
+    assert.equal((own.body as { code: string }).code, 'FERRY_ROUTE_NOT_FOUND');
+    const elsewhere = await call('GET', '/v1/gateway/routes', gateway, undefined, {
+      'x-ferry-tenant': 'tenant-a',
+    });
+    assert.equal(elsewhere.status, 403, 'a gateway token acts in no tenant of a team');
   });
 });
 

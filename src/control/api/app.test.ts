@@ -7,9 +7,11 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { z } from 'zod';
+import type { DiscoveryTable } from '../../core/route-table.ts';
 import { prepareArtifact } from '../../image/artifact.ts';
 import { ArtifactStore } from '../artifacts.ts';
 import { ControlMetrics } from '../metrics.ts';
+import { RouteFile } from '../route-file.ts';
 import type {
   CreatedToken,
   EventRecord,
@@ -29,7 +31,7 @@ import type {
   RolloutView,
   StrategyInput,
 } from '../views.ts';
-import { buildControlApi } from './app.ts';
+import { buildControlApi, type ControlApiOptions } from './app.ts';
 import { openApiPath } from './openapi.ts';
 import { ROUTES } from './routes.ts';
 import type * as S from './schemas.ts';
@@ -49,14 +51,21 @@ interface Env {
   close(): Promise<void>;
 }
 
-async function setup(): Promise<Env> {
+async function setup(extra: Pick<ControlApiOptions, 'gatewayRoutes'> = {}): Promise<Env> {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-api-'));
   const store = openStore(join(dir, 'state.db'));
   const control = recordingControl(store, INFO.gatewayUrl);
   const logs: string[] = [];
   const logger = pino({ level: 'trace' }, { write: (line: string) => logs.push(line) });
   const artifacts = new ArtifactStore(join(dir, 'artifacts'));
-  const app = buildControlApi({ store, control, info: INFO, logger, versions: { store, artifacts } });
+  const app = buildControlApi({
+    store,
+    control,
+    info: INFO,
+    logger,
+    versions: { store, artifacts },
+    ...extra,
+  });
   await app.ready();
   return {
     app,
@@ -768,7 +777,7 @@ describe('openapi', () => {
       for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, unknown>>)) {
         for (const method of Object.keys(ops)) documented.push(`${method.toUpperCase()} ${path}`);
       }
-      assert.equal(registered.length, 43, `routes seen: ${registered.join(', ')}`);
+      assert.equal(registered.length, 44, `routes seen: ${registered.join(', ')}`);
       assert.deepEqual([...documented].sort(), [...registered].sort());
 
       assert.deepEqual(doc.components.securitySchemes.bearer, {
@@ -886,6 +895,178 @@ test("GET /metrics: the control plane's metrics in Prometheus text, for platform
   }
 });
 
+describe("GET /v1/gateway/routes: the gateways' route file (Swarm)", () => {
+  const IRIS: DiscoveryTable = {
+    deployments: [
+      {
+        name: 'iris',
+        public: false,
+        revisions: [
+          {
+            revision: 1,
+            percent: 100,
+            shadow: 0,
+            servedName: 'iris',
+            service: { host: 'tasks.ferry-iris-r1', port: 8080 },
+          },
+        ],
+      },
+      {
+        name: 'iris',
+        tenant: 'team-a',
+        public: true,
+        revisions: [
+          {
+            revision: 2,
+            percent: 100,
+            shadow: 0,
+            servedName: 'iris',
+            service: { host: 'tasks.ferry-team-a-iris-r2', port: 8080 },
+          },
+        ],
+      },
+    ],
+    callers: [{ id: '0123456789abcdef', hash: 'ab'.repeat(32), tenant: 'default' }],
+  };
+  const file = new RouteFile(IRIS);
+  let env: Env;
+  let platformAdmin: string;
+  let gateway: string;
+  before(async () => {
+    env = await setup({ gatewayRoutes: file });
+    platformAdmin = env.store.createToken('ops', 'platform-admin').token;
+    const created = await call(env, 'POST', '/v1/tokens', platformAdmin, { name: 'gw', role: 'gateway' });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.body.role, 'gateway');
+    assert.equal(created.body.tenant, 'default');
+    gateway = created.body.token;
+  });
+  after(() => env.close());
+
+  const get = (token?: string, headers: Record<string, string> = {}) =>
+    env.app.inject({
+      method: 'GET',
+      url: '/v1/gateway/routes',
+      headers: { ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...headers },
+    });
+
+  test("a gateway token gets every tenant's routes as JSON, with an ETag and no caching", async () => {
+    const ok = await call(env, 'GET', '/v1/gateway/routes', gateway); // also checked against its schema
+    assert.equal(ok.status, 200);
+    assert.deepEqual(ok.body, IRIS);
+    assert.equal(ok.headers.etag, file.current().etag);
+    assert.match(String(ok.headers.etag), /^"[0-9a-f]{32}"$/);
+    assert.match(String(ok.headers['content-type']), /^application\/json/);
+    assert.equal(ok.headers['cache-control'], 'no-store');
+    const raw = await get(gateway);
+    assert.equal(raw.body, file.current().body, 'the stored text, as is');
+    assert.equal((await get(platformAdmin)).statusCode, 200, 'a platform admin may read it too');
+  });
+
+  test('If-None-Match with the current ETag: 304, no body; any other: 200', async () => {
+    const { etag } = file.current();
+    const same = await get(gateway, { 'if-none-match': etag });
+    assert.equal(same.statusCode, 304);
+    assert.equal(same.body, '');
+    assert.equal(same.headers.etag, etag);
+    assert.equal(same.headers['cache-control'], 'no-store');
+    assert.equal((await get(gateway, { 'if-none-match': `"other", ${etag}` })).statusCode, 304, 'a list');
+    assert.equal((await get(gateway, { 'if-none-match': `W/${etag}` })).statusCode, 304, 'weak compare');
+    assert.equal((await get(gateway, { 'if-none-match': '"0123"' })).statusCode, 200);
+  });
+
+  test('a changed table: a new ETag, and the old one gets the new file', async () => {
+    const before = file.current().etag;
+    const moved = structuredClone(IRIS);
+    moved.deployments[0]!.revisions[0]!.service = { host: 'tasks.ferry-iris-r3', port: 8080 };
+    file.set(moved);
+    try {
+      const res = await get(gateway, { 'if-none-match': before });
+      assert.equal(res.statusCode, 200);
+      assert.notEqual(res.headers.etag, before);
+      assert.equal(res.headers.etag, file.current().etag);
+      assert.deepEqual(res.json(), moved);
+      assert.equal((await get(gateway, { 'if-none-match': String(res.headers.etag) })).statusCode, 304);
+    } finally {
+      file.set(IRIS);
+    }
+  });
+
+  test('no token: 401; every other role: 403 naming who may', async () => {
+    assertError(await call(env, 'GET', '/v1/gateway/routes'), 401, 'FERRY_UNAUTHORIZED');
+    const invoker = env.store.createToken('caller', 'invoker').token;
+    for (const [role, token] of [
+      ['viewer', env.viewer],
+      ['deployer', env.deployer],
+      ['admin', env.admin],
+      ['invoker', invoker],
+    ] as const) {
+      const r = await call(env, 'GET', '/v1/gateway/routes', token);
+      assertError(r, 403, 'FERRY_FORBIDDEN', new RegExp(`role "${role}".*route file`));
+      assert.match(r.body.hint, /gateway or platform-admin/);
+    }
+  });
+
+  test('a gateway token may do nothing else, nor act in a tenant', async () => {
+    const refused: Array<[Parameters<typeof call>[1], string, unknown?]> = [
+      ['GET', '/v1/info'],
+      ['GET', '/v1/deployments'],
+      ['GET', '/v1/tokens'],
+      ['GET', '/v1/tenant'],
+      ['GET', '/metrics'],
+      ['POST', '/v1/models', { name: 'x' }],
+      ['POST', '/v1/deployments', { name: 'x', model: 'iris', version: '1' }],
+      ['POST', '/v1/tokens', { name: 'x', role: 'gateway' }],
+      ['DELETE', '/v1/tokens/gw'],
+    ];
+    for (const [method, url, body] of refused) {
+      const r = await call(env, method, url, gateway, body);
+      assertError(r, 403, 'FERRY_FORBIDDEN', /"gw" has role "gateway", which may not/);
+    }
+    const other = await get(gateway, { 'x-ferry-tenant': 'team-a' });
+    assert.equal(other.statusCode, 403, other.body);
+    assert.equal(env.control.calls.length, 0);
+  });
+
+  test('only a platform admin makes a gateway token, and only in the default tenant', async () => {
+    for (const token of [env.admin, env.deployer]) {
+      const r = await call(env, 'POST', '/v1/tokens', token, { name: 'gw2', role: 'gateway' });
+      assertError(r, 403, 'FERRY_FORBIDDEN');
+    }
+    const tenantAdmin = await call(env, 'POST', '/v1/tokens', env.admin, { name: 'gw2', role: 'gateway' });
+    assert.match(tenantAdmin.body.error, /Only a platform admin makes gateway tokens/);
+    env.store.createTenant('team-a', {});
+    const elsewhere = await env.app.inject({
+      method: 'POST',
+      url: '/v1/tokens',
+      headers: { authorization: `Bearer ${platformAdmin}`, 'x-ferry-tenant': 'team-a' },
+      payload: { name: 'gw2', role: 'gateway' },
+    });
+    assert.equal(elsewhere.statusCode, 403, elsewhere.body);
+    assert.match(elsewhere.json().hint, /leave --tenant out/);
+    await seedDeployment(env, 'web');
+    const scoped = await call(env, 'POST', '/v1/tokens', platformAdmin, {
+      name: 'gw2',
+      role: 'gateway',
+      deployment: 'web',
+    });
+    assertError(scoped, 400, 'FERRY_BAD_REQUEST', /gateway token cannot have a deployment/);
+    assert.equal(env.store.listTokens().filter((t) => t.role === 'gateway').length, 1);
+  });
+
+  test('without a route file (every runtime but Swarm): 404 naming the built-in gateway', async () => {
+    const bare = await setup();
+    try {
+      const ops = bare.store.createToken('ops', 'platform-admin').token;
+      const r = await call(bare, 'GET', '/v1/gateway/routes', ops);
+      assertError(r, 404, 'FERRY_ROUTE_NOT_FOUND', /runtime \(process\) serves no route file/);
+      assert.match(r.body.hint, /built-in gateway \(http:\/\/127\.0\.0\.1:8080\)/);
+    } finally {
+      await bare.close();
+    }
+  });
+});
+
 test('the route check sees a route added outside the table', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-api-'));
   const store = openStore(join(dir, 'state.db'));
@@ -960,7 +1141,8 @@ const sameShapes: [
   Same<z.infer<typeof S.CreatedTokenSchema>, CreatedToken>,
   Same<z.infer<typeof S.TrafficEntrySchema>, TrafficEntry>,
   Same<z.infer<typeof S.AddVersionBody>, AddVersionRequest>,
-] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true];
+  Same<z.infer<typeof S.RouteFileSchema>, DiscoveryTable>,
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];
 test('response schemas match the contract types', () => {
   assert.ok(sameShapes.every(Boolean));
 });

@@ -4,8 +4,8 @@
  * checked with the store's hashed tokens. A request acts in its token's tenant; a platform admin names another
  * with the `X-Ferry-Tenant` header (a tenant's token naming any tenant but its own is refused). Roles, per
  * tenant: viewer reads; deployer also changes; admin also manages tokens; platform-admin all of it in every
- * tenant, and tenants; invoker nothing here (the gateway only). The table is ROLES_FOR in routes.ts and
- * docs/security.md.
+ * tenant, and tenants; invoker nothing here (the gateway only); gateway (a gateway's own token, in the default
+ * tenant) only GET /v1/gateway/routes. The table is ROLES_FOR in routes.ts and docs/security.md.
  * Bodies, path parameters and queries are validated with the zod schemas of schemas.ts (strict: unknown
  * fields are refused). Every error leaves as {"error", "code", "hint"?, "details"?} with the code's status.
  *
@@ -53,6 +53,11 @@ export interface ControlApiOptions {
   versions?: VersionRegistryDeps;
   /** Served at GET /metrics (platform admins); without it that route answers 404. */
   metrics?: ApiDeps['metrics'];
+  /**
+   * The gateways' route file (src/control/route-file.ts RouteFile), served at GET /v1/gateway/routes on a runtime
+   * whose gateways pull it (Docker Swarm); without it that route answers 404.
+   */
+  gatewayRoutes?: ApiDeps['gatewayRoutes'];
 }
 
 /** Paths the logger censors (the Authorization header, however a serializer shapes it). */
@@ -127,6 +132,7 @@ export function buildControlApi(opts: ControlApiOptions): FastifyInstance {
     ...(opts.secrets ? { secrets: opts.secrets } : {}),
     ...(opts.versions ? { versions: opts.versions } : {}),
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    ...(opts.gatewayRoutes ? { gatewayRoutes: opts.gatewayRoutes } : {}),
     heartbeatMs: opts.followHeartbeatMs ?? 15_000,
     openapi: () => {
       openapi ??= buildOpenApi(ROUTES, {
@@ -289,11 +295,13 @@ function authorize(request: FastifyRequest, access: Exclude<Access, 'public'>, s
     const what =
       access === 'platform'
         ? 'do this (tenants, quotas, the sealing key, verifying the audit chain: platform admins only)'
-        : access === 'admin'
-          ? 'manage tokens or read the audit log'
-          : access === 'write'
-            ? 'change anything'
-            : 'use the control plane';
+        : access === 'gateway'
+          ? "read the gateways' route file (gateway tokens and platform admins only)"
+          : access === 'admin'
+            ? 'manage tokens or read the audit log'
+            : access === 'write'
+              ? 'change anything'
+              : 'use the control plane';
     throw new FerryError(
       'FERRY_FORBIDDEN',
       `Token ${JSON.stringify(name)} has role ${JSON.stringify(caller.role)}, which may not ${what} (${request.method} ${request.url.split('?')[0]})`,

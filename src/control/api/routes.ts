@@ -14,6 +14,7 @@ import type { ScalingSettings } from '../../autoscaler/types.ts';
 import { FerryError, isFerryError } from '../../core/errors.ts';
 import { DEFAULT_TENANT } from '../../core/tenant.ts';
 import { artifactNotFound } from '../artifacts.ts';
+import type { GatewayRoutes } from '../route-file.ts';
 import type { Secrets } from '../secrets.ts';
 import type { DeploymentPatch, Store } from '../store/store.ts';
 import { registerVersion, type VersionRegistryDeps } from '../versions.ts';
@@ -56,6 +57,7 @@ import {
   RevisionsQuery,
   RolloutEnvelopeSchema,
   RolloutSchema,
+  RouteFileSchema,
   ScaleBody,
   ScalingBody,
   SecretParams,
@@ -78,9 +80,10 @@ import { type Scope, unscope } from './tenant-scope.ts';
 
 /**
  * public: no token; read: viewer and up; write: deployer and up; admin: a tenant's admin or a platform admin;
- * platform: platform admins only (app.ts ROLES_FOR). Invoker tokens have no access here.
+ * platform: platform admins only; gateway: the gateways' route file, for gateway tokens and platform admins
+ * (ROLES_FOR). Invoker tokens have no access here; gateway tokens none but the route file.
  */
-export type Access = 'public' | 'read' | 'write' | 'admin' | 'platform';
+export type Access = 'public' | 'read' | 'write' | 'admin' | 'platform' | 'gateway';
 
 /** Which roles may call a route of each access level (docs/security.md shows the same table). */
 export const ROLES_FOR: Record<Exclude<Access, 'public'>, readonly string[]> = {
@@ -88,6 +91,7 @@ export const ROLES_FOR: Record<Exclude<Access, 'public'>, readonly string[]> = {
   write: ['deployer', 'admin', 'platform-admin'],
   admin: ['admin', 'platform-admin'],
   platform: ['platform-admin'],
+  gateway: ['gateway', 'platform-admin'],
 };
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -102,6 +106,11 @@ export interface ApiDeps {
   heartbeatMs: number;
   /** The control plane's metrics; without them GET /metrics answers 404. */
   metrics?: { render(): Promise<{ contentType: string; body: string }> };
+  /**
+   * The gateways' route file (route-file.ts RouteFile), on a runtime whose gateways pull it (Docker Swarm);
+   * without it GET /v1/gateway/routes answers 404 (the gateway is built in).
+   */
+  gatewayRoutes?: GatewayRoutes;
   /** The OpenAPI document (built once, on first use). */
   openapi: () => unknown;
 }
@@ -152,6 +161,21 @@ function route<
   B extends z.ZodType = z.ZodType<undefined>,
 >(def: TypedRoute<P, Q, B>): RouteDef {
   return def as unknown as RouteDef;
+}
+
+const JSON_TYPE = 'application/json';
+
+/**
+ * If-None-Match against the current ETag (RFC 9110 13.1.2: a list, weak comparison, `*` for any): true when the
+ * client already has it.
+ */
+function etagMatches(header: string | string[] | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  const tags = [header]
+    .flat()
+    .flatMap((h) => h.split(','))
+    .map((t) => t.trim());
+  return tags.some((t) => t === '*' || t.replace(/^W\//, '') === etag.replace(/^W\//, ''));
 }
 
 function dropUndefined<T extends object>(value: T): T {
@@ -212,6 +236,33 @@ export const ROUTES: readonly RouteDef[] = [
     status: 200,
     response: { schema: InfoSchema },
     handler: ({ deps }) => deps.info,
+  }),
+
+  // ---- gateways
+  route({
+    method: 'GET',
+    url: '/v1/gateway/routes',
+    access: 'gateway',
+    operationId: 'gatewayRoutes',
+    summary:
+      "The gateways' route file on Docker Swarm (every tenant's routes; each revision names a DNS service), with an ETag; 304 when If-None-Match has it. Gateway tokens and platform admins",
+    tag: 'gateway',
+    status: 200,
+    response: { schema: RouteFileSchema },
+    handler: ({ deps, request, reply }) => {
+      if (!deps.gatewayRoutes)
+        throw new FerryError(
+          'FERRY_ROUTE_NOT_FOUND',
+          `This platform's runtime (${deps.info.runtime}) serves no route file: its gateway is built in and gets its routes directly`,
+          {
+            hint: `Use the built-in gateway (${deps.info.gatewayUrl}); ferry gateway --routes-url is for a Docker Swarm platform.`,
+          },
+        );
+      const { body, etag } = deps.gatewayRoutes.current();
+      reply.header('etag', etag).header('cache-control', 'no-store');
+      if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send();
+      return reply.code(200).type(JSON_TYPE).send(body);
+    },
   }),
 
   // ---- models
@@ -654,14 +705,20 @@ export const ROUTES: readonly RouteDef[] = [
     response: { schema: CreatedTokenSchema },
     handler: ({ deps, body, reply, request, scope }) => {
       const caller = callerOf(request);
+      // Both see every tenant (a gateway token: every tenant's routes), so neither belongs to one.
       if (
-        body.role === 'platform-admin' &&
+        (body.role === 'platform-admin' || body.role === 'gateway') &&
         (caller?.role !== 'platform-admin' || scope.tenant !== DEFAULT_TENANT)
       )
         throw new FerryError(
           'FERRY_FORBIDDEN',
-          'Only a platform admin makes platform-admin tokens, and only in the default tenant',
-          { hint: 'Give the token role admin to administer one tenant.' },
+          `Only a platform admin makes ${body.role} tokens, and only in the default tenant`,
+          {
+            hint:
+              body.role === 'gateway'
+                ? "A gateway token reads every tenant's routes: a platform admin makes it (leave --tenant out)."
+                : 'Give the token role admin to administer one tenant.',
+          },
         );
       if (body.deployment !== undefined && !deps.store.getDeployment(scope.key(body.deployment)))
         throw new FerryError('FERRY_NOT_FOUND', `No deployment named ${JSON.stringify(body.deployment)}`, {

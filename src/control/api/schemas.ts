@@ -211,7 +211,7 @@ export const UndoBody = component(
   }),
 );
 
-export const TOKEN_ROLES = ['viewer', 'deployer', 'admin', 'platform-admin', 'invoker'] as const;
+export const TOKEN_ROLES = ['viewer', 'deployer', 'admin', 'platform-admin', 'invoker', 'gateway'] as const;
 const RateLimitSchema = component(
   'RateLimit',
   z.strictObject({
@@ -775,6 +775,58 @@ export const AuditEntrySchema = component(
 );
 
 const AuditHeadSchema = z.object({ seq: z.number(), hash: z.string() });
+
+const DiscoveryServiceSchema = z
+  .union([
+    z.object({ host: z.string(), port: z.number() }).describe('A and AAAA records of host, at port'),
+    z.object({ srv: z.string() }).describe('SRV records, then their targets'),
+  ])
+  .describe("where the revision's replicas are found (Swarm: tasks.<service>)");
+
+export const RouteFileSchema = component(
+  'RouteFile',
+  z
+    .object({
+      deployments: z.array(
+        z.object({
+          name: z.string().describe("the deployment's plain name"),
+          tenant: z.string().optional().describe('left out: the default tenant'),
+          public: z.boolean().optional().describe('true: callable without a token'),
+          activator: z
+            .object({ maxHeld: z.number(), maxWaitMs: z.number(), replicaCapacity: z.number().optional() })
+            .optional(),
+          revisions: z.array(
+            z.object({
+              revision: z.number(),
+              percent: z.number().describe('share of live traffic, 0-100'),
+              shadow: z.number().describe('percent of requests mirrored to it'),
+              servedName: z.string().describe('the model name its replicas serve'),
+              starting: z.number().optional(),
+              unavailable: z.string().optional(),
+              replicaLimit: z.number().optional(),
+              service: DiscoveryServiceSchema,
+            }),
+          ),
+        }),
+      ),
+      callers: z
+        .array(
+          z.object({
+            id: z.string().describe("the token's id"),
+            hash: z.string().describe('sha256 of the token, lowercase hex (never the token)'),
+            tenant: z.string(),
+            deployment: z.string().optional().describe("a deployment key's deployment"),
+            rateLimit: z.object({ perSecond: z.number(), burst: z.number() }).optional(),
+            expiresAt: z.number().optional().describe('ms since the epoch'),
+          }),
+        )
+        .optional()
+        .describe('who may call private deployments'),
+    })
+    .describe(
+      "The gateways' route file (a discovery table, src/core/route-table.ts): every tenant's routes, each revision naming a DNS service",
+    ),
+);
 
 export const AuditVerificationSchema = component(
   'AuditVerification',

@@ -16,7 +16,7 @@ export interface FerryContext {
   apiUrl: string;
   gatewayUrl: string;
   token: string;
-  runtime: 'process' | 'docker';
+  runtime: 'process' | 'docker' | 'swarm';
   /** The background `ferry up` process, while it runs. */
   pid?: number | undefined;
 }

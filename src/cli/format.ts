@@ -370,15 +370,18 @@ export function revisionsTable(
   );
 }
 
+/** Replicas; a NODE column when they run on several machines (swarm). */
 export function replicasTable(replicas: readonly ReplicaView[], now: number): string {
+  const nodes = replicas.some((r) => r.node !== undefined);
   return table(
-    ['NAME', 'REVISION', 'STATE', 'RESTARTS', 'EXIT', 'URL', 'AGE'],
+    ['NAME', 'REVISION', 'STATE', ...(nodes ? ['NODE'] : []), 'RESTARTS', 'EXIT', 'URL', 'AGE'],
     [...replicas]
       .sort((a, b) => a.revision - b.revision || a.index - b.index)
       .map((r) => [
         r.name,
         `r${r.revision}`,
         r.state,
+        ...(nodes ? [r.node ?? '-'] : []),
         String(r.restarts),
         r.exitCode === undefined ? '-' : String(r.exitCode),
         r.url || '-',

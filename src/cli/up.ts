@@ -14,7 +14,7 @@ import { FerryError, isErrorCode } from '../core/errors.ts';
 import { pidAlive } from '../core/pid.ts';
 import { DEFAULT_API_PORT, DEFAULT_GATEWAY_PORT } from '../platform/defaults.ts';
 import type { RuntimeChoice } from '../platform/index.ts';
-import type { Runtime } from '../runtime/index.ts';
+import type { Runtime, RuntimeKind } from '../runtime/index.ts';
 import { type FerryContext, ferryHomeDir, readContext, writeContext } from './context.ts';
 import { action, cliCommand, EXIT_USAGE, intOption } from './output.ts';
 
@@ -30,11 +30,16 @@ interface UpOptions {
   restart?: boolean;
   allowRegistry?: string[];
   tenantHostSuffix?: string;
+  host?: string;
+  dockerHost?: string;
+  registry?: string;
+  insecureRegistry?: boolean;
+  advertiseAddress?: string;
 }
 
 /** What the background process tells `ferry up` once it listens (over the IPC channel). */
 type UpMessage =
-  | { ok: true; apiUrl: string; gatewayUrl: string; runtime: 'process' | 'docker'; adminToken: string | null }
+  | { ok: true; apiUrl: string; gatewayUrl: string; runtime: RuntimeKind; adminToken: string | null }
   | { ok: false; code?: string; message: string; hint?: string };
 
 export function registerUp(program: Command): void {
@@ -43,7 +48,26 @@ export function registerUp(program: Command): void {
     .description(
       'start Ferry on this machine: control-plane API, gateway, and replicas as containers or processes',
     )
-    .option('--runtime <kind>', 'auto (Docker when an engine answers), process or docker', 'auto')
+    .option(
+      '--runtime <kind>',
+      'auto (Docker when an engine answers), process, docker, or swarm (replicas and gateways on a Docker Swarm)',
+      'auto',
+    )
+    .option('--host <address>', 'address the API and gateway listen on', '127.0.0.1')
+    .option(
+      '--docker-host <address>',
+      'swarm: a manager of the swarm, unix:///path or tcp://host:port (default DOCKER_HOST)',
+    )
+    .option(
+      '--registry <host[:port]>',
+      'swarm: the registry every node pulls images from (FERRY_REGISTRY)',
+      process.env.FERRY_REGISTRY,
+    )
+    .option('--insecure-registry', 'swarm: the registry speaks plain HTTP (the nodes must allow it too)')
+    .option(
+      '--advertise-address <address>',
+      "swarm: this machine's address as the nodes reach it (default --host), for the gateways' route file",
+    )
     .option(
       '--api-port <port>',
       'control-plane API port',
@@ -157,8 +181,8 @@ async function stopRunning(home: string, pid: number | undefined, timeoutS: numb
 }
 
 function parseRuntime(value: string): RuntimeChoice {
-  if (value === 'auto' || value === 'process' || value === 'docker') return value;
-  process.stderr.write(`error: --runtime must be auto, process or docker, got "${value}"\n`);
+  if (value === 'auto' || value === 'process' || value === 'docker' || value === 'swarm') return value;
+  process.stderr.write(`error: --runtime must be auto, process, docker or swarm, got "${value}"\n`);
   process.exit(EXIT_USAGE);
 }
 
@@ -210,6 +234,11 @@ async function startBackground(
     home,
     ...(options.allowRegistry ?? []).flatMap((r) => ['--allow-registry', r]),
     ...(options.tenantHostSuffix ? ['--tenant-host-suffix', options.tenantHostSuffix] : []),
+    ...(options.host ? ['--host', options.host] : []),
+    ...(options.dockerHost ? ['--docker-host', options.dockerHost] : []),
+    ...(options.registry ? ['--registry', options.registry] : []),
+    ...(options.insecureRegistry ? ['--insecure-registry'] : []),
+    ...(options.advertiseAddress ? ['--advertise-address', options.advertiseAddress] : []),
   ];
   let child: ChildProcess;
   try {
@@ -273,6 +302,18 @@ async function runForeground(home: string, runtime: RuntimeChoice, options: UpOp
       gatewayPort: options.gatewayPort,
       ...(options.allowRegistry ? { allowedRegistries: options.allowRegistry } : {}),
       ...(options.tenantHostSuffix ? { tenantHostSuffix: options.tenantHostSuffix } : {}),
+      ...(options.host ? { host: options.host } : {}),
+      ...(runtime === 'swarm' && options.registry
+        ? {
+            swarm: {
+              registry: options.registry,
+              ...(options.dockerHost ? { dockerHost: options.dockerHost } : {}),
+              ...(options.insecureRegistry ? { insecureRegistry: true } : {}),
+              ...(options.advertiseAddress ? { advertiseAddress: options.advertiseAddress } : {}),
+            },
+            onProgress: (line: string) => logger.info(line),
+          }
+        : {}),
       logger,
       adminToken:
         process.env.FERRY_UP_CHILD === 'rotate' || (process.send === undefined && !readContext(home)?.token)
@@ -350,7 +391,9 @@ function printUp(ctx: FerryContext & { fresh?: boolean }, home: string): void {
 }
 
 /** Removes replicas labelled as Ferry's that outlived the platform (a killed control plane, a failed stop). */
-async function sweep(home: string, runtimeKind: 'process' | 'docker' | undefined): Promise<number> {
+async function sweep(home: string, runtimeKind: RuntimeKind | undefined): Promise<number> {
+  // Swarm: the platform's stop removed what it made; its replicas never outlive it on this machine.
+  if (runtimeKind === 'swarm') return 0;
   const { chooseRuntime, platformId } = await import('../platform/index.ts');
   const kinds: RuntimeChoice[] = runtimeKind === 'docker' ? ['docker', 'process'] : ['process', 'docker'];
   let removed = 0;

@@ -9,6 +9,7 @@ import { scalingSettings } from '../autoscaler/settings.ts';
 import type { ScalingSettings } from '../autoscaler/types.ts';
 import { FerryError } from '../core/errors.ts';
 import { DEFAULT_TENANT, plainName, splitKey, tenantOf } from '../core/tenant.ts';
+import type { RuntimeKind } from '../runtime/index.ts';
 import { servingOverrideProblems } from '../spec/index.ts';
 import type { RecordEvent } from './events.ts';
 import type { LoopPort } from './loop-port.ts';
@@ -47,7 +48,7 @@ export interface CommandServiceOptions {
   /** Where `logs` and `followLogs` read from. */
   logs: ReplicaLogs;
   /** The runtime replicas run on, for the view. */
-  runtimeKind: 'process' | 'docker';
+  runtimeKind: RuntimeKind;
   /** Base URL of the gateway, for the endpoint shown in views. */
   gatewayUrl: string;
   now: () => number;
@@ -58,7 +59,7 @@ export class CommandService implements ControlPlane {
   private readonly store: Store;
   private readonly loop: LoopPort;
   private readonly replicaLogs: ReplicaLogs;
-  private readonly runtimeKind: 'process' | 'docker';
+  private readonly runtimeKind: RuntimeKind;
   private readonly gatewayUrl: string;
   private readonly now: () => number;
   private readonly event: RecordEvent;

@@ -20,14 +20,22 @@
  */
 
 import { EXIT_MODEL_LOAD_FAILED } from '../core/replica.ts';
-import { tenantOf } from '../core/tenant.ts';
+import type { DiscoveryTable } from '../core/route-table.ts';
+import { plainName, tenantOf } from '../core/tenant.ts';
 import type { EngineImageRequest } from '../image/provision.ts';
-import type { ReplicaStatus, Runtime, RuntimeWatch } from '../runtime/index.ts';
+import type {
+  ReplicaStatus,
+  RevisionRuntime,
+  RevisionSpec,
+  RevisionStatus,
+  Runtime,
+  RuntimeWatch,
+} from '../runtime/index.ts';
 import { readiness, readinessReport } from '../runtime/index.ts';
 import { Autoscaling, activatorFor, type LoadSource } from './autoscaling.ts';
 import { type ColdStartMoments, type ColdStartView, coldStartMessage, coldStartView } from './cold-start.ts';
 import type { ControllerLogger, RecordEvent } from './events.ts';
-import { platformLabels, readReplicaClaim } from './labels.ts';
+import { LABELS, platformLabels, readReplicaClaim } from './labels.ts';
 import { type LogArchive, toStored } from './log-archive.ts';
 import type { LoopPort, LoopStatus } from './loop-port.ts';
 import type { ControlMetrics } from './metrics.ts';
@@ -40,10 +48,17 @@ import {
 } from './reconcile.ts';
 import { type LoadTargets, ReplicaLoad, type ReplicaTarget } from './replica-load.ts';
 import { makeReplicaSpec } from './replica-spec.ts';
+import { planRevisions, type RevisionAction } from './revision-plan.ts';
 import { abort as abortRollout, type RolloutState, stepRollout } from './rollout.ts';
 import { isDone, rolloutMessage, toStrategy } from './rollout-record.ts';
-import { buildRoutes, type RoutePublisher, startingReplicas, steadyReplicas } from './routing.ts';
-import type { Secrets } from './secrets.ts';
+import {
+  buildRoutes,
+  type RoutePublisher,
+  startingReplicas,
+  steadyReplicas,
+  toDiscoveryTable,
+} from './routing.ts';
+import { envName, type Secrets } from './secrets.ts';
 import type { Deployment, JsonValue, Store, StoredRevision, TrafficEntry } from './store/store.ts';
 import { formatSplit, stepTrafficMove, trafficMoveMessage } from './traffic-move.ts';
 import type { Action, ActualReplica, Condition } from './types.ts';
@@ -51,8 +66,20 @@ import type { CrashView, ReplicaView, RevisionProblem, RevisionStatusView, Strat
 
 export interface ControlLoopOptions {
   store: Store;
-  runtime: Runtime;
+  /** A runtime whose replicas the loop keeps (process, docker), or one that keeps them itself (swarm). */
+  runtime: Runtime | RevisionRuntime;
+  /** Where the table goes with a replica runtime: the gateway in this process. */
   routes: RoutePublisher;
+  /**
+   * Where the route file goes with a revision runtime: the gateways elsewhere pull it (GET /v1/gateway/routes).
+   * Required with one.
+   */
+  discovery?: DiscoveryPublisher;
+  /**
+   * Revision runtime: how long a route change takes to reach every gateway (they poll each second); a revision
+   * that lost its traffic is removed only after it. Default 3 s.
+   */
+  routePropagationMs?: number;
   logs: LogArchive;
   logger?: ControllerLogger;
   now: () => number;
@@ -77,6 +104,11 @@ export interface ControlLoopOptions {
   load?: LoadSource;
   /** Where cold starts are counted (ferry_cold_start_seconds); none: events and views only. */
   metrics?: ControlMetrics;
+}
+
+/** Takes the route file of a revision runtime (src/control/route-file.ts RouteFile). */
+export interface DiscoveryPublisher {
+  set(table: DiscoveryTable): void;
 }
 
 /** What the loop needs to run a version on the docker runtime. */
@@ -111,6 +143,11 @@ const CRASH_LOG_LINES = 10;
 const SEEN_IN_REPLICAS = ['ModelLoadFailed', 'CrashLoop'];
 /** A revision whose replicas crashed this many times in a row without one ever being ready has failed. */
 const FAILED_AFTER_CRASHES = 3;
+/**
+ * Revision runtime: how long a replica may take to load its model before the orchestrator counts it failing (the
+ * health check's start period); the Kubernetes target's startupTimeout default.
+ */
+const STARTUP_BUDGET_MS = 300_000;
 
 interface Observed {
   status: ReplicaStatus;
@@ -122,8 +159,12 @@ interface Observed {
 
 export class ControlLoop implements LoopPort {
   private readonly store: Store;
-  private readonly runtime: Runtime;
+  private readonly runtime: Runtime | RevisionRuntime;
   private readonly routes: RoutePublisher;
+  private readonly discovery: DiscoveryPublisher | undefined;
+  private readonly routePropagationMs: number;
+  /** Revision runtime: units being removed (their traffic gone, waiting for the gateways to know). */
+  private readonly leavingUnits = new Set<string>();
   private readonly archive: LogArchive;
   private readonly log: ControllerLogger | undefined;
   private readonly event: RecordEvent;
@@ -192,6 +233,8 @@ export class ControlLoop implements LoopPort {
     this.store = opts.store;
     this.runtime = opts.runtime;
     this.routes = opts.routes;
+    this.discovery = opts.discovery;
+    this.routePropagationMs = opts.routePropagationMs ?? 3000;
     this.archive = opts.logs;
     this.log = opts.logger;
     this.now = opts.now;
@@ -235,14 +278,19 @@ export class ControlLoop implements LoopPort {
     this.watcher = null;
     await this.replicaLoad?.stop();
     await this.running;
-    if (opts.removeReplicas) {
+    const runtime = this.runtime;
+    if (opts.removeReplicas && runtime.manages === 'revisions') {
+      this.discovery?.set({ deployments: [], callers: [] });
+      await new Promise((r) => setTimeout(r, this.routePropagationMs));
+      await runtime.removeAll(this.mine);
+    } else if (opts.removeReplicas && runtime.manages === 'replicas') {
       this.routes.setRoutes({ deployments: [] });
-      const all = await this.runtime.list(this.mine);
+      const all = await runtime.list(this.mine);
       await this.routes.waitIdle(
         all.map((r) => r.id),
         this.drainTimeoutMs,
       );
-      await Promise.all(all.map((r) => this.removeReplica(r, 'shutdown')));
+      await Promise.all(all.map((r) => this.removeReplica(runtime, r, 'shutdown')));
     }
     await Promise.all(this.background);
   }
@@ -322,7 +370,9 @@ export class ControlLoop implements LoopPort {
   // ------------------------------------------------------------------------------------------- one pass
 
   private async pass(): Promise<number | null> {
-    const listed = await this.runtime.list(this.mine);
+    if (this.runtime.manages === 'revisions') return this.passRevisions(this.runtime);
+    const runtime = this.runtime;
+    const listed = await runtime.list(this.mine);
     // A replica we are stopping or stopped, that the runtime still lists (a list read while it stopped, or a
     // removal not seen yet), is neither desired, running nor crashed: it is on its way out.
     const ids = new Set(listed.map((s) => s.id));
@@ -330,21 +380,108 @@ export class ControlLoop implements LoopPort {
     const statuses = listed.filter((s) => !this.stoppedByUs.has(s.id));
     await this.probe(statuses);
     this.observed = statuses.map((s) => this.observe(s));
-    if (this.firstPass) {
-      this.firstPass = false;
-      const adopted = this.observed.filter((o) => o.deployment !== undefined);
-      if (adopted.length > 0) {
-        this.event(
-          undefined,
-          'Normal',
-          'ReplicasAdopted',
-          `Found ${adopted.length} running replica(s): ${adopted.map((o) => o.status.name).join(', ')}`,
-        );
-      }
-    }
+    this.noteAdopted('replica');
     await this.reportCrashes();
 
     const now = this.now();
+    const { desired, routing, desiredNow, wakeAt: decidedWake } = this.decide(now);
+    let wakeAt = decidedWake;
+    const actual = this.observed.filter((o) => !this.leaving.has(o.status.id)).map((o) => o.actual);
+    const result = reconcile(desired, actual, now, this.policy, this.history, this.conditions);
+    this.history = result.history;
+    this.noteCrashLoops(result.history);
+    this.noteConditions(result.conditions);
+    if (result.nextWakeAt !== null)
+      wakeAt = wakeAt === null ? result.nextWakeAt : Math.min(wakeAt, result.nextWakeAt);
+
+    const removing = new Set(result.actions.flatMap((a) => (a.kind === 'remove' ? [a.id] : [])));
+    routing.replicas = this.observed
+      .filter(
+        (o) => o.actual.state === 'ready' && !this.leaving.has(o.status.id) && !removing.has(o.status.id),
+      )
+      .flatMap((o) =>
+        o.deployment === undefined || o.revision === undefined
+          ? []
+          : [{ id: o.status.id, url: o.status.url, deployment: o.deployment, revision: o.revision }],
+      );
+    routing.starting = startingReplicas(desiredNow, routing.replicas);
+    // A replica of an autoscaled revision whose limit is not known yet (its first): its report at once.
+    const limits = new Map(routing.deployments.map((d) => [d.name, d.replicaLimits]));
+    this.routedLimits = limits;
+    const unknownLimit = (r: { deployment: string; revision: number }) => {
+      const known = limits.get(r.deployment);
+      return known !== undefined && known[r.revision] === undefined;
+    };
+    if (routing.replicas.some(unknownLimit)) this.replicaLoad?.soon();
+    const held = new Map(
+      this.endingColdStarts.map((c) => [c.deployment, this.autoscaling?.heldNow(c.deployment) ?? 0]),
+    );
+    this.routes.setRoutes(buildRoutes(routing));
+    this.recordColdStarts(held);
+    await this.act(runtime, result.actions);
+    return wakeAt;
+  }
+
+  /**
+   * One pass with a runtime that keeps replicas itself (swarm): observe its units and their replicas, decide as
+   * for any runtime, ensure or remove units (revision-plan.ts), publish the route file (revisions by DNS name).
+   */
+  private async passRevisions(runtime: RevisionRuntime): Promise<number | null> {
+    const units = (await runtime.revisions(this.mine)).filter((u) => !this.leavingUnits.has(u.name));
+    this.observed = units.flatMap((u) => u.running).map((s) => this.observe(s));
+    this.noteAdopted('revision');
+    await this.noteRevisionFailures(runtime, units);
+
+    const now = this.now();
+    const { desired, routing, wakeAt } = this.decide(now);
+    const plan = planRevisions(
+      desired,
+      units.map((u) => ({
+        name: u.name,
+        labels: u.labels,
+        replicas: u.replicas,
+        ready: u.running.filter((r) => r.state === 'ready').length,
+      })),
+      now,
+      this.conditions,
+    );
+    this.noteConditions(plan.conditions);
+    this.routedLimits = new Map();
+    const table = buildRoutes({ ...routing, replicas: [] });
+    this.discovery?.set(
+      toDiscoveryTable(table, (tenant, deployment, revision) =>
+        runtime.target(runtime.nameOf(tenant, deployment, revision)),
+      ),
+    );
+    await this.actRevisions(runtime, plan.actions);
+    return wakeAt;
+  }
+
+  /** The first pass tells what it found running (a control plane restarted: adopted, not duplicated). */
+  private noteAdopted(unit: 'replica' | 'revision'): void {
+    if (!this.firstPass) return;
+    this.firstPass = false;
+    const adopted = this.observed.filter((o) => o.deployment !== undefined);
+    if (adopted.length === 0) return;
+    const what = unit === 'revision' ? ' (kept by the orchestrator)' : '';
+    this.event(
+      undefined,
+      'Normal',
+      'ReplicasAdopted',
+      `Found ${adopted.length} running replica(s)${what}: ${adopted.map((o) => o.status.name).join(', ')}`,
+    );
+  }
+
+  /**
+   * Per deployment: the rollout or traffic step, the replicas each revision needs now (autoscaled first), and the
+   * routing input without replicas (the caller adds what serves).
+   */
+  private decide(now: number): {
+    desired: DesiredState;
+    routing: Parameters<typeof buildRoutes>[0];
+    desiredNow: Map<string, Record<string, number>>;
+    wakeAt: number | null;
+  } {
     let wakeAt: number | null = null;
     const desired: DesiredState = { deployments: [] };
     const routing: Parameters<typeof buildRoutes>[0] = {
@@ -394,40 +531,7 @@ export class ControlLoop implements LoopPort {
       if (!desiredNow.has(key.slice(0, at))) this.problems.delete(key);
     }
     for (const name of this.lastColdStart.keys()) if (!desiredNow.has(name)) this.lastColdStart.delete(name);
-    const actual = this.observed.filter((o) => !this.leaving.has(o.status.id)).map((o) => o.actual);
-    const result = reconcile(desired, actual, now, this.policy, this.history, this.conditions);
-    this.history = result.history;
-    this.noteCrashLoops(result.history);
-    this.noteConditions(result.conditions);
-    if (result.nextWakeAt !== null)
-      wakeAt = wakeAt === null ? result.nextWakeAt : Math.min(wakeAt, result.nextWakeAt);
-
-    const removing = new Set(result.actions.flatMap((a) => (a.kind === 'remove' ? [a.id] : [])));
-    routing.replicas = this.observed
-      .filter(
-        (o) => o.actual.state === 'ready' && !this.leaving.has(o.status.id) && !removing.has(o.status.id),
-      )
-      .flatMap((o) =>
-        o.deployment === undefined || o.revision === undefined
-          ? []
-          : [{ id: o.status.id, url: o.status.url, deployment: o.deployment, revision: o.revision }],
-      );
-    routing.starting = startingReplicas(desiredNow, routing.replicas);
-    // A replica of an autoscaled revision whose limit is not known yet (its first): its report at once.
-    const limits = new Map(routing.deployments.map((d) => [d.name, d.replicaLimits]));
-    this.routedLimits = limits;
-    const unknownLimit = (r: { deployment: string; revision: number }) => {
-      const known = limits.get(r.deployment);
-      return known !== undefined && known[r.revision] === undefined;
-    };
-    if (routing.replicas.some(unknownLimit)) this.replicaLoad?.soon();
-    const held = new Map(
-      this.endingColdStarts.map((c) => [c.deployment, this.autoscaling?.heldNow(c.deployment) ?? 0]),
-    );
-    this.routes.setRoutes(buildRoutes(routing));
-    this.recordColdStarts(held);
-    await this.act(result.actions);
-    return wakeAt;
+    return { desired, routing, desiredNow, wakeAt };
   }
 
   private observe(status: ReplicaStatus): Observed {
@@ -809,11 +913,11 @@ export class ControlLoop implements LoopPort {
     return step.desiredReplicas;
   }
 
-  private async act(actions: Action[]): Promise<void> {
+  private async act(runtime: Runtime, actions: Action[]): Promise<void> {
     const drained = new Set(actions.flatMap((a) => (a.kind === 'drain' ? [a.id] : [])));
     const creates: Array<Promise<void>> = [];
     for (const a of actions) {
-      if (a.kind === 'create') creates.push(this.create(a.revision as StoredRevision, a.index));
+      if (a.kind === 'create') creates.push(this.create(runtime, a.revision as StoredRevision, a.index));
       if (a.kind === 'remove') {
         const o = this.observed.find((x) => x.status.id === a.id);
         if (!o) continue;
@@ -821,7 +925,7 @@ export class ControlLoop implements LoopPort {
         const work = (async () => {
           try {
             if (drained.has(a.id)) await this.routes.waitIdle([a.id], this.drainTimeoutMs);
-            await this.removeReplica(o.status, a.reason);
+            await this.removeReplica(runtime, o.status, a.reason);
           } finally {
             this.leaving.delete(a.id);
             this.nudge();
@@ -834,10 +938,10 @@ export class ControlLoop implements LoopPort {
     await Promise.all(creates);
   }
 
-  private async create(revision: StoredRevision, index: number): Promise<void> {
+  private async create(runtime: Runtime, revision: StoredRevision, index: number): Promise<void> {
     const dep = revision.deployment;
     let image: string | undefined;
-    if (this.runtime.kind === 'docker' && this.images) {
+    if (runtime.kind === 'docker' && this.images) {
       image = this.imageFor(revision);
       if (image === undefined) return;
     }
@@ -845,21 +949,11 @@ export class ControlLoop implements LoopPort {
       ...(image === undefined ? {} : { image }),
       revision,
       index,
-      runtime: this.runtime.kind,
+      runtime: runtime.kind,
       nameSuffix: Math.random().toString(36).slice(2, 7),
       platformLabels: this.mine,
       replicaEnv: this.replicaEnv,
-      secrets:
-        revision.spec.secretRefs.length === 0
-          ? { env: {}, missing: [] }
-          : (this.secrets?.env(
-              revision.spec.secretRefs,
-              tenantOf(revision.deployment),
-              revision.spec.secretVersions,
-            ) ?? {
-              env: {},
-              missing: revision.spec.secretRefs,
-            }),
+      secrets: this.secretsOf(revision),
     });
     if ('blocked' in made) {
       // A missing secret waits for the user; what cannot run here (no artifact, GPUs asked for) has failed.
@@ -875,7 +969,7 @@ export class ControlLoop implements LoopPort {
     const problem = this.problems.get(key);
     if (problem && !SEEN_IN_REPLICAS.includes(problem.reason)) this.problems.delete(key);
     try {
-      const status = await this.runtime.ensure(made.spec);
+      const status = await runtime.ensure(made.spec);
       this.ensuredAt.set(status.id, this.now());
       if (this.autoscaling?.coldStarting(dep)) this.watchReady(status);
       this.event(
@@ -922,7 +1016,178 @@ export class ControlLoop implements LoopPort {
     void work.finally(() => this.background.delete(work));
   }
 
-  private async removeReplica(status: ReplicaStatus, reason: string): Promise<void> {
+  /**
+   * Revision runtime: ensures units in the foreground (each is one engine call or a few), removes in the
+   * background: a revision that lost its traffic goes once the gateways have the route file without it
+   * (routePropagationMs), its replicas' logs archived first; its replicas then drain on SIGTERM.
+   */
+  private async actRevisions(runtime: RevisionRuntime, actions: RevisionAction[]): Promise<void> {
+    const ensures: Array<Promise<void>> = [];
+    for (const a of actions) {
+      if (a.kind === 'ensure') {
+        ensures.push(this.ensureRevision(runtime, a.revision as StoredRevision, a.replicas));
+        continue;
+      }
+      if (this.leavingUnits.has(a.name)) continue;
+      this.leavingUnits.add(a.name);
+      const work = (async () => {
+        try {
+          await new Promise((r) => setTimeout(r, this.routePropagationMs));
+          const unit = (await runtime.revisions(this.mine)).find((u) => u.name === a.name);
+          if (a.deployment !== undefined && a.revision !== undefined)
+            for (const replica of unit?.running ?? []) {
+              const lines = await runtime.logs(replica.id).catch(() => []);
+              const at = this.now();
+              await this.archive.archive(
+                { name: replica.name, deployment: a.deployment, revision: a.revision },
+                lines.map((line) => toStored(line, at)),
+              );
+            }
+          await runtime.removeRevision(a.name);
+          this.event(
+            a.deployment,
+            'Normal',
+            'RevisionRemoved',
+            `${a.name} (revision ${a.revision}) removed: ${a.reason}`,
+          );
+        } catch (error) {
+          this.event(
+            a.deployment,
+            'Warning',
+            'RevisionRemoveFailed',
+            `Could not remove ${a.name}: ${error instanceof Error ? error.message : String(error)}`,
+          );
+        } finally {
+          this.leavingUnits.delete(a.name);
+          this.nudge();
+        }
+      })();
+      this.background.add(work);
+      void work.finally(() => this.background.delete(work));
+    }
+    await Promise.all(ensures);
+  }
+
+  /** The revision's unit with `replicas` replicas, once its image is in the registry and its secrets are set. */
+  private async ensureRevision(
+    runtime: RevisionRuntime,
+    revision: StoredRevision,
+    replicas: number,
+  ): Promise<void> {
+    const dep = revision.deployment;
+    let image: string | undefined;
+    if (this.images) {
+      image = this.imageFor(revision);
+      if (image === undefined) return;
+    }
+    const secrets = this.secretsOf(revision);
+    const made = makeReplicaSpec({
+      ...(image === undefined ? {} : { image }),
+      revision,
+      index: 0,
+      runtime: runtime.kind,
+      nameSuffix: '',
+      platformLabels: this.mine,
+      replicaEnv: this.replicaEnv,
+      secrets,
+    });
+    if ('blocked' in made) {
+      this.setProblem(dep, revision.number, {
+        ...made.blocked,
+        fatal: made.blocked.reason !== 'SecretMissing',
+      });
+      return;
+    }
+    const key = crashKey(dep, revision.number);
+    const problem = this.problems.get(key);
+    if (problem && !SEEN_IN_REPLICAS.includes(problem.reason)) this.problems.delete(key);
+    const { spec } = made;
+    const labels = { ...spec.labels };
+    delete labels[LABELS.index];
+    const versions = revision.spec.secretVersions ?? {};
+    const unit: RevisionSpec = {
+      tenant: tenantOf(dep),
+      deployment: plainName(dep),
+      revision: revision.number,
+      labels,
+      image: spec.image!,
+      replicas,
+      env: spec.env ?? {},
+      secrets: spec.secrets ?? {},
+      secretVersions: Object.fromEntries(
+        Object.entries(versions).map(([ref, version]) => [envName(ref), version]),
+      ),
+      egress: spec.egressNetwork !== undefined,
+      cpus: spec.cpus ?? null,
+      memoryBytes: spec.memoryBytes ?? null,
+      gpus: revision.spec.resources.gpu,
+      startupTimeoutMs: STARTUP_BUDGET_MS,
+    };
+    try {
+      await runtime.ensureRevision(unit);
+    } catch (error) {
+      if (image !== undefined) this.imageStates.delete(`${revision.spec.model}:${revision.spec.version}`);
+      this.setProblem(dep, revision.number, {
+        reason: 'ReplicaCreateFailed',
+        message: `could not run revision ${revision.number}: ${error instanceof Error ? error.message : String(error)}`,
+        fatal: false,
+      });
+    }
+  }
+
+  /**
+   * Revision runtime: what the orchestrator's failed replicas say. A revision none of whose replicas was ever
+   * ready, with FAILED_AFTER_CRASHES failed ones, has failed (a model that does not load, a crash loop): its
+   * rollout aborts and the gateway tells callers why. Its last failed replica's log lines say what happened.
+   */
+  private async noteRevisionFailures(runtime: RevisionRuntime, units: RevisionStatus[]): Promise<void> {
+    for (const unit of units) {
+      const claim = readReplicaClaim(unit.labels);
+      if (claim.deployment === undefined || claim.revision === undefined) continue;
+      const key = crashKey(claim.deployment, claim.revision);
+      if (unit.running.some((r) => r.state === 'ready')) {
+        this.everReady.add(key);
+        const p = this.problems.get(key);
+        if (p && SEEN_IN_REPLICAS.includes(p.reason)) this.problems.delete(key);
+        continue;
+      }
+      if (this.everReady.has(key) || unit.failed.length < FAILED_AFTER_CRASHES) continue;
+      const last = [...unit.failed].sort((a, b) => b.startedAt - a.startedAt)[0]!;
+      if (this.reportedCrashes.has(last.id)) continue;
+      this.reportedCrashes.add(last.id);
+      const lines = (await runtime.logs(last.id, { tail: CRASH_LOG_LINES }).catch(() => [])).map(
+        (l) => l.line,
+      );
+      const loadFailed = last.exitCode === EXIT_MODEL_LOAD_FAILED;
+      const why = loadFailureReason(lines) ?? lines.at(-1) ?? `exit code ${last.exitCode ?? 'unknown'}`;
+      this.lastCrash.set(claim.deployment, {
+        replica: last.name,
+        revision: claim.revision,
+        ...(last.exitCode === undefined ? {} : { exitCode: last.exitCode }),
+        at: last.startedAt,
+        logTail: lines,
+      });
+      this.setProblem(claim.deployment, claim.revision, {
+        reason: loadFailed ? 'ModelLoadFailed' : 'CrashLoop',
+        message: `${unit.failed.length} of its replicas failed, none was ever ready: ${why}`,
+        fatal: true,
+      });
+    }
+  }
+
+  /** The revision's secrets as variables (by their pinned versions), and the names that are not set. */
+  private secretsOf(revision: StoredRevision): { env: Record<string, string>; missing: string[] } {
+    const refs = revision.spec.secretRefs;
+    if (refs.length === 0) return { env: {}, missing: [] };
+    return (
+      this.secrets?.env(refs, tenantOf(revision.deployment), revision.spec.secretVersions) ?? {
+        env: {},
+        missing: refs,
+      }
+    );
+  }
+
+  private async removeReplica(runtime: Runtime, status: ReplicaStatus, reason: string): Promise<void> {
     const claim = readReplicaClaim(status.labels);
     try {
       if (claim.deployment !== undefined && claim.revision !== undefined) {
@@ -934,7 +1199,7 @@ export class ControlLoop implements LoopPort {
         );
       }
       this.stoppedByUs.add(status.id);
-      await this.runtime.remove(status.id, this.stopGraceMs);
+      await runtime.remove(status.id, this.stopGraceMs);
       this.ready.delete(status.id);
       this.reportedCrashes.delete(status.id);
       if (reason !== 'shutdown')
@@ -1051,6 +1316,7 @@ export class ControlLoop implements LoopPort {
         startedAt: o.status.startedAt,
         ...(o.status.exitCode === undefined ? {} : { exitCode: o.status.exitCode }),
         restarts: o.actual.restarts,
+        ...(o.status.node === undefined ? {} : { node: o.status.node }),
       }));
   }
 }

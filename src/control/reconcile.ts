@@ -198,7 +198,7 @@ function updateCrashRecord(
   return { ...prev, counted };
 }
 
-function readyCondition(
+export function readyCondition(
   want: number,
   ready: number,
   crashLoop: { revision: number; record: CrashRecord; dueAt: number | null } | undefined,

@@ -3,7 +3,7 @@
  * those already gone (the archive), and new lines of the live ones as they come. Reads only; which deployments
  * exist is the caller's question (the command service checks the name first).
  */
-import type { Runtime } from '../runtime/index.ts';
+import type { RuntimeReader } from '../runtime/index.ts';
 import { LABELS, platformLabels, readReplicaClaim } from './labels.ts';
 import { type LogArchive, toStored } from './log-archive.ts';
 import type { LogLine, LogQuery } from './views.ts';
@@ -11,7 +11,7 @@ import type { LogLine, LogQuery } from './views.ts';
 const DEFAULT_TAIL = 200;
 
 export interface ReplicaLogsOptions {
-  runtime: Runtime;
+  runtime: RuntimeReader;
   archive: LogArchive;
   /** Only this platform's replicas are read (see labels.ts platformLabels). */
   platformId: string;
@@ -19,7 +19,7 @@ export interface ReplicaLogsOptions {
 }
 
 export class ReplicaLogs {
-  private readonly runtime: Runtime;
+  private readonly runtime: RuntimeReader;
   private readonly archive: LogArchive;
   private readonly mine: Record<string, string>;
   private readonly now: () => number;

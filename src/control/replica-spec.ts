@@ -21,7 +21,8 @@ import type { StoredRevision } from './store/store.ts';
 export interface ReplicaSpecInput {
   revision: StoredRevision;
   index: number;
-  runtime: 'process' | 'docker';
+  /** swarm: as docker (an image), and GPUs are asked of the orchestrator (a generic resource). */
+  runtime: 'process' | 'docker' | 'swarm';
   /** Makes the name unique among replicas ever made for this slot (a random string). */
   nameSuffix: string;
   /** Labels every replica of this platform carries (managed-by, platform). */
@@ -55,7 +56,7 @@ export function makeReplicaSpec(input: ReplicaSpecInput): { spec: ReplicaSpec } 
   const { revision, runtime } = input;
   const { spec: rs } = revision;
   const what = `Revision ${revision.number} (${rs.model}:${rs.version})`;
-  if (rs.resources.gpu > 0)
+  if (rs.resources.gpu > 0 && runtime !== 'swarm')
     return {
       blocked: {
         reason: 'NoGpu',
@@ -107,7 +108,7 @@ export function makeReplicaSpec(input: ReplicaSpecInput): { spec: ReplicaSpec } 
     return {
       blocked: {
         reason: 'NoImage',
-        message: `${what} has no image yet; the docker runtime builds one from its artifact first.`,
+        message: `${what} has no image yet; the runtime builds one from its artifact first.`,
       },
     };
   return { spec: { ...spec, image } };

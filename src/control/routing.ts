@@ -3,8 +3,8 @@
  * which revision "serves" a deployment, and the routing table the gateway gets (its type is in
  * src/core/route-table.ts: control does not import gateway; the platform hands one to the other).
  */
-import type { RouteCaller, RouteTable } from '../core/route-table.ts';
-import { splitKey } from '../core/tenant.ts';
+import type { DiscoveryService, DiscoveryTable, RouteCaller, RouteTable } from '../core/route-table.ts';
+import { DEFAULT_TENANT, splitKey } from '../core/tenant.ts';
 import type { TrafficEntry } from './store/store.ts';
 
 export type { RouteReplica, RouteRevision, RouteTable } from '../core/route-table.ts';
@@ -140,5 +140,28 @@ export function buildRoutes(input: RoutingInput): RouteTable {
         ...(c.expiresAt === null ? {} : { expiresAt: c.expiresAt }),
       }),
     ),
+  };
+}
+
+/**
+ * The route file of a runtime whose revisions are found by DNS (swarm; src/core/route-table.ts DiscoveryTable):
+ * the same table, each revision naming the service `serviceOf` gives instead of listing replicas. An autoscaled
+ * deployment's activator is left out: the gateways elsewhere do not wake this control plane.
+ */
+export function toDiscoveryTable(
+  table: RouteTable,
+  serviceOf: (tenant: string, deployment: string, revision: number) => DiscoveryService,
+): DiscoveryTable {
+  return {
+    deployments: table.deployments.map(({ revisions, activator: _activator, ...d }) => ({
+      ...d,
+      revisions: revisions.map(
+        ({ replicas: _replicas, starting: _starting, replicaLimit: _limit, ...r }) => ({
+          ...r,
+          service: serviceOf(d.tenant ?? DEFAULT_TENANT, d.name, r.revision),
+        }),
+      ),
+    })),
+    callers: table.callers ?? [],
   };
 }

@@ -52,6 +52,8 @@ export interface ReplicaView {
   startedAt: number;
   exitCode?: number;
   restarts: number;
+  /** The machine it runs on (swarm: the node's hostname); left out on one machine. */
+  node?: string;
 }
 
 /** The newest crash of one of the deployment's replicas: why CrashLoopBackOff, in the status itself. */
@@ -100,7 +102,7 @@ export interface DeploymentView extends Deployment {
   /** Per revision: wanted, ready, problems (newest first). */
   revisionStatus: RevisionStatusView[];
   /** The runtime replicas run on: limits are enforced on docker, only advised (threads) on process. */
-  runtime: 'process' | 'docker';
+  runtime: 'process' | 'docker' | 'swarm';
   rollout: RolloutView | null;
   replicaStatus: ReplicaView[];
   conditions: Condition[];

@@ -16,20 +16,22 @@ import {
   Controller,
   LogArchive,
   openStore,
+  RouteFile,
   SecretBox,
   Secrets,
   type Store,
 } from '../control/index.ts';
+import { platformLabels } from '../control/labels.ts';
 import { FerryError } from '../core/errors.ts';
 import { FERRY_VERSION } from '../core/version.ts';
 import { createGateway, type Gateway } from '../gateway/index.ts';
 import { onnxRuntimePackageDirs } from '../image/bundle.ts';
 import { createEngine, type Engine } from '../image/engine/index.ts';
 import { ensureEngineImage, pinImage } from '../image/provision.ts';
-import { DockerRuntime, ProcessRuntime, type Runtime } from '../runtime/index.ts';
+import { DockerRuntime, ProcessRuntime, type RevisionRuntime, type Runtime } from '../runtime/index.ts';
 import { DEFAULT_API_PORT, DEFAULT_GATEWAY_PORT } from './defaults.ts';
 
-export type RuntimeChoice = 'auto' | 'process' | 'docker';
+export type RuntimeChoice = 'auto' | 'process' | 'docker' | 'swarm';
 
 export interface PlatformOptions {
   /** State: store.db, replica records, logs. */
@@ -53,6 +55,13 @@ export interface PlatformOptions {
   allowedRegistries?: string[];
   /** Host-based tenants at the gateway: `Host: <tenant><suffix>` addresses that tenant (e.g. `.models.example.com`). */
   tenantHostSuffix?: string;
+  /**
+   * The swarm runtime's settings (required with runtime 'swarm'): the manager, the registry, and how the nodes
+   * reach this control plane (`advertiseAddress`, default `host`).
+   */
+  swarm?: { dockerHost?: string; registry: string; insecureRegistry?: boolean; advertiseAddress?: string };
+  /** Where progress lines of a long start go (the swarm runtime's image pushes). */
+  onProgress?: (line: string) => void;
   /** Passed to the controller (tests shorten them). */
   drainTimeoutMs?: number;
   stopGraceMs?: number;
@@ -62,10 +71,11 @@ export interface PlatformOptions {
 export interface Platform {
   apiUrl: string;
   gatewayUrl: string;
-  runtime: Runtime;
+  runtime: Runtime | RevisionRuntime;
   store: Store;
   controller: Controller;
-  gateway: Gateway;
+  /** The gateway in this process; null with the swarm runtime (its gateways are a Swarm service). */
+  gateway: Gateway | null;
   /** The admin token when this start created it (the first start on this home); null afterwards. */
   adminToken: string | null;
   /**
@@ -78,6 +88,7 @@ export interface Platform {
 export { DEFAULT_API_PORT, DEFAULT_GATEWAY_PORT };
 
 export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
+  if (opts.runtime === 'swarm') return startSwarmPlatform(opts);
   const host = opts.host ?? '127.0.0.1';
   mkdirSync(opts.home, { recursive: true, mode: 0o700 });
   const { runtime, engine } = await chooseRuntime(opts.runtime ?? 'auto', opts.home);
@@ -98,59 +109,23 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       .listen(gatewayPort, host)
       .catch((e: unknown) => throwListenError(e, 'gateway', host, gatewayPort, '--gateway-port'));
     cleanups.unshift(() => gateway.close());
-
-    const secrets = new Secrets(store, SecretBox.open(join(opts.home, 'secret.key')));
-    const artifacts = new ArtifactStore(join(opts.home, 'artifacts'));
-    // Handlers in an artifact find the packages the server provides (onnxruntime-node) as they do in an
-    // image (/app/node_modules): by Node's resolution, walking up from the artifact to the store's root.
-    await artifacts.linkPackages(onnxRuntimePackageDirs());
-    const controller = new Controller({
-      load: gateway,
-      store,
-      secrets,
+    const controller = await startController(opts, store, cleanups, {
       runtime,
       routes: gateway,
-      logs: new LogArchive(join(opts.home, 'logs')),
+      load: gateway,
       gatewayUrl,
-      platformId: platformId(opts.home),
       ...(runtime.kind === 'docker' && engine
         ? { images: { ensure: (request, onProgress) => ensureEngineImage(engine, request, onProgress) } }
         : {}),
-      ...(opts.logger ? { logger: opts.logger.child({ component: 'controller' }) } : {}),
-      ...(opts.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: opts.drainTimeoutMs }),
-      ...(opts.stopGraceMs === undefined ? {} : { stopGraceMs: opts.stopGraceMs }),
-      ...(opts.resyncMs === undefined ? {} : { resyncMs: opts.resyncMs }),
     });
     wake = () => controller.nudge();
-    await controller.start();
-    cleanups.unshift(() => controller.stop({ removeReplicas: false }));
-
-    if (opts.adminToken === 'rotate') store.deleteToken('admin');
-    const allowedRegistries =
-      opts.allowedRegistries ??
-      (process.env.FERRY_ALLOWED_REGISTRIES ?? '')
-        .split(',')
-        .map((r) => r.trim())
-        .filter((r) => r !== '');
-    const adminToken = store.listTokens().some((t) => t.name === 'admin')
-      ? null
-      : store.createToken('admin', 'platform-admin').token;
-
-    const api = buildControlApi({
-      store,
-      control: controller.commands,
-      secrets,
-      versions: { store, artifacts, pinImage: (ref) => pinImage(ref, engine, allowedRegistries) },
-      info: { version: FERRY_VERSION, runtime: runtime.kind, gatewayUrl },
-      metrics: controller.metrics,
-      logger: opts.logger ? opts.logger.child({ component: 'api' }) : false,
+    const { apiUrl, adminToken, close } = await startApi(opts, host, store, controller, {
+      engine,
+      runtimeKind: runtime.kind,
+      gatewayUrl,
     });
-    const apiPort = opts.apiPort ?? DEFAULT_API_PORT;
-    const apiUrl = await api
-      .listen({ port: apiPort, host })
-      .catch((e: unknown) => throwListenError(e, 'control-plane API', host, apiPort, '--api-port'));
     return {
-      apiUrl: apiUrl.replace('[::1]', '127.0.0.1'),
+      apiUrl,
       gatewayUrl,
       runtime,
       store,
@@ -158,7 +133,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       gateway,
       adminToken,
       async stop({ removeReplicas }) {
-        await api.close();
+        await close();
         await controller.stop({ removeReplicas });
         await gateway.close();
         store.close();
@@ -168,6 +143,167 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     for (const c of cleanups) await c();
     throw error;
   }
+}
+
+/**
+ * The swarm runtime: the control plane here, the data plane on the swarm. The API listens on `host`; the nodes
+ * reach it at `advertiseAddress` (default `host`, which must then not be a loopback address) for the route file.
+ * Replicas and gateways keep serving while this process is down; a restart adopts them.
+ */
+async function startSwarmPlatform(opts: PlatformOptions): Promise<Platform> {
+  const host = opts.host ?? '127.0.0.1';
+  const swarmOpts = opts.swarm;
+  if (!swarmOpts)
+    throw new FerryError('FERRY_BAD_REQUEST', 'The swarm runtime needs a registry every node pulls from', {
+      hint: 'Pass --registry <host:port> (or FERRY_REGISTRY).',
+    });
+  const advertise = swarmOpts.advertiseAddress ?? host;
+  if (/^(127\.|localhost$|::1$)/.test(advertise))
+    throw new FerryError(
+      'FERRY_BAD_REQUEST',
+      `The swarm's gateways cannot reach a control plane at ${advertise}: it is this machine's loopback address`,
+      {
+        hint: 'Pass --advertise-address <an address of this machine the nodes reach> (and --host to listen on it).',
+      },
+    );
+  mkdirSync(opts.home, { recursive: true, mode: 0o700 });
+  const store = openStore(join(opts.home, 'state.db'));
+  const cleanups: Array<() => Promise<void> | void> = [() => store.close()];
+  try {
+    const apiPort = opts.apiPort ?? DEFAULT_API_PORT;
+    const gatewayPort = opts.gatewayPort ?? DEFAULT_GATEWAY_PORT;
+    const { startSwarmRuntime } = await import('./swarm.ts');
+    const { runtime, images } = await startSwarmRuntime(
+      {
+        ...swarmOpts,
+        apiUrl: `http://${advertise.includes(':') ? `[${advertise}]` : advertise}:${apiPort}`,
+        gatewayPort,
+        home: opts.home,
+        store,
+        platformLabels: platformLabels(platformId(opts.home)),
+      },
+      opts.onProgress ?? (() => {}),
+    );
+    const gatewayUrl = `http://${advertise.includes(':') ? `[${advertise}]` : advertise}:${gatewayPort}`;
+    const routeFile = new RouteFile();
+    const controller = await startController(opts, store, cleanups, {
+      runtime,
+      // The gateways are elsewhere: they pull the route file; there is no in-process table to set or drain.
+      routes: { setRoutes: () => {}, waitIdle: async () => true },
+      discovery: routeFile,
+      gatewayUrl,
+      images,
+    });
+    const { apiUrl, adminToken, close } = await startApi(opts, host, store, controller, {
+      engine: undefined,
+      runtimeKind: runtime.kind,
+      gatewayUrl,
+      gatewayRoutes: routeFile,
+    });
+    return {
+      apiUrl,
+      gatewayUrl,
+      runtime,
+      store,
+      controller,
+      gateway: null,
+      adminToken,
+      async stop({ removeReplicas }) {
+        await close();
+        await controller.stop({ removeReplicas });
+        store.close();
+      },
+    };
+  } catch (error) {
+    for (const c of cleanups) await c();
+    throw error;
+  }
+}
+
+const secretsByStore = new WeakMap<Store, Secrets>();
+/** One Secrets per store: the controller and the API share it. */
+function secretsOf(home: string, store: Store): Secrets {
+  let secrets = secretsByStore.get(store);
+  if (!secrets) {
+    secrets = new Secrets(store, SecretBox.open(join(home, 'secret.key')));
+    secretsByStore.set(store, secrets);
+  }
+  return secrets;
+}
+
+type ControllerParts = Pick<
+  ConstructorParameters<typeof Controller>[0],
+  'runtime' | 'routes' | 'load' | 'discovery' | 'images' | 'gatewayUrl'
+>;
+
+/** The controller on this store, started (the first pass adopts what runs). */
+async function startController(
+  opts: PlatformOptions,
+  store: Store,
+  cleanups: Array<() => Promise<void> | void>,
+  parts: ControllerParts,
+): Promise<Controller> {
+  const secrets = secretsOf(opts.home, store);
+  const controller = new Controller({
+    ...parts,
+    store,
+    secrets,
+    logs: new LogArchive(join(opts.home, 'logs')),
+    platformId: platformId(opts.home),
+    ...(opts.logger ? { logger: opts.logger.child({ component: 'controller' }) } : {}),
+    ...(opts.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: opts.drainTimeoutMs }),
+    ...(opts.stopGraceMs === undefined ? {} : { stopGraceMs: opts.stopGraceMs }),
+    ...(opts.resyncMs === undefined ? {} : { resyncMs: opts.resyncMs }),
+  });
+  await controller.start();
+  cleanups.unshift(() => controller.stop({ removeReplicas: false }));
+  return controller;
+}
+
+/** The control-plane API, listening; the admin token made on a first start. */
+async function startApi(
+  opts: PlatformOptions,
+  host: string,
+  store: Store,
+  controller: Controller,
+  parts: {
+    engine: Engine | undefined;
+    runtimeKind: Platform['runtime']['kind'];
+    gatewayUrl: string;
+    gatewayRoutes?: RouteFile;
+  },
+): Promise<{ apiUrl: string; adminToken: string | null; close(): Promise<void> }> {
+  const secrets = secretsOf(opts.home, store);
+  const artifacts = new ArtifactStore(join(opts.home, 'artifacts'));
+  // Handlers in an artifact find the packages the server provides (onnxruntime-node) as they do in an
+  // image (/app/node_modules): by Node's resolution, walking up from the artifact to the store's root.
+  await artifacts.linkPackages(onnxRuntimePackageDirs());
+  if (opts.adminToken === 'rotate') store.deleteToken('admin');
+  const allowedRegistries =
+    opts.allowedRegistries ??
+    (process.env.FERRY_ALLOWED_REGISTRIES ?? '')
+      .split(',')
+      .map((r) => r.trim())
+      .filter((r) => r !== '');
+  const adminToken = store.listTokens().some((t) => t.name === 'admin')
+    ? null
+    : store.createToken('admin', 'platform-admin').token;
+  const { engine } = parts;
+  const api = buildControlApi({
+    store,
+    control: controller.commands,
+    secrets,
+    versions: { store, artifacts, pinImage: (ref) => pinImage(ref, engine, allowedRegistries) },
+    info: { version: FERRY_VERSION, runtime: parts.runtimeKind, gatewayUrl: parts.gatewayUrl },
+    metrics: controller.metrics,
+    ...(parts.gatewayRoutes ? { gatewayRoutes: parts.gatewayRoutes } : {}),
+    logger: opts.logger ? opts.logger.child({ component: 'api' }) : false,
+  });
+  const apiPort = opts.apiPort ?? DEFAULT_API_PORT;
+  const apiUrl = await api
+    .listen({ port: apiPort, host })
+    .catch((e: unknown) => throwListenError(e, 'control-plane API', host, apiPort, '--api-port'));
+  return { apiUrl: apiUrl.replace('[::1]', '127.0.0.1'), adminToken, close: () => api.close() };
 }
 
 /**

@@ -73,6 +73,7 @@ export interface DockerRuntimeOptions {
 
 export class DockerRuntime implements Runtime {
   readonly kind = 'docker' as const;
+  readonly manages = 'replicas' as const;
 
   readonly socketDir: string;
   /** Network operations in order per network (a removal must not race a replica joining it). */

@@ -117,6 +117,7 @@ interface ReplicaRecord {
 
 export class ProcessRuntime implements Runtime {
   readonly kind = 'process' as const;
+  readonly manages = 'replicas' as const;
   readonly stateDir: string;
   private readonly ferryBin: string;
   private readonly nodePath: string;

@@ -9,6 +9,8 @@
  */
 import type Dockerode from 'dockerode';
 import { FerryError } from '../core/errors.ts';
+import { demuxLines, engineTime } from '../image/engine/docker-engine.ts';
+import type { ReplicaLogLine } from './types.ts';
 
 export interface SwarmServiceView {
   id: string;
@@ -87,6 +89,14 @@ export interface SwarmEngine {
     labels: Record<string, string>,
   ): Promise<Array<{ id: string; name: string; labels: Record<string, string> }>>;
   removeSecret(id: string): Promise<void>;
+  /**
+   * A task's output as lines (the engine fetches it from the node the task ran on); `follow` keeps going until
+   * the signal aborts or the task's container stops.
+   */
+  taskLogs(
+    id: string,
+    opts: { tail?: number; follow?: boolean; sinceMs?: number; signal?: AbortSignal },
+  ): AsyncIterable<ReplicaLogLine>;
 }
 
 function labelFilters(labels: Record<string, string>): string[] {
@@ -111,6 +121,11 @@ async function removed(call: Promise<unknown>, what: string): Promise<void> {
   } catch (error) {
     if ((error as { statusCode?: number }).statusCode !== 404) throw engineError(error, what);
   }
+}
+
+/** dockerode's Task has logs() (GET /tasks/{id}/logs); its typings do not say so. */
+interface TaskWithLogs {
+  logs(opts: Record<string, unknown>): Promise<unknown>;
 }
 
 const ms = (iso: string | undefined): number => (iso === undefined ? 0 : Date.parse(iso) || 0);
@@ -286,5 +301,46 @@ export class DockerSwarmEngine implements SwarmEngine {
 
   async removeSecret(id: string): Promise<void> {
     await removed(this.docker.getSecret(id).remove(), `removing secret ${id}`);
+  }
+
+  async *taskLogs(
+    id: string,
+    opts: { tail?: number; follow?: boolean; sinceMs?: number; signal?: AbortSignal },
+  ): AsyncGenerator<ReplicaLogLine> {
+    const { signal } = opts;
+    if (signal?.aborted) return;
+    const query: Record<string, unknown> = {
+      stdout: true,
+      stderr: true,
+      follow: opts.follow === true,
+      tail: opts.tail ?? 'all',
+      ...(opts.sinceMs === undefined ? {} : { since: engineTime(opts.sinceMs) }),
+      ...(signal ? { abortSignal: signal } : {}),
+    };
+    let body: NodeJS.ReadableStream | Buffer;
+    try {
+      body = (await (this.docker.getTask(id) as unknown as TaskWithLogs).logs(query)) as unknown as
+        | NodeJS.ReadableStream
+        | Buffer;
+    } catch (error) {
+      if (signal?.aborted) return;
+      throw engineError(error, `reading the logs of task ${id}`);
+    }
+    if (Buffer.isBuffer(body)) {
+      yield* demuxLines([body]);
+      return;
+    }
+    const stream = body as NodeJS.ReadableStream & { destroy(): void };
+    const onAbort = () => stream.destroy();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      yield* demuxLines(stream as AsyncIterable<Buffer>);
+    } catch (error) {
+      if (signal?.aborted) return;
+      throw engineError(error, `reading the logs of task ${id}`);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      stream.destroy();
+    }
   }
 }

@@ -18,6 +18,7 @@
  * | UpdateConfig start-first, one at a time, rollback on failure | an in-place update (a secret rotated) keeps capacity |
  * | StopGracePeriod > the server's drain deadline | a drain is never cut short |
  */
+import { createHash } from 'node:crypto';
 import type Dockerode from 'dockerode';
 
 /** The port the model server and the gateway listen on inside their containers (as on Kubernetes). */
@@ -53,6 +54,8 @@ export interface SwarmRevisionInput {
   constraints: string[];
   /** The deployment's overlay network (name or ID). */
   network: string;
+  /** A network with a way out of the swarm, for a version that declares egress (name or ID); left out: none. */
+  egressNetwork?: string;
   /** How long the model may take to load before the task counts as failing. */
   startupTimeoutMs: number;
   /** The server's drain deadline on SIGTERM (FERRY_SHUTDOWN_TIMEOUT), seconds. */
@@ -61,9 +64,18 @@ export interface SwarmRevisionInput {
   labels: Record<string, string>;
 }
 
+/**
+ * Swarm names are DNS labels here (a service is found as `tasks.<name>`): at most 63 characters; a longer one keeps
+ * its start and ends with a hash of the whole.
+ */
+export function swarmName(plain: string): string {
+  if (plain.length <= 63) return plain;
+  return `${plain.slice(0, 50)}-${createHash('sha256').update(plain).digest('hex').slice(0, 12)}`;
+}
+
 /** `ferry-<tenant>-<dep>-r<N>`: the service's name, and its DNS name on the overlay. */
 export function revisionServiceName(tenant: string, deployment: string, revision: number): string {
-  return `ferry-${tenant}-${deployment}-r${revision}`;
+  return swarmName(`ferry-${tenant}-${deployment}-r${revision}`);
 }
 
 /** A health check the images can run: they have node, no shell and no curl. */
@@ -153,7 +165,9 @@ export function revisionService(r: SwarmRevisionInput): Dockerode.ServiceSpec {
         Constraints: [...r.constraints].sort(),
         Preferences: [{ Spread: { SpreadDescriptor: 'node.id' } }],
       },
-      Networks: [{ Target: r.network }],
+      Networks: [r.network, ...(r.egressNetwork === undefined ? [] : [r.egressNetwork])].map((n) => ({
+        Target: n,
+      })),
       LogDriver: LOGS,
     },
     Mode: { Replicated: { Replicas: r.replicas } },

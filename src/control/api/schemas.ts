@@ -370,7 +370,7 @@ export const InfoSchema = component(
   'Info',
   z.object({
     version: z.string(),
-    runtime: z.enum(['process', 'docker']),
+    runtime: z.enum(['process', 'docker', 'swarm']),
     gatewayUrl: z.string(),
     apiUrl: z.string().optional(),
   }),
@@ -485,6 +485,7 @@ export const ReplicaSchema = component(
     startedAt: z.number(),
     exitCode: z.number().optional(),
     restarts: z.number(),
+    node: z.string().optional().describe('the machine it runs on (swarm: the node hostname)'),
   }),
 );
 
@@ -605,7 +606,7 @@ const deploymentViewShape = {
     .nullable()
     .describe('a split asked for that waits for its revisions to be ready'),
   revisionStatus: z.array(RevisionStatusSchema),
-  runtime: z.enum(['process', 'docker']),
+  runtime: z.enum(['process', 'docker', 'swarm']),
   rollout: RolloutSchema.nullable(),
   replicaStatus: z.array(ReplicaSchema),
   conditions: z.array(ConditionSchema),

@@ -1,14 +1,17 @@
 /**
  * The life of a `ferry serve` process, as a child process: readiness only after loading, graceful
- * shutdown on SIGTERM (in-flight requests finish, readiness drops, exit 0) and its deadline, hot reload
+ * shutdown on SIGTERM (in-flight requests finish, readiness drops, exit 0) and its deadline, the image
+ * entry's shutdown delay (FERRY_SHUTDOWN_DELAY_MS: unready but serving, then the drain), hot reload
  * with --watch (no failed request, a broken spec keeps the old version serving), and JSON logs with
  * request ids. Every wait is a bounded poll; every child is stopped by PID.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { Agent, type IncomingHttpHeaders, request } from 'node:http';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { buildRequest, RawHttpConnection } from '../bench/lib/raw-http.mjs';
 import { FERRY_BIN, freePort, HANG_MS, post, ROOT, spawnServer, tempDir } from './helpers.ts';
 
 const SLOW = join(ROOT, 'test', 'fixtures', 'lifecycle', 'slow');
@@ -229,6 +232,205 @@ describe('graceful shutdown', () => {
       jsonLines(server.output()).some((l) => l.clean === false && /deadline/.test(l.msg ?? '')),
       `no 'shutdown deadline passed' log line in:\n${server.output()}`,
     );
+  });
+});
+
+interface Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/**
+ * One HTTP exchange on a new connection (node:http, an agent of its own), asking to keep it alive as a
+ * gateway does: a `Connection: close` in the answer is the server's choice.
+ */
+function exchange(url: string, path: string, body?: string): Promise<Answer> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  return new Promise<Answer>((resolve, reject) => {
+    const req = request(
+      `${url}${path}`,
+      {
+        method: body === undefined ? 'GET' : 'POST',
+        agent,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  }).finally(() => agent.destroy());
+}
+
+/**
+ * Runs the image's entry (src/server/entry.ts, through tsx) on a model directory with FERRY_* variables, on
+ * 127.0.0.1 and a free port, and waits until it is ready.
+ */
+async function startEntry(modelDir: string, env: Record<string, string>) {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'server', 'entry.ts')], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      FERRY_MODEL_DIR: modelDir,
+      FERRY_HOST: '127.0.0.1',
+      FERRY_PORT: String(port),
+      FERRY_LOG_LEVEL: 'info',
+      ...env,
+    },
+  });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const exited = exitOf(child);
+  const started = { child, port, url: `http://127.0.0.1:${port}`, output: () => output, exited };
+  track(started);
+  await waitFor('the entry to be ready', () => {
+    if (child.exitCode !== null) throw new Error(`the entry exited with ${child.exitCode}:\n${output}`);
+    return jsonLines(output).some((l) => l.msg === 'server ready') ? true : undefined;
+  });
+  return started;
+}
+
+/** Index of the first log line whose msg matches, or -1. */
+const logIndex = (output: string, msg: RegExp) =>
+  jsonLines(output)
+    .filter((l) => typeof l.level === 'number')
+    .findIndex((l) => msg.test(l.msg ?? ''));
+
+const DELAY_STARTED = /^shutdown delay: readiness is now false/;
+const DELAY_CUT = /^shutdown delay cut short/;
+const DRAINING = /^draining/;
+
+describe('shutdown delay (the image entry, FERRY_SHUTDOWN_DELAY_MS)', () => {
+  const tmp = tempDir('ferry-lifecycle-delay-');
+  after(() => tmp.remove());
+
+  test('in the delay: readiness 503, requests still served on new and kept-alive connections, each closed after its answer; a second SIGTERM ends the delay, the drain follows, exit 0', async () => {
+    const gated = gatedSlow(join(tmp.path, 'serving'));
+    // The longest delay: it cannot end on its own while the test looks at it; the second signal ends it.
+    const server = await startEntry(gated.model, { FERRY_SHUTDOWN_DELAY_MS: '60000' });
+    // A connection kept alive from before the signal, as a gateway holds one. This client never closes it
+    // itself (it ignores Connection headers): when it closes, the server closed it.
+    const kept = await RawHttpConnection.connect('127.0.0.1', server.port);
+    const raw = (method: string, path: string, body?: string) =>
+      buildRequest({
+        method,
+        host: `127.0.0.1:${server.port}`,
+        path,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body }),
+      });
+    try {
+      assert.equal((await kept.request(raw('GET', '/v2/health/ready'))).status, 200);
+
+      process.kill(server.child.pid!, 'SIGTERM');
+      await waitFor('the shutdown delay log line', () =>
+        logIndex(server.output(), DELAY_STARTED) >= 0 ? true : undefined,
+      );
+
+      // Readiness is false at once, on a new connection, which closes after the answer as every one does now.
+      const ready = await exchange(server.url, '/v2/health/ready');
+      assert.equal(ready.status, 503, ready.body);
+      assert.deepEqual(JSON.parse(ready.body), { ready: false });
+      assert.equal(ready.headers.connection, 'close');
+
+      // A new connection is accepted and its inference answered as usual, with Connection: close.
+      const fresh = await exchange(server.url, '/v2/models/slow/infer', slowBody(0));
+      assert.equal(fresh.status, 200, fresh.body);
+      assert.deepEqual((JSON.parse(fresh.body).outputs as { data: number[] }[])[0]!.data, [0]);
+      assert.equal(fresh.headers.connection, 'close');
+
+      // The connection kept alive from before the signal: its next request is served, then the server closes it.
+      const answer = await kept.request(raw('POST', '/v2/models/slow/infer', slowBody(0)));
+      assert.equal(answer.status, 200, answer.body.toString());
+      await waitFor('the server to close the kept-alive connection', () =>
+        kept.socket.destroyed ? true : undefined,
+      );
+
+      // The routes of the Fastify app (metadata here) are served in the delay too, and close likewise.
+      const meta = await exchange(server.url, '/v2/models/slow');
+      assert.equal(meta.status, 200, meta.body);
+      assert.equal(JSON.parse(meta.body).name, 'slow');
+      assert.equal(meta.headers.connection, 'close');
+
+      assert.equal(logIndex(server.output(), DRAINING), -1, 'the drain began before the second signal');
+      assert.equal(server.child.exitCode, null);
+
+      process.kill(server.child.pid!, 'SIGTERM');
+      const exit = await server.exited;
+      assert.deepEqual([exit.code, exit.signal], [0, null], server.output());
+      const out = server.output();
+      const cut = logIndex(out, DELAY_CUT);
+      const draining = logIndex(out, DRAINING);
+      const stopped = logIndex(out, /^stopped$/);
+      assert.ok(
+        cut > logIndex(out, DELAY_STARTED),
+        `no 'shutdown delay cut short' line after the delay's in:\n${out}`,
+      );
+      assert.ok(
+        draining > cut && stopped > draining,
+        `no 'draining' then 'stopped' after the cut in:\n${out}`,
+      );
+      const errors = jsonLines(out).filter((l) => typeof l.level === 'number' && l.level >= 50);
+      assert.deepEqual(errors, [], 'a clean shutdown logs no errors');
+    } finally {
+      kept.close();
+    }
+  });
+
+  test('when the delay is over the drain runs as without one: the request in flight finishes, then exit 0', async () => {
+    const gated = gatedSlow(join(tmp.path, 'over'));
+    const server = await startEntry(gated.model, { FERRY_SHUTDOWN_DELAY_MS: '300' });
+    // Held until the test releases it: the drain must wait for it, whatever the delay did meanwhile.
+    const inFlight = exchange(server.url, '/v2/models/slow/infer', slowBody(-1));
+    await predictStarted(server.output, -1);
+
+    process.kill(server.child.pid!, 'SIGTERM');
+    await waitFor('the draining log line (the delay over)', () =>
+      logIndex(server.output(), DRAINING) >= 0 ? true : undefined,
+    );
+    const out = server.output();
+    const delayed = logIndex(out, DELAY_STARTED);
+    assert.ok(
+      delayed >= 0 && delayed < logIndex(out, DRAINING),
+      `no delay log line before draining in:\n${out}`,
+    );
+    assert.equal(logIndex(out, DELAY_CUT), -1, 'nothing cut the delay short');
+    assert.notEqual(await statusOf(`${server.url}/v2/health/ready`), 200, 'ready while draining');
+    assert.equal(server.child.exitCode, null, 'exited while a request was still in flight');
+
+    gated.release();
+    const answer = await inFlight;
+    assert.equal(answer.status, 200, answer.body);
+    assert.deepEqual((JSON.parse(answer.body).outputs as { data: number[] }[])[0]!.data, [-1]);
+    const exit = await server.exited;
+    assert.deepEqual([exit.code, exit.signal], [0, null], server.output());
+    assert.ok(logIndex(server.output(), /^stopped$/) > logIndex(server.output(), DRAINING));
+  });
+
+  test('FERRY_SHUTDOWN_DELAY_MS outside 0-60000 or not an integer: one line naming it and the range, exit 2', async () => {
+    for (const value of ['60001', '-1', '1.5', '3s']) {
+      const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'server', 'entry.ts')], {
+        cwd: ROOT,
+        env: { ...process.env, FERRY_MODEL_DIR: IRIS, FERRY_PORT: '0', FERRY_SHUTDOWN_DELAY_MS: value },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      track({ child });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      const exit = await exitOf(child);
+      assert.equal(exit.code, 2, stderr);
+      assert.equal(
+        stderr,
+        `ferry: invalid configuration: FERRY_SHUTDOWN_DELAY_MS must be an integer from 0 to 60000, got ${JSON.stringify(value)}\n`,
+      );
+    }
   });
 });
 

@@ -16,6 +16,8 @@ export declare class RawHttpConnection {
   static connect(host: '127.0.0.1', port: number): Promise<RawHttpConnection>;
   /** This end's port. */
   readonly localPort: number;
+  /** The connection: its 'close' event says when it ends (this client closes it only in close()). */
+  readonly socket: import('node:net').Socket;
   /** Write the request bytes (one write) and resolve with the whole response. */
   request(bytes: Uint8Array): Promise<{ status: number; body: Buffer }>;
   close(): void;

@@ -37,6 +37,15 @@ export interface ReplicaStartup {
   readyAt: number;
 }
 
+/**
+ * Milliseconds the server keeps serving after SIGTERM before it drains (0-60000, default 0): readiness is false
+ * at once, requests are still answered, each with Connection: close. For runtimes whose discovery a gateway may
+ * still hold the replica in after the stop signal (Swarm's DNS). The image's entry reads it.
+ */
+export const SHUTDOWN_DELAY_ENV = 'FERRY_SHUTDOWN_DELAY_MS';
+/** Its largest value: a delay is the time a gateway may keep a stale address, seconds, not minutes. */
+export const MAX_SHUTDOWN_DELAY_MS = 60_000;
+
 /** The replica's effective CPU limit in cores; the server sizes its threads by it on every runtime. */
 export const CPU_LIMIT_ENV = 'FERRY_CPU_LIMIT';
 

@@ -182,6 +182,7 @@ test('invalid configuration: one line on stderr, exit 2', async () => {
       /^ferry: invalid configuration: FERRY_PORT must be an integer from 0 to 65535, got "eighty"\n$/,
     ],
     [{ FERRY_SHUTDOWN_TIMEOUT: '-1' }, /FERRY_SHUTDOWN_TIMEOUT must be an integer from 0 to 3600/],
+    [{ FERRY_SHUTDOWN_DELAY_MS: '60001' }, /FERRY_SHUTDOWN_DELAY_MS must be an integer from 0 to 60000/],
     [{ FERRY_LOG_LEVEL: 'loud' }, /FERRY_LOG_LEVEL must be one of/],
     [{ FERRY_MODEL_DIR: join(work, 'nowhere') }, /FERRY_FILE_NOT_FOUND: model path .*nowhere does not exist/],
   ] as const) {

@@ -5,6 +5,7 @@ import {
   gatewayService,
   revisionService,
   revisionServiceName,
+  SWARM_SHUTDOWN_DELAY_MS,
   type SwarmRevisionInput,
 } from './swarm-service.ts';
 
@@ -79,6 +80,14 @@ test('what a reviewer relies on: hardened, no secret value anywhere, dnsrr witho
   assert.ok(
     !(task.ContainerSpec.Env as string[]).some((e) => e.startsWith('FERRY_SECRETS_DIR')),
     'no secrets dir without secrets',
+  );
+  // A stopping task serves through the shutdown delay, then drains; Swarm's SIGKILL comes after both.
+  assert.ok(
+    (task.ContainerSpec.Env as string[]).includes(`FERRY_SHUTDOWN_DELAY_MS=${SWARM_SHUTDOWN_DELAY_MS}`),
+  );
+  assert.ok(
+    (task.ContainerSpec.StopGracePeriod as number) >
+      (SWARM_SHUTDOWN_DELAY_MS + IRIS.shutdownTimeoutS * 1000) * 1_000_000,
   );
   // Secrets: references only; the env never carries them.
   const withSecrets = JSON.stringify(revisionService(IRIS));

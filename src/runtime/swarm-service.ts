@@ -16,16 +16,32 @@
  * | secrets as Swarm secrets (encrypted in the raft log), files at /run/secrets/<NAME>, mode 0400, owner 65532 | never an env value, never in `docker service inspect` |
  * | RestartPolicy any, 1 s delay | a crashed replica comes back; node failure: rescheduled elsewhere |
  * | UpdateConfig start-first, one at a time, rollback on failure | an in-place update (a secret rotated) keeps capacity |
- * | StopGracePeriod > the server's drain deadline | a drain is never cut short |
+ * | FERRY_SHUTDOWN_DELAY_MS (SWARM_SHUTDOWN_DELAY_MS) | a stopping task keeps serving, unready, while gateways still hold its address from DNS |
+ * | StopGracePeriod > that delay + the server's drain deadline | a drain is never cut short |
  */
 import { createHash } from 'node:crypto';
 import type Dockerode from 'dockerode';
+import { SHUTDOWN_DELAY_ENV } from '../core/replica.ts';
 
 /** The port the model server and the gateway listen on inside their containers (as on Kubernetes). */
 export const SWARM_SERVER_PORT = 8080;
 /** The uid:gid the images run as. */
 const RUN_AS = '65532:65532';
 const SECOND_NS = 1_000_000_000;
+const MS_NS = 1_000_000;
+/**
+ * A revision's tasks keep serving this long after SIGTERM before they drain (FERRY_SHUTDOWN_DELAY_MS: readiness
+ * 503 at once, requests still answered, each with Connection: close). Docker has no preStop hook, and a gateway
+ * uses the addresses it resolved for `tasks.<service>` until it resolves again (--resolve-every). So the delay
+ * must outlast the gateway's re-resolve interval plus Swarm's DNS removal, counted from that removal. Swarm
+ * takes a stopping task out of DNS first and waits 2 s for that to spread (moby's defaultGossipConvergeDelay)
+ * before the SIGTERM: 2 s + 3 s = 5 s, the gateway's default --resolve-every (gatewayService leaves it at
+ * 5 s), so 3 s covers it with no margin; a gateway resolving more often (--resolve-every 1s) leaves plenty.
+ * A request that still comes later is not lost as a rule: a draining replica answers 503 x-ferry-draining and a
+ * closed one refuses the connection, and the gateway retries both on another replica (within its retry budget
+ * and retry body limit); the delay keeps that path for the rare case.
+ */
+export const SWARM_SHUTDOWN_DELAY_MS = 3000;
 /** Where Swarm mounts a service's secrets; the server reads them there (FERRY_SECRETS_DIR). */
 export const SWARM_SECRETS_DIR = '/run/secrets';
 
@@ -119,6 +135,7 @@ export function revisionService(r: SwarmRevisionInput): Dockerode.ServiceSpec {
     FERRY_HOST: '0.0.0.0',
     FERRY_PORT: String(SWARM_SERVER_PORT),
     FERRY_SHUTDOWN_TIMEOUT: String(r.shutdownTimeoutS),
+    [SHUTDOWN_DELAY_ENV]: String(SWARM_SHUTDOWN_DELAY_MS),
     FERRY_FAIL_ON_LOAD_ERROR: '1',
     ...(r.secrets.length > 0 ? { FERRY_SECRETS_DIR: SWARM_SECRETS_DIR } : {}),
   };
@@ -133,8 +150,8 @@ export function revisionService(r: SwarmRevisionInput): Dockerode.ServiceSpec {
           .sort()
           .map((k) => `${k}=${env[k as keyof typeof env]}`),
         ...HARDENED,
-        // Longer than the server's drain deadline: a drain is never cut short.
-        StopGracePeriod: (r.shutdownTimeoutS + 10) * SECOND_NS,
+        // Longer than the shutdown delay and the server's drain deadline after it: a drain is never cut short.
+        StopGracePeriod: (SWARM_SHUTDOWN_DELAY_MS + (r.shutdownTimeoutS + 10) * 1000) * MS_NS,
         HealthCheck: {
           Test: httpCheck('/v2/health/ready'),
           Interval: 2 * SECOND_NS,

@@ -232,22 +232,29 @@ class Front {
     ];
     for (const key in headers) head.push(key, headers[key]!);
     // While draining, a connection whose answer is out closes: kept alive and idle, it would hold the
-    // listener open until its keep-alive timeout, and the exit with it.
-    if (this.#dataPlane.draining && headers.connection === undefined) head.push('connection', 'close');
+    // listener open until its keep-alive timeout, and the exit with it. In the shutdown delay too: the
+    // client learns it from the header, so it opens its next connection elsewhere (graceful connection
+    // draining) rather than finding this one gone under a request it sends on it later.
+    const plane = this.#dataPlane;
+    if ((plane.draining || plane.delaying) && headers.connection === undefined)
+      head.push('connection', 'close');
     res.writeHead(status, head);
     res.end(body);
   }
 
   #probe(req: IncomingMessage, res: ServerResponse, route: RouteCounter, status: number, body: Buffer): void {
     route.count(status);
-    res.writeHead(status, [
+    const head = [
       'content-type',
       JSON_TYPE,
       'content-length',
       String(body.length),
       'x-request-id',
       this.#requestId(req),
-    ]);
+    ];
+    // In the shutdown delay a prober's kept-alive connection closes as every other one does (#answer).
+    if (this.#dataPlane.delaying) head.push('connection', 'close');
+    res.writeHead(status, head);
     res.end(body);
     req.resume();
   }

@@ -48,6 +48,7 @@ export interface ModelMetadataWithState extends ModelMetadata {
 
 export class DataPlane {
   #draining = false;
+  #delaying = false;
   #startupDone = false;
   #listeningAt: number | null = null;
   #startup: ReplicaStartup | null = null;
@@ -58,9 +59,17 @@ export class DataPlane {
     return true;
   }
 
-  /** Ready once startup loading finished with at least one READY model, and until draining starts. */
+  /**
+   * Ready once startup loading finished with at least one READY model, and until shutdown starts (its delay,
+   * when there is one, or else draining).
+   */
   ready(): boolean {
-    return !this.#draining && this.#startupDone && this.repository.all().some((v) => v.state === 'READY');
+    return (
+      !this.#draining &&
+      !this.#delaying &&
+      this.#startupDone &&
+      this.repository.all().some((v) => v.state === 'READY')
+    );
   }
 
   markListening(): void {
@@ -90,8 +99,22 @@ export class DataPlane {
     return this.#startup;
   }
 
+  /**
+   * The shutdown delay (server.ts, FERRY_SHUTDOWN_DELAY_MS): readiness is false, requests are still served,
+   * and each connection closes once its answer is out. Ends when draining starts.
+   */
+  startShutdownDelay(): void {
+    if (!this.#draining) this.#delaying = true;
+  }
+
+  /** In the shutdown delay: serving as usual, but no longer ready, and not keeping connections alive. */
+  get delaying(): boolean {
+    return this.#delaying;
+  }
+
   startDraining(): void {
     this.#draining = true;
+    this.#delaying = false;
   }
 
   get draining(): boolean {

@@ -9,6 +9,9 @@
  *                           instead of FERRY_HOST:FERRY_PORT (a stale socket file there is replaced)
  *   FERRY_SOCKET_MODE       that socket's permission bits, octal          default 600
  *   FERRY_SHUTDOWN_TIMEOUT  seconds draining may take on SIGTERM, 0-3600  default 30
+ *   FERRY_SHUTDOWN_DELAY_MS ms still served on SIGTERM, 0-60000           default 0
+ *                           before the drain: readiness answers 503 at once, requests are served as usual,
+ *                           each answer with Connection: close (Swarm: a gateway may hold the address a while)
  *   FERRY_LOG_LEVEL         pino level                                    default info
  *   FERRY_SERVING_OVERRIDES JSON merged over ferry.yaml's serving section  default none
  *   FERRY_FAIL_ON_LOAD_ERROR "1": a model that fails to load ends the server (exit 3), as replicas want
@@ -19,7 +22,8 @@
  *
  * As PID 1 in a container the process gets no default signal handlers, so SIGTERM/SIGINT are handled here:
  * drain (readiness false, in-flight requests finish, workers stop), then exit 0, or 1 when the deadline cut
- * requests off. A second signal exits at once (130).
+ * requests off. A second signal exits at once (130). With FERRY_SHUTDOWN_DELAY_MS, the drain comes after the
+ * delay; a second signal during the delay ends it (the drain starts at once), and a further one exits (130).
  */
 // First: starts the model's worker while the modules below load and run (worker/preload.ts).
 import './worker/preload-entry.ts';
@@ -28,6 +32,8 @@ import {
   EXIT_MODEL_LOAD_FAILED,
   FAIL_ON_LOAD_ERROR_ENV,
   LISTEN_SOCKET_ENV,
+  MAX_SHUTDOWN_DELAY_MS,
+  SHUTDOWN_DELAY_ENV,
   SOCKET_MODE_ENV,
 } from '../core/replica.ts';
 import { parseServingOverrides, SERVING_OVERRIDES_ENV } from '../spec/index.ts';
@@ -45,6 +51,7 @@ interface EntryConfig {
   socketPath: string | undefined;
   socketMode: number;
   shutdownTimeoutMs: number;
+  shutdownDelayMs: number;
   logLevel: string;
   servingOverrides: Record<string, unknown> | undefined;
 }
@@ -67,6 +74,8 @@ function readConfig(env: NodeJS.ProcessEnv): EntryConfig | { problem: string } {
   if (typeof port !== 'number') return port;
   const timeout = int('FERRY_SHUTDOWN_TIMEOUT', 30, 0, 3600);
   if (typeof timeout !== 'number') return timeout;
+  const delay = int(SHUTDOWN_DELAY_ENV, 0, 0, MAX_SHUTDOWN_DELAY_MS);
+  if (typeof delay !== 'number') return delay;
   const logLevel = get('FERRY_LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel))
     return {
@@ -97,6 +106,7 @@ function readConfig(env: NodeJS.ProcessEnv): EntryConfig | { problem: string } {
     socketPath,
     socketMode,
     shutdownTimeoutMs: timeout * 1000,
+    shutdownDelayMs: delay,
     logLevel,
   };
 }
@@ -115,7 +125,11 @@ const logger = createLogger(config.logLevel);
 let server: Awaited<ReturnType<typeof startServer>> | undefined;
 let signals = 0;
 const stop = (signal: string) => {
-  if (++signals > 1) process.exit(130);
+  if (++signals > 1) {
+    // During the shutdown delay a second signal only ends the delay; otherwise it ends the process.
+    if (signals === 2 && server?.endShutdownDelay()) return;
+    process.exit(130);
+  }
   // A signal during startup: nothing to drain yet.
   if (server === undefined) {
     void preloadSettled().then(() => process.exit(0));
@@ -138,6 +152,7 @@ try {
       ? {}
       : { socketPath: config.socketPath, socketMode: config.socketMode }),
     shutdownTimeoutMs: config.shutdownTimeoutMs,
+    shutdownDelayMs: config.shutdownDelayMs,
     logger,
     ...(config.servingOverrides ? { servingOverrides: config.servingOverrides } : {}),
     failOnLoadError: process.env[FAIL_ON_LOAD_ERROR_ENV] === '1',

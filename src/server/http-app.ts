@@ -68,6 +68,9 @@ export function createHttpApp({ dataPlane, metrics, logger, maxBodyBytes }: Http
       reply.code(status).headers(headers).send(body);
       return;
     }
+    // In the shutdown delay the request is served, and its connection closes once the answer is out: the
+    // header says so to the client, which opens its next connection elsewhere (data-front.ts does the same).
+    if (dataPlane.delaying) reply.header('connection', 'close');
     done();
   });
   app.addHook('onResponse', (request, reply, done) => {

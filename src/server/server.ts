@@ -1,6 +1,8 @@
 /**
  * Starts a model server: load the repository, listen, and on SIGTERM/SIGINT drain (readiness goes
- * false, in-flight requests finish, workers stop) and close within a deadline.
+ * false, in-flight requests finish, workers stop) and close within a deadline. With a shutdown delay, the
+ * drain waits that long first: readiness is false at once, but requests are still served meanwhile (for a
+ * gateway that still has this replica's address from DNS; see shutdownDelayMs).
  */
 
 import { watch } from 'node:fs';
@@ -35,6 +37,15 @@ export interface ServerOptions {
   watch?: boolean;
   /** How long draining may take on shutdown, in ms. */
   shutdownTimeoutMs?: number;
+  /**
+   * How long close() keeps serving before it drains, in ms (default 0: it drains at once). Meanwhile
+   * readiness answers 503, new connections and requests are served as usual, and every answer carries
+   * `Connection: close`, so a client holding a kept-alive connection moves to a new one, elsewhere. For
+   * runtimes that take a replica out of discovery without waiting for it to go unready (Docker Swarm's DNS:
+   * a gateway keeps an address until it resolves again). endShutdownDelay() cuts it short. The drain's
+   * deadline (shutdownTimeoutMs) starts after it.
+   */
+  shutdownDelayMs?: number;
   /** Largest body any route accepts, in bytes. */
   maxBodyBytes?: number;
   logger?: Logger;
@@ -55,8 +66,16 @@ export interface RunningServer {
   dataPlane: DataPlane;
   repository: ModelRepository;
   logger: Logger;
-  /** Drains and stops; true when everything finished within the deadline. Safe to call more than once. */
+  /**
+   * Waits the shutdown delay (when there is one), drains and stops; true when everything finished within the
+   * deadline. Safe to call more than once.
+   */
   close(): Promise<boolean>;
+  /**
+   * Ends the shutdown delay now, so that the drain starts (a second SIGTERM in entry.ts). True when close() was
+   * in its delay; false otherwise (not closing, no delay, or draining already), and then it does nothing.
+   */
+  endShutdownDelay(): boolean;
 }
 
 export function createLogger(level = process.env.FERRY_LOG_LEVEL ?? 'info'): Logger {
@@ -149,8 +168,26 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const watchers = options.watch ? watchModelDirs(repository, logger) : [];
 
   let closing: Promise<boolean> | null = null;
+  let endDelay: (() => void) | null = null;
   const close = () => {
     closing ??= (async () => {
+      const delayMs = options.shutdownDelayMs ?? 0;
+      if (delayMs > 0) {
+        dataPlane.startShutdownDelay();
+        logger.info(
+          { delayMs },
+          'shutdown delay: readiness is now false; still serving, each connection closed after its answer',
+        );
+        const cut = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), delayMs);
+          endDelay = () => {
+            clearTimeout(timer);
+            resolve(true);
+          };
+        });
+        endDelay = null;
+        if (cut) logger.info({ delayMs }, 'shutdown delay cut short');
+      }
       const timeoutMs = options.shutdownTimeoutMs ?? 30_000;
       logger.info({ timeoutMs }, 'draining: readiness is now false; finishing in-flight requests');
       dataPlane.startDraining();
@@ -172,7 +209,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     return closing;
   };
 
-  return { url, port, dataPlane, repository, logger, close };
+  const endShutdownDelay = () => {
+    if (endDelay === null) return false;
+    endDelay();
+    return true;
+  };
+
+  return { url, port, dataPlane, repository, logger, close, endShutdownDelay };
 }
 
 function portInUse({ host, port, portSetting = '--port' }: ServerOptions): FerryError {

@@ -82,7 +82,7 @@ export function readContext(home: string = ferryHomeDir()): FerryContext | undef
     typeof v.apiUrl !== 'string' ||
     typeof v.token !== 'string' ||
     typeof v.gatewayUrl !== 'string' ||
-    (v.runtime !== 'process' && v.runtime !== 'docker') ||
+    (v.runtime !== 'process' && v.runtime !== 'docker' && v.runtime !== 'swarm') ||
     (v.pid !== undefined && !Number.isInteger(v.pid))
   ) {
     throw new FerryError(

@@ -238,17 +238,21 @@ export class SwarmRuntime implements RevisionRuntime {
   async removeAll(labels: Record<string, string>): Promise<void> {
     const services = await this.engine.services(labels);
     await Promise.all(services.map((s) => this.engine.removeService(s.id)));
-    // Networks (and secrets) are in use until the tasks' containers are gone on every node.
+    // Networks (and secrets) are in use until the tasks' containers are gone on every node; a removed network
+    // is still listed until the manager's own last container on it is gone. Done when none is listed.
     const deadline = Date.now() + 120_000;
     let left: string[] = [];
-    do {
-      left = [];
-      for (const s of await this.engine.secrets(labels))
-        await this.engine.removeSecret(s.id).catch(() => left.push(`secret ${s.name}`));
+    for (;;) {
+      for (const s of await this.engine.secrets(labels)) await this.engine.removeSecret(s.id).catch(() => {});
       for (const n of await this.engine.networks(labels))
-        await this.engine.removeNetwork(n.id).catch(() => left.push(`network ${n.name}`));
-      if (left.length > 0) await new Promise((r) => setTimeout(r, 500));
-    } while (left.length > 0 && Date.now() < deadline);
+        await this.engine.removeNetwork(n.id).catch(() => {});
+      left = [
+        ...(await this.engine.secrets(labels)).map((s) => `secret ${s.name}`),
+        ...(await this.engine.networks(labels)).map((n) => `network ${n.name}`),
+      ];
+      if (left.length === 0 || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
     if (left.length > 0)
       throw new FerryError(
         'FERRY_ENGINE_FAILED',

@@ -35,8 +35,8 @@ const MS_NS = 1_000_000;
  * uses the addresses it resolved for `tasks.<service>` until it resolves again (--resolve-every). So the delay
  * must outlast the gateway's re-resolve interval plus Swarm's DNS removal, counted from that removal. Swarm
  * takes a stopping task out of DNS first and waits 2 s for that to spread (moby's defaultGossipConvergeDelay)
- * before the SIGTERM: 2 s + 3 s = 5 s, the gateway's default --resolve-every (gatewayService leaves it at
- * 5 s), so 3 s covers it with no margin; a gateway resolving more often (--resolve-every 1s) leaves plenty.
+ * before the SIGTERM: 2 s + 3 s = 5 s, against the gateway service's --resolve-every of 1 s (gatewayService):
+ * 4 s to spare.
  * A request that still comes later is not lost as a rule: a draining replica answers 503 x-ferry-draining and a
  * closed one refuses the connection, and the gateway retries both on another replica (within its retry budget
  * and retry body limit); the delay keeps that path for the rare case.
@@ -242,6 +242,10 @@ export function gatewayService(g: SwarmGatewayInput): Dockerode.ServiceSpec {
           `${SWARM_SECRETS_DIR}/ferry-gateway-token`,
           '--check-every',
           `${g.checkEveryMs ?? 1000}ms`,
+          // A task leaving is out of DNS 2 s before its SIGTERM and keeps serving SWARM_SHUTDOWN_DELAY_MS after:
+          // a gateway that looks again every second never sends it a request it cannot take.
+          '--resolve-every',
+          '1s',
           '--host',
           '0.0.0.0',
           '--port',

@@ -167,39 +167,15 @@ export async function startFerryLab(prefix: string, dir: string, replicas = 2): 
       }),
     );
     const gateways = await Promise.all(swarm.nodes.map((n) => swarm.proxy(n.address, 8080)));
-    const body = readFileSync(join(ROOT, 'examples/iris/requests/setosa.json'));
-    const agents = new Map<string, Agent>();
+    const client = irisClient();
     return {
       swarm,
       engine,
       gateways,
       route: (revision) => writeFileSync(routes, routesFor(revision)),
-      async infer(socket, timeoutMs = 5000) {
-        let dispatcher = agents.get(socket);
-        if (dispatcher === undefined) {
-          dispatcher = new Agent({ connect: { socketPath: socket } });
-          agents.set(socket, dispatcher);
-        }
-        try {
-          const res = await fetch('http://lab/v2/models/iris/infer', {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body,
-            dispatcher,
-            signal: AbortSignal.timeout(timeoutMs),
-          });
-          const text = await res.text();
-          if (res.status !== 200) return { ok: false, why: `${res.status} ${text.slice(0, 100)}` };
-          const answer = JSON.parse(text) as { model_version?: string; outputs?: Array<{ data: number[] }> };
-          return answer.outputs?.[0]?.data[0] === 0
-            ? { ok: true, version: String(answer.model_version) }
-            : { ok: false, why: `wrong answer ${text.slice(0, 100)}` };
-        } catch (error) {
-          return { ok: false, why: String((error as Error).cause ?? (error as Error).message).slice(0, 100) };
-        }
-      },
+      infer: client.infer,
       stop: async () => {
-        await Promise.all([...agents.values()].map((a) => a.close()));
+        await client.close();
         await stop();
       },
     };
@@ -207,4 +183,47 @@ export async function startFerryLab(prefix: string, dir: string, replicas = 2): 
     await stop();
     throw error;
   }
+}
+
+export type InferOutcome = { ok: true; version: string } | { ok: false; why: string };
+
+/**
+ * Inferences of iris (setosa) through gateway unix sockets (Swarm.proxy), a keep-alive agent per socket: the model
+ * version that answered setosa, or why not. `path` picks the deployment (default iris, the default tenant).
+ */
+export function irisClient(path = '/v2/models/iris/infer'): {
+  infer(socket: string, timeoutMs?: number): Promise<InferOutcome>;
+  close(): Promise<void>;
+} {
+  const body = readFileSync(join(ROOT, 'examples/iris/requests/setosa.json'));
+  const agents = new Map<string, Agent>();
+  return {
+    async infer(socket, timeoutMs = 5000) {
+      let dispatcher = agents.get(socket);
+      if (dispatcher === undefined) {
+        dispatcher = new Agent({ connect: { socketPath: socket } });
+        agents.set(socket, dispatcher);
+      }
+      try {
+        const res = await fetch(`http://lab${path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+          dispatcher,
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+        const text = await res.text();
+        if (res.status !== 200) return { ok: false, why: `${res.status} ${text.slice(0, 100)}` };
+        const answer = JSON.parse(text) as { model_version?: string; outputs?: Array<{ data: number[] }> };
+        return answer.outputs?.[0]?.data[0] === 0
+          ? { ok: true, version: String(answer.model_version) }
+          : { ok: false, why: `wrong answer ${text.slice(0, 100)}` };
+      } catch (error) {
+        return { ok: false, why: String((error as Error).cause ?? (error as Error).message).slice(0, 100) };
+      }
+    },
+    async close() {
+      await Promise.all([...agents.values()].map((a) => a.close()));
+    },
+  };
 }

@@ -115,6 +115,14 @@ describe('the Swarm engine on a 3-node swarm', { skip: swarmSkip }, () => {
       { check: true },
     );
     assert.equal(stat.stdout.trim(), '400 65532');
+    // Its output, read through the manager from whichever node runs it: the last lines, and lines as they come.
+    const remote = up.find((x) => x.nodeId !== nodes.find((n) => n.leader)?.id) ?? task;
+    const lines: string[] = [];
+    for await (const l of engine.taskLogs(remote.id, { tail: 50 })) lines.push(l.line);
+    assert.ok(
+      lines.some((l) => l.includes('Server listening')),
+      `task logs: ${JSON.stringify(lines).slice(0, 800)}`,
+    );
     const service = await swarm.docker(1, ['service', 'inspect', 'ferry-t-iris-r1'], { check: true });
     assert.ok(!service.stdout.includes('k-123-not-shown'), 'no secret value in docker service inspect');
 

@@ -1,0 +1,419 @@
+/**
+ * `ferry up --runtime swarm` on a real 3-manager swarm (harness.ts), used as a user would: the control plane runs on
+ * the "manager machine" (the lab's bridge namespace, where the registry is too) and the CLI next to it; the model is
+ * deployed from its directory, built and pushed by Ferry, pinned by digest; the gateways are a Swarm service on every
+ * node. Under a steady load through the gateways of nodes 2 and 3, with every figure printed:
+ *
+ *   deploy, scale up, canary at 10% (measured over 10,000 requests, within 1%), promote, undo, scale down   0 failed
+ *   the control plane stopped (replicas kept) and started again: adopts, no service made twice              0 failed
+ *   the leader manager's engine lost (SIGKILL) and back: serving unaffected                                   0 failed
+ *   ferry down: every service, network and secret Ferry made is gone, nothing else
+ *
+ * Replicas killed and whole nodes lost are in swarm-failures.test.ts (healing is Swarm's, the same either way).
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { FERRY_BIN, ROOT } from '../helpers.ts';
+import { type InferOutcome, irisClient } from './ferry-lab.ts';
+import { type Swarm, startSwarm, swarmSkip, waitFor } from './harness.ts';
+import { PATH_ENV } from './proc.ts';
+
+const API_PORT = 7070;
+const GATEWAY_PORT = 8080;
+const CLIENTS_PER_GATEWAY = 2;
+
+interface Outcome {
+  sent: number;
+  at: number;
+  ok: boolean;
+  version?: string;
+  why?: string;
+}
+
+describe('ferry up --runtime swarm', { skip: swarmSkip }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-swarm-platform-'));
+  let swarm: Swarm | undefined;
+  let plane: ChildProcess | undefined;
+  const client = irisClient();
+  after(async () => {
+    if (plane?.exitCode === null) {
+      const gone = new Promise((r) => plane!.once('exit', r));
+      plane.kill('SIGTERM');
+      await gone;
+    }
+    await client.close();
+    await swarm?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('deploy, scale, canary, promote, undo, restart, leader lost, down: no failed request', async (t) => {
+    const home = join(dir, 'home');
+    const versions = ['1', '2'].map((v) => {
+      const model = join(dir, `iris-${v}`);
+      cpSync(join(ROOT, 'examples/iris'), model, { recursive: true });
+      const yaml = join(model, 'ferry.yaml');
+      writeFileSync(yaml, readFileSync(yaml, 'utf8').replace('version: "1"', `version: "${v}"`));
+      return model;
+    });
+    swarm = await startSwarm({ prefix: 'fswp', offline: false, egress: true });
+    const s = swarm;
+    const registry = await s.registry();
+    const address = s.bridge.address;
+    const report: string[] = [];
+    const seconds = (ms: number) => (ms / 1000).toFixed(1);
+
+    /** The CLI on the manager machine. */
+    const ferry = async (args: string[], timeoutMs = 300_000) => {
+      const r = await s.exec(
+        s.bridge.netns,
+        ['env', `FERRY_HOME=${home}`, process.execPath, FERRY_BIN, ...args],
+        {
+          timeoutMs,
+        },
+      );
+      assert.equal(r.code, 0, `ferry ${args.join(' ')}: ${r.stderr}${r.stdout}`);
+      return r.stdout;
+    };
+    const describeJson = async () =>
+      JSON.parse(await ferry(['describe', 'iris', '-o', 'json'])) as {
+        replicaStatus: Array<{ revision: number; state: string; node?: string; name: string }>;
+        traffic: Array<{ revision: number; percent: number }>;
+        rollout: { state?: { percent?: number; phase?: string } } | null;
+      };
+    /** Ferry's services as `<id> <name> <spec version>`: a service made twice or updated shows here. */
+    const ferryServices = async () => {
+      const ids = (
+        await s.docker(1, ['service', 'ls', '--filter', 'label=ferry.dev/managed-by=ferry', '-q'], {
+          check: true,
+        })
+      ).stdout
+        .trim()
+        .split('\n')
+        .filter((l) => l !== '');
+      if (ids.length === 0) return [];
+      const out = await s.docker(
+        1,
+        ['service', 'inspect', '--format', '{{.ID}} {{.Spec.Name}} {{.Version.Index}}', ...ids],
+        { check: true },
+      );
+      return out.stdout
+        .trim()
+        .split('\n')
+        .filter((l) => l !== '')
+        .sort();
+    };
+
+    /** Starts the control plane; resolves once it says it is up. */
+    const startPlane = async () => {
+      const started = Date.now();
+      const child = spawn(
+        'ip',
+        [
+          'netns',
+          'exec',
+          s.bridge.netns,
+          process.execPath,
+          FERRY_BIN,
+          'up',
+          '--foreground',
+          '--runtime',
+          'swarm',
+          '--home',
+          home,
+          '--host',
+          address,
+          '--api-port',
+          String(API_PORT),
+          '--gateway-port',
+          String(GATEWAY_PORT),
+          '--docker-host',
+          s.nodes[0]!.dockerHost,
+          '--registry',
+          registry,
+          '--insecure-registry',
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...process.env, PATH: PATH_ENV, FERRY_LOG_LEVEL: 'warn' },
+        },
+      );
+      let output = '';
+      child.stdout!.on('data', (d: Buffer) => {
+        output += d.toString();
+      });
+      child.stderr!.on('data', (d: Buffer) => {
+        output += d.toString();
+      });
+      await waitFor('the control plane up', () => output.includes('Ferry is up') || child.exitCode !== null, {
+        timeoutMs: 300_000,
+      });
+      assert.equal(child.exitCode, null, `ferry up exited: ${output}`);
+      plane = child;
+      return { child, seconds: (Date.now() - started) / 1000, output: () => output };
+    };
+    const stopPlane = async (signal: NodeJS.Signals) => {
+      const child = plane!;
+      const gone = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      child.kill(signal);
+      const code = await gone;
+      plane = undefined;
+      return code;
+    };
+
+    // 1. Up: the gateway service on every node, pulling its routes from this control plane.
+    const up = await startPlane();
+    report.push(
+      `ferry up --runtime swarm: up in ${seconds(up.seconds * 1000)} s (gateway image built and pushed)`,
+    );
+    const gateways = await Promise.all(s.nodes.map((n) => s.proxy(n.address, GATEWAY_PORT)));
+
+    // 2. Deploy v1 from its directory: built here, pushed to the registry, pinned by digest.
+    const deployAt = Date.now();
+    await ferry(['deploy', versions[0]!, '--public', '--replicas', '2', '--cpus', '0.5', '--memory', '256m']);
+    const served = (g: string, version: string) => async () => {
+      const r = await client.infer(g);
+      return r.ok && r.version === version;
+    };
+    for (const g of gateways)
+      await waitFor(`every gateway serves iris v1 (${g})`, served(g, '1'), {
+        timeoutMs: 300_000,
+        everyMs: 500,
+      });
+    report.push(
+      `deploy v1 (build, push, pull, 2 replicas ready, every gateway routing): ${seconds(Date.now() - deployAt)} s`,
+    );
+    const spec = JSON.parse(
+      (
+        await s.docker(1, ['service', 'inspect', 'ferry-default-iris-r1', '--format', '{{json .Spec}}'], {
+          check: true,
+        })
+      ).stdout,
+    ) as { TaskTemplate: { ContainerSpec: { Image: string; User: string; ReadOnly: boolean } } };
+    assert.match(
+      spec.TaskTemplate.ContainerSpec.Image,
+      new RegExp(`^${registry}/ferry/iris@sha256:[0-9a-f]{64}$`),
+    );
+    assert.equal(spec.TaskTemplate.ContainerSpec.User, '65532:65532');
+    assert.equal(spec.TaskTemplate.ContainerSpec.ReadOnly, true);
+
+    // The load: each client sends its next request when the last one is answered, through nodes 2 and 3.
+    const outcomes: Outcome[] = [];
+    let loading = true;
+    const clients = [gateways[1]!, gateways[2]!].flatMap((g) =>
+      Array.from({ length: CLIENTS_PER_GATEWAY }, async () => {
+        while (loading && outcomes.length < 2_000_000) {
+          const sent = Date.now();
+          const r: InferOutcome = await client.infer(g, 10_000);
+          outcomes.push({
+            sent,
+            at: Date.now(),
+            ...(r.ok ? { ok: true, version: r.version } : { ok: false, why: r.why }),
+          });
+        }
+      }),
+    );
+    const since = (from: number) => outcomes.filter((o) => o.sent >= from);
+    const failedSince = (from: number) => since(from).filter((o) => !o.ok);
+    const phase = async (name: string, work: () => Promise<string | undefined>) => {
+      const from = Date.now();
+      const note = await work();
+      const failed = failedSince(from);
+      report.push(
+        `${name}: ${since(from).length} requests, ${failed.length} failed${note ? `; ${note}` : ''}`,
+      );
+      assert.deepEqual(failed.slice(0, 5), [], `${name}: requests failed`);
+    };
+    try {
+      await waitFor('a steady load', () => outcomes.filter((o) => o.ok).length >= 200, { timeoutMs: 60_000 });
+
+      await phase('scale 2 -> 3', async () => {
+        await ferry(['scale', 'iris', '3']);
+        const at = Date.now();
+        await waitFor(
+          '3 ready replicas of r1',
+          async () => (await describeJson()).replicaStatus.filter((r) => r.state === 'ready').length === 3,
+          { timeoutMs: 120_000, everyMs: 500 },
+        );
+        const nodes = new Set((await describeJson()).replicaStatus.map((r) => r.node));
+        return `3 ready in ${seconds(Date.now() - at)} s on ${nodes.size} node(s)`;
+      });
+
+      await phase('canary v2 at 10%', async () => {
+        await ferry(['deploy', versions[1]!, '--canary', '10,100', '--cpus', '0.5', '--memory', '256m']);
+        await waitFor(
+          'the rollout at 10%',
+          async () => (await describeJson()).traffic.some((x) => x.revision === 2 && x.percent === 10),
+          { timeoutMs: 300_000, everyMs: 500 },
+        );
+        // The gateways have the split once v2 answers through both.
+        for (const g of [gateways[1]!, gateways[2]!])
+          await waitFor(`v2 answers through ${g}`, served(g, '2'), { timeoutMs: 30_000, everyMs: 50 });
+        const from = outcomes.length;
+        await waitFor('10,000 requests at 10%', () => outcomes.length - from >= 10_000, {
+          timeoutMs: 600_000,
+          everyMs: 500,
+        });
+        const window = outcomes.slice(from, from + 10_000);
+        const v2 = window.filter((o) => o.version === '2').length;
+        const share = (100 * v2) / window.length;
+        assert.ok(Math.abs(share - 10) <= 1, `v2 took ${share.toFixed(2)}% of 10,000 requests, not 10% ± 1`);
+        return `v2 took ${share.toFixed(2)}% of 10,000 requests (asked: 10%)`;
+      });
+
+      await phase('promote to 100%', async () => {
+        await ferry(['rollout', 'promote', 'iris']);
+        const at = Date.now();
+        await waitFor(
+          'only v2 answers',
+          () => {
+            const last = since(at).slice(-200);
+            return last.length === 200 && last.every((o) => o.version === '2');
+          },
+          { timeoutMs: 120_000, everyMs: 250 },
+        );
+        await waitFor(
+          'the r1 service removed',
+          async () => !(await ferryServices()).some((l) => l.split(' ')[1]!.endsWith('-r1')),
+          {
+            timeoutMs: 120_000,
+          },
+        );
+        return `all v2, r1 removed ${seconds(Date.now() - at)} s after`;
+      });
+
+      await phase('undo to v1', async () => {
+        await ferry(['rollout', 'undo', 'iris']);
+        const at = Date.now();
+        await waitFor(
+          'only v1 answers',
+          () => {
+            const last = since(at).slice(-200);
+            return last.length === 200 && last.every((o) => o.version === '1');
+          },
+          { timeoutMs: 300_000, everyMs: 250 },
+        );
+        const v1At = Date.now();
+        // Undo is a new revision (r3) with v1's spec; the one it replaced goes once the gateways have let go of it.
+        await waitFor(
+          'the r2 service removed',
+          async () => !(await ferryServices()).some((l) => l.split(' ')[1]!.endsWith('-r2')),
+          { timeoutMs: 120_000 },
+        );
+        return `all v1 ${seconds(v1At - at)} s after, r2 removed ${seconds(Date.now() - at)} s after`;
+      });
+
+      await phase('scale 3 -> 2', async () => {
+        await ferry(['scale', 'iris', '2']);
+        await waitFor('2 replicas', async () => (await describeJson()).replicaStatus.length === 2, {
+          timeoutMs: 120_000,
+          everyMs: 500,
+        });
+        await waitFor('load after the scale-down', () => since(Date.now() - 5000).length >= 100, {
+          timeoutMs: 60_000,
+        });
+        return undefined;
+      });
+
+      await phase('control plane restarted', async () => {
+        const before = await ferryServices();
+        const code = await stopPlane('SIGUSR2');
+        assert.equal(code, 0);
+        assert.deepEqual(await ferryServices(), before, 'the services outlive the control plane');
+        const again = await startPlane();
+        // A few passes: nothing is made twice, nothing removed.
+        const events = await waitFor('the adoption event', async () => {
+          const out = await ferry(['events']);
+          return out.includes('ReplicasAdopted') ? out : undefined;
+        });
+        // Passes after the adoption: the deployment Ready again as observed by this control plane.
+        await waitFor(
+          'Ready after the restart',
+          async () => (await ferry(['describe', 'iris', '-o', 'json'])).includes('"AllReplicasReady"'),
+          { timeoutMs: 60_000 },
+        );
+        assert.deepEqual(await ferryServices(), before, 'no service made twice, updated or removed');
+        const adopted = /Found (\d+) running replica/.exec(events)?.[1];
+        return `back in ${seconds(again.seconds * 1000)} s, adopted ${adopted} replica(s), services unchanged (${before.length})`;
+      });
+
+      await phase('leader manager lost and back', async () => {
+        const leader = (await s.nodeList(2)).find((n) => n.managerStatus === 'Leader');
+        assert.ok(leader, 'a leader');
+        const index = s.nodes.findIndex((n) => leader.hostname === n.name) + 1;
+        assert.ok(index > 0, `the leader ${leader.hostname} is one of the lab's nodes`);
+        const lostAt = Date.now();
+        await s.killNode(index);
+        const via = index === 2 ? 3 : 2;
+        const elected = await waitFor(
+          'a new leader',
+          async () => {
+            const l = (await s.nodeList(via)).find((n) => n.managerStatus === 'Leader');
+            return l && l.hostname !== leader.hostname ? l.hostname : undefined;
+          },
+          { timeoutMs: 120_000, everyMs: 500 },
+        );
+        const electedIn = Date.now() - lostAt;
+        await waitFor('load without the leader', () => since(lostAt).filter((o) => o.ok).length >= 300, {
+          timeoutMs: 120_000,
+        });
+        await s.restartNode(index);
+        await waitFor(
+          'the old leader Ready again',
+          async () => (await s.nodeList(via)).find((n) => n.hostname === leader.hostname)?.status === 'Ready',
+          { timeoutMs: 120_000 },
+        );
+        return `node ${index} (leader) killed; ${elected} elected in ${seconds(electedIn)} s`;
+      });
+    } finally {
+      loading = false;
+      await Promise.all(clients);
+      const failed = outcomes.filter((o) => !o.ok);
+      const reasons = new Map<string, number>();
+      for (const f of failed) reasons.set(f.why ?? '', (reasons.get(f.why ?? '') ?? 0) + 1);
+      report.push(
+        `in all: ${outcomes.length} requests, ${failed.length} failed ${JSON.stringify([...reasons])}`,
+      );
+      for (const line of report) {
+        t.diagnostic(line);
+        console.log(`[swarm platform] ${line}`);
+      }
+    }
+
+    // Each replica's node in describe, and its logs through the control plane (read from the node it runs on).
+    // After the old leader's engine came back, its tasks are replaced: wait until the view has settled.
+    let logs = '';
+    await waitFor(
+      'describe and logs show every replica',
+      async () => {
+        const view = await describeJson();
+        const table = await ferry(['describe', 'iris']);
+        logs = await ferry(['logs', 'iris', '--tail', '5']);
+        return (
+          view.replicaStatus.length === 2 &&
+          view.replicaStatus.every(
+            (r) =>
+              r.state === 'ready' && r.node !== undefined && table.includes(r.node) && logs.includes(r.name),
+          )
+        );
+      },
+      { timeoutMs: 120_000, everyMs: 1000, detail: () => logs.slice(-1500) },
+    );
+
+    // Down: everything Ferry made is gone, nothing else.
+    await s.docker(1, ['network', 'create', '-d', 'overlay', 'not-ferrys'], { check: true });
+    assert.equal(await stopPlane('SIGTERM'), 0);
+    assert.deepEqual(await ferryServices(), []);
+    for (const kind of ['network', 'secret']) {
+      const left = await s.docker(1, [kind, 'ls', '--filter', 'label=ferry.dev/managed-by=ferry', '-q'], {
+        check: true,
+      });
+      assert.equal(left.stdout.trim(), '', `${kind}s left`);
+    }
+    const networks = await s.docker(1, ['network', 'ls', '--format', '{{.Name}}'], { check: true });
+    assert.ok(networks.stdout.includes('not-ferrys'), 'what Ferry did not make stays');
+  });
+});

@@ -79,6 +79,8 @@ export interface SwarmEngine {
   updateService(id: string, version: number, spec: Dockerode.ServiceSpec): Promise<void>;
   removeService(id: string): Promise<void>;
   tasks(serviceId: string): Promise<SwarmTaskView[]>;
+  /** One task by ID; null when the swarm no longer has it. */
+  task(id: string): Promise<SwarmTaskView | null>;
   /** An overlay network (attachable; `internal`: no way out of the swarm); returns its ID. Existing: its ID. */
   ensureNetwork(name: string, labels: Record<string, string>, internal: boolean): Promise<string>;
   networks(labels: Record<string, string>): Promise<Array<{ id: string; name: string }>>;
@@ -204,7 +206,15 @@ export class DockerSwarmEngine implements SwarmEngine {
   }
 
   async tasks(serviceId: string): Promise<SwarmTaskView[]> {
-    const list = (await this.docker.listTasks({ filters: { service: [serviceId] } })) as Array<{
+    return this.listTasks({ service: [serviceId] });
+  }
+
+  async task(id: string): Promise<SwarmTaskView | null> {
+    return (await this.listTasks({ id: [id] })).find((t) => t.id === id) ?? null;
+  }
+
+  private async listTasks(filters: Record<string, string[]>): Promise<SwarmTaskView[]> {
+    const list = (await this.docker.listTasks({ filters })) as Array<{
       ID: string;
       ServiceID: string;
       Slot?: number;

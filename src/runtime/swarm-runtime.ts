@@ -336,8 +336,23 @@ export class SwarmRuntime implements RevisionRuntime {
     return opts.tail === undefined ? lines : lines.slice(Math.max(0, lines.length - opts.tail));
   }
 
-  followLogs(id: string, signal: AbortSignal): AsyncIterable<ReplicaLogLine> {
-    return this.engine.taskLogs(id, { follow: true, sinceMs: Date.now(), signal });
+  /**
+   * Lines from now on. A task listed before its container exists (pending, pulling) is waited for: its lines
+   * from its first one, none missed. Ends when the task is gone or its container stopped.
+   */
+  async *followLogs(id: string, signal: AbortSignal): AsyncIterable<ReplicaLogLine> {
+    const since = Date.now();
+    for (;;) {
+      if (signal.aborted) return;
+      const task = await this.engine.task(id);
+      if (task === null || replicaStateOf(task) === 'failed' || replicaStateOf(task) === 'exited') {
+        if (task?.containerId == null) return;
+        break;
+      }
+      if (task.containerId !== null) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    yield* this.engine.taskLogs(id, { follow: true, sinceMs: since, signal });
   }
 
   /** Looks at the tasks every watchEveryMs (the 20.10 engine streams no task events) and reports changes. */

@@ -99,21 +99,13 @@ export async function startFerryLab(prefix: string, dir: string, replicas = 2): 
     await swarm.stop();
   };
   try {
-    const registry = await swarm.registry();
     const pinned = new Map<string, string>();
     for (const image of [
       'ferry-swarm-lab/iris:1',
       'ferry-swarm-lab/iris:2',
       `ferry-gateway:${FERRY_VERSION}`,
-    ]) {
-      await swarm.loadImage(image);
-      const ref = `${registry}/${image}`;
-      await swarm.docker(1, ['tag', image, ref], { check: true });
-      const push = await swarm.docker(1, ['push', ref], { check: true, timeoutMs: 120_000 });
-      const digest = /digest: (sha256:[0-9a-f]{64})/.exec(push.stdout)?.[1];
-      assert.ok(digest, push.stdout);
-      pinned.set(image, `${ref.replace(/:[^:/]+$/, '')}@${digest}`);
-    }
+    ])
+      pinned.set(image, await pushToLab(swarm, image));
 
     const routes = join(dir, 'routes.json');
     writeFileSync(routes, routesFor(1));
@@ -226,4 +218,19 @@ export function irisClient(path = '/v2/models/iris/infer'): {
       await Promise.all([...agents.values()].map((a) => a.close()));
     },
   };
+}
+
+/**
+ * An image of this machine's engine in the lab's registry: copied into the nodes, pushed by node 1, returned pinned
+ * by digest (`10.231.0.1:5000/<name>@sha256:...`).
+ */
+export async function pushToLab(swarm: Swarm, image: string): Promise<string> {
+  const registry = await swarm.registry();
+  await swarm.loadImage(image);
+  const ref = `${registry}/${image}`;
+  await swarm.docker(1, ['tag', image, ref], { check: true });
+  const push = await swarm.docker(1, ['push', ref], { check: true, timeoutMs: 120_000 });
+  const digest = /digest: (sha256:[0-9a-f]{64})/.exec(push.stdout)?.[1];
+  assert.ok(digest, push.stdout);
+  return `${ref.replace(/:[^:/]+$/, '')}@${digest}`;
 }

@@ -186,6 +186,8 @@ describe('ferry up --runtime swarm', { skip: swarmSkip }, () => {
     report.push(
       `deploy v1 (build, push, pull, 2 replicas ready, every gateway routing): ${seconds(Date.now() - deployAt)} s`,
     );
+    for (const line of (await ferry(['events', '--deployment', 'iris'])).trim().split('\n'))
+      report.push(`  ${line.replace(/\s+/g, ' ').trim().slice(0, 160)}`);
     const spec = JSON.parse(
       (
         await s.docker(1, ['service', 'inspect', 'ferry-default-iris-r1', '--format', '{{json .Spec}}'], {
@@ -231,15 +233,51 @@ describe('ferry up --runtime swarm', { skip: swarmSkip }, () => {
       await waitFor('a steady load', () => outcomes.filter((o) => o.ok).length >= 200, { timeoutMs: 60_000 });
 
       await phase('scale 2 -> 3', async () => {
-        await ferry(['scale', 'iris', '3']);
-        const at = Date.now();
-        await waitFor(
-          '3 ready replicas of r1',
-          async () => (await describeJson()).replicaStatus.filter((r) => r.state === 'ready').length === 3,
-          { timeoutMs: 120_000, everyMs: 500 },
+        // `ferry logs -f` follows every replica wherever it runs, the one about to start included.
+        const follow = spawn(
+          'ip',
+          [
+            'netns',
+            'exec',
+            s.bridge.netns,
+            'env',
+            `FERRY_HOME=${home}`,
+            process.execPath,
+            FERRY_BIN,
+            'logs',
+            'iris',
+            '-f',
+            '--tail',
+            '0',
+          ],
+          { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, PATH: PATH_ENV } },
         );
-        const nodes = new Set((await describeJson()).replicaStatus.map((r) => r.node));
-        return `3 ready in ${seconds(Date.now() - at)} s on ${nodes.size} node(s)`;
+        let followed = '';
+        follow.stdout!.on('data', (d: Buffer) => {
+          followed += d.toString();
+        });
+        try {
+          await ferry(['scale', 'iris', '3']);
+          const at = Date.now();
+          await waitFor(
+            '3 ready replicas of r1',
+            async () => (await describeJson()).replicaStatus.filter((r) => r.state === 'ready').length === 3,
+            { timeoutMs: 120_000, everyMs: 500 },
+          );
+          const view = await describeJson();
+          const nodes = new Set(view.replicaStatus.map((r) => r.node));
+          const third = view.replicaStatus.find((r) => r.name.endsWith('.3'))!;
+          await waitFor(
+            `ferry logs -f shows ${third.name} starting`,
+            () => followed.split('\n').some((l) => l.includes(third.name) && l.includes('Server listening')),
+            { timeoutMs: 60_000, detail: () => followed.slice(-1000) },
+          );
+          return `3 ready in ${seconds(Date.now() - at)} s on ${nodes.size} node(s); ferry logs -f showed the new one (on ${third.node}) start`;
+        } finally {
+          const gone = new Promise((r) => follow.once('exit', r));
+          follow.kill('SIGTERM');
+          await gone;
+        }
       });
 
       await phase('canary v2 at 10%', async () => {

@@ -24,6 +24,7 @@ import type { DiscoveryTable } from '../core/route-table.ts';
 import { plainName, tenantOf } from '../core/tenant.ts';
 import type { EngineImageRequest } from '../image/provision.ts';
 import type {
+  ReplicaSpec,
   ReplicaStatus,
   RevisionRuntime,
   RevisionSpec,
@@ -955,21 +956,10 @@ export class ControlLoop implements LoopPort {
       replicaEnv: this.replicaEnv,
       secrets: this.secretsOf(revision),
     });
-    if ('blocked' in made) {
-      // A missing secret waits for the user; what cannot run here (no artifact, GPUs asked for) has failed.
-      this.setProblem(dep, revision.number, {
-        ...made.blocked,
-        fatal: made.blocked.reason !== 'SecretMissing',
-      });
-      return;
-    }
-    // What kept a replica from being made is gone now; what running replicas showed (a failed load, a crash
-    // loop) stays until one of them is ready.
-    const key = crashKey(dep, revision.number);
-    const problem = this.problems.get(key);
-    if (problem && !SEEN_IN_REPLICAS.includes(problem.reason)) this.problems.delete(key);
+    const spec = this.specOrProblem(revision, made);
+    if (spec === undefined) return;
     try {
-      const status = await runtime.ensure(made.spec);
+      const status = await runtime.ensure(spec);
       this.ensuredAt.set(status.id, this.now());
       if (this.autoscaling?.coldStarting(dep)) this.watchReady(status);
       this.event(
@@ -1091,17 +1081,8 @@ export class ControlLoop implements LoopPort {
       replicaEnv: this.replicaEnv,
       secrets,
     });
-    if ('blocked' in made) {
-      this.setProblem(dep, revision.number, {
-        ...made.blocked,
-        fatal: made.blocked.reason !== 'SecretMissing',
-      });
-      return;
-    }
-    const key = crashKey(dep, revision.number);
-    const problem = this.problems.get(key);
-    if (problem && !SEEN_IN_REPLICAS.includes(problem.reason)) this.problems.delete(key);
-    const { spec } = made;
+    const spec = this.specOrProblem(revision, made);
+    if (spec === undefined) return;
     const labels = { ...spec.labels };
     delete labels[LABELS.index];
     const versions = revision.spec.secretVersions ?? {};
@@ -1173,6 +1154,29 @@ export class ControlLoop implements LoopPort {
         fatal: true,
       });
     }
+  }
+
+  /**
+   * The spec made for the revision, or undefined with the revision's problem recorded: a missing secret waits for
+   * the user; what cannot run here (no artifact, GPUs asked for) has failed. Once a spec is made, what kept one from
+   * being made is gone; what running replicas showed (a failed load, a crash loop) stays until one of them is ready.
+   */
+  private specOrProblem(
+    revision: StoredRevision,
+    made: ReturnType<typeof makeReplicaSpec>,
+  ): ReplicaSpec | undefined {
+    const dep = revision.deployment;
+    if ('blocked' in made) {
+      this.setProblem(dep, revision.number, {
+        ...made.blocked,
+        fatal: made.blocked.reason !== 'SecretMissing',
+      });
+      return undefined;
+    }
+    const key = crashKey(dep, revision.number);
+    const problem = this.problems.get(key);
+    if (problem && !SEEN_IN_REPLICAS.includes(problem.reason)) this.problems.delete(key);
+    return made.spec;
   }
 
   /** The revision's secrets as variables (by their pinned versions), and the names that are not set. */

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import type { ImageProvisioner, Store } from '../control/index.ts';
 import { FerryError } from '../core/errors.ts';
+import { DEFAULT_TENANT } from '../core/tenant.ts';
 import { ensureRegistryImage, pushGatewayImage } from '../image/registry-provision.ts';
 import { DockerSwarmEngine } from '../runtime/swarm-engine.ts';
 import { SwarmRuntime } from '../runtime/swarm-runtime.ts';
@@ -88,7 +89,8 @@ export async function startSwarmRuntime(
       token: gatewayToken(opts.home, opts.store),
     },
   });
-  await runtime.ensureGateway();
+  // Every tenant's network from the start: deploying to a tenant the store knows never rolls the gateways.
+  await runtime.ensureGateway([...new Set([DEFAULT_TENANT, ...opts.store.listTenants().map((t) => t.name)])]);
   return {
     runtime,
     images: { ensure: (request, progress) => ensureRegistryImage(request, target, progress) },

@@ -168,11 +168,14 @@ export class SwarmRuntime implements RevisionRuntime {
 
   /**
    * The gateway service: made, or updated when its image, port, routes URL, token or the tenant networks it must
-   * reach changed (an update replaces one node's task at a time).
+   * reach changed (an update replaces one node's task at a time, stop-first). `tenants`: networks to make first, so
+   * that a first deployment of a known tenant does not have to roll the gateways to reach it.
    */
-  async ensureGateway(): Promise<void> {
+  async ensureGateway(tenants: string[] = []): Promise<void> {
     const g = this.opts.gateway;
     if (!g) return;
+    for (const tenant of tenants)
+      await this.engine.ensureNetwork(tenantNetworkName(tenant), this.labels, true);
     const component = { ...this.labels, [SWARM_LABELS.component]: 'gateway' };
     const tokenName = swarmName(
       `ferry-gateway-token-${createHash('sha256').update(g.token).digest('hex').slice(0, 12)}`,

@@ -14,7 +14,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import type { ImageProvisioner, Store } from '../control/index.ts';
-import { FerryError } from '../core/errors.ts';
+import { FerryError, isFerryError } from '../core/errors.ts';
 import { DEFAULT_TENANT } from '../core/tenant.ts';
 import { ensureRegistryImage, pushGatewayImage } from '../image/registry-provision.ts';
 import { DockerSwarmEngine } from '../runtime/swarm-engine.ts';
@@ -66,7 +66,7 @@ export async function startSwarmRuntime(
   const swarmId = await engine.swarmId().catch((error: unknown) => {
     throw new FerryError(
       'FERRY_ENGINE_FAILED',
-      `No Docker engine answers at ${opts.dockerHost ?? process.env.DOCKER_HOST ?? '/var/run/docker.sock'}: ${String(error)}`,
+      `No Docker engine answers at ${opts.dockerHost ?? process.env.DOCKER_HOST ?? '/var/run/docker.sock'}: ${error instanceof Error ? error.message : String(error)}`,
       { hint: 'Point --docker-host (or DOCKER_HOST) at a manager of the swarm.' },
     );
   });
@@ -79,7 +79,14 @@ export async function startSwarmRuntime(
       },
     );
   const target = { registry: opts.registry, ...(opts.insecureRegistry ? { insecure: true } : {}) };
-  const gatewayImage = await pushGatewayImage(target, onProgress);
+  const gatewayImage = await pushGatewayImage(target, onProgress).catch((error: unknown) => {
+    if (!isFerryError(error) || error.code !== 'FERRY_CONNECTION_FAILED' || opts.insecureRegistry)
+      throw error;
+    throw new FerryError(error.code, error.message, {
+      hint: `Check that the registry runs and every node reaches it; one that speaks plain HTTP needs --insecure-registry (and "insecure-registries": ["${opts.registry}"] in each node's daemon.json).`,
+      cause: error,
+    });
+  });
   const runtime = new SwarmRuntime(engine, {
     platformLabels: opts.platformLabels,
     gateway: {

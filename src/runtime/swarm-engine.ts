@@ -139,9 +139,10 @@ export class DockerSwarmEngine implements SwarmEngine {
     try {
       const swarm = (await this.docker.swarmInspect()) as { ID?: string };
       return swarm.ID ?? null;
-    } catch {
-      // 503 "This node is not a swarm manager", or not in a swarm.
-      return null;
+    } catch (error) {
+      // 503 "This node is not a swarm manager" (or not in a swarm); an engine that does not answer is not that.
+      if ((error as { statusCode?: number }).statusCode !== undefined) return null;
+      throw engineError(error, 'asking the engine for its swarm');
     }
   }
 

@@ -6,6 +6,7 @@
  * and ejection logic as on one machine. It needs no cluster API access.
  */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { parseDurationFlag, UsageError } from './format.ts';
@@ -59,14 +60,16 @@ export function registerGateway(program: Command): void {
         const { default: pino } = await import('pino');
         const { createGateway } = await import('../gateway/index.ts');
         const { DnsDiscovery, dnsResolver, fileSource, urlSource } = await import('../gateway/discovery.ts');
+        const { LoadReporter } = await import('../gateway/load-report.ts');
         if ((options.routes === undefined) === (options.routesUrl === undefined))
           throw new UsageError('give the route file with --routes <file> or --routes-url <url>, one of them');
         if (options.tokenFile !== undefined && options.routesUrl === undefined)
           throw new UsageError('--token-file goes with --routes-url');
+        const token = readToken(options.tokenFile);
         const source =
           options.routes !== undefined
             ? fileSource(resolve(options.routes))
-            : urlSource(options.routesUrl!, readToken(options.tokenFile));
+            : urlSource(options.routesUrl!, token);
         const logger = pino({
           level: process.env.FERRY_LOG_LEVEL ?? 'info',
           base: { service: 'ferry-gateway' },
@@ -74,7 +77,24 @@ export function registerGateway(program: Command): void {
         // A request held for a deployment at zero (the route file gives it an activator): its replicas are
         // being started (KEDA), so look them up again at once rather than at the next round.
         let discovery: InstanceType<typeof DnsDiscovery> | undefined;
-        const gateway = createGateway({ logger, onHeld: () => discovery?.soon() });
+        let reporter: InstanceType<typeof LoadReporter> | undefined;
+        const gateway = createGateway({
+          logger,
+          onHeld: () => {
+            discovery?.soon();
+            reporter?.soon();
+          },
+        });
+        // A gateway that pulls its routes from a control plane also tells it its load (the autoscaler's input).
+        if (options.routesUrl !== undefined)
+          reporter = new LoadReporter({
+            url: new URL('load', options.routesUrl).toString(),
+            token,
+            gateway: hostname(),
+            source: gateway,
+            everyMs: 1000,
+            logger,
+          });
         discovery = new DnsDiscovery({
           source,
           setRoutes: (table) => gateway.setRoutes(table),
@@ -90,6 +110,7 @@ export function registerGateway(program: Command): void {
         if (options.routesUrl !== undefined) {
           url = await gateway.listen(options.port, options.host);
           await discovery.start();
+          reporter?.start();
         } else {
           await discovery.start();
           url = await gateway.listen(options.port, options.host);
@@ -100,6 +121,7 @@ export function registerGateway(program: Command): void {
         const stop = () => {
           if (++signals > 1) process.exit(130);
           discovery.stop();
+          reporter?.stop();
           void gateway.close().then(() => process.exit(0));
         };
         process.on('SIGTERM', stop);

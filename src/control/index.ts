@@ -9,6 +9,7 @@ export { type ArtifactInfo, ArtifactStore, type ReceivedArtifact } from './artif
 export { CommandService, type CommandServiceOptions } from './commands.ts';
 export { Controller, type ControllerOptions } from './controller.ts';
 export { type ControllerLogger, eventRecorder, type RecordEvent } from './events.ts';
+export { type GatewayLoadReport, GatewayLoads } from './gateway-load.ts';
 export {
   isManaged,
   LABELS,

@@ -21,7 +21,7 @@
 
 import { EXIT_MODEL_LOAD_FAILED } from '../core/replica.ts';
 import type { DiscoveryTable } from '../core/route-table.ts';
-import { plainName, tenantOf } from '../core/tenant.ts';
+import { plainName, qualify, tenantOf } from '../core/tenant.ts';
 import type { EngineImageRequest } from '../image/provision.ts';
 import type {
   ReplicaSpec,
@@ -245,9 +245,12 @@ export class ControlLoop implements LoopPort {
     this.resyncMs = opts.resyncMs ?? 2000;
     this.replicaEnv = opts.replicaEnv ?? {};
     this.secrets = opts.secrets;
-    this.replicaLoad = opts.load
-      ? new ReplicaLoad({ targets: () => this.loadTargets(), onLimitChange: () => this.nudge() })
-      : undefined;
+    // The replicas' own load reports are read at their URLs: only where this process reaches them (not on an
+    // orchestrator's overlay network).
+    this.replicaLoad =
+      opts.load && opts.runtime.manages === 'replicas'
+        ? new ReplicaLoad({ targets: () => this.loadTargets(), onLimitChange: () => this.nudge() })
+        : undefined;
     this.autoscaling = opts.load
       ? new Autoscaling(opts.store, opts.load, opts.event, this.replicaLoad)
       : undefined;
@@ -450,8 +453,10 @@ export class ControlLoop implements LoopPort {
     this.routedLimits = new Map();
     const table = buildRoutes({ ...routing, replicas: [] });
     this.discovery?.set(
-      toDiscoveryTable(table, (tenant, deployment, revision) =>
-        runtime.target(runtime.nameOf(tenant, deployment, revision)),
+      toDiscoveryTable(
+        table,
+        (tenant, deployment, revision) => runtime.target(runtime.nameOf(tenant, deployment, revision)),
+        (tenant, deployment, revision) => this.desiredNow.get(qualify(tenant, deployment))?.[revision] === 0,
       ),
     );
     await this.actRevisions(runtime, plan.actions);

@@ -45,16 +45,23 @@ test('units not desired are removed, with why; units not Ferry’s are never tou
   const stranger = { name: 'theirs', labels: { app: 'x' }, replicas: 1, ready: 1 };
   const broken = { ...unit('iris', 1, 1), labels: { [LABELS.managedBy]: 'ferry' } };
   const plan = planRevisions(
-    desired(['iris', [2, 1], [3, 0]]),
-    [stranger, broken, unit('gone', 1, 1), unit('iris', 1, 1), unit('iris', 2, 1), unit('iris', 3, 1)],
+    desired(['iris', [2, 1]]),
+    [stranger, broken, unit('gone', 1, 1), unit('iris', 1, 1), unit('iris', 2, 1)],
     t0,
   );
   assert.deepEqual(kinds(plan), [
     'remove iris-r1 invalid-labels',
     'remove gone-r1 orphaned',
     'remove iris-r1 revision-retired',
-    'remove iris-r3 revision-retired',
   ]);
+});
+
+test('a revision wanted at 0 replicas keeps its unit, scaled to zero; none is made for it', () => {
+  assert.deepEqual(kinds(planRevisions(desired(['iris', [1, 0]]), [unit('iris', 1, 2)], t0)), [
+    'ensure iris@1x0',
+  ]);
+  assert.deepEqual(kinds(planRevisions(desired(['iris', [1, 0]]), [unit('iris', 1, 0, 0)], t0)), []);
+  assert.deepEqual(kinds(planRevisions(desired(['iris', [1, 0]]), [], t0)), []);
 });
 
 test('Ready is True when every desired replica is ready, Progressing before', () => {
@@ -69,7 +76,7 @@ test('Ready is True when every desired replica is ready, Progressing before', ()
   );
 });
 
-test('the route file names each routed revision by its service, tenant included', () => {
+test('the route file names each routed revision by its service, tenant, activator and idle ones included', () => {
   const table = buildRoutes({
     deployments: [
       {
@@ -86,16 +93,21 @@ test('the route file names each routed revision by its service, tenant included'
     ],
     replicas: [],
   });
-  const file = toDiscoveryTable(table, (tenant, deployment, revision) => ({
-    host: `tasks.ferry-${tenant}-${deployment}-r${revision}`,
-    port: 8080,
-  }));
+  const file = toDiscoveryTable(
+    table,
+    (tenant, deployment, revision) => ({
+      host: `tasks.ferry-${tenant}-${deployment}-r${revision}`,
+      port: 8080,
+    }),
+    (tenant, deployment, revision) => tenant === 'ml' && deployment === 'iris' && revision === 2,
+  );
   assert.deepEqual(file, {
     deployments: [
       {
         name: 'iris',
         tenant: 'ml',
         public: false,
+        activator: { maxHeld: 10, maxWaitMs: 1000 },
         revisions: [
           {
             revision: 1,
@@ -110,6 +122,7 @@ test('the route file names each routed revision by its service, tenant included'
             shadow: 0,
             servedName: 'iris',
             unavailable: 'the model fails to load (ModelLoadFailed)',
+            idle: true,
             service: { host: 'tasks.ferry-ml-iris-r2', port: 8080 },
           },
         ],

@@ -8,10 +8,13 @@
  *   not Ferry's (no managed-by)                   -> none
  *   bad deployment or revision label              -> remove 'invalid-labels'
  *   deployment not desired                        -> remove 'orphaned'
- *   revision not desired (or 0 replicas wanted)   -> remove 'revision-retired'
- *   desired, other replica count or spec hash     -> ensure
+ *   revision not desired                          -> remove 'revision-retired'
+ *   desired, other replica count or spec hash     -> ensure (0 replicas: the unit stays, scaled to zero)
  *   desired, same                                 -> none
- * then every desired revision with replicas > 0 and no unit -> ensure.
+ * then every desired revision with replicas > 0 and no unit -> ensure (a revision wanted at 0 gets no unit made).
+ *
+ * A revision is desired when the deployment's step lists it, at 0 replicas too (autoscaled to zero, or scaled to 0
+ * by hand, with its traffic kept): its unit waits at zero and starts again faster than a new one.
  *
  * Adoption after a control-plane restart is this same function on the listed units: it neither duplicates nor
  * orphans them.
@@ -54,7 +57,7 @@ export function planRevisions(
   const actions: RevisionAction[] = [];
   const wanted = new Map<string, Map<number, { revision: Revision; replicas: number }>>();
   for (const d of desired.deployments)
-    wanted.set(d.name, new Map(d.revisions.filter((r) => r.replicas > 0).map((r) => [r.revision.number, r])));
+    wanted.set(d.name, new Map(d.revisions.map((r) => [r.revision.number, r])));
   const seen = new Set<string>();
   for (const unit of listed) {
     if (!isManaged(unit.labels)) continue;
@@ -93,7 +96,7 @@ export function planRevisions(
   }
   for (const [deployment, revisions] of wanted)
     for (const [number, want] of revisions)
-      if (!seen.has(`${deployment}@${number}`))
+      if (want.replicas > 0 && !seen.has(`${deployment}@${number}`))
         actions.push({ kind: 'ensure', deployment, revision: want.revision, replicas: want.replicas });
 
   const conditions: Record<string, Condition[]> = {};

@@ -146,18 +146,21 @@ export function buildRoutes(input: RoutingInput): RouteTable {
 /**
  * The route file of a runtime whose revisions are found by DNS (swarm; src/core/route-table.ts DiscoveryTable):
  * the same table, each revision naming the service `serviceOf` gives instead of listing replicas. An autoscaled
- * deployment's activator is left out: the gateways elsewhere do not wake this control plane.
+ * deployment keeps its activator: the gateways hold requests at zero and report them (POST /v1/gateway/load).
  */
 export function toDiscoveryTable(
   table: RouteTable,
   serviceOf: (tenant: string, deployment: string, revision: number) => DiscoveryService,
+  /** The revisions that run no replica now (scaled to zero): marked `idle`, the gateways hold their requests. */
+  idle: (tenant: string, deployment: string, revision: number) => boolean = () => false,
 ): DiscoveryTable {
   return {
-    deployments: table.deployments.map(({ revisions, activator: _activator, ...d }) => ({
+    deployments: table.deployments.map(({ revisions, ...d }) => ({
       ...d,
       revisions: revisions.map(
         ({ replicas: _replicas, starting: _starting, replicaLimit: _limit, ...r }) => ({
           ...r,
+          ...(idle(d.tenant ?? DEFAULT_TENANT, d.name, r.revision) ? { idle: true } : {}),
           service: serviceOf(d.tenant ?? DEFAULT_TENANT, d.name, r.revision),
         }),
       ),

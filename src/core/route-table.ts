@@ -117,8 +117,15 @@ export interface RouteTable {
 /** Where a revision's replicas are found. */
 export type DiscoveryService = { host: string; port: number } | { srv: string };
 
-/** A route revision with a service in place of its replicas. */
-export type DiscoveryRevision = Omit<RouteRevision, 'replicas'> & { service: DiscoveryService };
+/**
+ * A route revision with a service in place of its replicas. `idle: true`: the control plane runs none of its replicas
+ * now (scaled to zero): the gateway takes it as having none, without asking DNS (a name with no task may not answer
+ * at all, and the last addresses must not be kept), and holds its requests when the deployment has an activator.
+ */
+export type DiscoveryRevision = Omit<RouteRevision, 'replicas'> & {
+  service: DiscoveryService;
+  idle?: boolean;
+};
 
 export interface DiscoveryTable {
   deployments: Array<Omit<RouteDeployment, 'revisions'> & { revisions: DiscoveryRevision[] }>;

@@ -119,3 +119,26 @@ test('the resolved table: a replica per endpoint, stable ids and order, IPv6 in 
   assert.equal('service' in routes.deployments[0]!.revisions[0]!, false);
   assert.deepEqual(routes.callers, []);
 });
+
+test('an idle revision (scaled to zero): not looked up, no replicas even with endpoints known, idle not passed on', () => {
+  const parsed = parseDiscoveryFile(
+    file(
+      [
+        { ...rev(1, 100, { host: 'tasks.ferry-default-iris-r1', port: 8080 }), idle: true },
+        rev(2, 0, { host: 'tasks.ferry-default-iris-r2', port: 8080 }),
+      ],
+      { activator: { maxHeld: 10, maxWaitMs: 1000 } },
+    ),
+    'routes',
+  );
+  assert.ok('table' in parsed, JSON.stringify(parsed));
+  assert.deepEqual([...servicesOf(parsed.table).keys()], ['tasks.ferry-default-iris-r2:8080']);
+  const stale = new Map([['tasks.ferry-default-iris-r1:8080', [{ address: '10.0.0.9', port: 8080 }]]]);
+  const [r1] = resolvedTable(parsed.table, stale).deployments[0]!.revisions;
+  assert.deepEqual(r1!.replicas, [], 'the last addresses of an idle revision are not used');
+  assert.ok(!('idle' in r1!), 'a route table has no idle field');
+  const bad = parseDiscoveryFile(file([{ ...rev(1, 100, { host: 'a', port: 1 }), idle: 'yes' }]), 'routes');
+  assert.deepEqual('problems' in bad ? bad.problems : [], [
+    'routes: deployments[0].revisions[0].idle: "yes" is not true or false',
+  ]);
+});

@@ -79,6 +79,8 @@ export function parseDiscoveryFile(
           `${at}.replicas: a route file names a service instead (the gateway finds the replicas)`,
         );
       problems.push(...serviceProblems(r?.service, `${at}.service`));
+      if (r !== null && typeof r === 'object' && 'idle' in r && typeof r.idle !== 'boolean')
+        problems.push(`${at}.idle: ${JSON.stringify(r.idle)} is not true or false`);
     });
   });
   if (problems.length === 0) problems.push(...routeTableProblems(resolvedTable(table, new Map())));
@@ -88,7 +90,8 @@ export function parseDiscoveryFile(
 /** The services a table names, once each, by serviceKey. */
 export function servicesOf(table: DiscoveryTable): Map<string, DiscoveryService> {
   const out = new Map<string, DiscoveryService>();
-  for (const d of table.deployments) for (const r of d.revisions) out.set(serviceKey(r.service), r.service);
+  for (const d of table.deployments)
+    for (const r of d.revisions) if (r.idle !== true) out.set(serviceKey(r.service), r.service);
   return out;
 }
 
@@ -104,9 +107,9 @@ export function resolvedTable(
   return {
     deployments: table.deployments.map((d) => ({
       ...d,
-      revisions: d.revisions.map(({ service, ...r }) => {
+      revisions: d.revisions.map(({ service, idle, ...r }) => {
         const key = serviceKey(service);
-        const found = [...(endpoints.get(key) ?? [])].sort((a, b) =>
+        const found = [...(idle === true ? [] : (endpoints.get(key) ?? []))].sort((a, b) =>
           a.address === b.address ? a.port - b.port : a.address < b.address ? -1 : 1,
         );
         return {

@@ -14,6 +14,8 @@ import {
   ArtifactStore,
   buildControlApi,
   Controller,
+  type GatewayLoadReport,
+  GatewayLoads,
   LogArchive,
   openStore,
   RouteFile,
@@ -186,11 +188,13 @@ async function startSwarmPlatform(opts: PlatformOptions): Promise<Platform> {
     );
     const gatewayUrl = `http://${advertise.includes(':') ? `[${advertise}]` : advertise}:${gatewayPort}`;
     const routeFile = new RouteFile();
+    // The gateways are elsewhere: they pull the route file and post their load (the autoscaler's input).
+    const loads = new GatewayLoads();
     const controller = await startController(opts, store, cleanups, {
       runtime,
-      // The gateways are elsewhere: they pull the route file; there is no in-process table to set or drain.
       routes: { setRoutes: () => {}, waitIdle: async () => true },
       discovery: routeFile,
+      load: loads,
       gatewayUrl,
       images,
     });
@@ -199,6 +203,7 @@ async function startSwarmPlatform(opts: PlatformOptions): Promise<Platform> {
       runtimeKind: runtime.kind,
       gatewayUrl,
       gatewayRoutes: routeFile,
+      gatewayLoad: { report: (r) => loads.report(r), wake: () => controller.nudge() },
     });
     return {
       apiUrl,
@@ -271,6 +276,7 @@ async function startApi(
     runtimeKind: Platform['runtime']['kind'];
     gatewayUrl: string;
     gatewayRoutes?: RouteFile;
+    gatewayLoad?: { report(r: GatewayLoadReport): boolean; wake(): void };
   },
 ): Promise<{ apiUrl: string; adminToken: string | null; close(): Promise<void> }> {
   const secrets = secretsOf(opts.home, store);
@@ -297,6 +303,7 @@ async function startApi(
     info: { version: FERRY_VERSION, runtime: parts.runtimeKind, gatewayUrl: parts.gatewayUrl },
     metrics: controller.metrics,
     ...(parts.gatewayRoutes ? { gatewayRoutes: parts.gatewayRoutes } : {}),
+    ...(parts.gatewayLoad ? { gatewayLoad: parts.gatewayLoad } : {}),
     logger: opts.logger ? opts.logger.child({ component: 'api' }) : false,
   });
   const apiPort = opts.apiPort ?? DEFAULT_API_PORT;

@@ -18,6 +18,7 @@
  * | UpdateConfig start-first, one at a time, rollback on failure | an in-place update (a secret rotated) keeps capacity |
  * | FERRY_SHUTDOWN_DELAY_MS (SWARM_SHUTDOWN_DELAY_MS) | a stopping task keeps serving, unready, while gateways still hold its address from DNS |
  * | StopGracePeriod > that delay + the server's drain deadline | a drain is never cut short |
+ * | the gateway: sysctl net.ipv4.tcp_retries2=4 in its namespace | a request to a machine that died mid-way fails in ~6 s and is retried elsewhere, not after minutes |
  */
 import { createHash } from 'node:crypto';
 import type Dockerode from 'dockerode';
@@ -252,6 +253,11 @@ export function gatewayService(g: SwarmGatewayInput): Dockerode.ServiceSpec {
           String(SWARM_SERVER_PORT),
         ],
         ...HARDENED,
+        // A replica's machine that dies mid-request answers nothing, not even a reset: the request's bytes go
+        // unacknowledged, and by default Linux retransmits for ~15 minutes. 4 retries give up after ~6 s (0.2 s
+        // doubling), a connection failure the gateway retries on another replica. Only this container's network
+        // namespace is affected.
+        Sysctls: { 'net.ipv4.tcp_retries2': '4' },
         StopGracePeriod: 30 * SECOND_NS,
         HealthCheck: {
           Test: httpCheck('/v2/health/live'),

@@ -457,7 +457,11 @@ describe('ferry up --runtime swarm', { skip: swarmSkip }, () => {
             failed.length === 0
               ? 'none failed'
               : `${failed.filter((o) => o.sent < lostAt).length} of the failed were in flight, the last failed one was sent ${seconds(last - lostAt)} s after`;
-          return `node ${lost} lost; ${failures}; replicas rescheduled in ${seconds(rescheduled - lostAt)} s`;
+          // Requests caught on a connection to the dead machine wait for the gateway to give it up (tcp_retries2)
+          // and go to another replica: the slowest answer around the loss shows it.
+          const around = outcomes.filter((o) => o.ok && o.sent >= lostAt - 1000 && o.sent <= lostAt + 5000);
+          const slowest = around.reduce((m, o) => Math.max(m, o.at - o.sent), 0);
+          return `node ${lost} lost; ${failures}; the slowest answer around it took ${seconds(slowest)} s; replicas rescheduled in ${seconds(rescheduled - lostAt)} s`;
         },
         (failed) => {
           const late = failed.filter((o) => o.sent >= lostAt + 5000);
@@ -562,6 +566,81 @@ describe('ferry up --runtime swarm', { skip: swarmSkip }, () => {
       },
       { timeoutMs: 120_000, everyMs: 1000, detail: () => logs.slice(-1500) },
     );
+
+    // Autoscaling across machines: the gateways post their load to the control plane. Idle: to zero (the service
+    // stays, at 0 tasks); the first request is held by the gateway and answered once a replica is up; a burst
+    // scales out.
+    await ferry([
+      'autoscale',
+      'iris',
+      '--min',
+      '0',
+      '--max',
+      '3',
+      '--target',
+      '1',
+      '--stable-window',
+      '6s',
+      '--panic-window',
+      '2s',
+      '--zero-grace',
+      '1s',
+    ]);
+    const idleAt = Date.now();
+    await waitFor('scaled to zero', async () => (await describeJson()).replicaStatus.length === 0, {
+      timeoutMs: 180_000,
+      everyMs: 500,
+    });
+    const toZero = Date.now() - idleAt;
+    // And its last tasks gone (they serve a few seconds after their SIGTERM): the next request finds nothing up.
+    await waitFor(
+      'no task of r3 running',
+      async () => {
+        const states = await s.docker(
+          1,
+          ['service', 'ps', 'ferry-default-iris-r3', '--format', '{{.CurrentState}}'],
+          {
+            check: true,
+          },
+        );
+        return !states.stdout.split('\n').some((l) => l.startsWith('Running'));
+      },
+      { timeoutMs: 120_000, everyMs: 500 },
+    );
+    assert.ok(
+      (await ferryServices()).some((l) => l.split(' ')[1]!.endsWith('-r3')),
+      'the revision service stays, at zero tasks',
+    );
+    const coldAt = Date.now();
+    const first = await client.infer(gateways[1]!, 60_000);
+    assert.ok(first.ok, `the request at zero: ${JSON.stringify(first)}`);
+    const coldStart = Date.now() - coldAt;
+    const burst: Outcome[] = [];
+    let bursting = true;
+    const burstClients = Array.from({ length: 6 }, async (_, i) => {
+      while (bursting && burst.length < 1_000_000) {
+        const sent = Date.now();
+        const r = await client.infer(gateways[1 + (i % 2)]!, 30_000);
+        burst.push({ sent, at: Date.now(), ...(r.ok ? { ok: true } : { ok: false, why: r.why }) });
+      }
+    });
+    const burstAt = Date.now();
+    try {
+      await waitFor(
+        'scaled out under the burst',
+        async () => (await describeJson()).replicaStatus.filter((r) => r.state === 'ready').length >= 2,
+        { timeoutMs: 120_000, everyMs: 500 },
+      );
+    } finally {
+      bursting = false;
+      await Promise.all(burstClients);
+    }
+    const scaledOut = Date.now() - burstAt;
+    const burstFailed = burst.filter((o) => !o.ok);
+    const autoscaled = `autoscaling: idle to zero in ${seconds(toZero)} s; a request at zero answered in ${seconds(coldStart)} s (held by the gateway during the cold start); a burst of 6 clients scaled out to 2+ ready in ${seconds(scaledOut)} s, ${burst.length} requests, ${burstFailed.length} failed`;
+    t.diagnostic(autoscaled);
+    console.log(`[swarm platform] ${autoscaled}`);
+    assert.deepEqual(burstFailed.slice(0, 5), [], 'no request of the burst failed');
 
     // Down: everything Ferry made is gone, nothing else.
     await s.docker(1, ['network', 'create', '-d', 'overlay', 'not-ferrys'], { check: true });

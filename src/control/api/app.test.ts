@@ -10,6 +10,7 @@ import { z } from 'zod';
 import type { DiscoveryTable } from '../../core/route-table.ts';
 import { prepareArtifact } from '../../image/artifact.ts';
 import { ArtifactStore } from '../artifacts.ts';
+import { GatewayLoads } from '../gateway-load.ts';
 import { ControlMetrics } from '../metrics.ts';
 import { RouteFile } from '../route-file.ts';
 import type {
@@ -51,7 +52,7 @@ interface Env {
   close(): Promise<void>;
 }
 
-async function setup(extra: Pick<ControlApiOptions, 'gatewayRoutes'> = {}): Promise<Env> {
+async function setup(extra: Pick<ControlApiOptions, 'gatewayRoutes' | 'gatewayLoad'> = {}): Promise<Env> {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-api-'));
   const store = openStore(join(dir, 'state.db'));
   const control = recordingControl(store, INFO.gatewayUrl);
@@ -777,7 +778,7 @@ describe('openapi', () => {
       for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, unknown>>)) {
         for (const method of Object.keys(ops)) documented.push(`${method.toUpperCase()} ${path}`);
       }
-      assert.equal(registered.length, 44, `routes seen: ${registered.join(', ')}`);
+      assert.equal(registered.length, 45, `routes seen: ${registered.join(', ')}`);
       assert.deepEqual([...documented].sort(), [...registered].sort());
 
       assert.deepEqual(doc.components.securitySchemes.bearer, {
@@ -1204,5 +1205,68 @@ describe('API hygiene', () => {
     });
     assert.equal(big.statusCode, 413);
     assert.equal(big.json().code, 'FERRY_PAYLOAD_TOO_LARGE');
+  });
+});
+
+describe('POST /v1/gateway/load: the load of gateways elsewhere (Swarm), for the autoscaler', () => {
+  let now = 1000;
+  const loads = new GatewayLoads(() => now);
+  let wakes = 0;
+  let env: Env;
+  let gateway: string;
+  before(async () => {
+    env = await setup({ gatewayLoad: { report: (r) => loads.report(r), wake: () => void wakes++ } });
+    const platformAdmin = env.store.createToken('ops', 'platform-admin').token;
+    gateway = (await call(env, 'POST', '/v1/tokens', platformAdmin, { name: 'gw', role: 'gateway' })).body
+      .token;
+  });
+  after(() => env.close());
+
+  const report = (held: number) => ({
+    gateway: 'n1',
+    samples: [{ deployment: 'iris', revision: 1, at: 900, periodMs: 1000, concurrency: 2.5, arrivals: 40 }],
+    held: [{ deployment: 'iris', held }],
+  });
+
+  test('a gateway token reports; the autoscaler reads it; held requests wake the controller', async () => {
+    const r = await call(env, 'POST', '/v1/gateway/load', gateway, report(0));
+    assert.equal(r.status, 204, JSON.stringify(r.body));
+    assert.equal(wakes, 0);
+    now = 2000;
+    assert.deepEqual(
+      loads.loadSamples(now).map((s) => [s.deployment, s.revision, s.concurrency, s.arrivals]),
+      [['iris', 1, 2.5, 40]],
+    );
+    assert.equal((await call(env, 'POST', '/v1/gateway/load', gateway, report(3))).status, 204);
+    assert.equal(wakes, 1);
+    assert.deepEqual(loads.heldSamples(), [{ deployment: 'iris', held: 3 }]);
+  });
+
+  test('a bad report is refused naming the field; other roles and no token are refused', async () => {
+    const bad = await call(env, 'POST', '/v1/gateway/load', gateway, {
+      ...report(0),
+      held: [{ deployment: 'iris', held: -1 }],
+    });
+    assertError(bad, 400, 'FERRY_BAD_REQUEST', /held/);
+    assertError(await call(env, 'POST', '/v1/gateway/load', undefined, report(0)), 401, 'FERRY_UNAUTHORIZED');
+    for (const token of [env.viewer, env.deployer, env.admin])
+      assertError(await call(env, 'POST', '/v1/gateway/load', token, report(0)), 403, 'FERRY_FORBIDDEN');
+  });
+
+  test('without gateways elsewhere (a built-in gateway): 404 naming the runtime', async () => {
+    const plain = await setup();
+    try {
+      const platformAdmin = plain.store.createToken('ops', 'platform-admin').token;
+      const gw = (await call(plain, 'POST', '/v1/tokens', platformAdmin, { name: 'gw', role: 'gateway' }))
+        .body.token;
+      assertError(
+        await call(plain, 'POST', '/v1/gateway/load', gw, report(0)),
+        404,
+        'FERRY_ROUTE_NOT_FOUND',
+        /built in/,
+      );
+    } finally {
+      plain.close();
+    }
   });
 });

@@ -58,6 +58,7 @@ export interface ControlApiOptions {
    * whose gateways pull it (Docker Swarm); without it that route answers 404.
    */
   gatewayRoutes?: ApiDeps['gatewayRoutes'];
+  gatewayLoad?: ApiDeps['gatewayLoad'];
 }
 
 /** Paths the logger censors (the Authorization header, however a serializer shapes it). */
@@ -133,6 +134,7 @@ export function buildControlApi(opts: ControlApiOptions): FastifyInstance {
     ...(opts.versions ? { versions: opts.versions } : {}),
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
     ...(opts.gatewayRoutes ? { gatewayRoutes: opts.gatewayRoutes } : {}),
+    ...(opts.gatewayLoad ? { gatewayLoad: opts.gatewayLoad } : {}),
     heartbeatMs: opts.followHeartbeatMs ?? 15_000,
     openapi: () => {
       openapi ??= buildOpenApi(ROUTES, {

@@ -14,6 +14,7 @@ import type { ScalingSettings } from '../../autoscaler/types.ts';
 import { FerryError, isFerryError } from '../../core/errors.ts';
 import { DEFAULT_TENANT } from '../../core/tenant.ts';
 import { artifactNotFound } from '../artifacts.ts';
+import type { GatewayLoadReport } from '../gateway-load.ts';
 import type { GatewayRoutes } from '../route-file.ts';
 import type { Secrets } from '../secrets.ts';
 import type { DeploymentPatch, Store } from '../store/store.ts';
@@ -40,6 +41,7 @@ import {
   DescribeViewSchema,
   EventSchema,
   EventsQuery,
+  GatewayLoadBody,
   HealthSchema,
   type Info,
   InfoSchema,
@@ -111,6 +113,11 @@ export interface ApiDeps {
    * without it GET /v1/gateway/routes answers 404 (the gateway is built in).
    */
   gatewayRoutes?: GatewayRoutes;
+  /**
+   * Where gateways that run elsewhere report their load (gateway-load.ts GatewayLoads), for the autoscaler; without it
+   * POST /v1/gateway/load answers 404 (the gateway is built in). `held` true: requests wait, look at once.
+   */
+  gatewayLoad?: { report(r: GatewayLoadReport): boolean; wake(): void };
   /** The OpenAPI document (built once, on first use). */
   openapi: () => unknown;
 }
@@ -262,6 +269,28 @@ export const ROUTES: readonly RouteDef[] = [
       reply.header('etag', etag).header('cache-control', 'no-store');
       if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send();
       return reply.code(200).type(JSON_TYPE).send(body);
+    },
+  }),
+
+  route({
+    method: 'POST',
+    url: '/v1/gateway/load',
+    access: 'gateway',
+    operationId: 'gatewayLoad',
+    summary:
+      "A gateway's load since its last report (per revision: requests in flight on average and arrivals; per deployment: requests held), for the autoscaler. Gateway tokens",
+    tag: 'gateway',
+    body: GatewayLoadBody,
+    status: 204,
+    handler: ({ deps, body, reply }) => {
+      if (!deps.gatewayLoad)
+        throw new FerryError(
+          'FERRY_ROUTE_NOT_FOUND',
+          `This platform's runtime (${deps.info.runtime}) takes no gateway load: its gateway is built in and counts it directly`,
+          { hint: `Use the built-in gateway (${deps.info.gatewayUrl}).` },
+        );
+      if (deps.gatewayLoad.report(body)) deps.gatewayLoad.wake();
+      return reply.code(204).send();
     },
   }),
 

@@ -805,6 +805,12 @@ export const RouteFileSchema = component(
               starting: z.number().optional(),
               unavailable: z.string().optional(),
               replicaLimit: z.number().optional(),
+              idle: z
+                .boolean()
+                .optional()
+                .describe(
+                  'true: no replica runs now (scaled to zero); its requests are held, its service not looked up',
+                ),
               service: DiscoveryServiceSchema,
             }),
           ),
@@ -848,3 +854,26 @@ export type Health = z.infer<typeof HealthSchema>;
 export type Info = z.infer<typeof InfoSchema>;
 export type AliasResult = z.infer<typeof AliasResultSchema>;
 export type ErrorBody = z.infer<typeof ErrorBodySchema>;
+
+/** POST /v1/gateway/load: what one gateway counted since its last report (src/control/gateway-load.ts). */
+export const GatewayLoadBody = component(
+  'GatewayLoadBody',
+  z.strictObject({
+    gateway: z.string().min(1).max(200).describe('which gateway (its task or host name)'),
+    samples: z
+      .array(
+        z.strictObject({
+          deployment: z.string().min(1).max(300),
+          revision: z.number().int().min(1),
+          at: z.number(),
+          periodMs: z.number().positive(),
+          concurrency: z.number().min(0),
+          arrivals: z.number().int().min(0),
+        }),
+      )
+      .max(10_000),
+    held: z
+      .array(z.strictObject({ deployment: z.string().min(1).max(300), held: z.number().int().min(0) }))
+      .max(10_000),
+  }),
+);

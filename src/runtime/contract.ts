@@ -1,7 +1,15 @@
 /**
- * The one contract every Runtime implementation passes (design.md: one contract suite per port), against
- * a real model server for examples/iris. Each implementation's *.test.ts is a single call to
- * runRuntimeContract with a factory for its runtime. Not exported from index.ts (it imports node:test).
+ * The one contract every Runtime implementation passes (design.md: one contract suite per port), against a real
+ * model server for examples/iris. The port has two shapes (types.ts) and one reading side:
+ *
+ *   testReadingSide       every runtime, whatever keeps its replicas: list by labels, ready, logs, watch, adoption
+ *   runRuntimeContract    a runtime whose replicas the controller keeps (process, docker): the reading side, and
+ *                         ensure / remove, secrets, crashes, follows, in detail
+ *   runRevisionContract   a runtime that keeps them itself (swarm; revision-contract.ts): the reading side, and
+ *                         ensureRevision / removeRevision / revisions / removeAll
+ *
+ * Each implementation's *.test.ts is a single call with a factory for its runtime. Not exported from index.ts (it
+ * imports node:test).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -14,7 +22,14 @@ import { isFerryError } from '../core/errors.ts';
 import { freePort } from '../core/free-port.ts';
 import { socketPathOf } from '../core/replica.ts';
 import { readiness, replicaGet, withReadiness } from './readiness.ts';
-import type { ReplicaLogLine, ReplicaSpec, ReplicaStatus, Runtime, RuntimeEvent } from './types.ts';
+import type {
+  ReplicaLogLine,
+  ReplicaSpec,
+  ReplicaStatus,
+  Runtime,
+  RuntimeEvent,
+  RuntimeReader,
+} from './types.ts';
 
 export { freePort };
 
@@ -175,6 +190,65 @@ export function postReplica(
   });
 }
 
+/**
+ * How a runtime's shape brings one iris replica into being and takes it away: all the reading side's test needs.
+ */
+export interface ReadingSide {
+  runtime: RuntimeReader;
+  /** Labels of this run: everything started carries them. */
+  labels: Record<string, string>;
+  /** Starts one replica carrying these labels too (replica runtimes: ensure; revision runtimes: a revision of 1). */
+  start(extra: Record<string, string>): Promise<ReplicaStatus>;
+  /** Whether it answers ready now (replica runtimes: its readiness probe; revision runtimes: as listed). */
+  ready(replica: ReplicaStatus): Promise<boolean>;
+  /** Takes away what start made. */
+  stop(replica: ReplicaStatus): Promise<void>;
+  /** A new runtime instance over the same state (a control plane restarted). */
+  reopen(): RuntimeReader | Promise<RuntimeReader>;
+  readyTimeoutMs: number;
+}
+
+/** Registers the reading side's test, the same for every runtime (call inside the runtime's describe). */
+export function testReadingSide(side: () => ReadingSide): void {
+  test('the reading side: listed by all its labels only, ready, its output in logs, watched from start to removal, found by a new instance', async () => {
+    const s = side();
+    const rt = s.runtime;
+    const tag = { 'dev.ferry.reading': `r${randomBytes(3).toString('hex')}` };
+    const mine = { ...s.labels, ...tag };
+    const events = new EventLog();
+    const w = rt.watch(mine, events.listener);
+    try {
+      const r = await s.start(tag);
+      assert.equal(r.labels['dev.ferry.reading'], tag['dev.ferry.reading']);
+      await events.waitFor('a started event', 60_000, (e) => e.type === 'started' && e.replica.id === r.id);
+      const listed = await rt.list(mine);
+      assert.deepEqual(
+        listed.map((x) => x.id),
+        [r.id],
+      );
+      assert.deepEqual(await rt.list({ ...s.labels, 'dev.ferry.reading': 'another' }), []);
+      await until('the replica ready', s.readyTimeoutMs, async () => ((await s.ready(r)) ? true : undefined));
+      const lines = await until('its output in logs', 30_000, async () => {
+        const got = await rt.logs(r.id).catch(() => []);
+        return got.some((l) => l.line.includes('iris')) ? got : undefined;
+      });
+      assert.ok(lines.every((l) => l.stream === 'stdout' || l.stream === 'stderr'));
+      const again = await s.reopen();
+      assert.ok(
+        (await again.list(mine)).some((x) => x.id === r.id),
+        'a new instance finds the running replica',
+      );
+      await s.stop(r);
+      await events.waitFor('a removed event', 120_000, (e) => e.type === 'removed' && e.replica.id === r.id);
+      await until('no longer listed', 60_000, async () =>
+        (await rt.list(mine)).length === 0 ? true : undefined,
+      );
+    } finally {
+      w.close();
+    }
+  });
+}
+
 export function runRuntimeContract(
   name: string,
   makeRuntime: (ctx: RuntimeContractContext) => Promise<RuntimeFixture>,
@@ -214,6 +288,20 @@ export function runRuntimeContract(
       }
       await fx?.cleanup();
     });
+
+    testReadingSide(() => ({
+      runtime,
+      labels,
+      start: async (extra) => runtime.ensure(await spec('reading', extra)),
+      ready: (r) => readiness(r.url),
+      stop: (r) => runtime.remove(r.id, 2000),
+      reopen: async () => {
+        const again = await fx.reopen();
+        opened.push(again);
+        return again;
+      },
+      readyTimeoutMs,
+    }));
 
     let first: ReplicaStatus;
     let firstSpec: ReplicaSpec;

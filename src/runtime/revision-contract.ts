@@ -1,7 +1,8 @@
 /**
- * The contract every RevisionRuntime passes (runtime/types.ts; the replica-level one is contract.ts), against a real
- * model server for examples/iris. An implementation's test is one call to runRevisionContract with a fixture. What
- * it holds a runtime to:
+ * The contract every RevisionRuntime passes (runtime/types.ts), part of the one runtime contract (contract.ts: the
+ * reading side every runtime shares, then what is its shape's own), against a real model server for examples/iris.
+ * An implementation's test is one call to runRevisionContract with a fixture. What it holds a runtime to, besides
+ * the reading side:
  *
  *   ensureRevision     creates the unit; its replicas become ready; asked again with the same spec it changes nothing;
  *                      a new replica count converges; the reading side (list, revisions) agrees, each replica says
@@ -16,7 +17,8 @@
  * Not exported from index.ts (it imports node:test).
  */
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
+import { testReadingSide } from './contract.ts';
 import type { ReplicaStatus, RevisionRuntime, RevisionSpec, RuntimeEvent } from './types.ts';
 
 export interface RevisionRuntimeFixture {
@@ -62,36 +64,72 @@ export function runRevisionContract(
 ) {
   describe(`RevisionRuntime contract: ${name}`, { skip: skip ?? false }, () => {
     let fx: RevisionRuntimeFixture | undefined;
+    before(async () => {
+      fx = await make();
+    });
     after(async () => {
       await fx?.cleanup();
     });
+    const specOf = (
+      f: RevisionRuntimeFixture,
+      revision: number,
+      replicas: number,
+      extra: Partial<RevisionSpec> = {},
+    ): RevisionSpec => ({
+      tenant: 'c',
+      deployment: 'iris',
+      revision,
+      labels: {
+        ...f.labels,
+        'ferry.dev/deployment': 'c/iris',
+        'ferry.dev/revision': String(revision),
+        'ferry.dev/spec-hash': `h${revision}`,
+      },
+      image: f.image,
+      replicas,
+      env: {},
+      secrets: {},
+      secretVersions: {},
+      egress: false,
+      cpus: 0.25,
+      memoryBytes: 256 * 1024 ** 2,
+      gpus: 0,
+      startupTimeoutMs: 60_000,
+      ...extra,
+    });
+
+    testReadingSide(() => {
+      const f = fx!;
+      let next = 100;
+      return {
+        runtime: f.runtime,
+        labels: f.labels,
+        async start(extra) {
+          const revision = next++;
+          await f.runtime.ensureRevision(
+            specOf(f, revision, 1, { labels: { ...specOf(f, revision, 1).labels, ...extra } }),
+          );
+          const name = f.runtime.nameOf('c', 'iris', revision);
+          return until(
+            "the revision's replica listed",
+            120_000,
+            async () => (await f.runtime.revisions(f.labels)).find((u) => u.name === name)?.running[0],
+          );
+        },
+        ready: async (r) =>
+          (await f.runtime.list(f.labels)).some((x) => x.id === r.id && x.state === 'ready'),
+        stop: (r) => f.runtime.removeRevision(r.name.slice(0, r.name.lastIndexOf('.'))),
+        reopen: () => f.reopen(),
+        readyTimeoutMs: 180_000,
+      };
+    });
 
     test('units: ensure, converge, read, secrets, logs, watch, failure, adopt, remove', async (t) => {
-      fx = await make();
-      const f = fx;
+      const f = fx!;
       const rt = f.runtime;
-      const spec = (revision: number, replicas: number, extra: Partial<RevisionSpec> = {}): RevisionSpec => ({
-        tenant: 'c',
-        deployment: 'iris',
-        revision,
-        labels: {
-          ...f.labels,
-          'ferry.dev/deployment': 'c/iris',
-          'ferry.dev/revision': String(revision),
-          'ferry.dev/spec-hash': `h${revision}`,
-        },
-        image: f.image,
-        replicas,
-        env: {},
-        secrets: {},
-        secretVersions: {},
-        egress: false,
-        cpus: 0.25,
-        memoryBytes: 256 * 1024 ** 2,
-        gpus: 0,
-        startupTimeoutMs: 60_000,
-        ...extra,
-      });
+      const spec = (revision: number, replicas: number, extra: Partial<RevisionSpec> = {}) =>
+        specOf(f, revision, replicas, extra);
+
       const events: RuntimeEvent[] = [];
       const watch = rt.watch(f.labels, (e) => events.push(e));
       try {

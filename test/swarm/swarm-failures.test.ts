@@ -103,7 +103,9 @@ describe('failures under load on the swarm', { skip: swarmSkip }, () => {
       const inFlight = afterLoss.filter((o) => o.sent < lostAt).length;
       const lastSent = afterLoss.reduce((m, o) => Math.max(m, o.sent), lostAt);
       report.push(
-        `node 2 lost: ${afterLoss.length} failed (${inFlight} of them in flight when it died); the last failed request was sent ${seconds(lastSent - lostAt)} s after; 100% of requests sent from then on succeeded; replicas rescheduled in ${seconds(rescheduled - lostAt)} s`,
+        afterLoss.length === 0
+          ? `node 2 lost: 0 failed; replicas rescheduled in ${seconds(rescheduled - lostAt)} s`
+          : `node 2 lost: ${afterLoss.length} failed (${inFlight} of them in flight when it died); the last failed request was sent ${seconds(lastSent - lostAt)} s after; 100% of requests sent from then on succeeded; replicas rescheduled in ${seconds(rescheduled - lostAt)} s`,
       );
       const tail = outcomes.slice(-300);
       assert.ok(

@@ -234,3 +234,23 @@ export async function pushToLab(swarm: Swarm, image: string): Promise<string> {
   assert.ok(digest, push.stdout);
   return `${ref.replace(/:[^:/]+$/, '')}@${digest}`;
 }
+
+/**
+ * The figures of a run under load, as test diagnostics and on stdout (`[<tag>] ...`), ending with the whole run's
+ * count of requests and of failed ones by reason.
+ */
+export function printReport(
+  t: { diagnostic(message: string): void },
+  tag: string,
+  report: string[],
+  outcomes: ReadonlyArray<{ ok: boolean; why?: string }>,
+): void {
+  const failed = outcomes.filter((o) => !o.ok);
+  const reasons = new Map<string, number>();
+  for (const f of failed) reasons.set(f.why ?? '', (reasons.get(f.why ?? '') ?? 0) + 1);
+  report.push(`in all: ${outcomes.length} requests, ${failed.length} failed ${JSON.stringify([...reasons])}`);
+  for (const line of report) {
+    t.diagnostic(line);
+    console.log(`[${tag}] ${line}`);
+  }
+}

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { type FerryLab, startFerryLab } from './ferry-lab.ts';
+import { type FerryLab, printReport, startFerryLab } from './ferry-lab.ts';
 import { swarmSkip, waitFor } from './harness.ts';
 
 interface Outcome {
@@ -130,16 +130,7 @@ describe('failures under load on the swarm', { skip: swarmSkip }, () => {
     } finally {
       loading = false;
       await Promise.all(clients);
-      const failed = outcomes.filter((o) => !o.ok);
-      const reasons = new Map<string, number>();
-      for (const f of failed) reasons.set(f.why ?? '', (reasons.get(f.why ?? '') ?? 0) + 1);
-      report.push(
-        `in all: ${outcomes.length} requests, ${failed.length} failed ${JSON.stringify([...reasons])}`,
-      );
-      for (const line of report) {
-        t.diagnostic(line);
-        console.log(`[swarm failures] ${line}`);
-      }
+      printReport(t, 'swarm failures', report, outcomes);
     }
   });
 });

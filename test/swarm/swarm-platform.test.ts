@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { FERRY_BIN, ROOT } from '../helpers.ts';
-import { type InferOutcome, irisClient } from './ferry-lab.ts';
+import { type InferOutcome, irisClient, printReport } from './ferry-lab.ts';
 import { type Swarm, startSwarm, swarmSkip, waitFor } from './harness.ts';
 import { PATH_ENV } from './proc.ts';
 
@@ -535,16 +535,7 @@ describe('ferry up --runtime swarm', { skip: swarmSkip }, () => {
     } finally {
       loading = false;
       await Promise.all(clients);
-      const failed = outcomes.filter((o) => !o.ok);
-      const reasons = new Map<string, number>();
-      for (const f of failed) reasons.set(f.why ?? '', (reasons.get(f.why ?? '') ?? 0) + 1);
-      report.push(
-        `in all: ${outcomes.length} requests, ${failed.length} failed ${JSON.stringify([...reasons])}`,
-      );
-      for (const line of report) {
-        t.diagnostic(line);
-        console.log(`[swarm platform] ${line}`);
-      }
+      printReport(t, 'swarm platform', report, outcomes);
     }
 
     // Each replica's node in describe, and its logs through the control plane (read from the node it runs on).

@@ -4,7 +4,7 @@
  * health check (model loaded) passes. The controller asks for a revision with N replicas and reads what runs.
  *
  *   networks  one internal overlay per tenant, `ferry-<tenant>` (a tenant's replicas and the gateway on it, no way
- *             out); `ferry-egress-<tenant>` too for a version that declares egress; `ferry-gateway-egress` for
+ *             out); `ferry_egress_<tenant>` too for a version that declares egress; `ferry_gateway_egress` for
  *             the gateway's way to the control plane. Attachable, never encrypted (no ESP here).
  *   secrets   a Swarm secret per variable and stored version, `<service>-<VAR>-v<version>`, mounted as a file of
  *             the server's user, removed with the service; values never in a spec, a label or a log line
@@ -46,6 +46,8 @@ export const SWARM_LABELS = {
   /** sha256 of the whole spec Ferry asked for: a different one is an update. */
   specSha: 'ferry.dev/service-spec',
   index: 'ferry.dev/replica-index',
+  /** On a network: `tenant` (a tenant's overlay, which the gateway joins), `egress` or `gateway`. */
+  network: 'ferry.dev/network',
 } as const;
 
 export const GATEWAY_SERVICE = 'ferry-gateway';
@@ -129,9 +131,13 @@ export class SwarmRuntime implements RevisionRuntime {
 
   async ensureRevision(spec: RevisionSpec): Promise<void> {
     const name = revisionServiceName(spec.tenant, spec.deployment, spec.revision);
-    const network = await this.engine.ensureNetwork(tenantNetworkName(spec.tenant), this.labels, true);
+    const network = await this.ensureTenantNetwork(spec.tenant);
     const egress = spec.egress
-      ? await this.engine.ensureNetwork(swarmName(`ferry-egress-${spec.tenant}`), this.labels, false)
+      ? await this.engine.ensureNetwork(
+          swarmName(`ferry_egress_${spec.tenant}`),
+          { ...this.labels, [SWARM_LABELS.network]: 'egress' },
+          false,
+        )
       : undefined;
     const secrets = await this.ensureSecrets(name, spec);
     const wanted = revisionService({
@@ -174,8 +180,7 @@ export class SwarmRuntime implements RevisionRuntime {
   async ensureGateway(tenants: string[] = []): Promise<void> {
     const g = this.opts.gateway;
     if (!g) return;
-    for (const tenant of tenants)
-      await this.engine.ensureNetwork(tenantNetworkName(tenant), this.labels, true);
+    for (const tenant of tenants) await this.ensureTenantNetwork(tenant);
     const component = { ...this.labels, [SWARM_LABELS.component]: 'gateway' };
     const tokenName = swarmName(
       `ferry-gateway-token-${createHash('sha256').update(g.token).digest('hex').slice(0, 12)}`,
@@ -184,10 +189,14 @@ export class SwarmRuntime implements RevisionRuntime {
     const tokenId =
       tokens.find((s) => s.name === tokenName)?.id ??
       (await this.engine.createSecret(tokenName, g.token, component));
-    const egress = await this.engine.ensureNetwork('ferry-gateway-egress', this.labels, false);
-    const tenantNets = (await this.engine.networks(this.labels))
-      .filter((n) => n.name !== 'ferry-gateway-egress' && !n.name.startsWith('ferry-egress-'))
-      .map((n) => n.id);
+    const egress = await this.engine.ensureNetwork(
+      'ferry_gateway_egress',
+      { ...this.labels, [SWARM_LABELS.network]: 'gateway' },
+      false,
+    );
+    const tenantNets = (await this.engine.networks({ ...this.labels, [SWARM_LABELS.network]: 'tenant' })).map(
+      (n) => n.id,
+    );
     const nodes = (await this.engine.nodes()).filter((n) => n.availability === 'active');
     await this.converge(
       gatewayService({
@@ -203,6 +212,18 @@ export class SwarmRuntime implements RevisionRuntime {
     );
     for (const old of tokens)
       if (old.name !== tokenName) await this.engine.removeSecret(old.id).catch(() => {});
+  }
+
+  /**
+   * A tenant's internal overlay, labelled as one (the gateway joins every network so labelled; names alone cannot
+   * tell: tenant names may look like anything a DNS label may).
+   */
+  private ensureTenantNetwork(tenant: string): Promise<string> {
+    return this.engine.ensureNetwork(
+      tenantNetworkName(tenant),
+      { ...this.labels, [SWARM_LABELS.network]: 'tenant' },
+      true,
+    );
   }
 
   /**

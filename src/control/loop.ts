@@ -928,7 +928,7 @@ export class ControlLoop implements LoopPort {
         const o = this.observed.find((x) => x.status.id === a.id);
         if (!o) continue;
         this.leaving.add(a.id);
-        const work = (async () => {
+        this.inBackground(async () => {
           try {
             if (drained.has(a.id)) await this.routes.waitIdle([a.id], this.drainTimeoutMs);
             await this.removeReplica(runtime, o.status, a.reason);
@@ -936,9 +936,7 @@ export class ControlLoop implements LoopPort {
             this.leaving.delete(a.id);
             this.nudge();
           }
-        })();
-        this.background.add(work);
-        void work.finally(() => this.background.delete(work));
+        });
       }
     }
     await Promise.all(creates);
@@ -993,7 +991,7 @@ export class ControlLoop implements LoopPort {
     if (this.coldWatch.has(status.id)) return;
     this.coldWatch.add(status.id);
     const until = this.now() + COLD_WATCH_MS;
-    const work = (async () => {
+    this.inBackground(async () => {
       try {
         // ensuredAt is dropped once the replica is ready or no longer listed (probe()).
         while (!this.stopped && this.ensuredAt.has(status.id) && this.now() < until) {
@@ -1006,9 +1004,7 @@ export class ControlLoop implements LoopPort {
       } finally {
         this.coldWatch.delete(status.id);
       }
-    })();
-    this.background.add(work);
-    void work.finally(() => this.background.delete(work));
+    });
   }
 
   /**
@@ -1025,7 +1021,7 @@ export class ControlLoop implements LoopPort {
       }
       if (this.leavingUnits.has(a.name)) continue;
       this.leavingUnits.add(a.name);
-      const work = (async () => {
+      this.inBackground(async () => {
         try {
           await new Promise((r) => setTimeout(r, this.routePropagationMs));
           const unit = (await runtime.revisions(this.mine)).find((u) => u.name === a.name);
@@ -1056,9 +1052,7 @@ export class ControlLoop implements LoopPort {
           this.leavingUnits.delete(a.name);
           this.nudge();
         }
-      })();
-      this.background.add(work);
-      void work.finally(() => this.background.delete(work));
+      });
     }
     await Promise.all(ensures);
   }
@@ -1194,6 +1188,13 @@ export class ControlLoop implements LoopPort {
         missing: refs,
       }
     );
+  }
+
+  /** Runs work apart from the pass; stop() waits for what is still running. */
+  private inBackground(work: () => Promise<void>): void {
+    const running = work();
+    this.background.add(running);
+    void running.finally(() => this.background.delete(running));
   }
 
   private async removeReplica(runtime: Runtime, status: ReplicaStatus, reason: string): Promise<void> {

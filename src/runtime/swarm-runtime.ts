@@ -391,16 +391,10 @@ export class SwarmRuntime implements RevisionRuntime {
         if (!first && !closed) {
           for (const [id, r] of now) {
             const before = last.get(id);
-            if (before === undefined && (r.state === 'ready' || r.state === 'starting'))
-              listener({ type: 'started', replica: r });
-            else if (
-              before !== undefined &&
-              before.state !== r.state &&
-              (r.state === 'failed' || r.state === 'exited')
-            )
+            const stopped = r.state === 'failed' || r.state === 'exited';
+            if (before === undefined && !stopped) listener({ type: 'started', replica: r });
+            else if (before !== undefined && before.state !== r.state && stopped)
               listener({ type: 'exited', replica: r });
-            else if (before !== undefined && before.state !== r.state)
-              listener({ type: 'started', replica: r });
           }
           for (const [id, r] of last) if (!now.has(id)) listener({ type: 'removed', replica: r });
         }

@@ -179,6 +179,15 @@ export async function startFerryLab(prefix: string, dir: string, replicas = 2): 
 
 export type InferOutcome = { ok: true; version: string } | { ok: false; why: string };
 
+/** One request of a load: when it was sent and ended, and how (the version that answered, or why it failed). */
+export interface Outcome {
+  sent: number;
+  at: number;
+  ok: boolean;
+  version?: string;
+  why?: string;
+}
+
 /**
  * Inferences of iris (setosa) through gateway unix sockets (Swarm.proxy), a keep-alive agent per socket: the model
  * version that answered setosa, or why not. `path` picks the deployment (default iris, the default tenant).
@@ -243,7 +252,7 @@ export function printReport(
   t: { diagnostic(message: string): void },
   tag: string,
   report: string[],
-  outcomes: ReadonlyArray<{ ok: boolean; why?: string }>,
+  outcomes: readonly Outcome[],
 ): void {
   const failed = outcomes.filter((o) => !o.ok);
   const reasons = new Map<string, number>();

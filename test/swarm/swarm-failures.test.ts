@@ -11,16 +11,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { type FerryLab, printReport, startFerryLab } from './ferry-lab.ts';
+import { type FerryLab, type Outcome, printReport, startFerryLab } from './ferry-lab.ts';
 import { swarmSkip, waitFor } from './harness.ts';
-
-interface Outcome {
-  /** When the request was sent, and when it ended. */
-  sent: number;
-  at: number;
-  ok: boolean;
-  why?: string;
-}
 
 const CLIENTS = 4;
 

@@ -22,21 +22,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { FERRY_BIN, ROOT } from '../helpers.ts';
-import { type InferOutcome, irisClient, printReport } from './ferry-lab.ts';
+import { type InferOutcome, irisClient, type Outcome, printReport } from './ferry-lab.ts';
 import { type Swarm, startSwarm, swarmSkip, waitFor } from './harness.ts';
 import { PATH_ENV } from './proc.ts';
 
 const API_PORT = 7070;
 const GATEWAY_PORT = 8080;
 const CLIENTS = 4;
-
-interface Outcome {
-  sent: number;
-  at: number;
-  ok: boolean;
-  version?: string;
-  why?: string;
-}
 
 describe('ferry up --runtime swarm', { skip: swarmSkip }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-swarm-platform-'));

@@ -2,7 +2,14 @@
 
 export { DockerRuntime, type DockerRuntimeOptions, RUNTIME_LABELS } from './docker-runtime.ts';
 export { ProcessRuntime, type ProcessRuntimeOptions } from './process-runtime.ts';
-export { readiness, readinessReport, replicaGet, replicaGetJson, withReadiness } from './readiness.ts';
+export {
+  readiness,
+  readinessReport,
+  replicaGet,
+  replicaGetJson,
+  replicaGetText,
+  withReadiness,
+} from './readiness.ts';
 export { type SwarmGatewayConfig, SwarmRuntime, type SwarmRuntimeOptions } from './swarm-runtime.ts';
 export type {
   ReplicaLogLine,

@@ -76,15 +76,15 @@ export function replicaGet(url: string, path: string, timeoutMs: number): Promis
 }
 
 /**
- * The JSON body of a GET of `path` on a replica (as replicaGet); rejects on a status other than 200, a body
- * over maxBytes, invalid JSON, or no whole answer within timeoutMs.
+ * The text body of a GET of `path` on a replica (as replicaGet), with its content type; rejects on a status other
+ * than 200, a body over maxBytes, or no whole answer within timeoutMs. (Its /metrics, for the control plane.)
  */
-export function replicaGetJson(
+export function replicaGetText(
   url: string,
   path: string,
   timeoutMs: number,
   maxBytes = 64 * 1024,
-): Promise<unknown> {
+): Promise<{ body: string; contentType: string }> {
   return get(url, path, timeoutMs, (res, resolve, reject) => {
     if (res.statusCode !== 200) {
       res.resume();
@@ -99,14 +99,30 @@ export function replicaGetJson(
       else chunks.push(chunk);
     });
     res.on('error', reject);
-    res.on('end', () => {
-      try {
-        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-      } catch (error) {
-        reject(new Error(`GET ${path}: not JSON: ${(error as Error).message}`));
-      }
-    });
+    res.on('end', () =>
+      resolve({
+        body: Buffer.concat(chunks).toString('utf8'),
+        contentType: String(res.headers['content-type'] ?? 'text/plain'),
+      }),
+    );
   });
+}
+
+/**
+ * The JSON body of a GET of `path` on a replica (as replicaGetText); rejects as it does, and on invalid JSON.
+ */
+export async function replicaGetJson(
+  url: string,
+  path: string,
+  timeoutMs: number,
+  maxBytes = 64 * 1024,
+): Promise<unknown> {
+  const { body } = await replicaGetText(url, path, timeoutMs, maxBytes);
+  try {
+    return JSON.parse(body);
+  } catch (error) {
+    throw new Error(`GET ${path}: not JSON: ${(error as Error).message}`);
+  }
 }
 
 /** The most of a readiness answer's body that is read (the startup report is a few hundred bytes). */

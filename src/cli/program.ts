@@ -19,6 +19,7 @@ import { registerSecrets } from './secrets.ts';
 import { registerServe } from './serve.ts';
 import { registerTenants } from './tenant.ts';
 import { registerTest } from './test.ts';
+import { registerUi } from './ui.ts';
 import { registerUp } from './up.ts';
 
 export function buildProgram(): Command {
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerPredict(program);
   registerTest(program);
   registerUp(program);
+  registerUi(program);
   registerImage(program);
   registerDeploy(program);
   registerPlatform(program);

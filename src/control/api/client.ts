@@ -35,6 +35,7 @@ import type {
   TenantView,
   TokenRole,
   UpdateInput,
+  WhoAmI,
 } from './schemas.ts';
 
 export interface ControlClientOptions {
@@ -80,6 +81,10 @@ export class ControlClient {
   }
   info(): Promise<Info> {
     return this.#json('GET', '/v1/info');
+  }
+  /** The caller: its token's name, role, tenant and access levels. */
+  whoami(): Promise<WhoAmI> {
+    return this.#json('GET', '/v1/whoami');
   }
   openapi(): Promise<Record<string, unknown>> {
     return this.#json('GET', '/openapi.json');

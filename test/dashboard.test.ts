@@ -125,9 +125,10 @@ describe('the dashboard in headless Chromium', { skip: !existsSync(CHROMIUM) && 
     await page.getByTestId('role').filter({ hasText: 'platform-admin' }).waitFor();
     const row = page.getByTestId('deployments').getByRole('row', { name: /iris/ });
     await row.waitFor();
-    assert.match(await row.innerText(), /r2/);
+    assert.match(String(await row.textContent()), /r2/);
     await shot('deployments');
-    const stored = await page.evaluate(() => sessionStorage.getItem('ferry.token'));
+    // Functions run in the page are written as strings: this file is type-checked without the DOM's types.
+    const stored = await page.evaluate("sessionStorage.getItem('ferry.token')");
     assert.equal(stored, adminToken, 'the token is kept in sessionStorage');
     assert.ok(!page.url().includes(adminToken));
   });
@@ -195,12 +196,12 @@ describe('the dashboard in headless Chromium', { skip: !existsSync(CHROMIUM) && 
     });
     try {
       await page.waitForFunction(
-        (n) => {
+        `(() => {
           const fig = document.querySelector('[data-testid="chart-rps"]');
           const summary = document.querySelector('[data-testid="summary-rps"]')?.textContent ?? '';
-          return Number(fig?.getAttribute('data-points')) > n && /r\d+ (?!0\.00)\d/.test(summary);
-        },
-        before,
+          return Number(fig?.getAttribute('data-points')) > ${before} && /r\\d+ (?!0\\.00)\\d/.test(summary);
+        })()`,
+        undefined,
         { timeout: HANG_MS, polling: 250 },
       );
     } finally {
@@ -265,14 +266,14 @@ describe('the dashboard in headless Chromium', { skip: !existsSync(CHROMIUM) && 
     assert.equal(await p.getByTestId('traffic-form').count(), 0);
     await shot('viewer-deployment', p);
     // The page hides the controls; the API decides: the same change with this token is refused.
-    const status = await p.evaluate(async (token) => {
+    const status = (await p.evaluate(async (token) => {
       const res = await fetch('/v1/deployments/iris/traffic', {
         method: 'PUT',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         body: JSON.stringify({ traffic: [{ revision: 2, percent: 100 }] }),
       });
       return { status: res.status, body: await res.json() };
-    }, viewerToken);
+    }, viewerToken)) as { status: number; body: { code?: string } };
     assert.equal(status.status, 403);
     assert.equal(status.body.code, 'FERRY_FORBIDDEN');
     // The audit page, reached by its address, shows the API's refusal.
@@ -286,10 +287,10 @@ describe('the dashboard in headless Chromium', { skip: !existsSync(CHROMIUM) && 
     const p = await newPage(ctx);
     await p.goto(ui);
     const focused = () =>
-      p.evaluate(() => {
-        const el = document.activeElement as HTMLElement | null;
-        return `${el?.tagName.toLowerCase()}#${el?.id ?? ''}:${(el?.textContent ?? '').trim().slice(0, 40)}`;
-      });
+      p.evaluate(`(() => {
+        const el = document.activeElement;
+        return (el?.tagName.toLowerCase() ?? '') + '#' + (el?.id ?? '') + ':' + (el?.textContent ?? '').trim().slice(0, 40);
+      })()`) as Promise<string>;
     /** Presses Tab until the focused element matches (at most `max` presses). */
     const tabTo = async (pattern: RegExp, max = 60) => {
       for (let i = 0; i < max; i++) {

@@ -244,7 +244,7 @@ saveResults(
           }),
           {
             label: `run() batch ${conns === 1 ? 1 : maxBatch}`,
-            note: 'in-process, 1 caller, time per call',
+            note: 'in-process, time per call',
             percentiles: ref?.percentiles,
             requests: ref?.calls,
           },

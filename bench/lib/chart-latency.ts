@@ -195,6 +195,10 @@ export function renderLatencyChart(spec: LatencyChartSpec): string {
     y += 15;
     out.push(`<text x="12" y="${y - 2}" fill="${MUTED}" font-size="11">${esc(line)}</text>`);
   }
+  // A side keeps its style in every panel: styles go to labels in the order they first appear.
+  const styleIndex = new Map<string, number>();
+  for (const p of spec.panels)
+    for (const s of p.series) if (!styleIndex.has(s.label)) styleIndex.set(s.label, styleIndex.size);
   let top = headH;
   spec.panels.forEach((panel, pi) => {
     const ptop = top + 24;
@@ -228,7 +232,7 @@ export function renderLatencyChart(spec: LatencyChartSpec): string {
     );
     // Lines, then the legend.
     panel.series.forEach((s, i) => {
-      const st = seriesStyle(i);
+      const st = seriesStyle(styleIndex.get(s.label) ?? i);
       const ly = ptop + i * LEGEND_ROW;
       // Label (bold, ~7.4 px a character) and note (~6.4 px) share the legend's width.
       const label = clip(s.label, 41);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { clip, renderChart, wrapText } from './chart.ts';
 import { logAxisTicks, ninesX, renderLatencyChart, seriesStyle } from './chart-latency.ts';
+import { renderTimeline, spans, type TimelineRun, type TimelineSpec } from './chart-timeline.ts';
 import { CURVE_PERCENTILES, percentileCurve, summarize } from './latency.mjs';
 
 /** Every number in the SVG's attributes is finite: no NaN or Infinity leaked into a coordinate. */
@@ -192,5 +193,108 @@ describe('bar chart accessibility', () => {
     );
     assert.ok(texts(svg).includes(clip(long, 27)));
     assertFiniteCoordinates(svg);
+  });
+});
+
+describe('autoscale timeline chart', () => {
+  const run = (over: Partial<TimelineRun> = {}): TimelineRun => ({
+    label: 'ferry',
+    note: '0 failed',
+    ready: [
+      [0, 1],
+      [5, 3],
+    ],
+    desired: [
+      [0, 1],
+      [4, 3],
+    ],
+    failed: [0, 0, 2, 0, 0, 0, 0, 0, 0, 0],
+    held: [0, 0, 0, 7, 0, 0, 0, 0, 0, 0],
+    sloViolated: [false, false, true, true, false, false, false, false, false, false],
+    ...over,
+  });
+  const spec = (runs: TimelineRun[], over: Partial<TimelineSpec> = {}): TimelineSpec => ({
+    title: 'autoscale step',
+    durationS: 10,
+    offered: [
+      [0, 100],
+      [4, 100],
+      [4, 400],
+      [10, 400],
+    ],
+    arrivals: [98, 101, 99, 102, 400, 398, 401, 400, 399, 402],
+    needed: [
+      [0, 1],
+      [4, 5],
+    ],
+    steps: [{ atS: 4, label: '4x up' }],
+    slo: 'p99 > 150 ms',
+    runs,
+    ...over,
+  });
+
+  it('draws the load, and per policy replicas, SLO bands, held and failed strips, with title and desc', () => {
+    const svg = renderTimeline(spec([run(), run({ label: 'kpa-default', held: null, failed: null })]));
+    assert.match(svg, /role="img"/);
+    assert.match(svg, /<title id="chart-title">autoscale step<\/title>/);
+    assert.match(
+      svg,
+      /<desc id="chart-desc">[^<]*ferry \(0 failed\): peak 3 desired, 3 ready; 2 failed; at most 7 held at once; 2 s over the SLO/,
+    );
+    assert.match(svg, /kpa-default[^<]*: peak 3 desired, 3 ready; failures not recorded; held not recorded/);
+    const t = texts(svg);
+    for (const s of [
+      'offered load',
+      'req/s',
+      'replicas',
+      'held',
+      'failed/s',
+      '4x up',
+      'max 7',
+      '2 in all',
+      'SLO missed (p99 &gt; 150 ms)',
+    ])
+      assert.ok(
+        t.some((x) => x.includes(s)),
+        s,
+      );
+    assert.equal(t.filter((x) => x === 'not recorded').length, 2, 'held and failed of the run without them');
+    // One SLO band (seconds 2-3 merged) for each run that has it.
+    assert.equal((svg.match(/fill="#f6d3cf"\/>/g) ?? []).length, 2 + 1, 'two bands and the legend swatch');
+    assertFiniteCoordinates(svg);
+  });
+
+  it('copes with one point, all-equal values, empty series, no runs and very long names', () => {
+    const long = `policy-${'x'.repeat(80)}`;
+    const svg = renderTimeline(
+      spec(
+        [
+          run({ ready: [[0, 2]], desired: [[0, 2]], failed: [], held: [], sloViolated: [] }),
+          run({ label: long, note: 'n'.repeat(300), ready: [], desired: [] }),
+        ],
+        {
+          durationS: 1,
+          offered: [[0, 50]],
+          arrivals: [50],
+          needed: [[0, 2]],
+          steps: [{ atS: 5, label: 'late' }],
+        },
+      ),
+    );
+    assertFiniteCoordinates(svg);
+    const t = texts(svg);
+    assert.ok(t.some((x) => x.startsWith(clip(long, 30))));
+    assert.ok(!t.some((x) => x.includes('late')), 'a step past the end is not drawn');
+    assert.ok(svg.includes(`<title>${long}, ${'n'.repeat(300)}</title>`));
+    assertFiniteCoordinates(renderTimeline(spec([], { offered: [], arrivals: null, needed: [] })));
+    assert.throws(() => renderTimeline(spec([], { durationS: 0 })), /durationS must be > 0/);
+  });
+
+  it('merges consecutive seconds into spans', () => {
+    assert.deepEqual(spans([true, true, false, true]), [
+      [0, 2],
+      [3, 4],
+    ]);
+    assert.deepEqual(spans([]), []);
   });
 });

@@ -293,10 +293,12 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
     decisions: events.length,
     steps,
     changes,
+    initialDesired: o.initial,
     perSecond: {
       arrivals: perArrivals,
       ready: perReady,
       p99Ms: p99s.map((p) => (p === Number.POSITIVE_INFINITY ? -1 : p)),
+      failed: lat.map((l) => l.filter((v) => v === Number.POSITIVE_INFINITY).length),
     },
     maxSendLagMs,
     failures,

@@ -497,9 +497,7 @@ function timelineOf(trace: Trace, runs: SimResult[], subtitle: string): Timeline
         note:
           `${r.failed.toLocaleString('en-US')} failed, ${success}, SLO missed ${r.sloViolationS} s, ` +
           `${Math.round(r.replicaSeconds).toLocaleString('en-US')} replica-s, peak ${r.peakReplicas}` +
-          (r.policy === 'ferry-live'
-            ? `; live (${liveRuntime}), replicas polled every ${pollMs} ms`
-            : '; simulated'),
+          (r.policy === 'ferry-live' ? `; live (${liveRuntime}, polled every ${pollMs} ms)` : '; simulated'),
         ready,
         desired: [[0, r.initialDesired], ...r.changes.map((c): [number, number] => [c.at / 1000, c.desired])],
         failed: r.perSecond.failed ?? null,

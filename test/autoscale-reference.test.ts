@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { hpaPolicy } from '../bench/lib/autoscale/hpa.ts';
 import { kpaPolicy } from '../bench/lib/autoscale/kpa.ts';
+import { heldFromMetrics } from '../bench/lib/autoscale/live.ts';
 import { type SimOptions, simulate } from '../bench/lib/autoscale/sim.ts';
 import type { Trace } from '../bench/lib/autoscale/traces.ts';
 import { DEFAULT_SETTINGS } from '../src/autoscaler/settings.ts';
@@ -267,5 +268,21 @@ describe('simulator (bench/lib/autoscale/sim.ts)', () => {
       decide: (_n, _o, _s, state) => ({ desired: 1.5, reason: '', changed: true, state }),
     };
     assert.throws(() => simulate(base({ policy: bad as Policy<unknown> })), /not an integer/);
+  });
+});
+
+describe('live replay (bench/lib/autoscale/live.ts)', () => {
+  it("reads one deployment's held requests from the gateway's metrics", () => {
+    const text = [
+      '# HELP ferry_gateway_activator_held Requests held',
+      '# TYPE ferry_gateway_activator_held gauge',
+      'ferry_gateway_activator_held{deployment="live-step"} 3',
+      'ferry_gateway_activator_held{deployment="acme/live-idle-burst"} 17',
+      'ferry_gateway_requests_total{deployment="live-idle-burst"} 99',
+    ].join('\n');
+    assert.equal(heldFromMetrics(text, 'live-step'), 3);
+    assert.equal(heldFromMetrics(text, 'live-idle-burst'), 17);
+    assert.equal(heldFromMetrics(text, 'other'), null);
+    assert.equal(heldFromMetrics('', 'live-step'), null);
   });
 });

@@ -4,7 +4,7 @@
  * replicas needed (grey), desired (dashed step line: the policy's decisions) and ready (solid), the seconds that
  * violated the latency SLO shaded, and under each panel two strips: the most requests held at once at the gateway
  * per second and the failed requests per second (by arrival second; a strip says "not recorded" when the run has
- * no such data, e.g. held live). Hand-written SVG text like chart.ts, written beside the results JSON as
+ * no such data). Hand-written SVG text like chart.ts, written beside the results JSON as
  * autoscale-<timestamp>-<trace>.svg.
  */
 import { writeFileSync } from 'node:fs';

@@ -40,14 +40,31 @@ const LAT_X = TP_X + PANEL_W + GAP;
 const TOP = 92;
 const ROW_H = 40;
 const BOTTOM = 56;
-const COLORS = {
+/** The bar chart's colours (exported for the contrast test). */
+export const BAR_COLORS = {
   rps: '#3b6fb6',
-  p50: '#5aa469',
-  p99: '#d9822b',
-  grid: '#e2e2e2',
-  axis: '#666',
+  p50: '#357f45',
+  p99: '#b85c00',
+  axis: '#666666',
   muted: '#595959',
-};
+} as const;
+
+const COLORS = { ...BAR_COLORS, grid: '#e2e2e2' };
+
+/** The WCAG 2 contrast ratio of two #rrggbb colours (1 to 21; text wants >= 4.5, lines and bars >= 3). */
+export function contrastRatio(a: string, b: string): number {
+  const lum = (hex: string) => {
+    const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex);
+    if (!m) throw new Error(`contrastRatio: not a #rrggbb colour: "${hex}"`);
+    const [r, g, bl] = [m[1], m[2], m[3]].map((h) => {
+      const c = Number.parseInt(h as string, 16) / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    }) as [number, number, number];
+    return 0.2126 * r + 0.7152 * g + 0.0722 * bl;
+  };
+  const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x) as [number, number];
+  return (hi + 0.05) / (lo + 0.05);
+}
 
 /** Text for an SVG text node or attribute value. */
 export function esc(s: string): string {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { clip, renderChart, wrapText } from './chart.ts';
-import { logAxisTicks, ninesX, renderLatencyChart, seriesStyle } from './chart-latency.ts';
+import { BAR_COLORS, clip, contrastRatio, renderChart, wrapText } from './chart.ts';
+import { logAxisTicks, ninesX, renderLatencyChart, SERIES_COLORS, seriesStyle } from './chart-latency.ts';
 import { renderTimeline, spans, type TimelineRun, type TimelineSpec } from './chart-timeline.ts';
 import { CURVE_PERCENTILES, percentileCurve, summarize } from './latency.mjs';
 
@@ -296,5 +296,18 @@ describe('autoscale timeline chart', () => {
       [3, 4],
     ]);
     assert.deepEqual(spans([]), []);
+  });
+});
+
+describe('chart colours', () => {
+  it('are readable on white: lines and bars >= 3:1, grey text and white labels in bars >= 4.5:1', () => {
+    assert.equal(contrastRatio('#000000', '#ffffff'), 21);
+    for (const c of SERIES_COLORS)
+      assert.ok(contrastRatio(c, '#ffffff') >= 3, `${c}: ${contrastRatio(c, '#ffffff')}`);
+    for (const c of [BAR_COLORS.rps, BAR_COLORS.p50, BAR_COLORS.p99])
+      assert.ok(contrastRatio('#ffffff', c) >= 4.5, `white on ${c}: ${contrastRatio('#ffffff', c)}`);
+    for (const c of [BAR_COLORS.axis, BAR_COLORS.muted])
+      assert.ok(contrastRatio(c, '#ffffff') >= 4.5, `${c}: ${contrastRatio(c, '#ffffff')}`);
+    assert.throws(() => contrastRatio('red', '#fff'), /not a #rrggbb/);
   });
 });

@@ -114,7 +114,7 @@ export function renderTimeline(spec: TimelineSpec): string {
   const xTicks = niceTicks(T).filter((t) => t <= T + 1e-9);
 
   const titleLines = wrapText(spec.title, 100);
-  const subLines = spec.subtitle ? wrapText(spec.subtitle, 160) : [];
+  const subLines = spec.subtitle ? wrapText(spec.subtitle, 150) : [];
   const legendY = 14 + titleLines.length * 20 + subLines.length * 15 + 18;
   // Legend: entries laid out left to right, each as wide as its symbol and text, wrapping to a second row.
   const legend: Array<[string, number, string]> = [

@@ -7,7 +7,7 @@
  * runtime reported; no address ever comes from a caller.
  */
 import { FerryError } from '../core/errors.ts';
-import { splitKey } from '../core/tenant.ts';
+import { plainName, splitKey } from '../core/tenant.ts';
 import { replicaGetText } from '../runtime/index.ts';
 import type { StoredRevision } from './store/store.ts';
 import type { ReplicaView, ScrapeTargetView } from './views.ts';
@@ -29,7 +29,7 @@ export const REPLICA_METRICS_TIMEOUT_MS = 5000;
 
 /**
  * The scrape targets among the known replicas: the ready ones not on their way out, with labels from the store
- * (tenant, plain deployment name, revision, the revision's model), sorted by name. Pure.
+ * (tenant, plain deployment name, revision, the revision's model by its plain name), sorted by name. Pure.
  */
 export function scrapeTargets(
   known: readonly KnownReplica[],
@@ -39,7 +39,7 @@ export function scrapeTargets(
   for (const { deployment, replica, leaving } of known) {
     if (leaving || replica.state !== 'ready') continue;
     const { tenant, name } = splitKey(deployment);
-    const model = revisionOf(deployment, replica.revision)?.spec.model ?? '';
+    const model = plainName(revisionOf(deployment, replica.revision)?.spec.model ?? '');
     out.push({ tenant, deployment: name, revision: replica.revision, replica: replica.name, model });
   }
   return out.sort((a, b) => (a.replica < b.replica ? -1 : a.replica > b.replica ? 1 : 0));

@@ -11,7 +11,7 @@
  * Prints the targets and the figures.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -25,6 +25,8 @@ const IRIS = join(ROOT, 'examples', 'iris');
 const BODY = readFileSync(join(IRIS, 'requests', 'setosa.json'));
 const BAD_BODY = JSON.stringify({ inputs: [{ name: 'nope', shape: [1], datatype: 'FP32', data: [1] }] });
 const PROMETHEUS = '/usr/bin/prometheus';
+/** Debian's prometheus package ships it: `promtool check config` checks the file as Prometheus will read it. */
+const PROMTOOL = '/usr/bin/promtool';
 /** The load's bound: it stops after this many requests even if a wait below never ends. */
 const MAX_REQUESTS = 60_000;
 
@@ -132,6 +134,15 @@ for (const runtime of ['process', 'docker'] as const)
       });
       assert.equal(refused.status, 403);
       assert.equal(((await refused.json()) as { code: string }).code, 'FERRY_FORBIDDEN');
+      // ferry prometheus-config --metrics-token checks the token it is given before writing it.
+      const tokenFile = join(home.path, 'viewer.token');
+      const cli = await runCli(
+        ['prometheus-config', '--api', platform.apiUrl, '--metrics-token', viewer, '--token-file', tokenFile],
+        { env: { FERRY_HOME: join(home.path, 'cli-home') } },
+      );
+      assert.equal(cli.code, 1, cli.stderr);
+      assert.match(cli.stderr, /FERRY_FORBIDDEN/);
+      assert.ok(!existsSync(tokenFile), 'a token that cannot read the targets is not written');
     });
 
     test('every target up, and every dashboard query returns data', async () => {
@@ -158,6 +169,8 @@ for (const runtime of ['process', 'docker'] as const)
       );
       assert.equal(made.code, 0, made.stderr);
       const metricsToken = readFileSync(tokenFile, 'utf8').trim();
+      const check = spawnSync(PROMTOOL, ['check', 'config', config], { encoding: 'utf8' });
+      assert.equal(check.status, 0, `promtool check config: ${check.stdout}${check.stderr}`);
       console.log(
         `# prometheus.yml (ferry prometheus-config):\n${readFileSync(config, 'utf8').replace(/^/gm, '#   ')}`,
       );

@@ -6,8 +6,8 @@
  * platform admin's token) or one given (--metrics-token, checked against the API first). docs/prometheus.md.
  * The text is made by `prometheusConfig` (pure; test/prometheus.test.ts runs Prometheus on it).
  */
-import { writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { accessSync, constants, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { connect } from './context.ts';
 import { parseDurationFlag, UsageError } from './format.ts';
@@ -120,6 +120,16 @@ export function registerPrometheusConfig(program: Command): void {
       const client = connect(opts);
       const tokenFile = resolve(opts.tokenFile);
       let token: string | undefined;
+      if (opts.createToken !== undefined || opts.metricsToken !== undefined) {
+        // Before a token is made: one made and then not written would be left behind.
+        try {
+          accessSync(dirname(tokenFile), constants.W_OK);
+        } catch {
+          throw new UsageError(
+            `--token-file ${tokenFile}: cannot write in ${dirname(tokenFile)} (run as its owner, or pick another)`,
+          );
+        }
+      }
       if (opts.createToken !== undefined) {
         const name = opts.createToken === true ? 'prometheus' : opts.createToken;
         token = (await client.createToken(name, 'metrics')).token;

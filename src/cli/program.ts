@@ -14,6 +14,7 @@ import { registerInit } from './init.ts';
 import { registerK8s } from './k8s.ts';
 import { registerPlatform } from './platform.ts';
 import { registerPredict } from './predict.ts';
+import { registerPrometheusConfig } from './prometheus-config.ts';
 import { rootCommand } from './root-command.ts';
 import { registerSecrets } from './secrets.ts';
 import { registerServe } from './serve.ts';
@@ -40,5 +41,6 @@ export function buildProgram(): Command {
   registerGateway(program);
   registerK8s(program);
   registerAudit(program);
+  registerPrometheusConfig(program);
   return program;
 }

@@ -15,6 +15,7 @@ import type { RecordEvent } from './events.ts';
 import type { LoopPort } from './loop-port.ts';
 import { type DeploymentUse, quotaProblems, type Usage, usageOf } from './quota.ts';
 import type { ReplicaLogs } from './replica-logs.ts';
+import { replicaMetrics, scrapeTargets } from './replica-metrics.ts';
 import {
   abort as abortRollout,
   promote as promoteRollout,
@@ -39,6 +40,7 @@ import type {
   LogLine,
   LogQuery,
   RolloutView,
+  ScrapeTargetView,
   StrategyInput,
 } from './views.ts';
 
@@ -492,6 +494,15 @@ export class CommandService implements ControlPlane {
   async *followLogs(name: string, query: LogQuery, signal: AbortSignal): AsyncIterable<LogLine> {
     this.view(name);
     yield* this.replicaLogs.follow(name, query, signal);
+  }
+
+  scrapeTargets(): ScrapeTargetView[] {
+    if (!this.loop.reachesReplicas) return [];
+    return scrapeTargets(this.loop.knownReplicas(), (d, r) => this.store.getRevision(d, r));
+  }
+
+  replicaMetrics(replica: string): Promise<{ contentType: string; body: string }> {
+    return replicaMetrics(this.loop.knownReplicas(), replica, { reachable: this.loop.reachesReplicas });
   }
 
   private activeRollout(name: string, verb: string): RolloutState {

@@ -95,4 +95,7 @@ export class Controller implements ControlPlane {
   readonly logs: ControlPlane['logs'] = (name, query) => this.commands.logs(name, query);
   readonly followLogs: ControlPlane['followLogs'] = (name, query, signal) =>
     this.commands.followLogs(name, query, signal);
+  readonly scrapeTargets: ControlPlane['scrapeTargets'] = () => this.commands.scrapeTargets();
+  readonly replicaMetrics: ControlPlane['replicaMetrics'] = (replica) =>
+    this.commands.replicaMetrics(replica);
 }

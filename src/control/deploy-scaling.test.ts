@@ -37,6 +37,8 @@ const idleLoop: LoopPort = {
   }),
   forgetFailure: () => undefined,
   forgetTrafficWait: () => undefined,
+  knownReplicas: () => [],
+  reachesReplicas: true,
 };
 
 interface Answer {

@@ -48,6 +48,7 @@ import {
   reconcile,
 } from './reconcile.ts';
 import { type LoadTargets, ReplicaLoad, type ReplicaTarget } from './replica-load.ts';
+import type { KnownReplica } from './replica-metrics.ts';
 import { makeReplicaSpec } from './replica-spec.ts';
 import { planRevisions, type RevisionAction } from './revision-plan.ts';
 import { abort as abortRollout, type RolloutState, stepRollout } from './rollout.ts';
@@ -360,6 +361,22 @@ export class ControlLoop implements LoopPort {
       lastCrash: this.lastCrash.get(deployment) ?? null,
       lastColdStart: this.lastColdStart.get(deployment) ?? null,
     };
+  }
+
+  knownReplicas(): KnownReplica[] {
+    const out: KnownReplica[] = [];
+    for (const o of this.observed)
+      if (o.deployment !== undefined)
+        out.push({
+          deployment: o.deployment,
+          replica: this.replicaView(o),
+          leaving: this.leaving.has(o.status.id),
+        });
+    return out;
+  }
+
+  get reachesReplicas(): boolean {
+    return this.runtime.manages === 'replicas';
   }
 
   forgetFailure(deployment: string, revision: number): void {
@@ -1314,20 +1331,22 @@ export class ControlLoop implements LoopPort {
   }
 
   private replicaViews(name: string): ReplicaView[] {
-    return this.observed
-      .filter((o) => o.deployment === name)
-      .map((o) => ({
-        id: o.status.id,
-        name: o.status.name,
-        revision: o.revision ?? 0,
-        index: o.index ?? 0,
-        state: o.actual.state,
-        url: o.status.url,
-        startedAt: o.status.startedAt,
-        ...(o.status.exitCode === undefined ? {} : { exitCode: o.status.exitCode }),
-        restarts: o.actual.restarts,
-        ...(o.status.node === undefined ? {} : { node: o.status.node }),
-      }));
+    return this.observed.filter((o) => o.deployment === name).map((o) => this.replicaView(o));
+  }
+
+  private replicaView(o: Observed): ReplicaView {
+    return {
+      id: o.status.id,
+      name: o.status.name,
+      revision: o.revision ?? 0,
+      index: o.index ?? 0,
+      state: o.actual.state,
+      url: o.status.url,
+      startedAt: o.status.startedAt,
+      ...(o.status.exitCode === undefined ? {} : { exitCode: o.status.exitCode }),
+      restarts: o.actual.restarts,
+      ...(o.status.node === undefined ? {} : { node: o.status.node }),
+    };
   }
 }
 

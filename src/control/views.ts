@@ -56,6 +56,18 @@ export interface ReplicaView {
   node?: string;
 }
 
+/** A replica as a Prometheus scrape target (GET /v1/prometheus/targets): its labels, all from the store. */
+export interface ScrapeTargetView {
+  tenant: string;
+  /** The deployment's plain name (in its tenant). */
+  deployment: string;
+  revision: number;
+  /** The replica's name (what GET /v1/replicas/{replica}/metrics takes). */
+  replica: string;
+  /** The model the revision serves (the platform's model name). */
+  model: string;
+}
+
 /** The newest crash of one of the deployment's replicas: why CrashLoopBackOff, in the status itself. */
 export interface CrashView {
   replica: string;
@@ -192,4 +204,11 @@ export interface ControlPlane {
   logs(name: string, query: LogQuery): Promise<LogLine[]>;
   /** Lines as they come (after the last `tail`), until `signal` aborts. */
   followLogs(name: string, query: LogQuery, signal: AbortSignal): AsyncIterable<LogLine>;
+  /** The ready replicas of every tenant, as Prometheus scrape targets (replica-metrics.ts). */
+  scrapeTargets(): ScrapeTargetView[];
+  /**
+   * The /metrics of a replica the controller knows, by name (replica-metrics.ts): FERRY_NOT_FOUND,
+   * FERRY_REPLICA_UNAVAILABLE or FERRY_UPSTREAM_FAILED when it cannot be had.
+   */
+  replicaMetrics(replica: string): Promise<{ contentType: string; body: string }>;
 }

@@ -299,11 +299,13 @@ function authorize(request: FastifyRequest, access: Exclude<Access, 'public'>, s
         ? 'do this (tenants, quotas, the sealing key, verifying the audit chain: platform admins only)'
         : access === 'gateway'
           ? "read the gateways' route file (gateway tokens and platform admins only)"
-          : access === 'admin'
-            ? 'manage tokens or read the audit log'
-            : access === 'write'
-              ? 'change anything'
-              : 'use the control plane';
+          : access === 'metrics'
+            ? 'read metrics or scrape targets (metrics tokens and platform admins only)'
+            : access === 'admin'
+              ? 'manage tokens or read the audit log'
+              : access === 'write'
+                ? 'change anything'
+                : 'use the control plane';
     throw new FerryError(
       'FERRY_FORBIDDEN',
       `Token ${JSON.stringify(name)} has role ${JSON.stringify(caller.role)}, which may not ${what} (${request.method} ${request.url.split('?')[0]})`,

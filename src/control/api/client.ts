@@ -85,6 +85,12 @@ export class ControlClient {
     return this.#json('GET', '/openapi.json');
   }
 
+  // ---- Prometheus (metrics tokens and platform admins)
+  /** Prometheus http_sd target groups: the gateway, the control plane, every ready replica. */
+  prometheusTargets(): Promise<Array<{ targets: string[]; labels: Record<string, string> }>> {
+    return this.#json('GET', '/v1/prometheus/targets');
+  }
+
   // ---- models
   listModels(): Promise<ModelRecord[]> {
     return this.#all('/v1/models');

@@ -54,6 +54,8 @@ import {
   ModelSchema,
   ModelVersionSchema,
   OpenApiDocumentSchema,
+  PrometheusTargetGroupSchema,
+  ReplicaParams,
   ReplicaSchema,
   RevisionSchema,
   RevisionsQuery,
@@ -83,9 +85,11 @@ import { type Scope, unscope } from './tenant-scope.ts';
 /**
  * public: no token; read: viewer and up; write: deployer and up; admin: a tenant's admin or a platform admin;
  * platform: platform admins only; gateway: the gateways' route file, for gateway tokens and platform admins
- * (ROLES_FOR). Invoker tokens have no access here; gateway tokens none but the route file.
+ * (ROLES_FOR); metrics: the control plane's metrics, the scrape targets and the replicas' metrics, for metrics
+ * tokens (Prometheus) and platform admins. Invoker tokens have no access here; gateway tokens none but the route
+ * file; metrics tokens none but the metrics routes.
  */
-export type Access = 'public' | 'read' | 'write' | 'admin' | 'platform' | 'gateway';
+export type Access = 'public' | 'read' | 'write' | 'admin' | 'platform' | 'gateway' | 'metrics';
 
 /** Which roles may call a route of each access level (docs/security.md shows the same table). */
 export const ROLES_FOR: Record<Exclude<Access, 'public'>, readonly string[]> = {
@@ -94,6 +98,7 @@ export const ROLES_FOR: Record<Exclude<Access, 'public'>, readonly string[]> = {
   admin: ['admin', 'platform-admin'],
   platform: ['platform-admin'],
   gateway: ['gateway', 'platform-admin'],
+  metrics: ['metrics', 'platform-admin'],
 };
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -191,6 +196,62 @@ function dropUndefined<T extends object>(value: T): T {
 
 const noContent = (): undefined => undefined;
 
+/** A host for a scrape target's address: IPv6 in brackets, an IPv4-mapped one as IPv4. */
+function addressHost(host: string): string {
+  const h = host.startsWith('::ffff:') && host.includes('.') ? host.slice('::ffff:'.length) : host;
+  return h.includes(':') ? `[${h}]` : h;
+}
+
+/** Hosts that mean "every interface": not an address to connect to. */
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '[::]', '::']);
+
+type TargetGroup = { targets: string[]; labels: Record<string, string> };
+
+/**
+ * The http_sd answer (Prometheus's HTTP service discovery). Addresses: the control plane's own is where this
+ * request arrived (the socket's local address: what the caller reached, never a header it sent); the gateway's
+ * is its URL, a wildcard host (listening on every interface) replaced by the control plane's. Replicas are
+ * scraped through the control plane (they listen on unix sockets): their address is the control plane's, their
+ * `__metrics_path__` names them, and every label comes from the store and the controller.
+ */
+function prometheusTargets(deps: ApiDeps, request: FastifyRequest): TargetGroup[] {
+  const localHost = addressHost(request.socket.localAddress ?? '127.0.0.1');
+  const self = `${localHost}:${request.socket.localPort}`;
+  const gateway = new URL(deps.info.gatewayUrl);
+  const gatewayHost = WILDCARD_HOSTS.has(gateway.hostname) ? localHost : gateway.hostname;
+  const gatewayPort = gateway.port || (gateway.protocol === 'https:' ? '443' : '80');
+  const groups: TargetGroup[] = [
+    {
+      targets: [`${gatewayHost}:${gatewayPort}`],
+      labels: {
+        __metrics_path__: '/metrics',
+        __scheme__: gateway.protocol.replace(':', ''),
+        ferry_component: 'gateway',
+      },
+    },
+    {
+      targets: [self],
+      labels: { __metrics_path__: '/metrics', __scheme__: 'http', ferry_component: 'control-plane' },
+    },
+  ];
+  for (const r of deps.control.scrapeTargets())
+    groups.push({
+      targets: [self],
+      labels: {
+        __metrics_path__: `/v1/replicas/${encodeURIComponent(r.replica)}/metrics`,
+        __scheme__: 'http',
+        ferry_component: 'replica',
+        instance: r.replica,
+        tenant: r.tenant,
+        deployment: r.deployment,
+        revision: String(r.revision),
+        replica: r.replica,
+        model: r.model,
+      },
+    });
+  return groups;
+}
+
 export const ROUTES: readonly RouteDef[] = [
   // ---- public
   route({
@@ -218,10 +279,10 @@ export const ROUTES: readonly RouteDef[] = [
   route({
     method: 'GET',
     url: '/metrics',
-    access: 'platform',
+    access: 'metrics',
     operationId: 'metrics',
     summary:
-      "The control plane's Prometheus metrics, text format (docs/metrics.md); every tenant's deployments, so platform admins only",
+      "The control plane's Prometheus metrics, text format (docs/metrics.md); every tenant's deployments, so metrics tokens and platform admins only",
     tag: 'system',
     status: 200,
     handler: async ({ deps, reply }) => {
@@ -243,6 +304,35 @@ export const ROUTES: readonly RouteDef[] = [
     status: 200,
     response: { schema: InfoSchema },
     handler: ({ deps }) => deps.info,
+  }),
+
+  // ---- Prometheus (docs/prometheus.md)
+  route({
+    method: 'GET',
+    url: '/v1/prometheus/targets',
+    access: 'metrics',
+    operationId: 'prometheusTargets',
+    summary:
+      "Prometheus HTTP service discovery (http_sd_configs): the gateway, the control plane, and every tenant's ready replicas, each scraped through GET /v1/replicas/{replica}/metrics on this address. Metrics tokens and platform admins",
+    tag: 'metrics',
+    status: 200,
+    response: { schema: PrometheusTargetGroupSchema, many: true },
+    handler: ({ deps, request }) => prometheusTargets(deps, request),
+  }),
+  route({
+    method: 'GET',
+    url: '/v1/replicas/:replica/metrics',
+    access: 'metrics',
+    operationId: 'replicaMetrics',
+    summary:
+      "A replica's Prometheus metrics (its GET /metrics, fetched over its socket), for a replica the controller knows; 502 FERRY_UPSTREAM_FAILED when it does not answer. Metrics tokens and platform admins",
+    tag: 'metrics',
+    params: ReplicaParams,
+    status: 200,
+    handler: async ({ deps, params, reply }) => {
+      const { contentType, body } = await deps.control.replicaMetrics(params.replica);
+      return reply.code(200).type(contentType).send(body);
+    },
   }),
 
   // ---- gateways
@@ -734,9 +824,10 @@ export const ROUTES: readonly RouteDef[] = [
     response: { schema: CreatedTokenSchema },
     handler: ({ deps, body, reply, request, scope }) => {
       const caller = callerOf(request);
-      // Both see every tenant (a gateway token: every tenant's routes), so neither belongs to one.
+      // They see every tenant (a gateway token: every tenant's routes; a metrics token: every tenant's
+      // replicas and metrics), so none belongs to one.
       if (
-        (body.role === 'platform-admin' || body.role === 'gateway') &&
+        (body.role === 'platform-admin' || body.role === 'gateway' || body.role === 'metrics') &&
         (caller?.role !== 'platform-admin' || scope.tenant !== DEFAULT_TENANT)
       )
         throw new FerryError(
@@ -746,7 +837,9 @@ export const ROUTES: readonly RouteDef[] = [
             hint:
               body.role === 'gateway'
                 ? "A gateway token reads every tenant's routes: a platform admin makes it (leave --tenant out)."
-                : 'Give the token role admin to administer one tenant.',
+                : body.role === 'metrics'
+                  ? "A metrics token reads every tenant's metrics: a platform admin makes it (leave --tenant out)."
+                  : 'Give the token role admin to administer one tenant.',
           },
         );
       if (body.deployment !== undefined && !deps.store.getDeployment(scope.key(body.deployment)))

@@ -211,7 +211,15 @@ export const UndoBody = component(
   }),
 );
 
-export const TOKEN_ROLES = ['viewer', 'deployer', 'admin', 'platform-admin', 'invoker', 'gateway'] as const;
+export const TOKEN_ROLES = [
+  'viewer',
+  'deployer',
+  'admin',
+  'platform-admin',
+  'invoker',
+  'gateway',
+  'metrics',
+] as const;
 const RateLimitSchema = component(
   'RateLimit',
   z.strictObject({
@@ -276,6 +284,9 @@ export const DeploymentParams = z.strictObject({ name: z.string() });
 export const TokenParams = z.strictObject({ name: z.string() });
 export const SecretParams = z.strictObject({ name: z.string() });
 export const TenantParams = z.strictObject({ tenant: z.string() });
+export const ReplicaParams = z.strictObject({
+  replica: z.string().min(1).max(253).describe("The replica's name (GET /v1/prometheus/targets lists them)"),
+});
 
 /** Query values arrive as strings. */
 const queryInt = (min: number, max: number) =>
@@ -783,6 +794,19 @@ const DiscoveryServiceSchema = z
     z.object({ srv: z.string() }).describe('SRV records, then their targets'),
   ])
   .describe("where the revision's replicas are found (Swarm: tasks.<service>)");
+
+/** GET /v1/prometheus/targets: one target group of Prometheus's HTTP service discovery (http_sd_configs). */
+export const PrometheusTargetGroupSchema = component(
+  'PrometheusTargetGroup',
+  z.object({
+    targets: z.array(z.string()).describe('host:port to scrape'),
+    labels: z
+      .record(z.string(), z.string())
+      .describe(
+        '__metrics_path__, ferry_component (gateway, control-plane, replica); replicas: tenant, deployment, revision, replica, model, instance',
+      ),
+  }),
+);
 
 export const RouteFileSchema = component(
   'RouteFile',

@@ -5,6 +5,7 @@
 
 import { FerryError } from '../../core/errors.ts';
 import { tenantOf } from '../../core/tenant.ts';
+import { type KnownReplica, replicaMetrics, scrapeTargets } from '../replica-metrics.ts';
 import type { Store } from '../store/store.ts';
 import type {
   ControlPlane,
@@ -141,6 +142,11 @@ export function recordingControl(store: Store, gatewayUrl = 'http://127.0.0.1:1'
       const mine = self.lines.filter((l) => query.revision === undefined || l.revision === query.revision);
       return mine.slice(-(query.tail ?? 200));
     },
+    scrapeTargets: () => scrapeTargets(known(), (d, r) => store.getRevision(d, r)),
+    replicaMetrics: (replica) => {
+      record('replicaMetrics', replica);
+      return replicaMetrics(known(), replica, { reachable: true, timeoutMs: 2000 });
+    },
     followLogs(name, query, signal) {
       record('followLogs', name, query);
       view(name);
@@ -170,6 +176,13 @@ export function recordingControl(store: Store, gatewayUrl = 'http://127.0.0.1:1'
       followers.delete(push);
       signal.removeEventListener('abort', onAbort);
     }
+  }
+
+  /** The replicas the test put in, as the loop would know them (none leaving). */
+  function known(): KnownReplica[] {
+    return [...self.replicas].flatMap(([deployment, list]) =>
+      list.map((replica) => ({ deployment, replica, leaving: false })),
+    );
   }
 
   function record(method: string, ...args: unknown[]): void {

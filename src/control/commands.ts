@@ -11,6 +11,7 @@ import { FerryError } from '../core/errors.ts';
 import { DEFAULT_TENANT, plainName, splitKey, tenantOf } from '../core/tenant.ts';
 import type { RuntimeKind } from '../runtime/index.ts';
 import { servingOverrideProblems } from '../spec/index.ts';
+import type { ChangeFeed, ChangeWatcher } from './changes.ts';
 import type { RecordEvent } from './events.ts';
 import type { LoopPort } from './loop-port.ts';
 import { type DeploymentUse, quotaProblems, type Usage, usageOf } from './quota.ts';
@@ -53,6 +54,8 @@ export interface CommandServiceOptions {
   gatewayUrl: string;
   now: () => number;
   event: RecordEvent;
+  /** What `watch` hands out: the recorder's events and the loop's passes (controller.ts wires them). */
+  changes: ChangeFeed;
 }
 
 export class CommandService implements ControlPlane {
@@ -63,6 +66,7 @@ export class CommandService implements ControlPlane {
   private readonly gatewayUrl: string;
   private readonly now: () => number;
   private readonly event: RecordEvent;
+  private readonly changes: ChangeFeed;
 
   constructor(opts: CommandServiceOptions) {
     this.store = opts.store;
@@ -72,6 +76,11 @@ export class CommandService implements ControlPlane {
     this.gatewayUrl = opts.gatewayUrl.replace(/\/+$/, '');
     this.now = opts.now;
     this.event = opts.event;
+    this.changes = opts.changes;
+  }
+
+  watch(watcher: ChangeWatcher): () => void {
+    return this.changes.watch(watcher);
   }
 
   deploy(input: DeployRequest): DeploymentView {

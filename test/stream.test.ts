@@ -130,6 +130,55 @@ describe('GET /v1/stream on the platform (process runtime)', { timeout: HANG_MS 
     await until('the watch goes with the stream', () => platform.controller.changes.watchers === 0);
   });
 
+  test("tenants: each stream has its own tenant's deployments and events, a deletion included", async () => {
+    await client.createTenant('team-a');
+    // The platform admin acts in team-a by naming it (X-Ferry-Tenant).
+    const admin = new ControlClient({ url: platform.apiUrl, token: platform.adminToken!, tenant: 'team-a' });
+    const viewerOf = async (by: ControlClient, name: string) =>
+      new ControlClient({ url: platform.apiUrl, token: (await by.createToken(name, 'viewer')).token });
+    const team = record(await viewerOf(admin, 'team-viewer'));
+    const home = record(await viewerOf(client, 'home-viewer'));
+    try {
+      await until(
+        'both streams started',
+        () => team.deployments().length > 0 && home.deployments().length > 0,
+      );
+      assert.deepEqual(team.deployments()[0], []);
+      await admin.createModel('iris');
+      await addVersionFromDir(admin, 'iris', '1', IRIS);
+      await admin.deploy({ name: 'quiet', model: 'iris', version: '1', replicas: 0 });
+      await until('team-a sees quiet', () =>
+        team.deployments().some((ds) => ds.some((d) => d.name === 'quiet')),
+      );
+      await admin.deleteDeployment('quiet');
+      await until('team-a sees it deleted', () =>
+        team.events().some((e) => e.reason === 'DeploymentDeleted'),
+      );
+      assert.deepEqual(
+        team
+          .events()
+          .filter((e) => e.reason === 'DeploymentDeleted')
+          .map((e) => [e.tenant, e.message]),
+        [['team-a', 'Deployment quiet deleted; its replicas are drained and removed']],
+      );
+      await until('team-a sees none left', () => team.deployments().at(-1)?.length === 0);
+      // The default tenant's stream: nothing of team-a's, up to an event of its own recorded after.
+      await client.scale('iris', 1);
+      await until('the default tenant sees its scale', () =>
+        home.events().some((e) => e.reason === 'Scaled'),
+      );
+      assert.deepEqual(
+        home.events().filter((e) => e.tenant !== 'default' || /quiet/.test(e.message)),
+        [],
+      );
+      for (const ds of home.deployments()) assert.ok(ds.every((d) => d.tenant === 'default'));
+    } finally {
+      team.close();
+      home.close();
+      await Promise.all([team.done, home.done]);
+    }
+  });
+
   test('stop (ferry down) ends the streams still open', async () => {
     const streams = [record(client), record(client)];
     await until('both streams started', () => streams.every((s) => s.deployments().length > 0));

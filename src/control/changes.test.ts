@@ -39,6 +39,7 @@ test('the event recorder hands each stored record to the feed, id and tenant inc
     const record = eventRecorder(store, () => 42, undefined, feed);
     record('team-a/web', 'Warning', 'Crashed', 'team-a/web crashed');
     record(undefined, 'Normal', 'Adopted', 'replicas adopted');
+    record(undefined, 'Normal', 'DeploymentDeleted', 'team-a/web deleted', 'team-a');
     assert.deepEqual(
       changes,
       store
@@ -46,7 +47,11 @@ test('the event recorder hands each stored record to the feed, id and tenant inc
         .reverse()
         .map((event) => ({ kind: 'event', event })),
     );
-    assert.equal((changes[0] as { event: { tenant: string } }).event.tenant, 'team-a');
+    assert.deepEqual(
+      changes.map((c) => (c as { event: { tenant: string } }).event.tenant),
+      ['team-a', 'default', 'team-a'],
+      'an event that names no deployment is the default tenant unless told',
+    );
   } finally {
     store.close();
     rmSync(dir, { recursive: true, force: true });

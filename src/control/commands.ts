@@ -249,11 +249,13 @@ export class CommandService implements ControlPlane {
       this.store.deleteDeployment(name);
       this.store.deleteDeploymentKeys(name);
     });
+    // The deployment is gone, so the event names none; it is still its tenant's (not the default tenant's).
     this.event(
       undefined,
       'Normal',
       'DeploymentDeleted',
       `Deployment ${name} deleted; its replicas are drained and removed`,
+      tenantOf(name),
     );
     this.loop.nudge();
   }

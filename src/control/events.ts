@@ -11,12 +11,16 @@ export interface ControllerLogger {
   error(obj: object, msg?: string): void;
 }
 
-/** Records one event; `deployment` undefined for the platform's own (replicas adopted, deployment deleted). */
+/**
+ * Records one event; `deployment` undefined for one that names no deployment that exists (replicas adopted, a
+ * deployment deleted), which is the default tenant's unless `tenant` says whose it is.
+ */
 export type RecordEvent = (
   deployment: string | undefined,
   type: 'Normal' | 'Warning',
   reason: string,
   message: string,
+  tenant?: string,
 ) => void;
 
 /**
@@ -29,10 +33,10 @@ export function eventRecorder(
   log: ControllerLogger | undefined,
   changes?: ChangeFeed,
 ): RecordEvent {
-  return (deployment, type, reason, message) => {
+  return (deployment, type, reason, message, tenant) => {
     try {
       const event = store.addEvent({
-        ...(deployment === undefined ? {} : { deployment }),
+        ...(deployment === undefined ? (tenant === undefined ? {} : { tenant }) : { deployment }),
         type,
         reason,
         message,

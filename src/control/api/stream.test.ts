@@ -448,3 +448,24 @@ describe('a client that does not read', () => {
 async function until(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
 }
+
+test('readServerSentEvents: CRLF and CR line ends, lines split across chunks, multi-line data, comments', async () => {
+  const text =
+    ': hello\r\nevent: deployments\r\ndata: [1,\r\ndata: 2]\r\n\r\ndata:x\r\rid: 7\nretry: 10\nevent: e\ndata\n\nevent: cut';
+  const bytes = new TextEncoder().encode(text);
+  // One byte per chunk: every split a network could make, a CRLF cut in two included.
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const b of bytes) controller.enqueue(new Uint8Array([b]));
+      controller.close();
+    },
+  });
+  const seen = [];
+  for await (const e of readServerSentEvents(body)) seen.push(e);
+  assert.deepEqual(seen, [
+    { comment: ' hello' },
+    { event: 'deployments', data: '[1,\n2]' },
+    { event: 'message', data: 'x' },
+    { event: 'e', data: '' },
+  ]);
+});

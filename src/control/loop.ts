@@ -106,6 +106,8 @@ export interface ControlLoopOptions {
   load?: LoadSource;
   /** Where cold starts are counted (ferry_cold_start_seconds); none: events and views only. */
   metrics?: ControlMetrics;
+  /** Called after every pass (the views may have changed): the live stream looks then (changes.ts). */
+  afterPass?: () => void;
 }
 
 /** Takes the route file of a revision runtime (src/control/route-file.ts RouteFile). */
@@ -230,6 +232,7 @@ export class ControlLoop implements LoopPort {
   private stopped = true;
   private watcher: RuntimeWatch | null = null;
   private firstPass = true;
+  private readonly afterPass: (() => void) | undefined;
 
   constructor(opts: ControlLoopOptions) {
     this.store = opts.store;
@@ -259,6 +262,7 @@ export class ControlLoop implements LoopPort {
     this.metrics = opts.metrics;
     this.mine = platformLabels(opts.platformId);
     this.event = opts.event;
+    this.afterPass = opts.afterPass;
   }
 
   // ------------------------------------------------------------------------------------------- lifecycle
@@ -327,6 +331,7 @@ export class ControlLoop implements LoopPort {
           wakeAt = this.now() + 1000;
         }
         this.schedule(wakeAt);
+        this.afterPass?.();
       } while (this.again && !this.stopped);
     })();
     try {

@@ -5,6 +5,7 @@
  * These shapes are the API's JSON bodies: plain data, no class instances, timestamps in ms since the epoch.
  */
 import type { ScalingSettings } from '../autoscaler/types.ts';
+import type { ChangeWatcher } from './changes.ts';
 import type { ColdStartView } from './cold-start.ts';
 import type { Usage } from './quota.ts';
 import type { RolloutPhase } from './rollout.ts';
@@ -211,4 +212,9 @@ export interface ControlPlane {
    * FERRY_REPLICA_UNAVAILABLE or FERRY_UPSTREAM_FAILED when it cannot be had.
    */
   replicaMetrics(replica: string): Promise<{ contentType: string; body: string }>;
+  /**
+   * Calls `watcher` with each event as it is recorded and after each pass of the loop (changes.ts), until the
+   * function returned is called. Every tenant's: the caller filters. The watcher must be cheap and not throw.
+   */
+  watch(watcher: ChangeWatcher): () => void;
 }

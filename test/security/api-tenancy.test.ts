@@ -74,12 +74,31 @@ async function call(
     },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
-  const text = await res.text();
+  // A stream (GET /v1/stream) answers until the client goes: its first event is the answer here.
+  const type = res.headers.get('content-type') ?? '';
+  const text = type.startsWith('text/event-stream') ? await firstEvent(res) : await res.text();
   let parsed: unknown = text;
   try {
     parsed = JSON.parse(text);
   } catch {}
   return { status: res.status, type: res.headers.get('content-type') ?? '', body: parsed, text };
+}
+
+/** The text of a server-sent event stream up to its first event; then the connection is closed. */
+async function firstEvent(res: Response): Promise<string> {
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  try {
+    while (!text.includes('\n\n')) {
+      const chunk = await reader.read();
+      if (chunk.done) break;
+      text += decoder.decode(chunk.value, { stream: true });
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  return text;
 }
 
 /** Tenant A's object for each path parameter, and one that exists nowhere. */

@@ -780,7 +780,7 @@ describe('openapi', () => {
       for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, unknown>>)) {
         for (const method of Object.keys(ops)) documented.push(`${method.toUpperCase()} ${path}`);
       }
-      assert.equal(registered.length, 47, `routes seen: ${registered.join(', ')}`);
+      assert.equal(registered.length, 48, `routes seen: ${registered.join(', ')}`);
       assert.deepEqual([...documented].sort(), [...registered].sort());
 
       assert.deepEqual(doc.components.securitySchemes.bearer, {
@@ -833,6 +833,18 @@ describe('openapi', () => {
       assert.ok(
         doc.paths['/v1/deployments/{name}/logs'].get.responses['200'].content['application/x-ndjson'],
       );
+      const stream = doc.paths['/v1/stream'].get;
+      assert.deepEqual(stream['x-ferry-roles'], ['viewer', 'deployer', 'admin', 'platform-admin']);
+      assert.deepEqual(stream.responses['200'].content, {
+        'text/event-stream': { schema: { type: 'string' } },
+      });
+      assert.deepEqual(stream.responses['200']['x-ferry-events'].deployments.schema, {
+        type: 'array',
+        items: { $ref: '#/components/schemas/DeploymentView' },
+      });
+      assert.deepEqual(stream.responses['200']['x-ferry-events'].event.schema, {
+        $ref: '#/components/schemas/Event',
+      });
 
       // Every $ref resolves inside the document.
       const refs: string[] = [];

@@ -2,7 +2,7 @@
  * Typed client of the control-plane API over fetch. Errors are FerryErrors with the server's code, message,
  * hint and details; a server that cannot be reached is FERRY_CONNECTION_FAILED naming the URL. `followLogs`
  * reads the NDJSON stream line by line and stops when the signal aborts (the server sees the disconnect and
- * stops following).
+ * stops following); `stream` reads GET /v1/stream's server-sent events the same way.
  */
 
 import type { ScalingSettings } from '../../autoscaler/types.ts';
@@ -229,6 +229,40 @@ export class ControlClient {
     }
   }
 
+  /**
+   * GET /v1/stream: the tenant's deployments (on connect and whenever they changed) and each event recorded
+   * after connect, as they come, until `signal` aborts (then the iteration ends quietly), the loop is left, or
+   * the server ends the stream (the API closed, or the client was too slow: connect again). With `pings`, the
+   * server's `: ping` comments come as `{type: "ping"}` too (to see the connection alive).
+   */
+  async *stream(signal?: AbortSignal, opts: { pings?: boolean } = {}): AsyncIterable<StreamMessage> {
+    if (signal?.aborted) return;
+    const path = '/v1/stream';
+    let response: Response;
+    try {
+      response = await this.#request('GET', path, undefined, signal, 'text/event-stream');
+    } catch (error) {
+      if (signal?.aborted) return;
+      throw error;
+    }
+    if (!response.body) return;
+    try {
+      for await (const sse of readServerSentEvents(response.body)) {
+        if (sse.comment !== undefined) {
+          if (opts.pings && sse.comment.trim() === 'ping') yield { type: 'ping' };
+        } else if (sse.event === 'deployments') {
+          yield { type: 'deployments', deployments: parseStreamData<DeploymentView[]>(sse) };
+        } else if (sse.event === 'event') {
+          yield { type: 'event', event: parseStreamData<EventRecord>(sse) };
+        }
+        // Other event names are for newer clients: skipped.
+      }
+    } catch (error) {
+      if (signal?.aborted) return;
+      throw isFerryError(error) ? error : this.#connectionError('GET', path, error);
+    }
+  }
+
   events(query: EventsQueryInput = {}): Promise<EventRecord[]> {
     return this.#json('GET', `/v1/events${queryString({ ...query })}`);
   }
@@ -327,8 +361,14 @@ export class ControlClient {
     }
   }
 
-  async #request(method: Method, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
-    const headers: Record<string, string> = { accept: 'application/json' };
+  async #request(
+    method: Method,
+    path: string,
+    body?: unknown,
+    signal?: AbortSignal,
+    accept = 'application/json',
+  ): Promise<Response> {
+    const headers: Record<string, string> = { accept };
     if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
     if (this.#tenant !== undefined) headers['x-ferry-tenant'] = this.#tenant;
     const raw = body instanceof RawBody ? body : undefined;
@@ -431,6 +471,71 @@ function parseStreamLine(line: string): LogLine {
     });
   }
   return value as LogLine;
+}
+
+/** What GET /v1/stream sends (ControlClient.stream). */
+export type StreamMessage =
+  | { type: 'deployments'; deployments: DeploymentView[] }
+  | { type: 'event'; event: EventRecord }
+  | { type: 'ping' };
+
+/** One server-sent event (`event` defaults to "message"), or a comment line. */
+export type ServerSentEvent = { event: string; data: string; comment?: undefined } | { comment: string };
+
+/**
+ * Reads a text/event-stream body (the WHATWG rules: fields `event` and `data`, a blank line ends an event, a
+ * line starting with ":" is a comment; `id` and `retry` are ignored) until it ends. Leaving the loop early
+ * cancels the body, which closes the connection.
+ */
+export async function* readServerSentEvents(
+  body: ReadableStream<Uint8Array>,
+): AsyncIterable<ServerSentEvent> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffered = '';
+  let event = '';
+  let data: string[] = [];
+  try {
+    for (;;) {
+      const chunk = await reader.read();
+      buffered += chunk.done ? decoder.decode() : decoder.decode(chunk.value, { stream: true });
+      for (;;) {
+        const end = buffered.search(/\r\n|\r|\n/);
+        // A lone \r at the end of the buffer may be the first half of \r\n: wait for the next chunk.
+        if (end === -1 || (end === buffered.length - 1 && buffered[end] === '\r' && !chunk.done)) break;
+        const line = buffered.slice(0, end);
+        buffered = buffered.slice(end + (buffered.startsWith('\r\n', end) ? 2 : 1));
+        if (line === '') {
+          if (data.length > 0) yield { event: event === '' ? 'message' : event, data: data.join('\n') };
+          event = '';
+          data = [];
+        } else if (line.startsWith(':')) {
+          yield { comment: line.slice(1) };
+        } else {
+          const colon = line.indexOf(':');
+          const field = colon === -1 ? line : line.slice(0, colon);
+          let value = colon === -1 ? '' : line.slice(colon + 1);
+          if (value.startsWith(' ')) value = value.slice(1);
+          if (field === 'event') event = value;
+          else if (field === 'data') data.push(value);
+        }
+      }
+      if (chunk.done) return; // an event not ended by a blank line is dropped, as the standard says
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+}
+
+function parseStreamData<T>(sse: { event: string; data: string }): T {
+  try {
+    return JSON.parse(sse.data) as T;
+  } catch {
+    throw new FerryError(
+      'FERRY_UPSTREAM_FAILED',
+      `The stream sent a ${sse.event} whose data is not JSON: ${snippet(sse.data)}`,
+    );
+  }
 }
 
 function snippet(text: string): string {

@@ -6,7 +6,13 @@ export {
   type FieldProblem,
   TENANT_HEADER,
 } from './app.ts';
-export { ControlClient, type ControlClientOptions } from './client.ts';
+export {
+  ControlClient,
+  type ControlClientOptions,
+  readServerSentEvents,
+  type ServerSentEvent,
+  type StreamMessage,
+} from './client.ts';
 export { buildOpenApi } from './openapi.ts';
 export { ROLES_FOR, ROUTES as CONTROL_API_ROUTES } from './routes.ts';
 export {

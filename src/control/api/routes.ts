@@ -21,6 +21,8 @@ import type { DeploymentPatch, Store } from '../store/store.ts';
 import { registerVersion, type VersionRegistryDeps } from '../versions.ts';
 import type { ControlPlane, LogLine, LogQuery, StrategyInput } from '../views.ts';
 import { callerOf } from './caller.ts';
+import { SECURITY_HEADERS } from './headers.ts';
+import { type PlatformStreams, STREAM_HEADERS } from './platform-stream.ts';
 import {
   AddVersionBody,
   AliasParams,
@@ -109,8 +111,10 @@ export interface ApiDeps {
   secrets?: Secrets;
   /** Artifacts and version registration; without them the artifact routes and POST .../versions answer 404. */
   versions?: VersionRegistryDeps;
-  /** Milliseconds between heartbeat newlines on a followed log stream. */
+  /** Milliseconds between heartbeats on a stream (a newline on followed logs, `: ping` on GET /v1/stream). */
   heartbeatMs: number;
+  /** The live streams of GET /v1/stream (platform-stream.ts). */
+  streams: PlatformStreams;
   /** The control plane's metrics; without them GET /metrics answers 404. */
   metrics?: { render(): Promise<{ contentType: string; body: string }> };
   /**
@@ -156,6 +160,8 @@ export interface RouteDef {
   status: number;
   /** A registered schema (schemas.ts); `many` = an array of it. None for 204. */
   response?: { schema: z.ZodType; many?: boolean; ndjson?: boolean };
+  /** The answer is a stream of server-sent events: per event name, the data's registered schema. */
+  events?: Record<string, { schema: z.ZodType; many?: boolean; description: string }>;
   handler(input: RouteInput<unknown, unknown, unknown>): unknown;
 }
 
@@ -796,6 +802,42 @@ export const ROUTES: readonly RouteDef[] = [
           }),
         )
         .map(unscope.event),
+  }),
+
+  route({
+    method: 'GET',
+    url: '/v1/stream',
+    access: 'read',
+    operationId: 'stream',
+    summary:
+      "The tenant's deployments and events, live, as server-sent events (text/event-stream): `deployments` on connect and whenever it changed, `event` per event recorded after connect, a `: ping` comment every 15 s",
+    tag: 'deployments',
+    status: 200,
+    events: {
+      deployments: {
+        schema: DeploymentViewSchema,
+        many: true,
+        description:
+          'The body of GET /v1/deployments (every deployment of the tenant): on connect, then whenever it changed (looked at most every 500 ms; nothing when unchanged)',
+      },
+      event: {
+        schema: EventSchema,
+        description:
+          'One event as GET /v1/events returns it, for each event recorded after connect, in order',
+      },
+    },
+    handler: ({ deps, request, reply, scope }) => {
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        ...SECURITY_HEADERS,
+        ...STREAM_HEADERS,
+        'x-request-id': String(request.id),
+      });
+      res.flushHeaders();
+      deps.streams.open(scope.tenant, res);
+      return reply;
+    },
   }),
 
   // ---- tokens

@@ -31,11 +31,14 @@ import type {
   Info,
   KeyRotation,
   LogsQueryInput,
+  MetricsHistory,
+  MetricsPoint,
   SecretSetResult,
   TenantView,
   TokenRole,
   UpdateInput,
 } from './schemas.ts';
+import { SseReader } from './sse.ts';
 
 export interface ControlClientOptions {
   /** Base URL of the control-plane API, e.g. http://127.0.0.1:7070 */
@@ -223,6 +226,56 @@ export class ControlClient {
     }
   }
 
+  /** The deployment's metrics history (docs/metrics.md, Metrics history): points after `since` (ms), or all. */
+  metricsHistory(name: string, since?: number): Promise<MetricsHistory> {
+    return this.#json('GET', `/v1/deployments/${enc(name)}/metrics${queryString({ since })}`);
+  }
+
+  /**
+   * The history's stream: a `snapshot` first, then a `point` per revision and step, until the signal aborts or the
+   * deployment is deleted (a last `deleted`).
+   */
+  async *metricsStream(name: string, signal?: AbortSignal): AsyncIterable<MetricsStreamEvent> {
+    if (signal?.aborted) return;
+    const path = `/v1/deployments/${enc(name)}/metrics/stream`;
+    let response: Response;
+    try {
+      response = await this.#request('GET', path, undefined, signal);
+    } catch (error) {
+      if (signal?.aborted) return;
+      throw error;
+    }
+    const body = response.body;
+    if (!body) return;
+    const reader = body.getReader();
+    const decoder = new TextDecoder();
+    const sse = new SseReader();
+    try {
+      for (;;) {
+        let chunk: Awaited<ReturnType<typeof reader.read>>;
+        try {
+          chunk = await reader.read();
+        } catch (error) {
+          if (signal?.aborted) return;
+          throw this.#connectionError('GET', path, error);
+        }
+        if (chunk.done) break;
+        for (const e of sse.push(decoder.decode(chunk.value, { stream: true }))) {
+          const data = JSON.parse(e.data) as unknown;
+          if (e.event === 'snapshot') yield { event: 'snapshot', history: data as MetricsHistory };
+          else if (e.event === 'point')
+            yield { event: 'point', ...(data as { revision: number; point: MetricsPoint }) };
+          else if (e.event === 'deleted') {
+            yield { event: 'deleted' };
+            return;
+          }
+        }
+      }
+    } finally {
+      reader.cancel().catch(() => {});
+    }
+  }
+
   events(query: EventsQueryInput = {}): Promise<EventRecord[]> {
     return this.#json('GET', `/v1/events${queryString({ ...query })}`);
   }
@@ -362,6 +415,12 @@ export class ControlClient {
     );
   }
 }
+
+/** What metricsStream yields. */
+export type MetricsStreamEvent =
+  | { event: 'snapshot'; history: MetricsHistory }
+  | { event: 'point'; revision: number; point: MetricsPoint }
+  | { event: 'deleted' };
 
 function queryString(query: Record<string, string | number | undefined>): string {
   const params = new URLSearchParams();

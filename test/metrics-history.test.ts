@@ -79,7 +79,9 @@ describe('metrics history (process runtime)', () => {
     assert.ok(later.revisions.every((r) => r.points.every((p) => p.t > last)));
     // Its size shows in the control plane's registry.
     const text = await (
-      await fetch(`${platform.apiUrl}/metrics`, { headers: { authorization: `Bearer ${platform.adminToken}` } })
+      await fetch(`${platform.apiUrl}/metrics`, {
+        headers: { authorization: `Bearer ${platform.adminToken}` },
+      })
     ).text();
     assert.match(text, /^ferry_metrics_history_series [1-9]/m);
     assert.match(text, /^ferry_metrics_history_points [1-9]/m);

@@ -89,10 +89,10 @@ export function addPoint(history: MetricsHistoryBody, revision: number, point: M
   if (r.points.length > keep) r.points.splice(0, r.points.length - keep);
 }
 
-/** Requests/s with a status of 500 or more. */
+/** Requests/s with a 5xx status (`503`, or `5xx` for one Node does not know: core/status-label.ts). */
 export function errorRate(p: MetricsPoint): number {
   let sum = 0;
-  for (const [code, rate] of Object.entries(p.codes)) if (Number(code) >= 500) sum += rate;
+  for (const [code, rate] of Object.entries(p.codes)) if (code.startsWith('5')) sum += rate;
   return sum;
 }
 

@@ -9,6 +9,15 @@ import { COLD_START_PHASES, type ColdStartView } from './cold-start.ts';
 /** From a few ms (a phase that is nothing but a hop) to the activator's longest wait (30 s) and past it. */
 const COLD_START_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60];
 
+/** What the metrics history reports of itself (metrics-history/). */
+export interface HistoryStats {
+  series: number;
+  points: number;
+  bytes: number;
+  failures: number;
+  refused: number;
+}
+
 export class ControlMetrics {
   readonly registry = new Registry();
   readonly #coldStart = new Histogram({
@@ -20,12 +29,7 @@ export class ControlMetrics {
   });
 
   /** What the metrics history holds and how often a source failed (metrics-history/), read when scraped. */
-  #history: () => { series: number; points: number; bytes: number; failures: number } = () => ({
-    series: 0,
-    points: 0,
-    bytes: 0,
-    failures: 0,
-  });
+  #history: () => HistoryStats = () => ({ series: 0, points: 0, bytes: 0, failures: 0, refused: 0 });
   readonly #historySeries: Gauge = new Gauge({
     name: 'ferry_metrics_history_series',
     help: 'Revisions the metrics history keeps points of (bounded: docs/metrics.md, Metrics history).',
@@ -54,8 +58,18 @@ export class ControlMetrics {
     },
   });
 
+  readonly #historyRefused: Counter = new Counter({
+    name: 'ferry_metrics_history_refused_total',
+    help: 'New revisions the metrics history did not keep: it held its maximum and none had been idle 10 minutes.',
+    registers: [this.registry],
+    collect: () => {
+      this.#historyRefused.reset();
+      this.#historyRefused.inc(this.#history().refused);
+    },
+  });
+
   /** Where the history gauges read from (the platform's MetricsHistory). */
-  setHistorySource(source: () => { series: number; points: number; bytes: number; failures: number }): void {
+  setHistorySource(source: () => HistoryStats): void {
     this.#history = source;
   }
 

@@ -46,7 +46,7 @@ test('a ring keeps the last `capacity` points, oldest first, and reads back what
     store.view('iris', 4000)[0]!.points.map((p) => p.t),
     [5000, 6000],
   );
-  assert.deepEqual(store.stats(), { series: 1, points: 3, bytes: 3 * (36 + 4) });
+  assert.deepEqual(store.stats(), { series: 1, points: 3, bytes: 3 * (36 + 4), refused: 0 });
 });
 
 test('an idle point does not start a revision; an idle revision is pruned after the window, a gone deployment at once', () => {
@@ -67,8 +67,13 @@ test('an idle point does not start a revision; an idle revision is pruned after 
   assert.equal(store.stats().series, 1);
 });
 
-test('bounded: revisions per deployment and in all; the one idle the longest goes', () => {
-  const store = new HistoryStore({ capacity: 4, maxSeries: 5, maxRevisionsPerDeployment: 2 });
+test('bounded: revisions per deployment (the idle-longest goes) and in all (refused unless one idled long)', () => {
+  const store = new HistoryStore({
+    capacity: 4,
+    maxSeries: 5,
+    maxRevisionsPerDeployment: 2,
+    minIdleToEvictMs: 100,
+  });
   store.append('a', 1, point(1));
   store.append('a', 2, point(2));
   store.append('a', 3, point(3));
@@ -76,9 +81,17 @@ test('bounded: revisions per deployment and in all; the one idle the longest goe
     store.view('a').map((r) => r.revision),
     [2, 3],
   );
-  for (let d = 0; d < 20; d++) store.append(`d${d}`, 1, point(100 + d));
+  for (let d = 0; d < 20; d++) store.append(`d${d}`, 1, point(50 + d));
+  // a and d0..d2 were kept first; d3..d19 come within 100 ms of them: refused.
   assert.equal(store.stats().series, 5);
-  assert.deepEqual(store.deployments().sort(), ['d15', 'd16', 'd17', 'd18', 'd19']);
+  assert.deepEqual(store.deployments().sort(), ['a', 'd0', 'd1', 'd2']);
+  assert.equal(store.stats().refused, 17);
+  // Later, the one idle the longest (a/2, active at 2) makes room.
+  assert.equal(store.append('late', 1, point(200)), true);
+  assert.deepEqual(
+    store.view('a').map((r) => r.revision),
+    [3],
+  );
 });
 
 test('a revision keeps at most 32 status code columns', () => {

@@ -2,8 +2,9 @@
  * The metrics history's memory: per revision (deployment key + revision number) a ring of the last `capacity`
  * points, in columns (typed arrays: 8 bytes for the time, 4 per value, NaN for null; a column per status code
  * seen), so a full ring of 720 points is ~26 KB and holding it allocates nothing per point. Bounded twice:
- * at most `maxRevisionsPerDeployment` revisions per deployment and `maxSeries` revisions in all; past either the
- * revision idle the longest goes. `prune` drops the revisions of deployments that are gone and those idle (no
+ * at most `maxRevisionsPerDeployment` revisions per deployment (past it the deployment's revision idle the longest
+ * goes) and `maxSeries` revisions in all (past it the revision idle the longest goes if idle `minIdleToEvictMs`,
+ * else the new revision is refused and counted). `prune` drops the revisions of deployments that are gone and those idle (no
  * request, no replica, no cold start) for a whole window. Pure: no clock, no I/O.
  */
 import type { Point } from './points.ts';
@@ -15,12 +16,19 @@ export interface HistoryLimits {
   maxSeries: number;
   /** Revisions kept per deployment. */
   maxRevisionsPerDeployment: number;
+  /**
+   * With `maxSeries` kept, a new revision takes the place of the one idle the longest only when that one has been
+   * idle this long (ms); else the new one is refused. So more active revisions than the cap keep the history of
+   * those that came first, rather than all of them taking turns with a point each.
+   */
+  minIdleToEvictMs: number;
 }
 
 export const DEFAULT_LIMITS: HistoryLimits = {
   capacity: 720,
   maxSeries: 1000,
   maxRevisionsPerDeployment: 10,
+  minIdleToEvictMs: 600_000,
 };
 
 /** The columns' bytes per point slot without status codes: t (float64) + 7 float32 values. */
@@ -129,6 +137,8 @@ export class HistoryStore {
   /** deployment key -> revision -> ring. */
   readonly #series = new Map<string, Map<number, Ring>>();
   #count = 0;
+  /** New revisions refused because maxSeries were kept and none idle long enough to make room. */
+  refused = 0;
 
   constructor(limits: Partial<HistoryLimits> = {}) {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
@@ -147,12 +157,19 @@ export class HistoryStore {
     let ring = revisions?.get(revision);
     if (ring === undefined) {
       if (!(point.rps > 0 || point.replicas > 0 || point.coldStarts > 0)) return false;
+      if (revisions !== undefined && revisions.size >= this.limits.maxRevisionsPerDeployment)
+        this.#evict(deployment);
+      else if (
+        this.#count >= this.limits.maxSeries &&
+        !this.#evict(undefined, point.t - this.limits.minIdleToEvictMs)
+      ) {
+        this.refused++;
+        return false;
+      }
       if (revisions === undefined) {
         revisions = new Map();
         this.#series.set(deployment, revisions);
       }
-      if (revisions.size >= this.limits.maxRevisionsPerDeployment) this.#evict(deployment);
-      if (this.#count >= this.limits.maxSeries) this.#evict();
       ring = new Ring(this.limits.capacity);
       revisions.set(revision, ring);
       this.#count++;
@@ -161,8 +178,8 @@ export class HistoryStore {
     return true;
   }
 
-  /** Drops the revision idle the longest (of one deployment, or of all). */
-  #evict(deployment?: string): void {
+  /** Drops the revision idle the longest (of one deployment, or of all; idle since before `idleBefore`). */
+  #evict(deployment?: string, idleBefore = Number.POSITIVE_INFINITY): boolean {
     let oldest: { deployment: string; revision: number; at: number } | undefined;
     const scan =
       deployment === undefined ? this.#series : new Map([[deployment, this.#series.get(deployment)!]]);
@@ -170,7 +187,9 @@ export class HistoryStore {
       for (const [revision, ring] of revisions)
         if (oldest === undefined || ring.lastActive < oldest.at)
           oldest = { deployment: d, revision, at: ring.lastActive };
-    if (oldest) this.#remove(oldest.deployment, oldest.revision);
+    if (oldest === undefined || oldest.at >= idleBefore) return false;
+    this.#remove(oldest.deployment, oldest.revision);
+    return true;
   }
 
   #remove(deployment: string, revision: number): void {
@@ -205,8 +224,8 @@ export class HistoryStore {
     return [...this.#series.keys()];
   }
 
-  /** Revisions kept, points held, and the bytes of their columns. */
-  stats(): { series: number; points: number; bytes: number } {
+  /** Revisions kept, points held, the bytes of their columns, and new revisions refused so far. */
+  stats(): { series: number; points: number; bytes: number; refused: number } {
     let points = 0;
     let bytes = 0;
     for (const revisions of this.#series.values())
@@ -214,6 +233,6 @@ export class HistoryStore {
         points += ring.length;
         bytes += ring.bytes;
       }
-    return { series: this.#count, points, bytes };
+    return { series: this.#count, points, bytes, refused: this.refused };
   }
 }

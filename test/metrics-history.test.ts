@@ -114,11 +114,12 @@ describe('metrics history (process runtime)', () => {
     assert.ok(point.point.t > snapshot.history.revisions[0]!.points.at(-1)!.t);
   });
 
-  test('ferry top --once prints one frame of the revisions', async () => {
+  test('ferry top --once prints one frame of the revisions', async (t) => {
     const { code, stdout, stderr } = await runCli(['top', 'iris', '--once'], {
       env: { FERRY_API_URL: platform.apiUrl, FERRY_TOKEN: platform.adminToken!, FERRY_HOME: home.path },
     });
     assert.equal(code, 0, stderr);
+    t.diagnostic(`ferry top iris --once:\n${stdout}`);
     assert.match(stdout, /iris/);
     const row = stdout.split('\n').find((l) => /^\s*1\s/.test(l));
     assert.ok(row, `a row for revision 1:\n${stdout}`);

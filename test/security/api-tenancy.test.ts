@@ -72,12 +72,22 @@ async function call(
     },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
-  const text = await res.text();
+  // A stream (the metrics history's server-sent events) never ends: its first chunk (the snapshot) stands for it.
+  const text = res.headers.get('content-type')?.startsWith('text/event-stream')
+    ? await firstChunk(res)
+    : await res.text();
   let parsed: unknown = text;
   try {
     parsed = JSON.parse(text);
   } catch {}
   return { status: res.status, type: res.headers.get('content-type') ?? '', body: parsed, text };
+}
+
+async function firstChunk(res: Response): Promise<string> {
+  const reader = res.body!.getReader();
+  const { value } = await reader.read();
+  await reader.cancel();
+  return new TextDecoder().decode(value);
 }
 
 /** Tenant A's object for each path parameter, and one that exists nowhere. */

@@ -5,13 +5,14 @@
  * deployment goes, and `ferry top --once` prints a frame. The step is shortened to 500 ms (5 s by default).
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { addVersionFromDir } from '../src/cli/upload.ts';
 import { ControlClient, type MetricsStreamEvent } from '../src/control/index.ts';
 import { type Platform, startPlatform } from '../src/platform/index.ts';
-import { ROOT, runCli, tempDir, until } from './helpers.ts';
+import { FERRY_BIN, ROOT, runCli, tempDir, until } from './helpers.ts';
 import { type SteadyLoad, steadyLoad } from './load.ts';
 
 const IRIS = join(ROOT, 'examples', 'iris');
@@ -124,6 +125,40 @@ describe('metrics history (process runtime)', () => {
     const row = stdout.split('\n').find((l) => /^\s*1\s/.test(l));
     assert.ok(row, `a row for revision 1:\n${stdout}`);
     assert.match(row, /\d+(\.\d+)?/);
+  });
+
+  test('ferry top, piped: one line per revision and step as the stream brings them', async () => {
+    const child = spawn(process.execPath, [FERRY_BIN, 'top', 'iris'], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        FERRY_API_URL: platform.apiUrl,
+        FERRY_TOKEN: platform.adminToken!,
+        FERRY_HOME: home.path,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await until('two lines of revision 1 with requests', () =>
+        stdout.split('\n').filter((l) => / r1 rps=(?!0\.0 )[\d.]+ p50=[\d.]+m?s .* replicas=2 /.test(l))
+          .length >= 2
+          ? true
+          : undefined,
+      );
+    } finally {
+      child.kill('SIGINT');
+    }
+    assert.equal(await exited, 0, stderr);
+    assert.doesNotMatch(stdout, /\x1b\[/, 'no terminal escapes when piped');
   });
 
   test('deleting the deployment ends the stream with `deleted`', async () => {

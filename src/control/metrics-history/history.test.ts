@@ -15,12 +15,16 @@ function setup() {
   const model = server.forModel('iris', '1');
   const deployments = new Set(['iris']);
   let failReplica = false;
+  let failGateway = false;
   const history = new MetricsHistory({
     stepMs: 5000,
     windowMs: 60_000,
     now: () => now,
     sources: {
-      gatewayText: async () => (await gateway.render()).body,
+      gatewayText: async () => {
+        if (failGateway) throw new Error('gateway unreadable');
+        return (await gateway.render()).body;
+      },
       controlText: async () => (await control.render()).body,
       replicas: () => [{ id: 'r1', deployment: 'iris', revision: 2, url: 'unix:/nowhere' }],
       replicaText: async () => {
@@ -41,6 +45,9 @@ function setup() {
     },
     failReplica: (v: boolean) => {
       failReplica = v;
+    },
+    failGateway: (v: boolean) => {
+      failGateway = v;
     },
   };
 }
@@ -97,6 +104,29 @@ test('two steps make a point from real registries; listeners get it; a deleted d
   assert.equal(deleted, 1);
   assert.deepEqual(s.history.view('iris').revisions, []);
   unsubscribe();
+});
+
+test('a step where the gateway could not be read shows no requests; the next one counts both over both', async () => {
+  const s = setup();
+  await s.history.step();
+  for (let i = 0; i < 10; i++) s.gateway.request(200, 0.004);
+  s.advance(5000);
+  await s.history.step();
+  s.failGateway(true);
+  for (let i = 0; i < 20; i++) s.gateway.request(200, 0.004);
+  s.advance(5000);
+  await s.history.step();
+  s.failGateway(false);
+  for (let i = 0; i < 40; i++) s.gateway.request(200, 0.004);
+  s.advance(5000);
+  await s.history.step();
+  const points = s.history.view('iris').revisions[0]!.points;
+  assert.deepEqual(
+    points.map((p) => p.rps),
+    [2, 0, 6],
+  );
+  assert.equal(points[1]!.p50, null);
+  assert.deepEqual(points[2]!.codes, { '200': 6 });
 });
 
 test('on Swarm (no gateway to read): source gateway-reports, rps from the reported arrivals', async () => {

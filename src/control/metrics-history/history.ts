@@ -217,6 +217,8 @@ export class MetricsHistory {
       this.#onError(what, error);
     };
     const tasks: Promise<void>[] = [];
+    /** Set when the gateway could not be read: the time of the counters carried over. */
+    let gatewayAt: number | undefined;
     if (sources.gatewayText) {
       const text = sources.gatewayText;
       tasks.push(
@@ -225,8 +227,9 @@ export class MetricsHistory {
             reading.gateway = gatewayCounts(parsePromText(t));
           },
           (e) => {
-            // Carried over: the next step counts from these, not from zero.
+            // Carried over, with the time they were read at: the next step counts from these, not from zero.
             reading.gateway = this.#previous?.gateway ?? new Map();
+            gatewayAt = this.#previous?.gatewayAt;
             fail('gateway', e);
           },
         ),
@@ -278,6 +281,7 @@ export class MetricsHistory {
     for (let i = 0; i < Math.min(this.#concurrency, queue.length); i++) tasks.push(worker());
     await Promise.all(tasks);
     reading.at = this.#now();
+    reading.gatewayAt = gatewayAt ?? reading.at;
     return reading;
   }
 }

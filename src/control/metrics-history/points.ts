@@ -46,6 +46,8 @@ export interface ReplicaCounts {
 /** One scrape of everything, at `at` (ms since epoch). */
 export interface Reading {
   at: number;
+  /** When `gateway` was read: `at`, or an earlier reading's time when this one could not read it (carried over). */
+  gatewayAt: number;
   /** Per revision: the gateway's counters (scraped), when the gateway was read. */
   gateway: Map<SeriesKey, GatewayCounts>;
   /** Per revision: requests that arrived at the gateways, cumulative (swarm: from their load reports). */
@@ -77,6 +79,7 @@ export interface Point {
 export function emptyReading(at: number): Reading {
   return {
     at,
+    gatewayAt: at,
     gateway: new Map(),
     arrivals: new Map(),
     replicas: new Map(),
@@ -129,23 +132,29 @@ export function quantile(q: number, b: Buckets): number | null {
 export function pointBetween(key: SeriesKey, prev: Reading, cur: Reading): Point {
   const seconds = Math.max(0.001, (cur.at - prev.at) / 1000);
   let requests = 0;
+  let perSecond = seconds;
   const codes: Record<string, number> = {};
   let p50: number | null = null;
   let p99: number | null = null;
   const g = cur.gateway.get(key);
   if (g !== undefined) {
+    // Over the time between the gateway's two readings: a step it could not be read shows none, the next one both.
+    const gatewaySeconds = (cur.gatewayAt - prev.gatewayAt) / 1000;
     const before = prev.gateway.get(key);
-    for (const [code, n] of Object.entries(g.codes)) {
-      const d = counterDelta(before?.codes[code] ?? 0, n);
-      if (d > 0) {
-        codes[code] = round(d / seconds) ?? 0;
-        requests += d;
+    if (gatewaySeconds > 0) {
+      perSecond = gatewaySeconds;
+      for (const [code, n] of Object.entries(g.codes)) {
+        const d = counterDelta(before?.codes[code] ?? 0, n);
+        if (d > 0) {
+          codes[code] = round(d / perSecond) ?? 0;
+          requests += d;
+        }
       }
-    }
-    if (g.duration) {
-      const step = bucketDelta(before?.duration, g.duration);
-      p50 = round(quantile(0.5, step));
-      p99 = round(quantile(0.99, step));
+      if (g.duration) {
+        const step = bucketDelta(before?.duration, g.duration);
+        p50 = round(quantile(0.5, step));
+        p99 = round(quantile(0.99, step));
+      }
     }
   } else {
     const arrived = cur.arrivals.get(key);
@@ -166,7 +175,7 @@ export function pointBetween(key: SeriesKey, prev: Reading, cur: Reading): Point
   const cold = cur.coldStarts.get(key);
   return {
     t: cur.at,
-    rps: round(requests / seconds)!,
+    rps: round(requests / perSecond)!,
     p50,
     p99,
     codes,

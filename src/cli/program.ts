@@ -20,6 +20,7 @@ import { registerSecrets } from './secrets.ts';
 import { registerServe } from './serve.ts';
 import { registerTenants } from './tenant.ts';
 import { registerTest } from './test.ts';
+import { registerTop } from './top.ts';
 import { registerUp } from './up.ts';
 
 export function buildProgram(): Command {
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerSecrets(program);
   registerTenants(program);
   registerAutoscale(program);
+  registerTop(program);
   registerGateway(program);
   registerK8s(program);
   registerAudit(program);

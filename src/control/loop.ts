@@ -1296,6 +1296,23 @@ export class ControlLoop implements LoopPort {
     return { deployments, replicas };
   }
 
+  /**
+   * Every deployment's ready replicas (not leaving) with their urls, as last observed: what the metrics history
+   * scrapes (metrics-history/). On a revision runtime (Swarm) the urls are not reachable from here.
+   */
+  readyReplicas(): ReplicaTarget[] {
+    const replicas: ReplicaTarget[] = [];
+    for (const o of this.observed)
+      if (
+        o.deployment !== undefined &&
+        o.revision !== undefined &&
+        o.actual.state === 'ready' &&
+        !this.leaving.has(o.status.id)
+      )
+        replicas.push({ deployment: o.deployment, revision: o.revision, id: o.status.id, url: o.status.url });
+    return replicas;
+  }
+
   /** Ready replicas per revision of a deployment, as last observed (not those on their way out). */
   private readyByRevision(name: string): Record<string, number> {
     const ready: Record<string, number> = {};

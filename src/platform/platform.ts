@@ -24,6 +24,7 @@ import {
   type Store,
 } from '../control/index.ts';
 import { platformLabels } from '../control/labels.ts';
+import { MetricsHistory } from '../control/metrics-history/index.ts';
 import { FerryError } from '../core/errors.ts';
 import { FERRY_VERSION } from '../core/version.ts';
 import { createGateway, type Gateway } from '../gateway/index.ts';
@@ -64,6 +65,8 @@ export interface PlatformOptions {
   swarm?: { dockerHost?: string; registry: string; insecureRegistry?: boolean; advertiseAddress?: string };
   /** Where progress lines of a long start go (the swarm runtime's image pushes). */
   onProgress?: (line: string) => void;
+  /** The metrics history's step (docs/metrics.md, Metrics history). Default 5000; tests shorten it. */
+  metricsStepMs?: number;
   /** Passed to the controller (tests shorten them). */
   drainTimeoutMs?: number;
   stopGraceMs?: number;
@@ -80,6 +83,8 @@ export interface Platform {
   gateway: Gateway | null;
   /** The admin token when this start created it (the first start on this home); null afterwards. */
   adminToken: string | null;
+  /** Per-revision points every few seconds (GET /v1/deployments/{name}/metrics). */
+  metricsHistory: MetricsHistory;
   /**
    * Stops the API, the controller and the gateway. `removeReplicas` (ferry down) drains and removes every
    * replica; without it they keep running for the next start to adopt.
@@ -121,10 +126,14 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         : {}),
     });
     wake = () => controller.nudge();
+    const metricsHistory = startMetricsHistory(opts, store, controller, cleanups, {
+      gatewayText: () => gateway.metrics.metrics(),
+    });
     const { apiUrl, adminToken, close } = await startApi(opts, host, store, controller, {
       engine,
       runtimeKind: runtime.kind,
       gatewayUrl,
+      metricsHistory,
     });
     return {
       apiUrl,
@@ -134,8 +143,10 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       controller,
       gateway,
       adminToken,
+      metricsHistory,
       async stop({ removeReplicas }) {
         await close();
+        await metricsHistory.stop();
         await controller.stop({ removeReplicas });
         await gateway.close();
         store.close();
@@ -198,12 +209,17 @@ async function startSwarmPlatform(opts: PlatformOptions): Promise<Platform> {
       gatewayUrl,
       images,
     });
+    // The gateways and replicas are on the swarm's overlay network: the history has the gateways' reports.
+    const metricsHistory = startMetricsHistory(opts, store, controller, cleanups, {
+      gatewayArrivals: () => loads.arrivals((d) => store.getDeployment(d) !== undefined),
+    });
     const { apiUrl, adminToken, close } = await startApi(opts, host, store, controller, {
       engine: undefined,
       runtimeKind: runtime.kind,
       gatewayUrl,
       gatewayRoutes: routeFile,
       gatewayLoad: { report: (r) => loads.report(r), wake: () => controller.nudge() },
+      metricsHistory,
     });
     return {
       apiUrl,
@@ -213,8 +229,10 @@ async function startSwarmPlatform(opts: PlatformOptions): Promise<Platform> {
       controller,
       gateway: null,
       adminToken,
+      metricsHistory,
       async stop({ removeReplicas }) {
         await close();
+        await metricsHistory.stop();
         await controller.stop({ removeReplicas });
         store.close();
       },
@@ -265,6 +283,48 @@ async function startController(
   return controller;
 }
 
+/**
+ * The metrics history, started: the gateway's counters (`gatewayText`, in this process) or the swarm gateways'
+ * reports (`gatewayArrivals`), the ready replicas' /metrics where they are reachable (not on Swarm), the control
+ * plane's cold starts. Its size shows in the control plane's registry.
+ */
+function startMetricsHistory(
+  opts: PlatformOptions,
+  store: Store,
+  controller: Controller,
+  cleanups: Array<() => Promise<void> | void>,
+  gateway:
+    | { gatewayText: () => Promise<string> }
+    | { gatewayArrivals: () => Array<{ deployment: string; revision: number; arrivals: number }> },
+): MetricsHistory {
+  const reachable = 'gatewayText' in gateway;
+  const log = opts.logger?.child({ component: 'metrics-history' });
+  const history = new MetricsHistory({
+    ...(opts.metricsStepMs === undefined ? {} : { stepMs: opts.metricsStepMs }),
+    sources: {
+      ...gateway,
+      replicas: () => (reachable ? controller.loop.readyReplicas() : []),
+      readyCounts: () => {
+        const counts = new Map<string, { deployment: string; revision: number; ready: number }>();
+        for (const r of controller.loop.readyReplicas()) {
+          const key = `${r.deployment}\u0000${r.revision}`;
+          const c = counts.get(key);
+          if (c) c.ready++;
+          else counts.set(key, { deployment: r.deployment, revision: r.revision, ready: 1 });
+        }
+        return counts.values();
+      },
+      controlText: () => controller.metrics.registry.metrics(),
+      deploymentExists: (d) => store.getDeployment(d) !== undefined,
+    },
+    onError: (what, error) => log?.debug({ err: error }, `metrics history: cannot read the ${what}`),
+  });
+  controller.metrics.setHistorySource(() => ({ ...history.store.stats(), failures: history.failures }));
+  history.start();
+  cleanups.unshift(() => history.stop());
+  return history;
+}
+
 /** The control-plane API, listening; the admin token made on a first start. */
 async function startApi(
   opts: PlatformOptions,
@@ -277,6 +337,7 @@ async function startApi(
     gatewayUrl: string;
     gatewayRoutes?: RouteFile;
     gatewayLoad?: { report(r: GatewayLoadReport): boolean; wake(): void };
+    metricsHistory: MetricsHistory;
   },
 ): Promise<{ apiUrl: string; adminToken: string | null; close(): Promise<void> }> {
   const secrets = secretsOf(opts.home, store);
@@ -302,6 +363,7 @@ async function startApi(
     versions: { store, artifacts, pinImage: (ref) => pinImage(ref, engine, allowedRegistries) },
     info: { version: FERRY_VERSION, runtime: parts.runtimeKind, gatewayUrl: parts.gatewayUrl },
     metrics: controller.metrics,
+    metricsHistory: parts.metricsHistory,
     ...(parts.gatewayRoutes ? { gatewayRoutes: parts.gatewayRoutes } : {}),
     ...(parts.gatewayLoad ? { gatewayLoad: parts.gatewayLoad } : {}),
     logger: opts.logger ? opts.logger.child({ component: 'api' }) : false,

@@ -66,6 +66,8 @@ export interface ControlApiOptions {
    */
   gatewayRoutes?: ApiDeps['gatewayRoutes'];
   gatewayLoad?: ApiDeps['gatewayLoad'];
+  /** The metrics history (metrics-history/); without it GET /v1/deployments/{name}/metrics answers 404. */
+  metricsHistory?: ApiDeps['metricsHistory'];
 }
 
 /** Paths the logger censors (the Authorization header, however a serializer shapes it). */
@@ -148,6 +150,7 @@ export function buildControlApi(opts: ControlApiOptions): FastifyInstance {
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
     ...(opts.gatewayRoutes ? { gatewayRoutes: opts.gatewayRoutes } : {}),
     ...(opts.gatewayLoad ? { gatewayLoad: opts.gatewayLoad } : {}),
+    ...(opts.metricsHistory ? { metricsHistory: opts.metricsHistory } : {}),
     heartbeatMs,
     streams,
     openapi: () => {

@@ -31,6 +31,8 @@ import type {
   Info,
   KeyRotation,
   LogsQueryInput,
+  MetricsHistory,
+  MetricsPoint,
   SecretSetResult,
   TenantView,
   TokenRole,
@@ -263,6 +265,44 @@ export class ControlClient {
     }
   }
 
+  /** The deployment's metrics history (docs/metrics.md, Metrics history): points after `since` (ms), or all. */
+  metricsHistory(name: string, since?: number): Promise<MetricsHistory> {
+    return this.#json('GET', `/v1/deployments/${enc(name)}/metrics${queryString({ since })}`);
+  }
+
+  /**
+   * The history's stream: a `snapshot` first, then a `point` per revision and step, until the signal aborts or the
+   * deployment is deleted (a last `deleted`).
+   */
+  async *metricsStream(name: string, signal?: AbortSignal): AsyncIterable<MetricsStreamEvent> {
+    if (signal?.aborted) return;
+    const path = `/v1/deployments/${enc(name)}/metrics/stream`;
+    let response: Response;
+    try {
+      response = await this.#request('GET', path, undefined, signal, 'text/event-stream');
+    } catch (error) {
+      if (signal?.aborted) return;
+      throw error;
+    }
+    if (!response.body) return;
+    try {
+      for await (const sse of readServerSentEvents(response.body)) {
+        if (!('event' in sse)) continue; // a ping
+        if (sse.event === 'snapshot')
+          yield { event: 'snapshot', history: parseStreamData<MetricsHistory>(sse) };
+        else if (sse.event === 'point')
+          yield { event: 'point', ...parseStreamData<{ revision: number; point: MetricsPoint }>(sse) };
+        else if (sse.event === 'deleted') {
+          yield { event: 'deleted' };
+          return;
+        }
+      }
+    } catch (error) {
+      if (signal?.aborted) return;
+      throw isFerryError(error) ? error : this.#connectionError('GET', path, error);
+    }
+  }
+
   events(query: EventsQueryInput = {}): Promise<EventRecord[]> {
     return this.#json('GET', `/v1/events${queryString({ ...query })}`);
   }
@@ -408,6 +448,12 @@ export class ControlClient {
     );
   }
 }
+
+/** What metricsStream yields. */
+export type MetricsStreamEvent =
+  | { event: 'snapshot'; history: MetricsHistory }
+  | { event: 'point'; revision: number; point: MetricsPoint }
+  | { event: 'deleted' };
 
 function queryString(query: Record<string, string | number | undefined>): string {
   const params = new URLSearchParams();

@@ -9,6 +9,7 @@ export {
 export {
   ControlClient,
   type ControlClientOptions,
+  type MetricsStreamEvent,
   readServerSentEvents,
   type ServerSentEvent,
   type StreamMessage,
@@ -28,6 +29,8 @@ export {
   type Health as ControlApiHealth,
   type Info as ControlApiInfo,
   type LogsQueryInput,
+  type MetricsHistory as MetricsHistoryBody,
+  type MetricsPoint,
   type ResourcesBodyInput,
   type ScaleInput,
   type SetAliasInput,

@@ -15,6 +15,7 @@ import { FerryError, isFerryError } from '../../core/errors.ts';
 import { DEFAULT_TENANT } from '../../core/tenant.ts';
 import { artifactNotFound } from '../artifacts.ts';
 import type { GatewayLoadReport } from '../gateway-load.ts';
+import type { HistoryListener, HistoryView } from '../metrics-history/index.ts';
 import type { GatewayRoutes } from '../route-file.ts';
 import type { Secrets } from '../secrets.ts';
 import type { DeploymentPatch, Store } from '../store/store.ts';
@@ -52,6 +53,8 @@ import {
   LogLineSchema,
   LogsQuery,
   MAX_PAGE,
+  MetricsHistorySchema,
+  MetricsQuery,
   ModelParams,
   ModelSchema,
   ModelVersionSchema,
@@ -127,6 +130,14 @@ export interface ApiDeps {
    * POST /v1/gateway/load answers 404 (the gateway is built in). `held` true: requests wait, look at once.
    */
   gatewayLoad?: { report(r: GatewayLoadReport): boolean; wake(): void };
+  /**
+   * The metrics history (metrics-history/), by deployment key; without it GET /v1/deployments/{name}/metrics and its
+   * stream answer 404.
+   */
+  metricsHistory?: {
+    view(deployment: string, since?: number): HistoryView;
+    subscribe(deployment: string, listener: HistoryListener): () => void;
+  };
   /** The OpenAPI document (built once, on first use). */
   openapi: () => unknown;
 }
@@ -782,6 +793,41 @@ export const ROUTES: readonly RouteDef[] = [
   }),
   route({
     method: 'GET',
+    url: '/v1/deployments/:name/metrics',
+    access: 'read',
+    operationId: 'metricsHistory',
+    summary:
+      'Per-revision points of the last hour, one per step (5 s): requests/s by code, p50/p99, replicas, batch size, queue depth, cold starts (docs/metrics.md, Metrics history)',
+    tag: 'deployments',
+    params: DeploymentParams,
+    query: MetricsQuery,
+    status: 200,
+    response: { schema: MetricsHistorySchema },
+    handler: ({ deps, params, query, scope }) => {
+      const key = scope.key(params.name);
+      const history = historyOf(deps, key);
+      return { deployment: params.name, ...history.view(key, query.since) };
+    },
+  }),
+  route({
+    method: 'GET',
+    url: '/v1/deployments/:name/metrics/stream',
+    access: 'read',
+    operationId: 'metricsStream',
+    summary:
+      'Server-sent events: `snapshot` (the GET .../metrics body), then `point` ({revision, point}) per revision after each step, `deleted` when the deployment goes; `: ping` every 15 s',
+    tag: 'deployments',
+    params: DeploymentParams,
+    status: 200,
+    handler: ({ deps, params, request, reply, scope }) => {
+      const key = scope.key(params.name);
+      const history = historyOf(deps, key);
+      streamHistory(request, reply, deps.heartbeatMs, params.name, key, history);
+      return reply;
+    },
+  }),
+  route({
+    method: 'GET',
     url: '/v1/events',
     access: 'read',
     operationId: 'events',
@@ -1131,6 +1177,71 @@ function secretsOf(deps: ApiDeps): Secrets {
       hint: 'ferry up runs one; an API built without `secrets` has none.',
     });
   return deps.secrets;
+}
+
+// ---------------------------------------------------------------------------------------------- metrics history
+
+/** The history, once the deployment is known in the caller's tenant (404 FERRY_NOT_FOUND before anything else). */
+function historyOf(deps: ApiDeps, key: string): NonNullable<ApiDeps['metricsHistory']> {
+  if (!deps.store.getDeployment(key)) deps.control.view(key);
+  if (!deps.metricsHistory)
+    throw new FerryError('FERRY_ROUTE_NOT_FOUND', 'This control plane keeps no metrics history', {
+      hint: 'The platform (ferry up) keeps one.',
+    });
+  return deps.metricsHistory;
+}
+
+/** A client further behind than this is cut off rather than buffered for. */
+const MAX_SSE_BUFFER_BYTES = 1024 * 1024;
+
+/**
+ * The history of one deployment as server-sent events: `snapshot`, then `point` per revision and step, a `: ping`
+ * comment every `pingMs`, `deleted` (and the end) when the deployment goes. A client that does not read (over
+ * MAX_SSE_BUFFER_BYTES waiting) is disconnected.
+ */
+function streamHistory(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  pingMs: number,
+  name: string,
+  key: string,
+  history: NonNullable<ApiDeps['metricsHistory']>,
+): void {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-store',
+    'x-accel-buffering': 'no',
+    'x-request-id': String(request.id),
+  });
+  let unsubscribe = () => {};
+  const ping = setInterval(() => send(': ping\n\n'), pingMs);
+  const end = () => {
+    clearInterval(ping);
+    unsubscribe();
+    if (!res.writableEnded) res.end();
+  };
+  const send = (text: string) => {
+    if (res.writableEnded || res.destroyed) return;
+    if (res.writableLength > MAX_SSE_BUFFER_BYTES) {
+      request.log.warn({ deployment: key }, 'metrics stream: the client does not read; disconnected');
+      clearInterval(ping);
+      unsubscribe();
+      res.destroy();
+      return;
+    }
+    res.write(text);
+  };
+  res.on('close', end);
+  send(`event: snapshot\ndata: ${JSON.stringify({ deployment: name, ...history.view(key) })}\n\n`);
+  unsubscribe = history.subscribe(key, {
+    point: (revision, point) => send(`event: point\ndata: ${JSON.stringify({ revision, point })}\n\n`),
+    deleted: () => {
+      send(`event: deleted\ndata: ${JSON.stringify({ deployment: name })}\n\n`);
+      end();
+    },
+  });
 }
 
 // ---------------------------------------------------------------------------------------------- NDJSON

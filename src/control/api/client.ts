@@ -238,8 +238,24 @@ export class ControlClient {
    * server's `: ping` comments come as `{type: "ping"}` too (to see the connection alive).
    */
   async *stream(signal?: AbortSignal, opts: { pings?: boolean } = {}): AsyncIterable<StreamMessage> {
+    for await (const sse of this.#serverSentEvents('/v1/stream', signal)) {
+      if (sse.comment !== undefined) {
+        if (opts.pings && sse.comment.trim() === 'ping') yield { type: 'ping' };
+      } else if (sse.event === 'deployments') {
+        yield { type: 'deployments', deployments: parseStreamData<DeploymentView[]>(sse) };
+      } else if (sse.event === 'event') {
+        yield { type: 'event', event: parseStreamData<EventRecord>(sse) };
+      }
+      // Other event names are for newer clients: skipped.
+    }
+  }
+
+  /**
+   * The server-sent events of a GET of `path` until `signal` aborts (then the iteration ends quietly), the loop is
+   * left or the server ends the stream; a broken connection is FERRY_CONNECTION_FAILED-style (#connectionError).
+   */
+  async *#serverSentEvents(path: string, signal?: AbortSignal): AsyncIterable<ServerSentEvent> {
     if (signal?.aborted) return;
-    const path = '/v1/stream';
     let response: Response;
     try {
       response = await this.#request('GET', path, undefined, signal, 'text/event-stream');
@@ -249,16 +265,7 @@ export class ControlClient {
     }
     if (!response.body) return;
     try {
-      for await (const sse of readServerSentEvents(response.body)) {
-        if (sse.comment !== undefined) {
-          if (opts.pings && sse.comment.trim() === 'ping') yield { type: 'ping' };
-        } else if (sse.event === 'deployments') {
-          yield { type: 'deployments', deployments: parseStreamData<DeploymentView[]>(sse) };
-        } else if (sse.event === 'event') {
-          yield { type: 'event', event: parseStreamData<EventRecord>(sse) };
-        }
-        // Other event names are for newer clients: skipped.
-      }
+      yield* readServerSentEvents(response.body);
     } catch (error) {
       if (signal?.aborted) return;
       throw isFerryError(error) ? error : this.#connectionError('GET', path, error);
@@ -275,31 +282,16 @@ export class ControlClient {
    * deployment is deleted (a last `deleted`).
    */
   async *metricsStream(name: string, signal?: AbortSignal): AsyncIterable<MetricsStreamEvent> {
-    if (signal?.aborted) return;
-    const path = `/v1/deployments/${enc(name)}/metrics/stream`;
-    let response: Response;
-    try {
-      response = await this.#request('GET', path, undefined, signal, 'text/event-stream');
-    } catch (error) {
-      if (signal?.aborted) return;
-      throw error;
-    }
-    if (!response.body) return;
-    try {
-      for await (const sse of readServerSentEvents(response.body)) {
-        if (!('event' in sse)) continue; // a ping
-        if (sse.event === 'snapshot')
-          yield { event: 'snapshot', history: parseStreamData<MetricsHistory>(sse) };
-        else if (sse.event === 'point')
-          yield { event: 'point', ...parseStreamData<{ revision: number; point: MetricsPoint }>(sse) };
-        else if (sse.event === 'deleted') {
-          yield { event: 'deleted' };
-          return;
-        }
+    for await (const sse of this.#serverSentEvents(`/v1/deployments/${enc(name)}/metrics/stream`, signal)) {
+      if (sse.comment !== undefined) continue; // a ping
+      if (sse.event === 'snapshot')
+        yield { event: 'snapshot', history: parseStreamData<MetricsHistory>(sse) };
+      else if (sse.event === 'point')
+        yield { event: 'point', ...parseStreamData<{ revision: number; point: MetricsPoint }>(sse) };
+      else if (sse.event === 'deleted') {
+        yield { event: 'deleted' };
+        return;
       }
-    } catch (error) {
-      if (signal?.aborted) return;
-      throw isFerryError(error) ? error : this.#connectionError('GET', path, error);
     }
   }
 

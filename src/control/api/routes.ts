@@ -1209,12 +1209,7 @@ function streamHistory(
 ): void {
   reply.hijack();
   const res = reply.raw;
-  res.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-store',
-    'x-accel-buffering': 'no',
-    'x-request-id': String(request.id),
-  });
+  res.writeHead(200, { ...SECURITY_HEADERS, ...STREAM_HEADERS, 'x-request-id': String(request.id) });
   let unsubscribe = () => {};
   const ping = setInterval(() => send(': ping\n\n'), pingMs);
   const end = () => {

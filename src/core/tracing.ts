@@ -92,8 +92,7 @@ export function tracingConfig(
   };
   if (get('OTEL_SDK_DISABLED')?.toLowerCase() === 'true') return null;
   const exporters = get('OTEL_TRACES_EXPORTER');
-  if (exporters !== undefined && exporters.split(',').some((e) => e.trim().toLowerCase() === 'none'))
-    return null;
+  if (exporters?.split(',').some((e) => e.trim().toLowerCase() === 'none')) return null;
   const traces = get('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
   const base = get('OTEL_EXPORTER_OTLP_ENDPOINT');
   if (traces === undefined && base === undefined) return null;
@@ -182,6 +181,15 @@ export interface Tracing {
 }
 
 /**
+ * A CommonJS package imported dynamically: Node gives its exports by name, but a bundle made by esbuild with
+ * code splitting (dist/cli) gives them on `default` only.
+ */
+function interop<T extends object>(module: T, name: keyof T): T {
+  if (name in module && module[name] !== undefined) return module;
+  return (module as { default?: T }).default ?? module;
+}
+
+/**
  * Starts the SDK (OTLP/HTTP JSON exporter, batch span processor) when `env` turns tracing on; null otherwise,
  * and then no OpenTelemetry module is loaded.
  */
@@ -192,10 +200,10 @@ export async function startTracing(
   const config = tracingConfig(env, defaultServiceName);
   if (config === null) return null;
   const [api, sdk, resources, exporterModule] = await Promise.all([
-    import('@opentelemetry/api'),
-    import('@opentelemetry/sdk-trace-base'),
-    import('@opentelemetry/resources'),
-    import('@opentelemetry/exporter-trace-otlp-http'),
+    import('@opentelemetry/api').then((m) => interop(m, 'SpanKind')),
+    import('@opentelemetry/sdk-trace-base').then((m) => interop(m, 'BasicTracerProvider')),
+    import('@opentelemetry/resources').then((m) => interop(m, 'resourceFromAttributes')),
+    import('@opentelemetry/exporter-trace-otlp-http').then((m) => interop(m, 'OTLPTraceExporter')),
   ]);
   const random = new sdk.RandomIdGenerator();
   let presetSpanId: string | undefined;

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { FerryError } from '../core/errors.ts';
 import { SECRETS_DIR_ENV, unixUrl } from '../core/replica.ts';
+import { startTracing, type Tracing } from '../core/tracing.ts';
 import { DataPlane } from './data-plane.ts';
 import { createHttpApp } from './http-app.ts';
 import { ServerMetrics } from './metrics.ts';
@@ -56,6 +57,11 @@ export interface ServerOptions {
    * model and the reason) instead of leaving a server that is never ready.
    */
   failOnLoadError?: boolean;
+  /**
+   * Tracing (docs/tracing.md): default from the process's OTEL_* variables (core/tracing.ts startTracing; off
+   * without an OTLP endpoint, and then no OpenTelemetry module is loaded); null: off.
+   */
+  tracing?: Tracing | null;
 }
 
 export interface RunningServer {
@@ -91,6 +97,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     delete process.env[SECRETS_DIR_ENV];
     logger.info({ secrets: names }, `secrets read from files: ${names.join(', ') || 'none'}`);
   }
+  const tracing =
+    options.tracing === undefined ? await startTracing(process.env, 'ferry-server') : options.tracing;
+  if (tracing !== null) {
+    for (const warning of tracing.config.warnings) logger.warn(warning);
+    logger.info(
+      {
+        url: tracing.config.url,
+        serviceName: tracing.config.serviceName,
+        sampler: tracing.config.sampler.kind,
+      },
+      'tracing: exporting spans over OTLP/HTTP',
+    );
+  }
   const metrics = new ServerMetrics();
   const repository = new ModelRepository(
     options.paths,
@@ -108,7 +127,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const loading = repository.loadAll(sources);
   loading.catch(() => undefined); // awaited below; a failure must not be unhandled meanwhile
   const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024 * 1024;
-  const app = createHttpApp({ dataPlane, metrics, logger, maxBodyBytes });
+  const app = createHttpApp({ dataPlane, metrics, logger, maxBodyBytes, tracing });
   const socketPath = options.socketPath;
   try {
     if (socketPath === undefined) await app.listen({ host: options.host, port: options.port });
@@ -197,6 +216,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         .close()
         .then(() => (socketPath === undefined ? undefined : removeSocket(socketPath)))
         .then(() => repository.unloadAll())
+        // What was recorded goes out before the process ends (bounded by the exporter's timeout).
+        .then(() => tracing?.shutdown().catch(() => undefined))
         .then(() => true);
       const timedOut = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref());
       const clean = await Promise.race([drained, timedOut]);

@@ -155,7 +155,7 @@ describe('ferry serve with OTEL_* variables exports spans over OTLP/HTTP', () =>
   });
 
   test('no traceparent: a new trace; an invalid one: a new trace too', async () => {
-    for (const headers of [{}, { traceparent: 'not-a-traceparent' }]) {
+    for (const headers of [{}, { traceparent: 'not-a-traceparent' }] as Record<string, string>[]) {
       const requestId = `fresh-${randomHex(4)}`;
       const response = await post(`${server.url}/v2/models/iris/infer`, SETOSA, {
         ...headers,

@@ -122,17 +122,19 @@ export async function loadHandlerBackend(options: BackendLoadOptions): Promise<B
   async function traced(request: InferRequest, named: NamedTensors, trace: InferCallTrace): Promise<unknown> {
     const call: HandlerCall = { traceparent: trace.traceparent };
     const t = trace.timings;
-    let at = wallClockMs();
     let pre: NamedTensors = named;
     if (handler.preprocess) {
+      const start = wallClockMs();
       pre = await handler.preprocess(named, state, request, call);
-      t.preprocess = [at, (at = wallClockMs())];
+      t.preprocess = [start, wallClockMs()];
     }
+    const start = wallClockMs();
     let out = await handler.predict(pre, state, request, call);
-    t.predict = [at, (at = wallClockMs())];
+    t.predict = [start, wallClockMs()];
     if (handler.postprocess) {
+      const start = wallClockMs();
       out = await handler.postprocess(out, state, request, call);
-      t.postprocess = [at, wallClockMs()];
+      t.postprocess = [start, wallClockMs()];
     }
     return out;
   }

@@ -8,6 +8,8 @@ import type { AddressInfo } from 'node:net';
 
 export interface ReceivedSpan {
   service: string;
+  /** Its resource's attributes. */
+  resource: Record<string, string | number | boolean>;
   traceId: string;
   spanId: string;
   parentSpanId: string;
@@ -59,11 +61,13 @@ export function decodeOtlpJson(body: string): ReceivedSpan[] {
   };
   const out: ReceivedSpan[] = [];
   for (const rs of request.resourceSpans ?? []) {
-    const service = String(attrs(rs.resource?.attributes)['service.name'] ?? '');
+    const resource = attrs(rs.resource?.attributes);
+    const service = String(resource['service.name'] ?? '');
     for (const ss of rs.scopeSpans ?? [])
       for (const s of ss.spans ?? [])
         out.push({
           service,
+          resource,
           traceId: hexId(s.traceId),
           spanId: hexId(s.spanId),
           parentSpanId: hexId(s.parentSpanId),

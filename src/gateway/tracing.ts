@@ -15,6 +15,14 @@ import type { Span } from '@opentelemetry/api';
 import { parseTraceparent, type Tracing } from '../core/tracing.ts';
 
 const ERROR = 2; // SpanStatusCode.ERROR
+
+/**
+ * Now, in wall-clock ms. Every span gets explicit times: the SDK's own end time for a span given a start time adds
+ * a Date.now()-based offset (millisecond steps), which could put a span's end before its child's.
+ */
+function now(): number {
+  return performance.timeOrigin + performance.now();
+}
 const TRACEPARENT_LINE = /^traceparent:[^\r\n]*\r\n/gim;
 
 export class GatewayTrace {
@@ -66,7 +74,7 @@ export class GatewayTrace {
           ...(replica === null ? { 'ferry.held': true } : { 'ferry.replica': replica }),
         },
       })
-      .end();
+      .end(now());
   }
 
   /** An attempt to `replica` starts: its span, and the header line that carries it to the replica. */
@@ -77,6 +85,7 @@ export class GatewayTrace {
     const span = this.tracing.startSpan('ferry.gateway.attempt', {
       kind: 'client',
       parent: this.span,
+      startTime: now(),
       attributes: { 'ferry.replica': replica, 'ferry.revision': revision, 'ferry.attempt': this.attempts },
     });
     return { span, header: `traceparent: ${this.tracing.traceparent(span)}\r\n` };
@@ -95,7 +104,7 @@ export class GatewayTrace {
     if (this.replica !== undefined) span.setAttribute('ferry.replica', this.replica);
     span.setAttribute('ferry.retries', Math.max(0, this.attempts - 1));
     if (status >= 500) span.setStatus({ code: ERROR });
-    span.end();
+    span.end(now());
   }
 }
 
@@ -108,7 +117,7 @@ export function endAttempt(span: Span, outcome: number | string): void {
     span.setAttribute('error.type', outcome);
     span.setStatus({ code: ERROR, message: outcome });
   }
-  span.end();
+  span.end(now());
 }
 
 function pathOf(url: string | undefined): string {

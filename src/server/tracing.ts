@@ -12,14 +12,14 @@
  *                          one per request, linked to its batch (group) span
  *       ferry.preprocess, ferry.predict, ferry.postprocess   a handler's phases (those it has)
  *
- * Worker threads run no SDK: they measure wall-clock times (worker/messages.ts WorkerTimings) and the spans are
- * recorded here with those start and end times. A handler is handed the traceparent of its inference span,
+ * Worker threads run no SDK: they measure times on the process's monotonic clock (worker/messages.ts monoMs,
+ * WorkerTimings), converted here to this thread's wall-clock scale, and the spans are recorded with those times. A handler is handed the traceparent of its inference span,
  * whose id is chosen before the call (Tracing.newSpanId), so spans a handler makes itself nest under it.
  */
 import type { Span } from '@opentelemetry/api';
 import { isFerryError } from '../core/errors.ts';
 import { parseTraceparent, type Tracing } from '../core/tracing.ts';
-import type { RequestTimings, WorkerTimings, WorkerTrace } from './worker/messages.ts';
+import { monoMs, type RequestTimings, type WorkerTimings, type WorkerTrace } from './worker/messages.ts';
 
 /** One inference request's tracing state, from its arrival to its answer. */
 export interface RequestTrace {
@@ -31,9 +31,21 @@ export interface RequestTrace {
 
 const ERROR = 2; // SpanStatusCode.ERROR (the api's enum is not imported at run time here)
 
-/** Wall-clock ms (fractional) of a performance.now() reading: the clock spans are recorded in. */
+/**
+ * Wall-clock ms (fractional) of a performance.now() reading: the clock spans are recorded in. Every span gets
+ * explicit times: the SDK's own end time for a span given a start time adds a Date.now()-based offset
+ * (millisecond steps), which could put a batch's end before its model call's.
+ */
 export function wall(perf: number): number {
   return performance.timeOrigin + perf;
+}
+
+/** performance.now() minus monoMs() on this thread: a constant (both read the same monotonic clock). */
+const MONO_TO_PERF = performance.now() - monoMs();
+
+/** Wall-clock ms of a worker's monoMs() reading, on this thread's scale (so it orders with the batch span). */
+function fromWorker(mono: number): number {
+  return wall(mono + MONO_TO_PERF);
 }
 
 export function startRequestTrace(
@@ -62,7 +74,7 @@ export function endRequestTrace(trace: RequestTrace, status: number, errorCode?:
   span.setAttribute('http.response.status_code', status);
   if (status >= 500) span.setStatus({ code: ERROR, ...(errorCode ? { message: errorCode } : {}) });
   if (errorCode !== undefined) span.setAttribute('error.type', errorCode);
-  span.end();
+  span.end(wall(performance.now()));
 }
 
 /** A batch being run: its span, and what the worker needs to time it. */
@@ -120,7 +132,9 @@ export function startBatchTrace(
       const t = timings as WorkerTimings | null;
       if (t !== null) {
         if (t.kind === 'batch')
-          tracing.startSpan('ferry.inference', { parent: batchSpan, startTime: t.start }).end(t.end);
+          tracing
+            .startSpan('ferry.inference', { parent: batchSpan, startTime: fromWorker(t.start) })
+            .end(fromWorker(t.end));
         else
           t.requests.forEach((r, i) => {
             const parent = spanIds === null ? batchSpan : traces[i]!.span;
@@ -130,7 +144,7 @@ export function startBatchTrace(
       if (error !== undefined) {
         batchSpan.setStatus({ code: ERROR, message: isFerryError(error) ? error.code : String(error) });
       }
-      batchSpan.end();
+      batchSpan.end(wall(performance.now()));
     },
   };
 }
@@ -144,7 +158,7 @@ function recordInference(
 ): void {
   const span = tracing.startSpan('ferry.inference', {
     parent,
-    startTime: r.start,
+    startTime: fromWorker(r.start),
     links: parent === batch ? [] : [batch],
     ...(spanId === undefined ? {} : { spanId }),
     ...(r.error === undefined ? {} : { attributes: { 'error.type': r.error } }),
@@ -155,7 +169,8 @@ function recordInference(
     ['ferry.predict', r.predict],
     ['ferry.postprocess', r.postprocess],
   ] as const) {
-    if (phase !== undefined) tracing.startSpan(name, { parent: span, startTime: phase[0] }).end(phase[1]);
+    if (phase !== undefined)
+      tracing.startSpan(name, { parent: span, startTime: fromWorker(phase[0]) }).end(fromWorker(phase[1]));
   }
-  span.end(r.end);
+  span.end(fromWorker(r.end));
 }

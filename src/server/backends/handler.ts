@@ -6,7 +6,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ERROR_CODES, type ErrorCode, FerryError, isFerryError } from '../../core/errors.ts';
 import type { InferRequest, Tensor } from '../../protocol/types.ts';
-import { wallClockMs } from '../worker/messages.ts';
+import { monoMs } from '../worker/messages.ts';
 import { fromOrtTensor, openSession, toOrtTensor } from './onnx-tensors.ts';
 import type {
   Backend,
@@ -124,17 +124,17 @@ export async function loadHandlerBackend(options: BackendLoadOptions): Promise<B
     const t = trace.timings;
     let pre: NamedTensors = named;
     if (handler.preprocess) {
-      const start = wallClockMs();
+      const start = monoMs();
       pre = await handler.preprocess(named, state, request, call);
-      t.preprocess = [start, wallClockMs()];
+      t.preprocess = [start, monoMs()];
     }
-    const start = wallClockMs();
+    const start = monoMs();
     let out = await handler.predict(pre, state, request, call);
-    t.predict = [start, wallClockMs()];
+    t.predict = [start, monoMs()];
     if (handler.postprocess) {
-      const start = wallClockMs();
+      const start = monoMs();
       out = await handler.postprocess(out, state, request, call);
-      t.postprocess = [start, wallClockMs()];
+      t.postprocess = [start, monoMs()];
     }
     return out;
   }

@@ -9,6 +9,7 @@ import type { Tensor } from '../../protocol/types.ts';
 import type { Backend } from '../backends/types.ts';
 import {
   type FromWorker,
+  monoMs,
   type RequestTimings,
   type SerializedError,
   serializeError,
@@ -145,9 +146,9 @@ async function handle(message: ToWorker): Promise<void> {
   try {
     if (message.type === 'run') {
       if (message.trace !== undefined) {
-        const start = wallClockMs();
+        const start = monoMs();
         const outputs = await backend.runBatch!(message.inputs);
-        const timings: WorkerTimings = { kind: 'batch', start, end: wallClockMs() };
+        const timings: WorkerTimings = { kind: 'batch', start, end: monoMs() };
         send({ type: 'ran', id: message.id, outputs, timings }, transferables(outputs));
         return;
       }
@@ -161,7 +162,7 @@ async function handle(message: ToWorker): Promise<void> {
       const timed: RequestTimings[] | null = trace === undefined ? null : [];
       for (let i = 0; i < message.requests.length; i++) {
         const request = message.requests[i]!;
-        const timings: RequestTimings | null = timed === null ? null : { start: wallClockMs(), end: 0 };
+        const timings: RequestTimings | null = timed === null ? null : { start: monoMs(), end: 0 };
         try {
           const own =
             timings === null
@@ -175,7 +176,7 @@ async function handle(message: ToWorker): Promise<void> {
           if (timings !== null) timings.error = serialized.code;
         }
         if (timings !== null) {
-          timings.end = wallClockMs();
+          timings.end = monoMs();
           timed!.push(timings);
         }
       }

@@ -19,6 +19,15 @@ export function wallClockMs(): number {
   return performance.timeOrigin + performance.now();
 }
 
+/**
+ * Tracing's clock in the workers (server/tracing.ts): ms on the process's monotonic clock (process.hrtime), which
+ * every thread shares exactly; each thread's performance.timeOrigin is its own reading of the wall clock, and two
+ * threads' can differ by more than a short model call lasts.
+ */
+export function monoMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
 export interface SerializedError {
   code: ErrorCode;
   message: string;
@@ -38,7 +47,7 @@ export interface WorkerTrace extends MessageTrace {
   onTimings(timings: WorkerTimings): void;
 }
 
-/** One request's model call in a worker, wall-clock ms (wallClockMs); a handler's phases, those it has. */
+/** One request's model call in a worker, in monoMs; a handler's phases, those it has. */
 export interface RequestTimings {
   start: number;
   end: number;

@@ -161,6 +161,23 @@ describe('ferry serve with OTEL_* variables exports spans over OTLP/HTTP', () =>
     assert.ok(phases[0]!.end <= phases[1]!.start + SLACK && phases[1]!.end <= phases[2]!.start + SLACK);
   });
 
+  test('an unsampled caller (flags 00): no span of its trace, and the handler gets no traceparent', async () => {
+    const unsampled = callerContext();
+    const body = JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [1] }] });
+    const response = await post(`${server.url}/v2/models/traced/infer`, body, {
+      traceparent: `00-${unsampled.traceId}-${unsampled.spanId}-00`,
+    });
+    assert.equal(response.status, 200);
+    assert.equal((response.json.outputs as { data: string[] }[])[0]!.data[0], 'none');
+    // A sampled request after it: once its spans are in, the unsampled one's would be too, had any been made.
+    const sampled = callerContext();
+    await post(`${server.url}/v2/models/traced/infer`, body, { traceparent: sampled.traceparent });
+    await until('the sampled request span', () =>
+      inTrace(receiver, sampled.traceId).some((s) => s.name === 'ferry.request'),
+    );
+    assert.deepEqual(inTrace(receiver, unsampled.traceId), []);
+  });
+
   test('no traceparent: a new trace; an invalid one: a new trace too', async () => {
     for (const headers of [{}, { traceparent: 'not-a-traceparent' }] as Record<string, string>[]) {
       const requestId = `fresh-${randomHex(4)}`;

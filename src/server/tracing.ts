@@ -48,12 +48,16 @@ function fromWorker(mono: number): number {
   return wall(mono + MONO_TO_PERF);
 }
 
+/**
+ * The request's trace, or undefined when its span is not sampled (the sampler's decision: a parent's flag, or the
+ * ratio): then nothing more is done for it, as with tracing off; its handler gets no traceparent.
+ */
 export function startRequestTrace(
   tracing: Tracing,
   traceparent: string | string[] | undefined,
   receivedAt: number,
   attributes: { path: string; model: string; version: string | undefined; requestId: string },
-): RequestTrace {
+): RequestTrace | undefined {
   const span = tracing.startSpan('ferry.request', {
     kind: 'server',
     parent: parseTraceparent(traceparent),
@@ -66,6 +70,7 @@ export function startRequestTrace(
       'ferry.request_id': attributes.requestId,
     },
   });
+  if (!span.isRecording()) return undefined;
   return { tracing, span, queuedAt: Number.NaN };
 }
 

@@ -162,12 +162,7 @@ class Front {
       trace:
         tracing === null
           ? undefined
-          : startRequestTrace(tracing, req.headers.traceparent, receivedAt, {
-              path,
-              model: name,
-              version,
-              requestId,
-            }),
+          : startRequestTrace(tracing, req.headers.traceparent, receivedAt, path, name, version, requestId),
     };
     if (this.#dataPlane.draining) {
       const { status, headers, body } = drainingReply();

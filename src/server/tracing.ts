@@ -56,21 +56,23 @@ export function startRequestTrace(
   tracing: Tracing,
   traceparent: string | string[] | undefined,
   receivedAt: number,
-  attributes: { path: string; model: string; version: string | undefined; requestId: string },
+  path: string,
+  model: string,
+  version: string | undefined,
+  requestId: string,
 ): RequestTrace | undefined {
   const span = tracing.startSpan('ferry.request', {
     kind: 'server',
     parent: parseTraceparent(traceparent),
     startTime: wall(receivedAt),
-    attributes: {
-      'http.request.method': 'POST',
-      'url.path': attributes.path,
-      'ferry.model': attributes.model,
-      ...(attributes.version === undefined ? {} : { 'ferry.model.version': attributes.version }),
-      'ferry.request_id': attributes.requestId,
-    },
   });
+  // Attributes only for a span that records them: an unsampled request costs the sampling decision alone.
   if (!span.isRecording()) return undefined;
+  span.setAttribute('http.request.method', 'POST');
+  span.setAttribute('url.path', path);
+  span.setAttribute('ferry.model', model);
+  if (version !== undefined) span.setAttribute('ferry.model.version', version);
+  span.setAttribute('ferry.request_id', requestId);
   return { tracing, span, queuedAt: Number.NaN };
 }
 

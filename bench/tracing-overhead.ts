@@ -58,7 +58,6 @@ await setupPinning(common);
 
 // The OTLP receiver: decodes what it gets (JSON), counts the spans, answers 200.
 let spansReceived = 0;
-let exports = 0;
 const receiver = createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
@@ -66,7 +65,6 @@ const receiver = createServer((req, res) => {
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
       resourceSpans?: { scopeSpans?: { spans?: unknown[] }[] }[];
     };
-    exports++;
     for (const rs of body.resourceSpans ?? [])
       for (const ss of rs.scopeSpans ?? []) spansReceived += ss.spans?.length ?? 0;
     res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
@@ -152,7 +150,7 @@ try {
       );
       // The server has stopped: what it exported (its shutdown flushes) is in.
       spans[s.side] = (spans[s.side] ?? 0) + spansReceived - before;
-      (results[s.side] ??= []).push(r);
+      results[s.side] = [...(results[s.side] ?? []), r];
     }
   }
 } finally {

@@ -26,6 +26,7 @@ import {
 import { platformLabels } from '../control/labels.ts';
 import { MetricsHistory } from '../control/metrics-history/index.ts';
 import { FerryError } from '../core/errors.ts';
+import { otelEnv, startTracing } from '../core/tracing.ts';
 import { FERRY_VERSION } from '../core/version.ts';
 import { createGateway, type Gateway } from '../gateway/index.ts';
 import { onnxRuntimePackageDirs } from '../image/bundle.ts';
@@ -106,7 +107,10 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     // A request held at zero replicas wakes the controller at once (the autoscaler starts one); bound late, as
     // the controller is made after the gateway it routes to.
     let wake = () => {};
+    // Tracing (docs/tracing.md): on when the OTEL_* variables say so; the gateway owns it (shut down on close).
+    const tracing = await startTracing(process.env, 'ferry-gateway');
     const gateway = createGateway({
+      tracing,
       ...(opts.logger ? { logger: opts.logger.child({ component: 'gateway' }) } : {}),
       ...(opts.tenantHostSuffix ? { tenantHostSuffix: opts.tenantHostSuffix } : {}),
       onHeld: () => wake(),
@@ -118,6 +122,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     cleanups.unshift(() => gateway.close());
     const controller = await startController(opts, store, cleanups, {
       runtime,
+      // Process replicas export their own spans; Docker replicas have no network to do it (docs/tracing.md).
+      ...(runtime.kind === 'process' ? { replicaEnv: replicaTracingEnv(process.env) } : {}),
       routes: gateway,
       load: gateway,
       gatewayUrl,
@@ -256,8 +262,18 @@ function secretsOf(home: string, store: Store): Secrets {
 
 type ControllerParts = Pick<
   ConstructorParameters<typeof Controller>[0],
-  'runtime' | 'routes' | 'load' | 'discovery' | 'images' | 'gatewayUrl'
+  'runtime' | 'routes' | 'load' | 'discovery' | 'images' | 'gatewayUrl' | 'replicaEnv'
 >;
+
+/**
+ * The platform's OTEL_* variables for its replicas, but OTEL_SERVICE_NAME: that names the gateway; a replica is
+ * `ferry-server` (or what its deployment's env says), with ferry.deployment and ferry.revision as resource
+ * attributes (control/replica-spec.ts).
+ */
+function replicaTracingEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const { OTEL_SERVICE_NAME: _gateway, ...rest } = otelEnv(env);
+  return rest;
+}
 
 /** The controller on this store, started (the first pass adopts what runs). */
 async function startController(

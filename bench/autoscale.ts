@@ -18,10 +18,19 @@ import { kpaPolicy } from './lib/autoscale/kpa.ts';
 import { type LiveResult, runLive, uploadLiveModel } from './lib/autoscale/live.ts';
 import { type ReplicaModel, type SimResult, simulate } from './lib/autoscale/sim.ts';
 import { compressTrace, TRACES, type Trace, type TraceName } from './lib/autoscale/traces.ts';
+import { type TimelineSpec, writeTimeline } from './lib/chart-timeline.ts';
 import { dockerAnswers, type LivePlatform, startLivePlatform } from './lib/live-platform.ts';
 import { log } from './lib/measure.ts';
 import { numberFlag, parseOptions } from './lib/options.ts';
-import { type Cell, type Goal, printGoals, printTable, saveResults } from './lib/report.ts';
+import {
+  type Cell,
+  chartSubtitle,
+  type Goal,
+  printGoals,
+  printTable,
+  saveResults,
+  shownPath,
+} from './lib/report.ts';
 
 const USAGE = `autoscale: Ferry's scaling policy vs Knative KPA-default and HPA-default on the same virtual-clock traces.
 usage: node --import tsx bench/autoscale.ts [options]
@@ -426,7 +435,7 @@ goals.push({
 });
 printGoals(goals);
 
-saveResults('autoscale', {
+const resultsFile = saveResults('autoscale', {
   options: {
     traces: traceNames,
     seed,
@@ -448,3 +457,61 @@ saveResults('autoscale', {
   ),
   runs: results,
 });
+
+/** The timeline chart of one trace: offered load, and per policy replicas needed/desired/ready, held, failed. */
+function timelineOf(trace: Trace, runs: SimResult[], subtitle: string): TimelineSpec {
+  const T = trace.durationMs / 1000;
+  // The rate sampled finely, and exactly on both sides of every step, so a step is drawn upright.
+  const at = new Set<number>();
+  const n = 1600;
+  for (let k = 0; k <= n; k++) at.add((k / n) * trace.durationMs);
+  for (const st of trace.steps) at.add(Math.max(0, st.atMs - 1e-6)).add(st.atMs);
+  const times = [...at].filter((t) => t <= trace.durationMs).sort((a, b) => a - b);
+  const offered = times.map((t): [number, number] => [
+    t / 1000,
+    trace.rate(Math.min(t, trace.durationMs - 1e-6)),
+  ]);
+  const needed: Array<[number, number]> = [];
+  for (const [t, r] of offered) {
+    const k = Math.ceil((r * serviceMs) / 1000 / slots);
+    if (needed.length === 0 || needed[needed.length - 1]?.[1] !== k) needed.push([t, k]);
+  }
+  return {
+    title: `autoscale ${trace.name}: ${trace.description}; replica ${slots} slots x ${serviceMs} ms, start ${replica.startMs} ms`,
+    subtitle: `${subtitle}; seed ${seed}, ${arrivals} arrivals, max ${maxReplicas} replicas`,
+    durationS: T,
+    offered,
+    arrivals: runs.find((r) => r.policy !== 'ferry-live')?.perSecond.arrivals ?? runs[0]?.perSecond.arrivals,
+    needed,
+    steps: trace.steps.map((st) => ({ atS: st.atMs / 1000, label: st.label })),
+    slo: `p99 > ${sloMs} ms`,
+    runs: runs.map((r) => {
+      const liveSamples = (r as Partial<LiveResult>).samples;
+      const ready: Array<[number, number]> = liveSamples
+        ? [[0, r.initialDesired], ...liveSamples.map((x): [number, number] => [x.t / 1000, x.ready])]
+        : [[0, r.initialDesired], ...r.perSecond.ready.map((v, k): [number, number] => [k + 1, v])];
+      const success =
+        r.successRatio === null ? 'no request' : `${(r.successRatio * 100).toFixed(2)}% answered`;
+      return {
+        label: r.policy,
+        note:
+          `${r.failed.toLocaleString('en-US')} failed, ${success}, SLO missed ${r.sloViolationS} s, ` +
+          `${Math.round(r.replicaSeconds).toLocaleString('en-US')} replica-s, peak ${r.peakReplicas}` +
+          (r.policy === 'ferry-live' ? `; live (${liveRuntime}, polled every ${pollMs} ms)` : '; simulated'),
+        ready,
+        desired: [[0, r.initialDesired], ...r.changes.map((c): [number, number] => [c.at / 1000, c.desired])],
+        failed: r.perSecond.failed ?? null,
+        held: r.perSecond.held ?? null,
+        sloViolated: r.perSecond.p99Ms.map((p) => p !== null && (p < 0 || p > sloMs)),
+      };
+    }),
+  };
+}
+
+const subtitle = chartSubtitle(new Date());
+for (const trace of traces) {
+  const runs = results[trace.name];
+  if (!runs?.length) continue;
+  const file = writeTimeline(resultsFile, trace.name, timelineOf(trace, runs, subtitle));
+  process.stdout.write(`timeline of ${trace.name} saved to ${shownPath(file)}\n`);
+}

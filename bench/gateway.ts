@@ -363,5 +363,20 @@ saveResults(
       p99Ms: latency[name]?.p99Ms,
     })),
   },
+  {
+    title: 'Gateway: latency distribution per path, one ferry serve replica of the add model',
+    panels: [
+      { title: `${rate} req/s over ${rateConnections} connections (rate-limited)`, runs: latency },
+      { title: `closed loop, ${connections} connections`, runs: throughput },
+    ].map(({ title, runs }) => ({
+      title,
+      series: PATHS.filter((name) => !skip.has(name)).map((name) => ({
+        label: name,
+        ...(note(name) ? { note: note(name) } : {}),
+        percentiles: runs[name]?.percentiles,
+        requests: runs[name]?.requests,
+      })),
+    })),
+  },
 );
 process.exitCode = Object.keys(failures).length > 0 ? 1 : 0;

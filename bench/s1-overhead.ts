@@ -279,5 +279,21 @@ saveResults(
         p99Ms: results[c.name]?.p99Ms,
       })),
   },
+  {
+    title: `S1 overhead: latency distribution per server, trivial add model, OIP JSON, ${common.durationS} s`,
+    panels: [
+      {
+        title: `closed loop, ${connections} connections (the median run by rps)`,
+        series: candidates
+          .filter((c) => !skip.has(c.name))
+          .map((c) => ({
+            label: c.name,
+            note: unavailable[c.name] ? 'n/a: not installed' : failures[c.name] ? 'failed' : c.what,
+            percentiles: results[c.name]?.percentiles,
+            requests: results[c.name]?.requests,
+          })),
+      },
+    ],
+  },
 );
 process.exitCode = Object.keys(failures).length > 0 ? 1 : 0;

@@ -210,5 +210,34 @@ saveResults(
       }),
     ],
   },
+  {
+    title: 'S2 payloads: latency distribution, image_mean FP32 [1,3,224,224], JSON vs binary tensors',
+    panels: [...new Set(plan.map((p) => p.connections))].map((conns) => ({
+      title: `${conns} connection${conns === 1 ? '' : 's'}, closed loop${conns === 1 ? '; in-process run() for reference' : ''}`,
+      series: [
+        ...(conns === 1
+          ? [
+              {
+                label: 'in-process run()',
+                note: '1 caller, no HTTP',
+                percentiles: inproc.percentiles,
+                requests: inproc.calls,
+              },
+            ]
+          : []),
+        ...plan
+          .filter((p) => p.connections === conns)
+          .map((p) => {
+            const r = results[key(p)];
+            return {
+              label: `ferry ${p.format}`,
+              note: r ? `${conns} connection${conns === 1 ? '' : 's'}` : 'failed',
+              percentiles: r?.percentiles,
+              requests: r?.requests,
+            };
+          }),
+      ],
+    })),
+  },
 );
 process.exitCode = Object.keys(failures).length > 0 ? 1 : 0;

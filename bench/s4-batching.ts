@@ -226,5 +226,31 @@ saveResults(
       p99Ms: r.p99 as number | null | undefined,
     })),
   },
+  {
+    title: `S4 batching: latency distribution, matmul 4x${WIDTH}, batch-1 ${format} requests, maxBatchSize ${maxBatch}`,
+    panels: (withLow ? [connections, 1] : [connections]).map((conns) => {
+      const ref = inproc[`batch ${conns === 1 ? 1 : maxBatch}`];
+      return {
+        title: `${conns} connection${conns === 1 ? '' : 's'}, closed loop; in-process run() at batch ${conns === 1 ? 1 : maxBatch} for reference`,
+        series: [
+          ...variants.map((v) => {
+            const r = results[`${v.name} c=${conns}`];
+            return {
+              label: `ferry batching ${v.name}`,
+              note: r ? `${conns} connection${conns === 1 ? '' : 's'}` : 'failed',
+              percentiles: r?.percentiles,
+              requests: r?.requests,
+            };
+          }),
+          {
+            label: `run() batch ${conns === 1 ? 1 : maxBatch}`,
+            note: 'in-process, time per call',
+            percentiles: ref?.percentiles,
+            requests: ref?.calls,
+          },
+        ],
+      };
+    }),
+  },
 );
 process.exitCode = Object.keys(failures).length > 0 ? 1 : 0;

@@ -279,5 +279,19 @@ saveResults(
       p99Ms: results[k]?.p99Ms,
     })),
   },
+  {
+    title: `S6 isolation: latency distribution of the health probe (${probeRate}/s) and of the saturating infer load`,
+    panels: probes.map((p) => ({
+      title: `${p} probe client; infer: ${connections} connections, closed loop`,
+      series: streams
+        .filter((st) => st.probe === p || (st.probe === '-' && st.key === inferKey(p)))
+        .map(({ key: k, target, load }) => ({
+          label: k.startsWith('infer') ? 'infer (saturating)' : `${target.split(' ')[0]}, ${load}`,
+          note: k.startsWith('infer') ? `c=${connections}` : target.split(' ')[1],
+          percentiles: results[k]?.percentiles,
+          requests: results[k]?.requests,
+        })),
+    })),
+  },
 );
 process.exitCode = Object.keys(failures).length > 0 ? 1 : 0;

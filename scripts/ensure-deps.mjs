@@ -8,6 +8,7 @@
 //   swarm tests (as root) iproute2 and busybox-static's binary (downloaded into .ferry/cache, not installed);
 //   Debian's chromium for the dashboard's end-to-end test (test/dashboard.test.ts drives /usr/bin/chromium
 //   with playwright-core; no browser is downloaded).
+//   Debian's prometheus (test/prometheus.test.ts starts it itself, on a free loopback port; as root).
 //   scripts/test.mjs then makes sure an engine answers (starting one when needed).
 // Plain JavaScript on purpose: it must run before any dependency is installed.
 import { spawnSync } from 'node:child_process';
@@ -63,6 +64,16 @@ if (process.argv.includes('--test')) {
   // test/dashboard.test.ts drives Debian's Chromium (playwright-core, executablePath /usr/bin/chromium).
   if (!existsSync('/usr/bin/chromium'))
     await aptInstall((l) => console.error(`[ferry setup] ${l}`), ['chromium']);
+  // test/prometheus.test.ts scrapes a running platform with Debian's Prometheus (/usr/bin/prometheus), which it
+  // starts and stops itself: the package's service is not used (and policy-rc.d keeps it from starting).
+  if (!existsSync('/usr/bin/prometheus')) {
+    if (process.getuid?.() === 0)
+      await aptInstall((l) => console.error(`[ferry setup] ${l}`), ['prometheus']);
+    else
+      console.error(
+        '[ferry setup] /usr/bin/prometheus is missing and this is not root: test/prometheus.test.ts will fail (apt-get install prometheus)',
+      );
+  }
   // test/swarm/harness.test.ts builds a 3-node swarm in network namespaces (iproute2's `ip`, as root) and runs
   // a tiny image made from Debian's busybox-static, downloaded (not installed) into .ferry/cache.
   if (process.getuid?.() === 0) {

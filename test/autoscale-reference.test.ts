@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { hpaPolicy } from '../bench/lib/autoscale/hpa.ts';
 import { kpaPolicy } from '../bench/lib/autoscale/kpa.ts';
+import { heldFromMetrics } from '../bench/lib/autoscale/live.ts';
 import { type SimOptions, simulate } from '../bench/lib/autoscale/sim.ts';
 import type { Trace } from '../bench/lib/autoscale/traces.ts';
 import { DEFAULT_SETTINGS } from '../src/autoscaler/settings.ts';
@@ -197,6 +198,14 @@ describe('simulator (bench/lib/autoscale/sim.ts)', () => {
     assert.ok(r.failedTimeout >= 5, `timeouts ${r.failedTimeout}`);
     assert.ok(r.failedActivator > 0);
     assert.equal(r.successRatio, 0);
+    // The timeline's per-second series: failures by arrival second add up (but for the arrival at exactly 3000 ms,
+    // the trace's end, which falls in no second of [0, 3 s)), and the activator held its cap of 5.
+    assert.equal(
+      r.perSecond.failed.reduce((a, b) => a + b, 0),
+      r.failed - 1,
+    );
+    assert.equal(Math.max(...(r.perSecond.held ?? [])), 5);
+    assert.equal(r.initialDesired, 0);
   });
 
   it('scale from zero: the poke asks for a replica at the first held request; it is ready startMs later', () => {
@@ -230,6 +239,11 @@ describe('simulator (bench/lib/autoscale/sim.ts)', () => {
     assert.ok(st.decisionMs !== null && st.decisionMs <= 100, `decision ${st.decisionMs} ms after the step`);
     assert.equal(st.readyMs, (st.decisionMs ?? 0) + 1000);
     assert.equal(r.failed, 0);
+    assert.ok(r.perSecond.failed.every((n) => n === 0));
+    // Held while the replica started (second 2: 10 rps, ready 1 s after the first request), nothing before.
+    const held = r.perSecond.held ?? [];
+    assert.equal(held[0], 0);
+    assert.ok((held[2] ?? 0) >= 9, `held in second 2: ${held[2]}`);
     // Requests held during the 1 s start waited up to ~1 s: those seconds violate the 150 ms SLO.
     assert.ok(r.sloViolationS >= 1);
     assert.ok(Math.abs(r.replicaSeconds - (10 - 2 - (st.decisionMs ?? 0) / 1000)) < 1e-9);
@@ -254,5 +268,21 @@ describe('simulator (bench/lib/autoscale/sim.ts)', () => {
       decide: (_n, _o, _s, state) => ({ desired: 1.5, reason: '', changed: true, state }),
     };
     assert.throws(() => simulate(base({ policy: bad as Policy<unknown> })), /not an integer/);
+  });
+});
+
+describe('live replay (bench/lib/autoscale/live.ts)', () => {
+  it("reads one deployment's held requests from the gateway's metrics", () => {
+    const text = [
+      '# HELP ferry_gateway_activator_held Requests held',
+      '# TYPE ferry_gateway_activator_held gauge',
+      'ferry_gateway_activator_held{deployment="live-step"} 3',
+      'ferry_gateway_activator_held{deployment="acme/live-idle-burst"} 17',
+      'ferry_gateway_requests_total{deployment="live-idle-burst"} 99',
+    ].join('\n');
+    assert.equal(heldFromMetrics(text, 'live-step'), 3);
+    assert.equal(heldFromMetrics(text, 'live-idle-burst'), 17);
+    assert.equal(heldFromMetrics(text, 'other'), null);
+    assert.equal(heldFromMetrics('', 'live-step'), null);
   });
 });

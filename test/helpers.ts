@@ -103,11 +103,12 @@ export function runCli(args: string[], options: { cwd?: string; env?: Record<str
 export async function spawnServer(
   args: string[],
   timeoutMs = HANG_MS,
+  env: Record<string, string> = {},
 ): Promise<{ child: ChildProcess; url: string; output: () => string }> {
   const port = await freePort();
   const child = spawn(process.execPath, [FERRY_BIN, 'serve', ...args, '--port', String(port)], {
     cwd: ROOT,
-    env: { ...process.env, FERRY_LOG_LEVEL: 'info' },
+    env: { ...process.env, FERRY_LOG_LEVEL: 'info', ...env },
   });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));

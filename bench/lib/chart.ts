@@ -40,17 +40,76 @@ const LAT_X = TP_X + PANEL_W + GAP;
 const TOP = 92;
 const ROW_H = 40;
 const BOTTOM = 56;
-const COLORS = {
+/** The bar chart's colours (exported for the contrast test). */
+export const BAR_COLORS = {
   rps: '#3b6fb6',
-  p50: '#5aa469',
-  p99: '#d9822b',
-  grid: '#e2e2e2',
-  axis: '#888',
-  muted: '#888',
-};
+  p50: '#357f45',
+  p99: '#b85c00',
+  axis: '#666666',
+  muted: '#595959',
+} as const;
 
-function esc(s: string): string {
+const COLORS = { ...BAR_COLORS, grid: '#e2e2e2' };
+
+/** The WCAG 2 contrast ratio of two #rrggbb colours (1 to 21; text wants >= 4.5, lines and bars >= 3). */
+export function contrastRatio(a: string, b: string): number {
+  const lum = (hex: string) => {
+    const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex);
+    if (!m) throw new Error(`contrastRatio: not a #rrggbb colour: "${hex}"`);
+    const [r, g, bl] = [m[1], m[2], m[3]].map((h) => {
+      const c = Number.parseInt(h as string, 16) / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    }) as [number, number, number];
+    return 0.2126 * r + 0.7152 * g + 0.0722 * bl;
+  };
+  const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x) as [number, number];
+  return (hi + 0.05) / (lo + 0.05);
+}
+
+/** Text for an SVG text node or attribute value. */
+export function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/**
+ * The opening of an accessible SVG: role="img", a <title> (what screen readers announce, browsers show on hover)
+ * and a <desc> (the figures in words), both referenced by aria-labelledby, and a white background.
+ */
+export function svgOpen(w: number, h: number, title: string, desc: string): string[] {
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-labelledby="chart-title chart-desc" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">`,
+    `<title id="chart-title">${esc(title)}</title>`,
+    `<desc id="chart-desc">${esc(desc)}</desc>`,
+    `<rect width="${w}" height="${h}" fill="#fff"/>`,
+  ];
+}
+
+/**
+ * Split text into at most `maxLines` lines of at most `maxChars` characters at spaces (a word longer than a line
+ * is cut); what does not fit ends the last line with an ellipsis.
+ */
+export function wrapText(text: string, maxChars: number, maxLines = 2): string[] {
+  const lines: string[] = [];
+  let cur = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    const next = cur ? `${cur} ${word}` : word;
+    if (next.length <= maxChars) cur = next;
+    else {
+      if (cur) lines.push(cur);
+      cur = word.length > maxChars ? `${word.slice(0, maxChars - 1)}…` : word;
+    }
+  }
+  if (cur) lines.push(cur);
+  if (lines.length <= maxLines) return lines;
+  const kept = lines.slice(0, maxLines);
+  const last = kept[maxLines - 1] as string;
+  kept[maxLines - 1] = `${last.length >= maxChars ? last.slice(0, maxChars - 1) : last}…`;
+  return kept;
+}
+
+/** `text` cut to `maxChars` with an ellipsis. */
+export function clip(text: string, maxChars: number): string {
+  return text.length > maxChars ? `${text.slice(0, Math.max(1, maxChars - 1))}…` : text;
 }
 
 const ok = (v: number | null | undefined): v is number =>
@@ -76,7 +135,8 @@ export function logTicks(min: number, max: number): number[] {
   return ticks;
 }
 
-function fmtNum(v: number): string {
+/** A value as a bar or legend label: 3-4 significant digits, thousands separated. */
+export function fmtNum(v: number): string {
   if (v >= 1000) return Math.round(v).toLocaleString('en-US');
   if (v >= 100) return v.toFixed(0);
   if (v >= 10) return v.toFixed(1);
@@ -84,7 +144,8 @@ function fmtNum(v: number): string {
   return v.toFixed(3);
 }
 
-function fmtTick(v: number): string {
+/** An axis tick: 10k, 2.5k, 0.01. */
+export function fmtTick(v: number): string {
   if (v >= 1000) return `${Number((v / 1000).toPrecision(3))}k`;
   return String(Number(v.toPrecision(3)));
 }
@@ -152,10 +213,17 @@ export function renderChart(spec: ChartSpec): string {
   const tp = spec.throughputScale === 'log' ? logScale(tpValues) : linearScale(tpValues);
   const latValues = rows.flatMap((r) => [r.p50Ms, r.p99Ms]).filter(ok);
   const lat = spec.latencyScale === 'log' ? logScale(latValues) : linearScale(latValues);
+  const tpUnit = spec.throughputTitle ?? 'throughput, req/s';
+  const desc = rows
+    .map(
+      (r) =>
+        `${r.label}${r.note ? ` (${r.note})` : ''}: ${ok(r.rps) ? `${fmtNum(r.rps)} (${tpUnit})` : 'throughput n/a'}, ` +
+        `${ok(r.p50Ms) ? `p50 ${fmtNum(r.p50Ms)} ms` : 'p50 n/a'}, ${ok(r.p99Ms) ? `p99 ${fmtNum(r.p99Ms)} ms` : 'p99 n/a'}`,
+    )
+    .join('; ');
   const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">`,
-    `<rect width="${W}" height="${H}" fill="#fff"/>`,
-    `<text x="${LABEL_X}" y="24" font-size="16" font-weight="bold">${esc(spec.title)}</text>`,
+    ...svgOpen(W, H, spec.title, `${spec.subtitle ? `${spec.subtitle}. ` : ''}${desc}.`),
+    `<text x="${LABEL_X}" y="24" font-size="16" font-weight="bold">${esc(clip(spec.title, 96))}</text>`,
   ];
   if (spec.subtitle) {
     out.push(
@@ -185,9 +253,11 @@ export function renderChart(spec: ChartSpec): string {
         `<rect x="${LABEL_X - 4}" y="${y}" width="${W - 2 * LABEL_X + 8}" height="${ROW_H}" fill="#000" fill-opacity="0.03"/>`,
       );
     }
-    out.push(`<text x="${LABEL_X}" y="${y + (r.note ? 17 : 24)}" font-weight="bold">${esc(r.label)}</text>`);
+    out.push(
+      `<text x="${LABEL_X}" y="${y + (r.note ? 17 : 24)}" font-weight="bold">${esc(clip(r.label, 27))}</text>`,
+    );
     if (r.note) {
-      const note = r.note.length > 34 ? `${r.note.slice(0, 33)}…` : r.note;
+      const note = clip(r.note, 34);
       out.push(
         `<text x="${LABEL_X}" y="${y + 32}" fill="${COLORS.muted}" font-size="11">${esc(note)}</text>`,
       );

@@ -3,6 +3,7 @@
  * ceiling the server is compared with (S2: added latency; S4: batched rows/s).
  */
 import * as ort from 'onnxruntime-node';
+import { type PercentileCurve, percentile, percentileCurve } from './latency.mjs';
 
 export interface InProcessOptions {
   bytes: Uint8Array;
@@ -21,6 +22,8 @@ export interface InProcessResult {
   meanMs: number;
   p50Ms: number;
   p99Ms: number;
+  /** The distribution of the call times: [percent, ms] pairs (latency.mjs percentileCurve). */
+  percentiles: PercentileCurve;
   /** The outputs of the last call, for correctness checks. */
   outputs: Record<string, Float32Array>;
 }
@@ -56,8 +59,7 @@ export async function runInProcess(o: InProcessOptions): Promise<InProcessResult
     }
     const wallS = (t - start) / 1000;
     times.sort((a, b) => a - b);
-    const pct = (q: number) =>
-      times[Math.min(times.length - 1, Math.max(0, Math.ceil(q * times.length) - 1))] ?? NaN;
+    const pct = (q: number) => percentile(times, q);
     const outputs: Record<string, Float32Array> = {};
     for (const [name, v] of Object.entries(last)) outputs[name] = v.data as Float32Array;
     return {
@@ -67,6 +69,7 @@ export async function runInProcess(o: InProcessOptions): Promise<InProcessResult
       meanMs: times.reduce((a, b) => a + b, 0) / times.length,
       p50Ms: pct(0.5),
       p99Ms: pct(0.99),
+      percentiles: percentileCurve(times),
       outputs,
     };
   } finally {

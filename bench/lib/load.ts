@@ -3,6 +3,7 @@
  * Only 127.0.0.1 targets are accepted: benchmarks never send traffic anywhere else.
  */
 import { Worker } from 'node:worker_threads';
+import type { PercentileCurve } from './latency.mjs';
 
 export interface LoadOptions {
   /** Full URL; its host must be 127.0.0.1. */
@@ -34,6 +35,11 @@ export interface LoadResult {
   p90Ms: number;
   p99Ms: number;
   maxMs: number;
+  /**
+   * The latency distribution of the 2xx responses: [percent, ms] pairs (p0, p1, ... p99.9 as far as the sample
+   * resolves, then [100, max]; latency.mjs percentileCurve). Drawn by chart-latency.ts.
+   */
+  percentiles: PercentileCurve;
   /** Responses with a status outside 2xx. */
   non2xx: number;
   /** Connection errors (refused, reset) as counted by autocannon. */

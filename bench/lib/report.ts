@@ -5,6 +5,7 @@ import { arch, cpus, loadavg, platform, release } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ChartSpec, writeChart } from './chart.ts';
+import { type LatencyChartSpec, writeLatencyChart } from './chart-latency.ts';
 
 export type Cell = string | number | null | undefined;
 
@@ -135,12 +136,29 @@ export function environment(): Environment {
 
 export const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'results');
 
+/** A path as printed: relative to the working directory when it is under it. */
+export function shownPath(f: string): string {
+  const rel = relative(process.cwd(), f);
+  return rel.startsWith('..') ? f : rel;
+}
+
+/** The subtitle charts carry: when, on what CPU, which node and git commit, at what load average. */
+export function chartSubtitle(date: Date, env: Environment = environment()): string {
+  return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${env.cpuCount} CPUs (${env.cpuModel}), node ${env.node}, git ${env.gitRev ?? '?'}, load average ${env.loadavg[0]?.toFixed(2)}`;
+}
+
 /**
  * Write bench/results/<scenario>-<timestamp>.json, and with `chart` the chart of the results beside it
- * (<scenario>-<timestamp>.svg, lib/chart.ts; its subtitle says when and where it was measured unless the
- * chart has one). Returns the JSON file's path.
+ * (<scenario>-<timestamp>.svg, lib/chart.ts), with `latencyChart` the latency distributions
+ * (<scenario>-<timestamp>-latency.svg, lib/chart-latency.ts); their subtitle says when and where it was measured
+ * unless the chart has one. Returns the JSON file's path.
  */
-export function saveResults(scenario: string, data: Record<string, unknown>, chart?: ChartSpec): string {
+export function saveResults(
+  scenario: string,
+  data: Record<string, unknown>,
+  chart?: ChartSpec,
+  latencyChart?: LatencyChartSpec,
+): string {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const date = new Date();
   const stamp = date.toISOString().replace(/[:.]/g, '-');
@@ -150,16 +168,15 @@ export function saveResults(scenario: string, data: Record<string, unknown>, cha
     file,
     `${JSON.stringify({ scenario, date: date.toISOString(), environment: env, ...data }, null, 2)}\n`,
   );
-  const shown = (f: string) => {
-    const rel = relative(process.cwd(), f);
-    return rel.startsWith('..') ? f : rel;
-  };
-  process.stdout.write(`\nresults saved to ${shown(file)}\n`);
+  process.stdout.write(`\nresults saved to ${shownPath(file)}\n`);
+  const subtitle = chartSubtitle(date, env);
   if (chart) {
-    const subtitle =
-      chart.subtitle ??
-      `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${env.cpuCount} CPUs (${env.cpuModel}), node ${env.node}, git ${env.gitRev ?? '?'}, load average ${env.loadavg[0]?.toFixed(2)}`;
-    process.stdout.write(`chart saved to ${shown(writeChart(file, { ...chart, subtitle }))}\n`);
+    const f = writeChart(file, { ...chart, subtitle: chart.subtitle ?? subtitle });
+    process.stdout.write(`chart saved to ${shownPath(f)}\n`);
+  }
+  if (latencyChart) {
+    const f = writeLatencyChart(file, { ...latencyChart, subtitle: latencyChart.subtitle ?? subtitle });
+    process.stdout.write(`latency chart saved to ${shownPath(f)}\n`);
   }
   return file;
 }

@@ -78,8 +78,12 @@ export function registerGateway(program: Command): void {
         // being started (KEDA), so look them up again at once rather than at the next round.
         let discovery: InstanceType<typeof DnsDiscovery> | undefined;
         let reporter: InstanceType<typeof LoadReporter> | undefined;
+        // Tracing (docs/tracing.md): on when the OTEL_* variables say so; OpenTelemetry is loaded only then.
+        const { startTracing } = await import('../core/tracing.ts');
+        const tracing = await startTracing(process.env, 'ferry-gateway');
         const gateway = createGateway({
           logger,
+          tracing,
           onHeld: () => {
             discovery?.soon();
             reporter?.soon();

@@ -671,7 +671,15 @@ export async function ensureModel(client: ControlClient, model: string): Promise
 }
 
 // Written out rather than imported: the CLI loads the control plane's modules only when a command needs them.
-const ROLES: readonly TokenRole[] = ['viewer', 'deployer', 'admin', 'platform-admin', 'invoker', 'gateway'];
+const ROLES: readonly TokenRole[] = [
+  'viewer',
+  'deployer',
+  'admin',
+  'platform-admin',
+  'invoker',
+  'gateway',
+  'metrics',
+];
 
 /** `10` or `10/s`, with an optional burst: the gateway's limit for an invoker token. */
 function parseRate(value: string): number {
@@ -693,7 +701,7 @@ function registerTokens(program: Command): void {
       .addOption(
         new Option(
           '--role <role>',
-          "viewer (read), deployer (deploy and steer), admin (also tokens), platform-admin (every tenant), invoker (call models at the gateway), gateway (a gateway's own: reads the route file on Swarm)",
+          "viewer (read), deployer (deploy and steer), admin (also tokens), platform-admin (every tenant), invoker (call models at the gateway), gateway (a gateway's own: reads the route file on Swarm), metrics (Prometheus's: scrape targets and metrics)",
         )
           .choices(ROLES)
           .makeOptionMandatory(),
@@ -747,7 +755,9 @@ function registerTokens(program: Command): void {
               ? 'Send it to the gateway as Authorization: Bearer <token>.'
               : created.role === 'gateway'
                 ? 'Give it to the gateway as --token-file (on Swarm a secret); it reads GET /v1/gateway/routes and nothing else.'
-                : 'Use it with --token or FERRY_TOKEN.'
+                : created.role === 'metrics'
+                  ? 'Give it to Prometheus as a credentials_file (ferry prometheus-config); it reads metrics and scrape targets and nothing else.'
+                  : 'Use it with --token or FERRY_TOKEN.'
           }`,
         );
       },

@@ -14,11 +14,13 @@ import { registerInit } from './init.ts';
 import { registerK8s } from './k8s.ts';
 import { registerPlatform } from './platform.ts';
 import { registerPredict } from './predict.ts';
+import { registerPrometheusConfig } from './prometheus-config.ts';
 import { rootCommand } from './root-command.ts';
 import { registerSecrets } from './secrets.ts';
 import { registerServe } from './serve.ts';
 import { registerTenants } from './tenant.ts';
 import { registerTest } from './test.ts';
+import { registerTop } from './top.ts';
 import { registerUi } from './ui.ts';
 import { registerUp } from './up.ts';
 
@@ -39,8 +41,10 @@ export function buildProgram(): Command {
   registerSecrets(program);
   registerTenants(program);
   registerAutoscale(program);
+  registerTop(program);
   registerGateway(program);
   registerK8s(program);
   registerAudit(program);
+  registerPrometheusConfig(program);
   return program;
 }

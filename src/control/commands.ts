@@ -11,10 +11,12 @@ import { FerryError } from '../core/errors.ts';
 import { DEFAULT_TENANT, plainName, splitKey, tenantOf } from '../core/tenant.ts';
 import type { RuntimeKind } from '../runtime/index.ts';
 import { servingOverrideProblems } from '../spec/index.ts';
+import type { ChangeFeed, ChangeWatcher } from './changes.ts';
 import type { RecordEvent } from './events.ts';
 import type { LoopPort } from './loop-port.ts';
 import { type DeploymentUse, quotaProblems, type Usage, usageOf } from './quota.ts';
 import type { ReplicaLogs } from './replica-logs.ts';
+import { replicaMetrics, scrapeTargets } from './replica-metrics.ts';
 import {
   abort as abortRollout,
   promote as promoteRollout,
@@ -39,6 +41,7 @@ import type {
   LogLine,
   LogQuery,
   RolloutView,
+  ScrapeTargetView,
   StrategyInput,
 } from './views.ts';
 
@@ -53,6 +56,8 @@ export interface CommandServiceOptions {
   gatewayUrl: string;
   now: () => number;
   event: RecordEvent;
+  /** What `watch` hands out: the recorder's events and the loop's passes (controller.ts wires them). */
+  changes: ChangeFeed;
 }
 
 export class CommandService implements ControlPlane {
@@ -63,6 +68,7 @@ export class CommandService implements ControlPlane {
   private readonly gatewayUrl: string;
   private readonly now: () => number;
   private readonly event: RecordEvent;
+  private readonly changes: ChangeFeed;
 
   constructor(opts: CommandServiceOptions) {
     this.store = opts.store;
@@ -72,6 +78,11 @@ export class CommandService implements ControlPlane {
     this.gatewayUrl = opts.gatewayUrl.replace(/\/+$/, '');
     this.now = opts.now;
     this.event = opts.event;
+    this.changes = opts.changes;
+  }
+
+  watch(watcher: ChangeWatcher): () => void {
+    return this.changes.watch(watcher);
   }
 
   deploy(input: DeployRequest): DeploymentView {
@@ -240,11 +251,13 @@ export class CommandService implements ControlPlane {
       this.store.deleteDeployment(name);
       this.store.deleteDeploymentKeys(name);
     });
+    // The deployment is gone, so the event names none; it is still its tenant's (not the default tenant's).
     this.event(
       undefined,
       'Normal',
       'DeploymentDeleted',
       `Deployment ${name} deleted; its replicas are drained and removed`,
+      tenantOf(name),
     );
     this.loop.nudge();
   }
@@ -492,6 +505,15 @@ export class CommandService implements ControlPlane {
   async *followLogs(name: string, query: LogQuery, signal: AbortSignal): AsyncIterable<LogLine> {
     this.view(name);
     yield* this.replicaLogs.follow(name, query, signal);
+  }
+
+  scrapeTargets(): ScrapeTargetView[] {
+    if (!this.loop.reachesReplicas) return [];
+    return scrapeTargets(this.loop.knownReplicas(), (d, r) => this.store.getRevision(d, r));
+  }
+
+  replicaMetrics(replica: string): Promise<{ contentType: string; body: string }> {
+    return replicaMetrics(this.loop.knownReplicas(), replica, { reachable: this.loop.reachesReplicas });
   }
 
   private activeRollout(name: string, verb: string): RolloutState {

@@ -10,6 +10,7 @@
  * The platform gives the API `commands`; the controller itself is a ControlPlane too (each call goes to
  * `commands`), so that a test can drive one object: deploy, then tick, then view.
  */
+import { ChangeFeed } from './changes.ts';
 import { CommandService } from './commands.ts';
 import { eventRecorder } from './events.ts';
 import { ControlLoop, type ControlLoopOptions } from './loop.ts';
@@ -17,7 +18,7 @@ import { ControlMetrics } from './metrics.ts';
 import { ReplicaLogs } from './replica-logs.ts';
 import type { ControlPlane } from './views.ts';
 
-export interface ControllerOptions extends Omit<ControlLoopOptions, 'now' | 'event'> {
+export interface ControllerOptions extends Omit<ControlLoopOptions, 'now' | 'event' | 'afterPass'> {
   /** Base URL of the gateway, for the endpoint shown in views. */
   gatewayUrl: string;
   now?: () => number;
@@ -30,13 +31,23 @@ export class Controller implements ControlPlane {
   readonly commands: CommandService;
   /** The control plane's Prometheus metrics (the API serves them at GET /metrics). */
   readonly metrics: ControlMetrics;
+  /** Events as they are recorded and the end of every pass, for the live stream (GET /v1/stream). */
+  readonly changes: ChangeFeed;
 
   constructor(opts: ControllerOptions) {
     const { gatewayUrl, ...loopOptions } = opts;
     const now = opts.now ?? Date.now;
-    const event = eventRecorder(opts.store, now, opts.logger);
+    this.changes = new ChangeFeed(opts.logger);
+    const changes = this.changes;
+    const event = eventRecorder(opts.store, now, opts.logger, changes);
     this.metrics = opts.metrics ?? new ControlMetrics();
-    this.loop = new ControlLoop({ ...loopOptions, metrics: this.metrics, now, event });
+    this.loop = new ControlLoop({
+      ...loopOptions,
+      metrics: this.metrics,
+      now,
+      event,
+      afterPass: () => changes.emit({ kind: 'state' }),
+    });
     this.commands = new CommandService({
       store: opts.store,
       loop: this.loop,
@@ -45,6 +56,7 @@ export class Controller implements ControlPlane {
       gatewayUrl,
       now,
       event,
+      changes,
     });
   }
 
@@ -95,4 +107,8 @@ export class Controller implements ControlPlane {
   readonly logs: ControlPlane['logs'] = (name, query) => this.commands.logs(name, query);
   readonly followLogs: ControlPlane['followLogs'] = (name, query, signal) =>
     this.commands.followLogs(name, query, signal);
+  readonly scrapeTargets: ControlPlane['scrapeTargets'] = () => this.commands.scrapeTargets();
+  readonly replicaMetrics: ControlPlane['replicaMetrics'] = (replica) =>
+    this.commands.replicaMetrics(replica);
+  readonly watch: ControlPlane['watch'] = (watcher) => this.commands.watch(watcher);
 }

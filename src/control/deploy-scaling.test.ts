@@ -15,6 +15,7 @@ import { prepareArtifact } from '../image/artifact.ts';
 import { ProcessRuntime } from '../runtime/index.ts';
 import { buildControlApi } from './api/app.ts';
 import { ArtifactStore } from './artifacts.ts';
+import { ChangeFeed } from './changes.ts';
 import { CommandService } from './commands.ts';
 import { eventRecorder } from './events.ts';
 import { LogArchive } from './log-archive.ts';
@@ -37,6 +38,8 @@ const idleLoop: LoopPort = {
   }),
   forgetFailure: () => undefined,
   forgetTrafficWait: () => undefined,
+  knownReplicas: () => [],
+  reachesReplicas: true,
 };
 
 interface Answer {
@@ -112,6 +115,7 @@ describe('scaling: in ferry.yaml at deploy time', () => {
       gatewayUrl: 'http://127.0.0.1:1',
       now,
       event: eventRecorder(store, now, undefined),
+      changes: new ChangeFeed(),
     });
     app = buildControlApi({
       store,

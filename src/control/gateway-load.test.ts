@@ -57,3 +57,22 @@ test('held requests: the latest count per gateway, summed; a silent gateway hold
   assert.equal(loads.report({ gateway: 'n2', samples: [], held: [] }), false);
   assert.deepEqual(loads.heldSamples(), []);
 });
+
+test('arrivals: a counter per revision over every report, not reset by loadSamples; gone deployments forgotten', () => {
+  const loads = new GatewayLoads(() => 0);
+  const sample = (deployment: string, arrivals: number) => ({
+    deployment,
+    revision: 1,
+    at: 0,
+    periodMs: 1000,
+    concurrency: 0,
+    arrivals,
+  });
+  loads.report({ gateway: 'a', samples: [sample('iris', 3), sample('old', 1)], held: [] });
+  loads.loadSamples(1000);
+  loads.report({ gateway: 'b', samples: [sample('iris', 4)], held: [] });
+  assert.deepEqual(
+    loads.arrivals((d) => d !== 'old'),
+    [{ deployment: 'iris', revision: 1, arrivals: 7 }],
+  );
+});

@@ -7,6 +7,8 @@
  *   loadSamples(now)   per (deployment, revision): the time-weighted sum over the reports received since the last
  *                      call (concurrency: sum over gateways of their average in flight; arrivals: summed), over the
  *                      period since that call; then the next period starts
+ *   arrivals()         per (deployment, revision): arrivals summed over every report (a counter, for the metrics
+ *                      history: docs/metrics.md)
  *   heldSamples()      per deployment: the sum of each gateway's latest held count, gateways silent for longer
  *                      than STALE_MS left out (a gateway that died holds nothing)
  *
@@ -29,6 +31,8 @@ export class GatewayLoads implements LoadSource {
   private pending: RevisionLoadSample[] = [];
   private periodStart: number;
   private readonly held = new Map<string, { at: number; held: HeldSample[] }>();
+  /** Arrivals per revision over every report since this process started (the metrics history's counter). */
+  private readonly arrived = new Map<string, { deployment: string; revision: number; arrivals: number }>();
 
   constructor(private readonly now: () => number = Date.now) {
     this.periodStart = now();
@@ -37,6 +41,12 @@ export class GatewayLoads implements LoadSource {
   /** Takes a gateway's report; true when it holds requests (the controller should look at once). */
   report(r: GatewayLoadReport): boolean {
     this.pending.push(...r.samples);
+    for (const s of r.samples) {
+      const key = `${s.deployment}@${s.revision}`;
+      const total = this.arrived.get(key);
+      if (total) total.arrivals += s.arrivals;
+      else this.arrived.set(key, { deployment: s.deployment, revision: s.revision, arrivals: s.arrivals });
+    }
     this.held.set(r.gateway, { at: this.now(), held: r.held });
     return r.held.some((h) => h.held > 0);
   }
@@ -62,6 +72,19 @@ export class GatewayLoads implements LoadSource {
     this.pending = [];
     this.periodStart = now;
     return [...byRevision.values()];
+  }
+
+  /**
+   * Requests that arrived per revision, summed over every report since this process started: a counter the metrics
+   * history turns into requests/s. Revisions of deployments that no longer exist are forgotten (`exists`).
+   */
+  arrivals(exists: (deployment: string) => boolean = () => true): Array<{
+    deployment: string;
+    revision: number;
+    arrivals: number;
+  }> {
+    for (const [key, a] of this.arrived) if (!exists(a.deployment)) this.arrived.delete(key);
+    return [...this.arrived.values()].map((a) => ({ ...a }));
   }
 
   heldSamples(): HeldSample[] {

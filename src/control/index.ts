@@ -6,6 +6,7 @@
 
 export * from './api/index.ts';
 export { type ArtifactInfo, ArtifactStore, type ReceivedArtifact } from './artifacts.ts';
+export { ChangeFeed, type ChangeWatcher, type PlatformChange } from './changes.ts';
 export { CommandService, type CommandServiceOptions } from './commands.ts';
 export { Controller, type ControllerOptions } from './controller.ts';
 export { type ControllerLogger, eventRecorder, type RecordEvent } from './events.ts';

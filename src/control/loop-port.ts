@@ -3,6 +3,7 @@
  * other. Neither imports the other; controller.ts hands the loop to the command service as a `LoopPort`.
  */
 import type { ColdStartView } from './cold-start.ts';
+import type { KnownReplica } from './replica-metrics.ts';
 import type { Condition } from './types.ts';
 import type { CrashView, ReplicaView, RevisionStatusView } from './views.ts';
 
@@ -33,4 +34,8 @@ export interface LoopPort {
   forgetFailure(deployment: string, revision: number): void;
   /** A split was asked for by hand: what it waits for is reported anew, even when that did not change. */
   forgetTrafficWait(deployment: string): void;
+  /** Every replica of every deployment as last observed (replica-metrics.ts). */
+  knownReplicas(): KnownReplica[];
+  /** This process reaches replicas at their urls (false on an orchestrator's overlay network: swarm). */
+  readonly reachesReplicas: boolean;
 }

@@ -48,6 +48,7 @@ import {
   reconcile,
 } from './reconcile.ts';
 import { type LoadTargets, ReplicaLoad, type ReplicaTarget } from './replica-load.ts';
+import type { KnownReplica } from './replica-metrics.ts';
 import { makeReplicaSpec } from './replica-spec.ts';
 import { planRevisions, type RevisionAction } from './revision-plan.ts';
 import { abort as abortRollout, type RolloutState, stepRollout } from './rollout.ts';
@@ -105,6 +106,8 @@ export interface ControlLoopOptions {
   load?: LoadSource;
   /** Where cold starts are counted (ferry_cold_start_seconds); none: events and views only. */
   metrics?: ControlMetrics;
+  /** Called after every pass (the views may have changed): the live stream looks then (changes.ts). */
+  afterPass?: () => void;
 }
 
 /** Takes the route file of a revision runtime (src/control/route-file.ts RouteFile). */
@@ -229,6 +232,7 @@ export class ControlLoop implements LoopPort {
   private stopped = true;
   private watcher: RuntimeWatch | null = null;
   private firstPass = true;
+  private readonly afterPass: (() => void) | undefined;
 
   constructor(opts: ControlLoopOptions) {
     this.store = opts.store;
@@ -258,6 +262,7 @@ export class ControlLoop implements LoopPort {
     this.metrics = opts.metrics;
     this.mine = platformLabels(opts.platformId);
     this.event = opts.event;
+    this.afterPass = opts.afterPass;
   }
 
   // ------------------------------------------------------------------------------------------- lifecycle
@@ -326,6 +331,7 @@ export class ControlLoop implements LoopPort {
           wakeAt = this.now() + 1000;
         }
         this.schedule(wakeAt);
+        this.afterPass?.();
       } while (this.again && !this.stopped);
     })();
     try {
@@ -360,6 +366,22 @@ export class ControlLoop implements LoopPort {
       lastCrash: this.lastCrash.get(deployment) ?? null,
       lastColdStart: this.lastColdStart.get(deployment) ?? null,
     };
+  }
+
+  knownReplicas(): KnownReplica[] {
+    const out: KnownReplica[] = [];
+    for (const o of this.observed)
+      if (o.deployment !== undefined)
+        out.push({
+          deployment: o.deployment,
+          replica: this.replicaView(o),
+          leaving: this.leaving.has(o.status.id),
+        });
+    return out;
+  }
+
+  get reachesReplicas(): boolean {
+    return this.runtime.manages === 'replicas';
   }
 
   forgetFailure(deployment: string, revision: number): void {
@@ -1274,6 +1296,23 @@ export class ControlLoop implements LoopPort {
     return { deployments, replicas };
   }
 
+  /**
+   * Every deployment's ready replicas (not leaving) with their urls, as last observed: what the metrics history
+   * scrapes (metrics-history/). On a revision runtime (Swarm) the urls are not reachable from here.
+   */
+  readyReplicas(): ReplicaTarget[] {
+    const replicas: ReplicaTarget[] = [];
+    for (const o of this.observed)
+      if (
+        o.deployment !== undefined &&
+        o.revision !== undefined &&
+        o.actual.state === 'ready' &&
+        !this.leaving.has(o.status.id)
+      )
+        replicas.push({ deployment: o.deployment, revision: o.revision, id: o.status.id, url: o.status.url });
+    return replicas;
+  }
+
   /** Ready replicas per revision of a deployment, as last observed (not those on their way out). */
   private readyByRevision(name: string): Record<string, number> {
     const ready: Record<string, number> = {};
@@ -1314,20 +1353,22 @@ export class ControlLoop implements LoopPort {
   }
 
   private replicaViews(name: string): ReplicaView[] {
-    return this.observed
-      .filter((o) => o.deployment === name)
-      .map((o) => ({
-        id: o.status.id,
-        name: o.status.name,
-        revision: o.revision ?? 0,
-        index: o.index ?? 0,
-        state: o.actual.state,
-        url: o.status.url,
-        startedAt: o.status.startedAt,
-        ...(o.status.exitCode === undefined ? {} : { exitCode: o.status.exitCode }),
-        restarts: o.actual.restarts,
-        ...(o.status.node === undefined ? {} : { node: o.status.node }),
-      }));
+    return this.observed.filter((o) => o.deployment === name).map((o) => this.replicaView(o));
+  }
+
+  private replicaView(o: Observed): ReplicaView {
+    return {
+      id: o.status.id,
+      name: o.status.name,
+      revision: o.revision ?? 0,
+      index: o.index ?? 0,
+      state: o.actual.state,
+      url: o.status.url,
+      startedAt: o.status.startedAt,
+      ...(o.status.exitCode === undefined ? {} : { exitCode: o.status.exitCode }),
+      restarts: o.actual.restarts,
+      ...(o.status.node === undefined ? {} : { node: o.status.node }),
+    };
   }
 }
 

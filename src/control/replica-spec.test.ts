@@ -75,6 +75,21 @@ describe('makeReplicaSpec', () => {
     assert.deepEqual(made.spec.secrets, { HF_TOKEN: 'v' });
   });
 
+  test('with tracing on, a replica names its deployment and revision in its OTel resource', () => {
+    const otel = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' };
+    const made = makeReplicaSpec(input({ replicaEnv: otel }));
+    assert.ok('spec' in made);
+    assert.equal(made.spec.env?.OTEL_RESOURCE_ATTRIBUTES, 'ferry.deployment=iris,ferry.revision=3');
+    const more = makeReplicaSpec(
+      input({ replicaEnv: { ...otel, OTEL_RESOURCE_ATTRIBUTES: 'team=ml' }, revision: revision() }),
+    );
+    assert.ok('spec' in more);
+    assert.equal(more.spec.env?.OTEL_RESOURCE_ATTRIBUTES, 'team=ml,ferry.deployment=iris,ferry.revision=3');
+    const off = makeReplicaSpec(input());
+    assert.ok('spec' in off);
+    assert.equal(off.spec.env?.OTEL_RESOURCE_ATTRIBUTES, undefined);
+  });
+
   test('a docker replica runs the image it is given, else the version image', () => {
     const given = makeReplicaSpec(input({ runtime: 'docker', image: 'sha256:built' }));
     assert.ok('spec' in given);

@@ -7,6 +7,8 @@
  *   FERRY_SERVING_OVERRIDES   the deployment's serving options (when any)
  *   FERRY_FAIL_ON_LOAD_ERROR  1: a model that cannot load ends the server (exit 3) so the failure is seen
  *   FERRY_CPU_LIMIT           the effective CPU limit, which the server sizes its threads by on every runtime
+ *   OTEL_RESOURCE_ATTRIBUTES  with tracing on (an OTEL_EXPORTER_OTLP_*ENDPOINT in its env): ferry.deployment and
+ *                             ferry.revision added to what it says (docs/tracing.md)
  * and its secrets (one variable per secret, secrets.ts envName) as `secrets`, which runtimes deliver as files,
  * never in the replica's environment.
  */
@@ -77,6 +79,11 @@ export function makeReplicaSpec(input: ReplicaSpecInput): { spec: ReplicaSpec } 
     [FAIL_ON_LOAD_ERROR_ENV]: '1',
     ...(rs.resources.cpu === null ? {} : { [CPU_LIMIT_ENV]: String(rs.resources.cpu) }),
   };
+  if (env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) {
+    const own = `ferry.deployment=${encodeURIComponent(revision.deployment)},ferry.revision=${revision.number}`;
+    const given = env.OTEL_RESOURCE_ATTRIBUTES;
+    env.OTEL_RESOURCE_ATTRIBUTES = given ? `${given},${own}` : own;
+  }
   const spec: ReplicaSpec = {
     ...(Object.keys(input.secrets.env).length > 0 ? { secrets: input.secrets.env } : {}),
     ...(rs.network?.egress === true

@@ -5,6 +5,7 @@
  * These shapes are the API's JSON bodies: plain data, no class instances, timestamps in ms since the epoch.
  */
 import type { ScalingSettings } from '../autoscaler/types.ts';
+import type { ChangeWatcher } from './changes.ts';
 import type { ColdStartView } from './cold-start.ts';
 import type { Usage } from './quota.ts';
 import type { RolloutPhase } from './rollout.ts';
@@ -54,6 +55,18 @@ export interface ReplicaView {
   restarts: number;
   /** The machine it runs on (swarm: the node's hostname); left out on one machine. */
   node?: string;
+}
+
+/** A replica as a Prometheus scrape target (GET /v1/prometheus/targets): its labels, all from the store. */
+export interface ScrapeTargetView {
+  tenant: string;
+  /** The deployment's plain name (in its tenant). */
+  deployment: string;
+  revision: number;
+  /** The replica's name (what GET /v1/replicas/{replica}/metrics takes). */
+  replica: string;
+  /** The model the revision serves (the platform's model name). */
+  model: string;
 }
 
 /** The newest crash of one of the deployment's replicas: why CrashLoopBackOff, in the status itself. */
@@ -192,4 +205,16 @@ export interface ControlPlane {
   logs(name: string, query: LogQuery): Promise<LogLine[]>;
   /** Lines as they come (after the last `tail`), until `signal` aborts. */
   followLogs(name: string, query: LogQuery, signal: AbortSignal): AsyncIterable<LogLine>;
+  /** The ready replicas of every tenant, as Prometheus scrape targets (replica-metrics.ts). */
+  scrapeTargets(): ScrapeTargetView[];
+  /**
+   * The /metrics of a replica the controller knows, by name (replica-metrics.ts): FERRY_NOT_FOUND,
+   * FERRY_REPLICA_UNAVAILABLE or FERRY_UPSTREAM_FAILED when it cannot be had.
+   */
+  replicaMetrics(replica: string): Promise<{ contentType: string; body: string }>;
+  /**
+   * Calls `watcher` with each event as it is recorded and after each pass of the loop (changes.ts), until the
+   * function returned is called. Every tenant's: the caller filters. The watcher must be cheap and not throw.
+   */
+  watch(watcher: ChangeWatcher): () => void;
 }

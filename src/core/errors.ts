@@ -107,6 +107,10 @@ export const ERROR_CODES = {
     status: 502,
     summary: 'A replica failed or closed the connection and the request could not be retried.',
   },
+  FERRY_REPLICA_UNAVAILABLE: {
+    status: 503,
+    summary: 'The replica is known but cannot be asked now: not ready, being removed, or out of reach.',
+  },
   FERRY_REGISTRY_ERROR: {
     status: 502,
     summary: 'A container registry refused or failed a request (auth, missing image, network).',

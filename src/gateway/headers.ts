@@ -9,6 +9,7 @@
  * it but cannot tell a Ferry token from any other.
  */
 import { randomUUID } from 'node:crypto';
+import type { GatewayTrace } from './tracing.ts';
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -44,6 +45,8 @@ export interface ForwardedRequest {
   authorization: string | undefined;
   /** Authorization came more than once (the access check refuses that). */
   authorizationRepeated: boolean;
+  /** Tracing on: the request's trace (tracing.ts), set by the server; `block` then has no traceparent. */
+  trace?: GatewayTrace;
 }
 
 const NO_TOKENS: string[] = [];

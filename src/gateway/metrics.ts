@@ -6,6 +6,7 @@
  * is observed per request.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { statusLabel } from '../core/status-label.ts';
 
 const LATENCY_BUCKETS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
@@ -87,7 +88,7 @@ export class GatewayMetrics {
       const c = this.#requests;
       c.reset();
       for (const t of this.#tallies.values())
-        for (const [code, n] of t.codes) c.labels(t.deployment, t.revision, String(code)).inc(n);
+        for (const [code, n] of t.codes) c.labels(t.deployment, t.revision, statusLabel(code)).inc(n);
     },
   });
   /** Per deployment key: denials by reason, plain numbers exported at collect time (a flood of 429s is cheap). */

@@ -24,6 +24,7 @@
  * resent once to the same replica on a fresh connection, without counting as a failure.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { FerryError } from '../core/errors.ts';
 import { DRAINING_HEADER } from '../core/replica.ts';
@@ -34,6 +35,7 @@ import type { Random } from './random.ts';
 import { sendError } from './reply.ts';
 import { canRetry, recordRetry, shouldRetry } from './retry-budget.ts';
 import type { ReplicaState, RevisionState, RouteState } from './state.ts';
+import { endAttempt, type GatewayTrace } from './tracing.ts';
 import type { UpstreamClient, UpstreamConnection, UpstreamError, UpstreamListener } from './upstream.ts';
 
 export type BalancerName = 'least-outstanding' | 'power-of-two';
@@ -94,6 +96,8 @@ class Attempt implements UpstreamListener {
   /** Response headers arrived. */
   responded = false;
   status = 0;
+  /** Tracing on: this attempt's client span (tracing.ts). */
+  span: Span | undefined = undefined;
 
   constructor(
     readonly exchange: Exchange,
@@ -130,6 +134,8 @@ export class Exchange {
   readonly #before: string;
   readonly #after: string;
   #shadows: string[] | null;
+  /** Tracing on: the request's trace (tracing.ts); undefined otherwise. */
+  readonly #trace: GatewayTrace | undefined;
 
   #chunks: Buffer[] = [];
   #bodyBytes = 0;
@@ -151,7 +157,7 @@ export class Exchange {
     res: ServerResponse,
     revision: RevisionState,
     path: { before: string; after: string },
-    forwarded: { block: string; chunked: boolean; requestId: string },
+    forwarded: { block: string; chunked: boolean; requestId: string; trace?: GatewayTrace | undefined },
     startedAt: number,
     shadows: string[] | null,
   ) {
@@ -168,6 +174,7 @@ export class Exchange {
     this.#requestId = forwarded.requestId;
     this.#startedAt = startedAt;
     this.#shadows = shadows;
+    this.#trace = forwarded.trace;
   }
 
   /**
@@ -200,9 +207,15 @@ export class Exchange {
     const conn = ctx.upstream.connection(replica.host, replica.port, replica.hostHeader);
     const a = new Attempt(this, replica, conn);
     this.#current = a;
+    let block = this.#block;
+    if (this.#trace !== undefined) {
+      const traced = this.#trace.attempt(replica.id, this.#revision.key);
+      a.span = traced.span;
+      block += traced.header;
+    }
     conn.start(
       {
-        head: requestHead(this.#method, this.#path, replica.hostHeader, this.#block, this.#chunked),
+        head: requestHead(this.#method, this.#path, replica.hostHeader, block, this.#chunked),
         chunked: this.#chunked,
         headOnly: this.#method === 'HEAD',
       },
@@ -240,7 +253,9 @@ export class Exchange {
     }
   }
 
-  #release(a: Attempt): void {
+  /** `outcome`: the replica's status, or why the attempt ended without a whole answer (its span's end). */
+  #release(a: Attempt, outcome: number | string): void {
+    if (a.span !== undefined) endAttempt(a.span, outcome);
     a.released = true;
     this.#ctx.state.release(a.replica, this.#revision.metrics);
   }
@@ -248,7 +263,7 @@ export class Exchange {
   #fail(a: Attempt, reason: FailureReason, detail: string): void {
     const ctx = this.#ctx;
     const rev = this.#revision;
-    this.#release(a);
+    this.#release(a, reason);
     rev.metrics.upstreamFailure(reason);
     ctx.state.result(rev, a.replica, false, ctx.now());
     ctx.logger?.warn(
@@ -283,7 +298,7 @@ export class Exchange {
     ) {
       // A keep-alive connection the replica had just closed: not the replica's fault.
       this.#staleRetried = true;
-      this.#release(a);
+      this.#release(a, 'stale_connection');
       this.#attempts--;
       this.#send(a.replica);
       return;
@@ -418,7 +433,7 @@ export class Exchange {
   #finishResponse(a: Attempt, chunk: Buffer | undefined): void {
     // The response may end before the request body did (an early answer): drop that connection.
     if (!this.#bodyEnded) a.conn.abort();
-    this.#release(a);
+    this.#release(a, a.status);
     this.#done = true;
     if (chunk === undefined) this.#res.end();
     else this.#res.end(chunk);
@@ -455,7 +470,7 @@ export class Exchange {
     if (!finished) {
       const a = this.#current;
       if (a !== null && !a.released) {
-        this.#release(a);
+        this.#release(a, 'client_gone');
         a.conn.abort();
       }
     }
@@ -481,7 +496,7 @@ export class Exchange {
         this.#method,
         this.#before + rev.encodedName + this.#after,
         replica.hostHeader,
-        `${this.#block}x-ferry-shadow: 1\r\n`,
+        `${this.#block}${this.#trace === undefined ? '' : this.#trace.shadowHeader()}x-ferry-shadow: 1\r\n`,
         this.#chunked,
       ),
       chunked: this.#chunked,

@@ -15,6 +15,7 @@ import type { Registry } from 'prom-client';
 import { FerryError } from '../core/errors.ts';
 import type { HeldSample, RevisionLoadSample } from '../core/route-table.ts';
 import { DEFAULT_TENANT } from '../core/tenant.ts';
+import type { Tracing } from '../core/tracing.ts';
 import { FERRY_VERSION } from '../core/version.ts';
 import { AccessTable, type Denied, WWW_AUTHENTICATE, WWW_AUTHENTICATE_INVALID } from './access.ts';
 import { Activator, cannotStart, hasReadyReplica } from './activator.ts';
@@ -28,6 +29,7 @@ import { sendError, sendJson } from './reply.ts';
 import { DEFAULT_RETRY_BUDGET, type RetryBudgetPolicy, recordRequest } from './retry-budget.ts';
 import { assertRouteTable, type RouteTable } from './routes.ts';
 import { type DeploymentState, RouteState } from './state.ts';
+import { GatewayTrace } from './tracing.ts';
 import { type PickOptions, pickRevision, shadowTargets } from './traffic.ts';
 import { UpstreamClient } from './upstream.ts';
 
@@ -78,6 +80,11 @@ export interface GatewayOptions {
    * the receiver coalesces. It must not throw (an error is logged and ignored).
    */
   onHeld?: (deployment: string) => void;
+  /**
+   * Tracing (docs/tracing.md, core/tracing.ts startTracing), or null/absent: off, and then a request's traceparent
+   * is forwarded like any header. The gateway owns it: close() shuts it down (what was recorded is sent).
+   */
+  tracing?: Tracing | null;
 }
 
 export interface Gateway {
@@ -154,6 +161,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     closing: false,
   };
   const closeGraceMs = options.closeGraceMs ?? 10_000;
+  const tracing = options.tracing ?? null;
   const tenantSuffix = hostSuffix(options.tenantHostSuffix);
   const access = new AccessTable();
   if (options.routes) {
@@ -312,6 +320,10 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       return;
     }
     const fwd = forwardRequestHeaders(req.rawHeaders);
+    if (tracing !== null) {
+      fwd.trace = new GatewayTrace(tracing, req, res, startedAt);
+      if (req.headers.traceparent !== undefined) fwd.block = GatewayTrace.strip(fwd.block);
+    }
     if (!dep.public) {
       const at = now();
       const decision = access.check(
@@ -340,6 +352,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         return;
       }
     }
+    const routeAt = fwd.trace === undefined ? 0 : performance.now();
     const pick = pickRevision(
       dep.targets,
       fwd.pin === undefined ? EMPTY_PICK : { pinnedRevision: fwd.pin },
@@ -377,6 +390,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     const revision = dep.revisions.get(pick.revision)!;
     dep.budget = recordRequest(dep.budget, now());
     const replica = pickReplica(ctx, revision);
+    if (fwd.trace !== undefined)
+      fwd.trace.route(routeAt, dep.name, revision.key, pick.pinned, replica?.id ?? null);
     if (
       replica !== null &&
       dep.activator !== null &&
@@ -478,7 +493,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           clearTimeout(grace);
           state.settleWaiters();
           upstream.close();
-          resolve();
+          if (tracing === null) resolve();
+          else tracing.shutdown().then(resolve, resolve);
         });
         server.closeIdleConnections();
       });

@@ -10,13 +10,13 @@
  * (server files, onnxruntime) or to the model directory (compiled handler).
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BuildOptions, BuildResult } from 'esbuild';
+import type { BuildOptions, BuildResult, Plugin } from 'esbuild';
 import { FerryError } from '../core/errors.ts';
 import type { PlanFile } from './plan.ts';
 
@@ -122,6 +122,30 @@ export async function bundleGateway(options: { outDir: string }): Promise<HostFi
   return { path: GATEWAY_FILE, file };
 }
 
+/**
+ * OpenTelemetry's packages (tracing, src/core/tracing.ts) by their ES module builds: their CommonJS `main`, which
+ * esbuild picks for platform node, cannot be tree-shaken, and pulled in all of semantic-conventions and the
+ * metrics SDK (about 700 KB more per bundle instead of about 330 KB). Packages with an `exports` map need
+ * nothing: imported from ES modules they resolve to their ES builds already.
+ */
+const OTEL_ESM: Plugin = {
+  name: 'ferry-otel-esm',
+  setup(build) {
+    build.onResolve({ filter: /^@opentelemetry\/[^/]+$/ }, (args) => {
+      // Node's lookup (node_modules upwards), without following symlinks (COMMON.preserveSymlinks).
+      for (let dir = args.resolveDir || ROOT; ; dir = dirname(dir)) {
+        const manifest = join(dir, 'node_modules', args.path, 'package.json');
+        if (existsSync(manifest)) {
+          const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { module?: string; exports?: unknown };
+          if (pkg.exports !== undefined || pkg.module === undefined) return undefined;
+          return { path: join(dirname(manifest), pkg.module) };
+        }
+        if (dirname(dir) === dir) return undefined;
+      }
+    });
+  },
+};
+
 async function bundleEntry(
   what: string,
   entry: string,
@@ -134,6 +158,7 @@ async function bundleEntry(
     result = await build({
       ...COMMON,
       ...options,
+      plugins: [OTEL_ESM],
       absWorkingDir: ROOT,
       entryPoints: [relative(ROOT, entry).split(sep).join('/')],
       outfile: basename(file),

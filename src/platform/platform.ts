@@ -25,7 +25,9 @@ import {
   type Store,
 } from '../control/index.ts';
 import { platformLabels } from '../control/labels.ts';
+import { MetricsHistory } from '../control/metrics-history/index.ts';
 import { FerryError } from '../core/errors.ts';
+import { otelEnv, startTracing } from '../core/tracing.ts';
 import { FERRY_VERSION } from '../core/version.ts';
 import { createGateway, type Gateway } from '../gateway/index.ts';
 import { onnxRuntimePackageDirs } from '../image/bundle.ts';
@@ -65,6 +67,8 @@ export interface PlatformOptions {
   swarm?: { dockerHost?: string; registry: string; insecureRegistry?: boolean; advertiseAddress?: string };
   /** Where progress lines of a long start go (the swarm runtime's image pushes). */
   onProgress?: (line: string) => void;
+  /** The metrics history's step (docs/metrics.md, Metrics history). Default 5000; tests shorten it. */
+  metricsStepMs?: number;
   /** Passed to the controller (tests shorten them). */
   drainTimeoutMs?: number;
   stopGraceMs?: number;
@@ -86,6 +90,8 @@ export interface Platform {
   gateway: Gateway | null;
   /** The admin token when this start created it (the first start on this home); null afterwards. */
   adminToken: string | null;
+  /** Per-revision points every few seconds (GET /v1/deployments/{name}/metrics). */
+  metricsHistory: MetricsHistory;
   /**
    * Stops the API, the controller and the gateway. `removeReplicas` (ferry down) drains and removes every
    * replica; without it they keep running for the next start to adopt.
@@ -107,7 +113,10 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     // A request held at zero replicas wakes the controller at once (the autoscaler starts one); bound late, as
     // the controller is made after the gateway it routes to.
     let wake = () => {};
+    // Tracing (docs/tracing.md): on when the OTEL_* variables say so; the gateway owns it (shut down on close).
+    const tracing = await startTracing(process.env, 'ferry-gateway');
     const gateway = createGateway({
+      tracing,
       ...(opts.logger ? { logger: opts.logger.child({ component: 'gateway' }) } : {}),
       ...(opts.tenantHostSuffix ? { tenantHostSuffix: opts.tenantHostSuffix } : {}),
       onHeld: () => wake(),
@@ -119,6 +128,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     cleanups.unshift(() => gateway.close());
     const controller = await startController(opts, store, cleanups, {
       runtime,
+      // Process replicas export their own spans; Docker replicas have no network to do it (docs/tracing.md).
+      ...(runtime.kind === 'process' ? { replicaEnv: replicaTracingEnv(process.env) } : {}),
       routes: gateway,
       load: gateway,
       gatewayUrl,
@@ -127,10 +138,14 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         : {}),
     });
     wake = () => controller.nudge();
+    const metricsHistory = startMetricsHistory(opts, store, controller, cleanups, {
+      gatewayText: () => gateway.metrics.metrics(),
+    });
     const { apiUrl, adminToken, close } = await startApi(opts, host, store, controller, {
       engine,
       runtimeKind: runtime.kind,
       gatewayUrl,
+      metricsHistory,
     });
     return {
       apiUrl,
@@ -140,8 +155,10 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       controller,
       gateway,
       adminToken,
+      metricsHistory,
       async stop({ removeReplicas }) {
         await close();
+        await metricsHistory.stop();
         await controller.stop({ removeReplicas });
         await gateway.close();
         store.close();
@@ -204,12 +221,17 @@ async function startSwarmPlatform(opts: PlatformOptions): Promise<Platform> {
       gatewayUrl,
       images,
     });
+    // The gateways and replicas are on the swarm's overlay network: the history has the gateways' reports.
+    const metricsHistory = startMetricsHistory(opts, store, controller, cleanups, {
+      gatewayArrivals: () => loads.arrivals((d) => store.getDeployment(d) !== undefined),
+    });
     const { apiUrl, adminToken, close } = await startApi(opts, host, store, controller, {
       engine: undefined,
       runtimeKind: runtime.kind,
       gatewayUrl,
       gatewayRoutes: routeFile,
       gatewayLoad: { report: (r) => loads.report(r), wake: () => controller.nudge() },
+      metricsHistory,
     });
     return {
       apiUrl,
@@ -219,8 +241,10 @@ async function startSwarmPlatform(opts: PlatformOptions): Promise<Platform> {
       controller,
       gateway: null,
       adminToken,
+      metricsHistory,
       async stop({ removeReplicas }) {
         await close();
+        await metricsHistory.stop();
         await controller.stop({ removeReplicas });
         store.close();
       },
@@ -244,8 +268,18 @@ function secretsOf(home: string, store: Store): Secrets {
 
 type ControllerParts = Pick<
   ConstructorParameters<typeof Controller>[0],
-  'runtime' | 'routes' | 'load' | 'discovery' | 'images' | 'gatewayUrl'
+  'runtime' | 'routes' | 'load' | 'discovery' | 'images' | 'gatewayUrl' | 'replicaEnv'
 >;
+
+/**
+ * The platform's OTEL_* variables for its replicas, but OTEL_SERVICE_NAME: that names the gateway; a replica is
+ * `ferry-server` (or what its deployment's env says), with ferry.deployment and ferry.revision as resource
+ * attributes (control/replica-spec.ts).
+ */
+function replicaTracingEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const { OTEL_SERVICE_NAME: _gateway, ...rest } = otelEnv(env);
+  return rest;
+}
 
 /** The controller on this store, started (the first pass adopts what runs). */
 async function startController(
@@ -271,6 +305,48 @@ async function startController(
   return controller;
 }
 
+/**
+ * The metrics history, started: the gateway's counters (`gatewayText`, in this process) or the swarm gateways'
+ * reports (`gatewayArrivals`), the ready replicas' /metrics where they are reachable (not on Swarm), the control
+ * plane's cold starts. Its size shows in the control plane's registry.
+ */
+function startMetricsHistory(
+  opts: PlatformOptions,
+  store: Store,
+  controller: Controller,
+  cleanups: Array<() => Promise<void> | void>,
+  gateway:
+    | { gatewayText: () => Promise<string> }
+    | { gatewayArrivals: () => Array<{ deployment: string; revision: number; arrivals: number }> },
+): MetricsHistory {
+  const reachable = 'gatewayText' in gateway;
+  const log = opts.logger?.child({ component: 'metrics-history' });
+  const history = new MetricsHistory({
+    ...(opts.metricsStepMs === undefined ? {} : { stepMs: opts.metricsStepMs }),
+    sources: {
+      ...gateway,
+      replicas: () => (reachable ? controller.loop.readyReplicas() : []),
+      readyCounts: () => {
+        const counts = new Map<string, { deployment: string; revision: number; ready: number }>();
+        for (const r of controller.loop.readyReplicas()) {
+          const key = `${r.deployment}\u0000${r.revision}`;
+          const c = counts.get(key);
+          if (c) c.ready++;
+          else counts.set(key, { deployment: r.deployment, revision: r.revision, ready: 1 });
+        }
+        return counts.values();
+      },
+      controlText: () => controller.metrics.registry.metrics(),
+      deploymentExists: (d) => store.getDeployment(d) !== undefined,
+    },
+    onError: (what, error) => log?.debug({ err: error }, `metrics history: cannot read the ${what}`),
+  });
+  controller.metrics.setHistorySource(() => ({ ...history.store.stats(), failures: history.failures }));
+  history.start();
+  cleanups.unshift(() => history.stop());
+  return history;
+}
+
 /** The control-plane API, listening; the admin token made on a first start. */
 async function startApi(
   opts: PlatformOptions,
@@ -283,6 +359,7 @@ async function startApi(
     gatewayUrl: string;
     gatewayRoutes?: RouteFile;
     gatewayLoad?: { report(r: GatewayLoadReport): boolean; wake(): void };
+    metricsHistory: MetricsHistory;
   },
 ): Promise<{ apiUrl: string; adminToken: string | null; close(): Promise<void> }> {
   const secrets = secretsOf(opts.home, store);
@@ -308,6 +385,7 @@ async function startApi(
     versions: { store, artifacts, pinImage: (ref) => pinImage(ref, engine, allowedRegistries) },
     info: { version: FERRY_VERSION, runtime: parts.runtimeKind, gatewayUrl: parts.gatewayUrl },
     metrics: controller.metrics,
+    metricsHistory: parts.metricsHistory,
     ...(parts.gatewayRoutes ? { gatewayRoutes: parts.gatewayRoutes } : {}),
     ...(parts.gatewayLoad ? { gatewayLoad: parts.gatewayLoad } : {}),
     logger: opts.logger ? opts.logger.child({ component: 'api' }) : false,

@@ -13,10 +13,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { FerryError } from '../core/errors.ts';
 import { LOAD_PATH } from '../core/replica.ts';
+import type { Tracing } from '../core/tracing.ts';
 import type { DataPlane } from './data-plane.ts';
 import { drainingReply, errorReply, toFerryError } from './http-errors.ts';
 import type { GaugeChild } from './metric-families.ts';
 import type { RouteCounter, ServerMetrics } from './metrics.ts';
+import { endRequestTrace, type RequestTrace, startRequestTrace } from './tracing.ts';
 
 export interface DataFrontOptions {
   dataPlane: DataPlane;
@@ -24,6 +26,8 @@ export interface DataFrontOptions {
   logger: Logger;
   /** Largest body accepted, in bytes (each model may set a lower limit, checked when decoding). */
   maxBodyBytes: number;
+  /** Tracing on (core/tracing.ts startTracing), or null: then nothing but this check is done per request. */
+  tracing?: Tracing | null;
 }
 
 /** Answers the request and returns true, or returns false to leave it to the next handler. */
@@ -48,6 +52,8 @@ interface Exchange {
   chunks: Buffer[];
   size: number;
   tooLarge: boolean;
+  /** Tracing on: the request's span (server/tracing.ts); undefined otherwise. */
+  trace: RequestTrace | undefined;
 }
 
 const EXCHANGE = Symbol('ferry.exchange');
@@ -63,11 +69,13 @@ class Front {
   readonly #ready: RouteCounter;
   readonly #load: RouteCounter;
   readonly #inFlight: GaugeChild;
+  readonly #tracing: Tracing | null;
   #readyAnswer: Buffer | null = null;
   #nextId = 0;
 
-  constructor({ dataPlane, metrics, logger, maxBodyBytes }: DataFrontOptions) {
+  constructor({ dataPlane, metrics, logger, maxBodyBytes, tracing }: DataFrontOptions) {
     this.#dataPlane = dataPlane;
+    this.#tracing = tracing ?? null;
     this.#logger = logger;
     this.maxBodyBytes = maxBodyBytes;
     this.#infer = metrics.route(INFER_ROUTE);
@@ -137,17 +145,24 @@ class Front {
         return false; // a bad escape: Fastify answers it
       }
     }
+    const requestId = this.#requestId(req);
+    const receivedAt = performance.now();
+    const tracing = this.#tracing;
     const exchange: Exchange = {
       front: this,
       res,
       route,
       name,
       version,
-      requestId: this.#requestId(req),
-      receivedAt: performance.now(),
+      requestId,
+      receivedAt,
       chunks: [],
       size: 0,
       tooLarge: false,
+      trace:
+        tracing === null
+          ? undefined
+          : startRequestTrace(tracing, req.headers.traceparent, receivedAt, path, name, version, requestId),
     };
     if (this.#dataPlane.draining) {
       const { status, headers, body } = drainingReply();
@@ -186,6 +201,7 @@ class Front {
         contentType: headers['content-type'],
         inferenceHeaderLength: Array.isArray(length) ? length[0] : length,
         receivedAt: exchange.receivedAt,
+        trace: exchange.trace,
       });
     } catch (error) {
       inFlight.dec();
@@ -216,11 +232,21 @@ class Front {
     };
     this.#logger[status >= 500 ? 'error' : 'warn'](fields, ferry.message);
     if (closeConnection) headers.connection = 'close';
-    this.#answer(exchange, status, headers, body);
+    this.#answer(exchange, status, headers, body, ferry.code);
   }
 
-  #answer(exchange: Exchange, status: number, headers: Record<string, string>, body: Buffer | string): void {
+  #answer(
+    exchange: Exchange,
+    status: number,
+    headers: Record<string, string>,
+    body: Buffer | string,
+    errorCode?: string,
+  ): void {
     const { res } = exchange;
+    if (exchange.trace !== undefined) {
+      endRequestTrace(exchange.trace, res.destroyed ? 499 : status, errorCode);
+      exchange.trace = undefined;
+    }
     if (res.destroyed || res.headersSent) return;
     exchange.route.count(status);
     // One writeHead with a flat list, then end(body): Node sends the head and the body in one write.

@@ -23,6 +23,7 @@ import type {
 import { checkInferMediaType, type InferRoute } from './media-type.ts';
 import type { ModelVersion } from './model-version.ts';
 import type { ModelRepository } from './repository.ts';
+import type { RequestTrace } from './tracing.ts';
 
 export const SERVER_NAME = 'ferry';
 export const SERVER_VERSION = FERRY_VERSION;
@@ -39,6 +40,8 @@ export interface InferCall {
   inferenceHeaderLength?: string | undefined;
   /** performance.now() when the request arrived; its deadline counts from here. */
   receivedAt: number;
+  /** Tracing on: the request's span and state (server/tracing.ts). */
+  trace?: RequestTrace | undefined;
 }
 
 export interface ModelMetadataWithState extends ModelMetadata {
@@ -188,7 +191,9 @@ export class DataPlane {
           ? decodeInferRequest(call.body, call, target.spec.serving.limits)
           : decodeV1Request(call.body, target.metadata!);
       target.validate(request);
-      const outputs = await target.submit(request, call.receivedAt + target.spec.serving.timeoutMs);
+      const trace = call.trace;
+      if (trace !== undefined) trace.span.setAttribute('ferry.model.version', target.version);
+      const outputs = await target.submit(request, call.receivedAt + target.spec.serving.timeoutMs, trace);
       const response: InferResponse = {
         model_name: target.name,
         model_version: target.version,

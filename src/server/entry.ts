@@ -15,6 +15,7 @@
  *   FERRY_LOG_LEVEL         pino level                                    default info
  *   FERRY_SERVING_OVERRIDES JSON merged over ferry.yaml's serving section  default none
  *   FERRY_FAIL_ON_LOAD_ERROR "1": a model that fails to load ends the server (exit 3), as replicas want
+ *   OTEL_*                  OpenTelemetry tracing, on with OTEL_EXPORTER_OTLP_ENDPOINT (docs/tracing.md)
  *
  * An empty variable counts as unset. Invalid configuration: one line on stderr, exit 2. A model directory
  * that is missing or holds an invalid ferry.yaml: exit 2 as well (the error as printed by the spec loader);

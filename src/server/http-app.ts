@@ -9,6 +9,7 @@ import { createServer } from 'node:http';
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { FerryError } from '../core/errors.ts';
+import type { Tracing } from '../core/tracing.ts';
 import { createDataFront } from './data-front.ts';
 import type { DataPlane } from './data-plane.ts';
 import { drainingReply, errorReply, toFerryError } from './http-errors.ts';
@@ -20,6 +21,8 @@ export interface HttpAppOptions {
   logger: Logger;
   /** Largest body any route accepts (each model may set a lower limit). */
   maxBodyBytes: number;
+  /** Tracing of the data path (OIP v2 infer), when on. */
+  tracing?: Tracing | null;
 }
 
 interface ModelParams {
@@ -29,8 +32,8 @@ interface ModelParams {
 
 const KEEP_ALIVE_MS = 65_000;
 
-export function createHttpApp({ dataPlane, metrics, logger, maxBodyBytes }: HttpAppOptions) {
-  const front = createDataFront({ dataPlane, metrics, logger, maxBodyBytes });
+export function createHttpApp({ dataPlane, metrics, logger, maxBodyBytes, tracing }: HttpAppOptions) {
+  const front = createDataFront({ dataPlane, metrics, logger, maxBodyBytes, tracing: tracing ?? null });
   const app = Fastify({
     serverFactory: (handler) => {
       const server = createServer((req, res) => {

@@ -5,6 +5,7 @@
  * status and kept: observing is arithmetic on numbers, no label hashing. Process metrics come from prom-client.
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { statusLabel } from '../core/status-label.ts';
 import {
   type CounterChild,
   CounterFamily,
@@ -128,7 +129,7 @@ export class ServerMetrics {
       count: (status) => {
         let child = byStatus[status];
         if (child === undefined) {
-          child = this.#httpRequests.child(route, String(status));
+          child = this.#httpRequests.child(route, statusLabel(status));
           byStatus[status] = child;
         }
         child.inc();
@@ -159,7 +160,7 @@ export class ServerMetrics {
       request: (status, seconds) => {
         let counter = byStatus[status];
         if (counter === undefined) {
-          counter = this.#requests.child(model, version, String(status));
+          counter = this.#requests.child(model, version, statusLabel(status));
           byStatus[status] = counter;
         }
         counter.inc();

@@ -16,6 +16,7 @@ import { dispatchPlan, PIPELINE_DEPTH } from './batching/plan.ts';
 import { threadsPerWorker } from './cpu.ts';
 import { LoadMeter } from './load-meter.ts';
 import type { ModelMetrics } from './metrics.ts';
+import { type BatchTrace, type RequestTrace, startBatchTrace } from './tracing.ts';
 import { WorkerPool } from './worker/pool.ts';
 /** Inference threads yield the CPU to the event loop when both want it (see inference-worker.ts). */
 import { WORKER_NICE } from './worker/preload.ts';
@@ -51,6 +52,8 @@ export class ModelVersion {
   /** What GET /ferry/load reports (load-meter.ts), with the queue bound it sheds at. */
   #meter: LoadMeter | null = null;
   #maxQueueSize = 0;
+  /** Tracing: each queued request's trace; null until a traced request comes (never, with tracing off). */
+  #traces: WeakMap<InferRequest, RequestTrace> | null = null;
 
   constructor(
     readonly source: LoadedSpec,
@@ -176,9 +179,25 @@ export class ModelVersion {
         execute: (batch, deadline) => {
           const samples = samplesIn(batch);
           meter.dispatched(samples);
-          return pool.run(batch, plan.batched, performance.timeOrigin + deadline, (ms) =>
-            meter.served(samples, plan.batched ? 1 : batch.length, ms),
-          );
+          const onServed = (ms: number) => meter.served(samples, plan.batched ? 1 : batch.length, ms);
+          if (this.#traces !== null) {
+            const traced = this.#traceBatch(batch, samples);
+            if (traced !== null) {
+              return pool
+                .run(batch, plan.batched, performance.timeOrigin + deadline, onServed, traced.worker)
+                .then(
+                  (results) => {
+                    traced.settle(undefined);
+                    return results;
+                  },
+                  (error: unknown) => {
+                    traced.settle(error);
+                    throw error;
+                  },
+                );
+            }
+          }
+          return pool.run(batch, plan.batched, performance.timeOrigin + deadline, onServed);
         },
         onBatch: ({ size, samples, queueMs, runMs }) => {
           meter.settled(samples);
@@ -254,7 +273,23 @@ export class ModelVersion {
     );
   }
 
-  submit(request: InferRequest, deadline: number): Promise<Tensor[]> {
+  /** Tracing on: the batch's spans (server/tracing.ts), when a request in it is traced. */
+  #traceBatch(batch: InferRequest[], samples: number): BatchTrace | null {
+    const traces: RequestTrace[] = [];
+    for (const request of batch) {
+      const trace = this.#traces!.get(request);
+      if (trace !== undefined) traces.push(trace);
+    }
+    if (traces.length === 0) return null;
+    return startBatchTrace(traces, batch.length, this.batched, {
+      model: this.name,
+      version: this.version,
+      samples,
+    });
+  }
+
+  /** `trace`: the request's tracing state, when tracing is on (server/tracing.ts). */
+  submit(request: InferRequest, deadline: number, trace?: RequestTrace): Promise<Tensor[]> {
     if (this.state !== 'READY' || this.#batcher === null) {
       return Promise.reject(
         new FerryError(
@@ -262,6 +297,11 @@ export class ModelVersion {
           `model "${this.name}" version "${this.version}" is ${this.state.toLowerCase()}`,
         ),
       );
+    }
+    if (trace !== undefined) {
+      this.#traces ??= new WeakMap();
+      this.#traces.set(request, trace);
+      trace.queuedAt = performance.now();
     }
     const result = this.#batcher.submit(request, deadline);
     this.metrics.queueDepth(this.#batcher.queueDepth);

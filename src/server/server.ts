@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { FerryError } from '../core/errors.ts';
 import { SECRETS_DIR_ENV, unixUrl } from '../core/replica.ts';
+import { startTracing, type Tracing, tracingConfig } from '../core/tracing.ts';
 import { DataPlane } from './data-plane.ts';
 import { createHttpApp } from './http-app.ts';
 import { ServerMetrics } from './metrics.ts';
@@ -56,6 +57,11 @@ export interface ServerOptions {
    * model and the reason) instead of leaving a server that is never ready.
    */
   failOnLoadError?: boolean;
+  /**
+   * Tracing (docs/tracing.md): default from the process's OTEL_* variables (core/tracing.ts startTracing; off
+   * without an OTLP endpoint, and then no OpenTelemetry module is loaded); null: off.
+   */
+  tracing?: Tracing | null;
 }
 
 export interface RunningServer {
@@ -91,6 +97,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     delete process.env[SECRETS_DIR_ENV];
     logger.info({ secrets: names }, `secrets read from files: ${names.join(', ') || 'none'}`);
   }
+  // Bad OTEL_* values stop the start before anything else happens (FERRY_BAD_REQUEST naming the variable).
+  const tracingWanted = options.tracing === undefined && tracingConfig(process.env, 'ferry-server') !== null;
   const metrics = new ServerMetrics();
   const repository = new ModelRepository(
     options.paths,
@@ -107,8 +115,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // overlap that work (about 50 ms less to ready on two cores). Readiness still waits for it below.
   const loading = repository.loadAll(sources);
   loading.catch(() => undefined); // awaited below; a failure must not be unhandled meanwhile
+  // The OpenTelemetry SDK loads (tracing on) while the model does.
+  const tracing = tracingWanted ? await startTracing(process.env, 'ferry-server') : (options.tracing ?? null);
+  if (tracing !== null) {
+    for (const warning of tracing.config.warnings) logger.warn(warning);
+    logger.info(
+      {
+        url: tracing.config.url,
+        serviceName: tracing.config.serviceName,
+        sampler: tracing.config.sampler.kind,
+      },
+      'tracing: exporting spans over OTLP/HTTP',
+    );
+  }
   const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024 * 1024;
-  const app = createHttpApp({ dataPlane, metrics, logger, maxBodyBytes });
+  const app = createHttpApp({ dataPlane, metrics, logger, maxBodyBytes, tracing });
   const socketPath = options.socketPath;
   try {
     if (socketPath === undefined) await app.listen({ host: options.host, port: options.port });
@@ -118,6 +139,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await app.close();
     await loading.catch(() => undefined);
     await repository.unloadAll().catch(() => undefined);
+    await tracing?.shutdown().catch(() => undefined);
     if (socketPath === undefined && (error as NodeJS.ErrnoException).code === 'EADDRINUSE')
       throw portInUse(options);
     throw error;
@@ -149,6 +171,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await repository.unloadAll().catch(() => undefined);
     await app.close();
     if (socketPath !== undefined) await removeSocket(socketPath);
+    await tracing?.shutdown().catch(() => undefined);
     throw error;
   }
   const maxLimit = Math.max(0, ...repository.all().map((v) => v.spec.serving.limits.maxBodyBytes));
@@ -197,6 +220,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         .close()
         .then(() => (socketPath === undefined ? undefined : removeSocket(socketPath)))
         .then(() => repository.unloadAll())
+        // What was recorded goes out before the process ends (bounded by the exporter's timeout).
+        .then(() => tracing?.shutdown().catch(() => undefined))
         .then(() => true);
       const timedOut = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref());
       const clean = await Promise.race([drained, timedOut]);

@@ -20,7 +20,9 @@ import { type Platform, startPlatform } from '../../src/platform/index.ts';
 import { ROOT, tempDir } from '../helpers.ts';
 
 const IRIS = join(ROOT, 'examples', 'iris');
-const ROLES = ['viewer', 'deployer', 'admin', 'platform-admin', 'invoker', 'gateway'] as const;
+const ROLES = ['viewer', 'deployer', 'admin', 'platform-admin', 'invoker', 'gateway', 'metrics'] as const;
+/** Roles of no tenant: made by a platform admin in the default tenant, they name no other. */
+const PLATFORM_WIDE: readonly Role[] = ['platform-admin', 'gateway', 'metrics'];
 type Role = (typeof ROLES)[number];
 
 interface Op {
@@ -72,12 +74,31 @@ async function call(
     },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
-  const text = await res.text();
+  // A stream (GET /v1/stream) answers until the client goes: its first event is the answer here.
+  const type = res.headers.get('content-type') ?? '';
+  const text = type.startsWith('text/event-stream') ? await firstEvent(res) : await res.text();
   let parsed: unknown = text;
   try {
     parsed = JSON.parse(text);
   } catch {}
   return { status: res.status, type: res.headers.get('content-type') ?? '', body: parsed, text };
+}
+
+/** The text of a server-sent event stream up to its first event; then the connection is closed. */
+async function firstEvent(res: Response): Promise<string> {
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  try {
+    while (!text.includes('\n\n')) {
+      const chunk = await reader.read();
+      if (chunk.done) break;
+      text += decoder.decode(chunk.value, { stream: true });
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  return text;
 }
 
 /** Tenant A's object for each path parameter, and one that exists nowhere. */
@@ -143,8 +164,9 @@ before(async () => {
     assert.equal((await call('POST', '/v1/tenants', root, { name: tenant })).status, 201);
     tokens[t] = {} as Record<Role, string>;
     for (const role of ROLES) {
-      // Neither belongs to a tenant: the root token, and one gateway token in the default tenant (below).
-      if (role === 'platform-admin' || role === 'gateway') continue;
+      // None belongs to a tenant: the root token, and one gateway and one metrics token in the default tenant
+      // (below).
+      if (PLATFORM_WIDE.includes(role)) continue;
       const created = await call(
         'POST',
         '/v1/tokens',
@@ -160,6 +182,9 @@ before(async () => {
   const gateway = await call('POST', '/v1/tokens', root, { name: 'the-gateways', role: 'gateway' });
   assert.equal(gateway.status, 201, gateway.text);
   tokens.a!.gateway = tokens.b!.gateway = (gateway.body as { token: string }).token;
+  const metrics = await call('POST', '/v1/tokens', root, { name: 'the-prometheus', role: 'metrics' });
+  assert.equal(metrics.status, 201, metrics.text);
+  tokens.a!.metrics = tokens.b!.metrics = (metrics.body as { token: string }).token;
   // Tenant A's objects: a model (version 1 from an uploaded artifact, an alias), a deployment (no replicas), a
   // secret, a token.
   const a = new ControlClient({ url: platform.apiUrl, token: tokens.a!.admin });
@@ -182,7 +207,10 @@ describe('BOLA: tenant B on tenant A’s objects', () => {
     const named = ops.filter((o) => o.path.includes('{'));
     assert.ok(named.length >= 20, `routes that name an object: ${named.length}`);
     // The objects are real: tenant A's admin reads every one of them (so the comparison below is not vacuous).
-    for (const op of named.filter((o) => o.method === 'GET' && !o.path.startsWith('/v1/tenants'))) {
+    // (Tenants and replicas' metrics are no tenant's objects: platform admins and metrics tokens read them.)
+    for (const op of named.filter(
+      (o) => o.method === 'GET' && !o.path.startsWith('/v1/tenants') && !o.path.startsWith('/v1/replicas'),
+    )) {
       const own = await call('GET', fill(op.path, 'a'), tokens.a!.admin);
       assert.equal(own.status, 200, `A's admin reads ${op.path}: ${own.text}`);
     }
@@ -285,13 +313,13 @@ describe('BFLA: every role on every route', () => {
     for (const op of ops.filter((o) => o.roles !== undefined)) {
       for (const role of ROLES) {
         const body = op.rawBody ? undefined : op.hasBody ? (BODIES[op.operationId] ?? {}) : undefined;
-        // A gateway token acts in no tenant but its own (the default): it names none.
+        // A gateway or metrics token acts in no tenant but its own (the default): it names none.
         const answer = await call(
           op.method,
           fill(op.path, 'none'),
           tokens.b![role],
           body,
-          role === 'gateway' ? {} : { 'x-ferry-tenant': 'tenant-b' },
+          role === 'gateway' || role === 'metrics' ? {} : { 'x-ferry-tenant': 'tenant-b' },
         );
         const allowed = op.roles!.includes(role);
         if (allowed)
@@ -389,6 +417,31 @@ describe('tokens', () => {
     });
     assert.equal(elsewhere.status, 403, 'a gateway token acts in no tenant of a team');
   });
+});
+
+test('only a platform admin mints a metrics token, in the default tenant; it reads metrics and scrape targets only', async () => {
+  for (const [token, headers] of [
+    [tokens.a!.admin, {}],
+    [tokens.b!.deployer, {}],
+    [platform.adminToken!, { 'x-ferry-tenant': 'tenant-a' }],
+  ] as const) {
+    const answer = await call('POST', '/v1/tokens', token, { name: 'm-escalate', role: 'metrics' }, headers);
+    assert.equal(answer.status, 403, answer.text);
+  }
+  const metrics = tokens.a!.metrics;
+  const ownOps = new Set(['metrics', 'prometheusTargets', 'replicaMetrics']);
+  for (const op of ops.filter((o) => o.roles !== undefined && !ownOps.has(o.operationId))) {
+    const refused = await call(op.method, fill(op.path, 'none'), metrics);
+    assert.equal(refused.status, 403, `${op.method} ${op.path}`);
+  }
+  assert.equal((await call('GET', '/metrics', metrics)).status, 200);
+  assert.equal((await call('GET', '/v1/prometheus/targets', metrics)).status, 200);
+  const unknown = await call('GET', '/v1/replicas/zz-none/metrics', metrics);
+  assert.equal(unknown.status, 404, unknown.text);
+  const elsewhere = await call('GET', '/v1/prometheus/targets', metrics, undefined, {
+    'x-ferry-tenant': 'tenant-a',
+  });
+  assert.equal(elsewhere.status, 403, 'a metrics token acts in no tenant of a team');
 });
 
 describe('quotas', () => {

@@ -60,8 +60,29 @@ export interface LiveResult extends SimResult {
   failures: Record<string, number>;
   /** The first failure's message (status and body, or the client's error). */
   firstError?: string;
-  /** Replica samples: ms from the trace's start, listed, ready. */
-  samples: Array<{ t: number; listed: number; ready: number }>;
+  /**
+   * Replica samples: ms from the trace's start, listed, ready, and the requests the gateway held for the deployment
+   * (its `ferry_gateway_activator_held` gauge on GET /metrics; left out when that could not be read).
+   */
+  samples: Array<{ t: number; listed: number; ready: number; held?: number }>;
+}
+
+/**
+ * The gateway's held gauge for one deployment from its Prometheus text (`ferry_gateway_activator_held{deployment=
+ * "<name>" or "<tenant>/<name>"}`); null when the deployment has no such line.
+ */
+export function heldFromMetrics(text: string, deployment: string): number | null {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('ferry_gateway_activator_held{')) continue;
+    const m = /deployment="([^"]*)"[^}]*}\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const key = m[1] as string;
+    if (key === deployment || key.endsWith(`/${deployment}`)) {
+      const v = Number(m[2]);
+      return Number.isFinite(v) ? v : null;
+    }
+  }
+  return null;
 }
 
 /** The fixture as a model dir for the bench: dynamic first dimension, `slots` workers, one request per hop. */
@@ -165,7 +186,16 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
   let maxSendLagMs = 0;
   let firstError: string | undefined;
   const perArrivals = new Array<number>(seconds).fill(0);
-  const samples: Array<{ t: number; listed: number; ready: number }> = [];
+  const samples: LiveResult['samples'] = [];
+  const heldNow = async (): Promise<number | null> => {
+    try {
+      const res = await fetch(`${o.platform.gatewayUrl}/metrics`, { signal: AbortSignal.timeout(2000) });
+      const text = await res.text();
+      return res.status === 200 ? heldFromMetrics(text, o.name) : null;
+    } catch {
+      return null;
+    }
+  };
 
   const t0 = performance.now();
   const epoch0 = Date.now();
@@ -175,9 +205,14 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
     while (replaying) {
       const at = since();
       try {
-        const reps = await c.replicas(o.name);
+        const [reps, held] = await Promise.all([c.replicas(o.name), heldNow()]);
         const listed = reps.filter((r) => r.state !== 'exited').length;
-        samples.push({ t: at, listed, ready: reps.filter((r) => r.state === 'ready').length });
+        samples.push({
+          t: at,
+          listed,
+          ready: reps.filter((r) => r.state === 'ready').length,
+          ...(held === null ? {} : { held }),
+        });
       } catch {
         // a failed poll is a gap in the samples, not a result
       }
@@ -270,9 +305,12 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
     samples.map((x) => ({ at: x.t, ready: x.ready })),
   );
   const perReady = new Array<number>(seconds).fill(0);
+  // Held: the most the gateway's gauge showed in each second (polled, so a short peak between polls is missed).
+  const perHeld = samples.some((x) => x.held !== undefined) ? new Array<number>(seconds).fill(0) : undefined;
   for (const s of samples) {
     const k = Math.floor(s.t / 1000);
     if (k < seconds) perReady[k] = s.ready;
+    if (perHeld && s.held !== undefined && k < seconds) perHeld[k] = Math.max(perHeld[k] ?? 0, s.held);
   }
   return {
     policy: 'ferry-live',
@@ -293,10 +331,13 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
     decisions: events.length,
     steps,
     changes,
+    initialDesired: o.initial,
     perSecond: {
       arrivals: perArrivals,
       ready: perReady,
       p99Ms: p99s.map((p) => (p === Number.POSITIVE_INFINITY ? -1 : p)),
+      failed: lat.map((l) => l.filter((v) => v === Number.POSITIVE_INFINITY).length),
+      ...(perHeld ? { held: perHeld } : {}),
     },
     maxSendLagMs,
     failures,

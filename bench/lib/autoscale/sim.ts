@@ -121,8 +121,20 @@ export interface SimResult {
   steps: StepResult[];
   /** Decisions that changed the count. */
   changes: DecisionRecord[];
-  /** Per second: arrivals, ready replicas at the end of the second, p99 of that second's arrivals (null: none). */
-  perSecond: { arrivals: number[]; ready: number[]; p99Ms: (number | null)[] };
+  /** Replicas at t = 0 (asked for and ready): where the desired count starts before the first change. */
+  initialDesired: number;
+  /**
+   * Per second: arrivals, ready replicas at the end of the second, p99 of that second's arrivals (null: none; -1:
+   * one failed), failed requests by the second they arrived in, and (when recorded: the simulator, not live) the
+   * most requests held at once in the activator during the second.
+   */
+  perSecond: {
+    arrivals: number[];
+    ready: number[];
+    p99Ms: (number | null)[];
+    failed: number[];
+    held?: number[];
+  };
 }
 
 type Where = 'activator' | 'queued' | 'service' | 'done' | 'failed';
@@ -255,6 +267,11 @@ export function simulate(o: SimOptions): SimResult {
   const lat: number[][] = Array.from({ length: seconds }, () => []);
   const perArrivals = new Array<number>(seconds).fill(0);
   const perReady = new Array<number>(seconds).fill(0);
+  const perHeld = new Array<number>(seconds).fill(0);
+  const noteHeld = (t: number) => {
+    const s = Math.floor(t / 1000);
+    if (s < seconds) perHeld[s] = Math.max(perHeld[s] ?? 0, actLive);
+  };
   const all: number[] = [];
   let arrived = 0;
   let succeeded = 0;
@@ -435,6 +452,7 @@ export function simulate(o: SimOptions): SimResult {
         } else if (actLive < o.activatorCap) {
           activator.push(req);
           actLive++;
+          noteHeld(t);
           inflight++;
           at(t + Math.min(o.activatorWaitMs, o.deadlineMs), TIMEOUT, { req });
           if (o.pokeAtZero && provisioned() === 0) {
@@ -524,6 +542,7 @@ export function simulate(o: SimOptions): SimResult {
         periodArrivals = 0;
         const s = Math.floor((t - 1) / 1000);
         if (s < seconds) perReady[s] = readyCount();
+        noteHeld(t); // what is still held as the next second starts
         at(t + o.sampleMs, SAMPLE);
         break;
       }
@@ -545,6 +564,7 @@ export function simulate(o: SimOptions): SimResult {
     return percentile(l, 0.99);
   });
   const sloViolationS = p99s.filter((p) => p !== null && p > o.sloMs).length;
+  const perFailed = lat.map((l) => l.filter((v) => v === Number.POSITIVE_INFINITY).length);
   all.sort((a, b) => a - b);
   const steps = stepResults(trace, model, 0, decisionLog, readyLog);
   return {
@@ -566,7 +586,14 @@ export function simulate(o: SimOptions): SimResult {
     decisions,
     steps,
     changes,
-    perSecond: { arrivals: perArrivals, ready: perReady, p99Ms: p99s.map((p) => (p === Infinity ? -1 : p)) },
+    initialDesired: init,
+    perSecond: {
+      arrivals: perArrivals,
+      ready: perReady,
+      p99Ms: p99s.map((p) => (p === Infinity ? -1 : p)),
+      failed: perFailed,
+      held: perHeld,
+    },
   };
 }
 

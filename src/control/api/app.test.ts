@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -778,7 +780,7 @@ describe('openapi', () => {
       for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, unknown>>)) {
         for (const method of Object.keys(ops)) documented.push(`${method.toUpperCase()} ${path}`);
       }
-      assert.equal(registered.length, 46, `routes seen: ${registered.join(', ')}`);
+      assert.equal(registered.length, 51, `routes seen: ${registered.join(', ')}`);
       assert.deepEqual([...documented].sort(), [...registered].sort());
 
       assert.deepEqual(doc.components.securitySchemes.bearer, {
@@ -831,6 +833,18 @@ describe('openapi', () => {
       assert.ok(
         doc.paths['/v1/deployments/{name}/logs'].get.responses['200'].content['application/x-ndjson'],
       );
+      const stream = doc.paths['/v1/stream'].get;
+      assert.deepEqual(stream['x-ferry-roles'], ['viewer', 'deployer', 'admin', 'platform-admin']);
+      assert.deepEqual(stream.responses['200'].content, {
+        'text/event-stream': { schema: { type: 'string' } },
+      });
+      assert.deepEqual(stream.responses['200']['x-ferry-events'].deployments.schema, {
+        type: 'array',
+        items: { $ref: '#/components/schemas/DeploymentView' },
+      });
+      assert.deepEqual(stream.responses['200']['x-ferry-events'].event.schema, {
+        $ref: '#/components/schemas/Event',
+      });
 
       // Every $ref resolves inside the document.
       const refs: string[] = [];
@@ -864,7 +878,7 @@ describe('openapi', () => {
   });
 });
 
-test("GET /metrics: the control plane's metrics in Prometheus text, for platform admins only; 404 without them", async () => {
+test("GET /metrics: the control plane's metrics in Prometheus text, for metrics tokens and platform admins only; 404 without them", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-api-'));
   const store = openStore(join(dir, 'state.db'));
   const metrics = new ControlMetrics();
@@ -882,8 +896,10 @@ test("GET /metrics: the control plane's metrics in Prometheus text, for platform
     assert.equal(ok.statusCode, 200, ok.body);
     assert.match(String(ok.headers['content-type']), /^text\/plain/);
     assert.match(ok.body, /# TYPE ferry_cold_start_seconds histogram/);
+    const prometheus = await get(app, store.createToken('prom', 'metrics').token);
+    assert.equal(prometheus.statusCode, 200, prometheus.body);
     assert.equal((await get(app)).statusCode, 401);
-    for (const role of ['admin', 'deployer', 'viewer'])
+    for (const role of ['admin', 'deployer', 'viewer', 'gateway', 'invoker'])
       assert.equal((await get(app, store.createToken(`t-${role}`, role).token)).statusCode, 403, role);
     const none = await get(bare, platformAdmin);
     assert.equal(none.statusCode, 404);
@@ -894,6 +910,186 @@ test("GET /metrics: the control plane's metrics in Prometheus text, for platform
     store.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+describe('Prometheus: GET /v1/prometheus/targets (http_sd) and GET /v1/replicas/{replica}/metrics', () => {
+  let env: Env;
+  let metricsToken: string;
+  let platformAdmin: string;
+  let dir: string;
+  let replicaServer: Server;
+  const REPLICA_BODY = '# TYPE ferry_model_ready gauge\nferry_model_ready{model="iris",version="1"} 1\n';
+  const replica = (over: Partial<ReplicaView>): ReplicaView => ({
+    id: 'c1',
+    name: 'ferry-web-r1-0-aaaa',
+    revision: 1,
+    index: 0,
+    state: 'ready',
+    url: 'unix:/nowhere/ferry.sock',
+    startedAt: 1,
+    restarts: 0,
+    ...over,
+  });
+  before(async () => {
+    env = await setup();
+    await seedDeployment(env);
+    metricsToken = env.store.createToken('prom', 'metrics').token;
+    platformAdmin = env.store.createToken('ops', 'platform-admin').token;
+    // A replica as the runtime makes them: a server on a unix socket; /metrics answers, anything else 404.
+    dir = mkdtempSync(join(tmpdir(), 'ferry-replica-'));
+    replicaServer = createServer((req, res) => {
+      if (req.url === '/metrics') {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+        res.end(REPLICA_BODY);
+      } else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => replicaServer.listen(join(dir, 'ferry.sock'), resolve));
+    env.control.replicas.set('web', [
+      replica({ url: `unix:${join(dir, 'ferry.sock')}` }),
+      replica({ id: 'c2', name: 'ferry-web-r1-1-bbbb', index: 1, state: 'starting' }),
+      replica({ id: 'c3', name: 'ferry-web-r1-2-cccc', index: 2 }),
+    ]);
+    env.control.replicas.set('team-a/api', [
+      replica({ id: 'c4', name: 'ferry-team-a_api-r3-0-dddd', revision: 3 }),
+    ]);
+  });
+  after(async () => {
+    await new Promise((resolve) => replicaServer.close(resolve));
+    rmSync(dir, { recursive: true, force: true });
+    await env.close();
+  });
+
+  test('targets: the gateway, the control plane, and every ready replica with its labels, scraped through the control plane', async () => {
+    const r = await call(env, 'GET', '/v1/prometheus/targets', metricsToken);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.match(String(r.headers['content-type']), /^application\/json/);
+    // inject() has no socket address: the control plane's own address is what the socket says (here none).
+    const self = r.body[1].targets[0];
+    assert.deepEqual(r.body, [
+      {
+        targets: ['127.0.0.1:8080'],
+        labels: { __metrics_path__: '/metrics', __scheme__: 'http', ferry_component: 'gateway' },
+      },
+      {
+        targets: [self],
+        labels: { __metrics_path__: '/metrics', __scheme__: 'http', ferry_component: 'control-plane' },
+      },
+      ...[
+        ['ferry-team-a_api-r3-0-dddd', 'team-a', 'api', '3', ''],
+        ['ferry-web-r1-0-aaaa', 'default', 'web', '1', 'iris'],
+        ['ferry-web-r1-2-cccc', 'default', 'web', '1', 'iris'],
+      ].map(([name, tenant, deployment, revision, model]) => ({
+        targets: [self],
+        labels: {
+          __metrics_path__: `/v1/replicas/${name}/metrics`,
+          __scheme__: 'http',
+          ferry_component: 'replica',
+          instance: name,
+          tenant,
+          deployment,
+          revision,
+          replica: name,
+          model,
+        },
+      })),
+    ]);
+    assert.equal((await call(env, 'GET', '/v1/prometheus/targets', platformAdmin)).status, 200);
+  });
+
+  test('targets over a real socket: the control plane is listed at the address the request reached', async () => {
+    await env.app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = env.app.server.address() as AddressInfo;
+    const res = await fetch(`http://127.0.0.1:${port}/v1/prometheus/targets`, {
+      headers: { authorization: `Bearer ${metricsToken}`, host: 'evil.example:1' },
+    });
+    const body = (await res.json()) as Array<{ targets: string[] }>;
+    assert.deepEqual(body[1]!.targets, [`127.0.0.1:${port}`], 'not the Host header');
+    assert.ok(body.slice(1).every((g) => g.targets[0] === `127.0.0.1:${port}`));
+  });
+
+  test("a replica's metrics: relayed with their content type; unknown, not ready, not answering: clear errors", async () => {
+    for (const token of [metricsToken, platformAdmin]) {
+      const res = await env.app.inject({
+        method: 'GET',
+        url: '/v1/replicas/ferry-web-r1-0-aaaa/metrics',
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.equal(res.body, REPLICA_BODY);
+      assert.equal(res.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
+    }
+    // By the runtime's id too.
+    const byId = await env.app.inject({
+      method: 'GET',
+      url: '/v1/replicas/c1/metrics',
+      headers: { authorization: `Bearer ${metricsToken}` },
+    });
+    assert.equal(byId.body, REPLICA_BODY);
+    assertError(
+      await call(env, 'GET', '/v1/replicas/ferry-nope/metrics', metricsToken),
+      404,
+      'FERRY_NOT_FOUND',
+      /No replica named "ferry-nope"/,
+    );
+    // Never a URL: a name that looks like one is just an unknown name.
+    assertError(
+      await call(
+        env,
+        'GET',
+        `/v1/replicas/${encodeURIComponent('http://169.254.169.254/')}/metrics`,
+        metricsToken,
+      ),
+      404,
+      'FERRY_NOT_FOUND',
+    );
+    const starting = await call(env, 'GET', '/v1/replicas/ferry-web-r1-1-bbbb/metrics', metricsToken);
+    assertError(starting, 503, 'FERRY_REPLICA_UNAVAILABLE', /ferry-web-r1-1-bbbb is starting, not ready/);
+    assert.equal(starting.headers['retry-after'], '1');
+    assertError(
+      await call(env, 'GET', '/v1/replicas/ferry-web-r1-2-cccc/metrics', metricsToken),
+      502,
+      'FERRY_UPSTREAM_FAILED',
+      /Replica ferry-web-r1-2-cccc did not answer GET \/metrics/,
+    );
+  });
+
+  test('refused to every other role and without a token; a metrics token may do nothing else', async () => {
+    for (const url of ['/v1/prometheus/targets', '/v1/replicas/ferry-web-r1-0-aaaa/metrics']) {
+      assertError(await call(env, 'GET', url), 401, 'FERRY_UNAUTHORIZED');
+      for (const [role, token] of [
+        ['viewer', env.viewer],
+        ['deployer', env.deployer],
+        ['admin', env.admin],
+        ['gateway', env.store.createToken(`gw-${url.length}`, 'gateway').token],
+      ] as const) {
+        const r = await call(env, 'GET', url, token);
+        assertError(r, 403, 'FERRY_FORBIDDEN', new RegExp(`role "${role}".*metrics or scrape targets`));
+        assert.match(r.body.hint, /metrics or platform-admin/);
+      }
+    }
+    for (const [method, url, body] of [
+      ['GET', '/v1/info'],
+      ['GET', '/v1/deployments'],
+      ['GET', '/v1/deployments/web/replicas'],
+      ['GET', '/v1/tokens'],
+      ['GET', '/v1/gateway/routes'],
+      ['POST', '/v1/tokens', { name: 'x', role: 'metrics' }],
+      ['DELETE', '/v1/deployments/web'],
+    ] as const) {
+      const r = await call(env, method, url, metricsToken, body);
+      assertError(r, 403, 'FERRY_FORBIDDEN', /"prom" has role "metrics", which may not/);
+    }
+  });
+
+  test('only a platform admin makes a metrics token, and only in the default tenant', async () => {
+    const refused = await call(env, 'POST', '/v1/tokens', env.admin, { name: 'prom2', role: 'metrics' });
+    assertError(refused, 403, 'FERRY_FORBIDDEN', /Only a platform admin makes metrics tokens/);
+    assert.match(refused.body.hint, /reads every tenant's metrics/);
+    const made = await call(env, 'POST', '/v1/tokens', platformAdmin, { name: 'prom2', role: 'metrics' });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    assert.equal(made.body.role, 'metrics');
+    assert.equal(made.body.tenant, 'default');
+  });
 });
 
 describe("GET /v1/gateway/routes: the gateways' route file (Swarm)", () => {

@@ -34,7 +34,9 @@ import type { VersionRegistryDeps } from '../versions.ts';
 import type { ControlPlane } from '../views.ts';
 import { auditRecorder } from './audit.ts';
 import { callerOf, setCaller } from './caller.ts';
+import { SECURITY_HEADERS } from './headers.ts';
 import { buildOpenApi } from './openapi.ts';
+import { PlatformStreams } from './platform-stream.ts';
 import { type Access, type ApiDeps, ROLES_FOR, ROUTES, type RouteDef } from './routes.ts';
 import type { Info } from './schemas.ts';
 import { scopeOf, unscopeText } from './tenant-scope.ts';
@@ -46,8 +48,13 @@ export interface ControlApiOptions {
   info: Info;
   /** Default: no logging. */
   logger?: Logger | false;
-  /** Milliseconds between heartbeat newlines on followed log streams. Default 15000. */
+  /**
+   * Milliseconds between heartbeats on streams: newlines on followed logs, `: ping` on GET /v1/stream.
+   * Default 15000.
+   */
   followHeartbeatMs?: number;
+  /** GET /v1/stream: a client with more than this many bytes unsent is dropped (platform-stream.ts). Default 4 MiB. */
+  streamMaxBufferedBytes?: number;
   /** The secret store behind /v1/secrets; without it those routes answer 404 FERRY_NOT_FOUND. */
   secrets?: Secrets;
   /** The artifact store and version registration (POST .../versions, /v1/artifacts). */
@@ -62,6 +69,8 @@ export interface ControlApiOptions {
   gatewayLoad?: ApiDeps['gatewayLoad'];
   /** The built dashboard (dist/web), served at /ui/ (ui.ts); without it /ui answers 404. */
   ui?: { dir: string };
+  /** The metrics history (metrics-history/); without it GET /v1/deployments/{name}/metrics answers 404. */
+  metricsHistory?: ApiDeps['metricsHistory'];
 }
 
 /** Paths the logger censors (the Authorization header, however a serializer shapes it). */
@@ -80,14 +89,8 @@ const JSON_TYPE = 'application/json';
 export const TENANT_HEADER = 'x-ferry-tenant';
 export const MAX_JSON_BODY_BYTES = 1024 * 1024;
 
-/** On every answer: JSON is never sniffed, framed, cached or sent with a referrer. */
-export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
-  'x-content-type-options': 'nosniff',
-  'x-frame-options': 'DENY',
-  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
-  'referrer-policy': 'no-referrer',
-  'cross-origin-resource-policy': 'same-origin',
-};
+export { SECURITY_HEADERS };
+
 const TENANT_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const BEARER_RE = /^Bearer[ \t]+([^\s]+)[ \t]*$/i;
 
@@ -129,6 +132,18 @@ export function buildControlApi(opts: ControlApiOptions): FastifyInstance {
   }) as unknown as FastifyInstance;
 
   let openapi: unknown;
+  const heartbeatMs = opts.followHeartbeatMs ?? 15_000;
+  const streams = new PlatformStreams({
+    control: opts.control,
+    pingMs: heartbeatMs,
+    ...(opts.streamMaxBufferedBytes === undefined ? {} : { maxBufferedBytes: opts.streamMaxBufferedBytes }),
+    log: app.log,
+  });
+  // Live streams end cleanly before Fastify cuts the connections (forceCloseConnections below).
+  app.addHook('preClose', (done) => {
+    streams.close();
+    done();
+  });
   const deps: ApiDeps = {
     store: opts.store,
     control: opts.control,
@@ -138,7 +153,9 @@ export function buildControlApi(opts: ControlApiOptions): FastifyInstance {
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
     ...(opts.gatewayRoutes ? { gatewayRoutes: opts.gatewayRoutes } : {}),
     ...(opts.gatewayLoad ? { gatewayLoad: opts.gatewayLoad } : {}),
-    heartbeatMs: opts.followHeartbeatMs ?? 15_000,
+    ...(opts.metricsHistory ? { metricsHistory: opts.metricsHistory } : {}),
+    heartbeatMs,
+    streams,
     openapi: () => {
       openapi ??= buildOpenApi(ROUTES, {
         version: opts.info.version,
@@ -306,11 +323,13 @@ function authorize(request: FastifyRequest, access: Exclude<Access, 'public'>, s
         ? 'do this (tenants, quotas, the sealing key, verifying the audit chain: platform admins only)'
         : access === 'gateway'
           ? "read the gateways' route file (gateway tokens and platform admins only)"
-          : access === 'admin'
-            ? 'manage tokens or read the audit log'
-            : access === 'write'
-              ? 'change anything'
-              : 'use the control plane';
+          : access === 'metrics'
+            ? 'read metrics or scrape targets (metrics tokens and platform admins only)'
+            : access === 'admin'
+              ? 'manage tokens or read the audit log'
+              : access === 'write'
+                ? 'change anything'
+                : 'use the control plane';
     throw new FerryError(
       'FERRY_FORBIDDEN',
       `Token ${JSON.stringify(name)} has role ${JSON.stringify(caller.role)}, which may not ${what} (${request.method} ${request.url.split('?')[0]})`,

@@ -2,7 +2,7 @@
  * Typed client of the control-plane API over fetch. Errors are FerryErrors with the server's code, message,
  * hint and details; a server that cannot be reached is FERRY_CONNECTION_FAILED naming the URL. `followLogs`
  * reads the NDJSON stream line by line and stops when the signal aborts (the server sees the disconnect and
- * stops following).
+ * stops following); `stream` reads GET /v1/stream's server-sent events the same way.
  */
 
 import type { ScalingSettings } from '../../autoscaler/types.ts';
@@ -31,6 +31,8 @@ import type {
   Info,
   KeyRotation,
   LogsQueryInput,
+  MetricsHistory,
+  MetricsPoint,
   SecretSetResult,
   TenantView,
   TokenRole,
@@ -88,6 +90,12 @@ export class ControlClient {
   }
   openapi(): Promise<Record<string, unknown>> {
     return this.#json('GET', '/openapi.json');
+  }
+
+  // ---- Prometheus (metrics tokens and platform admins)
+  /** Prometheus http_sd target groups: the gateway, the control plane, every ready replica. */
+  prometheusTargets(): Promise<Array<{ targets: string[]; labels: Record<string, string> }>> {
+    return this.#json('GET', '/v1/prometheus/targets');
   }
 
   // ---- models
@@ -228,6 +236,70 @@ export class ControlClient {
     }
   }
 
+  /**
+   * GET /v1/stream: the tenant's deployments (on connect and whenever they changed) and each event recorded
+   * after connect, as they come, until `signal` aborts (then the iteration ends quietly), the loop is left, or
+   * the server ends the stream (the API closed, or the client was too slow: connect again). With `pings`, the
+   * server's `: ping` comments come as `{type: "ping"}` too (to see the connection alive).
+   */
+  async *stream(signal?: AbortSignal, opts: { pings?: boolean } = {}): AsyncIterable<StreamMessage> {
+    for await (const sse of this.#serverSentEvents('/v1/stream', signal)) {
+      if (sse.comment !== undefined) {
+        if (opts.pings && sse.comment.trim() === 'ping') yield { type: 'ping' };
+      } else if (sse.event === 'deployments') {
+        yield { type: 'deployments', deployments: parseStreamData<DeploymentView[]>(sse) };
+      } else if (sse.event === 'event') {
+        yield { type: 'event', event: parseStreamData<EventRecord>(sse) };
+      }
+      // Other event names are for newer clients: skipped.
+    }
+  }
+
+  /**
+   * The server-sent events of a GET of `path` until `signal` aborts (then the iteration ends quietly), the loop is
+   * left or the server ends the stream; a broken connection is FERRY_CONNECTION_FAILED-style (#connectionError).
+   */
+  async *#serverSentEvents(path: string, signal?: AbortSignal): AsyncIterable<ServerSentEvent> {
+    if (signal?.aborted) return;
+    let response: Response;
+    try {
+      response = await this.#request('GET', path, undefined, signal, 'text/event-stream');
+    } catch (error) {
+      if (signal?.aborted) return;
+      throw error;
+    }
+    if (!response.body) return;
+    try {
+      yield* readServerSentEvents(response.body);
+    } catch (error) {
+      if (signal?.aborted) return;
+      throw isFerryError(error) ? error : this.#connectionError('GET', path, error);
+    }
+  }
+
+  /** The deployment's metrics history (docs/metrics.md, Metrics history): points after `since` (ms), or all. */
+  metricsHistory(name: string, since?: number): Promise<MetricsHistory> {
+    return this.#json('GET', `/v1/deployments/${enc(name)}/metrics${queryString({ since })}`);
+  }
+
+  /**
+   * The history's stream: a `snapshot` first, then a `point` per revision and step, until the signal aborts or the
+   * deployment is deleted (a last `deleted`).
+   */
+  async *metricsStream(name: string, signal?: AbortSignal): AsyncIterable<MetricsStreamEvent> {
+    for await (const sse of this.#serverSentEvents(`/v1/deployments/${enc(name)}/metrics/stream`, signal)) {
+      if (sse.comment !== undefined) continue; // a ping
+      if (sse.event === 'snapshot')
+        yield { event: 'snapshot', history: parseStreamData<MetricsHistory>(sse) };
+      else if (sse.event === 'point')
+        yield { event: 'point', ...parseStreamData<{ revision: number; point: MetricsPoint }>(sse) };
+      else if (sse.event === 'deleted') {
+        yield { event: 'deleted' };
+        return;
+      }
+    }
+  }
+
   events(query: EventsQueryInput = {}): Promise<EventRecord[]> {
     return this.#json('GET', `/v1/events${queryString({ ...query })}`);
   }
@@ -326,8 +398,14 @@ export class ControlClient {
     }
   }
 
-  async #request(method: Method, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
-    const headers: Record<string, string> = { accept: 'application/json' };
+  async #request(
+    method: Method,
+    path: string,
+    body?: unknown,
+    signal?: AbortSignal,
+    accept = 'application/json',
+  ): Promise<Response> {
+    const headers: Record<string, string> = { accept };
     if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
     if (this.#tenant !== undefined) headers['x-ferry-tenant'] = this.#tenant;
     const raw = body instanceof RawBody ? body : undefined;
@@ -367,6 +445,12 @@ export class ControlClient {
     );
   }
 }
+
+/** What metricsStream yields. */
+export type MetricsStreamEvent =
+  | { event: 'snapshot'; history: MetricsHistory }
+  | { event: 'point'; revision: number; point: MetricsPoint }
+  | { event: 'deleted' };
 
 function queryString(query: Record<string, string | number | undefined>): string {
   const params = new URLSearchParams();
@@ -430,6 +514,71 @@ function parseStreamLine(line: string): LogLine {
     });
   }
   return value as LogLine;
+}
+
+/** What GET /v1/stream sends (ControlClient.stream). */
+export type StreamMessage =
+  | { type: 'deployments'; deployments: DeploymentView[] }
+  | { type: 'event'; event: EventRecord }
+  | { type: 'ping' };
+
+/** One server-sent event (`event` defaults to "message"), or a comment line. */
+export type ServerSentEvent = { event: string; data: string; comment?: undefined } | { comment: string };
+
+/**
+ * Reads a text/event-stream body (the WHATWG rules: fields `event` and `data`, a blank line ends an event, a
+ * line starting with ":" is a comment; `id` and `retry` are ignored) until it ends. Leaving the loop early
+ * cancels the body, which closes the connection.
+ */
+export async function* readServerSentEvents(
+  body: ReadableStream<Uint8Array>,
+): AsyncIterable<ServerSentEvent> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffered = '';
+  let event = '';
+  let data: string[] = [];
+  try {
+    for (;;) {
+      const chunk = await reader.read();
+      buffered += chunk.done ? decoder.decode() : decoder.decode(chunk.value, { stream: true });
+      for (;;) {
+        const end = buffered.search(/\r\n|\r|\n/);
+        // A lone \r at the end of the buffer may be the first half of \r\n: wait for the next chunk.
+        if (end === -1 || (end === buffered.length - 1 && buffered[end] === '\r' && !chunk.done)) break;
+        const line = buffered.slice(0, end);
+        buffered = buffered.slice(end + (buffered.startsWith('\r\n', end) ? 2 : 1));
+        if (line === '') {
+          if (data.length > 0) yield { event: event === '' ? 'message' : event, data: data.join('\n') };
+          event = '';
+          data = [];
+        } else if (line.startsWith(':')) {
+          yield { comment: line.slice(1) };
+        } else {
+          const colon = line.indexOf(':');
+          const field = colon === -1 ? line : line.slice(0, colon);
+          let value = colon === -1 ? '' : line.slice(colon + 1);
+          if (value.startsWith(' ')) value = value.slice(1);
+          if (field === 'event') event = value;
+          else if (field === 'data') data.push(value);
+        }
+      }
+      if (chunk.done) return; // an event not ended by a blank line is dropped, as the standard says
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+}
+
+function parseStreamData<T>(sse: { event: string; data: string }): T {
+  try {
+    return JSON.parse(sse.data) as T;
+  } catch {
+    throw new FerryError(
+      'FERRY_UPSTREAM_FAILED',
+      `The stream sent a ${sse.event} whose data is not JSON: ${snippet(sse.data)}`,
+    );
+  }
 }
 
 function snippet(text: string): string {

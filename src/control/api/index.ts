@@ -6,7 +6,14 @@ export {
   type FieldProblem,
   TENANT_HEADER,
 } from './app.ts';
-export { ControlClient, type ControlClientOptions } from './client.ts';
+export {
+  ControlClient,
+  type ControlClientOptions,
+  type MetricsStreamEvent,
+  readServerSentEvents,
+  type ServerSentEvent,
+  type StreamMessage,
+} from './client.ts';
 export { buildOpenApi } from './openapi.ts';
 export { ROLES_FOR, ROUTES as CONTROL_API_ROUTES } from './routes.ts';
 export {
@@ -22,6 +29,8 @@ export {
   type Health as ControlApiHealth,
   type Info as ControlApiInfo,
   type LogsQueryInput,
+  type MetricsHistory as MetricsHistoryBody,
+  type MetricsPoint,
   type ResourcesBodyInput,
   type ScaleInput,
   type SetAliasInput,

@@ -67,6 +67,22 @@ function operation(route: RouteDef): Json {
     };
     if (route.response.ndjson) content['application/x-ndjson'] = { schema: item };
     responses[String(route.status)] = { description: route.summary, content };
+  } else if (route.events) {
+    // OpenAPI 3.1 has no words for a stream of server-sent events: the body is text, and x-ferry-events gives
+    // each event's name with the schema of its data (one JSON document on one `data:` line).
+    responses[String(route.status)] = {
+      description: route.summary,
+      content: { 'text/event-stream': { schema: { type: 'string' } } },
+      'x-ferry-events': Object.fromEntries(
+        Object.entries(route.events).map(([name, e]) => {
+          const item = ref(componentId(e.schema, `${where} event ${name}`));
+          return [
+            name,
+            { description: e.description, schema: e.many ? { type: 'array', items: item } : item },
+          ];
+        }),
+      ),
+    };
   } else {
     responses[String(route.status)] = { description: route.summary };
   }

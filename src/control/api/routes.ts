@@ -15,12 +15,15 @@ import { FerryError, isFerryError } from '../../core/errors.ts';
 import { DEFAULT_TENANT } from '../../core/tenant.ts';
 import { artifactNotFound } from '../artifacts.ts';
 import type { GatewayLoadReport } from '../gateway-load.ts';
+import type { HistoryListener, HistoryView } from '../metrics-history/index.ts';
 import type { GatewayRoutes } from '../route-file.ts';
 import type { Secrets } from '../secrets.ts';
 import type { DeploymentPatch, Store } from '../store/store.ts';
 import { registerVersion, type VersionRegistryDeps } from '../versions.ts';
 import type { ControlPlane, LogLine, LogQuery, StrategyInput } from '../views.ts';
 import { callerOf } from './caller.ts';
+import { SECURITY_HEADERS } from './headers.ts';
+import { type PlatformStreams, STREAM_HEADERS } from './platform-stream.ts';
 import {
   AddVersionBody,
   AliasParams,
@@ -50,10 +53,14 @@ import {
   LogLineSchema,
   LogsQuery,
   MAX_PAGE,
+  MetricsHistorySchema,
+  MetricsQuery,
   ModelParams,
   ModelSchema,
   ModelVersionSchema,
   OpenApiDocumentSchema,
+  PrometheusTargetGroupSchema,
+  ReplicaParams,
   ReplicaSchema,
   RevisionSchema,
   RevisionsQuery,
@@ -85,9 +92,11 @@ import { type Scope, unscope } from './tenant-scope.ts';
 /**
  * public: no token; read: viewer and up; write: deployer and up; admin: a tenant's admin or a platform admin;
  * platform: platform admins only; gateway: the gateways' route file, for gateway tokens and platform admins
- * (ROLES_FOR). Invoker tokens have no access here; gateway tokens none but the route file.
+ * (ROLES_FOR); metrics: the control plane's metrics, the scrape targets and the replicas' metrics, for metrics
+ * tokens (Prometheus) and platform admins. Invoker tokens have no access here; gateway tokens none but the route
+ * file; metrics tokens none but the metrics routes.
  */
-export type Access = 'public' | 'read' | 'write' | 'admin' | 'platform' | 'gateway';
+export type Access = 'public' | 'read' | 'write' | 'admin' | 'platform' | 'gateway' | 'metrics';
 
 /** Which roles may call a route of each access level (docs/security.md shows the same table). */
 export const ROLES_FOR: Record<Exclude<Access, 'public'>, readonly string[]> = {
@@ -96,6 +105,7 @@ export const ROLES_FOR: Record<Exclude<Access, 'public'>, readonly string[]> = {
   admin: ['admin', 'platform-admin'],
   platform: ['platform-admin'],
   gateway: ['gateway', 'platform-admin'],
+  metrics: ['metrics', 'platform-admin'],
 };
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -106,8 +116,10 @@ export interface ApiDeps {
   secrets?: Secrets;
   /** Artifacts and version registration; without them the artifact routes and POST .../versions answer 404. */
   versions?: VersionRegistryDeps;
-  /** Milliseconds between heartbeat newlines on a followed log stream. */
+  /** Milliseconds between heartbeats on a stream (a newline on followed logs, `: ping` on GET /v1/stream). */
   heartbeatMs: number;
+  /** The live streams of GET /v1/stream (platform-stream.ts). */
+  streams: PlatformStreams;
   /** The control plane's metrics; without them GET /metrics answers 404. */
   metrics?: { render(): Promise<{ contentType: string; body: string }> };
   /**
@@ -120,6 +132,14 @@ export interface ApiDeps {
    * POST /v1/gateway/load answers 404 (the gateway is built in). `held` true: requests wait, look at once.
    */
   gatewayLoad?: { report(r: GatewayLoadReport): boolean; wake(): void };
+  /**
+   * The metrics history (metrics-history/), by deployment key; without it GET /v1/deployments/{name}/metrics and its
+   * stream answer 404.
+   */
+  metricsHistory?: {
+    view(deployment: string, since?: number): HistoryView;
+    subscribe(deployment: string, listener: HistoryListener): () => void;
+  };
   /** The OpenAPI document (built once, on first use). */
   openapi: () => unknown;
 }
@@ -153,6 +173,8 @@ export interface RouteDef {
   status: number;
   /** A registered schema (schemas.ts); `many` = an array of it. None for 204. */
   response?: { schema: z.ZodType; many?: boolean; ndjson?: boolean };
+  /** The answer is a stream of server-sent events: per event name, the data's registered schema. */
+  events?: Record<string, { schema: z.ZodType; many?: boolean; description: string }>;
   handler(input: RouteInput<unknown, unknown, unknown>): unknown;
 }
 
@@ -193,6 +215,62 @@ function dropUndefined<T extends object>(value: T): T {
 
 const noContent = (): undefined => undefined;
 
+/** A host for a scrape target's address: IPv6 in brackets, an IPv4-mapped one as IPv4. */
+function addressHost(host: string): string {
+  const h = host.startsWith('::ffff:') && host.includes('.') ? host.slice('::ffff:'.length) : host;
+  return h.includes(':') ? `[${h}]` : h;
+}
+
+/** Hosts that mean "every interface": not an address to connect to. */
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '[::]', '::']);
+
+type TargetGroup = { targets: string[]; labels: Record<string, string> };
+
+/**
+ * The http_sd answer (Prometheus's HTTP service discovery). Addresses: the control plane's own is where this
+ * request arrived (the socket's local address: what the caller reached, never a header it sent); the gateway's
+ * is its URL, a wildcard host (listening on every interface) replaced by the control plane's. Replicas are
+ * scraped through the control plane (they listen on unix sockets): their address is the control plane's, their
+ * `__metrics_path__` names them, and every label comes from the store and the controller.
+ */
+function prometheusTargets(deps: ApiDeps, request: FastifyRequest): TargetGroup[] {
+  const localHost = addressHost(request.socket.localAddress ?? '127.0.0.1');
+  const self = `${localHost}:${request.socket.localPort}`;
+  const gateway = new URL(deps.info.gatewayUrl);
+  const gatewayHost = WILDCARD_HOSTS.has(gateway.hostname) ? localHost : gateway.hostname;
+  const gatewayPort = gateway.port || (gateway.protocol === 'https:' ? '443' : '80');
+  const groups: TargetGroup[] = [
+    {
+      targets: [`${gatewayHost}:${gatewayPort}`],
+      labels: {
+        __metrics_path__: '/metrics',
+        __scheme__: gateway.protocol.replace(':', ''),
+        ferry_component: 'gateway',
+      },
+    },
+    {
+      targets: [self],
+      labels: { __metrics_path__: '/metrics', __scheme__: 'http', ferry_component: 'control-plane' },
+    },
+  ];
+  for (const r of deps.control.scrapeTargets())
+    groups.push({
+      targets: [self],
+      labels: {
+        __metrics_path__: `/v1/replicas/${encodeURIComponent(r.replica)}/metrics`,
+        __scheme__: 'http',
+        ferry_component: 'replica',
+        instance: r.replica,
+        tenant: r.tenant,
+        deployment: r.deployment,
+        revision: String(r.revision),
+        replica: r.replica,
+        model: r.model,
+      },
+    });
+  return groups;
+}
+
 export const ROUTES: readonly RouteDef[] = [
   // ---- public
   route({
@@ -220,10 +298,10 @@ export const ROUTES: readonly RouteDef[] = [
   route({
     method: 'GET',
     url: '/metrics',
-    access: 'platform',
+    access: 'metrics',
     operationId: 'metrics',
     summary:
-      "The control plane's Prometheus metrics, text format (docs/metrics.md); every tenant's deployments, so platform admins only",
+      "The control plane's Prometheus metrics, text format (docs/metrics.md); every tenant's deployments, so metrics tokens and platform admins only",
     tag: 'system',
     status: 200,
     handler: async ({ deps, reply }) => {
@@ -266,6 +344,35 @@ export const ROUTES: readonly RouteDef[] = [
         tenant: caller.tenant,
         access: levels.filter((level) => ROLES_FOR[level].includes(caller.role)),
       };
+    },
+  }),
+
+  // ---- Prometheus (docs/prometheus.md)
+  route({
+    method: 'GET',
+    url: '/v1/prometheus/targets',
+    access: 'metrics',
+    operationId: 'prometheusTargets',
+    summary:
+      "Prometheus HTTP service discovery (http_sd_configs): the gateway, the control plane, and every tenant's ready replicas, each scraped through GET /v1/replicas/{replica}/metrics on this address. Metrics tokens and platform admins",
+    tag: 'metrics',
+    status: 200,
+    response: { schema: PrometheusTargetGroupSchema, many: true },
+    handler: ({ deps, request }) => prometheusTargets(deps, request),
+  }),
+  route({
+    method: 'GET',
+    url: '/v1/replicas/:replica/metrics',
+    access: 'metrics',
+    operationId: 'replicaMetrics',
+    summary:
+      "A replica's Prometheus metrics (its GET /metrics, fetched over its socket), for a replica the controller knows; 502 FERRY_UPSTREAM_FAILED when it does not answer. Metrics tokens and platform admins",
+    tag: 'metrics',
+    params: ReplicaParams,
+    status: 200,
+    handler: async ({ deps, params, reply }) => {
+      const { contentType, body } = await deps.control.replicaMetrics(params.replica);
+      return reply.code(200).type(contentType).send(body);
     },
   }),
 
@@ -710,6 +817,41 @@ export const ROUTES: readonly RouteDef[] = [
   }),
   route({
     method: 'GET',
+    url: '/v1/deployments/:name/metrics',
+    access: 'read',
+    operationId: 'metricsHistory',
+    summary:
+      'Per-revision points of the last hour, one per step (5 s): requests/s by code, p50/p99, replicas, batch size, queue depth, cold starts (docs/metrics.md, Metrics history)',
+    tag: 'deployments',
+    params: DeploymentParams,
+    query: MetricsQuery,
+    status: 200,
+    response: { schema: MetricsHistorySchema },
+    handler: ({ deps, params, query, scope }) => {
+      const key = scope.key(params.name);
+      const history = historyOf(deps, key);
+      return { deployment: params.name, ...history.view(key, query.since) };
+    },
+  }),
+  route({
+    method: 'GET',
+    url: '/v1/deployments/:name/metrics/stream',
+    access: 'read',
+    operationId: 'metricsStream',
+    summary:
+      'Server-sent events: `snapshot` (the GET .../metrics body), then `point` ({revision, point}) per revision after each step, `deleted` when the deployment goes; `: ping` every 15 s',
+    tag: 'deployments',
+    params: DeploymentParams,
+    status: 200,
+    handler: ({ deps, params, request, reply, scope }) => {
+      const key = scope.key(params.name);
+      const history = historyOf(deps, key);
+      streamHistory(request, reply, deps.heartbeatMs, params.name, key, history);
+      return reply;
+    },
+  }),
+  route({
+    method: 'GET',
     url: '/v1/events',
     access: 'read',
     operationId: 'events',
@@ -730,6 +872,42 @@ export const ROUTES: readonly RouteDef[] = [
           }),
         )
         .map(unscope.event),
+  }),
+
+  route({
+    method: 'GET',
+    url: '/v1/stream',
+    access: 'read',
+    operationId: 'stream',
+    summary:
+      "The tenant's deployments and events, live, as server-sent events (text/event-stream): `deployments` on connect and whenever it changed, `event` per event recorded after connect, a `: ping` comment every 15 s",
+    tag: 'deployments',
+    status: 200,
+    events: {
+      deployments: {
+        schema: DeploymentViewSchema,
+        many: true,
+        description:
+          'The body of GET /v1/deployments (every deployment of the tenant): on connect, then whenever it changed (looked at most every 500 ms; nothing when unchanged)',
+      },
+      event: {
+        schema: EventSchema,
+        description:
+          'One event as GET /v1/events returns it, for each event recorded after connect, in order',
+      },
+    },
+    handler: ({ deps, request, reply, scope }) => {
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        ...SECURITY_HEADERS,
+        ...STREAM_HEADERS,
+        'x-request-id': String(request.id),
+      });
+      res.flushHeaders();
+      deps.streams.open(scope.tenant, res);
+      return reply;
+    },
   }),
 
   // ---- tokens
@@ -758,9 +936,10 @@ export const ROUTES: readonly RouteDef[] = [
     response: { schema: CreatedTokenSchema },
     handler: ({ deps, body, reply, request, scope }) => {
       const caller = callerOf(request);
-      // Both see every tenant (a gateway token: every tenant's routes), so neither belongs to one.
+      // They see every tenant (a gateway token: every tenant's routes; a metrics token: every tenant's
+      // replicas and metrics), so none belongs to one.
       if (
-        (body.role === 'platform-admin' || body.role === 'gateway') &&
+        (body.role === 'platform-admin' || body.role === 'gateway' || body.role === 'metrics') &&
         (caller?.role !== 'platform-admin' || scope.tenant !== DEFAULT_TENANT)
       )
         throw new FerryError(
@@ -770,7 +949,9 @@ export const ROUTES: readonly RouteDef[] = [
             hint:
               body.role === 'gateway'
                 ? "A gateway token reads every tenant's routes: a platform admin makes it (leave --tenant out)."
-                : 'Give the token role admin to administer one tenant.',
+                : body.role === 'metrics'
+                  ? "A metrics token reads every tenant's metrics: a platform admin makes it (leave --tenant out)."
+                  : 'Give the token role admin to administer one tenant.',
           },
         );
       if (body.deployment !== undefined && !deps.store.getDeployment(scope.key(body.deployment)))
@@ -1020,6 +1201,66 @@ function secretsOf(deps: ApiDeps): Secrets {
       hint: 'ferry up runs one; an API built without `secrets` has none.',
     });
   return deps.secrets;
+}
+
+// ---------------------------------------------------------------------------------------------- metrics history
+
+/** The history, once the deployment is known in the caller's tenant (404 FERRY_NOT_FOUND before anything else). */
+function historyOf(deps: ApiDeps, key: string): NonNullable<ApiDeps['metricsHistory']> {
+  if (!deps.store.getDeployment(key)) deps.control.view(key);
+  if (!deps.metricsHistory)
+    throw new FerryError('FERRY_ROUTE_NOT_FOUND', 'This control plane keeps no metrics history', {
+      hint: 'The platform (ferry up) keeps one.',
+    });
+  return deps.metricsHistory;
+}
+
+/** A client further behind than this is cut off rather than buffered for. */
+const MAX_SSE_BUFFER_BYTES = 1024 * 1024;
+
+/**
+ * The history of one deployment as server-sent events: `snapshot`, then `point` per revision and step, a `: ping`
+ * comment every `pingMs`, `deleted` (and the end) when the deployment goes. A client that does not read (over
+ * MAX_SSE_BUFFER_BYTES waiting) is disconnected.
+ */
+function streamHistory(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  pingMs: number,
+  name: string,
+  key: string,
+  history: NonNullable<ApiDeps['metricsHistory']>,
+): void {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, { ...SECURITY_HEADERS, ...STREAM_HEADERS, 'x-request-id': String(request.id) });
+  let unsubscribe = () => {};
+  const ping = setInterval(() => send(': ping\n\n'), pingMs);
+  const end = () => {
+    clearInterval(ping);
+    unsubscribe();
+    if (!res.writableEnded) res.end();
+  };
+  const send = (text: string) => {
+    if (res.writableEnded || res.destroyed) return;
+    if (res.writableLength > MAX_SSE_BUFFER_BYTES) {
+      request.log.warn({ deployment: key }, 'metrics stream: the client does not read; disconnected');
+      clearInterval(ping);
+      unsubscribe();
+      res.destroy();
+      return;
+    }
+    res.write(text);
+  };
+  res.on('close', end);
+  send(`event: snapshot\ndata: ${JSON.stringify({ deployment: name, ...history.view(key) })}\n\n`);
+  unsubscribe = history.subscribe(key, {
+    point: (revision, point) => send(`event: point\ndata: ${JSON.stringify({ revision, point })}\n\n`),
+    deleted: () => {
+      send(`event: deleted\ndata: ${JSON.stringify({ deployment: name })}\n\n`);
+      end();
+    },
+  });
 }
 
 // ---------------------------------------------------------------------------------------------- NDJSON

@@ -211,7 +211,15 @@ export const UndoBody = component(
   }),
 );
 
-export const TOKEN_ROLES = ['viewer', 'deployer', 'admin', 'platform-admin', 'invoker', 'gateway'] as const;
+export const TOKEN_ROLES = [
+  'viewer',
+  'deployer',
+  'admin',
+  'platform-admin',
+  'invoker',
+  'gateway',
+  'metrics',
+] as const;
 const RateLimitSchema = component(
   'RateLimit',
   z.strictObject({
@@ -257,6 +265,8 @@ export type AddVersionBodyInput = z.infer<typeof AddVersionBody>;
 export type SetAliasInput = z.infer<typeof SetAliasBody>;
 export type ResourcesBodyInput = z.infer<typeof ResourcesInput>;
 export type DeployInput = z.infer<typeof DeployBody>;
+export type MetricsHistory = z.infer<typeof MetricsHistorySchema>;
+export type MetricsPoint = z.infer<typeof MetricsPointSchema>;
 export type UpdateInput = z.infer<typeof UpdateBody>;
 export type ScaleInput = z.infer<typeof ScaleBody>;
 export type TrafficInput = z.infer<typeof TrafficBody>;
@@ -276,6 +286,9 @@ export const DeploymentParams = z.strictObject({ name: z.string() });
 export const TokenParams = z.strictObject({ name: z.string() });
 export const SecretParams = z.strictObject({ name: z.string() });
 export const TenantParams = z.strictObject({ tenant: z.string() });
+export const ReplicaParams = z.strictObject({
+  replica: z.string().min(1).max(253).describe("The replica's name (GET /v1/prometheus/targets lists them)"),
+});
 
 /** Query values arrive as strings. */
 const queryInt = (min: number, max: number) =>
@@ -479,6 +492,40 @@ export const RolloutSchema = component(
     startedAt: z.number(),
     updatedAt: z.number(),
     message: z.string(),
+  }),
+);
+
+export const MetricsQuery = z.strictObject({
+  since: queryInt(0, Number.MAX_SAFE_INTEGER)
+    .optional()
+    .describe('only points after this time (ms since the epoch)'),
+});
+
+export const MetricsPointSchema = component(
+  'MetricsPoint',
+  z.object({
+    t: z.number().describe('end of the step, ms since the epoch'),
+    rps: z.number().describe('requests/s answered at the gateway in the step'),
+    p50: z.number().nullable().describe('seconds; null when no request ended in the step or not known'),
+    p99: z.number().nullable(),
+    codes: z.record(z.string(), z.number()).describe('requests/s by HTTP status code'),
+    replicas: z.number().describe('ready replicas at t'),
+    batchSize: z.number().nullable().describe('mean samples per model call in the step; null when no call'),
+    queueDepth: z.number().nullable().describe("sum of the replicas' queue depths at t; null when not read"),
+    coldStarts: z.number().describe('cold starts completed in the step'),
+  }),
+);
+
+export const MetricsHistorySchema = component(
+  'MetricsHistory',
+  z.object({
+    deployment: z.string(),
+    stepMs: z.number(),
+    windowMs: z.number(),
+    source: z
+      .enum(['scraped', 'gateway-reports'])
+      .describe("gateway-reports (Docker Swarm): rps and replicas only, from the gateways' load reports"),
+    revisions: z.array(z.object({ revision: z.number(), points: z.array(MetricsPointSchema) })),
   }),
 );
 
@@ -797,6 +844,19 @@ const DiscoveryServiceSchema = z
     z.object({ srv: z.string() }).describe('SRV records, then their targets'),
   ])
   .describe("where the revision's replicas are found (Swarm: tasks.<service>)");
+
+/** GET /v1/prometheus/targets: one target group of Prometheus's HTTP service discovery (http_sd_configs). */
+export const PrometheusTargetGroupSchema = component(
+  'PrometheusTargetGroup',
+  z.object({
+    targets: z.array(z.string()).describe('host:port to scrape'),
+    labels: z
+      .record(z.string(), z.string())
+      .describe(
+        '__metrics_path__, ferry_component (gateway, control-plane, replica); replicas: tenant, deployment, revision, replica, model, instance',
+      ),
+  }),
+);
 
 export const RouteFileSchema = component(
   'RouteFile',

@@ -5,6 +5,9 @@
 
 import { FerryError } from '../../core/errors.ts';
 import { tenantOf } from '../../core/tenant.ts';
+import { ChangeFeed } from '../changes.ts';
+import { eventRecorder, type RecordEvent } from '../events.ts';
+import { type KnownReplica, replicaMetrics, scrapeTargets } from '../replica-metrics.ts';
 import type { Store } from '../store/store.ts';
 import type {
   ControlPlane,
@@ -27,13 +30,25 @@ export interface RecordingControl extends ControlPlane {
   followSignals: AbortSignal[];
   /** Resolves when the n-th (1-based) follower has started. */
   followerStarted(n: number): Promise<void>;
+  /** What `watch` hands out: events recorded with `event`, and `state` after each change made here. */
+  changes: ChangeFeed;
+  /** Records an event as the controller does (events.ts: in the store, then to the watchers). */
+  event: RecordEvent;
+  /** Tells the watchers the views may have changed (what the loop's pass does), e.g. after `replicas.set`. */
+  changed(): void;
 }
 
 export function recordingControl(store: Store, gatewayUrl = 'http://127.0.0.1:1'): RecordingControl {
   const strategies = new Map<string, StrategyInput>();
   const followers = new Set<(line: LogLine) => void>();
   const waiting: Array<{ n: number; resolve: () => void }> = [];
+  const changes = new ChangeFeed();
+  const changed = () => changes.emit({ kind: 'state' });
   const self: RecordingControl = {
+    changes,
+    event: eventRecorder(store, Date.now, undefined, changes),
+    changed,
+    watch: (watcher) => changes.watch(watcher),
     calls: [],
     replicas: new Map(),
     rollouts: new Map(),
@@ -53,6 +68,7 @@ export function recordingControl(store: Store, gatewayUrl = 'http://127.0.0.1:1'
       store.createDeployment({ ...rest, replicas: replicas ?? 1 });
       if (scaling) store.setScaling(input.name, scaling);
       strategies.set(input.name, strategy ?? { kind: 'rolling', maxSurge: 1 });
+      changed();
       return view(input.name);
     },
     update(name, patch) {
@@ -60,11 +76,13 @@ export function recordingControl(store: Store, gatewayUrl = 'http://127.0.0.1:1'
       const { strategy, ...rest } = patch;
       store.updateDeployment(name, rest);
       if (strategy) strategies.set(name, strategy);
+      changed();
       return view(name);
     },
     scale(name, replicas) {
       record('scale', name, replicas);
       store.updateDeployment(name, { replicas });
+      changed();
       return view(name);
     },
     setTraffic(name, entries) {
@@ -75,11 +93,13 @@ export function recordingControl(store: Store, gatewayUrl = 'http://127.0.0.1:1'
         });
       }
       store.setTraffic(name, entries);
+      changed();
       return view(name);
     },
     remove(name) {
       record('remove', name);
       store.deleteDeployment(name);
+      changed();
     },
     setAlias(model, alias, version) {
       record('setAlias', model, alias, version);
@@ -91,6 +111,7 @@ export function recordingControl(store: Store, gatewayUrl = 'http://127.0.0.1:1'
     setScaling: (name, scaling) => {
       record('setScaling', name, scaling);
       store.setScaling(name, scaling);
+      changed();
       return view(name);
     },
     checkSecretChange: (secret) => record('checkSecretChange', secret),
@@ -141,6 +162,11 @@ export function recordingControl(store: Store, gatewayUrl = 'http://127.0.0.1:1'
       const mine = self.lines.filter((l) => query.revision === undefined || l.revision === query.revision);
       return mine.slice(-(query.tail ?? 200));
     },
+    scrapeTargets: () => scrapeTargets(known(), (d, r) => store.getRevision(d, r)),
+    replicaMetrics: (replica) => {
+      record('replicaMetrics', replica);
+      return replicaMetrics(known(), replica, { reachable: true, timeoutMs: 2000 });
+    },
     followLogs(name, query, signal) {
       record('followLogs', name, query);
       view(name);
@@ -170,6 +196,13 @@ export function recordingControl(store: Store, gatewayUrl = 'http://127.0.0.1:1'
       followers.delete(push);
       signal.removeEventListener('abort', onAbort);
     }
+  }
+
+  /** The replicas the test put in, as the loop would know them (none leaving). */
+  function known(): KnownReplica[] {
+    return [...self.replicas].flatMap(([deployment, list]) =>
+      list.map((replica) => ({ deployment, replica, leaving: false })),
+    );
   }
 
   function record(method: string, ...args: unknown[]): void {

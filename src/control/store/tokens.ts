@@ -14,8 +14,18 @@ import { qualify, splitKey } from '../../core/tenant.ts';
 /** viewer: reads; deployer: reads and changes; admin: also tokens and secrets of its tenant; platform-admin:
  * every tenant, and tenants themselves; invoker: the data plane only (the gateway), no control-plane access;
  * gateway: a gateway's own token (Swarm), which reads the route file of every tenant (GET /v1/gateway/routes)
- * and nothing else; only a platform admin makes one, in the default tenant. */
-export const ROLES = ['viewer', 'deployer', 'admin', 'platform-admin', 'invoker', 'gateway'] as const;
+ * and nothing else; only a platform admin makes one, in the default tenant; metrics: Prometheus's token, which reads
+ * the control plane's metrics, the scrape targets and every replica's metrics (every tenant's), and nothing else;
+ * only a platform admin makes one, in the default tenant. */
+export const ROLES = [
+  'viewer',
+  'deployer',
+  'admin',
+  'platform-admin',
+  'invoker',
+  'gateway',
+  'metrics',
+] as const;
 export type Role = (typeof ROLES)[number];
 
 export interface RateLimit {

@@ -6,15 +6,20 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ERROR_CODES, type ErrorCode, FerryError, isFerryError } from '../../core/errors.ts';
 import type { InferRequest, Tensor } from '../../protocol/types.ts';
+import { monoMs } from '../worker/messages.ts';
 import { fromOrtTensor, openSession, toOrtTensor } from './onnx-tensors.ts';
 import type {
   Backend,
   BackendLoadOptions,
+  HandlerCall,
   HandlerContext,
   HandlerModule,
   HandlerOnnxSession,
+  InferCallTrace,
   NamedTensors,
 } from './types.ts';
+
+const NO_TRACE: HandlerCall = Object.freeze({ traceparent: undefined });
 
 async function importHandler(file: string): Promise<HandlerModule> {
   let loaded: Record<string, unknown>;
@@ -93,13 +98,15 @@ export async function loadHandlerBackend(options: BackendLoadOptions): Promise<B
   }
   const outputs = options.outputs;
 
-  async function runOne(request: InferRequest): Promise<Tensor[]> {
+  async function runOne(request: InferRequest, trace?: InferCallTrace): Promise<Tensor[]> {
     const named: NamedTensors = {};
     for (const tensor of request.inputs) named[tensor.name] = tensor;
     try {
-      const pre = handler.preprocess ? await handler.preprocess(named, state, request) : named;
-      const raw = await handler.predict(pre, state, request);
-      const post = handler.postprocess ? await handler.postprocess(raw, state, request) : raw;
+      if (trace !== undefined) return toTensorList(await traced(request, named, trace), outputNames);
+      const call = NO_TRACE;
+      const pre = handler.preprocess ? await handler.preprocess(named, state, request, call) : named;
+      const raw = await handler.predict(pre, state, request, call);
+      const post = handler.postprocess ? await handler.postprocess(raw, state, request, call) : raw;
       return toTensorList(
         post,
         outputs.map((o) => o.name),
@@ -107,6 +114,29 @@ export async function loadHandlerBackend(options: BackendLoadOptions): Promise<B
     } catch (error) {
       throw fromHandlerError(error);
     }
+  }
+
+  const outputNames = outputs.map((o) => o.name);
+
+  /** The same calls, each phase timed (tracing on: server/tracing.ts records them as spans). */
+  async function traced(request: InferRequest, named: NamedTensors, trace: InferCallTrace): Promise<unknown> {
+    const call: HandlerCall = { traceparent: trace.traceparent };
+    const t = trace.timings;
+    let pre: NamedTensors = named;
+    if (handler.preprocess) {
+      const start = monoMs();
+      pre = await handler.preprocess(named, state, request, call);
+      t.preprocess = [start, monoMs()];
+    }
+    const start = monoMs();
+    let out = await handler.predict(pre, state, request, call);
+    t.predict = [start, monoMs()];
+    if (handler.postprocess) {
+      const start = monoMs();
+      out = await handler.postprocess(out, state, request, call);
+      t.postprocess = [start, monoMs()];
+    }
+    return out;
   }
 
   return {

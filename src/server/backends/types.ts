@@ -3,6 +3,7 @@
  * threads; the main thread only sees ModelMetadata and Tensor batches crossing postMessage.
  */
 import type { InferRequest, Tensor, TensorSpec } from '../../protocol/types.ts';
+import type { RequestTimings } from '../worker/messages.ts';
 
 export interface BackendLoadOptions {
   /** Absolute model directory (where ferry.yaml lives). */
@@ -20,13 +21,22 @@ export interface BackendLoadOptions {
   gpu: number;
 }
 
+/** A traced model call (server/tracing.ts): what a handler is told, and where its phases' times go. */
+export interface InferCallTrace {
+  traceparent: string | undefined;
+  timings: RequestTimings;
+}
+
 export interface Backend {
   readonly inputs: TensorSpec[];
   readonly outputs: TensorSpec[];
   /** ONNX: the execution provider its session runs on, and why (execution-provider.ts); handlers: absent. */
   readonly executionProvider?: { provider: 'cuda' | 'cpu'; why: string };
-  /** Runs one already-validated request as one model call (the worker runs a group's requests one by one). */
-  infer(request: InferRequest): Promise<Tensor[]>;
+  /**
+   * Runs one already-validated request as one model call (the worker runs a group's requests one by one).
+   * `call`, when the request is traced: its traceparent for a handler, and the timings to fill in.
+   */
+  infer(request: InferRequest, call?: InferCallTrace): Promise<Tensor[]>;
   /**
    * Backends whose model takes a batch dimension run inputs already concatenated along it (by the
    * main thread, so one buffer per input crosses to the worker) as one call, and return outputs batched
@@ -62,16 +72,31 @@ export interface HandlerContext {
   log: (message: string, fields?: Record<string, unknown>) => void;
 }
 
+/** About the call a handler's preprocess / predict / postprocess is part of. */
+export interface HandlerCall {
+  /**
+   * With tracing on (docs/tracing.md): the W3C traceparent of this call's `ferry.inference` span, for spans or
+   * requests the handler makes itself; undefined when tracing is off.
+   */
+  traceparent: string | undefined;
+}
+
 export interface HandlerModule<State = unknown, Pre = NamedTensors, Out = unknown> {
   /** Called once per worker before the model is ready. Its return value is passed back as `state`. */
   load?(ctx: HandlerContext): Promise<State> | State;
-  preprocess?(inputs: NamedTensors, state: State, request: InferRequest): Promise<Pre> | Pre;
-  predict(input: Pre, state: State, request: InferRequest): Promise<Out> | Out;
+  preprocess?(
+    inputs: NamedTensors,
+    state: State,
+    request: InferRequest,
+    call: HandlerCall,
+  ): Promise<Pre> | Pre;
+  predict(input: Pre, state: State, request: InferRequest, call: HandlerCall): Promise<Out> | Out;
   /** Turns predict's result into output tensors. Without it, predict must return Tensor[] or NamedTensors. */
   postprocess?(
     output: Out,
     state: State,
     request: InferRequest,
+    call: HandlerCall,
   ): Promise<Tensor[] | NamedTensors> | Tensor[] | NamedTensors;
   unload?(state: State): Promise<void> | void;
 }

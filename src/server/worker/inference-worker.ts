@@ -9,11 +9,14 @@ import type { Tensor } from '../../protocol/types.ts';
 import type { Backend } from '../backends/types.ts';
 import {
   type FromWorker,
+  monoMs,
+  type RequestTimings,
   type SerializedError,
   serializeError,
   type ToWorker,
   transferables,
   type WorkerInit,
+  type WorkerTimings,
   wallClockMs,
 } from './messages.ts';
 import type { WorkerPreload } from './preload.ts';
@@ -142,20 +145,45 @@ async function handle(message: ToWorker): Promise<void> {
   }
   try {
     if (message.type === 'run') {
+      if (message.trace !== undefined) {
+        const start = monoMs();
+        const outputs = await backend.runBatch!(message.inputs);
+        const timings: WorkerTimings = { kind: 'batch', start, end: monoMs() };
+        send({ type: 'ran', id: message.id, outputs, timings }, transferables(outputs));
+        return;
+      }
       const outputs = await backend.runBatch!(message.inputs);
       send({ type: 'ran', id: message.id, outputs }, transferables(outputs));
     } else {
       // One request's failure (a handler refusing its input, say) is its own, not its group's.
       const results: ({ outputs: Tensor[] } | { error: SerializedError })[] = [];
       const outputs: Tensor[] = [];
-      for (const request of message.requests) {
+      const trace = message.trace;
+      const timed: RequestTimings[] | null = trace === undefined ? null : [];
+      for (let i = 0; i < message.requests.length; i++) {
+        const request = message.requests[i]!;
+        const timings: RequestTimings | null = timed === null ? null : { start: monoMs(), end: 0 };
         try {
-          const own = await backend.infer(request);
+          const own =
+            timings === null
+              ? await backend.infer(request)
+              : await backend.infer(request, { traceparent: trace?.traceparents?.[i], timings });
           results.push({ outputs: own });
           outputs.push(...own);
         } catch (error) {
-          results.push({ error: serializeError(error, 'FERRY_INFERENCE_FAILED') });
+          const serialized = serializeError(error, 'FERRY_INFERENCE_FAILED');
+          results.push({ error: serialized });
+          if (timings !== null) timings.error = serialized.code;
         }
+        if (timings !== null) {
+          timings.end = monoMs();
+          timed!.push(timings);
+        }
+      }
+      if (timed !== null) {
+        const timings: WorkerTimings = { kind: 'group', requests: timed };
+        send({ type: 'result', id: message.id, results, timings }, transferables(outputs));
+        return;
       }
       send({ type: 'result', id: message.id, results }, transferables(outputs));
     }

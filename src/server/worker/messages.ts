@@ -19,17 +19,54 @@ export function wallClockMs(): number {
   return performance.timeOrigin + performance.now();
 }
 
+/**
+ * Tracing's clock in the workers (server/tracing.ts): ms on the process's monotonic clock (process.hrtime), which
+ * every thread shares exactly; each thread's performance.timeOrigin is its own reading of the wall clock, and two
+ * threads' can differ by more than a short model call lasts.
+ */
+export function monoMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
 export interface SerializedError {
   code: ErrorCode;
   message: string;
   hint?: string;
 }
 
+/**
+ * Tracing (server/tracing.ts), only when it is on: a message with `trace` is timed by the worker, which answers
+ * with `timings`; a grouped one carries each request's traceparent for the handler.
+ */
+export interface MessageTrace {
+  traceparents: (string | undefined)[] | null;
+}
+
+/** What the pool is given for a traced batch. */
+export interface WorkerTrace extends MessageTrace {
+  onTimings(timings: WorkerTimings): void;
+}
+
+/** One request's model call in a worker, in monoMs; a handler's phases, those it has. */
+export interface RequestTimings {
+  start: number;
+  end: number;
+  preprocess?: [number, number];
+  predict?: [number, number];
+  postprocess?: [number, number];
+  /** Its error code, when it failed alone. */
+  error?: string;
+}
+
+export type WorkerTimings =
+  | { kind: 'batch'; start: number; end: number }
+  | { kind: 'group'; requests: RequestTimings[] };
+
 export type ToWorker =
   /** To a preloaded worker (preload.ts), once: the model it is for. */
   | { type: 'init'; init: WorkerInit }
-  | { type: 'infer'; id: number; requests: InferRequest[]; notAfter: number }
-  | { type: 'run'; id: number; inputs: Tensor[]; notAfter: number }
+  | { type: 'infer'; id: number; requests: InferRequest[]; notAfter: number; trace?: MessageTrace }
+  | { type: 'run'; id: number; inputs: Tensor[]; notAfter: number; trace?: MessageTrace }
   | { type: 'unload' };
 
 export type FromWorker =
@@ -41,8 +78,13 @@ export type FromWorker =
     }
   | { type: 'load-failed'; error: SerializedError }
   /** A group's answers, one per request in order: its outputs, or why it alone failed. */
-  | { type: 'result'; id: number; results: ({ outputs: Tensor[] } | { error: SerializedError })[] }
-  | { type: 'ran'; id: number; outputs: Tensor[] }
+  | {
+      type: 'result';
+      id: number;
+      results: ({ outputs: Tensor[] } | { error: SerializedError })[];
+      timings?: WorkerTimings;
+    }
+  | { type: 'ran'; id: number; outputs: Tensor[]; timings?: WorkerTimings }
   | { type: 'failed'; id: number; error: SerializedError }
   | { type: 'unloaded' }
   /** From a preloaded worker (preload.ts), once: onnxruntime's setup is over (done or failed). */

@@ -14,6 +14,7 @@ import {
   type ToWorker,
   transferables,
   type WorkerInit,
+  type WorkerTrace,
 } from './messages.ts';
 
 import { takePreloaded } from './preload.ts';
@@ -29,6 +30,8 @@ interface Pending {
   /** performance.now() when it was posted to the worker. */
   postedAt: number;
   onServed: ((ms: number) => void) | undefined;
+  /** Tracing on: gets the worker's timings. */
+  trace: WorkerTrace | undefined;
 }
 
 interface Slot {
@@ -108,7 +111,11 @@ export class WorkerPool {
             const now = performance.now();
             const servedMs = now - Math.max(pending.postedAt, slot.lastDoneAt);
             slot.lastDoneAt = now;
-            if (message.type !== 'failed') pending.onServed?.(servedMs);
+            if (message.type !== 'failed') {
+              pending.onServed?.(servedMs);
+              if (pending.trace !== undefined && message.timings !== undefined)
+                pending.trace.onTimings(message.timings);
+            }
             if (message.type === 'failed') pending.reject(deserializeError(message.error));
             else if (message.type === 'result')
               pending.resolve(
@@ -172,6 +179,7 @@ export class WorkerPool {
     concatenate: boolean,
     notAfter = Number.POSITIVE_INFINITY,
     onServed?: (ms: number) => void,
+    trace?: WorkerTrace,
   ): Promise<(Tensor[] | FerryError)[]> {
     const slot = this.#slots.reduce<Slot | undefined>(
       (best, s) => (best === undefined || s.busy < best.busy ? s : best),
@@ -201,8 +209,9 @@ export class WorkerPool {
       for (const request of requests) ownBuffers(request.inputs);
       message = { type: 'infer', id, requests, notAfter };
     }
+    if (trace !== undefined) message.trace = { traceparents: trace.traceparents };
     return new Promise((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject, sizes, postedAt: performance.now(), onServed });
+      slot.pending.set(id, { resolve, reject, sizes, postedAt: performance.now(), onServed, trace });
       slot.busy++;
       const tensors = message.type === 'run' ? message.inputs : requests.flatMap((r) => r.inputs);
       slot.worker.postMessage(message, transferables(tensors));

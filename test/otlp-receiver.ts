@@ -1,0 +1,123 @@
+/**
+ * An OTLP/HTTP trace receiver for tests (docs/tracing.md): node:http on 127.0.0.1, takes what an OpenTelemetry
+ * exporter POSTs to /v1/traces as JSON (ExportTraceServiceRequest, the OTLP JSON encoding: hex or base64 ids),
+ * decodes it and keeps the spans flat, each with its resource's service.name.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface ReceivedSpan {
+  service: string;
+  /** Its resource's attributes. */
+  resource: Record<string, string | number | boolean>;
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  name: string;
+  /** OTLP SpanKind: 1 internal, 2 server, 3 client. */
+  kind: number;
+  /** ms since the epoch. */
+  start: number;
+  end: number;
+  attributes: Record<string, string | number | boolean>;
+  links: { traceId: string; spanId: string }[];
+  status: number;
+}
+
+export interface OtlpReceiver {
+  /** Base endpoint, for OTEL_EXPORTER_OTLP_ENDPOINT. */
+  endpoint: string;
+  spans: ReceivedSpan[];
+  /** Every request the receiver got (path, content type), spans or not. */
+  requests: { path: string; contentType: string }[];
+  close(): Promise<void>;
+}
+
+/** OTLP JSON ids: lower-case hex by the spec's JSON mapping; base64 (the protobuf JSON mapping) is taken too. */
+function hexId(id: unknown): string {
+  if (typeof id !== 'string' || id === '') return '';
+  if (/^[0-9a-f]+$/i.test(id) && (id.length === 32 || id.length === 16)) return id.toLowerCase();
+  return Buffer.from(id, 'base64').toString('hex');
+}
+
+function value(v: Record<string, unknown>): string | number | boolean {
+  if ('stringValue' in v) return String(v.stringValue);
+  if ('intValue' in v) return Number(v.intValue);
+  if ('doubleValue' in v) return Number(v.doubleValue);
+  if ('boolValue' in v) return Boolean(v.boolValue);
+  return JSON.stringify(v);
+}
+
+type KeyValues = { key: string; value: Record<string, unknown> }[] | undefined;
+const attrs = (list: KeyValues) => Object.fromEntries((list ?? []).map((a) => [a.key, value(a.value)]));
+const ms = (nanos: unknown) => Number(BigInt(String(nanos)) / 1000n) / 1000;
+
+export function decodeOtlpJson(body: string): ReceivedSpan[] {
+  const request = JSON.parse(body) as {
+    resourceSpans?: {
+      resource?: { attributes?: KeyValues };
+      scopeSpans?: { spans?: Record<string, unknown>[] }[];
+    }[];
+  };
+  const out: ReceivedSpan[] = [];
+  for (const rs of request.resourceSpans ?? []) {
+    const resource = attrs(rs.resource?.attributes);
+    const service = String(resource['service.name'] ?? '');
+    for (const ss of rs.scopeSpans ?? [])
+      for (const s of ss.spans ?? [])
+        out.push({
+          service,
+          resource,
+          traceId: hexId(s.traceId),
+          spanId: hexId(s.spanId),
+          parentSpanId: hexId(s.parentSpanId),
+          name: String(s.name),
+          kind: Number(s.kind ?? 0),
+          start: ms(s.startTimeUnixNano),
+          end: ms(s.endTimeUnixNano),
+          attributes: attrs(s.attributes as KeyValues),
+          links: ((s.links as { traceId: string; spanId: string }[] | undefined) ?? []).map((l) => ({
+            traceId: hexId(l.traceId),
+            spanId: hexId(l.spanId),
+          })),
+          status: Number((s.status as { code?: number } | undefined)?.code ?? 0),
+        });
+  }
+  return out;
+}
+
+export async function startOtlpReceiver(): Promise<OtlpReceiver> {
+  const spans: ReceivedSpan[] = [];
+  const requests: OtlpReceiver['requests'] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const contentType = String(req.headers['content-type'] ?? '');
+      requests.push({ path: req.url ?? '', contentType });
+      if (req.method !== 'POST' || req.url !== '/v1/traces' || !contentType.startsWith('application/json')) {
+        res.writeHead(415).end();
+        return;
+      }
+      try {
+        spans.push(...decodeOtlpJson(Buffer.concat(chunks).toString('utf8')));
+      } catch {
+        res.writeHead(400).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    spans,
+    requests,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -195,15 +195,11 @@ describe('the dashboard in headless Chromium', { skip: !existsSync(CHROMIUM) && 
       maxDurationMs: HANG_MS,
     });
     try {
-      await page.waitForFunction(
-        `(() => {
-          const fig = document.querySelector('[data-testid="chart-rps"]');
-          const summary = document.querySelector('[data-testid="summary-rps"]')?.textContent ?? '';
-          return Number(fig?.getAttribute('data-points')) > ${before} && /r\\d+ (?!0\\.00)\\d/.test(summary);
-        })()`,
-        undefined,
-        { timeout: HANG_MS, polling: 250 },
-      );
+      await until('the requests/s chart to show the load', async () => {
+        const points = Number(await chart.getAttribute('data-points'));
+        const summary = (await page.getByTestId('summary-rps').textContent()) ?? '';
+        return points > before && /r\d+ (?!0\.00)\d/.test(summary) ? summary : undefined;
+      });
     } finally {
       const result = await load.stop();
       assert.deepEqual(result.failures, []);
@@ -230,7 +226,7 @@ describe('the dashboard in headless Chromium', { skip: !existsSync(CHROMIUM) && 
     const replicas = [...new Set(await log.locator('.replica').allInnerTexts())];
     assert.ok(replicas.length >= 2, `lines of several replicas: ${replicas}`);
     const one = replicas[0]!;
-    await page.getByLabel('Replica').selectOption(one);
+    await page.getByLabel('Replica', { exact: true }).selectOption(one);
     await until('only its lines', async () => {
       const shown = await log.locator('.replica').allInnerTexts();
       return shown.length > 0 && shown.every((r) => r === one);

@@ -107,8 +107,8 @@ export function Title({ children }: { children: ComponentChildren }) {
   const ref = useRef<HTMLHeadingElement>(null);
   const path = usePath();
   useEffect(() => {
-    if (document.activeElement === document.body || document.activeElement === null || moved.current)
-      ref.current?.focus();
+    // Not on the first page of a load: the skip link comes first then.
+    if (moved.current) ref.current?.focus();
     moved.current = true;
   }, [path]);
   return (

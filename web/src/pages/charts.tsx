@@ -186,6 +186,8 @@ function appendPoint(h: MetricsHistory, revision: number, point: MetricsPoint): 
 function Chart({ def, history }: { def: ChartDef; history: MetricsHistory }) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
+  /** The first and last time of the data (seconds), read by the x scale's range. */
+  const bounds = useRef<[number, number]>([0, 1]);
   const series = def.series(history);
   const xs = [...new Set(series.flatMap((s) => [...s.values.keys()]))].sort((a, b) => a - b);
   const data: uPlot.AlignedData = [
@@ -193,23 +195,39 @@ function Chart({ def, history }: { def: ChartDef; history: MetricsHistory }) {
     ...series.map((s) => xs.map((t) => s.values.get(t) ?? null)),
   ];
   const shape = series.map((s) => s.label).join('|');
+  const now = Date.now() / 1000;
+  bounds.current = [data[0][0] ?? now - 60, data[0].at(-1) ?? now];
   const latest = series.map((s) => {
     const last = [...s.values.entries()].sort((a, b) => a[0] - b[0]).at(-1);
     return { label: s.label, value: last?.[1] ?? null };
   });
   const summary =
     series.length === 0
-      ? 'No data yet.'
+      ? def.id === 'errors'
+        ? 'No errors.'
+        : 'No data yet.'
       : `Latest: ${latest.map((l) => `${l.label} ${l.value === null ? 'no data' : round(l.value)} ${def.unit}`).join(', ')}.`;
 
   useEffect(() => {
-    if (!box.current) return;
+    if (!box.current || series.length === 0) return;
     plot.current?.destroy();
     const width = Math.max(280, box.current.clientWidth);
+    const stepS = history.stepMs / 1000;
     plot.current = new uPlot(
       {
         width,
         height: 180,
+        scales: {
+          // At least ten steps wide, so that the first points of a new history sit on a readable time axis.
+          x: {
+            time: true,
+            range: () => {
+              const xs = bounds.current;
+              return [Math.min(xs[0], xs[1] - 10 * stepS), xs[1]];
+            },
+          },
+          y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] },
+        },
         series: [
           {},
           ...series.map((s, i) => ({
@@ -217,7 +235,8 @@ function Chart({ def, history }: { def: ChartDef; history: MetricsHistory }) {
             stroke: COLOURS[i % COLOURS.length],
             width: 2,
             spanGaps: false,
-            points: { show: false },
+            // Dots while there are few points (a single point draws no line).
+            points: { show: (_u: uPlot, _s: number, i0: number, i1: number) => i1 - i0 < 30, size: 6 },
           })),
         ],
         axes: [{ stroke: '#333' }, { stroke: '#333', size: 50 }],
@@ -246,7 +265,13 @@ function Chart({ def, history }: { def: ChartDef; history: MetricsHistory }) {
       <figcaption>
         {def.title} <span class="muted">({def.unit})</span>
       </figcaption>
-      <div ref={box} class="plot" role="img" aria-label={`${def.title}. ${summary}`} />
+      {series.length === 0 ? (
+        <p class="plot empty">
+          {def.id === 'errors' ? 'No errors in the window.' : 'No data in the window.'}
+        </p>
+      ) : (
+        <div ref={box} class="plot" role="img" aria-label={`${def.title}. ${summary}`} />
+      )}
       <p class="summary" data-testid={`summary-${def.id}`}>
         {summary}
       </p>

@@ -107,10 +107,43 @@ export function LogsPage({ name }: { name: string }) {
         {shown.map((l, i) => (
           <li key={`${l.at}-${i}`} class={l.stream === 'stderr' ? 'stderr' : undefined}>
             <time dateTime={new Date(l.at).toISOString()}>{time(l.at)}</time>{' '}
-            <span class="replica">{l.replica}</span> <span class="line">{l.line}</span>
+            <span class="replica">{l.replica}</span> <LineText line={l.line} />
           </li>
         ))}
       </ol>
     </section>
   );
+}
+
+const LEVELS: Record<number, string> = {
+  10: 'TRACE',
+  20: 'DEBUG',
+  30: 'INFO',
+  40: 'WARN',
+  50: 'ERROR',
+  60: 'FATAL',
+};
+const QUIET = new Set(['level', 'time', 'msg', 'service', 'pid', 'hostname']);
+
+/** A JSON log line (pino) as its level, message and other fields; any other line as it is. */
+function LineText({ line }: { line: string }) {
+  if (line.startsWith('{')) {
+    try {
+      const fields = JSON.parse(line) as Record<string, unknown>;
+      const level = typeof fields.level === 'number' ? (LEVELS[fields.level] ?? String(fields.level)) : '';
+      const rest = Object.entries(fields)
+        .filter(([k]) => !QUIET.has(k))
+        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .join(' ');
+      return (
+        <span class="line">
+          {level && <span class={`level level-${level.toLowerCase()}`}>{level}</span>}{' '}
+          {String(fields.msg ?? '')} <span class="fields">{rest}</span>
+        </span>
+      );
+    } catch {
+      // not JSON after all
+    }
+  }
+  return <span class="line">{line}</span>;
 }

@@ -53,6 +53,7 @@ const files =
 
 if (explicit.length === 0 && !unitOnly) {
   step('type-check', 'npx', ['tsc', '-p', 'tsconfig.json']);
+  step('type-check the dashboard', 'npx', ['tsc', '-p', 'web/tsconfig.json']);
   step('lint', 'npx', ['biome', 'check', '.']);
 }
 

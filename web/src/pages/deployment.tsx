@@ -186,8 +186,8 @@ function RolloutPanel(props: {
             <Badge tone={rollout.phase === 'succeeded' ? 'ok' : rollout.phase === 'aborted' ? 'bad' : 'info'}>
               {rollout.phase}
             </Badge>{' '}
-            r{rollout.from} → r{rollout.to} ({rollout.strategy.kind}), started {ago(rollout.startedAt)}.{' '}
-            {rollout.message}
+            {active ? 'Rolling out' : 'Last rollout:'} r{rollout.from} → r{rollout.to} (
+            {rollout.strategy.kind}), started {ago(rollout.startedAt)}. {rollout.message}
           </p>
           <div class="progress">
             <span id="rollout-progress-label">Traffic on r{rollout.to}</span>

@@ -170,6 +170,11 @@ describe('the dashboard in headless Chromium', { skip: !existsSync(CHROMIUM) && 
         [2, 50],
       ],
     );
+    // Scale from the page: the API takes it and the page shows the new count.
+    await page.getByLabel('Replicas wanted').fill('2');
+    await page.getByRole('button', { name: 'Scale', exact: true }).click();
+    await page.getByTestId('announcer').filter({ hasText: 'Scaled iris to 2 replica(s)' }).waitFor();
+    await until('2 replicas wanted', async () => (await admin.getDeployment('iris')).replicas === 2);
     await shot('deployment-split');
     // The README's picture: the first screen of this page.
     if (process.env.FERRY_UPDATE_SCREENSHOTS === '1') {
@@ -262,7 +267,7 @@ describe('the dashboard in headless Chromium', { skip: !existsSync(CHROMIUM) && 
     await p.getByRole('link', { name: 'iris', exact: true }).click();
     await p.getByRole('heading', { level: 1, name: 'iris' }).waitFor();
     await p.getByTestId('replicas').waitFor();
-    for (const name of ['Apply split', 'Promote', 'Abort', 'Undo'])
+    for (const name of ['Apply split', 'Promote', 'Abort', 'Undo', 'Scale'])
       assert.equal(await p.getByRole('button', { name }).count(), 0, `no ${name} button`);
     assert.equal(await p.getByTestId('traffic-form').count(), 0);
     await shot('viewer-deployment', p);

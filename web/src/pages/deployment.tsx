@@ -99,7 +99,7 @@ export function DeploymentPage({ name, canWrite }: { name: string; canWrite: boo
       </dl>
       <RolloutPanel view={view} revisions={described.revisions} events={events} canWrite={canWrite} />
       <TrafficPanel view={view} revisions={described.revisions} canWrite={canWrite} />
-      <ReplicasPanel view={view} />
+      <ReplicasPanel view={view} canWrite={canWrite} />
       <RevisionsPanel view={view} revisions={described.revisions} />
       <ConditionsPanel view={view} />
       <section aria-labelledby="events-title">
@@ -416,11 +416,69 @@ function TrafficPanel(props: { view: DeploymentView; revisions: Revision[]; canW
 
 // ------------------------------------------------------------------------------------------------ replicas
 
-function ReplicasPanel({ view }: { view: DeploymentView }) {
+function ReplicasPanel({ view, canWrite }: { view: DeploymentView; canWrite: boolean }) {
   const replicas = [...view.replicaStatus].sort((a, b) => (a.name < b.name ? -1 : 1));
+  const [count, setCount] = useState(String(view.replicas));
+  const [base, setBase] = useState(view.replicas);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  if (base !== view.replicas) {
+    setBase(view.replicas);
+    setCount(String(view.replicas));
+  }
+  const valid = /^\d{1,4}$/.test(count.trim()) && Number(count) <= 1000;
+  const scale = async (e: Event) => {
+    e.preventDefault();
+    if (!valid) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const updated = await api<DeploymentView>(
+        'PUT',
+        `/v1/deployments/${encodeURIComponent(view.name)}/replicas`,
+        {
+          replicas: Number(count),
+        },
+      );
+      putDeployment(updated);
+      void refresh();
+      announce(`Scaled ${view.name} to ${updated.replicas} replica(s)`);
+    } catch (err) {
+      setError(describeError(err));
+      announce(`Scale refused: ${describeError(err)}`);
+    } finally {
+      setBusy(false);
+    }
+  };
   return (
     <section aria-labelledby="replicas-title" class="panel">
       <h2 id="replicas-title">Replicas</h2>
+      {canWrite && (
+        <form class="toolbar" onSubmit={scale} data-testid="scale-form">
+          <label for="replica-count">Replicas wanted</label>
+          <input
+            id="replica-count"
+            type="number"
+            inputMode="numeric"
+            min={0}
+            max={1000}
+            step={1}
+            value={count}
+            aria-invalid={valid ? undefined : true}
+            aria-describedby="scale-help"
+            onInput={(e) => setCount((e.target as HTMLInputElement).value)}
+          />
+          <button type="submit" disabled={busy || !valid || Number(count) === view.replicas}>
+            Scale
+          </button>
+          <span id="scale-help" class="muted">
+            {view.scaling
+              ? 'Autoscaled: the autoscaler moves it again within its bounds.'
+              : 'Same revision, no rollout.'}
+          </span>
+        </form>
+      )}
+      <ErrorBox error={error} />
       {replicas.length === 0 ? (
         <p class="muted">No replicas run{view.replicas === 0 ? ' (scaled to zero)' : ''}.</p>
       ) : (

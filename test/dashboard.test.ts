@@ -3,9 +3,10 @@
  * real platform in this process (process runtime, examples/iris, real gateway). Signs in, sees the deployment,
  * changes the traffic split in the page and sees the gateway split requests that way, watches the requests/s chart
  * move while a bounded load runs, follows logs filtered by replica, tries a viewer token (no controls, and the
- * API refuses it), and drives sign-in -> deployment -> traffic change with the keyboard only. Every page is
+ * API refuses it), drives sign-in -> deployment -> traffic change with the keyboard only, and rolls out a canary
+ * from the page, promotes it and undoes it. Every page is
  * saved as a screenshot in test-results/dashboard/ (git-ignored); with FERRY_UPDATE_SCREENSHOTS=1 the
- * deployment page also goes to docs/images/dashboard.png, which the README shows.
+ * deployment page with a canary waiting also goes to docs/images/dashboard.png, which the README shows.
  * Waits on conditions only (the page's elements, the gateway's answers), never on fixed sleeps.
  */
 import assert from 'node:assert/strict';
@@ -176,11 +177,7 @@ describe('the dashboard in headless Chromium', { skip: !existsSync(CHROMIUM) && 
     await page.getByTestId('announcer').filter({ hasText: 'Scaled iris to 2 replica(s)' }).waitFor();
     await until('2 replicas wanted', async () => (await admin.getDeployment('iris')).replicas === 2);
     await shot('deployment-split');
-    // The README's picture: the first screen of this page.
-    if (process.env.FERRY_UPDATE_SCREENSHOTS === '1') {
-      mkdirSync(join(ROOT, 'docs', 'images'), { recursive: true });
-      await page.screenshot({ path: README_IMAGE });
-    }
+
     assert.ok(split);
   });
 
@@ -329,6 +326,45 @@ describe('the dashboard in headless Chromium', { skip: !existsSync(CHROMIUM) && 
     });
     await shot('keyboard-split', p);
     await ctx.close();
+  });
+
+  test('a canary rolled out from the page waits at its step, is promoted, then undone', async () => {
+    await page.goto(`${ui}deployments/iris`);
+    await page.getByRole('heading', { level: 1, name: 'iris' }).waitFor();
+    await page.getByLabel('Set variable').fill('DEMO_STEP');
+    await page.getByLabel('to', { exact: true }).fill('canary');
+    await page.getByLabel('Strategy').selectOption('canary');
+    await page.getByLabel('Canary steps (%)').fill('50');
+    await page.getByRole('button', { name: 'Roll out' }).click();
+    await page.getByTestId('announcer').filter({ hasText: 'Rolling out revision 3 (canary)' }).waitFor();
+    const rollout = page.getByTestId('rollout');
+    await rollout.filter({ hasText: 'paused' }).waitFor({ timeout: HANG_MS });
+    await page.getByTestId('timeline').getByText('RolloutPaused').first().waitFor();
+    assert.equal(await page.getByRole('progressbar').getAttribute('aria-valuenow'), '50');
+    await shot('canary-paused');
+    // The README's picture: the first screen of this page, a canary waiting at 50%.
+    if (process.env.FERRY_UPDATE_SCREENSHOTS === '1') {
+      mkdirSync(join(ROOT, 'docs', 'images'), { recursive: true });
+      await page.evaluate('window.scrollTo(0, 0)');
+      await page.screenshot({ path: README_IMAGE });
+    }
+    await page.getByRole('button', { name: 'Promote' }).click();
+    await until(
+      'the canary promoted to 100%',
+      async () => (await admin.rollout('iris'))?.phase === 'succeeded',
+    );
+    await rollout.filter({ hasText: 'succeeded' }).waitFor({ timeout: HANG_MS });
+    // Undo: the revision before (r2's spec) comes back as r4.
+    await page.getByRole('button', { name: 'Undo' }).click();
+    await page
+      .getByTestId('announcer')
+      .filter({ hasText: /^Undo: / })
+      .waitFor();
+    await until('undone as revision 4', async () => {
+      const r = await admin.rollout('iris');
+      return r?.to === 4 && r.phase === 'succeeded';
+    });
+    await shot('undone');
   });
 
   test('no errors in the browser console, no CSP violation', () => {

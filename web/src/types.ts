@@ -79,6 +79,7 @@ export interface DeploymentView {
   model: string;
   versionRef: string;
   replicas: number;
+  env: Record<string, string>;
   public: boolean;
   scaling: Record<string, unknown> | null;
   revision: number;

@@ -11,7 +11,15 @@ import { ago, dateTime, health, readyOf, split, time } from '../format.ts';
 import { putDeployment, refresh, useLive } from '../live.ts';
 import { Link } from '../router.tsx';
 import { announce } from '../status.tsx';
-import type { DeploymentView, DescribeView, EventRecord, Revision, Rollout } from '../types.ts';
+import type {
+  DeploymentView,
+  DescribeView,
+  EventRecord,
+  Model,
+  Revision,
+  Rollout,
+  Strategy,
+} from '../types.ts';
 
 export function DeploymentPage({ name, canWrite }: { name: string; canWrite: boolean }) {
   const live = useLive();
@@ -99,6 +107,7 @@ export function DeploymentPage({ name, canWrite }: { name: string; canWrite: boo
       </dl>
       <RolloutPanel view={view} revisions={described.revisions} events={events} canWrite={canWrite} />
       <TrafficPanel view={view} revisions={described.revisions} canWrite={canWrite} />
+      {canWrite && <NewRevisionPanel view={view} />}
       <ReplicasPanel view={view} canWrite={canWrite} />
       <RevisionsPanel view={view} revisions={described.revisions} />
       <ConditionsPanel view={view} />
@@ -581,6 +590,150 @@ function ConditionsPanel({ view }: { view: DeploymentView }) {
           </li>
         ))}
       </ul>
+    </section>
+  );
+}
+
+// ------------------------------------------------------------------------------------------------ new revision
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * A new revision, rolled out: another version of the model and/or one environment variable set, with the rolling
+ * strategy or a canary whose steps each wait for promote (PATCH /v1/deployments/{name}).
+ */
+function NewRevisionPanel({ view }: { view: DeploymentView }) {
+  const [versions, setVersions] = useState<string[]>([]);
+  const [version, setVersion] = useState(view.versionRef);
+  const [envName, setEnvName] = useState('');
+  const [envValue, setEnvValue] = useState('');
+  const [kind, setKind] = useState<'rolling' | 'canary'>('canary');
+  const [steps, setSteps] = useState('20, 50');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    get<Model>(`/v1/models/${encodeURIComponent(view.model)}`).then(
+      (m) => setVersions([...Object.keys(m.aliases), ...m.versions.map((v) => v.version)]),
+      () => setVersions([view.versionRef]),
+    );
+  }, [view.model]);
+  const percents = steps
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  const problem =
+    envName !== '' && !ENV_NAME.test(envName)
+      ? 'A variable name is letters, digits and _, not starting with a digit.'
+      : kind === 'canary' &&
+          (percents.length === 0 || percents.some((p) => !/^\d{1,3}$/.test(p) || +p < 1 || +p > 100))
+        ? 'Canary steps are percentages from 1 to 100, separated by commas.'
+        : version === view.versionRef && (envName === '' || view.env[envName] === envValue)
+          ? 'Pick another version or set a variable: the same spec makes no new revision.'
+          : null;
+  const rollingOut =
+    view.rollout !== null && (view.rollout.phase === 'progressing' || view.rollout.phase === 'paused');
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    if (problem) return;
+    setBusy(true);
+    setError(null);
+    const strategy: Strategy =
+      kind === 'rolling'
+        ? { kind: 'rolling' }
+        : { kind: 'canary', steps: percents.map((p) => ({ percent: Number(p) })) };
+    try {
+      const updated = await api<DeploymentView>('PATCH', `/v1/deployments/${encodeURIComponent(view.name)}`, {
+        ...(version === view.versionRef ? {} : { version }),
+        ...(envName === '' ? {} : { env: { ...view.env, [envName]: envValue } }),
+        strategy,
+      });
+      putDeployment(updated);
+      void refresh();
+      announce(`Rolling out revision ${updated.revision} (${kind})`);
+    } catch (err) {
+      setError(describeError(err));
+      announce(`Roll-out refused: ${describeError(err)}`);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section aria-labelledby="new-revision-title" class="panel">
+      <h2 id="new-revision-title">Roll out a new revision</h2>
+      <form class="new-revision" onSubmit={submit} data-testid="new-revision">
+        <fieldset disabled={busy}>
+          <legend class="sr-only">What changes, and how it rolls out</legend>
+          <span class="field">
+            <label for="nr-version">Version</label>
+            <select
+              id="nr-version"
+              value={version}
+              onChange={(e) => setVersion((e.target as HTMLSelectElement).value)}
+            >
+              {[...new Set([view.versionRef, ...versions])].map((v) => (
+                <option key={v} value={v}>
+                  {v}
+                  {v === view.versionRef ? ' (now)' : ''}
+                </option>
+              ))}
+            </select>
+          </span>
+          <span class="field">
+            <label for="nr-env-name">Set variable</label>
+            <input
+              id="nr-env-name"
+              placeholder="NAME"
+              value={envName}
+              spellcheck={false}
+              onInput={(e) => setEnvName((e.target as HTMLInputElement).value.trim())}
+            />
+          </span>
+          <span class="field">
+            <label for="nr-env-value">to</label>
+            <input
+              id="nr-env-value"
+              value={envValue}
+              onInput={(e) => setEnvValue((e.target as HTMLInputElement).value)}
+            />
+          </span>
+          <span class="field">
+            <label for="nr-strategy">Strategy</label>
+            <select
+              id="nr-strategy"
+              value={kind}
+              onChange={(e) => setKind((e.target as HTMLSelectElement).value as 'rolling' | 'canary')}
+            >
+              <option value="canary">canary</option>
+              <option value="rolling">rolling</option>
+            </select>
+          </span>
+          {kind === 'canary' && (
+            <span class="field">
+              <label for="nr-steps">Canary steps (%)</label>
+              <input
+                id="nr-steps"
+                value={steps}
+                aria-describedby="nr-help"
+                onInput={(e) => setSteps((e.target as HTMLInputElement).value)}
+              />
+            </span>
+          )}
+          <button type="submit" disabled={problem !== null || rollingOut}>
+            Roll out
+          </button>
+        </fieldset>
+        <p id="nr-help" class={problem ? 'muted invalid' : 'muted'} aria-live="polite">
+          {rollingOut
+            ? 'A rollout is in progress: promote or abort it first.'
+            : (problem ??
+              (kind === 'canary'
+                ? 'Each canary step waits for Promote; Abort goes back.'
+                : 'Replica by replica.'))}
+        </p>
+      </form>
+      <ErrorBox error={error} />
     </section>
   );
 }

@@ -28,4 +28,20 @@ if (!isFresh()) {
     entry = new URL('../src/cli/main.ts', import.meta.url).href;
   }
 }
+// `ferry up` serves the dashboard (dist/web) and `ferry ui` points at it: build it when web/ changed. Other
+// commands never need it (and do not pay the check).
+if (process.argv[2] === 'up' || process.argv[2] === 'ui') {
+  const { buildWeb, isWebFresh } = await import('../scripts/build-web.mjs');
+  if (!isWebFresh()) {
+    process.stderr.write('building the dashboard (once)...\n');
+    try {
+      await buildWeb();
+    } catch (error) {
+      // The platform still runs; /ui/ then says the dashboard is not built and how to build it.
+      process.stderr.write(
+        `could not build the dashboard into dist/web (${error?.message ?? error}); the API and the CLI work without it\n`,
+      );
+    }
+  }
+}
 await import(entry);

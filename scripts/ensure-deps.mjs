@@ -2,9 +2,12 @@
 // Installs what Ferry needs on a fresh clone, and nothing when it is already there.
 // - npm packages (the locked versions), with onnxruntime-node's GPU download skipped (it targets a host we cannot reach);
 // - the CLI compiled to dist/cli (scripts/build-cli.mjs; bin/ferry.js would otherwise build it on its first start);
+// - the dashboard built into dist/web (scripts/build-web.mjs; bin/ferry.js builds it for `up` and `ui` when stale);
 // - with --test: what the test suite needs from the system: Debian's docker.io, docker-registry (the tests
 //   start their own on 127.0.0.1), apache2-utils (htpasswd), strace (test/hot-path-budget.test.ts), and for the
 //   swarm tests (as root) iproute2 and busybox-static's binary (downloaded into .ferry/cache, not installed);
+//   Debian's chromium for the dashboard's end-to-end test (test/dashboard.test.ts drives /usr/bin/chromium
+//   with playwright-core; no browser is downloaded).
 //   Debian's prometheus (test/prometheus.test.ts starts it itself, on a free loopback port; as root).
 //   scripts/test.mjs then makes sure an engine answers (starting one when needed).
 // Plain JavaScript on purpose: it must run before any dependency is installed.
@@ -49,12 +52,23 @@ if (sqliteCheck.status !== 0) run('npm', ['rebuild', 'better-sqlite3'], { ONNXRU
 // After the packages: the build needs esbuild. isFresh() itself needs nothing installed.
 const { isFresh } = await import('./build-cli.mjs');
 if (!isFresh()) run(process.execPath, [join(root, 'scripts', 'build-cli.mjs')]);
+// The dashboard (web/ -> dist/web, served by the control plane at /ui/), built with vite.
+const { isWebFresh } = await import('./build-web.mjs');
+if (!isWebFresh()) run(process.execPath, [join(root, 'scripts', 'build-web.mjs')]);
 
 if (process.argv.includes('--test')) {
   run(process.execPath, [join(root, 'scripts', 'ensure-docker.mjs'), '--install-only']);
   // test/hot-path-budget.test.ts counts the server's system calls with strace.
   if (spawnSync('strace', ['-V']).error)
     await aptInstall((l) => console.error(`[ferry setup] ${l}`), ['strace']);
+  // test/dashboard.test.ts drives Debian's Chromium (playwright-core, executablePath /usr/bin/chromium).
+  if (!existsSync('/usr/bin/chromium')) {
+    if (process.getuid?.() === 0) await aptInstall((l) => console.error(`[ferry setup] ${l}`), ['chromium']);
+    else
+      console.error(
+        '[ferry setup] /usr/bin/chromium is missing and this is not root: test/dashboard.test.ts will be skipped (apt-get install chromium)',
+      );
+  }
   // test/prometheus.test.ts scrapes a running platform with Debian's Prometheus (/usr/bin/prometheus), which it
   // starts and stops itself: the package's service is not used (and policy-rc.d keeps it from starting).
   if (!existsSync('/usr/bin/prometheus')) {

@@ -40,6 +40,9 @@ function step(label, command, commandArgs) {
 // Tests run bin/ferry.js: build the CLI now (when a source changed) rather than in the first test that runs it.
 const { isFresh } = await import('./build-cli.mjs');
 if (!isFresh()) step('build the CLI', process.execPath, [join(root, 'scripts', 'build-cli.mjs')]);
+// The platform tests serve the dashboard (dist/web) and test/dashboard.test.ts drives it.
+const { isWebFresh } = await import('./build-web.mjs');
+if (!isWebFresh()) step('build the dashboard', process.execPath, [join(root, 'scripts', 'build-web.mjs')]);
 
 const files =
   explicit.length > 0
@@ -50,6 +53,7 @@ const files =
 
 if (explicit.length === 0 && !unitOnly) {
   step('type-check', 'npx', ['tsc', '-p', 'tsconfig.json']);
+  step('type-check the dashboard', 'npx', ['tsc', '-p', 'web/tsconfig.json']);
   step('lint', 'npx', ['biome', 'check', '.']);
 }
 

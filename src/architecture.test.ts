@@ -80,3 +80,24 @@ test('every module folder under src/ has a rule', () => {
   for (const folder of folders)
     assert.ok(folder in ALLOWED, `src/${folder} has no rule in architecture.test.ts`);
 });
+
+test('web/ (the dashboard) imports nothing outside web/: it talks to the control plane over HTTP only', () => {
+  const web = join(src, '..', 'web');
+  const files = (function walk(dir: string): string[] {
+    return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+      const path = join(dir, e.name);
+      if (e.isDirectory()) return e.name === 'node_modules' ? [] : walk(path);
+      return /\.(ts|tsx|mjs|js)$/.test(e.name) ? [path] : [];
+    });
+  })(web);
+  assert.ok(files.length > 0, 'web/ has sources');
+  const violations: string[] = [];
+  for (const file of files) {
+    const text = readFileSync(file, 'utf8');
+    for (const match of text.matchAll(/(?:from|import)\s*\(?\s*'(\.[^']+)'/g)) {
+      const target = resolve(dirname(file), match[1]!);
+      if (!target.startsWith(`${web}/`)) violations.push(`${relative(web, file)} imports ${match[1]}`);
+    }
+  }
+  assert.deepEqual(violations, []);
+});

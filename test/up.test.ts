@@ -49,6 +49,29 @@ for (const runtime of ['process', 'docker'] as const) {
       pid = context.pid as number;
       assert.ok(pidAlive(pid), 'the platform runs in the background after up returns');
 
+      // The dashboard: its URL printed (signed in, since up made the token), served by the API; ferry ui prints it.
+      assert.ok(up.stdout.includes(`Dashboard: ${context.apiUrl}/ui/`), up.stdout);
+      assert.ok(
+        up.stdout.includes(`${context.apiUrl}/ui/#token=${encodeURIComponent(context.token)}`),
+        up.stdout,
+      );
+      const page = await fetch(`${context.apiUrl}/ui/`);
+      assert.equal(page.status, 200);
+      assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+      assert.match(
+        await page.text(),
+        /<script type="module" crossorigin src="\/ui\/assets\/index-[\w-]+\.js">/,
+      );
+      const ui = await runCli(['ui'], { env });
+      assert.equal(ui.code, 0, ui.stderr);
+      assert.ok(ui.stdout.includes(`Dashboard: ${context.apiUrl}/ui/`), ui.stdout);
+      assert.ok(!ui.stdout.includes(context.token), 'ferry ui prints no token unless asked');
+      const signedIn = await runCli(['ui', '--with-token'], { env });
+      assert.equal(
+        signedIn.stdout.trim(),
+        `${context.apiUrl}/ui/#token=${encodeURIComponent(context.token)}`,
+      );
+
       // The printed curl, run as printed.
       const curl = up.stdout.split('\n').find((l) => l.trim().startsWith('curl '));
       assert.ok(curl, up.stdout);

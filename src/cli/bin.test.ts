@@ -102,6 +102,26 @@ describe('bin/ferry.js', () => {
     assert.equal(workerEdited.stderr.split('\n')[0], BUILDING);
   });
 
+  test('up and ui build the dashboard (dist/web) when web/ changed; other commands never look', async () => {
+    const dir = copyOfSources('web');
+    for (const part of ['web', join('scripts', 'build-web.mjs')])
+      cpSync(join(ROOT, part), join(dir, part), { recursive: true });
+    const bin = join(dir, 'bin', 'ferry.js');
+    const ui = () => run(process.execPath, [bin, 'ui', '--api', 'http://127.0.0.1:1'], { cwd: dir });
+    const first = await ui();
+    assert.equal(first.code, 0, first.stderr);
+    assert.ok(first.stderr.includes('building the dashboard (once)...'), first.stderr);
+    assert.match(first.stdout, /^Dashboard: http:\/\/127\.0\.0\.1:1\/ui\/$/m);
+    assert.match(readFileSync(join(dir, 'dist', 'web', 'index.html'), 'utf8'), /\/ui\/assets\/index-/);
+    assert.ok(!(await ui()).stderr.includes('dashboard'), 'a fresh build is used as is');
+
+    const main = join(dir, 'web', 'src', 'main.tsx');
+    writeFileSync(main, `${readFileSync(main, 'utf8')}// edited\n`);
+    const other = await run(process.execPath, [bin, '--version'], { cwd: dir });
+    assert.ok(!other.stderr.includes('dashboard'), other.stderr);
+    assert.ok((await ui()).stderr.includes('building the dashboard (once)...'));
+  });
+
   test('sources that do not compile: exit 1 naming the file and line, nothing runs', async () => {
     const dir = copyOfSources('broken');
     writeFileSync(join(dir, 'src', 'cli', 'secrets.ts'), 'export const = ;\n');

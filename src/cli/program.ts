@@ -21,6 +21,7 @@ import { registerServe } from './serve.ts';
 import { registerTenants } from './tenant.ts';
 import { registerTest } from './test.ts';
 import { registerTop } from './top.ts';
+import { registerUi } from './ui.ts';
 import { registerUp } from './up.ts';
 
 export function buildProgram(): Command {
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerPredict(program);
   registerTest(program);
   registerUp(program);
+  registerUi(program);
   registerImage(program);
   registerDeploy(program);
   registerPlatform(program);

@@ -17,6 +17,7 @@ import type { RuntimeChoice } from '../platform/index.ts';
 import type { Runtime, RuntimeKind } from '../runtime/index.ts';
 import { type FerryContext, ferryHomeDir, readContext, writeContext } from './context.ts';
 import { action, cliCommand, EXIT_USAGE, intOption } from './output.ts';
+import { dashboardUrl } from './ui.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -379,12 +380,17 @@ function printUp(ctx: FerryContext & { fresh?: boolean }, home: string): void {
     `Ferry is up (runtime: ${ctx.runtime})`,
     `  API:      ${ctx.apiUrl}   (OpenAPI: ${ctx.apiUrl}/openapi.json)`,
     `  Gateway:  ${ctx.gatewayUrl}   (models at ${ctx.gatewayUrl}/v2/models/<deployment>/infer)`,
+    `  Dashboard: ${dashboardUrl(ctx.apiUrl)}`,
   ];
   if (ctx.fresh) {
     lines.push(`  Admin token (shown once; only its hash is stored): ${ctx.token}`);
     lines.push(`  The ferry CLI uses it from ${join(home, 'context.json')} (mode 0600).`);
+    lines.push(`  Signed in as admin (the token rides in the #fragment, never sent to a server):`);
+    lines.push(`    ${dashboardUrl(ctx.apiUrl, ctx.token)}`);
   } else {
-    lines.push(`  The ferry CLI's token is in ${join(home, 'context.json')}.`);
+    lines.push(
+      `  The ferry CLI's token is in ${join(home, 'context.json')}; ${cliCommand()} ui --open signs a browser in.`,
+    );
   }
   lines.push(`  Stop with: ${cliCommand()} down`);
   process.stdout.write(`${lines.join('\n')}\n`);

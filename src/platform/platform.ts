@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import {
   ArtifactStore,
@@ -72,7 +73,12 @@ export interface PlatformOptions {
   drainTimeoutMs?: number;
   stopGraceMs?: number;
   resyncMs?: number;
+  /** The built dashboard served at /ui/ (default: dist/web of this checkout, scripts/build-web.mjs). */
+  uiDir?: string;
 }
+
+/** dist/web beside src/ (import.meta.url is the source file's URL in the compiled CLI too). */
+export const DEFAULT_UI_DIR = fileURLToPath(new URL('../../dist/web', import.meta.url));
 
 export interface Platform {
   apiUrl: string;
@@ -383,6 +389,7 @@ async function startApi(
     ...(parts.gatewayRoutes ? { gatewayRoutes: parts.gatewayRoutes } : {}),
     ...(parts.gatewayLoad ? { gatewayLoad: parts.gatewayLoad } : {}),
     logger: opts.logger ? opts.logger.child({ component: 'api' }) : false,
+    ui: { dir: opts.uiDir ?? DEFAULT_UI_DIR },
   });
   const apiPort = opts.apiPort ?? DEFAULT_API_PORT;
   const apiUrl = await api

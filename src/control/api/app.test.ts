@@ -780,7 +780,7 @@ describe('openapi', () => {
       for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, unknown>>)) {
         for (const method of Object.keys(ops)) documented.push(`${method.toUpperCase()} ${path}`);
       }
-      assert.equal(registered.length, 50, `routes seen: ${registered.join(', ')}`);
+      assert.equal(registered.length, 51, `routes seen: ${registered.join(', ')}`);
       assert.deepEqual([...documented].sort(), [...registered].sort());
 
       assert.deepEqual(doc.components.securitySchemes.bearer, {

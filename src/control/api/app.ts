@@ -40,6 +40,7 @@ import { PlatformStreams } from './platform-stream.ts';
 import { type Access, type ApiDeps, ROLES_FOR, ROUTES, type RouteDef } from './routes.ts';
 import type { Info } from './schemas.ts';
 import { scopeOf, unscopeText } from './tenant-scope.ts';
+import { registerUi } from './ui.ts';
 
 export interface ControlApiOptions {
   store: Store;
@@ -66,6 +67,8 @@ export interface ControlApiOptions {
    */
   gatewayRoutes?: ApiDeps['gatewayRoutes'];
   gatewayLoad?: ApiDeps['gatewayLoad'];
+  /** The built dashboard (dist/web), served at /ui/ (ui.ts); without it /ui answers 404. */
+  ui?: { dir: string };
   /** The metrics history (metrics-history/); without it GET /v1/deployments/{name}/metrics answers 404. */
   metricsHistory?: ApiDeps['metricsHistory'];
 }
@@ -204,7 +207,9 @@ export function buildControlApi(opts: ControlApiOptions): FastifyInstance {
   });
 
   app.addHook('onSend', (_request, reply, payload, done) => {
-    for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.header(name, value);
+    // The dashboard's files (ui.ts) set their own policy and caching; everything else gets these.
+    for (const [name, value] of Object.entries(SECURITY_HEADERS))
+      if (!reply.hasHeader(name)) reply.header(name, value);
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     done(null, payload);
   });
@@ -216,6 +221,8 @@ export function buildControlApi(opts: ControlApiOptions): FastifyInstance {
       instance.addContentTypeParser(type, (_request, payload, done) => done(null, payload));
     for (const def of ROUTES) registerRoute(instance, def, deps);
   });
+  const ui = opts.ui;
+  if (ui) app.register(async (instance) => registerUi(instance, ui.dir));
   return app;
 }
 

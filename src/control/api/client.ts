@@ -37,6 +37,7 @@ import type {
   TenantView,
   TokenRole,
   UpdateInput,
+  WhoAmI,
 } from './schemas.ts';
 
 export interface ControlClientOptions {
@@ -82,6 +83,10 @@ export class ControlClient {
   }
   info(): Promise<Info> {
     return this.#json('GET', '/v1/info');
+  }
+  /** The caller: its token's name, role, tenant and access levels. */
+  whoami(): Promise<WhoAmI> {
+    return this.#json('GET', '/v1/whoami');
   }
   openapi(): Promise<Record<string, unknown>> {
     return this.#json('GET', '/openapi.json');

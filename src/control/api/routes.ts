@@ -84,6 +84,8 @@ import {
   TrafficSchema,
   UndoBody,
   UpdateBody,
+  type WhoAmI,
+  WhoAmISchema,
 } from './schemas.ts';
 import { type Scope, unscope } from './tenant-scope.ts';
 
@@ -321,6 +323,28 @@ export const ROUTES: readonly RouteDef[] = [
     status: 200,
     response: { schema: InfoSchema },
     handler: ({ deps }) => deps.info,
+  }),
+
+  route({
+    method: 'GET',
+    url: '/v1/whoami',
+    access: 'read',
+    operationId: 'whoami',
+    summary: "The caller: its token's name and role, its tenant, and the access levels the role has",
+    tag: 'system',
+    status: 200,
+    response: { schema: WhoAmISchema },
+    handler: ({ request }): WhoAmI => {
+      const caller = callerOf(request)!;
+      const levels = ['read', 'write', 'admin', 'platform'] as const;
+      return {
+        name: caller.name,
+        role: caller.role,
+        home: caller.home,
+        tenant: caller.tenant,
+        access: levels.filter((level) => ROLES_FOR[level].includes(caller.role)),
+      };
+    },
   }),
 
   // ---- Prometheus (docs/prometheus.md)

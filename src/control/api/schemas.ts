@@ -389,6 +389,20 @@ export const InfoSchema = component(
   }),
 );
 
+export const WhoAmISchema = component(
+  'WhoAmI',
+  z.object({
+    name: z.string().describe("the token's name (never the token)"),
+    role: z.string(),
+    home: z.string().describe('the tenant the token belongs to'),
+    tenant: z.string().describe('the tenant this request acts in (X-Ferry-Tenant for a platform admin)'),
+    access: z
+      .array(z.enum(['read', 'write', 'admin', 'platform']))
+      .describe('the access levels the role has (ROLES_FOR): what a client such as the dashboard offers'),
+  }),
+);
+export type WhoAmI = z.infer<typeof WhoAmISchema>;
+
 export const VersionSpecSchema = component(
   'VersionSpec',
   z.object({

@@ -26,13 +26,21 @@ import {
 import { platformLabels } from '../control/labels.ts';
 import { MetricsHistory } from '../control/metrics-history/index.ts';
 import { FerryError } from '../core/errors.ts';
-import { otelEnv, startTracing } from '../core/tracing.ts';
+import { OTLP_SOCKET_ENV, otelEnv, otlpTraceHeaders, startTracing, tracingConfig } from '../core/tracing.ts';
 import { FERRY_VERSION } from '../core/version.ts';
 import { createGateway, type Gateway } from '../gateway/index.ts';
 import { onnxRuntimePackageDirs } from '../image/bundle.ts';
 import { createEngine, type Engine } from '../image/engine/index.ts';
 import { ensureEngineImage, pinImage } from '../image/provision.ts';
-import { DockerRuntime, ProcessRuntime, type RevisionRuntime, type Runtime } from '../runtime/index.ts';
+import {
+  CONTAINER_SOCKET_DIR,
+  DockerRuntime,
+  OTLP_RELAY_FILE,
+  type OtlpRelayTarget,
+  ProcessRuntime,
+  type RevisionRuntime,
+  type Runtime,
+} from '../runtime/index.ts';
 import { DEFAULT_API_PORT, DEFAULT_GATEWAY_PORT } from './defaults.ts';
 
 export type RuntimeChoice = 'auto' | 'process' | 'docker' | 'swarm';
@@ -99,10 +107,18 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   if (opts.runtime === 'swarm') return startSwarmPlatform(opts);
   const host = opts.host ?? '127.0.0.1';
   mkdirSync(opts.home, { recursive: true, mode: 0o700 });
-  const { runtime, engine } = await chooseRuntime(opts.runtime ?? 'auto', opts.home);
+  // Tracing (docs/tracing.md): docker replicas export through a relay to the gateway's endpoint.
+  const otlpRelay = relayTarget(process.env);
+  const { runtime, engine } = await chooseRuntime(opts.runtime ?? 'auto', opts.home, {
+    ...(otlpRelay === undefined ? {} : { otlpRelay }),
+    ...(opts.logger ? { logger: opts.logger.child({ component: 'runtime' }) } : {}),
+  });
   const store = openStore(join(opts.home, 'state.db'));
   if (runtime.kind === 'process' && process.getuid?.() === 0) letReplicasThrough(opts.home);
-  const cleanups: Array<() => Promise<void> | void> = [() => store.close()];
+  const closeRelays = async () => {
+    if (runtime instanceof DockerRuntime) await runtime.closeRelays();
+  };
+  const cleanups: Array<() => Promise<void> | void> = [() => store.close(), closeRelays];
   try {
     // A request held at zero replicas wakes the controller at once (the autoscaler starts one); bound late, as
     // the controller is made after the gateway it routes to.
@@ -122,8 +138,13 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     cleanups.unshift(() => gateway.close());
     const controller = await startController(opts, store, cleanups, {
       runtime,
-      // Process replicas export their own spans; Docker replicas have no network to do it (docs/tracing.md).
-      ...(runtime.kind === 'process' ? { replicaEnv: replicaTracingEnv(process.env) } : {}),
+      // Process replicas export their own spans; sealed docker replicas through their relay (docs/tracing.md).
+      replicaEnv:
+        runtime.kind === 'process'
+          ? replicaTracingEnv(process.env)
+          : otlpRelay === undefined
+            ? {}
+            : sealedReplicaTracingEnv(process.env),
       routes: gateway,
       load: gateway,
       gatewayUrl,
@@ -155,6 +176,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         await metricsHistory.stop();
         await controller.stop({ removeReplicas });
         await gateway.close();
+        await closeRelays();
         store.close();
       },
     };
@@ -273,6 +295,34 @@ type ControllerParts = Pick<
 function replicaTracingEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   const { OTEL_SERVICE_NAME: _gateway, ...rest } = otelEnv(env);
   return rest;
+}
+
+/**
+ * Where docker replicas' relays forward (docs/tracing.md): the endpoint the platform's own gateway exports to,
+ * with the headers it sends (OTEL_EXPORTER_OTLP_HEADERS, _TRACES_HEADERS); undefined when tracing is off.
+ */
+function relayTarget(env: NodeJS.ProcessEnv): OtlpRelayTarget | undefined {
+  const config = tracingConfig(env, 'ferry-gateway');
+  if (config === null) return undefined;
+  return { url: config.url, headers: otlpTraceHeaders(env) };
+}
+
+/** The exporter's variables a sealed replica may have: none that names a place or carries a credential. */
+const SEALED_EXPORTER_VARIABLES = /^OTEL_EXPORTER_OTLP_(TRACES_)?(TIMEOUT|COMPRESSION|PROTOCOL)$/;
+
+/**
+ * A docker replica's tracing variables: the process replicas' (replicaTracingEnv) without any
+ * OTEL_EXPORTER_OTLP_* but the timeout, compression and protocol (no endpoint, no headers: the credentials stay
+ * here, the relay adds them; no certificate paths of this machine), and instead the relay's socket
+ * (FERRY_OTLP_SOCKET, /run/ferry/otlp.sock) with a nominal endpoint that gives the request's path.
+ */
+export function sealedReplicaTracingEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(replicaTracingEnv(env)))
+    if (!key.startsWith('OTEL_EXPORTER_OTLP_') || SEALED_EXPORTER_VARIABLES.test(key)) out[key] = value;
+  out.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = 'http://localhost/v1/traces';
+  out[OTLP_SOCKET_ENV] = `${CONTAINER_SOCKET_DIR}/${OTLP_RELAY_FILE}`;
+  return out;
 }
 
 /** The controller on this store, started (the first pass adopts what runs). */
@@ -429,6 +479,7 @@ function throwListenError(error: unknown, what: string, host: string, port: numb
 export async function chooseRuntime(
   choice: RuntimeChoice,
   home: string,
+  docker: { otlpRelay?: OtlpRelayTarget; logger?: Logger } = {},
 ): Promise<{ runtime: Runtime; engine: Engine | undefined }> {
   const engine = createEngine();
   const answered = await Promise.race([
@@ -443,7 +494,19 @@ export async function chooseRuntime(
     engine: answered ? engine : undefined,
   });
   if (choice === 'process') return processRuntime();
-  if (answered) return { runtime: new DockerRuntime(engine, { socketDir: join(home, 'sockets') }), engine };
+  if (answered) {
+    const { otlpRelay, logger } = docker;
+    const runtime = new DockerRuntime(engine, {
+      socketDir: join(home, 'sockets'),
+      ...(otlpRelay === undefined ? {} : { otlpRelay }),
+      onRelayError: (dir, error) =>
+        logger?.warn(
+          { err: error, dir },
+          'cannot open the OTLP relay of a replica: its spans are not exported',
+        ),
+    });
+    return { runtime, engine };
+  }
   if (choice === 'docker') {
     throw new FerryError(
       'FERRY_ENGINE_FAILED',

@@ -207,6 +207,7 @@ async function startSwarmPlatform(opts: PlatformOptions): Promise<Platform> {
         hint: 'Pass --advertise-address <an address of this machine the nodes reach> (and --host to listen on it).',
       },
     );
+  const gatewayEnv = swarmGatewayTracingEnv(process.env);
   mkdirSync(opts.home, { recursive: true, mode: 0o700 });
   const store = openStore(join(opts.home, 'state.db'));
   const cleanups: Array<() => Promise<void> | void> = [() => store.close()];
@@ -222,6 +223,7 @@ async function startSwarmPlatform(opts: PlatformOptions): Promise<Platform> {
         home: opts.home,
         store,
         platformLabels: platformLabels(platformId(opts.home)),
+        ...(gatewayEnv === undefined ? {} : { gatewayEnv }),
       },
       opts.onProgress ?? (() => {}),
     );
@@ -323,6 +325,27 @@ export function sealedReplicaTracingEnv(env: NodeJS.ProcessEnv): Record<string, 
   out.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = 'http://localhost/v1/traces';
   out[OTLP_SOCKET_ENV] = `${CONTAINER_SOCKET_DIR}/${OTLP_RELAY_FILE}`;
   return out;
+}
+
+/**
+ * The swarm gateway service's tracing variables: all of the platform's OTEL_* (the gateway exports from the
+ * nodes, over its egress network), or undefined when tracing is off. An endpoint on a loopback address names
+ * each gateway container itself there: refused, as an API address on loopback is.
+ */
+function swarmGatewayTracingEnv(env: NodeJS.ProcessEnv): Record<string, string> | undefined {
+  const config = tracingConfig(env, 'ferry-gateway');
+  if (config === null) return undefined;
+  otlpTraceHeaders(env); // malformed headers: an error now, not a gateway that cannot export
+  const host = new URL(config.url).hostname;
+  if (/^(127\.|localhost$|\[::1\]$)/.test(host))
+    throw new FerryError(
+      'FERRY_BAD_REQUEST',
+      `The swarm's gateways cannot export spans to ${config.url}: on the nodes, ${host} is each gateway's own loopback`,
+      {
+        hint: 'Set OTEL_EXPORTER_OTLP_ENDPOINT (or _TRACES_ENDPOINT) to a collector address the nodes reach, or unset it.',
+      },
+    );
+  return otelEnv(env);
 }
 
 /** The controller on this store, started (the first pass adopts what runs). */

@@ -16,6 +16,7 @@ import { buildImage, hostBase } from '../src/image/index.ts';
 import { type Platform, platformId, startPlatform } from '../src/platform/index.ts';
 import { RUNTIME_LABELS } from '../src/runtime/index.ts';
 import { requireDocker, uniqueName } from './docker-env.ts';
+import { execNode } from './docker-exec.ts';
 import { ROOT, tempDir, until } from './helpers.ts';
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from './otlp-receiver.ts';
 
@@ -160,6 +161,51 @@ describe('tracing through the platform (docker runtime: sealed replicas export t
     const relaySock = join(ferrySock, '..', 'otlp.sock');
     assert.ok(lstatSync(relaySock).isSocket());
     assert.equal(lstatSync(relaySock).mode & 0o777, 0o666);
+  });
+
+  test('from inside the container, the relay takes POST /v1/traces to the platform endpoint and nothing else', async () => {
+    const [container] = (await client.replicas('iris')).filter((r) => r.state === 'ready');
+    const before = receiver.requests.length;
+    // As the container's user (65532): what each request over /run/ferry/otlp.sock is answered.
+    const script = `
+const http = require('node:http');
+const send = (method, path, headers, body) => new Promise((resolve) => {
+  const req = http.request({ socketPath: '/run/ferry/otlp.sock', method, path, headers }, (res) => {
+    res.resume();
+    res.on('end', () => resolve(res.statusCode));
+  });
+  req.on('error', (e) => resolve(e.code));
+  req.end(body);
+});
+(async () => {
+  const json = { 'content-type': 'application/json' };
+  const out = {
+    uid: process.getuid(),
+    get: await send('GET', '/', {}),
+    metrics: await send('POST', '/v1/metrics', json, '{}'),
+    absolute: await send('POST', 'http://127.0.0.1:2375/v1/traces', json, '{}'),
+    text: await send('POST', '/v1/traces', { 'content-type': 'text/plain' }, 'x'),
+    big: await send('POST', '/v1/traces', json, Buffer.alloc(4 * 1024 * 1024 + 1, 32)),
+    host: await send('POST', '/v1/traces', { ...json, host: 'evil.example:4318' }, '{"resourceSpans":[]}'),
+  };
+  console.log(JSON.stringify(out));
+})();`;
+    const seen = JSON.parse(await execNode(engine, container!.id, script)) as Record<string, unknown>;
+    assert.deepEqual(seen, {
+      uid: 65532,
+      get: 404,
+      metrics: 404,
+      absolute: 404,
+      text: 415,
+      big: 413,
+      host: 200,
+    });
+    // Only the last one reached the receiver: at its own path, with the platform's credential, whatever Host said.
+    const reached = receiver.requests.slice(before).filter((r) => r.services.length === 0);
+    assert.equal(reached.length, 1);
+    assert.equal(reached[0]!.path, '/v1/traces');
+    assert.equal(reached[0]!.headers.authorization, CREDENTIAL);
+    assert.equal(reached[0]!.headers.host, new URL(receiver.endpoint).host);
   });
 
   test('a replica adopted by a restarted platform exports through a relay opened again', async () => {

@@ -7,7 +7,7 @@
  * Nothing here sends traffic to an address outside this machine, not even to show that it fails.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ControlClient } from '../../src/control/index.ts';
@@ -99,6 +99,9 @@ describe('sealed docker replicas on the platform', () => {
         `${r.url} is a socket under $FERRY_HOME/sockets`,
       );
       assert.ok(statSync(socket!).isSocket());
+      // Tracing is off here: no OTLP relay, the socket is the directory's only way to the host.
+      if (!process.env.OTEL_EXPORTER_OTLP_ENDPOINT && !process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+        assert.equal(existsSync(join(dirname(socket!), 'otlp.sock')), false);
     }
     assert.equal(
       statSync(join(home.path, 'sockets')).mode & 0o777,

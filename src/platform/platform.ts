@@ -301,12 +301,39 @@ function replicaTracingEnv(env: NodeJS.ProcessEnv): Record<string, string> {
 
 /**
  * Where docker replicas' relays forward (docs/tracing.md): the endpoint the platform's own gateway exports to,
- * with the headers it sends (OTEL_EXPORTER_OTLP_HEADERS, _TRACES_HEADERS); undefined when tracing is off.
+ * with the headers it sends (OTEL_EXPORTER_OTLP_HEADERS, _TRACES_HEADERS) and, for https, the certificates it
+ * uses (OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY); undefined when tracing is off.
  */
 function relayTarget(env: NodeJS.ProcessEnv): OtlpRelayTarget | undefined {
   const config = tracingConfig(env, 'ferry-gateway');
   if (config === null) return undefined;
-  return { url: config.url, headers: otlpTraceHeaders(env) };
+  // As the exporter reads them (the traces variable first): PEM files for an https endpoint.
+  const file = (what: string): Buffer | undefined => {
+    const name = [`OTEL_EXPORTER_OTLP_TRACES_${what}`, `OTEL_EXPORTER_OTLP_${what}`].find((n) =>
+      env[n]?.trim(),
+    );
+    if (name === undefined) return undefined;
+    try {
+      return readFileSync(env[name]!.trim());
+    } catch (error) {
+      throw new FerryError(
+        'FERRY_BAD_REQUEST',
+        `${name} names a file that cannot be read: ${String(error)}`,
+        {
+          hint: 'Point it at a PEM file this user can read, or unset it.',
+        },
+      );
+    }
+  };
+  const ca = file('CERTIFICATE');
+  const cert = file('CLIENT_CERTIFICATE');
+  const key = file('CLIENT_KEY');
+  const tls = { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
+  return {
+    url: config.url,
+    headers: otlpTraceHeaders(env),
+    ...(Object.keys(tls).length > 0 ? { tls } : {}),
+  };
 }
 
 /** The exporter's variables a sealed replica may have: none that names a place or carries a credential. */

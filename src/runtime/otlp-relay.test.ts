@@ -5,8 +5,10 @@
  * (upstream down: 502, redirect: 502, no answer: 504), staying up after each.
  */
 import assert from 'node:assert/strict';
-import { lstatSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { lstatSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -236,6 +238,55 @@ describe('OTLP relay', () => {
     assert.ok(outcome === 'cut' || outcome === 502, `cut or 502, got ${outcome}`);
     assert.throws(() => lstatSync(r.path), /ENOENT/);
     await holding.close();
+  });
+
+  test('an https endpoint: trusted by the roots it is given (OTEL_EXPORTER_OTLP_CERTIFICATE), else 502', async () => {
+    const made = spawnSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(made.status, 0, `openssl: ${made.stderr}`);
+    const cert = readFileSync(join(dir, 'cert.pem'));
+    const seen: string[] = [];
+    const server = createHttpsServer({ key: readFileSync(join(dir, 'key.pem')), cert }, (req, res) => {
+      seen.push(String(req.headers.authorization));
+      req.resume();
+      req.on('end', () => res.writeHead(200).end('{}'));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`;
+    const trusting = await OtlpRelay.listen(join(dir, 'tls.sock'), target({ url, tls: { ca: cert } }));
+    const untrusting = await OtlpRelay.listen(join(dir, 'notls.sock'), target({ url }));
+    try {
+      assert.equal((await send(trusting.path, { body: '{}' })).status, 200);
+      assert.deepEqual(seen, ['Bearer platform-secret']);
+      assert.equal((await send(untrusting.path, { body: '{}' })).status, 502);
+      assert.equal(seen.length, 1);
+    } finally {
+      await trusting.close();
+      await untrusting.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 
   test('a target that is not an http(s) URL is refused', async () => {

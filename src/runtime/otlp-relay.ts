@@ -3,7 +3,7 @@
  * the replica's own socket directory (`<dir>/otlp.sock`, /run/ferry/otlp.sock in the container, which has no
  * network) on which the platform takes the replica's span exports and forwards them to the platform's own
  * traces endpoint, adding the endpoint's headers (OTEL_EXPORTER_OTLP_HEADERS: credentials the replica never
- * sees). It is a way out of the sandbox, so it does one thing only:
+ * sees) and, for https, its certificates (trusted roots, a client certificate). It is a way out of the sandbox, so it does one thing only:
  *
  *   - `POST /v1/traces` only (404 for another path, 405 for another method), with an OTLP content type
  *     (application/json or application/x-protobuf, else 415) and no content encoding but gzip (else 415);
@@ -20,7 +20,15 @@
  */
 
 import { rm } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
 export const OTLP_RELAY_FILE = 'otlp.sock';
 export const OTLP_RELAY_PATH = '/v1/traces';
@@ -30,6 +38,11 @@ export interface OtlpRelayTarget {
   url: string;
   /** Added to every forward (the platform's OTEL_EXPORTER_OTLP_HEADERS / _TRACES_HEADERS). */
   headers: Record<string, string>;
+  /**
+   * For an https endpoint: the platform's OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE (trusted roots),
+   * _CLIENT_CERTIFICATE and _CLIENT_KEY (mutual TLS), read from their files.
+   */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
   maxBodyBytes?: number;
   maxConcurrent?: number;
   maxConnections?: number;
@@ -46,11 +59,20 @@ export class OtlpRelay {
   /** Counts of what it answered, by status (tests and logs). */
   readonly answered = new Map<number, number>();
 
+  private readonly url: URL;
+  /** Keep-alive connections to the endpoint, at most maxConcurrent. */
+  private readonly agent: HttpAgent;
+
   private constructor(
     readonly path: string,
     private readonly server: Server,
     private readonly target: Required<OtlpRelayTarget>,
-  ) {}
+  ) {
+    this.url = new URL(target.url);
+    const options = { keepAlive: true, maxSockets: target.maxConcurrent };
+    this.agent =
+      this.url.protocol === 'https:' ? new HttpsAgent({ ...options, ...target.tls }) : new HttpAgent(options);
+  }
 
   /**
    * Listens on `path` (whatever is there is removed first: the directory is the replica's). Main thread only:
@@ -64,6 +86,7 @@ export class OtlpRelay {
       maxConcurrent: 4,
       maxConnections: 8,
       timeoutMs: 10_000,
+      tls: {},
       ...target,
     };
     let relay: OtlpRelay | undefined;
@@ -161,52 +184,72 @@ export class OtlpRelay {
     });
   }
 
-  private async forward(body: Buffer, contentType: string, encoding: string, res: ServerResponse) {
+  private forward(body: Buffer, contentType: string, encoding: string, res: ServerResponse): Promise<void> {
     const t = this.target;
-    const signal = AbortSignal.any([this.#abort.signal, AbortSignal.timeout(t.timeoutMs)]);
-    let upstream: Response;
-    try {
-      upstream = await fetch(t.url, {
-        method: 'POST',
-        body,
-        redirect: 'manual',
-        signal,
-        headers: {
-          ...t.headers,
-          'content-type': contentType,
-          ...(encoding === 'gzip' ? { 'content-encoding': 'gzip' } : {}),
+    return new Promise<void>((resolve) => {
+      let settled = false;
+      const settle = (answer: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        answer();
+        resolve();
+      };
+      const fail = (status: number, why: string) => settle(() => this.refuse(res, status, why));
+      const send = this.url.protocol === 'https:' ? httpsRequest : httpRequest;
+      const req = send(
+        this.url,
+        {
+          method: 'POST',
+          agent: this.agent,
+          signal: this.#abort.signal,
+          headers: {
+            ...t.headers,
+            'content-type': contentType,
+            'content-length': body.length,
+            ...(encoding === 'gzip' ? { 'content-encoding': 'gzip' } : {}),
+          },
         },
-      });
-    } catch (error) {
-      const timeout = (error as Error).name === 'TimeoutError';
-      return this.refuse(
-        res,
-        timeout ? 504 : 502,
-        timeout ? 'the endpoint did not answer in time' : 'the endpoint is unreachable',
+        (upstream) => {
+          const status = upstream.statusCode ?? 502;
+          // node:http follows no redirect; the relay does not either.
+          if (status >= 300 && status < 400) {
+            upstream.destroy();
+            return fail(502, 'the endpoint redirects; the relay follows no redirect');
+          }
+          const chunks: Buffer[] = [];
+          let size = 0;
+          upstream.on('data', (chunk: Buffer) => {
+            // At most MAX_ANSWER_BYTES kept; the rest is read and dropped (the timer bounds the whole exchange).
+            const part = chunk.subarray(0, MAX_ANSWER_BYTES - size);
+            if (part.length > 0) chunks.push(part);
+            size += part.length;
+          });
+          upstream.on('error', () => fail(502, "the endpoint's answer failed"));
+          upstream.on('end', () => {
+            const headers: Record<string, string> = {};
+            const type = upstream.headers['content-type'];
+            if (type !== undefined) headers['content-type'] = type;
+            const retryAfter = upstream.headers['retry-after'];
+            if (retryAfter !== undefined) headers['retry-after'] = retryAfter;
+            settle(() => this.answer(res, status, Buffer.concat(chunks), headers));
+          });
+        },
       );
-    }
-    if (upstream.status >= 300 && upstream.status < 400) {
-      await upstream.body?.cancel().catch(() => undefined);
-      return this.refuse(res, 502, 'the endpoint redirects; the relay follows no redirect');
-    }
-    let answer: Buffer;
-    try {
-      answer = await readBounded(upstream, MAX_ANSWER_BYTES);
-    } catch {
-      return this.refuse(res, 502, "the endpoint's answer failed");
-    }
-    const headers: Record<string, string> = {};
-    const type = upstream.headers.get('content-type');
-    if (type !== null) headers['content-type'] = type;
-    const retryAfter = upstream.headers.get('retry-after');
-    if (retryAfter !== null) headers['retry-after'] = retryAfter;
-    this.answer(res, upstream.status, answer, headers);
+      const timer = setTimeout(() => {
+        fail(504, 'the endpoint did not answer in time');
+        req.destroy();
+      }, t.timeoutMs);
+      req.on('error', () => fail(502, 'the endpoint is unreachable'));
+      req.end(body);
+    });
   }
 
   /** Stops listening, closes its connections, aborts forwards in flight. Idempotent. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
       this.#abort.abort();
+      this.agent.destroy();
       await new Promise<void>((resolve) => {
         this.server.close(() => resolve());
         this.server.closeAllConnections();
@@ -229,18 +272,4 @@ function encodingOf(req: IncomingMessage): string {
   return String(req.headers['content-encoding'] ?? 'identity')
     .trim()
     .toLowerCase();
-}
-
-/** The response's body, at most `max` bytes (the rest is dropped). */
-async function readBounded(response: Response, max: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  if (response.body === null) return Buffer.alloc(0);
-  for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
-    const part = Buffer.from(chunk.subarray(0, max - size));
-    chunks.push(part);
-    size += part.length;
-    if (size >= max) break; // leaving the loop cancels the rest
-  }
-  return Buffer.concat(chunks);
 }

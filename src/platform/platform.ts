@@ -359,7 +359,7 @@ export function sealedReplicaTracingEnv(env: NodeJS.ProcessEnv): Record<string, 
  * nodes, over its egress network), or undefined when tracing is off. An endpoint on a loopback address names
  * each gateway container itself there: refused, as an API address on loopback is.
  */
-function swarmGatewayTracingEnv(env: NodeJS.ProcessEnv): Record<string, string> | undefined {
+export function swarmGatewayTracingEnv(env: NodeJS.ProcessEnv): Record<string, string> | undefined {
   const config = tracingConfig(env, 'ferry-gateway');
   if (config === null) return undefined;
   otlpTraceHeaders(env); // malformed headers: an error now, not a gateway that cannot export

@@ -191,6 +191,10 @@ const send = (method, path, headers, body) => new Promise((resolve) => {
   console.log(JSON.stringify(out));
 })();`;
     const seen = JSON.parse(await execNode(engine, container!.id, script)) as Record<string, unknown>;
+    // Past 4 MiB the relay answers 413 and closes the connection without reading the body: a client still writing
+    // it may see the connection cut (EPIPE, ECONNRESET) before it reads the answer. Refused either way.
+    assert.ok([413, 'EPIPE', 'ECONNRESET'].includes(seen.big as number | string), `big: ${seen.big}`);
+    seen.big = 413;
     assert.deepEqual(seen, {
       uid: 65532,
       get: 404,

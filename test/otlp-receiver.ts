@@ -3,7 +3,7 @@
  * exporter POSTs to /v1/traces as JSON (ExportTraceServiceRequest, the OTLP JSON encoding: hex or base64 ids),
  * decodes it and keeps the spans flat, each with its resource's service.name.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface ReceivedSpan {
@@ -28,8 +28,8 @@ export interface OtlpReceiver {
   /** Base endpoint, for OTEL_EXPORTER_OTLP_ENDPOINT. */
   endpoint: string;
   spans: ReceivedSpan[];
-  /** Every request the receiver got (path, content type), spans or not. */
-  requests: { path: string; contentType: string }[];
+  /** Every request the receiver got (path, content type, headers; the services of its spans), spans or not. */
+  requests: { path: string; contentType: string; headers: IncomingHttpHeaders; services: string[] }[];
   close(): Promise<void>;
 }
 
@@ -94,13 +94,16 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const contentType = String(req.headers['content-type'] ?? '');
-      requests.push({ path: req.url ?? '', contentType });
+      const entry = { path: req.url ?? '', contentType, headers: req.headers, services: [] as string[] };
+      requests.push(entry);
       if (req.method !== 'POST' || req.url !== '/v1/traces' || !contentType.startsWith('application/json')) {
         res.writeHead(415).end();
         return;
       }
       try {
-        spans.push(...decodeOtlpJson(Buffer.concat(chunks).toString('utf8')));
+        const got = decodeOtlpJson(Buffer.concat(chunks).toString('utf8'));
+        entry.services = [...new Set(got.map((s) => s.service))];
+        spans.push(...got);
       } catch {
         res.writeHead(400).end();
         return;

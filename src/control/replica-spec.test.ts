@@ -90,6 +90,29 @@ describe('makeReplicaSpec', () => {
     assert.equal(off.spec.env?.OTEL_RESOURCE_ATTRIBUTES, undefined);
   });
 
+  test("a sealed replica's relay variables give way to a collector its deployment names itself", () => {
+    const sealed = {
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://localhost/v1/traces',
+      FERRY_OTLP_SOCKET: '/run/ferry/otlp.sock',
+    };
+    const relayed = makeReplicaSpec(input({ runtime: 'docker', image: 'i', replicaEnv: sealed }));
+    assert.ok('spec' in relayed);
+    assert.equal(relayed.spec.env?.FERRY_OTLP_SOCKET, '/run/ferry/otlp.sock');
+    assert.equal(relayed.spec.env?.OTEL_RESOURCE_ATTRIBUTES, 'ferry.deployment=iris,ferry.revision=3');
+    const own = makeReplicaSpec(
+      input({
+        runtime: 'docker',
+        image: 'i',
+        replicaEnv: sealed,
+        revision: revision({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector.example:4318' } }),
+      }),
+    );
+    assert.ok('spec' in own);
+    assert.equal(own.spec.env?.FERRY_OTLP_SOCKET, undefined);
+    assert.equal(own.spec.env?.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, undefined);
+    assert.equal(own.spec.env?.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://collector.example:4318');
+  });
+
   test('a docker replica runs the image it is given, else the version image', () => {
     const given = makeReplicaSpec(input({ runtime: 'docker', image: 'sha256:built' }));
     assert.ok('spec' in given);

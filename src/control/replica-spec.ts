@@ -8,13 +8,15 @@
  *   FERRY_FAIL_ON_LOAD_ERROR  1: a model that cannot load ends the server (exit 3) so the failure is seen
  *   FERRY_CPU_LIMIT           the effective CPU limit, which the server sizes its threads by on every runtime
  *   OTEL_RESOURCE_ATTRIBUTES  with tracing on (an OTEL_EXPORTER_OTLP_*ENDPOINT in its env): ferry.deployment and
- *                             ferry.revision added to what it says (docs/tracing.md)
+ *                             ferry.revision added to what it says (docs/tracing.md); a deployment whose env
+ *                             names its own OTLP endpoint loses the platform's relay variables (FERRY_OTLP_SOCKET)
  * and its secrets (one variable per secret, secrets.ts envName) as `secrets`, which runtimes deliver as files,
  * never in the replica's environment.
  */
 import { createHash } from 'node:crypto';
 import { CPU_LIMIT_ENV, FAIL_ON_LOAD_ERROR_ENV } from '../core/replica.ts';
 import { keyForFiles } from '../core/tenant.ts';
+import { OTLP_SOCKET_ENV } from '../core/tracing.ts';
 import type { ReplicaSpec } from '../runtime/index.ts';
 import { SERVING_OVERRIDES_ENV } from '../spec/index.ts';
 import { makeReplicaLabels } from './labels.ts';
@@ -79,6 +81,16 @@ export function makeReplicaSpec(input: ReplicaSpecInput): { spec: ReplicaSpec } 
     [FAIL_ON_LOAD_ERROR_ENV]: '1',
     ...(rs.resources.cpu === null ? {} : { [CPU_LIMIT_ENV]: String(rs.resources.cpu) }),
   };
+  // A deployment that names its own collector (an egress deployment) exports there, not through the relay the
+  // platform's variables point a docker replica to (FERRY_OTLP_SOCKET with a nominal traces endpoint).
+  if (
+    (rs.env.OTEL_EXPORTER_OTLP_ENDPOINT || rs.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) &&
+    rs.env[OTLP_SOCKET_ENV] === undefined &&
+    env[OTLP_SOCKET_ENV] !== undefined
+  ) {
+    delete env[OTLP_SOCKET_ENV];
+    if (!rs.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) delete env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  }
   if (env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) {
     const own = `ferry.deployment=${encodeURIComponent(revision.deployment)},ferry.revision=${revision.number}`;
     const given = env.OTEL_RESOURCE_ATTRIBUTES;

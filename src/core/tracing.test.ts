@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import {
   formatTraceparent,
   otelEnv,
+  otlpTraceHeaders,
   parseResourceAttributes,
   parseTraceparent,
   tracingConfig,
@@ -115,4 +116,40 @@ test('otelEnv keeps the OTEL_ variables that are set', () => {
   assert.deepEqual(otelEnv({ OTEL_SERVICE_NAME: 's', OTEL_X: '', PATH: '/bin', FERRY_Y: '1' }), {
     OTEL_SERVICE_NAME: 's',
   });
+});
+
+test('tracingConfig: FERRY_OTLP_SOCKET (a sealed replica: spans go over the relay socket)', () => {
+  const on = { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://localhost/v1/traces' };
+  assert.equal(tracingConfig(on, 'x')?.socket, undefined);
+  assert.equal(
+    tracingConfig({ ...on, FERRY_OTLP_SOCKET: '/run/ferry/otlp.sock' }, 'x')?.socket,
+    '/run/ferry/otlp.sock',
+  );
+  // The endpoint still turns tracing on: a socket alone does not.
+  assert.equal(tracingConfig({ FERRY_OTLP_SOCKET: '/run/ferry/otlp.sock' }, 'x'), null);
+  assert.throws(() => tracingConfig({ ...on, FERRY_OTLP_SOCKET: 'otlp.sock' }, 'x'), /FERRY_OTLP_SOCKET/);
+  assert.throws(
+    () =>
+      tracingConfig(
+        { OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector:4318', FERRY_OTLP_SOCKET: '/run/ferry/otlp.sock' },
+        'x',
+      ),
+    /FERRY_OTLP_SOCKET.*not an http: URL/,
+  );
+});
+
+test('otlpTraceHeaders: the generic and the traces headers, traces winning, values percent-decoded', () => {
+  assert.deepEqual(otlpTraceHeaders({}), {});
+  assert.deepEqual(
+    otlpTraceHeaders({
+      OTEL_EXPORTER_OTLP_HEADERS: 'Authorization=Basic%20abc, x-tenant=a',
+      OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-tenant=b',
+    }),
+    { authorization: 'Basic abc', 'x-tenant': 'b' },
+  );
+  assert.throws(
+    () => otlpTraceHeaders({ OTEL_EXPORTER_OTLP_HEADERS: 'novalue' }),
+    /OTEL_EXPORTER_OTLP_HEADERS/,
+  );
+  assert.throws(() => otlpTraceHeaders({ OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'a=%0d%0aX: y' }), /line break/);
 });

@@ -57,7 +57,18 @@ export interface TracingConfig {
   resource: Record<string, string>;
   /** Warnings to log once (e.g. a protocol other than http/json asked for). */
   warnings: string[];
+  /**
+   * FERRY_OTLP_SOCKET: spans are POSTed over this unix socket (a sealed docker replica's relay, /run/ferry/otlp.sock)
+   * instead of a TCP connection to `url`'s host; `url` still gives the request's path and Host header.
+   */
+  socket?: string;
 }
+
+/**
+ * A sealed replica's way to export (docs/tracing.md, "Docker replicas"): the absolute path of a unix socket the
+ * platform's OTLP relay listens on (runtime/otlp-relay.ts). The exporter connects there, whatever `url` names.
+ */
+export const OTLP_SOCKET_ENV = 'FERRY_OTLP_SOCKET';
 
 /** The variables a replica is given from the platform's environment (control/replica-spec.ts). */
 export function otelEnv(env: Record<string, string | undefined>): Record<string, string> {
@@ -124,7 +135,40 @@ export function tracingConfig(
   const resource = parseResourceAttributes(get('OTEL_RESOURCE_ATTRIBUTES'));
   const serviceName = get('OTEL_SERVICE_NAME') ?? resource['service.name'] ?? defaultServiceName;
   resource['service.name'] = serviceName;
-  return { url, serviceName, sampler, resource, warnings };
+  const socket = get(OTLP_SOCKET_ENV);
+  if (socket !== undefined && (!socket.startsWith('/') || socket.includes('\0')))
+    throw bad(OTLP_SOCKET_ENV, `must be an absolute path of a unix socket, got ${JSON.stringify(socket)}`);
+  if (socket !== undefined && !url.startsWith('http:'))
+    throw bad(OTLP_SOCKET_ENV, `sends plain HTTP over the socket; the endpoint ${url} is not an http: URL`);
+  return { url, serviceName, sampler, resource, warnings, ...(socket === undefined ? {} : { socket }) };
+}
+
+/**
+ * `OTEL_EXPORTER_OTLP_HEADERS` merged with `OTEL_EXPORTER_OTLP_TRACES_HEADERS` (which wins per key): `k=v,...`
+ * with percent-encoded values, as the OpenTelemetry exporter reads them. The platform's OTLP relay adds them to
+ * what it forwards for sealed replicas, which never see them. A malformed list throws FERRY_BAD_REQUEST.
+ */
+export function otlpTraceHeaders(env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS']) {
+    const text = env[name]?.trim();
+    if (!text) continue;
+    for (const pair of text.split(',')) {
+      if (pair.trim() === '') continue;
+      const eq = pair.indexOf('=');
+      const key = eq <= 0 ? '' : pair.slice(0, eq).trim().toLowerCase();
+      if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(key)) throw bad(name, `has "${pair}", not key=value`);
+      let value: string;
+      try {
+        value = decodeURIComponent(pair.slice(eq + 1).trim());
+      } catch {
+        throw bad(name, `has a bad percent escape in the value of ${key}`);
+      }
+      if (/[\r\n\0]/.test(value)) throw bad(name, `has a line break or NUL in the value of ${key}`);
+      out[key] = value;
+    }
+  }
+  return out;
 }
 
 /** `key1=value1,key2=value2` with percent-encoded values (the OTel SDK specification's format). */
@@ -180,6 +224,16 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
+/** An http.Agent whose every connection is to the unix socket at `path` (kept alive between exports). */
+async function socketAgent(path: string): Promise<import('node:http').Agent> {
+  const [{ Agent }, { createConnection }] = await Promise.all([import('node:http'), import('node:net')]);
+  const agent = new Agent({ keepAlive: true, maxSockets: 2 });
+  // The agent's default connects to the URL's host and port; here, to the socket, whatever the URL names.
+  (agent as unknown as { createConnection: () => import('node:net').Socket }).createConnection = () =>
+    createConnection({ path });
+  return agent;
+}
+
 /**
  * A CommonJS package imported dynamically: Node gives its exports by name, but a bundle made by esbuild with
  * code splitting (dist/cli) gives them on `default` only.
@@ -224,7 +278,12 @@ export async function startTracing(
         ? new sdk.AlwaysOffSampler()
         : ratio!;
   const sampler = s.kind.startsWith('parentbased_') ? new sdk.ParentBasedSampler({ root }) : root;
-  const exporter = new exporterModule.OTLPTraceExporter({ url: config.url });
+  const socket = config.socket;
+  const exporter = new exporterModule.OTLPTraceExporter({
+    url: config.url,
+    // A sealed replica: every connection goes to the relay's unix socket (FERRY_OTLP_SOCKET).
+    ...(socket === undefined ? {} : { httpAgentOptions: () => socketAgent(socket) }),
+  });
   const provider = new sdk.BasicTracerProvider({
     resource: resources.resourceFromAttributes(config.resource),
     sampler,

@@ -27,13 +27,21 @@ import {
 import { platformLabels } from '../control/labels.ts';
 import { MetricsHistory } from '../control/metrics-history/index.ts';
 import { FerryError } from '../core/errors.ts';
-import { otelEnv, startTracing } from '../core/tracing.ts';
+import { OTLP_SOCKET_ENV, otelEnv, otlpTraceHeaders, startTracing, tracingConfig } from '../core/tracing.ts';
 import { FERRY_VERSION } from '../core/version.ts';
 import { createGateway, type Gateway } from '../gateway/index.ts';
 import { onnxRuntimePackageDirs } from '../image/bundle.ts';
 import { createEngine, type Engine } from '../image/engine/index.ts';
 import { ensureEngineImage, pinImage } from '../image/provision.ts';
-import { DockerRuntime, ProcessRuntime, type RevisionRuntime, type Runtime } from '../runtime/index.ts';
+import {
+  CONTAINER_SOCKET_DIR,
+  DockerRuntime,
+  OTLP_RELAY_FILE,
+  type OtlpRelayTarget,
+  ProcessRuntime,
+  type RevisionRuntime,
+  type Runtime,
+} from '../runtime/index.ts';
 import { DEFAULT_API_PORT, DEFAULT_GATEWAY_PORT } from './defaults.ts';
 
 export type RuntimeChoice = 'auto' | 'process' | 'docker' | 'swarm';
@@ -105,10 +113,18 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   if (opts.runtime === 'swarm') return startSwarmPlatform(opts);
   const host = opts.host ?? '127.0.0.1';
   mkdirSync(opts.home, { recursive: true, mode: 0o700 });
-  const { runtime, engine } = await chooseRuntime(opts.runtime ?? 'auto', opts.home);
+  // Tracing (docs/tracing.md): docker replicas export through a relay to the gateway's endpoint.
+  const otlpRelay = relayTarget(process.env);
+  const { runtime, engine } = await chooseRuntime(opts.runtime ?? 'auto', opts.home, {
+    ...(otlpRelay === undefined ? {} : { otlpRelay }),
+    ...(opts.logger ? { logger: opts.logger.child({ component: 'runtime' }) } : {}),
+  });
   const store = openStore(join(opts.home, 'state.db'));
   if (runtime.kind === 'process' && process.getuid?.() === 0) letReplicasThrough(opts.home);
-  const cleanups: Array<() => Promise<void> | void> = [() => store.close()];
+  const closeRelays = async () => {
+    if (runtime instanceof DockerRuntime) await runtime.closeRelays();
+  };
+  const cleanups: Array<() => Promise<void> | void> = [() => store.close(), closeRelays];
   try {
     // A request held at zero replicas wakes the controller at once (the autoscaler starts one); bound late, as
     // the controller is made after the gateway it routes to.
@@ -128,8 +144,13 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     cleanups.unshift(() => gateway.close());
     const controller = await startController(opts, store, cleanups, {
       runtime,
-      // Process replicas export their own spans; Docker replicas have no network to do it (docs/tracing.md).
-      ...(runtime.kind === 'process' ? { replicaEnv: replicaTracingEnv(process.env) } : {}),
+      // Process replicas export their own spans; sealed docker replicas through their relay (docs/tracing.md).
+      replicaEnv:
+        runtime.kind === 'process'
+          ? replicaTracingEnv(process.env)
+          : otlpRelay === undefined
+            ? {}
+            : sealedReplicaTracingEnv(process.env),
       routes: gateway,
       load: gateway,
       gatewayUrl,
@@ -161,6 +182,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         await metricsHistory.stop();
         await controller.stop({ removeReplicas });
         await gateway.close();
+        await closeRelays();
         store.close();
       },
     };
@@ -191,6 +213,7 @@ async function startSwarmPlatform(opts: PlatformOptions): Promise<Platform> {
         hint: 'Pass --advertise-address <an address of this machine the nodes reach> (and --host to listen on it).',
       },
     );
+  const gatewayEnv = swarmGatewayTracingEnv(process.env);
   mkdirSync(opts.home, { recursive: true, mode: 0o700 });
   const store = openStore(join(opts.home, 'state.db'));
   const cleanups: Array<() => Promise<void> | void> = [() => store.close()];
@@ -206,6 +229,7 @@ async function startSwarmPlatform(opts: PlatformOptions): Promise<Platform> {
         home: opts.home,
         store,
         platformLabels: platformLabels(platformId(opts.home)),
+        ...(gatewayEnv === undefined ? {} : { gatewayEnv }),
       },
       opts.onProgress ?? (() => {}),
     );
@@ -279,6 +303,82 @@ type ControllerParts = Pick<
 function replicaTracingEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   const { OTEL_SERVICE_NAME: _gateway, ...rest } = otelEnv(env);
   return rest;
+}
+
+/**
+ * Where docker replicas' relays forward (docs/tracing.md): the endpoint the platform's own gateway exports to,
+ * with the headers it sends (OTEL_EXPORTER_OTLP_HEADERS, _TRACES_HEADERS) and, for https, the certificates it
+ * uses (OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY); undefined when tracing is off.
+ */
+function relayTarget(env: NodeJS.ProcessEnv): OtlpRelayTarget | undefined {
+  const config = tracingConfig(env, 'ferry-gateway');
+  if (config === null) return undefined;
+  // As the exporter reads them (the traces variable first): PEM files for an https endpoint.
+  const file = (what: string): Buffer | undefined => {
+    const name = [`OTEL_EXPORTER_OTLP_TRACES_${what}`, `OTEL_EXPORTER_OTLP_${what}`].find((n) =>
+      env[n]?.trim(),
+    );
+    if (name === undefined) return undefined;
+    try {
+      return readFileSync(env[name]!.trim());
+    } catch (error) {
+      throw new FerryError(
+        'FERRY_BAD_REQUEST',
+        `${name} names a file that cannot be read: ${String(error)}`,
+        {
+          hint: 'Point it at a PEM file this user can read, or unset it.',
+        },
+      );
+    }
+  };
+  const ca = file('CERTIFICATE');
+  const cert = file('CLIENT_CERTIFICATE');
+  const key = file('CLIENT_KEY');
+  const tls = { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
+  return {
+    url: config.url,
+    headers: otlpTraceHeaders(env),
+    ...(Object.keys(tls).length > 0 ? { tls } : {}),
+  };
+}
+
+/** The exporter's variables a sealed replica may have: none that names a place or carries a credential. */
+const SEALED_EXPORTER_VARIABLES = /^OTEL_EXPORTER_OTLP_(TRACES_)?(TIMEOUT|COMPRESSION|PROTOCOL)$/;
+
+/**
+ * A docker replica's tracing variables: the process replicas' (replicaTracingEnv) without any
+ * OTEL_EXPORTER_OTLP_* but the timeout, compression and protocol (no endpoint, no headers: the credentials stay
+ * here, the relay adds them; no certificate paths of this machine), and instead the relay's socket
+ * (FERRY_OTLP_SOCKET, /run/ferry/otlp.sock) with a nominal endpoint that gives the request's path.
+ */
+export function sealedReplicaTracingEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(replicaTracingEnv(env)))
+    if (!key.startsWith('OTEL_EXPORTER_OTLP_') || SEALED_EXPORTER_VARIABLES.test(key)) out[key] = value;
+  out.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = 'http://localhost/v1/traces';
+  out[OTLP_SOCKET_ENV] = `${CONTAINER_SOCKET_DIR}/${OTLP_RELAY_FILE}`;
+  return out;
+}
+
+/**
+ * The swarm gateway service's tracing variables: all of the platform's OTEL_* (the gateway exports from the
+ * nodes, over its egress network), or undefined when tracing is off. An endpoint on a loopback address names
+ * each gateway container itself there: refused, as an API address on loopback is.
+ */
+export function swarmGatewayTracingEnv(env: NodeJS.ProcessEnv): Record<string, string> | undefined {
+  const config = tracingConfig(env, 'ferry-gateway');
+  if (config === null) return undefined;
+  otlpTraceHeaders(env); // malformed headers: an error now, not a gateway that cannot export
+  const host = new URL(config.url).hostname;
+  if (/^(127\.|localhost$|\[::1\]$)/.test(host))
+    throw new FerryError(
+      'FERRY_BAD_REQUEST',
+      `The swarm's gateways cannot export spans to ${config.url}: on the nodes, ${host} is each gateway's own loopback`,
+      {
+        hint: 'Set OTEL_EXPORTER_OTLP_ENDPOINT (or _TRACES_ENDPOINT) to a collector address the nodes reach, or unset it.',
+      },
+    );
+  return otelEnv(env);
 }
 
 /** The controller on this store, started (the first pass adopts what runs). */
@@ -436,6 +536,7 @@ function throwListenError(error: unknown, what: string, host: string, port: numb
 export async function chooseRuntime(
   choice: RuntimeChoice,
   home: string,
+  docker: { otlpRelay?: OtlpRelayTarget; logger?: Logger } = {},
 ): Promise<{ runtime: Runtime; engine: Engine | undefined }> {
   const engine = createEngine();
   const answered = await Promise.race([
@@ -450,7 +551,19 @@ export async function chooseRuntime(
     engine: answered ? engine : undefined,
   });
   if (choice === 'process') return processRuntime();
-  if (answered) return { runtime: new DockerRuntime(engine, { socketDir: join(home, 'sockets') }), engine };
+  if (answered) {
+    const { otlpRelay, logger } = docker;
+    const runtime = new DockerRuntime(engine, {
+      socketDir: join(home, 'sockets'),
+      ...(otlpRelay === undefined ? {} : { otlpRelay }),
+      onRelayError: (dir, error) =>
+        logger?.warn(
+          { err: error, dir },
+          'cannot open the OTLP relay of a replica: its spans are not exported',
+        ),
+    });
+    return { runtime, engine };
+  }
   if (choice === 'docker') {
     throw new FerryError(
       'FERRY_ENGINE_FAILED',

@@ -9,6 +9,8 @@
  *              control plane's API (`GET /v1/gateway/routes`) with a token of role `gateway`, kept in the state
  *              directory (0600) so a restart reuses it and the gateway service is not rolled for nothing
  *   routes     the controller writes the route file (RouteFile); the API serves it
+ *   tracing    the gateway service gets the platform's OTEL_* variables (it exports from the nodes); the
+ *              replicas do not (docs/tracing.md: a deployment's env may give them some)
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,6 +33,8 @@ export interface SwarmOptions {
   apiUrl: string;
   /** The port every node's gateway publishes. */
   gatewayPort: number;
+  /** The gateway service's environment: the platform's OTEL_* variables (docs/tracing.md). */
+  gatewayEnv?: Record<string, string>;
 }
 
 const GATEWAY_TOKEN_NAME = 'swarm-gateway';
@@ -94,6 +98,7 @@ export async function startSwarmRuntime(
       publishedPort: opts.gatewayPort,
       routesUrl: `${opts.apiUrl.replace(/\/$/, '')}/v1/gateway/routes`,
       token: gatewayToken(opts.home, opts.store),
+      ...(opts.gatewayEnv === undefined ? {} : { env: opts.gatewayEnv }),
     },
   });
   // Every tenant's network from the start: deploying to a tenant the store knows never rolls the gateways.

@@ -8,6 +8,9 @@
  * connect is decided by the directories: Ferry's user, root, and that one replica). A replica whose spec
  * declares egress joins a dedicated bridge network instead (ReplicaSpec.egressNetwork: made here when missing,
  * inter-container traffic off, removed with its last replica), never the host's network, and keeps the socket.
+ * With `otlpRelay` (the platform traces, docs/tracing.md), each replica's directory also has `otlp.sock`, an OTLP
+ * relay (otlp-relay.ts) the sealed server exports its spans through: opened before the container starts (and
+ * again for a running replica found after a restart), closed when the replica is removed and by closeRelays().
  * What the runtime needs to find again after a restart lives in the container's labels: its replica name,
  * socket path and start time (containers of older Ferry versions: a port, host networking). Removing stops (SIGTERM, then SIGKILL after the grace period) and deletes the container.
  * The restart policy is "no": a crashed replica stays failed (with its exit code) until the reconciler
@@ -17,7 +20,7 @@
  * lost between subscribing and a list() the caller makes meanwhile.
  */
 import { chmod, mkdir, rm } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { FerryError } from '../core/errors.ts';
 import {
   LISTEN_SOCKET_ENV,
@@ -27,6 +30,7 @@ import {
   unixUrl,
 } from '../core/replica.ts';
 import type { ContainerEvent, ContainerState, Engine } from '../image/engine/index.ts';
+import { OTLP_RELAY_FILE, OtlpRelay, type OtlpRelayTarget } from './otlp-relay.ts';
 import { singleFlight } from './single-flight.ts';
 import { replicaSocketDir, SECRETS_SUBDIR, SOCKET_FILE, writeSecretFiles } from './socket-dir.ts';
 import type {
@@ -69,6 +73,13 @@ export interface DockerRuntimeOptions {
   logLimit?: { maxBytes: number; maxFiles: number };
   /** Longest pause before watch() re-subscribes after the engine stream failed (default 5000 ms). */
   watchRetryMaxMs?: number;
+  /**
+   * Where each replica's OTLP relay forwards its spans (the platform's traces endpoint and its headers); absent:
+   * no relay (tracing off).
+   */
+  otlpRelay?: OtlpRelayTarget;
+  /** A relay that cannot be opened (the replica then exports nothing). */
+  onRelayError?: (replicaDir: string, error: unknown) => void;
 }
 
 export class DockerRuntime implements Runtime {
@@ -78,6 +89,8 @@ export class DockerRuntime implements Runtime {
   readonly socketDir: string;
   /** Network operations in order per network (a removal must not race a replica joining it). */
   private readonly networkOps = new Map<string, Promise<unknown>>();
+  /** The OTLP relays by replica directory. */
+  private readonly relays = new Map<string, Promise<OtlpRelay | null>>();
 
   constructor(
     readonly engine: Engine,
@@ -111,7 +124,10 @@ export class DockerRuntime implements Runtime {
     }
     for (const c of await this.engine.listByLabel({ [RUNTIME_LABELS.name]: spec.name })) {
       const status = await this.statusOf(c.id, c.labels);
-      if (status?.state === 'starting') return status;
+      if (status?.state === 'starting') {
+        await this.openRelay(status.url);
+        return status;
+      }
       // A stopped container of that name: replaced (the name must be free for the new one).
       await this.engine.remove(c.id);
     }
@@ -119,9 +135,11 @@ export class DockerRuntime implements Runtime {
     const socket = `${dir}/${SOCKET_FILE}`;
     await mkdir(this.socketDir, { recursive: true, mode: 0o700 });
     await chmod(this.socketDir, 0o700);
+    await this.closeRelay(dir);
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { mode: 0o733 });
     await chmod(dir, 0o733);
+    await this.openRelay(unixUrl(socket));
     const secretsDir = await writeSecretFiles(dir, spec.secrets, { uid: CONTAINER_UID, gid: CONTAINER_UID });
     const network = spec.egressNetwork;
     const startedAt = Date.now();
@@ -172,10 +190,41 @@ export class DockerRuntime implements Runtime {
 
   async list(labels: Record<string, string>): Promise<ReplicaStatus[]> {
     const found = await this.engine.listByLabel(labels);
-    const out = await Promise.all(found.map((c) => this.statusOf(c.id, c.labels)));
-    return out
-      .filter((s): s is ReplicaStatus => s !== undefined)
-      .sort((a, b) => a.startedAt - b.startedAt || a.name.localeCompare(b.name));
+    const out = (await Promise.all(found.map((c) => this.statusOf(c.id, c.labels)))).filter(
+      (s): s is ReplicaStatus => s !== undefined,
+    );
+    // A running replica found after a restart of the platform gets its relay again.
+    await Promise.all(out.filter((s) => s.state === 'starting').map((s) => this.openRelay(s.url)));
+    return out.sort((a, b) => a.startedAt - b.startedAt || a.name.localeCompare(b.name));
+  }
+
+  /** Opens the relay of the replica at `url` (a socket in one of our directories) unless it is open. */
+  private async openRelay(url: string): Promise<void> {
+    const target = this.opts.otlpRelay;
+    const socket = socketPathOf(url);
+    if (target === undefined || socket === null || dirname(dirname(socket)) !== this.socketDir) return;
+    const dir = dirname(socket);
+    if (this.relays.has(dir)) return;
+    const opening = OtlpRelay.listen(join(dir, OTLP_RELAY_FILE), target).catch((error: unknown) => {
+      // Tried again at the next list(): the directory may be on its way out, or back.
+      if (this.relays.get(dir) === opening) this.relays.delete(dir);
+      this.opts.onRelayError?.(dir, error);
+      return null;
+    });
+    this.relays.set(dir, opening);
+    await opening;
+  }
+
+  private async closeRelay(dir: string): Promise<void> {
+    const relay = this.relays.get(dir);
+    if (relay === undefined) return;
+    this.relays.delete(dir);
+    await (await relay)?.close();
+  }
+
+  /** Closes every OTLP relay (the platform stops; replicas kept running get theirs again at the next start). */
+  async closeRelays(): Promise<void> {
+    await Promise.all([...this.relays.keys()].map((dir) => this.closeRelay(dir)));
   }
 
   async logs(id: string, opts: { tail?: number } = {}): Promise<ReplicaLogLine[]> {
@@ -278,10 +327,14 @@ export class DockerRuntime implements Runtime {
       // The network goes with its last replica (attached ones keep it: removeNetwork says false).
       if (network !== undefined) await this.engine.removeNetwork(network);
     });
-    // Its socket directory, only when it is one of ours.
+    // Its socket directory (and relay), only when it is one of ours.
     const socket = socketPathOf(unixUrl(found?.labels?.[RUNTIME_LABELS.socket] ?? ''));
-    if (socket !== null && dirname(dirname(socket)) === this.socketDir)
+    if (socket !== null && dirname(dirname(socket)) === this.socketDir) {
+      await this.closeRelay(dirname(socket));
       await rm(dirname(socket), { recursive: true, force: true });
+      // A list() that saw it running just before may have opened the relay again meanwhile.
+      await this.closeRelay(dirname(socket));
+    }
   }
 
   /** undefined for a container this runtime did not make (no replica-name / port labels), or one gone. */

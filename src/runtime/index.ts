@@ -1,6 +1,12 @@
 /** Runtimes: start, find, read and stop model-server replicas (process, docker). */
 
-export { DockerRuntime, type DockerRuntimeOptions, RUNTIME_LABELS } from './docker-runtime.ts';
+export {
+  CONTAINER_SOCKET_DIR,
+  DockerRuntime,
+  type DockerRuntimeOptions,
+  RUNTIME_LABELS,
+} from './docker-runtime.ts';
+export { OTLP_RELAY_FILE, OTLP_RELAY_PATH, OtlpRelay, type OtlpRelayTarget } from './otlp-relay.ts';
 export { ProcessRuntime, type ProcessRuntimeOptions } from './process-runtime.ts';
 export {
   readiness,

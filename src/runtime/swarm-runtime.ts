@@ -61,6 +61,8 @@ export interface SwarmGatewayConfig {
   routesUrl: string;
   /** The gateway's token for that URL (role gateway); kept as a Swarm secret. */
   token: string;
+  /** Its environment: the platform's OTEL_* variables (docs/tracing.md). */
+  env?: Record<string, string>;
 }
 
 export interface SwarmRuntimeOptions {
@@ -208,6 +210,7 @@ export class SwarmRuntime implements RevisionRuntime {
         networks: tenantNets,
         egressNetwork: egress,
         labels: component,
+        ...(g.env === undefined ? {} : { env: g.env }),
       }),
     );
     for (const old of tokens)

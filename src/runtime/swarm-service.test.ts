@@ -98,3 +98,16 @@ test('what a reviewer relies on: hardened, no secret value anywhere, dnsrr witho
   ]);
   assert.equal((gateway.TaskTemplate as { Placement: { MaxReplicas: number } }).Placement.MaxReplicas, 1);
 });
+
+test("the gateway gets the platform's OTEL_* variables when there are some, sorted; none otherwise", () => {
+  const without = gatewayService(GATEWAY).TaskTemplate as { ContainerSpec: { Env?: string[] } };
+  assert.equal(without.ContainerSpec.Env, undefined);
+  const traced = gatewayService({
+    ...GATEWAY,
+    env: { OTEL_SERVICE_NAME: 'gw', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://10.231.0.5:4318' },
+  }).TaskTemplate as { ContainerSpec: { Env?: string[] } };
+  assert.deepEqual(traced.ContainerSpec.Env, [
+    'OTEL_EXPORTER_OTLP_ENDPOINT=http://10.231.0.5:4318',
+    'OTEL_SERVICE_NAME=gw',
+  ]);
+});

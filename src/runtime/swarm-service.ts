@@ -18,6 +18,7 @@
  * | UpdateConfig start-first, one at a time, rollback on failure | an in-place update (a secret rotated) keeps capacity |
  * | FERRY_SHUTDOWN_DELAY_MS (SWARM_SHUTDOWN_DELAY_MS) | a stopping task keeps serving, unready, while gateways still hold its address from DNS |
  * | StopGracePeriod > that delay + the server's drain deadline | a drain is never cut short |
+ * | the gateway: the platform's OTEL_* variables, when set | it exports its spans from the nodes (its egress network), as `ferry up`'s own gateway does; replicas get none (docs/tracing.md) |
  * | the gateway: sysctl net.ipv4.tcp_retries2=4 in its namespace | a request to a machine that died mid-way fails in ~6 s and is retried elsewhere, not after minutes |
  */
 import { createHash } from 'node:crypto';
@@ -224,6 +225,8 @@ export interface SwarmGatewayInput {
   /** How often the route file is polled; default 1 s (a change reaches every gateway within 2 s). */
   checkEveryMs?: number;
   labels: Record<string, string>;
+  /** The gateway's environment: the platform's OTEL_* variables (tracing, docs/tracing.md); none by default. */
+  env?: Record<string, string>;
 }
 
 /** The gateway: a host-mode published port on the nodes it runs on, at most one task per node. */
@@ -252,6 +255,13 @@ export function gatewayService(g: SwarmGatewayInput): Dockerode.ServiceSpec {
           '--port',
           String(SWARM_SERVER_PORT),
         ],
+        ...(g.env !== undefined && Object.keys(g.env).length > 0
+          ? {
+              Env: Object.keys(g.env)
+                .sort()
+                .map((k) => `${k}=${g.env![k]}`),
+            }
+          : {}),
         ...HARDENED,
         // A replica's machine that dies mid-request answers nothing, not even a reset: the request's bytes go
         // unacknowledged, and by default Linux retransmits for ~15 minutes. 4 retries give up after ~6 s (0.2 s

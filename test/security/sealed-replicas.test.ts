@@ -7,9 +7,8 @@
  * Nothing here sends traffic to an address outside this machine, not even to show that it fails.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { ControlClient } from '../../src/control/index.ts';
 import { socketPathOf } from '../../src/core/replica.ts';
@@ -19,37 +18,11 @@ import { type Platform, platformId, startPlatform } from '../../src/platform/ind
 import { DockerRuntime } from '../../src/runtime/index.ts';
 import { readiness } from '../../src/runtime/readiness.ts';
 import { cleanupContainers, requireDocker, TEST_LABEL, uniqueName } from '../docker-env.ts';
+import { execNode } from '../docker-exec.ts';
 import { ROOT, tempDir, until } from '../helpers.ts';
 
 const IRIS = join(ROOT, 'examples', 'iris');
 const BODY = readFileSync(join(IRIS, 'requests', 'setosa.json'));
-
-/**
- * Runs a Node script inside a running container (as its user), returns what it printed. The image's entry
- * point is its node binary, so the script runs with the same node as the server.
- */
-async function execNode(engine: DockerEngine, id: string, script: string): Promise<string> {
-  const container = engine.docker.getContainer(id);
-  const info = await container.inspect();
-  const node = [...(info.Config.Entrypoint ?? []), ...(info.Config.Cmd ?? [])].find((a) => /node$/.test(a));
-  assert.ok(node, `a node binary in the image's command line: ${JSON.stringify(info.Config.Entrypoint)}`);
-  const exec = await container.exec({ Cmd: [node, '-e', script], AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let text = '';
-  let errText = '';
-  out.on('data', (d) => (text += d));
-  err.on('data', (d) => (errText += d));
-  engine.docker.modem.demuxStream(stream, out, err);
-  await new Promise<void>((resolve, reject) => {
-    stream.on('end', () => resolve());
-    stream.on('error', reject);
-  });
-  const done = await exec.inspect();
-  assert.equal(done.ExitCode, 0, `the script failed: ${errText}`);
-  return text;
-}
 
 /** The script: interfaces under /sys/class/net, and what connecting to each target gives. */
 function probeScript(targets: Record<string, { host: string; port: number } | { path: string }>): string {
@@ -126,6 +99,9 @@ describe('sealed docker replicas on the platform', () => {
         `${r.url} is a socket under $FERRY_HOME/sockets`,
       );
       assert.ok(statSync(socket!).isSocket());
+      // Tracing is off here: no OTLP relay, the socket is the directory's only way to the host.
+      if (!process.env.OTEL_EXPORTER_OTLP_ENDPOINT && !process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+        assert.equal(existsSync(join(dirname(socket!), 'otlp.sock')), false);
     }
     assert.equal(
       statSync(join(home.path, 'sockets')).mode & 0o777,

@@ -18,20 +18,10 @@ import { RUNTIME_LABELS } from '../src/runtime/index.ts';
 import { requireDocker, uniqueName } from './docker-env.ts';
 import { execNode } from './docker-exec.ts';
 import { tempDir, until } from './helpers.ts';
-import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from './otlp-receiver.ts';
+import { type OtlpReceiver, one, startOtlpReceiver } from './otlp-receiver.ts';
 import { IRIS_BODY as BODY, deployIris, IRIS, startTestPlatform } from './platform-fixture.ts';
 
 const CREDENTIAL = 'Bearer relay-test-credential';
-
-function one(spans: ReceivedSpan[], name: string): ReceivedSpan {
-  const found = spans.filter((s) => s.name === name);
-  assert.equal(
-    found.length,
-    1,
-    `one ${name} span, got ${found.length}: ${spans.map((s) => s.name).join(', ')}`,
-  );
-  return found[0]!;
-}
 
 const randomHex = (bytes: number) =>
   Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString('hex');

@@ -9,18 +9,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Platform } from '../src/platform/index.ts';
 import { tempDir, until } from './helpers.ts';
-import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from './otlp-receiver.ts';
+import { type OtlpReceiver, one, startOtlpReceiver } from './otlp-receiver.ts';
 import { IRIS_BODY as BODY, deployIris, startTestPlatform } from './platform-fixture.ts';
-
-function one(spans: ReceivedSpan[], name: string): ReceivedSpan {
-  const found = spans.filter((s) => s.name === name);
-  assert.equal(
-    found.length,
-    1,
-    `one ${name} span, got ${found.length}: ${spans.map((s) => s.name).join(', ')}`,
-  );
-  return found[0]!;
-}
 
 describe('tracing through the platform (process runtime)', () => {
   const home = tempDir('ferry-trace-platform-');

@@ -10,21 +10,19 @@
  * Waits on conditions only (the page's elements, the gateway's answers), never on fixed sleeps.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { isWebFresh } from '../scripts/build-web.mjs';
-import { addVersionFromDir } from '../src/cli/upload.ts';
-import { ControlClient } from '../src/control/index.ts';
-import { type Platform, startPlatform } from '../src/platform/index.ts';
+import type { ControlClient } from '../src/control/index.ts';
+import type { Platform } from '../src/platform/index.ts';
 import { HANG_MS } from './hang.ts';
 import { ROOT, tempDir, until } from './helpers.ts';
 import { steadyLoad } from './load.ts';
+import { IRIS_BODY as BODY, deployIris, startTestPlatform } from './platform-fixture.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
-const IRIS = join(ROOT, 'examples', 'iris');
-const BODY = readFileSync(join(IRIS, 'requests', 'setosa.json'));
 const SHOTS = join(ROOT, 'test-results', 'dashboard');
 const README_IMAGE = join(ROOT, 'docs', 'images', 'dashboard.png');
 
@@ -72,22 +70,9 @@ describe('the dashboard in headless Chromium', { skip: !existsSync(CHROMIUM) && 
   before(async () => {
     assert.ok(isWebFresh(), 'dist/web is built from web/ (scripts/test.mjs builds it)');
     mkdirSync(SHOTS, { recursive: true });
-    platform = await startPlatform({
-      home: home.path,
-      runtime: 'process',
-      apiPort: 0,
-      gatewayPort: 0,
-      resyncMs: 500,
-      drainTimeoutMs: 10_000,
-      stopGraceMs: 10_000,
-    });
-    assert.ok(platform.adminToken);
-    adminToken = platform.adminToken;
-    admin = new ControlClient({ url: platform.apiUrl, token: adminToken });
+    ({ platform, client: admin, token: adminToken } = await startTestPlatform(home.path));
     ui = `${platform.apiUrl}/ui/`;
-    await admin.createModel('iris');
-    await addVersionFromDir(admin, 'iris', '1', IRIS);
-    await admin.deploy({ name: 'iris', model: 'iris', version: '1', replicas: 1, public: true });
+    await deployIris({ platform, client: admin }, { replicas: 1, wait: 'none' });
     // A second revision, rolled out: the split can then be changed between two revisions.
     await admin.update('iris', { env: { FERRY_DEMO_STEP: 'two' } });
     await until('revision 2 rolled out', async () => (await admin.rollout('iris'))?.phase === 'succeeded');

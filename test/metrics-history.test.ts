@@ -6,17 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { addVersionFromDir } from '../src/cli/upload.ts';
-import { ControlClient, type MetricsStreamEvent } from '../src/control/index.ts';
-import { type Platform, startPlatform } from '../src/platform/index.ts';
+import type { ControlClient, MetricsStreamEvent } from '../src/control/index.ts';
+import type { Platform } from '../src/platform/index.ts';
 import { FERRY_BIN, ROOT, runCli, tempDir, until } from './helpers.ts';
 import { type SteadyLoad, steadyLoad } from './load.ts';
+import { IRIS_BODY as BODY, deployIris, startTestPlatform } from './platform-fixture.ts';
 
-const IRIS = join(ROOT, 'examples', 'iris');
-const BODY = readFileSync(join(IRIS, 'requests', 'setosa.json'));
 const RPS = 20;
 
 describe('metrics history (process runtime)', () => {
@@ -26,22 +22,13 @@ describe('metrics history (process runtime)', () => {
   let load: SteadyLoad;
 
   before(async () => {
-    platform = await startPlatform({
-      home: home.path,
-      runtime: 'process',
-      apiPort: 0,
-      gatewayPort: 0,
-      resyncMs: 500,
+    // The controller's own drain and stop bounds (undefined: its defaults).
+    ({ platform, client } = await startTestPlatform(home.path, {
       metricsStepMs: 500,
-    });
-    client = new ControlClient({ url: platform.apiUrl, token: platform.adminToken! });
-    await client.createModel('iris');
-    await addVersionFromDir(client, 'iris', '1', IRIS);
-    await client.deploy({ name: 'iris', model: 'iris', version: '1', replicas: 2, public: true });
-    await until(
-      '2 ready replicas',
-      async () => (await client.replicas('iris')).filter((r) => r.state === 'ready').length === 2,
-    );
+      drainTimeoutMs: undefined,
+      stopGraceMs: undefined,
+    }));
+    await deployIris({ platform, client }, { replicas: 2, wait: 'ready' });
     load = steadyLoad({
       url: `${platform.gatewayUrl}/v2/models/iris/infer`,
       body: BODY,

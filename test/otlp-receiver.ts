@@ -3,6 +3,7 @@
  * exporter POSTs to /v1/traces as JSON (ExportTraceServiceRequest, the OTLP JSON encoding: hex or base64 ids),
  * decodes it and keeps the spans flat, each with its resource's service.name.
  */
+import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -22,6 +23,17 @@ export interface ReceivedSpan {
   attributes: Record<string, string | number | boolean>;
   links: { traceId: string; spanId: string }[];
   status: number;
+}
+
+/** The one span named `name` among `spans` (an assertion fails, naming those there are, if not exactly one). */
+export function one(spans: ReceivedSpan[], name: string): ReceivedSpan {
+  const found = spans.filter((s) => s.name === name);
+  assert.equal(
+    found.length,
+    1,
+    `one ${name} span, got ${found.length}: ${spans.map((s) => s.name).join(', ')}`,
+  );
+  return found[0]!;
 }
 
 export interface OtlpReceiver {

@@ -4,19 +4,16 @@
  * restart that adopts the running containers, and a shutdown that leaves no container behind.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ControlClient } from '../src/control/index.ts';
+import type { ControlClient } from '../src/control/index.ts';
 import { loadIntoEngine } from '../src/image/engine/index.ts';
 import { buildImage, hostBase } from '../src/image/index.ts';
-import { type Platform, platformId, startPlatform } from '../src/platform/index.ts';
+import { type Platform, platformId } from '../src/platform/index.ts';
 import { requireDocker, uniqueName } from './docker-env.ts';
-import { ROOT, tempDir, until } from './helpers.ts';
+import { tempDir, until } from './helpers.ts';
 import { moreAnswers, servedBy, steadyLoad } from './load.ts';
+import { IRIS_BODY as BODY, deployIris, IRIS, startTestPlatform } from './platform-fixture.ts';
 
-const IRIS = join(ROOT, 'examples', 'iris');
-const BODY = readFileSync(join(IRIS, 'requests', 'setosa.json'));
 /** Steady load while the platform changes (see test/platform.test.ts); throughput is bench/'s business. */
 const RPS = 50;
 /** A hard stop for the load should a test never call stop(); not a duration any test relies on. */
@@ -31,18 +28,9 @@ describe('platform with the Docker runtime', () => {
   let token: string;
 
   const start = async () => {
-    platform = await startPlatform({
-      home: home.path,
-      runtime: 'docker',
-      apiPort: 0,
-      gatewayPort: 0,
-      resyncMs: 500,
-      drainTimeoutMs: 10_000,
-      stopGraceMs: 10_000,
-    });
-    token = platform.adminToken ?? token;
-    client = new ControlClient({ url: platform.apiUrl, token });
-    return platform;
+    const started = await startTestPlatform(home.path, { runtime: 'docker' }, token);
+    ({ platform, client, token } = started);
+    return started.platform;
   };
   const mine = () => engine.listByLabel({ 'ferry.dev/platform': platformId(home.path) });
 
@@ -63,13 +51,7 @@ describe('platform with the Docker runtime', () => {
   test('deploys the image, serves through the gateway, rolls out under load with 0 failures', async (t) => {
     const p = platform!;
     assert.equal(p.runtime.kind, 'docker');
-    await client.createModel('iris');
-    await client.addVersion('iris', { version: '1', image: tag });
-    await client.deploy({ name: 'iris', model: 'iris', version: '1', replicas: 2, public: true });
-    await until(
-      '2 ready containers',
-      async () => (await client.replicas('iris')).filter((r) => r.state === 'ready').length === 2,
-    );
+    await deployIris({ platform: p, client }, { image: tag, replicas: 2, wait: 'ready' });
     const infer = `${p.gatewayUrl}/v2/models/iris/infer`;
     const first = await fetch(infer, {
       method: 'POST',

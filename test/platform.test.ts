@@ -5,19 +5,16 @@
  * leaving nothing behind. Real processes serving examples/iris, real HTTP, real SQLite.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { addVersionFromDir } from '../src/cli/upload.ts';
-import { ControlClient } from '../src/control/index.ts';
-import { type Platform, startPlatform } from '../src/platform/index.ts';
+import type { ControlClient } from '../src/control/index.ts';
+import type { Platform } from '../src/platform/index.ts';
 import { ProcessRuntime } from '../src/runtime/index.ts';
 import { HANG_MS } from './hang.ts';
-import { ROOT, tempDir, until } from './helpers.ts';
+import { tempDir, until } from './helpers.ts';
 import { moreAnswers, servedBy, steadyLoad } from './load.ts';
+import { IRIS_BODY as BODY, deployIris, startTestPlatform } from './platform-fixture.ts';
 
-const IRIS = join(ROOT, 'examples', 'iris');
-const BODY = readFileSync(join(IRIS, 'requests', 'setosa.json'));
 /**
  * Steady load while the platform changes: enough requests that every step is crossed by some, few enough
  * that a busy 2-core machine keeps up (what rate the platform sustains is bench/platform-rollout.ts's).
@@ -37,28 +34,9 @@ describe('platform under load (process runtime)', () => {
   const phase = async () => (await client.rollout('iris'))?.phase;
 
   before(async () => {
-    platform = await startPlatform({
-      home: home.path,
-      runtime: 'process',
-      apiPort: 0,
-      gatewayPort: 0,
-      resyncMs: 500,
-      drainTimeoutMs: 10_000,
-      stopGraceMs: 10_000,
-    });
-    assert.ok(platform.adminToken, 'the first start creates the admin token');
-    client = new ControlClient({ url: platform.apiUrl, token: platform.adminToken });
+    ({ platform, client } = await startTestPlatform(home.path));
     infer = `${platform.gatewayUrl}/v2/models/iris/infer`;
-    await client.createModel('iris');
-    await addVersionFromDir(client, 'iris', '1', IRIS);
-    await client.deploy({ name: 'iris', model: 'iris', version: '1', replicas: 2, public: true });
-    await until('2 ready replicas', async () => (await readyCount(1)) === 2);
-    await until(
-      'the gateway serves',
-      async () =>
-        (await fetch(infer, { method: 'POST', body: BODY, headers: { 'content-type': 'application/json' } }))
-          .status === 200,
-    );
+    await deployIris({ platform, client }, { replicas: 2 });
   });
 
   after(async () => {

@@ -15,14 +15,12 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { addVersionFromDir } from '../src/cli/upload.ts';
 import { ControlClient } from '../src/control/index.ts';
-import { type Platform, startPlatform } from '../src/platform/index.ts';
+import type { Platform } from '../src/platform/index.ts';
 import { requireDocker } from './docker-env.ts';
 import { freePort, ROOT, runCli, tempDir, until } from './helpers.ts';
+import { IRIS_BODY as BODY, deployIris, startTestPlatform } from './platform-fixture.ts';
 
-const IRIS = join(ROOT, 'examples', 'iris');
-const BODY = readFileSync(join(IRIS, 'requests', 'setosa.json'));
 const BAD_BODY = JSON.stringify({ inputs: [{ name: 'nope', shape: [1], datatype: 'FP32', data: [1] }] });
 const PROMETHEUS = '/usr/bin/prometheus';
 /** Debian's prometheus package ships it: `promtool check config` checks the file as Prometheus will read it. */
@@ -81,29 +79,24 @@ for (const runtime of ['process', 'docker'] as const)
 
     before(async () => {
       assert.ok(existsSync(PROMETHEUS), `${PROMETHEUS}: run node scripts/ensure-deps.mjs --test (as root)`);
-      platform = await startPlatform({
-        home: join(home.path, 'ferry'),
+      // The controller's own drain and stop bounds (undefined: its defaults).
+      ({ platform, client: admin } = await startTestPlatform(join(home.path, 'ferry'), {
         runtime,
-        apiPort: 0,
-        gatewayPort: 0,
         resyncMs: 300,
-      });
-      admin = new ControlClient({ url: platform.apiUrl, token: platform.adminToken! });
-      await admin.createModel('iris');
-      await addVersionFromDir(admin, 'iris', '1', IRIS);
-      await admin.deploy({ name: 'iris', model: 'iris', version: '1', replicas: 1, public: true });
+        drainTimeoutMs: undefined,
+        stopGraceMs: undefined,
+      }));
+      await deployIris({ platform, client: admin }, { replicas: 1, wait: 'none' });
       // Tenant acme's iris starts from zero: its first request is held by the activator, a cold start follows.
       await admin.createTenant('acme');
       const acme = new ControlClient({ url: platform.apiUrl, token: platform.adminToken!, tenant: 'acme' });
-      await acme.createModel('iris');
-      await addVersionFromDir(acme, 'iris', '1', IRIS);
-      await acme.deploy({
-        name: 'iris',
-        model: 'iris',
-        version: '1',
-        public: true,
-        scaling: { minReplicas: 0, maxReplicas: 1, initialScale: 0, scaleToZeroGraceMs: 3_600_000 },
-      });
+      await deployIris(
+        { platform, client: acme },
+        {
+          scaling: { minReplicas: 0, maxReplicas: 1, initialScale: 0, scaleToZeroGraceMs: 3_600_000 },
+          wait: 'none',
+        },
+      );
       await until(
         'the default tenant serves',
         async () => (await infer('/v2/models/iris/infer', BODY)) === 200,

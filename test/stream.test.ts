@@ -5,20 +5,17 @@
  * streams still open instead of waiting for them.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { addVersionFromDir } from '../src/cli/upload.ts';
 import {
   ControlClient,
   type DeploymentView,
   type EventRecord,
   type StreamMessage,
 } from '../src/control/index.ts';
-import { type Platform, startPlatform } from '../src/platform/index.ts';
+import type { Platform } from '../src/platform/index.ts';
 import { HANG_MS } from './hang.ts';
-import { ROOT, tempDir, until } from './helpers.ts';
-
-const IRIS = join(ROOT, 'examples', 'iris');
+import { tempDir, until } from './helpers.ts';
+import { deployIris, startTestPlatform } from './platform-fixture.ts';
 
 /** Reads a stream into `messages` as they come; `waitFor` resolves once one passes. */
 function record(client: ControlClient) {
@@ -52,17 +49,7 @@ describe('GET /v1/stream on the platform (process runtime)', { timeout: HANG_MS 
   let stopped = false;
 
   before(async () => {
-    platform = await startPlatform({
-      home: home.path,
-      runtime: 'process',
-      apiPort: 0,
-      gatewayPort: 0,
-      resyncMs: 500,
-      drainTimeoutMs: 10_000,
-      stopGraceMs: 10_000,
-    });
-    assert.ok(platform.adminToken);
-    client = new ControlClient({ url: platform.apiUrl, token: platform.adminToken });
+    ({ platform, client } = await startTestPlatform(home.path));
   });
 
   after(async () => {
@@ -80,9 +67,7 @@ describe('GET /v1/stream on the platform (process runtime)', { timeout: HANG_MS 
       await until('the first deployments message', () => stream.deployments().length === 1);
       assert.deepEqual(stream.deployments()[0], []);
 
-      await client.createModel('iris');
-      await addVersionFromDir(client, 'iris', '1', IRIS);
-      await client.deploy({ name: 'iris', model: 'iris', version: '1', replicas: 1 });
+      await deployIris({ platform, client }, { replicas: 1, public: false, wait: 'none' });
       await until('iris appears', () => stream.deployments().some((ds) => iris(ds) !== undefined));
       await until('its replica is ready', () => stream.deployments().some((ds) => ready(iris(ds)) === 1));
 
@@ -144,9 +129,10 @@ describe('GET /v1/stream on the platform (process runtime)', { timeout: HANG_MS 
         () => team.deployments().length > 0 && home.deployments().length > 0,
       );
       assert.deepEqual(team.deployments()[0], []);
-      await admin.createModel('iris');
-      await addVersionFromDir(admin, 'iris', '1', IRIS);
-      await admin.deploy({ name: 'quiet', model: 'iris', version: '1', replicas: 0 });
+      await deployIris(
+        { platform, client: admin },
+        { name: 'quiet', replicas: 0, public: false, wait: 'none' },
+      );
       await until('team-a sees quiet', () =>
         team.deployments().some((ds) => ds.some((d) => d.name === 'quiet')),
       );

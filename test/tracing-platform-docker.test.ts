@@ -7,32 +7,21 @@
  * comes back for a replica adopted after a restart of the platform, and goes with the replica.
  */
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ControlClient } from '../src/control/index.ts';
+import type { ControlClient } from '../src/control/index.ts';
 import { loadIntoEngine } from '../src/image/engine/index.ts';
 import { buildImage, hostBase } from '../src/image/index.ts';
-import { type Platform, platformId, startPlatform } from '../src/platform/index.ts';
+import { type Platform, platformId } from '../src/platform/index.ts';
 import { RUNTIME_LABELS } from '../src/runtime/index.ts';
 import { requireDocker, uniqueName } from './docker-env.ts';
 import { execNode } from './docker-exec.ts';
-import { ROOT, tempDir, until } from './helpers.ts';
-import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from './otlp-receiver.ts';
+import { tempDir, until } from './helpers.ts';
+import { type OtlpReceiver, one, startOtlpReceiver } from './otlp-receiver.ts';
+import { IRIS_BODY as BODY, deployIris, IRIS, startTestPlatform } from './platform-fixture.ts';
 
-const IRIS = join(ROOT, 'examples', 'iris');
-const BODY = readFileSync(join(IRIS, 'requests', 'setosa.json'));
 const CREDENTIAL = 'Bearer relay-test-credential';
-
-function one(spans: ReceivedSpan[], name: string): ReceivedSpan {
-  const found = spans.filter((s) => s.name === name);
-  assert.equal(
-    found.length,
-    1,
-    `one ${name} span, got ${found.length}: ${spans.map((s) => s.name).join(', ')}`,
-  );
-  return found[0]!;
-}
 
 const randomHex = (bytes: number) =>
   Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString('hex');
@@ -47,18 +36,9 @@ describe('tracing through the platform (docker runtime: sealed replicas export t
   let token: string;
 
   const start = async () => {
-    platform = await startPlatform({
-      home: home.path,
-      runtime: 'docker',
-      apiPort: 0,
-      gatewayPort: 0,
-      resyncMs: 500,
-      drainTimeoutMs: 10_000,
-      stopGraceMs: 10_000,
-    });
-    token = platform.adminToken ?? token;
-    client = new ControlClient({ url: platform.apiUrl, token });
-    return platform;
+    const started = await startTestPlatform(home.path, { runtime: 'docker' }, token);
+    ({ platform, client, token } = started);
+    return started;
   };
   const mine = () => engine.listByLabel({ 'ferry.dev/platform': platformId(home.path) });
   const infer = () => `${platform!.gatewayUrl}/v2/models/iris/infer`;
@@ -99,14 +79,7 @@ describe('tracing through the platform (docker runtime: sealed replicas export t
     const built = await buildImage({ dir: IRIS, base: await hostBase() });
     tag = `${uniqueName('ferry-trace-iris')}:1`;
     await loadIntoEngine(engine, built.image, tag);
-    await start();
-    await client.createModel('iris');
-    await client.addVersion('iris', { version: '1', image: tag });
-    await client.deploy({ name: 'iris', model: 'iris', version: '1', replicas: 1, public: true });
-    await until(
-      'a ready container',
-      async () => (await client.replicas('iris')).filter((r) => r.state === 'ready').length === 1,
-    );
+    await deployIris(await start(), { image: tag, replicas: 1, wait: 'ready' });
   });
 
   after(async () => {

@@ -6,27 +6,11 @@
  * and the replica's batch and inference spans.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { addVersionFromDir } from '../src/cli/upload.ts';
-import { ControlClient } from '../src/control/index.ts';
-import { type Platform, startPlatform } from '../src/platform/index.ts';
-import { ROOT, tempDir, until } from './helpers.ts';
-import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from './otlp-receiver.ts';
-
-const IRIS = join(ROOT, 'examples', 'iris');
-const BODY = readFileSync(join(IRIS, 'requests', 'setosa.json'));
-
-function one(spans: ReceivedSpan[], name: string): ReceivedSpan {
-  const found = spans.filter((s) => s.name === name);
-  assert.equal(
-    found.length,
-    1,
-    `one ${name} span, got ${found.length}: ${spans.map((s) => s.name).join(', ')}`,
-  );
-  return found[0]!;
-}
+import type { Platform } from '../src/platform/index.ts';
+import { tempDir, until } from './helpers.ts';
+import { type OtlpReceiver, one, startOtlpReceiver } from './otlp-receiver.ts';
+import { IRIS_BODY as BODY, deployIris, startTestPlatform } from './platform-fixture.ts';
 
 describe('tracing through the platform (process runtime)', () => {
   const home = tempDir('ferry-trace-platform-');
@@ -40,26 +24,10 @@ describe('tracing through the platform (process runtime)', () => {
     process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.endpoint;
     process.env.OTEL_SERVICE_NAME = 'ferry-gateway-under-test';
     process.env.OTEL_BSP_SCHEDULE_DELAY = '50';
-    platform = await startPlatform({
-      home: home.path,
-      runtime: 'process',
-      apiPort: 0,
-      gatewayPort: 0,
-      resyncMs: 500,
-      drainTimeoutMs: 10_000,
-      stopGraceMs: 10_000,
-    });
-    const client = new ControlClient({ url: platform.apiUrl, token: platform.adminToken! });
+    const started = await startTestPlatform(home.path);
+    platform = started.platform;
     infer = `${platform.gatewayUrl}/v2/models/iris/infer`;
-    await client.createModel('iris');
-    await addVersionFromDir(client, 'iris', '1', IRIS);
-    await client.deploy({ name: 'iris', model: 'iris', version: '1', replicas: 1, public: true });
-    await until(
-      'the gateway serves',
-      async () =>
-        (await fetch(infer, { method: 'POST', body: BODY, headers: { 'content-type': 'application/json' } }))
-          .status === 200,
-    );
+    await deployIris(started, { replicas: 1 });
   });
 
   after(async () => {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fixtureModel } from './fixtures/models.ts';
 import { post, ROOT, spawnServer, tempDir, until } from './helpers.ts';
-import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from './otlp-receiver.ts';
+import { type OtlpReceiver, one, type ReceivedSpan, startOtlpReceiver } from './otlp-receiver.ts';
 
 const IRIS = join(ROOT, 'examples', 'iris');
 const SETOSA = JSON.stringify({
@@ -33,16 +33,6 @@ function callerContext(): { traceId: string; spanId: string; traceparent: string
   const traceId = randomHex(16);
   const spanId = randomHex(8);
   return { traceId, spanId, traceparent: `00-${traceId}-${spanId}-01` };
-}
-
-function one(spans: ReceivedSpan[], name: string): ReceivedSpan {
-  const found = spans.filter((s) => s.name === name);
-  assert.equal(
-    found.length,
-    1,
-    `one ${name} span, got ${found.length}: ${spans.map((s) => s.name).join(', ')}`,
-  );
-  return found[0]!;
 }
 
 function inTrace(receiver: OtlpReceiver, traceId: string): ReceivedSpan[] {

@@ -9,6 +9,7 @@
  */
 import { appendFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import type { ReplicaLogLine } from '../runtime/index.ts';
 import type { LogLine } from './views.ts';
 
@@ -124,7 +125,12 @@ export function lineTime(line: string, fallback: number): number {
   return m ? Number(m[1]) : fallback;
 }
 
-/** A runtime log line (a string, or `{stream, line}`) as stored, with its time. */
+/**
+ * A runtime log line (a string, or `{stream, line}`) as stored, with its time. Terminal control sequences (colours
+ * a library wrote, cursor moves) are removed: a replica's output reaches an operator's terminal (`ferry logs`) and
+ * the dashboard, where they would be noise at best and would move the terminal's cursor at worst.
+ */
 export function toStored(l: ReplicaLogLine, now: number): StoredLine {
-  return { at: lineTime(l.line, now), stream: l.stream, line: l.line };
+  const line = stripVTControlCharacters(l.line);
+  return { at: lineTime(line, now), stream: l.stream, line };
 }

@@ -344,6 +344,37 @@ describe('the dashboard in headless Chromium', { skip: !existsSync(CHROMIUM) && 
     await shot('undone');
   });
 
+  test('text contrast: at least 4.5:1 (3:1 for large text) on every page', async (t) => {
+    const failures: string[] = [];
+    for (const path of [
+      '',
+      'deployments/iris',
+      'deployments/iris/charts',
+      'deployments/iris/logs',
+      'events',
+      'models',
+    ]) {
+      await page.goto(`${ui}${path}`);
+      await page.getByRole('heading', { level: 1 }).first().waitFor();
+      // Its content comes after the heading (the API's answers): sampled once there is some.
+      const samples = await until(`text on /ui/${path}`, async () => {
+        const found = (await page.evaluate(CONTRAST_SAMPLES)) as ContrastSample[];
+        return found.length > 10 ? found : undefined;
+      });
+      let lowest = { ratio: Number.POSITIVE_INFINITY, text: '' };
+      for (const s of samples) {
+        const need = s.large ? 3 : 4.5;
+        const ratio = contrastOf(s.fg, s.bg);
+        if (ratio < lowest.ratio) lowest = { ratio, text: s.text };
+        if (ratio < need) failures.push(`/ui/${path} "${s.text}": ${ratio.toFixed(2)} (${s.fg} on ${s.bg})`);
+      }
+      t.diagnostic(
+        `/ui/${path}: ${samples.length} texts, the lowest ${lowest.ratio.toFixed(2)}:1 ("${lowest.text}")`,
+      );
+    }
+    assert.deepEqual(failures, []);
+  });
+
   test('no errors in the browser console, no CSP violation', () => {
     // Chromium logs every non-2xx fetch; the refusals above (401, 403) are asked for, the rest would be a bug.
     assert.deepEqual(
@@ -354,3 +385,55 @@ describe('the dashboard in headless Chromium', { skip: !existsSync(CHROMIUM) && 
     );
   });
 });
+
+interface ContrastSample {
+  text: string;
+  fg: number[];
+  bg: number[];
+  large: boolean;
+}
+
+/**
+ * Run in the page (a string: the test is type-checked without the DOM's types): every visible element with text of
+ * its own, not disabled, with its text colour and the first opaque background behind it (rgba arrays; a
+ * translucent colour blended over what is behind it).
+ */
+const CONTRAST_SAMPLES = `(() => {
+  const rgba = (c) => (c.match(/[\\d.]+/g) || []).map(Number).concat([1]).slice(0, 4);
+  const over = (top, under) => top.slice(0, 3).map((v, i) => v * top[3] + under[i] * (1 - top[3])).concat([1]);
+  const behind = (el) => {
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgba(getComputedStyle(e).backgroundColor);
+      if (c[3] > 0) layers.push(c);
+      if (c[3] >= 1) break;
+    }
+    return layers.reverse().reduce((under, top) => over(top, under), [255, 255, 255, 1]);
+  };
+  const out = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const own = [...el.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent.trim()).join(' ').trim();
+    if (!own || el.closest(':disabled, [aria-hidden="true"], .u-legend, option')) continue;
+    const r = el.getBoundingClientRect();
+    const st = getComputedStyle(el);
+    if (r.width === 0 || r.height === 0 || st.visibility === 'hidden' || Number(st.opacity) === 0) continue;
+    const bg = behind(el);
+    const size = parseFloat(st.fontSize);
+    const bold = Number(st.fontWeight) >= 700;
+    out.push({ text: own.slice(0, 40), fg: over(rgba(st.color), bg), bg, large: size >= 24 || (bold && size >= 18.66) });
+  }
+  return out;
+})()`;
+
+/** WCAG 2 contrast ratio of two opaque sRGB colours (0-255 channels). */
+function contrastOf(a: number[], b: number[]): number {
+  const lum = (c: number[]) => {
+    const [r, g, bl] = c.slice(0, 3).map((v) => {
+      const x = v / 255;
+      return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+    }) as [number, number, number];
+    return 0.2126 * r + 0.7152 * g + 0.0722 * bl;
+  };
+  const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x) as [number, number];
+  return (hi + 0.05) / (lo + 0.05);
+}

@@ -106,7 +106,8 @@ export function registerGateway(program: Command): void {
           resolveMs: options.resolveEvery,
           checkMs: options.checkEvery,
           // A URL is the control plane, which may come up after the gateway: wait for it, alive meanwhile (a
-          // health check passes; requests get 404 until the table comes). A file is there or it is a mistake.
+          // health check passes; requests get 503 + Retry-After until the table comes). A file is there or it is a
+          // mistake.
           waitForSource: options.routesUrl !== undefined,
           logger,
         });

@@ -326,6 +326,22 @@ test('no ready replica -> 503 FERRY_NO_READY_REPLICA with Retry-After: 1', async
   assert.equal(r.seen.length, 1);
 });
 
+test('before its first route table a gateway answers 503 + Retry-After (it does not know yet), then 404', async () => {
+  const gw = createGateway({ random: seededRandom(42) });
+  const base = await gw.listen(0);
+  cleanups.push(() => gw.close());
+  const early = await call(`${base}/v2/models/d/infer`, { body: '{}' });
+  assert.equal(early.status, 503);
+  assert.equal(early.headers.get('retry-after'), '1');
+  assert.equal(early.json?.code, 'FERRY_NO_READY_REPLICA');
+  assert.match(String(early.json?.error), /no route table yet/);
+  assert.equal(await metricValue(gw, 'ferry_gateway_requests_total', { deployment: '', code: '503' }), 1);
+  gw.setRoutes({ deployments: [] });
+  const known = await call(`${base}/v2/models/d/infer`, { body: '{}' });
+  assert.equal(known.status, 404);
+  assert.equal(known.json?.code, 'FERRY_MODEL_NOT_FOUND');
+});
+
 test('setRoutes rejects an unusable table, naming the field', () => {
   const gw = createGateway();
   assert.throws(

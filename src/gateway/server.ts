@@ -119,6 +119,16 @@ function hostHeader(raw: readonly string[]): string | undefined {
   return undefined;
 }
 
+/** The answer to a request for a deployment before the gateway has its first route table. */
+const NO_ROUTES_YET = new FerryError(
+  'FERRY_NO_READY_REPLICA',
+  'this gateway is starting: it has no route table yet',
+  {
+    hint: 'Retry in a moment (Retry-After); it loads its routes from the control plane.',
+    retryAfterSeconds: 1,
+  },
+);
+
 /** '.models.example.com' (lower case, leading dot), or '' for none; throws on a suffix that cannot work. */
 function hostSuffix(suffix: string | undefined): string {
   if (suffix === undefined || suffix === '') return '';
@@ -164,6 +174,11 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const tracing = options.tracing ?? null;
   const tenantSuffix = hostSuffix(options.tenantHostSuffix);
   const access = new AccessTable();
+  /**
+   * False until the first route table: a gateway that fetches its table (Swarm, Kubernetes with a URL, the
+   * platform's before its first pass) answers 503 + Retry-After then, not 404: it does not know yet.
+   */
+  let hasRoutes = options.routes !== undefined;
   if (options.routes) {
     assertRouteTable(options.routes);
     state.set(options.routes, now());
@@ -315,8 +330,9 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     }
     const dep = state.lookup(tenant, parsed.deployment);
     if (dep === undefined) {
-      metrics.unrouted('', 404, (performance.now() - startedAt) / 1000);
-      sendError(res, notFound(tenant, parsed.deployment), undefined);
+      const error = hasRoutes ? notFound(tenant, parsed.deployment) : NO_ROUTES_YET;
+      metrics.unrouted('', error.status, (performance.now() - startedAt) / 1000);
+      sendError(res, error, undefined);
       return;
     }
     const fwd = forwardRequestHeaders(req.rawHeaders);
@@ -502,6 +518,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     },
     setRoutes(table) {
       assertRouteTable(table);
+      hasRoutes = true;
       const at = now();
       state.set(table, at);
       access.set(table.callers, at);

@@ -269,12 +269,15 @@ export function gatewayService(g: SwarmGatewayInput): Dockerode.ServiceSpec {
         // namespace is affected.
         Sysctls: { 'net.ipv4.tcp_retries2': '4' },
         StopGracePeriod: 30 * SECOND_NS,
+        // Liveness only catches a hung gateway (one that crashes exits, and Swarm restarts it anyway), and the
+        // check is a `node` started in the container: on a node short of CPU that alone can take seconds. So it
+        // gives a gateway about 30 s of no answer before Swarm replaces it (and drops its connections), not 6 s.
         HealthCheck: {
           Test: httpCheck('/v2/health/live'),
           Interval: 2 * SECOND_NS,
-          Timeout: 2 * SECOND_NS,
-          Retries: 3,
-          StartPeriod: 5 * SECOND_NS,
+          Timeout: 5 * SECOND_NS,
+          Retries: 5,
+          StartPeriod: 30 * SECOND_NS,
         },
         Secrets: [
           {

@@ -46,3 +46,8 @@ export function readyOf(d: DeploymentView): string {
   const wanted = d.revisionStatus.reduce((sum, r) => sum + r.desired, 0);
   return `${ready}/${Math.max(wanted, d.replicas)}`;
 }
+
+/** A rollout is under way (moving or waiting for promote): a split or a new rollout must wait for it. */
+export function rolloutUnderWay(d: Pick<DeploymentView, 'rollout'>): boolean {
+  return d.rollout !== null && (d.rollout.phase === 'progressing' || d.rollout.phase === 'paused');
+}

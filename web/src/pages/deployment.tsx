@@ -7,7 +7,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, describeError, get } from '../api.ts';
 import { Title } from '../app.tsx';
 import { Badge, ErrorBox, Loading } from '../components.tsx';
-import { ago, dateTime, health, readyOf, split, time } from '../format.ts';
+import { ago, dateTime, health, readyOf, rolloutUnderWay, split, time } from '../format.ts';
 import { putDeployment, refresh, useLive } from '../live.ts';
 import { Link } from '../router.tsx';
 import { announce } from '../status.tsx';
@@ -156,7 +156,7 @@ function RolloutPanel(props: {
   const rollout = view.rollout;
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const active = rollout !== null && (rollout.phase === 'progressing' || rollout.phase === 'paused');
+  const active = rolloutUnderWay(view);
   const earlier = props.revisions
     .filter((r) => r.number !== view.revision)
     .map((r) => r.number)
@@ -337,8 +337,7 @@ function TrafficPanel(props: { view: DeploymentView; revisions: Revision[]; canW
       : sum !== 100
         ? `The weights add up to ${sum}%, not 100%.`
         : null;
-  const rollingOut =
-    view.rollout !== null && (view.rollout.phase === 'progressing' || view.rollout.phase === 'paused');
+  const rollingOut = rolloutUnderWay(view);
 
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -630,8 +629,7 @@ function NewRevisionPanel({ view }: { view: DeploymentView }) {
         : version === view.versionRef && (envName === '' || view.env[envName] === envValue)
           ? 'Pick another version or set a variable: the same spec makes no new revision.'
           : null;
-  const rollingOut =
-    view.rollout !== null && (view.rollout.phase === 'progressing' || view.rollout.phase === 'paused');
+  const rollingOut = rolloutUnderWay(view);
 
   const submit = async (e: Event) => {
     e.preventDefault();

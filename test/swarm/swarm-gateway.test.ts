@@ -45,6 +45,11 @@ describe('the gateway as a Swarm service', { skip: swarmSkip }, () => {
       (await l.engine.tasks((await l.engine.services({ 'ferry.dev/component': 'gateway' }))[0]!.id)).filter(
         (x) => x.state === 'running',
       );
+    // A task Swarm is replacing (seen on a busy machine) is not 'running' for a moment: wait for the service to
+    // settle, then hold it to one task per node.
+    await waitFor('3 running gateway tasks', async () => (await gatewayTasks()).length === 3, {
+      timeoutMs: 120_000,
+    });
     const before = (await gatewayTasks()).map((x) => x.id).sort();
     assert.equal(before.length, 3, 'one gateway task per node');
 
